@@ -1,0 +1,108 @@
+"""Canonical JSON and the content hash.
+
+The content hash of a snapshot is the SHA-256 of the canonical JSON of its
+*masked* config. For the hash to be stable across processes, machines and
+Python versions, the serialisation is fixed:
+
+* objects have their keys sorted by Unicode code point; keys must be strings;
+* no insignificant whitespace: ``,`` and ``:`` separators only;
+* strings are written as UTF-8, not ``\\u`` escaped, except the characters JSON
+  requires to be escaped (``"``, ``\\``, and U+0000..U+001F, written as ``\\n``,
+  ``\\t``, ... or ``\\u00XX``); lone surrogates are rejected;
+* integers are written in full, in decimal, whatever their size;
+* floats are written as their shortest round-trip decimal (the repr of an IEEE 754
+  double, e.g. ``0.1``, ``1e+16``, ``-0.0``, ``1.5e-07``); an integral float stays a
+  float (``1.0``); NaN and infinities are rejected;
+* ``true``, ``false`` and ``null`` as in JSON.
+
+:func:`check_json` validates that a value is JSON data of this kind and returns a
+deep copy of it; :func:`canonical_json` serialises; :func:`content_hash` hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .errors import InvalidRequest
+from .pointer import to_pointer
+
+__all__ = ["canonical_json", "check_json", "content_hash", "JSONValue"]
+
+JSONValue = Any
+"""JSON data: dict with str keys, list, str, int, float, bool or None, nested."""
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def canonical_json(value: JSONValue) -> bytes:
+    """Return the canonical JSON encoding of ``value`` as UTF-8 bytes.
+
+    ``value`` must be JSON data (see :func:`check_json`); a value that is not
+    raises :class:`~wfaudit_hookspecs.errors.InvalidRequest`.
+    """
+    try:
+        return _encoder.encode(value).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        # The message of these errors may quote the data; re-validate to name the path.
+        check_json(value)
+        raise InvalidRequest(f"config is not canonical JSON data ({type(exc).__name__})") from None
+
+
+def content_hash(canonical: bytes) -> str:
+    """SHA-256 of canonical JSON bytes, as 64 lower-case hex digits."""
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def check_json(value: JSONValue) -> JSONValue:
+    """Validate that ``value`` is JSON data and return a deep copy of it.
+
+    Tuples are copied as lists. Raises :class:`InvalidRequest` naming the JSON
+    pointer of the first offending node, never its value.
+    """
+    return _copy(value, ())
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy(value: Any, path: tuple[str | int, ...]) -> Any:
+    # Exact type checks are deliberate: they are fast, and they keep subclasses
+    # (enums, custom str types) from reaching the serialiser with surprising reprs.
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidRequest(
+                    f"config key at {to_pointer(path) or '/'} is a {type(key).__name__}, "
+                    "not a string"
+                )
+            out[key] = _copy(item, (*path, key))
+        return out
+    if kind is list or kind is tuple:
+        return [_copy(item, (*path, index)) for index, item in enumerate(value)]
+    if kind is str:
+        if not value.isascii() and _has_lone_surrogate(value):
+            raise InvalidRequest(f"config string at {to_pointer(path) or '/'} is not valid Unicode")
+        return value
+    if kind is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidRequest(f"config number at {to_pointer(path) or '/'} is not finite")
+        return value
+    if kind in (int, bool) or value is None:
+        return value
+    raise InvalidRequest(
+        f"config value at {to_pointer(path) or '/'} is a {kind.__name__}, not JSON data"
+    )
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

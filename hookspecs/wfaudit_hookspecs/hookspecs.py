@@ -1,0 +1,203 @@
+"""The hook specifications: the contract between the engine and its plugins.
+
+Hooks are always called with keyword arguments; an implementation may accept
+fewer arguments than the specification names. Implementations run
+last-registered-first. Unless a hook says "Stops at first non-None result", the
+engine collects every non-None result.
+
+``docs/hooks.md`` is generated from these docstrings (``python docs/gen_hooks.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._markers import hookspec
+
+if TYPE_CHECKING:
+    import click
+
+    from .model import (
+        Blob,
+        Failure,
+        RetryDecision,
+        SaveResult,
+        SecretRequest,
+        Snapshot,
+        SnapshotRecord,
+        TriggerRequest,
+    )
+    from .protocols import MaskContext, Store
+
+__all__ = [
+    "wfaudit_audit_error",
+    "wfaudit_mask",
+    "wfaudit_on_failure",
+    "wfaudit_open_store",
+    "wfaudit_persist",
+    "wfaudit_pre_trigger",
+    "wfaudit_register_commands",
+    "wfaudit_restore_secrets",
+    "wfaudit_workflow_types",
+]
+
+# -------------------------------------------------------------------------
+# Stage hooks, in the order one trigger passes them.
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
+    """Normalise a trigger request before it is masked (the adapters' hook).
+
+    Called once per audit, before masking. An adapter looks at
+    ``request.workflow_type``, ``request.format`` and the shape of
+    ``request.config``; when it recognises the payload it returns a new
+    :class:`TriggerRequest` (``attrs.evolve`` of the one given) with the identity
+    filled and ``format`` set to the name of the format it recognised. When the
+    payload is not one of its formats it returns None.
+
+    :param request: the request as the orchestrator gave it. Do not modify it.
+    :returns: a normalised request, or None when this adapter does not handle it.
+
+    When no adapter answers, the request is audited as given (the generic
+    format). When more than one answers, the audit fails with
+    :class:`~wfaudit_hookspecs.errors.AmbiguousPayload` naming their formats;
+    the caller can then set ``format`` to choose one.
+    """
+
+
+@hookspec
+def wfaudit_mask(context: MaskContext) -> None:
+    """Mark the secrets in a request's config (the maskers' hook).
+
+    Called once per audit, after the pre-trigger stage, for every masker. A masker
+    reads ``context.config`` and calls ``context.mask(path, rule=..., span=...)``
+    for each secret it finds and ``context.reference(path, ...)`` for each
+    reference to a secret. It never changes the config: after every masker has
+    run, the engine replaces all marked values at once, on its own deep copy,
+    with placeholders carrying a keyed fingerprint of each secret.
+
+    :param context: the request, its config and the settings; see
+        :class:`~wfaudit_hookspecs.protocols.MaskContext`.
+    :returns: nothing.
+
+    If no masker plugin is registered, the engine refuses to persist (fail closed)
+    unless unmasked persistence was explicitly allowed.
+    """
+
+
+@hookspec(firstresult=True)
+def wfaudit_persist(snapshot: SnapshotRecord, payload: Blob, store: Store) -> SaveResult | None:
+    """Persist a snapshot record and its blob.
+
+    Called once per audit, after masking, hashing and compression. The engine's
+    default implementation (``trylast``) calls ``store.save(snapshot, payload)``.
+    Wrappers (``@hookimpl(wrapper=True)``) add spooling, metrics or
+    notifications around it; an implementation may also persist elsewhere and
+    return its own result, which ends the call. Stops at first non-None result.
+
+    :param snapshot: the record to store: identity, content hash, manifest.
+    :param payload: the compressed canonical JSON of the masked config.
+    :param store: the store the auditor was opened on.
+    :returns: a :class:`SaveResult` (the reference, and whether it was new).
+    """
+
+
+@hookspec
+def wfaudit_on_failure(
+    snapshot: SnapshotRecord, failure: Failure, attempt: int
+) -> RetryDecision | None:
+    """Vote on retrying a workflow whose run failed or errored (retry policies).
+
+    Called for every implementation when an outcome ``failed`` or ``error`` is
+    recorded. Each policy returns a :class:`RetryDecision` or None (no opinion).
+    Any ``retry=False`` vote wins; a retry happens only if at least one policy
+    voted for it. The engine also enforces the attempt limit along the parent
+    chain, whatever the votes.
+
+    :param snapshot: the record of the run that failed.
+    :param failure: the status and the reason given by the orchestrator.
+    :param attempt: the attempt number of that run (1 for the first trigger).
+    :returns: a vote, or None.
+    """
+
+
+@hookspec
+def wfaudit_restore_secrets(
+    snapshot: Snapshot, requests: Sequence[SecretRequest]
+) -> Mapping[str, Any] | None:
+    """Find the current values of a snapshot's masked secrets (restorers' hook).
+
+    Called for every implementation when a request is rebuilt for a retrigger.
+    Each restorer returns the values it can find, as a mapping from the masked
+    field's path (JSON pointer) to the secret (a string; for ``encoding="json"``
+    fields, its canonical JSON). Later results do not override earlier ones for
+    the same path. A secret nobody restores makes the retrigger fail with
+    :class:`~wfaudit_hookspecs.errors.SecretsUnavailable`.
+
+    :param snapshot: the snapshot being replayed, with its masked config.
+    :param requests: the masked fields still to restore.
+    :returns: ``{path: value}`` for the secrets found, or None.
+    """
+
+
+# -------------------------------------------------------------------------
+# Registration and observation hooks.
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def wfaudit_open_store(url: str) -> Store | None:
+    """Open a store for a URL (storage backends' hook).
+
+    Called when an auditor is created. A backend returns an object implementing
+    :class:`~wfaudit_hookspecs.protocols.Store` when it owns the URL's scheme
+    (``sqlite``, ``postgresql``, ``s3`` ...), else None. Stops at first non-None
+    result; when no backend answers, the engine raises
+    :class:`~wfaudit_hookspecs.errors.BadStoreURL`.
+
+    :param url: the store URL as configured (it may hold a password: never log it).
+    :returns: an open store, or None.
+    """
+
+
+@hookspec
+def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
+    """Declare the workflow types a plugin handles.
+
+    Called once when the plugin manager is set up. Call ``register(name,
+    description)`` for each type; names are upper case (``CI``, ``PRE_CD``). A
+    request of a type nobody registered is refused with
+    :class:`~wfaudit_hookspecs.errors.UnknownWorkflowType`.
+
+    :param register: the callback that records a type.
+    """
+
+
+@hookspec
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``wfaudit`` command line.
+
+    Called once when the command line starts. Add click commands or groups to
+    ``cli`` (``@cli.command()``); commands should raise
+    :class:`~wfaudit_hookspecs.errors.WfauditError` for bad input so that the
+    user sees one clear line.
+
+    :param cli: the top-level ``wfaudit`` click group.
+    """
+
+
+@hookspec
+def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
+    """Observe an audit that failed (non-blocking policy).
+
+    Called for every implementation when an audit fails, before the error is
+    returned in the :class:`AuditResult` (or raised, in strict mode). Errors in
+    an observer are logged and ignored. The error's message never quotes
+    request data; ``request.config`` still holds secrets: do not log it.
+
+    :param request: the request whose audit failed.
+    :param error: the exception.
+    """

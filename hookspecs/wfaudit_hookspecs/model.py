@@ -1,0 +1,391 @@
+"""The data model that crosses the hook boundary.
+
+Every class is a frozen, keyword-only attrs class. Anything that may hold a
+secret (a request's config, a blob's bytes, a restored value) is left out of
+``repr``, so that a log line or a traceback of a model object cannot leak it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from .errors import InvalidRequest
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STANDARD_WORKFLOW_TYPES",
+    "AuditResult",
+    "Blob",
+    "Failure",
+    "HistoryQuery",
+    "Manifest",
+    "MaskedField",
+    "RestoreRef",
+    "RetryDecision",
+    "SaveResult",
+    "SecretReference",
+    "SecretRequest",
+    "Snapshot",
+    "SnapshotRecord",
+    "SnapshotRef",
+    "Status",
+    "TriggerKind",
+    "TriggerRequest",
+    "WorkflowType",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+"""The schema version this package writes on every stored record."""
+
+
+class WorkflowType:
+    """The standard workflow types; adapters may declare more."""
+
+    CI = "CI"
+    PRE_CD = "PRE_CD"
+    POST_CD = "POST_CD"
+
+
+STANDARD_WORKFLOW_TYPES = (WorkflowType.CI, WorkflowType.PRE_CD, WorkflowType.POST_CD)
+
+
+class TriggerKind(StrEnum):
+    """What started a workflow."""
+
+    MANUAL = "manual"
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+    RETRY = "retry"
+
+
+class Status(StrEnum):
+    """The status of a snapshot's run, as reported by the orchestrator."""
+
+    TRIGGERED = "triggered"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (Status.FAILED, Status.ERROR)
+
+
+def utcnow() -> _dt.datetime:
+    """The current time, timezone-aware UTC, to the microsecond."""
+    return _dt.datetime.now(_dt.UTC)
+
+
+# -- converters --------------------------------------------------------------
+
+
+def _identity(value: object) -> str:
+    """Identities are strings; integers are accepted and converted."""
+    if isinstance(value, bool):
+        raise InvalidRequest("an identity must be a string or an integer, not a bool")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise InvalidRequest("an identity must not be empty")
+        if len(text) > 255:
+            raise InvalidRequest("an identity must be at most 255 characters")
+        return text
+    raise InvalidRequest(
+        f"an identity must be a string or an integer, not {type(value).__name__}"
+    )
+
+
+def _optional_identity(value: object) -> str | None:
+    return None if value is None or value == "" else _identity(value)
+
+
+def _workflow_type(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest("a workflow type must be a non-empty string such as 'CI'")
+    return value.strip().upper().replace("-", "_")
+
+
+def _labels(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRequest("labels must be a mapping of strings to strings")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidRequest("label keys must be non-empty strings")
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            raise InvalidRequest(f"label {key!r} must have a string value")
+        out[key] = str(item)
+    return dict(sorted(out.items()))
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequest(f"{attribute.name} must be an integer >= 1")
+
+
+def _config_repr(value: object) -> str:
+    if isinstance(value, dict):
+        return f"<config: {len(value)} keys>"
+    if isinstance(value, list):
+        return f"<config: {len(value)} items>"
+    return f"<config: {type(value).__name__}>"
+
+
+def _bytes_repr(value: bytes) -> str:
+    return f"<{len(value)} bytes>"
+
+
+# -- the request -------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class TriggerRequest:
+    """A workflow request as the orchestrator hands it to wfaudit at trigger time.
+
+    ``config`` is the complete request as JSON data, secrets included; it never
+    appears in ``repr``. Identities are strings (integers are converted).
+    """
+
+    workflow_id: str = attrs.field(converter=_identity)
+    workflow_type: str = attrs.field(converter=_workflow_type)
+    pipeline_id: str = attrs.field(converter=_identity)
+    config: Any = attrs.field(repr=_config_repr, eq=True)
+    triggered_by: str | None = attrs.field(default=None, converter=_optional_identity)
+    trigger_kind: TriggerKind = attrs.field(default=TriggerKind.MANUAL, converter=TriggerKind)
+    tenant: str | None = attrs.field(default=None, converter=_optional_identity)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
+    parent: str | None = None
+    attempt: int = attrs.field(default=1, validator=_positive)
+    format: str | None = None
+    """The payload format (``github-actions``, ``argo``, ...), set by the adapter that
+    recognised it, or given by the caller to force one."""
+
+
+# -- the manifest --------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RestoreRef:
+    """Where a masked secret can be found again at retrigger time.
+
+    ``kind`` is ``keyring`` (``target`` = ``service/username``), ``env``
+    (``target`` = variable name) or ``uri`` (an external secret URI such as
+    ``vault://path#key``); restorer plugins may understand more kinds.
+    """
+
+    kind: str
+    target: str
+
+
+@attrs.frozen(kw_only=True)
+class MaskedField:
+    """One masked secret in a snapshot's config.
+
+    :ivar path: JSON pointer of the value in the config.
+    :ivar rule: name of the masker rule that found it (``maskers.keyword``).
+    :ivar fingerprint: HMAC-SHA256 of the secret under the installation key (hex);
+        equal fingerprints mean equal secrets, and nothing else can be learnt.
+    :ivar span: for a secret inside a larger string, ``(start, end)`` of its
+        placeholder in the *masked* string; None when the whole value was masked.
+    :ivar encoding: ``text`` when the secret is the string itself, ``json`` when the
+        masked value was another JSON type (kept as its canonical JSON).
+    :ivar restore: where the restorer finds the secret again, if known.
+    """
+
+    path: str
+    rule: str
+    fingerprint: str
+    span: tuple[int, int] | None = None
+    encoding: str = "text"
+    restore: RestoreRef | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SecretReference:
+    """A *reference* to a secret found in a config (not a secret itself).
+
+    Examples: ``${{ secrets.NPM_TOKEN }}`` in a GitHub workflow, a Kubernetes
+    ``secretKeyRef``, ``vault:secret/data/ci#token``.
+    """
+
+    path: str
+    kind: str
+    name: str
+    rule: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Manifest:
+    """What masking did to a config, and which plugins produced the snapshot."""
+
+    fields: tuple[MaskedField, ...] = ()
+    references: tuple[SecretReference, ...] = ()
+    adapter: str | None = None
+    maskers: tuple[str, ...] = ()
+
+    def field_at(self, path: str) -> MaskedField | None:
+        return next((f for f in self.fields if f.path == path), None)
+
+
+# -- snapshots ---------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotRef:
+    """A pointer to a stored snapshot."""
+
+    id: str
+    workflow_id: str
+    workflow_type: str
+    content_hash: str
+    tenant: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotRecord:
+    """A stored snapshot's metadata: identity, hash, manifest and status.
+
+    The masked config itself lives in a content-addressed blob; see
+    :class:`Snapshot` for the record with its config.
+    """
+
+    id: str
+    workflow_id: str
+    workflow_type: str
+    pipeline_id: str
+    content_hash: str
+    manifest: Manifest = attrs.field(factory=Manifest)
+    tenant: str | None = None
+    triggered_by: str | None = None
+    trigger_kind: TriggerKind = TriggerKind.MANUAL
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    parent: str | None = None
+    attempt: int = 1
+    schema_version: int = SCHEMA_VERSION
+    status: Status = Status.TRIGGERED
+    status_reason: str | None = None
+    config_size: int = 0
+    created_on: _dt.datetime = attrs.field(factory=utcnow)
+    created_by: str | None = None
+    updated_on: _dt.datetime = attrs.field(factory=utcnow)
+    updated_by: str | None = None
+
+    @property
+    def ref(self) -> SnapshotRef:
+        return SnapshotRef(
+            id=self.id,
+            workflow_id=self.workflow_id,
+            workflow_type=self.workflow_type,
+            content_hash=self.content_hash,
+            tenant=self.tenant,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot(SnapshotRecord):
+    """A snapshot with its masked config (JSON data)."""
+
+    config: Any = attrs.field(repr=_config_repr)
+
+
+@attrs.frozen(kw_only=True)
+class Blob:
+    """Compressed canonical JSON of a masked config, addressed by its content hash."""
+
+    content_hash: str
+    codec: str
+    raw_size: int
+    data: bytes = attrs.field(repr=_bytes_repr)
+
+    @property
+    def stored_size(self) -> int:
+        return len(self.data)
+
+
+@attrs.frozen(kw_only=True)
+class SaveResult:
+    """What the persist stage did: the reference, and whether a new snapshot was made."""
+
+    ref: SnapshotRef
+    created: bool
+
+
+@attrs.frozen(kw_only=True)
+class HistoryQuery:
+    """Filters for a store's history of snapshots, newest first."""
+
+    tenant: str | None = None
+    pipeline_id: str | None = None
+    workflow_id: str | None = None
+    workflow_type: str | None = None
+    status: Status | None = None
+    before: _dt.datetime | None = None
+    limit: int = 50
+
+
+# -- results of the stages -----------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class AuditResult:
+    """What ``Auditor.audit_trigger`` returns; it never holds a secret.
+
+    :ivar ok: the snapshot is stored (new or already there).
+    :ivar ref: the stored snapshot, when ``ok``.
+    :ivar created: a new snapshot was made (False for a repeated, identical audit).
+    :ivar error: one line saying why the audit failed, when not ``ok``.
+    :ivar error_type: the class name of that error.
+    :ivar masked: how many values were masked.
+    """
+
+    ok: bool
+    ref: SnapshotRef | None = None
+    created: bool = False
+    error: str | None = None
+    error_type: str | None = None
+    masked: int = 0
+
+    @property
+    def snapshot_id(self) -> str | None:
+        return self.ref.id if self.ref else None
+
+
+@attrs.frozen(kw_only=True)
+class Failure:
+    """A failed or errored outcome, handed to the on-failure hook."""
+
+    status: Status
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RetryDecision:
+    """A retry policy's vote on a failure. Any ``retry=False`` vote wins."""
+
+    retry: bool
+    reason: str
+    policy: str = ""
+    delay_seconds: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class SecretRequest:
+    """A masked value the restore-secrets hook is asked to fill."""
+
+    path: str
+    rule: str
+    fingerprint: str
+    encoding: str = "text"
+    restore: RestoreRef | None = None

@@ -1,0 +1,133 @@
+"""The interfaces the engine hands to plugins, and the one stores implement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from .model import (
+    Blob,
+    HistoryQuery,
+    RestoreRef,
+    SaveResult,
+    SnapshotRecord,
+    Status,
+    TriggerRequest,
+)
+from .pointer import Path
+
+__all__ = ["MaskContext", "Store"]
+
+
+class MaskContext(Protocol):
+    """What a masker sees in :func:`~wfaudit_hookspecs.hookspecs.wfaudit_mask`.
+
+    A masker reads :attr:`config` and *marks* what is secret; it never changes
+    the config. The engine applies every mark at once, on its own deep copy of
+    the request, after all maskers have run.
+    """
+
+    @property
+    def request(self) -> TriggerRequest:
+        """The request after the pre-trigger stage (identity, labels, format)."""
+        ...
+
+    @property
+    def config(self) -> Any:
+        """The request's config as JSON data. Read it; do not modify it."""
+        ...
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for a masker's options."""
+        ...
+
+    def mask(
+        self,
+        path: Path,
+        *,
+        rule: str,
+        span: tuple[int, int] | None = None,
+        restore: RestoreRef | None = None,
+    ) -> None:
+        """Mark the value at ``path`` as secret.
+
+        :param path: the path of the value (a tuple of keys and list indices).
+        :param rule: the name of the rule that found it, recorded in the manifest.
+        :param span: ``(start, end)`` of the secret inside a string value, in the
+            original string; None masks the whole value.
+        :param restore: where a restorer can find the secret again, if known.
+        """
+        ...
+
+    def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
+        """Record that the value at ``path`` is a *reference* to a secret.
+
+        References (``${{ secrets.X }}``, ``secretKeyRef``) stay in the config as
+        they are and are listed in the manifest, so a retrigger knows what to resolve.
+        """
+        ...
+
+    def is_masked(self, path: Path) -> bool:
+        """True when a whole-value mark already covers ``path`` or a parent of it."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A storage backend, returned by :func:`wfaudit_open_store`.
+
+    Records and blobs are immutable once saved, apart from a snapshot's status.
+    ``tenant=None`` in a read means "any tenant"; the engine passes the tenant
+    it is scoped to when it has one.
+    """
+
+    url: str
+    """The store's URL, with any password hidden (safe to print)."""
+
+    def save(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
+        """Store ``blob`` (once per content hash) and ``record``, atomically.
+
+        A record whose (tenant, workflow_id, workflow_type) is already stored is
+        a no-op returning ``created=False`` when it is the same audit (same
+        content hash, pipeline and trigger), and raises
+        :class:`~wfaudit_hookspecs.errors.SnapshotConflict` otherwise.
+        """
+        ...
+
+    def get_record(
+        self, *, workflow_id: str, workflow_type: str, tenant: str | None = None
+    ) -> SnapshotRecord | None:
+        """The record of a workflow run, or None."""
+        ...
+
+    def get_record_by_id(
+        self, snapshot_id: str, *, tenant: str | None = None
+    ) -> SnapshotRecord | None:
+        """The record with this snapshot id, or None."""
+        ...
+
+    def get_blob(self, content_hash: str) -> Blob | None:
+        """The blob with this content hash, or None."""
+        ...
+
+    def history(self, query: HistoryQuery) -> list[SnapshotRecord]:
+        """Records matching ``query``, newest first, at most ``query.limit``."""
+        ...
+
+    def set_status(
+        self,
+        *,
+        workflow_id: str,
+        workflow_type: str,
+        tenant: str | None,
+        status: Status,
+        reason: str | None,
+        by: str | None,
+    ) -> SnapshotRecord:
+        """Record an outcome; raises ``SnapshotNotFound`` if there is no such run."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The store is not used afterwards."""
+        ...
