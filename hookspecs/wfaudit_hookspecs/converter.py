@@ -85,6 +85,7 @@ def structure_record(data: dict[str, Any]) -> SnapshotRecord:
             raise UnsupportedSchemaVersion(data.get("schema_version"), SCHEMA_VERSION)
         data = upgrade(dict(data))
         version = parse_schema_version(data["schema_version"])
+    data = {**data, "schema_version": version}
     try:
         return get_converter().structure(data, SnapshotRecord)
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:

@@ -1,0 +1,431 @@
+"""The public API: :class:`Auditor`.
+
+An orchestrator creates one auditor per process (``Auditor.from_url()``) and
+calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
+:meth:`Auditor.record_outcome` when the run ends. The pipeline of one trigger is
+:meth:`Auditor._audit`, top to bottom.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Self
+
+import attrs
+
+from wfaudit_hookspecs import (
+    AmbiguousPayload,
+    AuditResult,
+    Blob,
+    BadStoreURL,
+    Failure,
+    HistoryQuery,
+    InvalidRequest,
+    MaskingRequired,
+    PluginError,
+    RetryDecision,
+    SaveResult,
+    Snapshot,
+    SnapshotNotFound,
+    SnapshotRecord,
+    Status,
+    Store,
+    StoreError,
+    TriggerRequest,
+    UnknownWorkflowType,
+    WfauditError,
+    canonical_json,
+    check_json,
+    content_hash,
+)
+
+from . import codec
+from .diff import SnapshotDiff, diff_snapshots
+from .ids import new_id
+from .keys import load_key
+from .masking import Marks, MaskOutcome, apply_marks
+from .plugins import PluginManager, make_plugin_manager
+from .settings import Settings
+
+__all__ = ["AuditFailed", "Auditor", "Outcome"]
+
+log = logging.getLogger("wfaudit")
+
+
+class AuditFailed(WfauditError):
+    """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """What :meth:`Auditor.record_outcome` returns.
+
+    :ivar record: the snapshot record with its new status.
+    :ivar retry: the retry policies' combined decision, for a failed or errored
+        run; None when no policy voted or the run did not fail.
+    """
+
+    record: SnapshotRecord
+    retry: RetryDecision | None = None
+
+
+class Auditor:
+    """Audits workflow triggers into a store, through the plugins.
+
+    Use :meth:`from_url` to build one; it is a context manager that closes its
+    store. An auditor may be shared by the threads of a process.
+    """
+
+    def __init__(self, store: Store, plugin_manager: PluginManager, settings: Settings) -> None:
+        self.store = store
+        self.plugin_manager = plugin_manager
+        self.settings = settings
+        self._hook = plugin_manager.hook
+        self._key = load_key(settings.key_file)
+        self._maskers = tuple(
+            impl.plugin_name for impl in self._hook.wfaudit_mask.get_hookimpls()
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None = None,
+        *,
+        plugins: Sequence[object] = (),
+        load_entrypoints: bool = True,
+        tenant: str | None = None,
+        strict: bool | None = None,
+        allow_unmasked: bool | None = None,
+    ) -> Self:
+        """Open an auditor on the store at ``url``.
+
+        :param url: a store URL; None takes ``WFAUDIT_STORE_URL``, then the
+            settings file, then the embedded SQLite store in the user's data
+            directory (``$WFAUDIT_HOME/wfaudit.sqlite3``).
+        :param plugins: plugins to register in code, on top of the entry points.
+        :param load_entrypoints: load the installed plugins' entry points.
+        :param tenant: scope every read and write to this tenant.
+        :param strict: raise audit errors instead of returning them (test suites).
+        :param allow_unmasked: persist even when no masker plugin is registered.
+        """
+        settings = Settings.load(
+            store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
+        )
+        pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
+        store = pm.hook.wfaudit_open_store(url=settings.store_url)
+        if store is None:
+            scheme = settings.store_url.split(":", 1)[0]
+            raise BadStoreURL(
+                f"no store plugin owns URLs of scheme {scheme!r}; installed backends: "
+                f"{_store_plugins(pm) or 'none'} (is wfaudit-sql installed?)"
+            )
+        return cls(store, pm, settings)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Auditor store={self.store.url!r} tenant={self.settings.tenant!r}>"
+
+    @property
+    def workflow_types(self) -> dict[str, str]:
+        """The declared workflow types, with their descriptions."""
+        return dict(self.plugin_manager.workflow_types)
+
+    # -- auditing ------------------------------------------------------------
+
+    def audit_trigger(
+        self, request: TriggerRequest | None = None, /, **fields: Any
+    ) -> AuditResult:
+        """Take the snapshot of a trigger.
+
+        Pass a :class:`TriggerRequest`, or its fields as keyword arguments.
+        Never raises in the default, non-blocking mode: a failure is logged
+        (without secrets), reported to the ``wfaudit_audit_error`` hook and
+        returned as ``AuditResult(ok=False, error=...)``. With ``strict`` the
+        error is raised instead.
+        """
+        stage = Stage()
+        try:
+            if request is None:
+                request = TriggerRequest(**fields)
+            elif fields:
+                raise InvalidRequest("pass a TriggerRequest or keyword fields, not both")
+            return self._audit(request, stage)
+        except Exception as exc:  # non-blocking policy: nothing escapes but in strict mode
+            return self._failed(request, exc, stage)
+
+    def _audit(self, request: TriggerRequest, stage: Stage) -> AuditResult:
+        stage.name = "pre-trigger"
+        request = self._check_request(self._pre_trigger(request))
+
+        stage.name = "mask"
+        masked = self._mask(request)
+        stage.secrets = masked.secrets
+
+        stage.name = "encode"
+        canonical = canonical_json(masked.config)
+        digest = content_hash(canonical)
+        codec_name, data = codec.compress(canonical, self.settings.zstd_level)
+        blob = Blob(content_hash=digest, codec=codec_name, raw_size=len(canonical), data=data)
+        record = SnapshotRecord(
+            id=new_id(),
+            workflow_id=request.workflow_id,
+            workflow_type=request.workflow_type,
+            pipeline_id=request.pipeline_id,
+            content_hash=digest,
+            manifest=masked.manifest,
+            tenant=request.tenant,
+            triggered_by=request.triggered_by,
+            trigger_kind=request.trigger_kind,
+            labels=request.labels,
+            parent=request.parent,
+            attempt=request.attempt,
+            config_size=len(canonical),
+            created_by=request.triggered_by,
+            updated_by=request.triggered_by,
+        )
+
+        stage.name = "persist"
+        saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        if not isinstance(saved, SaveResult):
+            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        return AuditResult(
+            ok=True, ref=saved.ref, created=saved.created, masked=len(masked.manifest.fields)
+        )
+
+    def _pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
+        answers = [
+            answer
+            for answer in self._hook.wfaudit_pre_trigger(request=request)
+            if answer is not None
+        ]
+        for answer in answers:
+            if not isinstance(answer, TriggerRequest):
+                raise PluginError(
+                    f"an adapter returned {type(answer).__name__} from wfaudit_pre_trigger"
+                )
+        if request.format not in (None, "generic"):
+            answers = [a for a in answers if a.format == request.format]
+            if not answers:
+                raise InvalidRequest(
+                    f"no adapter recognised the payload as format {request.format!r}"
+                )
+        if len(answers) > 1:
+            formats = ", ".join(sorted(str(a.format) for a in answers))
+            raise AmbiguousPayload(
+                f"several adapters claim this payload ({formats}); choose one with format=..."
+            )
+        return answers[0] if answers else request
+
+    def _check_request(self, request: TriggerRequest) -> TriggerRequest:
+        if request.workflow_type not in self.plugin_manager.workflow_types:
+            raise UnknownWorkflowType(request.workflow_type, self.plugin_manager.workflow_types)
+        tenant = self.settings.tenant
+        if tenant is None or request.tenant == tenant:
+            return request
+        if request.tenant is None:
+            return attrs.evolve(request, tenant=tenant)
+        raise InvalidRequest(
+            f"request for tenant {request.tenant!r} given to an auditor of tenant {tenant!r}"
+        )
+
+    def _mask(self, request: TriggerRequest) -> MaskOutcome:
+        config = check_json(request.config)  # a validated deep copy: ours to change
+        if not self._maskers and not self.settings.allow_unmasked:
+            raise MaskingRequired(
+                "no masker plugin is registered (install a masker such as wfaudit-maskers); "
+                "to store configs unmasked, pass allow_unmasked=True or set "
+                "WFAUDIT_ALLOW_UNMASKED=1"
+            )
+        marks = Marks(request, config, self.settings.options)
+        self._hook.wfaudit_mask(context=marks)
+        return apply_marks(
+            marks, config, self._key, adapter=request.format, maskers=self._maskers
+        )
+
+    def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
+        message = _safe_message(exc, stage)
+        who = (
+            f"{request.workflow_type} {request.workflow_id}" if request is not None else "a trigger"
+        )
+        log.error("audit of %s failed at %s: %s", who, stage.name, message)
+        if request is not None:
+            try:
+                self._hook.wfaudit_audit_error(request=request, error=exc)
+            except Exception as observer_error:
+                log.error(
+                    "an audit-error observer failed: %s", type(observer_error).__name__
+                )
+        if self.settings.strict:
+            if isinstance(exc, WfauditError):
+                raise exc
+            if stage.secrets is None:  # before masking: the chain could quote secrets
+                raise AuditFailed(message) from None
+            raise AuditFailed(message) from exc
+        return AuditResult(ok=False, error=message, error_type=type(exc).__name__)
+
+    # -- reading -------------------------------------------------------------
+
+    def get_snapshot(
+        self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
+    ) -> Snapshot:
+        """The snapshot of one workflow run, with its masked config."""
+        workflow_id, workflow_type = str(workflow_id), workflow_type.strip().upper()
+        record = self.store.get_record(
+            workflow_id=workflow_id, workflow_type=workflow_type, tenant=self._tenant(tenant)
+        )
+        if record is None:
+            raise SnapshotNotFound(f"no snapshot of {workflow_type} workflow {workflow_id!r}")
+        return self.load(record)
+
+    def get_snapshot_by_id(self, snapshot_id: str) -> Snapshot:
+        """The snapshot with this id, with its masked config."""
+        record = self.store.get_record_by_id(snapshot_id, tenant=self.settings.tenant)
+        if record is None:
+            raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
+        return self.load(record)
+
+    def load(self, record: SnapshotRecord) -> Snapshot:
+        """Attach its masked config to a record (reads and verifies the blob)."""
+        blob = self.store.get_blob(record.content_hash)
+        if blob is None:
+            raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
+        canonical = codec.decompress(blob.codec, blob.data)
+        if content_hash(canonical) != record.content_hash:
+            raise StoreError(
+                f"snapshot {record.id}: blob {record.content_hash[:12]} does not match its hash"
+            )
+        config = json.loads(canonical)
+        return Snapshot(**attrs.asdict(record, recurse=False), config=config)
+
+    def history(
+        self,
+        *,
+        pipeline_id: str | int | None = None,
+        workflow_id: str | int | None = None,
+        workflow_type: str | None = None,
+        status: Status | str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
+    ) -> list[SnapshotRecord]:
+        """Snapshot records, newest first, filtered by what is given."""
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = HistoryQuery(
+            tenant=self._tenant(tenant),
+            pipeline_id=None if pipeline_id is None else str(pipeline_id),
+            workflow_id=None if workflow_id is None else str(workflow_id),
+            workflow_type=None if workflow_type is None else workflow_type.strip().upper(),
+            status=None if status is None else _status(status),
+            limit=limit,
+        )
+        return self.store.history(query)
+
+    def diff(self, a: Snapshot | str, b: Snapshot | str) -> SnapshotDiff:
+        """What changed from snapshot ``a`` to snapshot ``b`` (objects or ids)."""
+        left = a if isinstance(a, Snapshot) else self.get_snapshot_by_id(a)
+        right = b if isinstance(b, Snapshot) else self.get_snapshot_by_id(b)
+        return diff_snapshots(left, right)
+
+    # -- outcomes ------------------------------------------------------------
+
+    def record_outcome(
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        status: Status | str,
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+        tenant: str | None = None,
+    ) -> Outcome:
+        """Record how a run ended (or that it is running).
+
+        A ``failed`` or ``error`` outcome asks the retry policies
+        (``wfaudit_on_failure``); their combined decision is in the result.
+        """
+        new_status = _status(status)
+        record = self.store.set_status(
+            workflow_id=str(workflow_id),
+            workflow_type=workflow_type.strip().upper(),
+            tenant=self._tenant(tenant),
+            status=new_status,
+            reason=reason,
+            by=by,
+        )
+        if not new_status.is_failure:
+            return Outcome(record=record)
+        votes = self._hook.wfaudit_on_failure(
+            snapshot=record, failure=Failure(status=new_status, reason=reason), attempt=record.attempt
+        )
+        return Outcome(record=record, retry=combine_votes(votes))
+
+    def _tenant(self, tenant: str | None) -> str | None:
+        scoped = self.settings.tenant
+        if scoped is not None and tenant not in (None, scoped):
+            raise InvalidRequest(f"this auditor is scoped to tenant {scoped!r}")
+        return scoped if scoped is not None else tenant
+
+
+class Stage:
+    """Where an audit is, for error messages; and the secrets to scrub once masked."""
+
+    def __init__(self) -> None:
+        self.name = "request"
+        self.secrets: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stage {self.name}>"
+
+
+def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None:
+    """Any veto wins; otherwise a retry needs at least one vote for it."""
+    cast = [vote for vote in votes if vote is not None]
+    for vote in cast:
+        if not isinstance(vote, RetryDecision):
+            raise PluginError(f"a retry policy returned {type(vote).__name__}, not RetryDecision")
+    vetoes = [vote for vote in cast if not vote.retry]
+    if vetoes:
+        return vetoes[0]
+    return cast[0] if cast else None
+
+
+def _status(value: Status | str) -> Status:
+    try:
+        return Status(str(value).strip().lower())
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise InvalidRequest(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _store_plugins(pm: PluginManager) -> str:
+    return ", ".join(impl.plugin_name for impl in pm.hook.wfaudit_open_store.get_hookimpls())
+
+
+def _safe_message(exc: BaseException, stage: Stage) -> str:
+    """One line about ``exc`` that cannot quote a secret.
+
+    Our own errors never quote request data. Another exception raised before
+    masking finished is named by type only; after masking, its message is kept
+    with every secret the masking removed scrubbed out.
+    """
+    if isinstance(exc, WfauditError):
+        return str(exc)
+    name = type(exc).__name__
+    if stage.secrets is None:
+        return f"{name} in the {stage.name} stage"
+    text = str(exc)
+    for secret in sorted(stage.secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "[masked]")
+    first_line = text.splitlines()[0] if text else ""
+    return f"{name} in the {stage.name} stage: {first_line}" if first_line else f"{name} in the {stage.name} stage"

@@ -1,0 +1,1 @@
+"""The engine's own behaviour, written as plugins (see ``DEFAULT_PLUGINS``)."""

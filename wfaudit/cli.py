@@ -1,0 +1,303 @@
+"""The ``wfaudit`` command.
+
+Every command that reads takes ``--json``; every command that opens a store
+takes ``--store URL`` (or ``WFAUDIT_STORE_URL``). Bad input ends with one line
+on standard error and exit status 1, never a traceback (``WFAUDIT_DEBUG=1``
+shows tracebacks of unexpected errors, which may quote data: use it locally).
+Plugins add commands through ``wfaudit_register_commands``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import click
+
+from wfaudit_hookspecs import (
+    InvalidRequest,
+    SnapshotNotFound,
+    Status,
+    TriggerKind,
+    TriggerRequest,
+    WfauditError,
+)
+
+from . import render
+from .auditor import Auditor
+from .plugins import make_plugin_manager
+from .settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.define
+class CliState:
+    """What the root command hands its subcommands (and plugins' commands).
+
+    :ivar store_url: the resolved store URL (``--store``, ``WFAUDIT_STORE_URL``,
+        the settings file, or the embedded default).
+    :ivar tenant: the tenant to scope to, if any.
+    """
+
+    store_url: str | None = None
+    tenant: str | None = None
+
+    def auditor(self, strict: bool = True) -> Auditor:
+        return Auditor.from_url(self.store_url, tenant=self.tenant, strict=strict)
+
+
+class WfauditGroup(click.Group):
+    """A click group that turns wfaudit errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WfauditError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("WFAUDIT_DEBUG"):
+                raise
+            # The message of an unexpected error could quote data: name the type only.
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}; run with WFAUDIT_DEBUG=1 for details",
+                err=True,
+            )
+            ctx.exit(70)
+
+
+def store_options(function: F) -> F:
+    """``--store`` and ``--tenant`` on a command, overriding the root's."""
+
+    @click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (default: WFAUDIT_STORE_URL, else the embedded SQLite store).")
+    @click.option("--tenant", default=None, help="Scope reads and writes to this tenant.")
+    @click.pass_context
+    @functools.wraps(function)
+    def wrapper(ctx: click.Context, store_url: str | None, tenant: str | None, **kwargs: Any) -> Any:
+        state: CliState = ctx.find_root().obj
+        if store_url:
+            state.store_url = store_url
+        if tenant:
+            state.tenant = tenant
+        return ctx.invoke(function, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(function)
+
+
+@click.group(cls=WfauditGroup)
+@click.option("--store", "store_url", metavar="URL", envvar="WFAUDIT_STORE_URL", default=None, help="Store URL (default: the embedded SQLite store in the user's data directory).")
+@click.option("--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant.")
+@click.version_option(package_name="wfaudit")
+@click.pass_context
+def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
+    """Audit workflow triggers: immutable, secret-free snapshots of what ran."""
+    ctx.obj = CliState(store_url=store_url or Settings.load().store_url, tenant=tenant)
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include the engine's built-in plugins.")
+@click.option("--hook", default=None, help="Only plugins implementing this hook.")
+@json_option
+def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
+    """List the plugins found, their distributions and the hooks they implement."""
+    infos = [i for i in make_plugin_manager().describe() if show_all or not i.builtin]
+    if hook:
+        infos = [i for i in infos if hook in i.hooks]
+    if as_json:
+        click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
+    else:
+        render.console().print(render.plugins_table(infos))
+
+
+def _parse_labels(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+@cli.command()
+@click.argument("payload", metavar="FILE|-")
+@click.option("--type", "workflow_type", required=True, help="Workflow type: CI, PRE_CD, POST_CD, or one an adapter declares.")
+@click.option("--workflow-id", required=True, help="The orchestrator's id of this run.")
+@click.option("--pipeline-id", required=True, help="The pipeline the run belongs to.")
+@click.option("--triggered-by", default=None, help="Who or what triggered the run.")
+@click.option("--kind", "trigger_kind", type=click.Choice([k.value for k in TriggerKind]), default="manual", show_default=True)
+@click.option("--label", "labels", multiple=True, callback=_parse_labels, metavar="KEY=VALUE", help="A label (repeatable).")
+@click.option("--format", "payload_format", default=None, help="Force the payload format (an adapter's name).")
+@store_options
+@json_option
+def trigger(
+    payload: str,
+    workflow_type: str,
+    workflow_id: str,
+    pipeline_id: str,
+    triggered_by: str | None,
+    trigger_kind: str,
+    labels: dict[str, str],
+    payload_format: str | None,
+    as_json: bool,
+) -> None:
+    """Audit one trigger from a JSON or YAML payload file (or - for stdin)."""
+    config = _load(payload)
+    state: CliState = click.get_current_context().find_root().obj
+    with state.auditor() as auditor:
+        request = TriggerRequest(
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            pipeline_id=pipeline_id,
+            config=config,
+            triggered_by=triggered_by,
+            trigger_kind=trigger_kind,
+            tenant=state.tenant,
+            labels=labels,
+            format=payload_format,
+        )
+        result = auditor.audit_trigger(request)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(result)))
+    else:
+        render.console().print(render.audit_table([(request.workflow_type, request.workflow_id, result)]))
+
+
+def _load(payload: str) -> Any:
+    from .loading import load_payload  # PyYAML is only needed by the commands that read files
+
+    return load_payload(payload)
+
+
+@cli.command()
+@click.argument("workflow_id", required=False)
+@click.option("--type", "workflow_type", default=None, help="Workflow type of WORKFLOW_ID.")
+@click.option("--id", "snapshot_id", default=None, help="Show the snapshot with this id instead.")
+@click.option("--config-only", is_flag=True, help="Print only the masked config, as JSON.")
+@store_options
+@json_option
+def show(workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None, config_only: bool, as_json: bool) -> None:
+    """Show one snapshot: identity, manifest and masked config."""
+    state: CliState = click.get_current_context().find_root().obj
+    with state.auditor() as auditor:
+        snapshot = _find(auditor, workflow_id, workflow_type, snapshot_id)
+    if config_only:
+        click.echo(render.dump_json(snapshot.config))
+    elif as_json:
+        click.echo(render.dump_json(render.to_json_data(snapshot)))
+    else:
+        render.console().print(render.snapshot_view(snapshot, snapshot.config))
+
+
+def _find(auditor: Auditor, workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None) -> Any:
+    if snapshot_id:
+        if workflow_id:
+            raise InvalidRequest("give either WORKFLOW_ID --type T or --id SNAPSHOT_ID, not both")
+        return auditor.get_snapshot_by_id(snapshot_id)
+    if not workflow_id or not workflow_type:
+        raise InvalidRequest("give WORKFLOW_ID with --type T, or --id SNAPSHOT_ID")
+    return auditor.get_snapshot(workflow_id, workflow_type)
+
+
+@cli.command()
+@click.option("--pipeline", "pipeline_id", default=None, help="Only this pipeline.")
+@click.option("--workflow-id", default=None, help="Only this workflow run.")
+@click.option("--type", "workflow_type", default=None, help="Only this workflow type.")
+@click.option("--status", type=click.Choice([s.value for s in Status]), default=None, help="Only this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@store_options
+@json_option
+def log(pipeline_id: str | None, workflow_id: str | None, workflow_type: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List snapshots, newest first."""
+    state: CliState = click.get_current_context().find_root().obj
+    with state.auditor() as auditor:
+        records = auditor.history(pipeline_id=pipeline_id, workflow_id=workflow_id, workflow_type=workflow_type, status=status, limit=limit)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(records)))
+    else:
+        render.console().print(render.history_table(records))
+
+
+@cli.command()
+@click.argument("workflow_id")
+@click.argument("status", type=click.Choice([s.value for s in Status if s is not Status.TRIGGERED]))
+@click.option("--type", "workflow_type", required=True, help="Workflow type of WORKFLOW_ID.")
+@click.option("--reason", default=None, help="Why the run ended so (for failures: the reason retry policies read).")
+@click.option("--by", default=None, help="Who reports the outcome.")
+@store_options
+@json_option
+def status(workflow_id: str, status: str, workflow_type: str, reason: str | None, by: str | None, as_json: bool) -> None:
+    """Record the outcome of a run: running, succeeded, failed, error or cancelled."""
+    state: CliState = click.get_current_context().find_root().obj
+    with state.auditor() as auditor:
+        outcome = auditor.record_outcome(workflow_id, workflow_type, status, reason, by=by)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(outcome)))
+        return
+    record = outcome.record
+    click.echo(f"{record.workflow_type} {record.workflow_id}: {record.status.value}")
+    if outcome.retry is not None:
+        verdict = "retry" if outcome.retry.retry else "no retry"
+        click.echo(f"retry policy: {verdict} ({outcome.retry.reason})")
+
+
+@cli.command()
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@store_options
+@json_option
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Compare two snapshots. A and B are snapshot ids or WORKFLOW_ID:TYPE."""
+    state: CliState = click.get_current_context().find_root().obj
+    with state.auditor() as auditor:
+        result = auditor.diff(_resolve(auditor, a), _resolve(auditor, b))
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(result)))
+    else:
+        render.console().print(render.diff_view(result))
+
+
+def _resolve(auditor: Auditor, ref: str) -> Any:
+    workflow_id, sep, workflow_type = ref.rpartition(":")
+    if sep and workflow_id and workflow_type.strip().upper() in auditor.workflow_types:
+        return auditor.get_snapshot(workflow_id, workflow_type)
+    try:
+        return auditor.get_snapshot_by_id(ref)
+    except SnapshotNotFound:
+        raise SnapshotNotFound(f"no snapshot {ref!r} (give a snapshot id or WORKFLOW_ID:TYPE)") from None
+
+
+@cli.command()
+@store_options
+def demo() -> None:
+    """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them."""
+    from .demo import run_demo
+
+    state: CliState = click.get_current_context().find_root().obj
+    run_demo(state.auditor(strict=False), render.console())
+
+
+def _register_plugin_commands() -> None:
+    try:
+        pm = make_plugin_manager()
+    except WfauditError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    pm.hook.wfaudit_register_commands(cli=cli)
+
+
+def main() -> None:
+    """Entry point of the ``wfaudit`` script."""
+    _register_plugin_commands()
+    cli(prog_name="wfaudit")

@@ -1,0 +1,97 @@
+"""Reading workflow payloads from files: JSON, or YAML read as JSON data.
+
+YAML is read with a schema close to YAML 1.2's core schema, because workflow
+files are written for tools that read it that way: only ``true``/``false`` are
+booleans (GitHub's ``on:`` stays the string ``"on"``), timestamps stay strings,
+and scalar keys become strings. Error messages give the position, never the
+offending text, since a payload may hold secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import yaml
+
+from wfaudit_hookspecs import InvalidRequest
+
+__all__ = ["load_payload", "parse_payload"]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's surprising implicit types."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
+    loader.flatten_mapping(node)
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, bool):
+            key = "true" if key else "false"
+        elif key is None:
+            key = "null"
+        elif isinstance(key, int | float):
+            key = str(key)
+        elif not isinstance(key, str):
+            raise InvalidRequest(
+                f"YAML mapping key at line {key_node.start_mark.line + 1} is not a scalar"
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_payload(path: str) -> Any:
+    """Read a payload file (``-`` for standard input) as JSON data."""
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_payload(raw, source="standard input" if path == "-" else path)
+
+
+def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
+    """Parse JSON or YAML bytes. A YAML stream of several documents gives a list."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{source} is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise InvalidRequest(f"{source} is empty")
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(
+                f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]  # noqa: S506
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise InvalidRequest(f"{source}: invalid YAML{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"{source}: invalid YAML ({type(exc).__name__})") from None
+    if not documents:
+        raise InvalidRequest(f"{source} holds no document")
+    return documents[0] if len(documents) == 1 else documents

@@ -1,0 +1,230 @@
+"""The mask stage: maskers mark, the engine applies every mark at once.
+
+Maskers only *mark* paths and spans (:class:`Marks`, the engine's
+:class:`~wfaudit_hookspecs.MaskContext`); :func:`apply_marks` then replaces
+them on the engine's deep copy of the config. Doing it in one place means the
+maskers cannot disturb each other, overlapping marks are merged, and every
+masked value gets the same placeholder form with its keyed fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from wfaudit_hookspecs import (
+    Manifest,
+    MaskedField,
+    MaskingError,
+    Path,
+    RestoreRef,
+    SecretReference,
+    TriggerRequest,
+    canonical_json,
+    to_pointer,
+)
+from wfaudit_hookspecs.pointer import get_at, set_at
+
+__all__ = ["Marks", "MaskOutcome", "apply_marks", "placeholder"]
+
+PLACEHOLDER_PREFIX = "[masked:"
+
+
+def placeholder(fingerprint: str) -> str:
+    """The text that stands in a masked config where a secret was."""
+    return f"{PLACEHOLDER_PREFIX}{fingerprint[:16]}]"
+
+
+@attrs.define
+class _Mark:
+    rule: str
+    span: tuple[int, int] | None
+    restore: RestoreRef | None
+
+
+class Marks:
+    """The engine's mask context: collects the marks of every masker."""
+
+    def __init__(
+        self, request: TriggerRequest, config: Any, settings: Mapping[str, Any]
+    ) -> None:
+        self._request = request
+        self._config = config
+        self._settings = settings
+        self.whole: dict[Path, _Mark] = {}
+        self.spans: dict[Path, list[_Mark]] = {}
+        self.references: dict[Path, SecretReference] = {}
+
+    @property
+    def request(self) -> TriggerRequest:
+        return self._request
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self._settings
+
+    def mask(
+        self,
+        path: Path,
+        *,
+        rule: str,
+        span: tuple[int, int] | None = None,
+        restore: RestoreRef | None = None,
+    ) -> None:
+        path = tuple(path)
+        if not path:
+            raise MaskingError(f"masker rule {rule!r} tried to mask the whole config")
+        if span is None:
+            # The first rule to claim a value names it; later claims add nothing.
+            self.whole.setdefault(path, _Mark(rule, None, restore))
+            return
+        start, end = span
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end):
+            raise MaskingError(f"masker rule {rule!r} gave an invalid span at {to_pointer(path)}")
+        self.spans.setdefault(path, []).append(_Mark(rule, (start, end), restore))
+
+    def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
+        path = tuple(path)
+        self.references.setdefault(
+            path, SecretReference(path=to_pointer(path), kind=kind, name=name, rule=rule)
+        )
+
+    def is_masked(self, path: Path) -> bool:
+        path = tuple(path)
+        return any(path[:n] in self.whole for n in range(1, len(path) + 1))
+
+    def __len__(self) -> int:
+        return len(self.whole) + sum(len(v) for v in self.spans.values())
+
+
+@attrs.frozen
+class MaskOutcome:
+    """The masked config and what was done to it."""
+
+    config: Any
+    manifest: Manifest
+    secrets: tuple[str, ...] = attrs.field(repr=False)
+    """The secret texts that were removed, so that an error message produced after
+    masking can be scrubbed of them. Never stored, never logged."""
+
+
+def _fingerprint(key: bytes, secret: bytes) -> str:
+    return hmac.new(key, secret, hashlib.sha256).hexdigest()
+
+
+def apply_marks(
+    marks: Marks, config: Any, key: bytes, *, adapter: str | None, maskers: tuple[str, ...]
+) -> MaskOutcome:
+    """Replace every marked value of ``config`` (the engine's own copy) in place."""
+    fields: list[MaskedField] = []
+    secrets: list[str] = []
+    masked_paths: set[Path] = set()
+
+    # Shorter paths first, so that a masked object covers the marks inside it.
+    for path in sorted(marks.whole, key=len):
+        if any(path[:n] in masked_paths for n in range(1, len(path))):
+            continue
+        mark = marks.whole[path]
+        value = _existing(config, path, mark.rule)
+        if isinstance(value, str):
+            encoding, secret = "text", value
+        else:
+            encoding, secret = "json", canonical_json(value).decode("utf-8")
+        fingerprint = _fingerprint(key, secret.encode("utf-8"))
+        set_at(config, path, placeholder(fingerprint))
+        masked_paths.add(path)
+        secrets.append(secret)
+        fields.append(
+            MaskedField(
+                path=to_pointer(path),
+                rule=mark.rule,
+                fingerprint=fingerprint,
+                encoding=encoding,
+                restore=mark.restore,
+            )
+        )
+
+    for path, span_marks in marks.spans.items():
+        if any(path[:n] in masked_paths for n in range(1, len(path) + 1)):
+            continue
+        value = _existing(config, path, span_marks[0].rule)
+        if not isinstance(value, str):
+            raise MaskingError(
+                f"masker rule {span_marks[0].rule!r} marked a span in a non-string at "
+                f"{to_pointer(path)}"
+            )
+        new_value, span_fields = _mask_spans(value, path, span_marks, key, secrets)
+        set_at(config, path, new_value)
+        fields.extend(span_fields)
+
+    references = tuple(
+        ref
+        for path, ref in sorted(marks.references.items(), key=lambda item: item[1].path)
+        if not any(path[:n] in masked_paths for n in range(1, len(path) + 1))
+    )
+    fields.sort(key=lambda f: (f.path, f.span or (0, 0)))
+    manifest = Manifest(
+        fields=tuple(fields), references=references, adapter=adapter, maskers=maskers
+    )
+    return MaskOutcome(config=config, manifest=manifest, secrets=tuple(secrets))
+
+
+def _existing(config: Any, path: Path, rule: str) -> Any:
+    try:
+        return get_at(config, path)
+    except (KeyError, IndexError, TypeError):
+        raise MaskingError(
+            f"masker rule {rule!r} marked {to_pointer(path)}, which is not in the config"
+        ) from None
+
+
+def _mask_spans(
+    value: str, path: Path, span_marks: list[_Mark], key: bytes, secrets: list[str]
+) -> tuple[str, list[MaskedField]]:
+    # Merge overlapping or touching spans: the union is what must not be stored.
+    ordered = sorted(span_marks, key=lambda m: m.span or (0, 0))
+    merged: list[tuple[int, int, _Mark]] = []
+    for mark in ordered:
+        assert mark.span is not None
+        start, end = mark.span
+        if end > len(value):
+            raise MaskingError(f"masker rule {mark.rule!r} gave a span past the end of {to_pointer(path)}")
+        if merged and start <= merged[-1][1]:
+            prev_start, prev_end, prev_mark = merged[-1]
+            merged[-1] = (prev_start, max(prev_end, end), prev_mark)
+        else:
+            merged.append((start, end, mark))
+
+    pieces: list[str] = []
+    fields: list[MaskedField] = []
+    cursor = 0
+    out_len = 0
+    for start, end, mark in merged:
+        pieces.append(value[cursor:start])
+        out_len += start - cursor
+        secret = value[start:end]
+        fingerprint = _fingerprint(key, secret.encode("utf-8"))
+        token = placeholder(fingerprint)
+        pieces.append(token)
+        fields.append(
+            MaskedField(
+                path=to_pointer(path),
+                rule=mark.rule,
+                fingerprint=fingerprint,
+                span=(out_len, out_len + len(token)),
+                restore=mark.restore,
+            )
+        )
+        secrets.append(secret)
+        out_len += len(token)
+        cursor = end
+    pieces.append(value[cursor:])
+    return "".join(pieces), fields

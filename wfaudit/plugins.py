@@ -1,0 +1,221 @@
+"""The plugin manager: built-in plugins, entry points, and plugins given in code.
+
+Load order (later plugins are called first): the built-in plugins of
+:data:`DEFAULT_PLUGINS`, then the ``wfaudit`` entry points of installed
+distributions, then the plugins passed in code. Loading is forgiving: an entry
+point that fails to import, or that implements a hook that does not exist, is
+skipped with a warning and listed by ``wfaudit plugins`` as failed; the host
+never crashes because of one broken plugin.
+
+Environment variables:
+
+``WFAUDIT_LOAD_PLUGINS``
+    Comma-separated entry point names to load; the others are skipped. Set it to
+    an empty string to load no entry point at all.
+``WFAUDIT_DISABLE_PLUGINS``
+    Comma-separated entry point names never to load.
+``WFAUDIT_TRACE_PLUGINS``
+    ``1`` writes every hook call and its result to standard error.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "PluginInfo",
+    "PluginManager",
+    "make_plugin_manager",
+]
+
+log = logging.getLogger("wfaudit.plugins")
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "wfaudit.builtin.types",
+    "wfaudit.builtin.persist",
+)
+"""The engine's own behaviour, written as plugins."""
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``wfaudit plugins`` says about one plugin."""
+
+    name: str
+    hooks: tuple[str, ...]
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    error: str | None = None
+
+
+@attrs.frozen
+class _Failed:
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.origins: dict[str, tuple[str | None, str | None, bool]] = {}
+        self.failed: list[_Failed] = []
+        self.workflow_types: dict[str, str] = {}
+
+    def describe(self) -> list[PluginInfo]:
+        """Every registered plugin, then every entry point that failed to load."""
+        out = []
+        for name, plugin in self.list_name_plugin():
+            if plugin is None:
+                continue
+            distribution, version, builtin = self.origins.get(name, (None, None, False))
+            hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or ()))
+            out.append(PluginInfo(name, hooks, distribution, version, builtin))
+        out.extend(
+            PluginInfo(f.name, (), f.distribution, f.version, False, f.error) for f in self.failed
+        )
+        return out
+
+
+def _env_names(variable: str) -> set[str] | None:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+@functools.cache
+def _entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
+    # Scanning installed distributions costs tens of milliseconds: once per process.
+    return tuple(importlib.metadata.entry_points(group=PROJECT_NAME))
+
+
+_loaded: dict[str, Any] = {}
+
+
+def _load_entry_points(pm: PluginManager) -> None:
+    allowed = _env_names("WFAUDIT_LOAD_PLUGINS")
+    disabled = _env_names("WFAUDIT_DISABLE_PLUGINS") or set()
+    for ep in _entry_points():
+        if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+            continue
+        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist else None
+        version = ep.dist.version if ep.dist else None
+        try:
+            plugin = _loaded.get(ep.name)
+            if plugin is None:
+                plugin = _loaded[ep.name] = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # a broken plugin must not break the host
+            log.warning("plugin %s (%s) was not loaded: %s: %s", ep.name, dist, type(exc).__name__, exc)
+            pm.failed.append(_Failed(ep.name, dist, version, f"{type(exc).__name__}: {exc}"))
+            continue
+        pm.origins[ep.name] = (dist, version, False)
+
+
+def _unregister_invalid(pm: PluginManager, strict_names: Iterable[str]) -> None:
+    """Drop plugins implementing hooks that do not exist (typos, removed hooks)."""
+    strict = set(strict_names)
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            if name in strict:
+                raise PluginError(f"plugin {name}: {exc}") from None
+            log.warning("plugin %s was unloaded: %s", name, exc)
+            distribution, version, _ = pm.origins.pop(name, (None, None, False))
+            pm.failed.append(_Failed(name, distribution, version, str(exc)))
+            pm.unregister(exc.plugin)
+
+
+def _plugin_name(plugin: object) -> str:
+    name = getattr(plugin, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):x}"
+
+
+def make_plugin_manager(
+    plugins: Sequence[object] = (), *, load_entrypoints: bool = True
+) -> PluginManager:
+    """A plugin manager with the built-ins, the entry points and ``plugins``."""
+    pm = PluginManager()
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+        pm.origins[module_name] = ("wfaudit", _own_version(), True)
+    if load_entrypoints:
+        _load_entry_points(pm)
+    in_code = []
+    for plugin in plugins:
+        name = _plugin_name(plugin)
+        try:
+            pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"plugin {name} cannot be registered: {exc}") from None
+        in_code.append(name)
+    _unregister_invalid(pm, in_code)
+    if os.environ.get("WFAUDIT_TRACE_PLUGINS", "") not in ("", "0"):
+        pm.add_hookcall_monitoring(_trace_before, _trace_after)
+    _collect_workflow_types(pm)
+    return pm
+
+
+def _trace_before(
+    hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]
+) -> None:
+    # Names and types only: hook arguments and results (restored secrets!) may be secret.
+    impls = ", ".join(impl.plugin_name for impl in hook_impls)
+    args = ", ".join(f"{key}={type(value).__name__}" for key, value in kwargs.items())
+    sys.stderr.write(f"wfaudit trace: {hook_name}({args}) -> [{impls}]\n")
+
+
+def _trace_after(
+    outcome: pluggy.Result[Any],
+    hook_name: str,
+    hook_impls: Sequence[pluggy.HookImpl],
+    kwargs: dict[str, Any],
+) -> None:
+    if outcome.exception is not None:
+        result = f"raised {type(outcome.exception).__name__}"
+    else:
+        result = f"returned {type(outcome.get_result()).__name__}"
+    sys.stderr.write(f"wfaudit trace: {hook_name} {result}\n")
+
+
+def _collect_workflow_types(pm: PluginManager) -> None:
+    def register(name: str, description: str = "") -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise PluginError("a workflow type must be a non-empty string")
+        pm.workflow_types.setdefault(name.strip().upper(), description)
+
+    pm.hook.wfaudit_workflow_types(register=register)
+
+
+@functools.cache
+def _own_version() -> str | None:
+    try:
+        return importlib.metadata.version("wfaudit")
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,164 @@
+"""How the command line shows things: rich tables for people, JSON for machines.
+
+Everything rendered here comes from masked snapshots and manifests, which hold
+no secret; nothing here ever receives a request's raw config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.json import JSON
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from wfaudit_hookspecs import AuditResult, SnapshotRecord
+from wfaudit_hookspecs.converter import unstructure
+
+from .diff import SnapshotDiff
+from .plugins import PluginInfo
+
+__all__ = [
+    "audit_table",
+    "diff_view",
+    "dump_json",
+    "history_table",
+    "plugins_table",
+    "snapshot_view",
+    "to_json_data",
+]
+
+
+def to_json_data(obj: Any) -> Any:
+    """Model objects (attrs) → JSON data for ``--json`` output."""
+    return unstructure(obj)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def _when(record: SnapshotRecord) -> str:
+    return record.created_on.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def history_table(records: Sequence[SnapshotRecord], title: str = "Snapshots") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("created (UTC)", "type", "workflow", "pipeline", "kind", "by", "status", "attempt", "hash", "masked"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(
+            _when(r),
+            r.workflow_type,
+            r.workflow_id,
+            r.pipeline_id,
+            r.trigger_kind.value,
+            r.triggered_by or "",
+            r.status.value,
+            str(r.attempt),
+            r.content_hash[:12],
+            str(len(r.manifest.fields)),
+        )
+    return table
+
+
+def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
+    table = Table(title="Audited triggers", title_justify="left")
+    for column in ("type", "workflow", "snapshot", "hash", "masked", "result"):
+        table.add_column(column)
+    for workflow_type, workflow_id, result in rows:
+        if result.ok and result.ref is not None:
+            outcome = "new snapshot" if result.created else "already audited (no-op)"
+            table.add_row(workflow_type, workflow_id, result.ref.id, result.ref.content_hash[:12], str(result.masked), outcome)
+        else:
+            table.add_row(workflow_type, workflow_id, "-", "-", "-", f"[red]failed: {result.error}[/red]")
+    return table
+
+
+def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
+    meta = Table.grid(padding=(0, 2))
+    meta.add_column(style="bold")
+    meta.add_column()
+    for label, value in (
+        ("snapshot", record.id),
+        ("workflow", f"{record.workflow_type} {record.workflow_id}"),
+        ("pipeline", record.pipeline_id),
+        ("tenant", record.tenant or "-"),
+        ("triggered", f"{_when(record)} UTC by {record.triggered_by or '-'} ({record.trigger_kind.value})"),
+        ("status", record.status.value + (f" ({record.status_reason})" if record.status_reason else "")),
+        ("attempt", str(record.attempt) + (f", parent {record.parent}" if record.parent else "")),
+        ("labels", ", ".join(f"{k}={v}" for k, v in record.labels.items()) or "-"),
+        ("content hash", record.content_hash),
+        ("schema", f"version {record.schema_version}"),
+        ("size", f"{record.config_size} bytes of canonical JSON"),
+        ("adapter", record.manifest.adapter or "generic"),
+        ("maskers", ", ".join(record.manifest.maskers) or "none"),
+    ):
+        meta.add_row(label, value)
+    parts: list[Any] = [meta]
+    manifest = record.manifest
+    if manifest.fields:
+        table = Table(title="Masked fields", title_justify="left")
+        for column in ("path", "rule", "fingerprint", "span", "restore from"):
+            table.add_column(column, overflow="fold")
+        for f in manifest.fields:
+            table.add_row(
+                f.path,
+                f.rule,
+                f.fingerprint[:16],
+                f"{f.span[0]}..{f.span[1]}" if f.span else "whole value",
+                f"{f.restore.kind}:{f.restore.target}" if f.restore else "-",
+            )
+        parts.append(table)
+    if manifest.references:
+        table = Table(title="Secret references", title_justify="left")
+        for column in ("path", "kind", "name"):
+            table.add_column(column, overflow="fold")
+        for ref in manifest.references:
+            table.add_row(ref.path, ref.kind, ref.name)
+        parts.append(table)
+    parts.append(Panel(JSON(json.dumps(config, ensure_ascii=False)), title="masked config", title_align="left"))
+    return Group(*parts)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def diff_view(diff: SnapshotDiff) -> Group | Text:
+    header = Text(f"{diff.a.id} ({diff.a.workflow_type} {diff.a.workflow_id}) → {diff.b.id} ({diff.b.workflow_type} {diff.b.workflow_id})")
+    if diff.identical:
+        return Text.assemble(header, "\nidentical configs (same content hash)")
+    table = Table(title=f"{len(diff.changes)} changes", title_justify="left")
+    for column in ("", "path", "before", "after"):
+        table.add_column(column, overflow="fold")
+    for change in diff.changes:
+        mark = {"added": "[green]+[/green]", "removed": "[red]-[/red]", "modified": "[yellow]~[/yellow]"}[change.op]
+        if change.secret is not None:
+            table.add_row(mark, change.path, "[magenta]secret[/magenta]", f"[magenta]secret {change.secret}[/magenta]")
+            continue
+        before = "" if change.op == "added" else _short(change.old)
+        after = "" if change.op == "removed" else _short(change.new)
+        table.add_row(mark, change.path, before, after)
+    return Group(header, table)
+
+
+def plugins_table(infos: Sequence[PluginInfo]) -> Table:
+    table = Table(title="Plugins", title_justify="left")
+    for column in ("name", "distribution", "version", "hooks"):
+        table.add_column(column, overflow="fold")
+    for info in infos:
+        hooks = ", ".join(info.hooks) if info.error is None else f"[red]not loaded: {info.error}[/red]"
+        table.add_row(info.name, info.distribution or "-", info.version or "-", hooks)
+    return table
+
+
+def console(stderr: bool = False) -> Console:
+    # Wide enough for hashes and pointers when output goes to a file or a pipe.
+    return Console(stderr=stderr, soft_wrap=False, width=None if Console().is_terminal else 160)
+

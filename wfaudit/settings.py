@@ -1,0 +1,121 @@
+"""Settings: environment variables, ``wfaudit.toml`` / ``[tool.wfaudit]``, arguments.
+
+Arguments win over environment variables, which win over the file, which wins
+over the defaults. The file is ``$WFAUDIT_CONFIG`` if set, else ``wfaudit.toml``
+in the current directory, else the ``[tool.wfaudit]`` table of ``pyproject.toml``
+there. Plugins read their own options from :attr:`Settings.options` (for example
+``options["maskers"]``).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import platformdirs
+
+from wfaudit_hookspecs import ConfigurationError
+
+__all__ = ["Settings", "env_flag"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """Read a boolean environment variable; anything unclear is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no")
+
+
+def _file_options() -> dict[str, Any]:
+    explicit = os.environ.get("WFAUDIT_CONFIG")
+    candidates: list[tuple[pathlib.Path, bool]] = []
+    if explicit:
+        candidates.append((pathlib.Path(explicit), False))
+    else:
+        candidates.append((pathlib.Path("wfaudit.toml"), False))
+        candidates.append((pathlib.Path("pyproject.toml"), True))
+    for path, nested in candidates:
+        if not path.is_file():
+            if explicit:
+                raise ConfigurationError(f"WFAUDIT_CONFIG names {path}, which does not exist")
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read settings from {path}: {exc}") from None
+        table = data.get("tool", {}).get("wfaudit", {}) if nested else data
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{path}: [tool.wfaudit] must be a table")
+        if table or not nested:
+            return table
+    return {}
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The engine's settings. Build them with :meth:`load`."""
+
+    home: pathlib.Path
+    store_url: str
+    tenant: str | None = None
+    strict: bool = False
+    allow_unmasked: bool = False
+    zstd_level: int = 3
+    key_file: pathlib.Path
+    options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings from the file, the environment, then ``overrides`` (None = unset)."""
+        options = _file_options()
+        given = {key: value for key, value in overrides.items() if value is not None}
+        home = pathlib.Path(
+            given.get("home")
+            or os.environ.get("WFAUDIT_HOME")
+            or options.get("home")
+            or platformdirs.user_data_dir("wfaudit", appauthor=False)
+        ).expanduser()
+        store_url = (
+            given.get("store_url")
+            or os.environ.get("WFAUDIT_STORE_URL")
+            or options.get("store_url")
+            or f"sqlite:///{home / 'wfaudit.sqlite3'}"
+        )
+        level = given.get("zstd_level", os.environ.get("WFAUDIT_ZSTD_LEVEL", options.get("zstd_level", 3)))
+        try:
+            zstd_level = int(level)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"zstd level {level!r} is not an integer") from None
+        if not 1 <= zstd_level <= 22:
+            raise ConfigurationError(f"zstd level {zstd_level} is outside 1..22")
+        return cls(
+            home=home,
+            store_url=str(store_url),
+            tenant=given.get("tenant") or os.environ.get("WFAUDIT_TENANT") or options.get("tenant"),
+            strict=given.get("strict", env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))),
+            allow_unmasked=given.get(
+                "allow_unmasked",
+                env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),
+            ),
+            zstd_level=zstd_level,
+            key_file=pathlib.Path(
+                given.get("key_file")
+                or os.environ.get("WFAUDIT_KEY_FILE")
+                or options.get("key_file")
+                or home / "fingerprint.key"
+            ).expanduser(),
+            options=options,
+        )
