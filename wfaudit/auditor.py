@@ -27,6 +27,8 @@ from wfaudit_hookspecs import (
     PluginError,
     RetryDecision,
     SaveResult,
+    SecretRequest,
+    SecretsUnavailable,
     Snapshot,
     SnapshotNotFound,
     SnapshotRecord,
@@ -39,13 +41,14 @@ from wfaudit_hookspecs import (
     canonical_json,
     check_json,
     content_hash,
+    normalize_workflow_type,
 )
 
 from . import codec
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import load_key
-from .masking import Marks, MaskOutcome, apply_marks
+from .masking import Marks, MaskOutcome, apply_marks, unmask
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 
@@ -279,7 +282,7 @@ class Auditor:
         self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
     ) -> Snapshot:
         """The snapshot of one workflow run, with its masked config."""
-        workflow_id, workflow_type = str(workflow_id), workflow_type.strip().upper()
+        workflow_id, workflow_type = str(workflow_id), normalize_workflow_type(workflow_type)
         record = self.store.get_record(
             workflow_id=workflow_id, workflow_type=workflow_type, tenant=self._tenant(tenant)
         )
@@ -324,7 +327,7 @@ class Auditor:
             tenant=self._tenant(tenant),
             pipeline_id=None if pipeline_id is None else str(pipeline_id),
             workflow_id=None if workflow_id is None else str(workflow_id),
-            workflow_type=None if workflow_type is None else workflow_type.strip().upper(),
+            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
             status=None if status is None else _status(status),
             limit=limit,
         )
@@ -335,6 +338,49 @@ class Auditor:
         left = a if isinstance(a, Snapshot) else self.get_snapshot_by_id(a)
         right = b if isinstance(b, Snapshot) else self.get_snapshot_by_id(b)
         return diff_snapshots(left, right)
+
+    # -- replay --------------------------------------------------------------
+
+    def retrigger_request(
+        self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
+    ) -> TriggerRequest:
+        """The request a snapshot was taken of, with every secret restored.
+
+        The restorers (``wfaudit_restore_secrets``) are asked for every masked
+        field; if any stays unrestored, :class:`SecretsUnavailable` names the
+        missing paths and nothing is returned: a retrigger never runs with
+        placeholders. The returned request holds secrets: do not log it.
+        """
+        snapshot = self.get_snapshot(workflow_id, workflow_type, tenant=tenant)
+        requests = [SecretRequest.from_field(field) for field in snapshot.manifest.fields]
+        found: dict[str, str] = {}
+        if requests:
+            for answer in self._hook.wfaudit_restore_secrets(snapshot=snapshot, requests=requests):
+                if answer is None:
+                    continue
+                for key, value in answer.items():
+                    if not isinstance(value, str):
+                        raise PluginError(
+                            f"a restorer returned a {type(value).__name__} for {key}, not a string"
+                        )
+                    found.setdefault(key, value)
+        missing = [request.key for request in requests if request.key not in found]
+        if missing:
+            raise SecretsUnavailable(missing, "no restorer had them")
+        config = unmask(check_json(snapshot.config), snapshot.manifest.fields, found)
+        return TriggerRequest(
+            workflow_id=snapshot.workflow_id,
+            workflow_type=snapshot.workflow_type,
+            pipeline_id=snapshot.pipeline_id,
+            config=config,
+            triggered_by=snapshot.triggered_by,
+            trigger_kind=snapshot.trigger_kind,
+            tenant=snapshot.tenant,
+            labels=snapshot.labels,
+            parent=snapshot.parent,
+            attempt=snapshot.attempt,
+            format=snapshot.manifest.adapter,
+        )
 
     # -- outcomes ------------------------------------------------------------
 
@@ -356,7 +402,7 @@ class Auditor:
         new_status = _status(status)
         record = self.store.set_status(
             workflow_id=str(workflow_id),
-            workflow_type=workflow_type.strip().upper(),
+            workflow_type=normalize_workflow_type(workflow_type),
             tenant=self._tenant(tenant),
             status=new_status,
             reason=reason,

@@ -25,6 +25,7 @@ from wfaudit_hookspecs import (
     TriggerKind,
     TriggerRequest,
     WfauditError,
+    normalize_workflow_type,
 )
 
 from . import render
@@ -270,7 +271,7 @@ def diff(a: str, b: str, as_json: bool) -> None:
 
 def _resolve(auditor: Auditor, ref: str) -> Any:
     workflow_id, sep, workflow_type = ref.rpartition(":")
-    if sep and workflow_id and workflow_type.strip().upper() in auditor.workflow_types:
+    if sep and workflow_id and normalize_workflow_type(workflow_type) in auditor.workflow_types:
         return auditor.get_snapshot(workflow_id, workflow_type)
     try:
         return auditor.get_snapshot_by_id(ref)

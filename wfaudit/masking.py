@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,11 +26,12 @@ from wfaudit_hookspecs import (
     SecretReference,
     TriggerRequest,
     canonical_json,
+    parse_pointer,
     to_pointer,
 )
 from wfaudit_hookspecs.pointer import get_at, set_at
 
-__all__ = ["Marks", "MaskOutcome", "apply_marks", "placeholder"]
+__all__ = ["Marks", "MaskOutcome", "apply_marks", "placeholder", "unmask"]
 
 PLACEHOLDER_PREFIX = "[masked:"
 
@@ -228,3 +230,30 @@ def _mask_spans(
         cursor = end
     pieces.append(value[cursor:])
     return "".join(pieces), fields
+
+
+def unmask(config: Any, fields: tuple[MaskedField, ...], values: Mapping[str, str]) -> Any:
+    """Put secrets back into a masked config (the engine's own copy), in place.
+
+    ``values`` maps each field's :attr:`~MaskedField.key` to its secret. Spans of
+    one string are put back from the last to the first, so that the recorded
+    offsets stay valid.
+    """
+    by_path: dict[str, list[MaskedField]] = {}
+    for field in fields:
+        by_path.setdefault(field.path, []).append(field)
+    for pointer, path_fields in by_path.items():
+        path = parse_pointer(pointer, config)
+        whole = [f for f in path_fields if f.span is None]
+        if whole:
+            field = whole[0]
+            secret = values[field.key]
+            set_at(config, path, json.loads(secret) if field.encoding == "json" else secret)
+            continue
+        text = get_at(config, path)
+        for field in sorted(path_fields, key=lambda f: f.span or (0, 0), reverse=True):
+            assert field.span is not None
+            start, end = field.span
+            text = text[:start] + values[field.key] + text[end:]
+        set_at(config, path, text)
+    return config

@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs
+from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs, normalize_workflow_type
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -208,7 +208,7 @@ def _collect_workflow_types(pm: PluginManager) -> None:
     def register(name: str, description: str = "") -> None:
         if not isinstance(name, str) or not name.strip():
             raise PluginError("a workflow type must be a non-empty string")
-        pm.workflow_types.setdefault(name.strip().upper(), description)
+        pm.workflow_types.setdefault(normalize_workflow_type(name), description)
 
     pm.hook.wfaudit_workflow_types(register=register)
 

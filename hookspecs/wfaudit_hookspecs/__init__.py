@@ -49,6 +49,7 @@ from .model import (
     TriggerKind,
     TriggerRequest,
     WorkflowType,
+    normalize_workflow_type,
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
@@ -104,6 +105,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "hookspecs",
+    "normalize_workflow_type",
     "parse_pointer",
     "to_pointer",
     "utcnow",

@@ -131,15 +131,18 @@ def wfaudit_restore_secrets(
     """Find the current values of a snapshot's masked secrets (restorers' hook).
 
     Called for every implementation when a request is rebuilt for a retrigger.
-    Each restorer returns the values it can find, as a mapping from the masked
-    field's path (JSON pointer) to the secret (a string; for ``encoding="json"``
-    fields, its canonical JSON). Later results do not override earlier ones for
-    the same path. A secret nobody restores makes the retrigger fail with
-    :class:`~wfaudit_hookspecs.errors.SecretsUnavailable`.
+    Each restorer returns the values it can find, as a mapping from the request's
+    :attr:`~SecretRequest.key` (the masked field's JSON pointer, followed by
+    ``#start:end`` for a secret inside a string) to the secret: a string, or for
+    ``encoding="json"`` fields, its JSON text. When several restorers answer
+    for the same key, the first answer (last registered plugin) wins. A secret
+    nobody restores makes the retrigger fail with
+    :class:`~wfaudit_hookspecs.errors.SecretsUnavailable`; it never runs with
+    placeholders.
 
     :param snapshot: the snapshot being replayed, with its masked config.
-    :param requests: the masked fields still to restore.
-    :returns: ``{path: value}`` for the secrets found, or None.
+    :param requests: the masked fields to restore.
+    :returns: ``{key: value}`` for the secrets found, or None.
     """
 
 

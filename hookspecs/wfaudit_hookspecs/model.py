@@ -37,6 +37,7 @@ __all__ = [
     "TriggerKind",
     "TriggerRequest",
     "WorkflowType",
+    "normalize_workflow_type",
     "utcnow",
 ]
 
@@ -109,7 +110,8 @@ def _optional_identity(value: object) -> str | None:
     return None if value is None or value == "" else _identity(value)
 
 
-def _workflow_type(value: object) -> str:
+def normalize_workflow_type(value: object) -> str:
+    """``"pre-cd"`` → ``"PRE_CD"``: workflow types are upper case with underscores."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("a workflow type must be a non-empty string such as 'CI'")
     return value.strip().upper().replace("-", "_")
@@ -159,7 +161,7 @@ class TriggerRequest:
     """
 
     workflow_id: str = attrs.field(converter=_identity)
-    workflow_type: str = attrs.field(converter=_workflow_type)
+    workflow_type: str = attrs.field(converter=normalize_workflow_type)
     pipeline_id: str = attrs.field(converter=_identity)
     config: Any = attrs.field(repr=_config_repr, eq=True)
     triggered_by: str | None = attrs.field(default=None, converter=_optional_identity)
@@ -210,6 +212,16 @@ class MaskedField:
     span: tuple[int, int] | None = None
     encoding: str = "text"
     restore: RestoreRef | None = None
+
+    @property
+    def key(self) -> str:
+        """The field's key: its path, with ``#start:end`` for a span."""
+        return secret_key(self.path, self.span)
+
+
+def secret_key(path: str, span: tuple[int, int] | None) -> str:
+    """The key of a masked field in restore requests and results."""
+    return path if span is None else f"{path}#{span[0]}:{span[1]}"
 
 
 @attrs.frozen(kw_only=True)
@@ -387,5 +399,22 @@ class SecretRequest:
     path: str
     rule: str
     fingerprint: str
+    span: tuple[int, int] | None = None
     encoding: str = "text"
     restore: RestoreRef | None = None
+
+    @property
+    def key(self) -> str:
+        """What to answer this request under: its path, with ``#start:end`` for a span."""
+        return secret_key(self.path, self.span)
+
+    @classmethod
+    def from_field(cls, field: MaskedField) -> SecretRequest:
+        return cls(
+            path=field.path,
+            rule=field.rule,
+            fingerprint=field.fingerprint,
+            span=field.span,
+            encoding=field.encoding,
+            restore=field.restore,
+        )

@@ -1,0 +1,5 @@
+"""``python -m wfaudit`` runs the ``wfaudit`` command."""
+
+from wfaudit.cli import main
+
+main()
