@@ -33,10 +33,16 @@ def render() -> str:
         name = function.__name__
         options = getattr(function, "wfaudit_spec", {})
         signature = str(inspect.signature(function)).replace("'", "")
-        first = " *(firstresult: stops at the first non-None result)*" if options.get("firstresult") else ""
+        first = (
+            " *(firstresult: stops at the first non-None result)*"
+            if options.get("firstresult")
+            else ""
+        )
         parts.append(f"## `{name}`\n")
         parts.append(f"```python\ndef {name}{signature}\n```\n")
-        parts.append(f"Called for {'the first answering plugin' if first else 'every plugin'}.{first}\n")
+        parts.append(
+            f"Called for {'the first answering plugin' if first else 'every plugin'}.{first}\n"
+        )
         parts.append((inspect.getdoc(function) or "(undocumented)") + "\n")
     return "\n".join(parts).rstrip() + "\n"
 

@@ -10,10 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from tests.conftest import KeyNameMasker
-from wfaudit import AuditFailed, Auditor, hookimpl
-from wfaudit.masking import placeholder
 from wfaudit_hookspecs import (
     AmbiguousPayload,
     Blob,
@@ -36,13 +32,19 @@ from wfaudit_hookspecs import (
     content_hash,
 )
 
+from tests.conftest import KeyNameMasker
+from wfaudit import AuditFailed, Auditor, hookimpl
+from wfaudit.masking import placeholder
+
 SECRET = "s3cr3t-Very-Private-Value"
 
 
 def ci_config(**changes: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "pipelineName": "ci-7-payments",
-        "ciProjectDetails": [{"commitHash": "3f9c2a7e1b4d5c6f7a8b9c0d1e2f3a4b5c6d7e8f", "branch": "main"}],
+        "ciProjectDetails": [
+            {"commitHash": "3f9c2a7e1b4d5c6f7a8b9c0d1e2f3a4b5c6d7e8f", "branch": "main"}
+        ],
         "docker": {"registry": "registry.example.org", "password": SECRET},
         "env": {"LOG_LEVEL": "info", "token": "tok-" + SECRET},
         "steps": [{"name": "test", "script": "make test"}],
@@ -53,7 +55,9 @@ def ci_config(**changes: Any) -> dict[str, Any]:
     return config
 
 
-def request(workflow_id: int | str = 1001, workflow_type: str = "CI", **changes: Any) -> TriggerRequest:
+def request(
+    workflow_id: int | str = 1001, workflow_type: str = "CI", **changes: Any
+) -> TriggerRequest:
     fields: dict[str, Any] = {
         "workflow_id": workflow_id,
         "workflow_type": workflow_type,
@@ -93,9 +97,15 @@ def test_trigger_then_show_returns_the_masked_config_exactly(auditor: Auditor) -
     expected["docker"]["password"] = placeholder(fields["/docker/password"].fingerprint)
     expected["env"]["token"] = placeholder(fields["/env/token"].fingerprint)
     assert snapshot.config == expected
-    assert snapshot.content_hash == content_hash(canonical_json(expected)) == result.ref.content_hash
+    assert (
+        snapshot.content_hash == content_hash(canonical_json(expected)) == result.ref.content_hash
+    )
     assert snapshot.schema_version == 1
-    assert (snapshot.workflow_id, snapshot.workflow_type, snapshot.pipeline_id) == ("1001", "CI", "7")
+    assert (snapshot.workflow_id, snapshot.workflow_type, snapshot.pipeline_id) == (
+        "1001",
+        "CI",
+        "7",
+    )
     assert snapshot.triggered_by == "ana"
     assert snapshot.status is Status.TRIGGERED
     assert snapshot.id == result.snapshot_id
@@ -163,7 +173,9 @@ def test_keyword_fields_build_the_request(auditor: Auditor) -> None:
 # -- fail closed on secrets -------------------------------------------------------
 
 
-def test_no_masker_means_no_persistence(make_auditor: Callable[..., Auditor], store_url: str) -> None:
+def test_no_masker_means_no_persistence(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
     auditor = make_auditor()
     result = auditor.audit_trigger(request())
     assert not result.ok
@@ -295,12 +307,16 @@ class NightlyAdapter:
 def test_hook_wfaudit_workflow_types(make_auditor: Callable[..., Auditor]) -> None:
     auditor = make_auditor(KeyNameMasker(), NightlyAdapter())
     assert {"CI", "PRE_CD", "POST_CD", "NIGHTLY"} <= set(auditor.workflow_types)
-    assert auditor.audit_trigger(request(workflow_type="NIGHTLY", config={"nightly": {"pipeline": "n1"}})).ok
+    assert auditor.audit_trigger(
+        request(workflow_type="NIGHTLY", config={"nightly": {"pipeline": "n1"}})
+    ).ok
 
 
 def test_hook_wfaudit_pre_trigger(make_auditor: Callable[..., Auditor]) -> None:
     auditor = make_auditor(KeyNameMasker(), NightlyAdapter())
-    result = auditor.audit_trigger(request(workflow_type="NIGHTLY", config={"nightly": {"pipeline": "n1"}}))
+    result = auditor.audit_trigger(
+        request(workflow_type="NIGHTLY", config={"nightly": {"pipeline": "n1"}})
+    )
     assert result.ok, result.error
     snapshot = auditor.get_snapshot(1001, "NIGHTLY")
     assert snapshot.pipeline_id == "n1"
@@ -350,7 +366,9 @@ class Vote:
         self.calls: list[tuple[str, Failure, int]] = []
 
     @hookimpl
-    def wfaudit_on_failure(self, snapshot: SnapshotRecord, failure: Failure, attempt: int) -> RetryDecision | None:
+    def wfaudit_on_failure(
+        self, snapshot: SnapshotRecord, failure: Failure, attempt: int
+    ) -> RetryDecision | None:
         self.calls.append((snapshot.workflow_id, failure, attempt))
         return self.decision
 
@@ -389,7 +407,9 @@ class DictRestorer:
         self.values = values
 
     @hookimpl
-    def wfaudit_restore_secrets(self, snapshot: Snapshot, requests: Sequence[SecretRequest]) -> dict[str, str]:
+    def wfaudit_restore_secrets(
+        self, snapshot: Snapshot, requests: Sequence[SecretRequest]
+    ) -> dict[str, str]:
         return {r.key: self.values[r.path] for r in requests if r.path in self.values}
 
 
@@ -400,7 +420,11 @@ def test_hook_wfaudit_restore_secrets(make_auditor: Callable[..., Auditor]) -> N
     auditor.audit_trigger(original)
     restored = auditor.retrigger_request(1001, "CI")
     assert canonical_json(restored.config) == canonical_json(original.config)
-    assert (restored.workflow_id, restored.pipeline_id, restored.triggered_by) == ("1001", "7", "ana")
+    assert (restored.workflow_id, restored.pipeline_id, restored.triggered_by) == (
+        "1001",
+        "7",
+        "ana",
+    )
 
     partial = make_auditor(KeyNameMasker(), DictRestorer({"/docker/password": SECRET}))
     with pytest.raises(SecretsUnavailable) as info:
@@ -480,7 +504,10 @@ def test_diff_of_two_snapshots(auditor: Auditor) -> None:
     by_path = {c.path: c for c in diff.changes}
     assert set(by_path) == {"/docker/password", "/ratio", "/retries", "/steps/1"}
     assert by_path["/docker/password"].secret == "changed"
-    assert by_path["/retries"].op == "modified" and (by_path["/retries"].old, by_path["/retries"].new) == (2, 5)
+    assert by_path["/retries"].op == "modified" and (
+        by_path["/retries"].old,
+        by_path["/retries"].new,
+    ) == (2, 5)
     assert by_path["/ratio"].op == "removed"
     assert by_path["/steps/1"].op == "added"
     assert SECRET not in repr(diff)

@@ -8,14 +8,13 @@ import subprocess
 import sys
 
 import pytest
-
 from wfaudit_hookspecs import InvalidRequest, canonical_json, check_json, content_hash
 
 GOLDEN = [
     ({"b": 1, "a": [True, False, None]}, b'{"a":[true,false,null],"b":1}'),
     ({"z": {"y": 1, "x": 2}}, b'{"z":{"x":2,"y":1}}'),
     ({"text": "caf\u00e9 \u2603 \U0001f600"}, '{"text":"café ☃ 😀"}'.encode()),
-    ({"ctl": "a\nb\t\"c\"\\\u0001"}, b'{"ctl":"a\\nb\\t\\"c\\"\\\\\\u0001"}'),
+    ({"ctl": 'a\nb\t"c"\\\u0001'}, b'{"ctl":"a\\nb\\t\\"c\\"\\\\\\u0001"}'),
     ([0.1, 1.0, -0.0, 1e16, 1.5e-07, 123456789.125], b"[0.1,1.0,-0.0,1e+16,1.5e-07,123456789.125]"),
     ([2**70, -(2**64)], b"[1180591620717411303424,-18446744073709551616]"),
     ({"\u00e9": 1, "z": 2, "a": 3, "Z": 4}, '{"Z":4,"a":3,"z":2,"é":1}'.encode()),

@@ -16,7 +16,12 @@ from wfaudit.demo import DEMO_SECRETS
 SECRET = "cli-S3cret-Password-0042"
 
 
-def wfaudit(*args: str, store: str | None = None, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def wfaudit(
+    *args: str,
+    store: str | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     if store:
         full_env["WFAUDIT_STORE_URL"] = store
@@ -65,12 +70,28 @@ def payload(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 def trigger(store: str, path: pathlib.Path, workflow_id: str, *extra: str) -> dict[str, Any]:
-    out = ok(wfaudit("trigger", str(path), "--type", "CI", "--workflow-id", workflow_id, "--pipeline-id", "7", "--json", *extra, store=store))
+    out = ok(
+        wfaudit(
+            "trigger",
+            str(path),
+            "--type",
+            "CI",
+            "--workflow-id",
+            workflow_id,
+            "--pipeline-id",
+            "7",
+            "--json",
+            *extra,
+            store=store,
+        )
+    )
     data: dict[str, Any] = json.loads(out)
     return data
 
 
-def test_trigger_show_log_status_diff(store_url: str, payload: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_trigger_show_log_status_diff(
+    store_url: str, payload: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     first = trigger(store_url, payload, "1001", "--triggered-by", "ana", "--label", "app=payments")
     assert first["ok"] and first["created"] and first["masked"] == 2
 
@@ -81,22 +102,46 @@ def test_trigger_show_log_status_diff(store_url: str, payload: pathlib.Path, tmp
     assert shown["id"] == first["ref"]["id"]
     assert shown["labels"] == {"app": "payments"}
     assert shown["config"]["dockerPassword"].startswith("[masked:")
-    assert {f["path"] for f in shown["manifest"]["fields"]} == {"/dockerPassword", "/env/DB_PASSWORD"}
+    assert {f["path"] for f in shown["manifest"]["fields"]} == {
+        "/dockerPassword",
+        "/env/DB_PASSWORD",
+    }
 
     text = ok(wfaudit("show", "--id", first["ref"]["id"], store=store_url))
     assert "[masked:" in text and "Masked fields" in text and SECRET not in text
 
     second = tmp_path / "second.yaml"
-    second.write_text(f"pipelineName: ci-7\ndockerPassword: {SECRET}-rotated\nenv:\n  LOG_LEVEL: debug\n  DB_PASSWORD: {SECRET}-db\nsteps:\n  - name: test\n    script: make test\n")
+    second.write_text(
+        f"pipelineName: ci-7\ndockerPassword: {SECRET}-rotated\nenv:\n  LOG_LEVEL: debug\n  DB_PASSWORD: {SECRET}-db\nsteps:\n  - name: test\n    script: make test\n"
+    )
     trigger(store_url, second, "1002")
 
     log = json.loads(ok(wfaudit("log", "--pipeline", "7", "--json", store=store_url)))
     assert [r["workflow_id"] for r in log] == ["1002", "1001"]
     assert "1001" in ok(wfaudit("log", store=store_url))
 
-    status = json.loads(ok(wfaudit("status", "1001", "failed", "--type", "CI", "--reason", "exit 1", "--json", store=store_url)))
+    status = json.loads(
+        ok(
+            wfaudit(
+                "status",
+                "1001",
+                "failed",
+                "--type",
+                "CI",
+                "--reason",
+                "exit 1",
+                "--json",
+                store=store_url,
+            )
+        )
+    )
     assert status["record"]["status"] == "failed"
-    assert json.loads(ok(wfaudit("log", "--status", "failed", "--json", store=store_url)))[0]["workflow_id"] == "1001"
+    assert (
+        json.loads(ok(wfaudit("log", "--status", "failed", "--json", store=store_url)))[0][
+            "workflow_id"
+        ]
+        == "1001"
+    )
 
     diff = json.loads(ok(wfaudit("diff", "1001:CI", "1002:CI", "--json", store=store_url)))
     changes = {c["path"]: c for c in diff["changes"]}
@@ -108,9 +153,23 @@ def test_trigger_show_log_status_diff(store_url: str, payload: pathlib.Path, tmp
 
 def test_trigger_from_stdin_and_yaml_keeps_github_keys(store_url: str) -> None:
     workflow = "on:\n  push:\n    branches: [main]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    if: yes\n    timeout: 2024-01-01\n"
-    result = wfaudit("trigger", "-", "--type", "ci", "--workflow-id", "run-1", "--pipeline-id", "gh/acme/app", "--json", store=store_url, stdin=workflow)
+    result = wfaudit(
+        "trigger",
+        "-",
+        "--type",
+        "ci",
+        "--workflow-id",
+        "run-1",
+        "--pipeline-id",
+        "gh/acme/app",
+        "--json",
+        store=store_url,
+        stdin=workflow,
+    )
     assert json.loads(ok(result))["ok"]
-    config = json.loads(ok(wfaudit("show", "run-1", "--type", "CI", "--config-only", store=store_url)))
+    config = json.loads(
+        ok(wfaudit("show", "run-1", "--type", "CI", "--config-only", store=store_url))
+    )
     assert config["on"] == {"push": {"branches": ["main"]}}
     assert config["jobs"]["test"]["if"] == "yes"
     assert config["jobs"]["test"]["timeout"] == "2024-01-01"
@@ -140,13 +199,27 @@ def test_hook_wfaudit_register_commands(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (("trigger", "/nonexistent/x.json", "--type", "CI", "--workflow-id", "1", "--pipeline-id", "1"), ("cannot read /nonexistent/x.json",)),
+        (
+            (
+                "trigger",
+                "/nonexistent/x.json",
+                "--type",
+                "CI",
+                "--workflow-id",
+                "1",
+                "--pipeline-id",
+                "1",
+            ),
+            ("cannot read /nonexistent/x.json",),
+        ),
         (("show", "404", "--type", "CI"), ("no snapshot",)),
         (("show",), ("WORKFLOW_ID",)),
         (("diff", "nope", "1:CI"), ("no snapshot 'nope'",)),
     ],
 )
-def test_bad_input_is_one_clear_line(tmp_path: pathlib.Path, args: tuple[str, ...], fragments: tuple[str, ...]) -> None:
+def test_bad_input_is_one_clear_line(
+    tmp_path: pathlib.Path, args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
     one_line_error(wfaudit(*args, store=f"sqlite:///{tmp_path / 'db.sqlite3'}"), *fragments)
 
 
@@ -158,18 +231,45 @@ def test_bad_input_is_one_clear_line(tmp_path: pathlib.Path, args: tuple[str, ..
         ("", ("is empty",)),
     ],
 )
-def test_invalid_payloads_are_one_clear_line_without_content(tmp_path: pathlib.Path, content: str, fragments: tuple[str, ...]) -> None:
+def test_invalid_payloads_are_one_clear_line_without_content(
+    tmp_path: pathlib.Path, content: str, fragments: tuple[str, ...]
+) -> None:
     path = tmp_path / "bad.txt"
     path.write_text(content)
-    line = one_line_error(wfaudit("trigger", str(path), "--type", "CI", "--workflow-id", "1", "--pipeline-id", "1", store=f"sqlite:///{tmp_path / 'db.sqlite3'}"), *fragments)
+    line = one_line_error(
+        wfaudit(
+            "trigger",
+            str(path),
+            "--type",
+            "CI",
+            "--workflow-id",
+            "1",
+            "--pipeline-id",
+            "1",
+            store=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ),
+        *fragments,
+    )
     assert SECRET not in line
 
 
-def test_unknown_type_bad_url_and_unreachable_database(tmp_path: pathlib.Path, payload: pathlib.Path) -> None:
+def test_unknown_type_bad_url_and_unreachable_database(
+    tmp_path: pathlib.Path, payload: pathlib.Path
+) -> None:
     args = ("trigger", str(payload), "--workflow-id", "1", "--pipeline-id", "1")
-    one_line_error(wfaudit(*args, "--type", "NIGHTLY", store=f"sqlite:///{tmp_path / 'db.sqlite3'}"), "unknown workflow type 'NIGHTLY'", "CI, POST_CD, PRE_CD")
-    one_line_error(wfaudit(*args, "--type", "CI", store="ftp://example.org/x"), "no store plugin owns URLs of scheme 'ftp'")
-    line = one_line_error(wfaudit(*args, "--type", "CI", store="postgresql://wf:topsecretpw@127.0.0.1:1/test"), "cannot reach the store")
+    one_line_error(
+        wfaudit(*args, "--type", "NIGHTLY", store=f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        "unknown workflow type 'NIGHTLY'",
+        "CI, POST_CD, PRE_CD",
+    )
+    one_line_error(
+        wfaudit(*args, "--type", "CI", store="ftp://example.org/x"),
+        "no store plugin owns URLs of scheme 'ftp'",
+    )
+    line = one_line_error(
+        wfaudit(*args, "--type", "CI", store="postgresql://wf:topsecretpw@127.0.0.1:1/test"),
+        "cannot reach the store",
+    )
     assert "topsecretpw" not in line
 
 
@@ -177,7 +277,13 @@ def test_demo_runs_and_leaks_nothing(tmp_path: pathlib.Path) -> None:
     env = {"WFAUDIT_HOME": str(tmp_path / "home")}
     first = wfaudit("demo", env=env)
     out = ok(first)
-    for heading in ("1. audit four triggers", "2. wfaudit log", "3. wfaudit show", "4. wfaudit diff", "5. no planted secret"):
+    for heading in (
+        "1. audit four triggers",
+        "2. wfaudit log",
+        "3. wfaudit show",
+        "4. wfaudit diff",
+        "5. no planted secret",
+    ):
         assert heading in out
     assert "new snapshot" in out and "secret changed" in out and "none found" in out
     again = ok(wfaudit("demo", env=env))

@@ -7,7 +7,6 @@ import pathlib
 import re
 
 import pytest
-
 from wfaudit_hookspecs import hookspecs
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
@@ -22,7 +21,9 @@ def _generator(name: str) -> object:
     return module
 
 
-@pytest.mark.parametrize(("generator", "target"), [("gen_hooks", "hooks.md"), ("gen_cli", "cli.md")])
+@pytest.mark.parametrize(
+    ("generator", "target"), [("gen_hooks", "hooks.md"), ("gen_cli", "cli.md")]
+)
 def test_generated_reference_is_up_to_date(generator: str, target: str) -> None:
     module = _generator(generator)
     expected = module.render()  # type: ignore[attr-defined]

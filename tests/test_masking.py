@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from wfaudit_hookspecs import MaskingError, RestoreRef, TriggerRequest, check_json
 
 from wfaudit.masking import Marks, apply_marks, placeholder
-from wfaudit_hookspecs import MaskingError, RestoreRef, TriggerRequest, check_json
 
 KEY = b"k" * 32
 
@@ -39,7 +39,9 @@ def test_equal_secrets_have_equal_fingerprints_and_the_key_matters() -> None:
         config = check_json({"p": secret})
         marks = _marks(config)
         marks.mask(("p",), rule="r")
-        return apply_marks(marks, config, key, adapter=None, maskers=()).manifest.fields[0].fingerprint
+        return (
+            apply_marks(marks, config, key, adapter=None, maskers=()).manifest.fields[0].fingerprint
+        )
 
     assert fingerprint("abc", KEY) == fingerprint("abc", KEY)
     assert fingerprint("abc", KEY) != fingerprint("abd", KEY)
@@ -103,12 +105,17 @@ def test_references_are_listed() -> None:
         (("s",), (4, 2), "invalid span"),
     ],
 )
-def test_bad_marks_are_masking_errors(path: tuple[str, ...], span: tuple[int, int] | None, message: str) -> None:
+def test_bad_marks_are_masking_errors(
+    path: tuple[str, ...], span: tuple[int, int] | None, message: str
+) -> None:
     config = check_json({"s": "abcdef", "n": 5})
     marks = _marks(config)
-    with pytest.raises(MaskingError, match=message):
+    def mark_and_apply() -> None:
         marks.mask(path, rule="r", span=span)
         apply_marks(marks, config, KEY, adapter=None, maskers=())
+
+    with pytest.raises(MaskingError, match=message):
+        mark_and_apply()
 
 
 def test_is_masked_covers_children() -> None:

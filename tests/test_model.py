@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from wfaudit_hookspecs import (
     SCHEMA_VERSION,
     InvalidRequest,
@@ -44,11 +43,15 @@ def test_repr_never_shows_the_config() -> None:
 
 def test_bad_labels_attempt_and_kind_are_refused() -> None:
     with pytest.raises(InvalidRequest):
-        TriggerRequest(workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, labels={"": "x"})
+        TriggerRequest(
+            workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, labels={"": "x"}
+        )
     with pytest.raises(InvalidRequest):
         TriggerRequest(workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, attempt=0)
     with pytest.raises(ValueError, match="nope"):
-        TriggerRequest(workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, trigger_kind="nope")
+        TriggerRequest(
+            workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, trigger_kind="nope"
+        )
 
 
 def _record(**changes: object) -> SnapshotRecord:
@@ -121,7 +124,10 @@ def test_version_0_records_are_upgraded_on_read() -> None:
     assert record.workflow_id == "991"
     assert record.pipeline_id == "12"
     assert record.triggered_by == "3"
-    assert [f.path for f in record.manifest.fields] == ["/dockerPassword", "/blobStorageS3Config/passkey"]
+    assert [f.path for f in record.manifest.fields] == [
+        "/dockerPassword",
+        "/blobStorageS3Config/passkey",
+    ]
     assert {f.rule for f in record.manifest.fields} == {"legacy"}
     assert record.created_on == dt.datetime.fromtimestamp(1700000000, dt.UTC)
 

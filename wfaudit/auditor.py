@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import attrs
-
 from wfaudit_hookspecs import (
     AmbiguousPayload,
     AuditResult,
-    Blob,
     BadStoreURL,
+    Blob,
     Failure,
     HistoryQuery,
     InvalidRequest,
@@ -87,9 +86,7 @@ class Auditor:
         self.settings = settings
         self._hook = plugin_manager.hook
         self._key = load_key(settings.key_file)
-        self._maskers = tuple(
-            impl.plugin_name for impl in self._hook.wfaudit_mask.get_hookimpls()
-        )
+        self._maskers = tuple(impl.plugin_name for impl in self._hook.wfaudit_mask.get_hookimpls())
 
     @classmethod
     def from_url(
@@ -145,9 +142,7 @@ class Auditor:
 
     # -- auditing ------------------------------------------------------------
 
-    def audit_trigger(
-        self, request: TriggerRequest | None = None, /, **fields: Any
-    ) -> AuditResult:
+    def audit_trigger(self, request: TriggerRequest | None = None, /, **fields: Any) -> AuditResult:
         """Take the snapshot of a trigger.
 
         Pass a :class:`TriggerRequest`, or its fields as keyword arguments.
@@ -251,23 +246,18 @@ class Auditor:
             )
         marks = Marks(request, config, self.settings.options)
         self._hook.wfaudit_mask(context=marks)
-        return apply_marks(
-            marks, config, self._key, adapter=request.format, maskers=self._maskers
-        )
+        return apply_marks(marks, config, self._key, adapter=request.format, maskers=self._maskers)
 
     def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
         message = _safe_message(exc, stage)
-        who = (
-            f"{request.workflow_type} {request.workflow_id}" if request is not None else "a trigger"
-        )
-        log.error("audit of %s failed at %s: %s", who, stage.name, message)
+        if not self.settings.strict:  # in strict mode the caller gets the error instead
+            who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
+            log.error("audit of %s failed at %s: %s", who, stage.name, message)
         if request is not None:
             try:
                 self._hook.wfaudit_audit_error(request=request, error=exc)
             except Exception as observer_error:
-                log.error(
-                    "an audit-error observer failed: %s", type(observer_error).__name__
-                )
+                log.error("an audit-error observer failed: %s", type(observer_error).__name__)
         if self.settings.strict:
             if isinstance(exc, WfauditError):
                 raise exc
@@ -411,7 +401,9 @@ class Auditor:
         if not new_status.is_failure:
             return Outcome(record=record)
         votes = self._hook.wfaudit_on_failure(
-            snapshot=record, failure=Failure(status=new_status, reason=reason), attempt=record.attempt
+            snapshot=record,
+            failure=Failure(status=new_status, reason=reason),
+            attempt=record.attempt,
         )
         return Outcome(record=record, retry=combine_votes(votes))
 
@@ -474,4 +466,8 @@ def _safe_message(exc: BaseException, stage: Stage) -> str:
         if len(secret) >= 3:
             text = text.replace(secret, "[masked]")
     first_line = text.splitlines()[0] if text else ""
-    return f"{name} in the {stage.name} stage: {first_line}" if first_line else f"{name} in the {stage.name} stage"
+    return (
+        f"{name} in the {stage.name} stage: {first_line}"
+        if first_line
+        else f"{name} in the {stage.name} stage"
+    )

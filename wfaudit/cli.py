@@ -9,7 +9,6 @@ Plugins add commands through ``wfaudit_register_commands``.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from typing import Any, TypeVar
 
 import attrs
 import click
-
 from wfaudit_hookspecs import (
     InvalidRequest,
     SnapshotNotFound,
@@ -74,31 +72,52 @@ class WfauditGroup(click.Group):
             ctx.exit(70)
 
 
+def _override(attribute: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        # Subcommand options are parsed after the root callback made the state.
+        if value:
+            setattr(ctx.find_root().obj, attribute, value)
+
+    return callback
+
+
 def store_options(function: F) -> F:
     """``--store`` and ``--tenant`` on a command, overriding the root's."""
-
-    @click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (default: WFAUDIT_STORE_URL, else the embedded SQLite store).")
-    @click.option("--tenant", default=None, help="Scope reads and writes to this tenant.")
-    @click.pass_context
-    @functools.wraps(function)
-    def wrapper(ctx: click.Context, store_url: str | None, tenant: str | None, **kwargs: Any) -> Any:
-        state: CliState = ctx.find_root().obj
-        if store_url:
-            state.store_url = store_url
-        if tenant:
-            state.tenant = tenant
-        return ctx.invoke(function, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+    function = click.option(
+        "--tenant",
+        default=None,
+        expose_value=False,
+        callback=_override("tenant"),
+        help="Scope reads and writes to this tenant.",
+    )(function)
+    return click.option(
+        "--store",
+        metavar="URL",
+        default=None,
+        expose_value=False,
+        callback=_override("store_url"),
+        help="Store URL (default: WFAUDIT_STORE_URL, else the embedded SQLite store).",
+    )(function)
 
 
 def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(function)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(
+        function
+    )
 
 
 @click.group(cls=WfauditGroup)
-@click.option("--store", "store_url", metavar="URL", envvar="WFAUDIT_STORE_URL", default=None, help="Store URL (default: the embedded SQLite store in the user's data directory).")
-@click.option("--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant.")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar="WFAUDIT_STORE_URL",
+    default=None,
+    help="Store URL (default: the embedded SQLite store in the user's data directory).",
+)
+@click.option(
+    "--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant."
+)
 @click.version_option(package_name="wfaudit")
 @click.pass_context
 def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
@@ -121,7 +140,9 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
         render.console().print(render.plugins_table(infos))
 
 
-def _parse_labels(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def _parse_labels(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
     labels = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -133,13 +154,33 @@ def _parse_labels(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 
 @cli.command()
 @click.argument("payload", metavar="FILE|-")
-@click.option("--type", "workflow_type", required=True, help="Workflow type: CI, PRE_CD, POST_CD, or one an adapter declares.")
+@click.option(
+    "--type",
+    "workflow_type",
+    required=True,
+    help="Workflow type: CI, PRE_CD, POST_CD, or one an adapter declares.",
+)
 @click.option("--workflow-id", required=True, help="The orchestrator's id of this run.")
 @click.option("--pipeline-id", required=True, help="The pipeline the run belongs to.")
 @click.option("--triggered-by", default=None, help="Who or what triggered the run.")
-@click.option("--kind", "trigger_kind", type=click.Choice([k.value for k in TriggerKind]), default="manual", show_default=True)
-@click.option("--label", "labels", multiple=True, callback=_parse_labels, metavar="KEY=VALUE", help="A label (repeatable).")
-@click.option("--format", "payload_format", default=None, help="Force the payload format (an adapter's name).")
+@click.option(
+    "--kind",
+    "trigger_kind",
+    type=click.Choice([k.value for k in TriggerKind]),
+    default="manual",
+    show_default=True,
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    callback=_parse_labels,
+    metavar="KEY=VALUE",
+    help="A label (repeatable).",
+)
+@click.option(
+    "--format", "payload_format", default=None, help="Force the payload format (an adapter's name)."
+)
 @store_options
 @json_option
 def trigger(
@@ -172,7 +213,9 @@ def trigger(
     if as_json:
         click.echo(render.dump_json(render.to_json_data(result)))
     else:
-        render.console().print(render.audit_table([(request.workflow_type, request.workflow_id, result)]))
+        render.console().print(
+            render.audit_table([(request.workflow_type, request.workflow_id, result)])
+        )
 
 
 def _load(payload: str) -> Any:
@@ -188,7 +231,13 @@ def _load(payload: str) -> Any:
 @click.option("--config-only", is_flag=True, help="Print only the masked config, as JSON.")
 @store_options
 @json_option
-def show(workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None, config_only: bool, as_json: bool) -> None:
+def show(
+    workflow_id: str | None,
+    workflow_type: str | None,
+    snapshot_id: str | None,
+    config_only: bool,
+    as_json: bool,
+) -> None:
     """Show one snapshot: identity, manifest and masked config."""
     state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
@@ -201,7 +250,9 @@ def show(workflow_id: str | None, workflow_type: str | None, snapshot_id: str | 
         render.console().print(render.snapshot_view(snapshot, snapshot.config))
 
 
-def _find(auditor: Auditor, workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None) -> Any:
+def _find(
+    auditor: Auditor, workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None
+) -> Any:
     if snapshot_id:
         if workflow_id:
             raise InvalidRequest("give either WORKFLOW_ID --type T or --id SNAPSHOT_ID, not both")
@@ -215,15 +266,30 @@ def _find(auditor: Auditor, workflow_id: str | None, workflow_type: str | None, 
 @click.option("--pipeline", "pipeline_id", default=None, help="Only this pipeline.")
 @click.option("--workflow-id", default=None, help="Only this workflow run.")
 @click.option("--type", "workflow_type", default=None, help="Only this workflow type.")
-@click.option("--status", type=click.Choice([s.value for s in Status]), default=None, help="Only this status.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in Status]), default=None, help="Only this status."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @store_options
 @json_option
-def log(pipeline_id: str | None, workflow_id: str | None, workflow_type: str | None, status: str | None, limit: int, as_json: bool) -> None:
+def log(
+    pipeline_id: str | None,
+    workflow_id: str | None,
+    workflow_type: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """List snapshots, newest first."""
     state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
-        records = auditor.history(pipeline_id=pipeline_id, workflow_id=workflow_id, workflow_type=workflow_type, status=status, limit=limit)
+        records = auditor.history(
+            pipeline_id=pipeline_id,
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            status=status,
+            limit=limit,
+        )
     if as_json:
         click.echo(render.dump_json(render.to_json_data(records)))
     else:
@@ -234,11 +300,22 @@ def log(pipeline_id: str | None, workflow_id: str | None, workflow_type: str | N
 @click.argument("workflow_id")
 @click.argument("status", type=click.Choice([s.value for s in Status if s is not Status.TRIGGERED]))
 @click.option("--type", "workflow_type", required=True, help="Workflow type of WORKFLOW_ID.")
-@click.option("--reason", default=None, help="Why the run ended so (for failures: the reason retry policies read).")
+@click.option(
+    "--reason",
+    default=None,
+    help="Why the run ended so (for failures: the reason retry policies read).",
+)
 @click.option("--by", default=None, help="Who reports the outcome.")
 @store_options
 @json_option
-def status(workflow_id: str, status: str, workflow_type: str, reason: str | None, by: str | None, as_json: bool) -> None:
+def status(
+    workflow_id: str,
+    status: str,
+    workflow_type: str,
+    reason: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
     """Record the outcome of a run: running, succeeded, failed, error or cancelled."""
     state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
@@ -276,7 +353,9 @@ def _resolve(auditor: Auditor, ref: str) -> Any:
     try:
         return auditor.get_snapshot_by_id(ref)
     except SnapshotNotFound:
-        raise SnapshotNotFound(f"no snapshot {ref!r} (give a snapshot id or WORKFLOW_ID:TYPE)") from None
+        raise SnapshotNotFound(
+            f"no snapshot {ref!r} (give a snapshot id or WORKFLOW_ID:TYPE)"
+        ) from None
 
 
 @cli.command()

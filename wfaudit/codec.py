@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 
 import zstandard
-
 from wfaudit_hookspecs import StoreError
 
 __all__ = ["ZSTD", "compress", "decompress"]

@@ -16,7 +16,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
-
 from wfaudit_hookspecs import TriggerKind, TriggerRequest, WfauditError
 
 from . import render
@@ -45,7 +44,9 @@ DEMO_SECRETS = (
 
 
 def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(resources.files("wfaudit.demo_data").joinpath(name).read_text("utf-8"))
+    data: dict[str, Any] = json.loads(
+        resources.files("wfaudit.demo_data").joinpath(name).read_text("utf-8")
+    )
     return data
 
 
@@ -61,10 +62,40 @@ def demo_requests() -> list[TriggerRequest]:
     ci_again["dockerPassword"] = "demo-docker-password-2"  # the registry password was rotated
     ci_again["runtimeEnvironmentVariables"]["LOG_LEVEL"] = "debug"
     return [
-        TriggerRequest(workflow_id=1001, workflow_type="CI", pipeline_id=7, config=ci, triggered_by="ana", trigger_kind=TriggerKind.WEBHOOK, labels={"app": "payments-api"}),
-        TriggerRequest(workflow_id=2001, workflow_type="PRE_CD", pipeline_id=9, config=pre_cd, triggered_by="ana", labels={"app": "payments-api", "environment": "production"}),
-        TriggerRequest(workflow_id=3001, workflow_type="POST_CD", pipeline_id=9, config=post_cd, triggered_by="ana", labels={"app": "payments-api", "environment": "production"}),
-        TriggerRequest(workflow_id=1002, workflow_type="CI", pipeline_id=7, config=ci_again, triggered_by="bruno", trigger_kind=TriggerKind.WEBHOOK, labels={"app": "payments-api"}),
+        TriggerRequest(
+            workflow_id=1001,
+            workflow_type="CI",
+            pipeline_id=7,
+            config=ci,
+            triggered_by="ana",
+            trigger_kind=TriggerKind.WEBHOOK,
+            labels={"app": "payments-api"},
+        ),
+        TriggerRequest(
+            workflow_id=2001,
+            workflow_type="PRE_CD",
+            pipeline_id=9,
+            config=pre_cd,
+            triggered_by="ana",
+            labels={"app": "payments-api", "environment": "production"},
+        ),
+        TriggerRequest(
+            workflow_id=3001,
+            workflow_type="POST_CD",
+            pipeline_id=9,
+            config=post_cd,
+            triggered_by="ana",
+            labels={"app": "payments-api", "environment": "production"},
+        ),
+        TriggerRequest(
+            workflow_id=1002,
+            workflow_type="CI",
+            pipeline_id=7,
+            config=ci_again,
+            triggered_by="bruno",
+            trigger_kind=TriggerKind.WEBHOOK,
+            labels={"app": "payments-api"},
+        ),
     ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-
 from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, to_pointer
 from wfaudit_hookspecs.pointer import Path
 
@@ -90,7 +89,14 @@ def _walk(
 ) -> None:
     if type(old) is dict and type(new) is dict:
         for key in sorted(old.keys() | new.keys()):
-            _walk(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key), changes, secrets_old, secrets_new)
+            _walk(
+                old.get(key, _MISSING),
+                new.get(key, _MISSING),
+                (*path, key),
+                changes,
+                secrets_old,
+                secrets_new,
+            )
         return
     if type(old) is list and type(new) is list:
         for index in range(max(len(old), len(new))):

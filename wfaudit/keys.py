@@ -42,7 +42,9 @@ def load_key(key_file: pathlib.Path) -> bytes:
 def _read(key_file: pathlib.Path) -> bytes:
     data = key_file.read_bytes()
     if len(data) < 16:
-        raise ConfigurationError(f"fingerprint key file {key_file} is too short; remove it or restore it")
+        raise ConfigurationError(
+            f"fingerprint key file {key_file} is too short; remove it or restore it"
+        )
     return data
 
 
@@ -67,4 +69,6 @@ def _create(key_file: pathlib.Path) -> bytes:
             tmp.unlink(missing_ok=True)
         return key
     except OSError as exc:
-        raise ConfigurationError(f"cannot create the fingerprint key file {key_file}: {exc.strerror}") from None
+        raise ConfigurationError(
+            f"cannot create the fingerprint key file {key_file}: {exc.strerror}"
+        ) from None

@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 import yaml
-
 from wfaudit_hookspecs import InvalidRequest
 
 __all__ = ["load_payload", "parse_payload"]
@@ -26,7 +25,11 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
@@ -85,7 +88,7 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
                 f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from None
     try:
-        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]  # noqa: S506
+        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-
 from wfaudit_hookspecs import (
     Manifest,
     MaskedField,
@@ -51,9 +50,7 @@ class _Mark:
 class Marks:
     """The engine's mask context: collects the marks of every masker."""
 
-    def __init__(
-        self, request: TriggerRequest, config: Any, settings: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, request: TriggerRequest, config: Any, settings: Mapping[str, Any]) -> None:
         self._request = request
         self._config = config
         self._settings = settings
@@ -198,7 +195,9 @@ def _mask_spans(
         assert mark.span is not None
         start, end = mark.span
         if end > len(value):
-            raise MaskingError(f"masker rule {mark.rule!r} gave a span past the end of {to_pointer(path)}")
+            raise MaskingError(
+                f"masker rule {mark.rule!r} gave a span past the end of {to_pointer(path)}"
+            )
         if merged and start <= merged[-1][1]:
             prev_start, prev_end, prev_mark = merged[-1]
             merged[-1] = (prev_start, max(prev_end, end), prev_mark)

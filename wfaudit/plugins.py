@@ -26,12 +26,11 @@ import importlib.metadata
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import pluggy
-
 from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs, normalize_workflow_type
 
 __all__ = [
@@ -127,7 +126,9 @@ def _load_entry_points(pm: PluginManager) -> None:
                 plugin = _loaded[ep.name] = ep.load()
             pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not break the host
-            log.warning("plugin %s (%s) was not loaded: %s: %s", ep.name, dist, type(exc).__name__, exc)
+            log.warning(
+                "plugin %s (%s) was not loaded: %s: %s", ep.name, dist, type(exc).__name__, exc
+            )
             pm.failed.append(_Failed(ep.name, dist, version, f"{type(exc).__name__}: {exc}"))
             continue
         pm.origins[ep.name] = (dist, version, False)
@@ -183,7 +184,7 @@ def make_plugin_manager(
 
 
 def _trace_before(
-    hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]
+    hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
 ) -> None:
     # Names and types only: hook arguments and results (restored secrets!) may be secret.
     impls = ", ".join(impl.plugin_name for impl in hook_impls)
@@ -195,7 +196,7 @@ def _trace_after(
     outcome: pluggy.Result[Any],
     hook_name: str,
     hook_impls: Sequence[pluggy.HookImpl],
-    kwargs: dict[str, Any],
+    kwargs: Mapping[str, Any],
 ) -> None:
     if outcome.exception is not None:
         result = f"raised {type(outcome.exception).__name__}"

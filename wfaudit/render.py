@@ -15,7 +15,6 @@ from rich.json import JSON
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-
 from wfaudit_hookspecs import AuditResult, SnapshotRecord
 from wfaudit_hookspecs.converter import unstructure
 
@@ -48,7 +47,18 @@ def _when(record: SnapshotRecord) -> str:
 
 def history_table(records: Sequence[SnapshotRecord], title: str = "Snapshots") -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("created (UTC)", "type", "workflow", "pipeline", "kind", "by", "status", "attempt", "hash", "masked"):
+    for column in (
+        "created (UTC)",
+        "type",
+        "workflow",
+        "pipeline",
+        "kind",
+        "by",
+        "status",
+        "attempt",
+        "hash",
+        "masked",
+    ):
         table.add_column(column, overflow="fold")
     for r in records:
         table.add_row(
@@ -73,9 +83,18 @@ def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
     for workflow_type, workflow_id, result in rows:
         if result.ok and result.ref is not None:
             outcome = "new snapshot" if result.created else "already audited (no-op)"
-            table.add_row(workflow_type, workflow_id, result.ref.id, result.ref.content_hash[:12], str(result.masked), outcome)
+            table.add_row(
+                workflow_type,
+                workflow_id,
+                result.ref.id,
+                result.ref.content_hash[:12],
+                str(result.masked),
+                outcome,
+            )
         else:
-            table.add_row(workflow_type, workflow_id, "-", "-", "-", f"[red]failed: {result.error}[/red]")
+            table.add_row(
+                workflow_type, workflow_id, "-", "-", "-", f"[red]failed: {result.error}[/red]"
+            )
     return table
 
 
@@ -88,8 +107,14 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         ("workflow", f"{record.workflow_type} {record.workflow_id}"),
         ("pipeline", record.pipeline_id),
         ("tenant", record.tenant or "-"),
-        ("triggered", f"{_when(record)} UTC by {record.triggered_by or '-'} ({record.trigger_kind.value})"),
-        ("status", record.status.value + (f" ({record.status_reason})" if record.status_reason else "")),
+        (
+            "triggered",
+            f"{_when(record)} UTC by {record.triggered_by or '-'} ({record.trigger_kind.value})",
+        ),
+        (
+            "status",
+            record.status.value + (f" ({record.status_reason})" if record.status_reason else ""),
+        ),
         ("attempt", str(record.attempt) + (f", parent {record.parent}" if record.parent else "")),
         ("labels", ", ".join(f"{k}={v}" for k, v in record.labels.items()) or "-"),
         ("content hash", record.content_hash),
@@ -121,7 +146,11 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         for ref in manifest.references:
             table.add_row(ref.path, ref.kind, ref.name)
         parts.append(table)
-    parts.append(Panel(JSON(json.dumps(config, ensure_ascii=False)), title="masked config", title_align="left"))
+    parts.append(
+        Panel(
+            JSON(json.dumps(config, ensure_ascii=False)), title="masked config", title_align="left"
+        )
+    )
     return Group(*parts)
 
 
@@ -131,16 +160,28 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def diff_view(diff: SnapshotDiff) -> Group | Text:
-    header = Text(f"{diff.a.id} ({diff.a.workflow_type} {diff.a.workflow_id}) → {diff.b.id} ({diff.b.workflow_type} {diff.b.workflow_id})")
+    a, b = diff.a, diff.b
+    header = Text(
+        f"{a.id} ({a.workflow_type} {a.workflow_id}) → {b.id} ({b.workflow_type} {b.workflow_id})"
+    )
     if diff.identical:
         return Text.assemble(header, "\nidentical configs (same content hash)")
     table = Table(title=f"{len(diff.changes)} changes", title_justify="left")
     for column in ("", "path", "before", "after"):
         table.add_column(column, overflow="fold")
     for change in diff.changes:
-        mark = {"added": "[green]+[/green]", "removed": "[red]-[/red]", "modified": "[yellow]~[/yellow]"}[change.op]
+        mark = {
+            "added": "[green]+[/green]",
+            "removed": "[red]-[/red]",
+            "modified": "[yellow]~[/yellow]",
+        }[change.op]
         if change.secret is not None:
-            table.add_row(mark, change.path, "[magenta]secret[/magenta]", f"[magenta]secret {change.secret}[/magenta]")
+            table.add_row(
+                mark,
+                change.path,
+                "[magenta]secret[/magenta]",
+                f"[magenta]secret {change.secret}[/magenta]",
+            )
             continue
         before = "" if change.op == "added" else _short(change.old)
         after = "" if change.op == "removed" else _short(change.new)
@@ -153,7 +194,9 @@ def plugins_table(infos: Sequence[PluginInfo]) -> Table:
     for column in ("name", "distribution", "version", "hooks"):
         table.add_column(column, overflow="fold")
     for info in infos:
-        hooks = ", ".join(info.hooks) if info.error is None else f"[red]not loaded: {info.error}[/red]"
+        hooks = (
+            ", ".join(info.hooks) if info.error is None else f"[red]not loaded: {info.error}[/red]"
+        )
         table.add_row(info.name, info.distribution or "-", info.version or "-", hooks)
     return table
 
@@ -161,4 +204,3 @@ def plugins_table(infos: Sequence[PluginInfo]) -> Table:
 def console(stderr: bool = False) -> Console:
     # Wide enough for hashes and pointers when output goes to a file or a pipe.
     return Console(stderr=stderr, soft_wrap=False, width=None if Console().is_terminal else 160)
-

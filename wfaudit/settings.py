@@ -17,7 +17,6 @@ from typing import Any
 
 import attrs
 import platformdirs
-
 from wfaudit_hookspecs import ConfigurationError
 
 __all__ = ["Settings", "env_flag"]
@@ -94,7 +93,9 @@ class Settings:
             or options.get("store_url")
             or f"sqlite:///{home / 'wfaudit.sqlite3'}"
         )
-        level = given.get("zstd_level", os.environ.get("WFAUDIT_ZSTD_LEVEL", options.get("zstd_level", 3)))
+        level = given.get(
+            "zstd_level", os.environ.get("WFAUDIT_ZSTD_LEVEL", options.get("zstd_level", 3))
+        )
         try:
             zstd_level = int(level)
         except (TypeError, ValueError):
@@ -105,7 +106,9 @@ class Settings:
             home=home,
             store_url=str(store_url),
             tenant=given.get("tenant") or os.environ.get("WFAUDIT_TENANT") or options.get("tenant"),
-            strict=given.get("strict", env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))),
+            strict=given.get(
+                "strict", env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))
+            ),
             allow_unmasked=given.get(
                 "allow_unmasked",
                 env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),

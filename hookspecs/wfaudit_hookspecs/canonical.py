@@ -28,7 +28,7 @@ from typing import Any
 from .errors import InvalidRequest
 from .pointer import to_pointer
 
-__all__ = ["canonical_json", "check_json", "content_hash", "JSONValue"]
+__all__ = ["JSONValue", "canonical_json", "check_json", "content_hash"]
 
 JSONValue = Any
 """JSON data: dict with str keys, list, str, int, float, bool or None, nested."""

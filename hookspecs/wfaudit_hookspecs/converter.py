@@ -83,7 +83,12 @@ def structure_record(data: dict[str, Any]) -> SnapshotRecord:
         upgrade = UPGRADES.get(version)
         if upgrade is None:
             raise UnsupportedSchemaVersion(data.get("schema_version"), SCHEMA_VERSION)
-        data = upgrade(dict(data))
+        try:
+            data = upgrade(dict(data))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRequest(
+                f"stored record of schema version {version} is malformed: {_describe(exc)}"
+            ) from None
         version = parse_schema_version(data["schema_version"])
     data = {**data, "schema_version": version}
     try:
@@ -123,8 +128,7 @@ def _upgrade_v0(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(created, int | float):
         created = _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat()
     fields = [
-        {"path": path, "rule": "legacy", "fingerprint": ""}
-        for path in data.get("maskedPaths", [])
+        {"path": path, "rule": "legacy", "fingerprint": ""} for path in data.get("maskedPaths", [])
     ]
     upgraded: dict[str, Any] = {
         "id": data["id"],

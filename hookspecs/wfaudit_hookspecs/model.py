@@ -101,9 +101,7 @@ def _identity(value: object) -> str:
         if len(text) > 255:
             raise InvalidRequest("an identity must be at most 255 characters")
         return text
-    raise InvalidRequest(
-        f"an identity must be a string or an integer, not {type(value).__name__}"
-    )
+    raise InvalidRequest(f"an identity must be a string or an integer, not {type(value).__name__}")
 
 
 def _optional_identity(value: object) -> str | None:

@@ -1,0 +1,150 @@
+"""Model objects ↔ table rows.
+
+Rows are read back through :func:`wfaudit_hookspecs.converter.structure_record`,
+so records of an older schema version are upgraded on read and those of a newer
+one are refused, exactly as for every other place records are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from wfaudit_hookspecs import Blob, SnapshotRecord, SnapshotRef
+from wfaudit_hookspecs.converter import get_converter, structure_record
+
+__all__ = [
+    "AUDIT_FIELDS",
+    "blob_from_row",
+    "blob_row",
+    "differing_fields",
+    "dump_json",
+    "record_from_row",
+    "ref_from_row",
+    "snapshot_row",
+    "stored_tenant",
+]
+
+Row = Mapping[Any, Any]
+"""A row as a mapping of column names to values (a ``RowMapping`` or a dict)."""
+
+AUDIT_FIELDS = (
+    "content_hash",
+    "pipeline_id",
+    "triggered_by",
+    "trigger_kind",
+    "parent_id",
+    "attempt",
+    "labels",
+)
+"""The columns that make two saves of one workflow run "the same audit"."""
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON with sorted keys, so equal values are stored as equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def stored_tenant(tenant: str | None) -> str:
+    """The tenant column's value: '' stands for "no tenant"."""
+    return tenant or ""
+
+
+def snapshot_row(record: SnapshotRecord) -> dict[str, Any]:
+    """The ``snapshots`` row of a record."""
+    converter = get_converter()
+    return {
+        "id": record.id,
+        "tenant": stored_tenant(record.tenant),
+        "workflow_id": record.workflow_id,
+        "workflow_type": record.workflow_type,
+        "pipeline_id": record.pipeline_id,
+        "triggered_by": record.triggered_by,
+        "trigger_kind": str(converter.unstructure(record.trigger_kind)),
+        "labels": dump_json(dict(record.labels)),
+        "parent_id": record.parent,
+        "attempt": record.attempt,
+        "schema_version": record.schema_version,
+        "content_hash": record.content_hash,
+        "manifest": dump_json(converter.unstructure(record.manifest)),
+        "status": str(converter.unstructure(record.status)),
+        "status_reason": record.status_reason,
+        "config_size": record.config_size,
+        "created_on": record.created_on,
+        "created_by": record.created_by,
+        "updated_on": record.updated_on,
+        "updated_by": record.updated_by,
+    }
+
+
+def record_from_row(row: Row) -> SnapshotRecord:
+    """The record of a ``snapshots`` row (upgraded, or refused, by schema version)."""
+    data: dict[str, Any] = {
+        "id": row["id"],
+        "tenant": row["tenant"] or None,
+        "workflow_id": row["workflow_id"],
+        "workflow_type": row["workflow_type"],
+        "pipeline_id": row["pipeline_id"],
+        "triggered_by": row["triggered_by"],
+        "trigger_kind": row["trigger_kind"],
+        "labels": json.loads(row["labels"]),
+        "parent": row["parent_id"],
+        "attempt": row["attempt"],
+        "schema_version": row["schema_version"],
+        "content_hash": row["content_hash"],
+        "manifest": json.loads(row["manifest"]),
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "config_size": row["config_size"],
+        "created_on": row["created_on"],
+        "created_by": row["created_by"],
+        "updated_on": row["updated_on"],
+        "updated_by": row["updated_by"],
+    }
+    return structure_record(data)
+
+
+def ref_from_row(row: Row) -> SnapshotRef:
+    return SnapshotRef(
+        id=row["id"],
+        workflow_id=row["workflow_id"],
+        workflow_type=row["workflow_type"],
+        content_hash=row["content_hash"],
+        tenant=row["tenant"] or None,
+    )
+
+
+def differing_fields(stored: Row, new: Row) -> list[str]:
+    """The :data:`AUDIT_FIELDS` whose values differ (names only, never values)."""
+    differing = []
+    for name in AUDIT_FIELDS:
+        if name == "labels":
+            same = json.loads(stored[name]) == json.loads(new[name])
+        else:
+            same = stored[name] == new[name]
+        if not same:
+            differing.append("parent" if name == "parent_id" else name)
+    return differing
+
+
+def blob_row(blob: Blob, now: _dt.datetime) -> dict[str, Any]:
+    return {
+        "content_hash": blob.content_hash,
+        "codec": blob.codec,
+        "raw_size": blob.raw_size,
+        "stored_size": blob.stored_size,
+        "data": blob.data,
+        "created_on": now,
+    }
+
+
+def blob_from_row(row: Row) -> Blob:
+    return Blob(
+        content_hash=row["content_hash"],
+        codec=row["codec"],
+        raw_size=row["raw_size"],
+        # psycopg may hand back a memoryview; the model holds bytes.
+        data=bytes(row["data"]),
+    )
