@@ -63,13 +63,42 @@ def check_json(value: JSONValue) -> JSONValue:
     Tuples are copied as lists. Raises :class:`InvalidRequest` naming the JSON
     pointer of the first offending node, never its value.
     """
-    return _copy(value, ())
+    try:
+        return _copy(value)
+    except _Bad as bad:
+        where = to_pointer(tuple(reversed(bad.path))) or "/"
+        raise InvalidRequest(f"config {bad.what} at {where} {bad.problem}") from None
 
 
-_SCALARS = (str, int, float, bool, type(None))
+class _Bad(Exception):
+    """Raised at a bad node; each level adds its key while the error unwinds, so
+    that the path is only built when something is wrong (this runs on every audit)."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what
+        self.problem = problem
+        self.path: list[str | int] = []
 
 
-def _copy(value: Any, path: tuple[str | int, ...]) -> Any:
+_FLOAT_LIMITS = (float("inf"), float("-inf"))
+
+
+def _scalar(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() and _has_lone_surrogate(value):
+            raise _Bad("string", "is not valid Unicode")
+        return value
+    if kind is float:
+        if value != value or value in _FLOAT_LIMITS:
+            raise _Bad("number", "is not finite")
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    raise _Bad("value", f"is a {kind.__name__}, not JSON data")
+
+
+def _copy(value: Any) -> Any:
     # Exact type checks are deliberate: they are fast, and they keep subclasses
     # (enums, custom str types) from reaching the serialiser with surprising reprs.
     kind = type(value)
@@ -77,27 +106,36 @@ def _copy(value: Any, path: tuple[str | int, ...]) -> Any:
         out = {}
         for key, item in value.items():
             if type(key) is not str:
-                raise InvalidRequest(
-                    f"config key at {to_pointer(path) or '/'} is a {type(key).__name__}, "
-                    "not a string"
-                )
-            out[key] = _copy(item, (*path, key))
+                bad = _Bad("key", f"is a {type(key).__name__}, not a string")
+                raise bad
+            item_kind = type(item)
+            try:
+                if item_kind is str and item.isascii():
+                    out[key] = item
+                elif item_kind is dict or item_kind is list or item_kind is tuple:
+                    out[key] = _copy(item)
+                else:
+                    out[key] = _scalar(item)
+            except _Bad as bad:
+                bad.path.append(key)
+                raise
         return out
     if kind is list or kind is tuple:
-        return [_copy(item, (*path, index)) for index, item in enumerate(value)]
-    if kind is str:
-        if not value.isascii() and _has_lone_surrogate(value):
-            raise InvalidRequest(f"config string at {to_pointer(path) or '/'} is not valid Unicode")
-        return value
-    if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidRequest(f"config number at {to_pointer(path) or '/'} is not finite")
-        return value
-    if kind in (int, bool) or value is None:
-        return value
-    raise InvalidRequest(
-        f"config value at {to_pointer(path) or '/'} is a {kind.__name__}, not JSON data"
-    )
+        items = []
+        for index, item in enumerate(value):
+            item_kind = type(item)
+            try:
+                if item_kind is str and item.isascii():
+                    items.append(item)
+                elif item_kind is dict or item_kind is list or item_kind is tuple:
+                    items.append(_copy(item))
+                else:
+                    items.append(_scalar(item))
+            except _Bad as bad:
+                bad.path.append(index)
+                raise
+        return items
+    return _scalar(value)
 
 
 def _has_lone_surrogate(text: str) -> bool:
