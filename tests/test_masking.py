@@ -123,3 +123,13 @@ def test_is_masked_covers_children() -> None:
     marks.mask(("a",), rule="r")
     assert marks.is_masked(("a", "b"))
     assert not marks.is_masked(("c",))
+
+
+def test_one_string_can_reference_several_secrets() -> None:
+    config = check_json({"run": "echo ${{ secrets.A || secrets.B }}"})
+    marks = _marks(config)
+    marks.reference(("run",), kind="github-secret", name="B")
+    marks.reference(("run",), kind="github-secret", name="A")
+    marks.reference(("run",), kind="github-secret", name="A")
+    out = apply_marks(marks, config, KEY, adapter=None, maskers=())
+    assert [(r.path, r.name) for r in out.manifest.references] == [("/run", "A"), ("/run", "B")]

@@ -56,7 +56,7 @@ class Marks:
         self._settings = settings
         self.whole: dict[Path, _Mark] = {}
         self.spans: dict[Path, list[_Mark]] = {}
-        self.references: dict[Path, SecretReference] = {}
+        self.references: dict[Path, dict[tuple[str, str], SecretReference]] = {}
 
     @property
     def request(self) -> TriggerRequest:
@@ -92,8 +92,9 @@ class Marks:
 
     def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
         path = tuple(path)
-        self.references.setdefault(
-            path, SecretReference(path=to_pointer(path), kind=kind, name=name, rule=rule)
+        # One string can name several secrets (``${{ secrets.A || secrets.B }}``).
+        self.references.setdefault(path, {}).setdefault(
+            (kind, name), SecretReference(path=to_pointer(path), kind=kind, name=name, rule=rule)
         )
 
     def is_masked(self, path: Path) -> bool:
@@ -165,9 +166,15 @@ def apply_marks(
         fields.extend(span_fields)
 
     references = tuple(
-        ref
-        for path, ref in sorted(marks.references.items(), key=lambda item: item[1].path)
-        if not any(path[:n] in masked_paths for n in range(1, len(path) + 1))
+        sorted(
+            (
+                ref
+                for path, refs in marks.references.items()
+                if not any(path[:n] in masked_paths for n in range(1, len(path) + 1))
+                for ref in refs.values()
+            ),
+            key=lambda ref: (ref.path, ref.kind, ref.name),
+        )
     )
     fields.sort(key=lambda f: (f.path, f.span or (0, 0)))
     manifest = Manifest(

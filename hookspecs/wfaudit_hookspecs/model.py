@@ -194,7 +194,7 @@ class MaskedField:
     """One masked secret in a snapshot's config.
 
     :ivar path: JSON pointer of the value in the config.
-    :ivar rule: name of the masker rule that found it (``maskers.keyword``).
+    :ivar rule: name of the masker rule that found it (``keyword``, ``known-field``).
     :ivar fingerprint: HMAC-SHA256 of the secret under the installation key (hex);
         equal fingerprints mean equal secrets, and nothing else can be learnt.
     :ivar span: for a secret inside a larger string, ``(start, end)`` of its
