@@ -85,10 +85,9 @@ def timed(function: Callable[[], object], runs: int, warmup: int = 20) -> list[f
 
 
 def run(runs: int) -> dict[str, Any]:
-    from wfaudit_hookspecs import canonical_json, check_json, content_hash
-
     from wfaudit import Auditor, TriggerRequest, codec
     from wfaudit.masking import Marks, apply_marks
+    from wfaudit_hookspecs import canonical_json, check_json, content_hash
 
     base = build_request_config()
     size = len(canonical_json(base))
@@ -161,9 +160,15 @@ def persist_one(auditor: Any, canonical: bytes) -> Callable[[], object]:
         i = next(counter)
         data = canonical + b" " * (i % 7) + str(i).encode()  # a new content hash each time
         digest = content_hash(data)
-        blob = Blob(content_hash=digest, codec="zstd", raw_size=len(data), data=codec.compress(data)[1])
+        blob = Blob(
+            content_hash=digest, codec="zstd", raw_size=len(data), data=codec.compress(data)[1]
+        )
         record = SnapshotRecord(
-            id=new_id(), workflow_id=f"p{i}", workflow_type="CI", pipeline_id="7", content_hash=digest
+            id=new_id(),
+            workflow_id=f"p{i}",
+            workflow_type="CI",
+            pipeline_id="7",
+            content_hash=digest,
         )
         return auditor.store.save(record, blob)
 

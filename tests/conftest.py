@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from wfaudit_hookspecs import MaskContext
-from wfaudit_hookspecs.pointer import iter_nodes
 
 from wfaudit import Auditor, hookimpl
+from wfaudit_hookspecs import MaskContext
+from wfaudit_hookspecs.pointer import iter_nodes
 
 
 class KeyNameMasker:

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from tests.conftest import KeyNameMasker
+from wfaudit import AuditFailed, Auditor, hookimpl
+from wfaudit.masking import placeholder
 from wfaudit_hookspecs import (
     AmbiguousPayload,
     Blob,
@@ -31,10 +35,6 @@ from wfaudit_hookspecs import (
     canonical_json,
     content_hash,
 )
-
-from tests.conftest import KeyNameMasker
-from wfaudit import AuditFailed, Auditor, hookimpl
-from wfaudit.masking import placeholder
 
 SECRET = "s3cr3t-Very-Private-Value"
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from wfaudit_hookspecs import InvalidRequest, canonical_json, check_json, content_hash
 
 GOLDEN = [

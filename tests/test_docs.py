@@ -7,6 +7,7 @@ import pathlib
 import re
 
 import pytest
+
 from wfaudit_hookspecs import hookspecs
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from wfaudit_hookspecs import MaskingError, RestoreRef, TriggerRequest, check_json
 
 from wfaudit.masking import Marks, apply_marks, placeholder
+from wfaudit_hookspecs import MaskingError, RestoreRef, TriggerRequest, check_json
 
 KEY = b"k" * 32
 
@@ -110,6 +110,7 @@ def test_bad_marks_are_masking_errors(
 ) -> None:
     config = check_json({"s": "abcdef", "n": 5})
     marks = _marks(config)
+
     def mark_and_apply() -> None:
         marks.mask(path, rule="r", span=span)
         apply_marks(marks, config, KEY, adapter=None, maskers=())

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import attrs
+
 from wfaudit_hookspecs import (
     AmbiguousPayload,
     AuditResult,

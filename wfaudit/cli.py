@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 import click
+
 from wfaudit_hookspecs import (
     InvalidRequest,
     SnapshotNotFound,

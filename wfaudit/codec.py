@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 import zstandard
+
 from wfaudit_hookspecs import StoreError
 
 __all__ = ["ZSTD", "compress", "decompress"]

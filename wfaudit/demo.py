@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
+
 from wfaudit_hookspecs import TriggerKind, TriggerRequest, WfauditError
 
 from . import render

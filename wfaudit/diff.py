@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
 from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, to_pointer
 from wfaudit_hookspecs.pointer import Path
 

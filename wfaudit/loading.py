@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import yaml
+
 from wfaudit_hookspecs import InvalidRequest
 
 __all__ = ["load_payload", "parse_payload"]

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from wfaudit_hookspecs import (
     Manifest,
     MaskedField,

@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 import pluggy
+
 from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs, normalize_workflow_type
 
 __all__ = [

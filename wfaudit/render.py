@@ -15,6 +15,7 @@ from rich.json import JSON
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
 from wfaudit_hookspecs import AuditResult, SnapshotRecord
 from wfaudit_hookspecs.converter import unstructure
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 import platformdirs
+
 from wfaudit_hookspecs import ConfigurationError
 
 __all__ = ["Settings", "env_flag"]

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
+
 from wfaudit_hookspecs import Path, RestoreRef, TriggerRequest, to_pointer
 from wfaudit_maskers import Masker
 

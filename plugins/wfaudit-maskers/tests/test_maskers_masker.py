@@ -6,6 +6,7 @@ from collections import OrderedDict
 from typing import Any
 
 import pytest
+
 from wfaudit_hookspecs import RestoreRef
 from wfaudit_maskers import Masker
 

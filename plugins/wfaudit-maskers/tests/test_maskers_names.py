@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wfaudit_maskers import Masker, tokenize
 from wfaudit_maskers.names import NameClassifier, compact
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pluggy
 import pytest
+
 from wfaudit_hookspecs import PROJECT_NAME, ConfigurationError, hookspecs
 from wfaudit_maskers import Masker, plugin
 

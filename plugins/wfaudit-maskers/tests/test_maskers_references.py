@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wfaudit_maskers import Reference, parse_reference
 from wfaudit_maskers.references import find_secret_expressions, k8s_selector
 

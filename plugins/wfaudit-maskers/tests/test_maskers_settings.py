@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from wfaudit_hookspecs import ConfigurationError
 from wfaudit_maskers import RULE_NAMES, Masker, MaskerSettings
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
+
 from wfaudit_hookspecs import (
     Blob,
     SnapshotRecord,

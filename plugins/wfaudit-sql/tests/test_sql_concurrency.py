@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wfaudit_hookspecs import StoreUnavailable
 from wfaudit_sql import SqlStore
 

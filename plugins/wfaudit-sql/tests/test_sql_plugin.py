@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine, make_url
+
 from wfaudit_hookspecs import (
     PROJECT_NAME,
     BadStoreURL,

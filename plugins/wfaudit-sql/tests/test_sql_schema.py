@@ -17,6 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
+
 from wfaudit_hookspecs import ConfigurationError, SchemaMismatch
 from wfaudit_sql import SqlStore
 from wfaudit_sql.migrate import HEAD_REVISION, KNOWN_REVISIONS, MIGRATIONS_DIR, VERSION_TABLE

@@ -10,6 +10,7 @@ import attrs
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
     HistoryQuery,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+
 from wfaudit_hookspecs import BadStoreURL, ConfigurationError
 
 from .store import SqlStore

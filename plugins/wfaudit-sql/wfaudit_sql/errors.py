@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from sqlalchemy import exc as sa_exc
+
 from wfaudit_hookspecs import StoreError, StoreUnavailable
 
 from .sqlite import is_busy

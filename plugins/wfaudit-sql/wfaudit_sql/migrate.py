@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import column, select, table, text
 from sqlalchemy.engine import Connection
+
 from wfaudit_hookspecs import ConfigurationError, SchemaMismatch
 
 __all__ = [

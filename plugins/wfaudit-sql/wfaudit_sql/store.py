@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Select
+
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
     Blob,

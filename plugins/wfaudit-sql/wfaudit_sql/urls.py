@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Literal
 
 import attrs
+
 from wfaudit_hookspecs import BadStoreURL
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy.engine import Connection
+
 from wfaudit_sql.migrate import VERSION_TABLE
 from wfaudit_sql.schema import metadata
 
