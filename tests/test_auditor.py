@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -22,6 +23,7 @@ from wfaudit_hookspecs import (
     MaskingRequired,
     RetryDecision,
     SaveResult,
+    SecretReference,
     SecretRequest,
     SecretsUnavailable,
     Snapshot,
@@ -32,6 +34,7 @@ from wfaudit_hookspecs import (
     Store,
     StoreError,
     TriggerRequest,
+    UnrecognisedPayload,
     canonical_json,
     content_hash,
 )
@@ -294,13 +297,27 @@ class NightlyAdapter:
         register("nightly", "nightly batch")
 
     @hookimpl
+    def wfaudit_payload_formats(self, register: Callable[[str, Sequence[str], str], None]) -> None:
+        register(self.fmt, ["NIGHTLY", "CI"], "nightly batch JSON")
+
+    @hookimpl
     def wfaudit_pre_trigger(self, request: TriggerRequest) -> TriggerRequest | None:
         if "nightly" not in request.config:
             return None
-        import attrs
-
+        refs = (
+            [
+                SecretReference(
+                    path="/nightly/creds", kind="k8s-secret", name="nightly/creds", rule=self.fmt
+                )
+            ]
+            if "creds" in request.config["nightly"]
+            else []
+        )
         return attrs.evolve(
-            request, pipeline_id=request.config["nightly"]["pipeline"], format=self.fmt
+            request,
+            pipeline_id=request.config["nightly"]["pipeline"],
+            format=self.fmt,
+            references=refs,
         )
 
 
@@ -329,8 +346,35 @@ def test_two_adapters_claiming_a_payload_is_ambiguous(make_auditor: Callable[...
         auditor.audit_trigger(request(config={"nightly": {"pipeline": "n1"}}))
     forced = auditor.audit_trigger(request(config={"nightly": {"pipeline": "n1"}}, format="b"))
     assert forced.ok
-    with pytest.raises(InvalidRequest, match="format 'c'"):
+    with pytest.raises(
+        UnrecognisedPayload, match="unknown payload format 'c'; known formats: a, b, generic"
+    ):
         auditor.audit_trigger(request(2, config={"nightly": {"pipeline": "n1"}}, format="c"))
+    with pytest.raises(UnrecognisedPayload, match=r"not a valid a payload \(formats tried: a\)"):
+        auditor.audit_trigger(request(3, config={"daily": {}}, format="a"))
+    assert auditor.audit_trigger(request(4, config={"daily": {}}, format="generic")).ok
+
+
+def test_hook_wfaudit_payload_formats(make_auditor: Callable[..., Auditor]) -> None:
+    auditor = make_auditor(KeyNameMasker(), NightlyAdapter())
+    assert auditor.plugin_manager.payload_formats == {
+        "nightly-json": (("NIGHTLY", "CI"), "nightly batch JSON")
+    }
+
+
+def test_references_found_by_an_adapter_reach_the_manifest(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    auditor = make_auditor(KeyNameMasker(), NightlyAdapter())
+    config = {"nightly": {"pipeline": "n1", "creds": {"secretName": "nightly"}}}
+    assert auditor.audit_trigger(request(workflow_type="NIGHTLY", config=config)).ok
+    (ref,) = auditor.get_snapshot(1001, "NIGHTLY").manifest.references
+    assert (ref.path, ref.kind, ref.name, ref.rule) == (
+        "/nightly/creds",
+        "k8s-secret",
+        "nightly/creds",
+        "nightly-json",
+    )
 
 
 def test_hook_wfaudit_mask(auditor: Auditor) -> None:

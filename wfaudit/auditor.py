@@ -37,12 +37,15 @@ from wfaudit_hookspecs import (
     StoreError,
     TriggerRequest,
     UnknownWorkflowType,
+    UnrecognisedPayload,
     WfauditError,
     canonical_json,
     check_json,
     content_hash,
     normalize_workflow_type,
+    parse_pointer,
 )
+from wfaudit_hookspecs.pointer import Path, get_at
 
 from . import codec
 from .diff import SnapshotDiff, diff_snapshots
@@ -52,7 +55,10 @@ from .masking import Marks, MaskOutcome, apply_marks, unmask
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 
-__all__ = ["AuditFailed", "Auditor", "Outcome"]
+__all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
+
+GENERIC_FORMAT = "generic"
+"""The format of a payload no adapter recognised: audited as given."""
 
 log = logging.getLogger("wfaudit")
 
@@ -212,11 +218,18 @@ class Auditor:
                 raise PluginError(
                     f"an adapter returned {type(answer).__name__} from wfaudit_pre_trigger"
                 )
-        if request.format not in (None, "generic"):
+        if request.format not in (None, GENERIC_FORMAT):
+            known = self.plugin_manager.payload_formats
+            if request.format not in known:
+                names = ", ".join(sorted([GENERIC_FORMAT, *known]))
+                raise UnrecognisedPayload(
+                    f"unknown payload format {request.format!r}; known formats: {names}"
+                )
             answers = [a for a in answers if a.format == request.format]
             if not answers:
-                raise InvalidRequest(
-                    f"no adapter recognised the payload as format {request.format!r}"
+                raise UnrecognisedPayload(
+                    f"the payload is not a valid {request.format} payload "
+                    f"(formats tried: {request.format})"
                 )
         if len(answers) > 1:
             formats = ", ".join(sorted(str(a.format) for a in answers))
@@ -246,6 +259,8 @@ class Auditor:
                 "WFAUDIT_ALLOW_UNMASKED=1"
             )
         marks = Marks(request, config, self.settings.options)
+        for ref in request.references:  # what the adapter found
+            marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
         self._hook.wfaudit_mask(context=marks)
         return apply_marks(marks, config, self._key, adapter=request.format, maskers=self._maskers)
 
@@ -346,7 +361,10 @@ class Auditor:
         requests = [SecretRequest.from_field(field) for field in snapshot.manifest.fields]
         found: dict[str, str] = {}
         if requests:
-            for answer in self._hook.wfaudit_restore_secrets(snapshot=snapshot, requests=requests):
+            answers = self._hook.wfaudit_restore_secrets(
+                snapshot=snapshot, requests=requests, settings=self.settings.options
+            )
+            for answer in answers:
                 if answer is None:
                     continue
                 for key, value in answer.items():
@@ -436,6 +454,17 @@ def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None
     if vetoes:
         return vetoes[0]
     return cast[0] if cast else None
+
+
+def _path_in(config: Any, pointer: str) -> Path:
+    path = parse_pointer(pointer, config)
+    try:
+        get_at(config, path)
+    except (KeyError, IndexError, TypeError):
+        raise PluginError(
+            f"an adapter listed a reference at {pointer}, which is not in the config"
+        ) from None
+    return path
 
 
 def _status(value: Status | str) -> Status:

@@ -79,6 +79,7 @@ class PluginManager(pluggy.PluginManager):
         self.origins: dict[str, tuple[str | None, str | None, bool]] = {}
         self.failed: list[_Failed] = []
         self.workflow_types: dict[str, str] = {}
+        self.payload_formats: dict[str, tuple[tuple[str, ...], str]] = {}
 
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin, then every entry point that failed to load."""
@@ -180,7 +181,7 @@ def make_plugin_manager(
     _unregister_invalid(pm, in_code)
     if os.environ.get("WFAUDIT_TRACE_PLUGINS", "") not in ("", "0"):
         pm.add_hookcall_monitoring(_trace_before, _trace_after)
-    _collect_workflow_types(pm)
+    _collect_registrations(pm)
     return pm
 
 
@@ -206,13 +207,21 @@ def _trace_after(
     sys.stderr.write(f"wfaudit trace: {hook_name} {result}\n")
 
 
-def _collect_workflow_types(pm: PluginManager) -> None:
+def _collect_registrations(pm: PluginManager) -> None:
     def register(name: str, description: str = "") -> None:
         if not isinstance(name, str) or not name.strip():
             raise PluginError("a workflow type must be a non-empty string")
         pm.workflow_types.setdefault(normalize_workflow_type(name), description)
 
     pm.hook.wfaudit_workflow_types(register=register)
+
+    def register_format(name: str, workflow_types: Sequence[str], description: str = "") -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise PluginError("a payload format must be a non-empty string")
+        types = tuple(normalize_workflow_type(t) for t in workflow_types)
+        pm.payload_formats.setdefault(name.strip(), (types, description))
+
+    pm.hook.wfaudit_payload_formats(register=register_format)
 
 
 @functools.cache

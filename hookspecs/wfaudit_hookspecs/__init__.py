@@ -25,6 +25,7 @@ from .errors import (
     StoreError,
     StoreUnavailable,
     UnknownWorkflowType,
+    UnrecognisedPayload,
     UnsupportedSchemaVersion,
     WfauditError,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "TriggerKind",
     "TriggerRequest",
     "UnknownWorkflowType",
+    "UnrecognisedPayload",
     "UnsupportedSchemaVersion",
     "WfauditError",
     "WorkflowType",

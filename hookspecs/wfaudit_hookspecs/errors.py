@@ -25,6 +25,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownWorkflowType",
+    "UnrecognisedPayload",
     "UnsupportedSchemaVersion",
     "WfauditError",
 ]
@@ -56,6 +57,10 @@ class UnknownWorkflowType(InvalidRequest):
 
 class AmbiguousPayload(InvalidRequest):
     """More than one adapter claimed the same payload."""
+
+
+class UnrecognisedPayload(InvalidRequest):
+    """No adapter recognised the payload as the format the caller asked for."""
 
 
 class PluginError(WfauditError):

@@ -35,6 +35,7 @@ __all__ = [
     "wfaudit_mask",
     "wfaudit_on_failure",
     "wfaudit_open_store",
+    "wfaudit_payload_formats",
     "wfaudit_persist",
     "wfaudit_pre_trigger",
     "wfaudit_register_commands",
@@ -61,10 +62,16 @@ def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
     :param request: the request as the orchestrator gave it. Do not modify it.
     :returns: a normalised request, or None when this adapter does not handle it.
 
+    An adapter may also list the secret *references* its format makes explicit
+    (``secretKeyRef``, ``${{ secrets.X }}``) in the returned request's
+    ``references``; the engine adds them to the snapshot's manifest.
+
     When no adapter answers, the request is audited as given (the generic
     format). When more than one answers, the audit fails with
     :class:`~wfaudit_hookspecs.errors.AmbiguousPayload` naming their formats;
-    the caller can then set ``format`` to choose one.
+    the caller can then set ``format`` to choose one. When the caller forced a
+    format that no adapter recognised, the audit fails with
+    :class:`~wfaudit_hookspecs.errors.UnrecognisedPayload`.
     """
 
 
@@ -126,7 +133,7 @@ def wfaudit_on_failure(
 
 @hookspec
 def wfaudit_restore_secrets(
-    snapshot: Snapshot, requests: Sequence[SecretRequest]
+    snapshot: Snapshot, requests: Sequence[SecretRequest], settings: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
     """Find the current values of a snapshot's masked secrets (restorers' hook).
 
@@ -142,6 +149,8 @@ def wfaudit_restore_secrets(
 
     :param snapshot: the snapshot being replayed, with its masked config.
     :param requests: the masked fields to restore.
+    :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for a
+        restorer's options (mappings of paths to keyring entries or variables).
     :returns: ``{key: value}`` for the secrets found, or None.
     """
 
@@ -176,6 +185,20 @@ def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
     :class:`~wfaudit_hookspecs.errors.UnknownWorkflowType`.
 
     :param register: the callback that records a type.
+    """
+
+
+@hookspec
+def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
+    """Declare the payload formats an adapter recognises.
+
+    Called once when the plugin manager is set up. Call ``register(name,
+    workflow_types, description)`` for each format (``github-actions``,
+    ``argo-workflow`` ...), naming the workflow types it applies to. The engine
+    uses the list to check a forced ``format`` and to say which formats were
+    tried when none recognised a payload.
+
+    :param register: the callback that records a format.
     """
 
 

@@ -171,6 +171,8 @@ class TriggerRequest:
     format: str | None = None
     """The payload format (``github-actions``, ``argo``, ...), set by the adapter that
     recognised it, or given by the caller to force one."""
+    references: tuple[SecretReference, ...] = attrs.field(default=(), converter=tuple)
+    """Secret references an adapter found in the payload (see ``wfaudit_pre_trigger``)."""
 
 
 # -- the manifest --------------------------------------------------------------
