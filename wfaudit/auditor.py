@@ -93,7 +93,6 @@ class Auditor:
         self.settings = settings
         self._hook = plugin_manager.hook
         self._key = load_key(settings.key_file)
-        self._maskers = tuple(impl.plugin_name for impl in self._hook.wfaudit_mask.get_hookimpls())
 
     @classmethod
     def from_url(
@@ -252,7 +251,8 @@ class Auditor:
 
     def _mask(self, request: TriggerRequest) -> MaskOutcome:
         config = check_json(request.config)  # a validated deep copy: ours to change
-        if not self._maskers and not self.settings.allow_unmasked:
+        maskers = self.plugin_manager.maskers()
+        if not maskers and not self.settings.allow_unmasked:
             raise MaskingRequired(
                 "no masker plugin is registered (install a masker such as wfaudit-maskers); "
                 "to store configs unmasked, pass allow_unmasked=True or set "
@@ -262,7 +262,7 @@ class Auditor:
         for ref in request.references:  # what the adapter found
             marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
         self._hook.wfaudit_mask(context=marks)
-        return apply_marks(marks, config, self._key, adapter=request.format, maskers=self._maskers)
+        return apply_marks(marks, config, self._key, adapter=request.format, maskers=maskers)
 
     def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
         message = _safe_message(exc, stage)

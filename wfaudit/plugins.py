@@ -20,13 +20,14 @@ Environment variables:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -80,6 +81,29 @@ class PluginManager(pluggy.PluginManager):
         self.failed: list[_Failed] = []
         self.workflow_types: dict[str, str] = {}
         self.payload_formats: dict[str, tuple[tuple[str, ...], str]] = {}
+
+    def maskers(self) -> tuple[str, ...]:
+        """The names of the registered plugins implementing the mask hook."""
+        return tuple(impl.plugin_name for impl in self.hook.wfaudit_mask.get_hookimpls())
+
+    @contextlib.contextmanager
+    def registered(self, *plugins: object) -> Iterator[None]:
+        """Register ``plugins`` for the duration of a ``with`` block (tests, tools).
+
+        Workflow types and payload formats they declare count while they are in.
+        """
+        names = []
+        try:
+            for plugin in plugins:
+                names.append(register_in_code(self, plugin))
+            _unregister_invalid(self, names)
+            _collect_registrations(self)
+            yield
+        finally:
+            for name in names:
+                if self.has_plugin(name):
+                    self.unregister(name=name)
+            _collect_registrations(self)
 
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin, then every entry point that failed to load."""
@@ -160,6 +184,16 @@ def _plugin_name(plugin: object) -> str:
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):x}"
 
 
+def register_in_code(pm: PluginManager, plugin: object) -> str:
+    """Register a plugin given in code; a bad one is an error, not a warning."""
+    name = _plugin_name(plugin)
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin {name} cannot be registered: {exc}") from None
+    return name
+
+
 def make_plugin_manager(
     plugins: Sequence[object] = (), *, load_entrypoints: bool = True
 ) -> PluginManager:
@@ -170,14 +204,7 @@ def make_plugin_manager(
         pm.origins[module_name] = ("wfaudit", _own_version(), True)
     if load_entrypoints:
         _load_entry_points(pm)
-    in_code = []
-    for plugin in plugins:
-        name = _plugin_name(plugin)
-        try:
-            pm.register(plugin, name=name)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(f"plugin {name} cannot be registered: {exc}") from None
-        in_code.append(name)
+    in_code = [register_in_code(pm, plugin) for plugin in plugins]
     _unregister_invalid(pm, in_code)
     if os.environ.get("WFAUDIT_TRACE_PLUGINS", "") not in ("", "0"):
         pm.add_hookcall_monitoring(_trace_before, _trace_after)
@@ -208,6 +235,9 @@ def _trace_after(
 
 
 def _collect_registrations(pm: PluginManager) -> None:
+    pm.workflow_types.clear()
+    pm.payload_formats.clear()
+
     def register(name: str, description: str = "") -> None:
         if not isinstance(name, str) or not name.strip():
             raise PluginError("a workflow type must be a non-empty string")

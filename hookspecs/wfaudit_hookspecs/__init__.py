@@ -51,6 +51,7 @@ from .model import (
     TriggerRequest,
     WorkflowType,
     normalize_workflow_type,
+    set_clock,
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
@@ -109,6 +110,7 @@ __all__ = [
     "hookspecs",
     "normalize_workflow_type",
     "parse_pointer",
+    "set_clock",
     "to_pointer",
     "utcnow",
 ]

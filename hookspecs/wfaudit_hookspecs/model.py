@@ -8,7 +8,7 @@ secret (a request's config, a blob's bytes, a restored value) is left out of
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "TriggerRequest",
     "WorkflowType",
     "normalize_workflow_type",
+    "set_clock",
     "utcnow",
 ]
 
@@ -80,9 +81,26 @@ class Status(StrEnum):
         return self in (Status.FAILED, Status.ERROR)
 
 
-def utcnow() -> _dt.datetime:
-    """The current time, timezone-aware UTC, to the microsecond."""
+def _system_clock() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
+
+
+_clock: Callable[[], _dt.datetime] = _system_clock
+
+
+def utcnow() -> _dt.datetime:
+    """The current time, timezone-aware UTC, to the microsecond.
+
+    Every timestamp wfaudit writes comes from here, so that tests can move time
+    with :func:`set_clock` (the pytest plugin's ``wfaudit_clock`` fixture).
+    """
+    return _clock()
+
+
+def set_clock(clock: Callable[[], _dt.datetime] | None) -> None:
+    """Replace the clock behind :func:`utcnow`; None restores the system clock."""
+    global _clock
+    _clock = clock or _system_clock
 
 
 # -- converters --------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""The conformance kits: the project's own plugins pass them, broken ones fail
+them with a clear message."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+import wfaudit_maskers.plugin
+from wfaudit.testing import (
+    AdapterCase,
+    AdapterConformance,
+    MaskerConformance,
+    RestorerConformance,
+    StoreConformance,
+)
+from wfaudit_hookspecs import RestoreRef, Store
+from wfaudit_sql import SqlStore
+
+
+class TestSqlStoreConformance(StoreConformance):
+    @pytest.fixture
+    def store(self, store_url: str) -> Iterator[Store]:
+        store = SqlStore(store_url)
+        yield store
+        store.close()
+
+
+class TestMaskersConformance(MaskerConformance):
+    @pytest.fixture
+    def masker(self) -> object:
+        return wfaudit_maskers.plugin
+
+
+class EnvRestorer:
+    """A restorer reading ``RestoreRef(kind="env")`` from the environment."""
+
+    from wfaudit import hookimpl
+
+    @hookimpl
+    def wfaudit_restore_secrets(self, snapshot: Any, requests: Sequence[Any]) -> dict[str, str]:
+        return {
+            r.key: os.environ[r.restore.target]
+            for r in requests
+            if r.restore and r.restore.kind == "env" and r.restore.target in os.environ
+        }
+
+
+class TestEnvRestorerConformance(RestorerConformance):
+    @pytest.fixture
+    def restorer(self) -> object:
+        return EnvRestorer()
+
+    def restore_for(self, pointer: str) -> RestoreRef | None:
+        return RestoreRef(kind="env", target="KIT_" + re.sub(r"\W", "_", pointer).upper())
+
+    @pytest.fixture
+    def provide(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> Callable[[str, str, RestoreRef | None], None]:
+        def provide(pointer: str, secret: str, restore: RestoreRef | None) -> None:
+            assert restore is not None
+            monkeypatch.setenv(restore.target, secret)
+
+        return provide
+
+
+class NightlyAdapter:
+    from wfaudit import hookimpl
+
+    @hookimpl
+    def wfaudit_workflow_types(self, register: Callable[[str, str], None]) -> None:
+        register("NIGHTLY", "nightly batch")
+
+    @hookimpl
+    def wfaudit_payload_formats(self, register: Callable[[str, Sequence[str], str], None]) -> None:
+        register("nightly-json", ["NIGHTLY"], "nightly JSON")
+
+    @hookimpl
+    def wfaudit_pre_trigger(self, request: Any) -> Any:
+        import attrs
+
+        from wfaudit_hookspecs import SecretReference
+
+        if request.workflow_type != "NIGHTLY" or "nightly" not in request.config:
+            return None
+        refs = [SecretReference(path="/nightly/credentials", kind="k8s-secret", name="nightly")]
+        return attrs.evolve(request, format="nightly-json", references=refs)
+
+
+class TestNightlyAdapterConformance(AdapterConformance):
+    @pytest.fixture
+    def adapter(self) -> object:
+        return NightlyAdapter()
+
+    @pytest.fixture
+    def cases(self) -> Sequence[AdapterCase]:
+        config = {"nightly": {"credentials": {"secretName": "nightly"}, "steps": ["a"]}}
+        return [AdapterCase("NIGHTLY", config, "nightly-json", frozenset({"/nightly/credentials"}))]
+
+
+# -- broken implementations fail their kits ------------------------------------------------
+
+BROKEN = {
+    "store": (
+        '''
+import pytest
+from wfaudit_sql import SqlStore
+from wfaudit.testing import StoreConformance
+
+class LossyStore(SqlStore):
+    """Drops every tenth save, reporting success."""
+    saves = 0
+    def save(self, record, blob):
+        type(self).saves += 1
+        if self.saves % 10 == 0:
+            from wfaudit_hookspecs import SaveResult
+            return SaveResult(ref=record.ref, created=True)
+        return super().save(record, blob)
+
+class TestLossy(StoreConformance):
+    @pytest.fixture
+    def store(self, tmp_path):
+        store = LossyStore(f"sqlite:///{tmp_path}/lossy.sqlite3")
+        yield store
+        store.close()
+''',
+        "test_store_keeps_every_write",
+        "*missing from the history*",
+    ),
+    "masker": (
+        '''
+import re
+import pytest
+from wfaudit import hookimpl
+from wfaudit_hookspecs.pointer import iter_nodes
+from wfaudit.testing import MaskerConformance, Planted
+
+TOKEN = re.compile(r"acme_[0-9a-f]{32}")
+
+class PlainOnly:
+    """Finds ACME tokens, but not when they are base64 or URL encoded."""
+    @hookimpl
+    def wfaudit_mask(self, context):
+        for path, value in iter_nodes(context.config):
+            if isinstance(value, str):
+                for match in TOKEN.finditer(value):
+                    context.mask(path, rule="acme", span=match.span())
+
+class TestPlainOnly(MaskerConformance):
+    @pytest.fixture
+    def masker(self):
+        return PlainOnly()
+    @pytest.fixture
+    def planted(self):
+        token = "acme_" + "0123456789abcdef" * 2
+        return [Planted(config={"note": f"use {token} to deploy"}, secrets=(token,))]
+''',
+        "test_masker_finds_encoded_secrets and base64",
+        "*secret leak(s)*",
+    ),
+    "restorer": (
+        '''
+import pytest
+from wfaudit import hookimpl
+from wfaudit.testing import RestorerConformance
+
+class Placeholder:
+    """Answers every request with the placeholder it was given."""
+    @hookimpl
+    def wfaudit_restore_secrets(self, snapshot, requests):
+        from wfaudit.masking import placeholder
+        return {r.key: placeholder(r.fingerprint) for r in requests}
+
+class TestPlaceholder(RestorerConformance):
+    @pytest.fixture
+    def restorer(self):
+        return Placeholder()
+    @pytest.fixture
+    def provide(self):
+        return lambda pointer, secret, restore: None
+''',
+        "test_restorer_round_trip",
+        "*the restorer returned a placeholder instead of the secret*",
+    ),
+    "adapter": (
+        '''
+import attrs
+import pytest
+from wfaudit import hookimpl
+from wfaudit.testing import AdapterConformance, AdapterCase
+
+class Meddler:
+    """Recognises its payloads, but edits the caller's config in place."""
+    @hookimpl
+    def wfaudit_payload_formats(self, register):
+        register("meddle", ["CI"], "")
+    @hookimpl
+    def wfaudit_pre_trigger(self, request):
+        if "meddle" not in request.config:
+            return None
+        request.config["meddled"] = True
+        return attrs.evolve(request, format="meddle")
+
+class TestMeddler(AdapterConformance):
+    @pytest.fixture
+    def adapter(self):
+        return Meddler()
+    @pytest.fixture
+    def cases(self):
+        return [AdapterCase("CI", {"meddle": 1}, "meddle")]
+''',
+        "test_adapter_claims_its_payloads",
+        "*the adapter changed the payload*",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_a_broken_plugin_fails_its_kit_clearly(pytester: pytest.Pytester, kind: str) -> None:
+    source, failing_test, message = BROKEN[kind]
+    pytester.makepyfile(**{f"test_broken_{kind}": source})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", failing_test)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines([message])

@@ -1,0 +1,305 @@
+"""wfaudit's pytest plugin: fixtures, a marker, options and assertion output.
+
+Registered through the ``pytest11`` entry point, so installing wfaudit makes it
+available to every test suite (``pytest --fixtures`` lists the fixtures below).
+
+Options: ``--wfaudit-store URL`` (or the ``wfaudit_store`` ini option) runs the
+``wfaudit_*`` fixtures on that store instead of a SQLite file per test; a
+PostgreSQL URL gets a fresh schema per test, dropped afterwards.
+
+Marker: ``@pytest.mark.wfaudit_plugins(plugin, ...)`` registers plugins in the
+test's ``wfaudit_auditor``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pathlib
+import secrets
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from wfaudit.auditor import Auditor
+    from wfaudit.testing.clock import Clock
+    from wfaudit.testing.memory_keyring import MemoryKeyring
+    from wfaudit.testing.recorder import HookRecorder
+
+from wfaudit.testing.kit_plugins import kit_auditor  # noqa: F401  (a fixture of the kits)
+
+__all__ = ["WfauditTester"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wfaudit", "wfaudit audit fixtures")
+    group.addoption(
+        "--wfaudit-store",
+        metavar="URL",
+        default=None,
+        help="run the wfaudit fixtures on this store URL (default: a SQLite file per test); "
+        "a PostgreSQL URL gets a fresh schema per test",
+    )
+    parser.addini(
+        "wfaudit_store", "store URL for the wfaudit fixtures (see --wfaudit-store)", default=""
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "wfaudit_plugins(*plugins): register these plugins in the test's wfaudit_auditor",
+    )
+
+
+# -- the store -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _postgres_schema(url: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
+    schema = f"wfaudit_test_{secrets.token_hex(6)}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        separator = "&" if "?" in url else "?"
+        yield f"{url}{separator}options={urllib.parse.quote(f'-csearch_path={schema}')}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def wfaudit_store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[str]:
+    """The URL of a fresh, empty store for this test.
+
+    A SQLite file in ``tmp_path`` unless ``--wfaudit-store`` / the ``wfaudit_store``
+    ini option names another; a PostgreSQL URL gets a schema of its own per test.
+    """
+    configured = request.config.getoption("--wfaudit-store") or request.config.getini(
+        "wfaudit_store"
+    )
+    if not configured:
+        yield f"sqlite:///{tmp_path / 'wfaudit.sqlite3'}"
+    elif configured.startswith(("postgresql", "postgres")):
+        with _postgres_schema(configured) as url:
+            yield url
+    else:
+        yield configured
+
+
+@pytest.fixture
+def wfaudit_home(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """A private ``WFAUDIT_HOME`` (fingerprint key, spool) for this test."""
+    home = tmp_path / "wfaudit-home"
+    home.mkdir()
+    monkeypatch.setenv("WFAUDIT_HOME", str(home))
+    monkeypatch.delenv("WFAUDIT_STORE_URL", raising=False)
+    monkeypatch.delenv("WFAUDIT_FINGERPRINT_KEY", raising=False)
+    return home
+
+
+# -- time, keyring ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def wfaudit_clock() -> Iterator[Clock]:
+    """A controllable clock behind every timestamp wfaudit writes.
+
+    ``wfaudit_clock.set(datetime)``, ``wfaudit_clock.advance(days=30)``.
+    """
+    from wfaudit.testing.clock import Clock
+
+    clock = Clock()
+    clock.install()
+    try:
+        yield clock
+    finally:
+        clock.uninstall()
+
+
+@pytest.fixture
+def wfaudit_keyring() -> Iterator[MemoryKeyring]:
+    """An in-memory keyring installed as the active backend, for restorers.
+
+    ``wfaudit_keyring.set_password(service, username, secret)``. The user's real
+    keyring is never touched.
+    """
+    import keyring
+
+    from wfaudit.testing.memory_keyring import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+# -- the auditor -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def wfaudit_auditor(
+    request: pytest.FixtureRequest, wfaudit_store_url: str, wfaudit_home: pathlib.Path
+) -> Iterator[Auditor]:
+    """A strict :class:`~wfaudit.Auditor` on a fresh store, with the installed
+    plugins and those of the ``wfaudit_plugins`` marker."""
+    from wfaudit.auditor import Auditor
+
+    plugins: list[object] = []
+    for marker in request.node.iter_markers("wfaudit_plugins"):
+        plugins.extend(marker.args)
+    auditor = Auditor.from_url(wfaudit_store_url, plugins=plugins, strict=True)
+    try:
+        yield auditor
+    finally:
+        auditor.close()
+
+
+@pytest.fixture
+def wfaudit_recorder(wfaudit_auditor: Auditor) -> Iterator[HookRecorder]:
+    """Records every hook call of ``wfaudit_auditor``: ``.of("wfaudit_mask")``,
+    ``.assert_called("wfaudit_persist", times=1)``."""
+    from wfaudit.testing.recorder import HookRecorder
+
+    recorder = HookRecorder(wfaudit_auditor.plugin_manager)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+@pytest.fixture
+def wfaudit_plugins(
+    wfaudit_auditor: Auditor,
+) -> Callable[..., contextlib.AbstractContextManager[None]]:
+    """``with wfaudit_plugins(MyPlugin()):`` registers plugins in ``wfaudit_auditor``
+    for the ``with`` block only."""
+    return wfaudit_auditor.plugin_manager.registered
+
+
+class WfauditTester:
+    """Everything a test needs to assert audit behaviour, in one fixture."""
+
+    def __init__(
+        self, auditor: Auditor, store_url: str, home: pathlib.Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        self.auditor = auditor
+        self.store_url = store_url
+        self.home = home
+        self._caplog = caplog
+
+    def audit(self, **fields: Any) -> Any:
+        """Audit a trigger given as keyword fields; returns the AuditResult."""
+        return self.auditor.audit_trigger(**fields)
+
+    def assert_audited(self, workflow_id: str | int, workflow_type: str) -> Any:
+        from wfaudit.testing.assertions import assert_audited
+
+        return assert_audited(self.auditor, workflow_id, workflow_type)
+
+    def assert_masked(self, workflow_id: str | int, workflow_type: str, *pointers: str) -> None:
+        from wfaudit.testing.assertions import assert_masked
+
+        assert_masked(self.assert_audited(workflow_id, workflow_type), *pointers)
+
+    def assert_no_secret(self, *secrets: str, texts: tuple[tuple[str, str], ...] = ()) -> None:
+        """No secret anywhere: every table, decompressed blobs, the SQLite files,
+        the spool, every snapshot, captured logs, and ``texts`` you add."""
+        from wfaudit.testing.assertions import assert_no_secret
+
+        paths: list[pathlib.Path] = [self.home]
+        database_url = self.store_url
+        if self.store_url.startswith("sqlite:///"):
+            database = pathlib.Path(self.store_url.removeprefix("sqlite:///").split("?", 1)[0])
+            paths.extend(sorted(database.parent.glob(database.name + "*")))
+        logs = ("captured logs", self._caplog.text)
+        assert_no_secret(
+            secrets,
+            auditor=self.auditor,
+            database_url=database_url,
+            paths=paths,
+            texts=(logs, *texts),
+        )
+
+    def assert_differ_exactly(self, a: Any, b: Any, *pointers: str) -> None:
+        from wfaudit.testing.assertions import assert_differ_exactly
+
+        assert_differ_exactly(self.auditor.diff(a, b), pointers)
+
+    def assert_restored(self, original: Any) -> Any:
+        """The retrigger request of ``original``'s run restores it exactly."""
+        from wfaudit.testing.assertions import assert_restored
+
+        restored = self.auditor.retrigger_request(original.workflow_id, original.workflow_type)
+        assert_restored(original, restored)
+        return restored
+
+
+@pytest.fixture
+def wfaudit(
+    wfaudit_auditor: Auditor,
+    wfaudit_store_url: str,
+    wfaudit_home: pathlib.Path,
+    caplog: pytest.LogCaptureFixture,
+) -> WfauditTester:
+    """The auditor of the test with assertion helpers:
+    ``wfaudit.audit(...)``, ``assert_audited``, ``assert_masked``,
+    ``assert_no_secret``, ``assert_differ_exactly``, ``assert_restored``."""
+    caplog.set_level(logging.DEBUG)
+    return WfauditTester(wfaudit_auditor, wfaudit_store_url, wfaudit_home, caplog)
+
+
+# -- assertion output ------------------------------------------------------------------
+
+
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
+    """Explain ``snapshot == snapshot`` and ``diff == diff`` by what differs."""
+    from wfaudit.diff import SnapshotDiff
+    from wfaudit.testing.assertions import describe_config_difference
+    from wfaudit_hookspecs import SnapshotRecord
+
+    if op != "==":
+        return None
+    if isinstance(left, SnapshotRecord) and isinstance(right, SnapshotRecord):
+        import attrs
+
+        names = [
+            field.name
+            for field in attrs.fields(type(left))
+            if field.name != "config"
+            and hasattr(right, field.name)
+            and getattr(left, field.name) != getattr(right, field.name)
+        ]
+        lines = ["snapshots differ:"]
+        if names:
+            lines.append(f"  differing fields: {', '.join(names)}")
+        if hasattr(left, "config") and hasattr(right, "config"):
+            changes = describe_config_difference(left.config, right.config)  # masked configs
+            if changes:
+                lines.append("  config (masked) differs at:")
+                lines.extend("  " + line for line in changes)
+        lines.extend(
+            f"  {name}: {getattr(left, name)!r} != {getattr(right, name)!r}" for name in names
+        )
+        return lines
+    if isinstance(left, SnapshotDiff) and isinstance(right, SnapshotDiff):
+        only_left = sorted(set(left.paths()) - set(right.paths()))
+        only_right = sorted(set(right.paths()) - set(left.paths()))
+        return [
+            "snapshot diffs differ:",
+            f"  changes only on the left: {', '.join(only_left) or 'none'}",
+            f"  changes only on the right: {', '.join(only_right) or 'none'}",
+        ]
+    return None

@@ -1,0 +1,59 @@
+"""Test support for orchestrator teams and plugin authors.
+
+- Assertions: :func:`assert_audited`, :func:`assert_masked`,
+  :func:`assert_no_secret`, :func:`assert_differ_exactly`, :func:`assert_restored`.
+- Conformance kits to subclass: :class:`StoreConformance`,
+  :class:`MaskerConformance`, :class:`RestorerConformance`,
+  :class:`AdapterConformance`.
+- Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
+  :func:`find_secrets`.
+
+The pytest fixtures (``wfaudit``, ``wfaudit_auditor``, ...) come with the
+plugin ``wfaudit.pytest_plugin``, registered automatically.
+"""
+
+from __future__ import annotations
+
+from .assertions import (
+    assert_audited,
+    assert_differ_exactly,
+    assert_masked,
+    assert_no_secret,
+    assert_restored,
+)
+from .clock import Clock
+from .kit_plugins import (
+    NON_SECRETS,
+    AdapterCase,
+    AdapterConformance,
+    MaskerConformance,
+    Planted,
+    RestorerConformance,
+)
+from .kit_store import StoreConformance, make_record
+from .memory_keyring import MemoryKeyring
+from .recorder import HookCall, HookRecorder
+from .scan import Finding, find_secrets, secret_forms
+
+__all__ = [
+    "NON_SECRETS",
+    "AdapterCase",
+    "AdapterConformance",
+    "Clock",
+    "Finding",
+    "HookCall",
+    "HookRecorder",
+    "MaskerConformance",
+    "MemoryKeyring",
+    "Planted",
+    "RestorerConformance",
+    "StoreConformance",
+    "assert_audited",
+    "assert_differ_exactly",
+    "assert_masked",
+    "assert_no_secret",
+    "assert_restored",
+    "find_secrets",
+    "make_record",
+    "secret_forms",
+]

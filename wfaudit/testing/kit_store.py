@@ -1,0 +1,236 @@
+"""The conformance kit for storage backends.
+
+Subclass it in your test suite and override the ``store`` fixture to return a
+fresh, empty store of your backend::
+
+    from wfaudit.testing import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self, tmp_path):
+            store = MyStore(f"mystore://{tmp_path}")
+            yield store
+            store.close()
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import urllib.parse
+
+import pytest
+
+from wfaudit import codec
+from wfaudit.ids import new_id
+from wfaudit_hookspecs import (
+    AmbiguousSnapshot,
+    Blob,
+    HistoryQuery,
+    Manifest,
+    MaskedField,
+    RestoreRef,
+    SecretReference,
+    SnapshotConflict,
+    SnapshotNotFound,
+    SnapshotRecord,
+    Status,
+    Store,
+    TriggerKind,
+    canonical_json,
+    content_hash,
+)
+
+__all__ = ["StoreConformance", "make_record"]
+
+_BASE = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def make_record(
+    workflow_id: str | int,
+    *,
+    content: object = None,
+    workflow_type: str = "CI",
+    pipeline_id: str = "7",
+    tenant: str | None = None,
+    minutes: int = 0,
+) -> tuple[SnapshotRecord, Blob]:
+    """A record and its blob, as the engine would hand them to ``save``."""
+    config = {"pipeline": pipeline_id, "step": "make test"} if content is None else content
+    canonical = canonical_json(config)
+    digest = content_hash(canonical)
+    codec_name, data = codec.compress(canonical)
+    at = _BASE + dt.timedelta(minutes=minutes)
+    record = SnapshotRecord(
+        id=new_id(),
+        workflow_id=str(workflow_id),
+        workflow_type=workflow_type,
+        pipeline_id=pipeline_id,
+        content_hash=digest,
+        manifest=Manifest(
+            fields=(
+                MaskedField(
+                    path="/password",
+                    rule="keyword",
+                    fingerprint="f" * 64,
+                    restore=RestoreRef(kind="env", target="PASSWORD"),
+                ),
+                MaskedField(path="/url", rule="url-password", fingerprint="e" * 64, span=(10, 35)),
+            ),
+            references=(SecretReference(path="/token", kind="github-secret", name="TOKEN"),),
+            adapter="generic",
+            maskers=("maskers",),
+        ),
+        tenant=tenant,
+        triggered_by="ana",
+        trigger_kind=TriggerKind.WEBHOOK,
+        labels={"app": "payments", "env": "prod"},
+        config_size=len(canonical),
+        created_on=at,
+        created_by="ana",
+        updated_on=at,
+        updated_by="ana",
+    )
+    return record, Blob(content_hash=digest, codec=codec_name, raw_size=len(canonical), data=data)
+
+
+class StoreConformance:
+    """The store contract: round trip, idempotency, dedup, ordering, tenancy,
+    outcomes and concurrency. Override :meth:`store`."""
+
+    @pytest.fixture
+    def store(self) -> Store:
+        """A fresh, empty store. Override this fixture in your subclass."""
+        pytest.fail("override the `store` fixture to return a fresh store of your backend")
+
+    def test_store_implements_the_protocol(self, store: Store) -> None:
+        assert isinstance(store, Store), "the store lacks methods of wfaudit_hookspecs.Store"
+        password = urllib.parse.urlsplit(store.url).password
+        assert password in (None, "***"), "the store's url shows a password"
+
+    def test_store_round_trip(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        result = store.save(record, blob)
+        assert result.created, "saving a new record must report created=True"
+        assert result.ref == record.ref, "save returned a reference to something else"
+        fetched = store.get_record(workflow_id="1001", workflow_type="CI")
+        assert fetched == record, "the record read back differs from the record saved"
+        assert store.get_record_by_id(record.id) == record
+        stored = store.get_blob(record.content_hash)
+        assert stored is not None, "the blob was not stored"
+        assert (stored.codec, stored.raw_size, stored.data) == (
+            blob.codec,
+            blob.raw_size,
+            blob.data,
+        )
+
+    def test_store_answers_none_for_missing_things(self, store: Store) -> None:
+        assert store.get_record(workflow_id="404", workflow_type="CI") is None
+        assert store.get_record_by_id("nope") is None
+        assert store.get_blob("0" * 64) is None
+
+    def test_store_repeated_save_is_a_no_op(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+        again, _ = make_record(1001)  # same audit, new snapshot id
+        result = store.save(again, blob)
+        assert not result.created, "a repeated identical audit must be a no-op"
+        assert result.ref.id == record.id, "the no-op must return the stored snapshot"
+
+    def test_store_conflicting_save_is_refused(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+        other, other_blob = make_record(1001, content={"different": True})
+        with pytest.raises(SnapshotConflict):
+            store.save(other, other_blob)
+        assert store.get_record(workflow_id="1001", workflow_type="CI") == record
+        assert store.get_blob(other.content_hash) is None, "a refused save left its blob behind"
+
+    def test_store_shares_identical_blobs(self, store: Store) -> None:
+        first, blob = make_record(1)
+        second, same_blob = make_record(2)
+        assert first.content_hash == second.content_hash
+        assert store.save(first, blob).created
+        assert store.save(second, same_blob).created, "same content, other run: a new snapshot"
+        stored = store.get_blob(first.content_hash)
+        assert stored is not None and stored.data == blob.data
+
+    def test_store_keeps_every_write(self, store: Store) -> None:
+        saved = set()
+        for i in range(60):
+            record, blob = make_record(i, content={"i": i}, minutes=i)
+            store.save(record, blob)
+            saved.add(record.id)
+        found = {r.id for r in store.history(HistoryQuery(limit=1000))}
+        missing = saved - found
+        assert not missing, f"{len(missing)} of 60 saved snapshots are missing from the history"
+
+    def test_store_history_is_newest_first_and_filtered(self, store: Store) -> None:
+        for i in range(5):
+            record, blob = make_record(i, content={"i": i}, minutes=i)
+            store.save(record, blob)
+        record, blob = make_record(9, workflow_type="PRE_CD", pipeline_id="8", minutes=10)
+        store.save(record, blob)
+        ids = [r.workflow_id for r in store.history(HistoryQuery(pipeline_id="7"))]
+        assert ids == ["4", "3", "2", "1", "0"], f"history order/filter wrong: {ids}"
+        assert [r.workflow_id for r in store.history(HistoryQuery(limit=2))] == ["9", "4"]
+        pre_cd = store.history(HistoryQuery(workflow_type="PRE_CD"))
+        assert [r.workflow_id for r in pre_cd] == ["9"]
+        before = store.history(HistoryQuery(before=_BASE + dt.timedelta(minutes=2)))
+        assert [r.workflow_id for r in before] == ["1", "0"]
+
+    def test_store_outcomes(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+        updated = store.set_status(
+            workflow_id="1001",
+            workflow_type="CI",
+            tenant=None,
+            status=Status.FAILED,
+            reason="exit 1",
+            by="ci",
+        )
+        assert (updated.status, updated.status_reason, updated.updated_by) == (
+            Status.FAILED,
+            "exit 1",
+            "ci",
+        )
+        assert store.history(HistoryQuery(status=Status.FAILED))[0].id == record.id
+        with pytest.raises(SnapshotNotFound):
+            store.set_status(
+                workflow_id="404",
+                workflow_type="CI",
+                tenant=None,
+                status=Status.FAILED,
+                reason=None,
+                by=None,
+            )
+
+    def test_store_separates_tenants(self, store: Store) -> None:
+        a, blob_a = make_record(1001, tenant="team-a")
+        b, blob_b = make_record(1001, tenant="team-b")
+        store.save(a, blob_a)
+        store.save(b, blob_b)
+        assert store.get_record(workflow_id="1001", workflow_type="CI", tenant="team-a") == a
+        assert store.get_record(workflow_id="1001", workflow_type="CI", tenant="team-b") == b
+        assert store.get_record_by_id(a.id, tenant="team-b") is None, (
+            "tenant B can read A's snapshot"
+        )
+        assert [r.id for r in store.history(HistoryQuery(tenant="team-a"))] == [a.id]
+        with pytest.raises(AmbiguousSnapshot):
+            store.get_record(workflow_id="1001", workflow_type="CI")
+
+    def test_store_concurrent_saves(self, store: Store) -> None:
+        records = [make_record(i, content={"i": i}) for i in range(80)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda pair: store.save(*pair), records))
+        found = {r.id for r in store.history(HistoryQuery(limit=1000))}
+        assert found == {record.id for record, _ in records}, "concurrent saves lost a write"
+
+        same = [make_record(5000) for _ in range(8)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda pair: store.save(*pair), same))
+        assert sum(r.created for r in results) == 1, (
+            "racing saves of one run made several snapshots"
+        )
+        assert len({r.ref.id for r in results}) == 1
