@@ -2,12 +2,21 @@
 
 Changes are reported by JSON pointer. Values come from the *masked* configs, so a
 diff never holds a secret; where a masked field is involved, the secret is
-compared by its keyed fingerprint and reported only as ``changed``,
-``added`` or ``removed``.
+compared by its keyed fingerprint and reported only as ``changed``, ``added``
+or ``removed``.
+
+Lists of named things (steps, tasks, jobs, env entries: objects carrying a
+``name``, ``id`` or ``key`` that is unique in the list on both sides) are
+matched by name, not by index, so that a step moved in the list is reported as a
+move, and a step inserted does not show as every later step modified. Other lists
+are compared index by index. Paths inside a matched element are those of the
+newer snapshot.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -15,19 +24,30 @@ import attrs
 from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, to_pointer
 from wfaudit_hookspecs.pointer import Path
 
-__all__ = ["Change", "SnapshotDiff", "diff_configs", "diff_snapshots"]
+__all__ = [
+    "Change",
+    "DiffSummary",
+    "SnapshotDiff",
+    "apply_changes",
+    "diff_configs",
+    "diff_snapshots",
+]
 
 _MISSING = object()
+NAME_KEYS = ("name", "id", "key")
+"""Keys that name the elements of a list of objects, in order of preference."""
 
 
 @attrs.frozen(kw_only=True)
 class Change:
     """One difference between two configs.
 
-    :ivar op: ``added``, ``removed`` or ``modified``.
-    :ivar path: JSON pointer of the node.
-    :ivar old: the masked value before (None when added).
-    :ivar new: the masked value after (None when removed).
+    :ivar op: ``added``, ``removed``, ``modified`` or ``moved``.
+    :ivar path: JSON pointer of the node (in the newer config; in the older one
+        for ``removed``).
+    :ivar old: the masked value before (None when added or moved).
+    :ivar new: the masked value after (None when removed or moved).
+    :ivar from_path: for ``moved``, where the element was in the older config.
     :ivar secret: for a masked field, ``changed``, ``added`` or ``removed``; else None.
     """
 
@@ -35,7 +55,50 @@ class Change:
     path: str
     old: Any = None
     new: Any = None
+    from_path: str | None = None
     secret: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DiffSummary:
+    """What changed, in the words of a workflow: how many steps (tasks, jobs,
+    nodes) were added, removed, modified or moved, and whether connections,
+    variables, images, the commit, secrets or other settings changed."""
+
+    steps_added: int = 0
+    steps_removed: int = 0
+    steps_modified: int = 0
+    steps_moved: int = 0
+    connections_changed: bool = False
+    variables_changed: bool = False
+    images_changed: bool = False
+    commit_changed: bool = False
+    secrets_changed: bool = False
+    settings_changed: bool = False
+
+    def words(self) -> str:
+        """A few words for a timeline: ``2 steps modified, image, commit``."""
+        parts = [
+            f"{count} step{'s' if count > 1 else ''} {what}"
+            for count, what in (
+                (self.steps_added, "added"),
+                (self.steps_removed, "removed"),
+                (self.steps_modified, "modified"),
+                (self.steps_moved, "moved"),
+            )
+            if count
+        ]
+        for flag, word in (
+            (self.connections_changed, "dependencies"),
+            (self.variables_changed, "variables"),
+            (self.images_changed, "image"),
+            (self.commit_changed, "commit"),
+            (self.secrets_changed, "secrets"),
+            (self.settings_changed, "settings"),
+        ):
+            if flag:
+                parts.append(word)
+        return ", ".join(parts) or "no change"
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +108,7 @@ class SnapshotDiff:
     a: SnapshotRef
     b: SnapshotRef
     changes: tuple[Change, ...]
+    summary: DiffSummary = attrs.field(factory=DiffSummary)
 
     @property
     def identical(self) -> bool:
@@ -56,21 +120,19 @@ class SnapshotDiff:
 
 def diff_snapshots(a: Snapshot, b: Snapshot) -> SnapshotDiff:
     """Compare two snapshots' masked configs."""
-    changes: tuple[Change, ...] = ()
-    if a.content_hash != b.content_hash:
-        changes = tuple(diff_configs(a.config, b.config, a.manifest, b.manifest))
-    return SnapshotDiff(a=a.ref, b=b.ref, changes=changes)
+    if a.content_hash == b.content_hash:
+        return SnapshotDiff(a=a.ref, b=b.ref, changes=())
+    changes = tuple(diff_configs(a.config, b.config, a.manifest, b.manifest))
+    return SnapshotDiff(a=a.ref, b=b.ref, changes=changes, summary=summarize(changes))
 
 
 def diff_configs(
     old: Any, new: Any, old_manifest: Manifest | None = None, new_manifest: Manifest | None = None
 ) -> list[Change]:
-    """The changes from ``old`` to ``new``: lists are compared index by index."""
-    secrets_old = _fingerprints(old_manifest)
-    secrets_new = _fingerprints(new_manifest)
-    changes: list[Change] = []
-    _walk(old, new, (), changes, secrets_old, secrets_new)
-    return changes
+    """The changes from ``old`` to ``new``."""
+    walker = _Walker(_fingerprints(old_manifest), _fingerprints(new_manifest))
+    walker.walk(old, new, (), ())
+    return walker.changes
 
 
 def _fingerprints(manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
@@ -80,48 +142,136 @@ def _fingerprints(manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
     return {path: tuple(prints) for path, prints in found.items()}
 
 
-def _walk(
-    old: Any,
-    new: Any,
-    path: Path,
-    changes: list[Change],
-    secrets_old: dict[str, tuple[str, ...]],
-    secrets_new: dict[str, tuple[str, ...]],
-) -> None:
-    if type(old) is dict and type(new) is dict:
-        for key in sorted(old.keys() | new.keys()):
-            _walk(
-                old.get(key, _MISSING),
-                new.get(key, _MISSING),
-                (*path, key),
-                changes,
-                secrets_old,
-                secrets_new,
-            )
-        return
-    if type(old) is list and type(new) is list:
+def _name_key(old: list[Any], new: list[Any]) -> str | None:
+    """The key naming the elements of both lists, if every element has a unique one."""
+    if not old or not new:
+        return None
+    for key in NAME_KEYS:
+        names_old = [item.get(key) if type(item) is dict else None for item in old]
+        names_new = [item.get(key) if type(item) is dict else None for item in new]
+        names = names_old + names_new
+        if all(type(n) in (str, int) and not isinstance(n, bool) for n in names) and (
+            len(set(names_old)) == len(old) and len(set(names_new)) == len(new)
+        ):
+            return key
+    return None
+
+
+class _Walker:
+    def __init__(
+        self, secrets_old: dict[str, tuple[str, ...]], secrets_new: dict[str, tuple[str, ...]]
+    ) -> None:
+        self.secrets_old = secrets_old
+        self.secrets_new = secrets_new
+        self.changes: list[Change] = []
+
+    def walk(self, old: Any, new: Any, old_path: Path, new_path: Path) -> None:
+        if type(old) is dict and type(new) is dict:
+            for key in sorted(old.keys() | new.keys()):
+                self.walk(
+                    old.get(key, _MISSING),
+                    new.get(key, _MISSING),
+                    (*old_path, key),
+                    (*new_path, key),
+                )
+            return
+        if type(old) is list and type(new) is list:
+            key = _name_key(old, new)
+            if key is None:
+                self._by_index(old, new, old_path, new_path)
+            else:
+                self._by_name(old, new, key, old_path, new_path)
+            return
+        self._leaf(old, new, old_path, new_path)
+
+    def _by_index(self, old: list[Any], new: list[Any], old_path: Path, new_path: Path) -> None:
         for index in range(max(len(old), len(new))):
             left = old[index] if index < len(old) else _MISSING
             right = new[index] if index < len(new) else _MISSING
-            _walk(left, right, (*path, index), changes, secrets_old, secrets_new)
-        return
-    if old is _MISSING and new is _MISSING:
-        return
-    pointer = to_pointer(path)
-    secret = _secret_change(pointer, secrets_old, secrets_new)
-    if old is _MISSING:
-        changes.append(Change(op="added", path=pointer, new=new, secret=secret))
-    elif new is _MISSING:
-        changes.append(Change(op="removed", path=pointer, old=old, secret=secret))
-    elif old != new or type(old) is not type(new) or secret is not None:
-        changes.append(Change(op="modified", path=pointer, old=old, new=new, secret=secret))
+            self.walk(left, right, (*old_path, index), (*new_path, index))
+
+    def _by_name(
+        self, old: list[Any], new: list[Any], key: str, old_path: Path, new_path: Path
+    ) -> None:
+        old_index = {item[key]: i for i, item in enumerate(old)}
+        new_index = {item[key]: i for i, item in enumerate(new)}
+        for name, i in old_index.items():
+            if name not in new_index:
+                self.changes.append(
+                    Change(op="removed", path=to_pointer((*old_path, i)), old=old[i])
+                )
+        # A move is an element whose position among the elements both sides share changed.
+        shared_old = [n for n in old_index if n in new_index]
+        shared_new = sorted(shared_old, key=new_index.__getitem__)
+        moved = _moved(shared_old, shared_new)
+        for name, j in new_index.items():
+            if name not in old_index:
+                self.changes.append(Change(op="added", path=to_pointer((*new_path, j)), new=new[j]))
+                continue
+            i = old_index[name]
+            if name in moved:
+                self.changes.append(
+                    Change(
+                        op="moved",
+                        path=to_pointer((*new_path, j)),
+                        from_path=to_pointer((*old_path, i)),
+                    )
+                )
+            self.walk(old[i], new[j], (*old_path, i), (*new_path, j))
+
+    def _leaf(self, old: Any, new: Any, old_path: Path, new_path: Path) -> None:
+        if old is _MISSING and new is _MISSING:
+            return
+        secret = _secret_change(
+            self.secrets_old.get(to_pointer(old_path)), self.secrets_new.get(to_pointer(new_path))
+        )
+        if old is _MISSING:
+            self.changes.append(
+                Change(op="added", path=to_pointer(new_path), new=new, secret=secret)
+            )
+        elif new is _MISSING:
+            self.changes.append(
+                Change(op="removed", path=to_pointer(old_path), old=old, secret=secret)
+            )
+        elif old != new or type(old) is not type(new) or secret is not None:
+            self.changes.append(
+                Change(op="modified", path=to_pointer(new_path), old=old, new=new, secret=secret)
+            )
 
 
-def _secret_change(
-    pointer: str, secrets_old: dict[str, tuple[str, ...]], secrets_new: dict[str, tuple[str, ...]]
-) -> str | None:
-    before = secrets_old.get(pointer)
-    after = secrets_new.get(pointer)
+def _moved(before: Sequence[Any], after: Sequence[Any]) -> set[Any]:
+    """The fewest elements whose moving turns ``before`` into ``after``: those
+    outside a longest common subsequence (both hold the same elements)."""
+    position = {name: i for i, name in enumerate(before)}
+    sequence = [position[name] for name in after]
+    # Longest increasing subsequence of old positions, in O(n log n).
+    tails: list[int] = []
+    tail_at: list[int] = []
+    previous = [-1] * len(sequence)
+    for i, value in enumerate(sequence):
+        low, high = 0, len(tails)
+        while low < high:
+            middle = (low + high) // 2
+            if tails[middle] < value:
+                low = middle + 1
+            else:
+                high = middle
+        if low == len(tails):
+            tails.append(value)
+            tail_at.append(i)
+        else:
+            tails[low] = value
+            tail_at[low] = i
+        previous[i] = tail_at[low - 1] if low else -1
+    keep = set()
+    i = tail_at[-1] if tail_at else -1
+    while i != -1:
+        keep.add(after[i])
+        i = previous[i]
+    return {name for name in after if name not in keep}
+
+
+def _secret_change(before: tuple[str, ...] | None, after: tuple[str, ...] | None) -> str | None:
     if before is None and after is None:
         return None
     if before is None:
@@ -129,3 +279,132 @@ def _secret_change(
     if after is None:
         return "removed"
     return None if before == after else "changed"
+
+
+# -- summary ---------------------------------------------------------------------------
+
+_STEP_LISTS = {
+    "steps", "tasks", "jobs", "templates", "nodes", "stages", "finally",
+    "prepostdeploysteps", "precisteps", "postcisteps",
+}  # fmt: skip
+_CONNECTIONS = {"dependencies", "depends", "needs", "runafter", "when", "targets", "next"}
+_VARIABLES = {
+    "env", "vars", "variables", "parameters", "params", "arguments", "inputs", "with",
+    "inputvars", "outputvars", "runtimeenvironmentvariables", "envfrom",
+}  # fmt: skip
+_IMAGE_TAGS = {"imagetag", "dockerimagetag", "tag"}
+_COMMIT = re.compile(r"^(commit(hash|sha|id)?|sha|revision|gitcommit|ref)$")
+
+
+def _tokens(pointer: str) -> list[str]:
+    return [t.lower().replace("_", "").replace("-", "") for t in pointer.split("/")[1:]]
+
+
+def summarize(changes: Sequence[Change]) -> DiffSummary:
+    """Classify changes by the names on their paths (any workflow format)."""
+    steps = {"added": 0, "removed": 0, "moved": 0}
+    modified_steps: set[str] = set()
+    flags = dict.fromkeys(
+        ("connections", "variables", "images", "commit", "secrets", "settings"), False
+    )
+    for change in changes:
+        tokens = _tokens(change.path)
+        if change.secret is not None:
+            flags["secrets"] = True
+        step = next(
+            (i for i, t in enumerate(tokens[:-1]) if t in _STEP_LISTS and tokens[i + 1].isdigit()),
+            None,
+        )
+        if step is not None and len(tokens) == step + 2 and change.op in steps:
+            steps[change.op] += 1
+            continue
+        if step is not None:
+            modified_steps.add("/".join(tokens[: step + 2]))
+        if any(t in _CONNECTIONS for t in tokens):
+            flags["connections"] = True
+        elif any(t in _VARIABLES for t in tokens):
+            flags["variables"] = True
+        elif tokens and (tokens[-1].endswith("image") or tokens[-1] in _IMAGE_TAGS):
+            flags["images"] = True
+        elif tokens and _COMMIT.match(tokens[-1]):
+            flags["commit"] = True
+        elif step is None and change.secret is None:
+            flags["settings"] = True
+    return DiffSummary(
+        steps_added=steps["added"],
+        steps_removed=steps["removed"],
+        steps_modified=len(modified_steps),
+        steps_moved=steps["moved"],
+        connections_changed=flags["connections"],
+        variables_changed=flags["variables"],
+        images_changed=flags["images"],
+        commit_changed=flags["commit"],
+        secrets_changed=flags["secrets"],
+        settings_changed=flags["settings"],
+    )
+
+
+# -- applying a diff ---------------------------------------------------------------------
+
+
+def apply_changes(old: Any, changes: Sequence[Change]) -> Any:
+    """Rebuild the newer config from the older one and the changes.
+
+    The diff is complete exactly when this gives back the newer config: the
+    tests use it as an independent check of :func:`diff_configs`.
+    """
+    return _Patcher(changes).rebuild(old, "")
+
+
+class _Patcher:
+    def __init__(self, changes: Sequence[Change]) -> None:
+        self.by_new = {c.path: c for c in changes if c.op in ("added", "modified")}
+        self.removed = {c.path for c in changes if c.op == "removed"}
+        self.moved_from = {c.path: c.from_path for c in changes if c.op == "moved"}
+        self.added_under: dict[str, list[Change]] = {}
+        for change in changes:
+            if change.op == "added":
+                parent = change.path.rsplit("/", 1)[0]
+                self.added_under.setdefault(parent, []).append(change)
+
+    def rebuild(self, old: Any, old_pointer: str, new_pointer: str | None = None) -> Any:
+        new_pointer = old_pointer if new_pointer is None else new_pointer
+        change = self.by_new.get(new_pointer)
+        if change is not None and change.op == "modified":
+            return change.new
+        if type(old) is dict:
+            out = {}
+            for key, value in old.items():
+                token = key.replace("~", "~0").replace("/", "~1")
+                if f"{old_pointer}/{token}" in self.removed:
+                    continue
+                out[key] = self.rebuild(value, f"{old_pointer}/{token}", f"{new_pointer}/{token}")
+            for added in self.added_under.get(new_pointer, []):
+                key = added.path.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+                out[key] = added.new
+            return out
+        if type(old) is list:
+            return self._rebuild_list(old, old_pointer, new_pointer)
+        return old
+
+    def _rebuild_list(self, old: list[Any], old_pointer: str, new_pointer: str) -> list[Any]:
+        kept = [i for i in range(len(old)) if f"{old_pointer}/{i}" not in self.removed]
+        added = {
+            int(c.path.rsplit("/", 1)[1]): c.new for c in self.added_under.get(new_pointer, [])
+        }
+        moved = {
+            int(path.rsplit("/", 1)[1]): int(source.rsplit("/", 1)[1])
+            for path, source in self.moved_from.items()
+            if source is not None and path.rsplit("/", 1)[0] == new_pointer
+        }
+        moved_sources = set(moved.values())
+        staying = iter([i for i in kept if i not in moved_sources])
+        size = len(kept) + len(added)
+        out = []
+        for j in range(size):
+            if j in added:
+                out.append(added[j])
+                continue
+            i = moved[j] if j in moved else next(staying)
+            out.append(self.rebuild(old[i], f"{old_pointer}/{i}", f"{new_pointer}/{j}"))
+        return out

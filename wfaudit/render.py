@@ -160,6 +160,14 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MARKS = {
+    "added": "[green]+[/green]",
+    "removed": "[red]-[/red]",
+    "modified": "[yellow]~[/yellow]",
+    "moved": "[cyan]↕[/cyan]",
+}
+
+
 def diff_view(diff: SnapshotDiff) -> Group | Text:
     a, b = diff.a, diff.b
     header = Text(
@@ -167,15 +175,12 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
     )
     if diff.identical:
         return Text.assemble(header, "\nidentical configs (same content hash)")
+    summary = Text(f"changed: {diff.summary.words()}")
     table = Table(title=f"{len(diff.changes)} changes", title_justify="left")
     for column in ("", "path", "before", "after"):
         table.add_column(column, overflow="fold")
     for change in diff.changes:
-        mark = {
-            "added": "[green]+[/green]",
-            "removed": "[red]-[/red]",
-            "modified": "[yellow]~[/yellow]",
-        }[change.op]
+        mark = _MARKS[change.op]
         if change.secret is not None:
             table.add_row(
                 mark,
@@ -183,11 +188,13 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
                 "[magenta]secret[/magenta]",
                 f"[magenta]secret {change.secret}[/magenta]",
             )
-            continue
-        before = "" if change.op == "added" else _short(change.old)
-        after = "" if change.op == "removed" else _short(change.new)
-        table.add_row(mark, change.path, before, after)
-    return Group(header, table)
+        elif change.op == "moved":
+            table.add_row(mark, change.path, f"moved from {change.from_path}", "")
+        else:
+            before = "" if change.op == "added" else _short(change.old)
+            after = "" if change.op == "removed" else _short(change.new)
+            table.add_row(mark, change.path, before, after)
+    return Group(header, summary, table)
 
 
 def plugins_table(infos: Sequence[PluginInfo]) -> Table:
