@@ -3,7 +3,7 @@
 (a) The real files of ``../shared/corpus`` and the successive versions in
     ``../shared/corpus/history`` as a stream of triggers of one evolving pipeline.
 (b) A generated stream that models production (:func:`generated_stream`):
-    N pipelines × M triggers; each pipeline's request is a Devtron-style CI
+    N pipelines x M triggers; each pipeline's request is a Devtron-style CI
     request (with fake secrets) around a real workflow file of the corpus, so
     requests range from about 5 to 50 KB; each trigger repeats its pipeline's
     previous request with a new commit SHA, run id and timestamps, and now and
