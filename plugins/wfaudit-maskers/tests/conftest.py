@@ -19,13 +19,13 @@ from wfaudit_maskers import Masker
 PLACEHOLDER = "<masked>"
 
 
-def _load_fakes() -> ModuleType:
+def _load(stem: str) -> ModuleType:
     # Tests run with --import-mode=importlib: a sibling module is loaded by path,
     # under a name no other plugin's tests can clash with.
-    name = "wfaudit_maskers_tests_fakes"
+    name = f"wfaudit_maskers_tests_{stem}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FilePath(__file__).with_name("fakes.py"))
+    spec = importlib.util.spec_from_file_location(name, FilePath(__file__).with_name(f"{stem}.py"))
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -50,14 +50,16 @@ class Ref(NamedTuple):
 class RecordingContext:
     """A MaskContext test double: records marks and references, keeps the config.
 
-    It fails a test on the spot when a masker marks the same path twice or
-    marks a path that does not exist.
+    It fails a test on the spot when a masker marks the same value twice (whole,
+    or the same span), marks a path that does not exist, or gives a span outside
+    its string.
     """
 
     def __init__(self, config: Any, settings: Mapping[str, Any] | None = None) -> None:
         self._config = config
         self._settings = settings or {}
         self.marks: dict[Path, Mark] = {}
+        self.span_marks: dict[Path, list[Mark]] = {}
         self.refs: list[Ref] = []
 
     @property
@@ -82,27 +84,37 @@ class RecordingContext:
         span: tuple[int, int] | None = None,
         restore: RestoreRef | None = None,
     ) -> None:
-        assert path not in self.marks, f"{to_pointer(path)} marked twice"
         node = self._config
         for token in path:
             node = node[token]  # KeyError / IndexError: a path that does not exist
-        self.marks[path] = Mark(rule, span, restore)
+        if span is None:
+            assert path not in self.marks, f"{to_pointer(path)} marked twice"
+            self.marks[path] = Mark(rule, span, restore)
+            return
+        assert isinstance(node, str), f"span marked in a non-string at {to_pointer(path)}"
+        start, end = span
+        assert 0 <= start < end <= len(node), f"bad span {span} at {to_pointer(path)}"
+        spans = self.span_marks.setdefault(path, [])
+        assert all(m.span != span for m in spans), f"{to_pointer(path)}#{span} marked twice"
+        spans.append(Mark(rule, span, restore))
 
     def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
         self.refs.append(Ref(to_pointer(path), kind, name, rule))
 
     def is_masked(self, path: Path) -> bool:
-        return any(
-            path[:i] in self.marks and self.marks[path[:i]].span is None
-            for i in range(len(path) + 1)
-        )
+        return any(path[:i] in self.marks for i in range(len(path) + 1))
 
     # -- views for assertions -------------------------------------------------------
 
     @property
     def masked(self) -> dict[str, str]:
-        """pointer -> rule."""
-        return {to_pointer(p): m.rule for p, m in self.marks.items()}
+        """pointer -> rule, and ``pointer#start:end`` -> rule for spans."""
+        out = {to_pointer(p): m.rule for p, m in self.marks.items()}
+        for path, marks in self.span_marks.items():
+            for m in marks:
+                assert m.span is not None
+                out[f"{to_pointer(path)}#{m.span[0]}:{m.span[1]}"] = m.rule
+        return out
 
     @property
     def restores(self) -> dict[str, str | None]:
@@ -116,10 +128,39 @@ class RecordingContext:
         """(pointer, kind, name) of every reference."""
         return {(r.pointer, r.kind, r.name) for r in self.refs}
 
+    def secrets(self) -> list[str]:
+        """The texts masked (whole strings and spans)."""
+        out: list[str] = []
+        for path in self.marks:
+            value = self._value(path)
+            if isinstance(value, str):
+                out.append(value)
+        for path, marks in self.span_marks.items():
+            value = self._value(path)
+            out.extend(value[m.span[0] : m.span[1]] for m in marks if m.span)
+        return out
+
+    def _value(self, path: Path) -> Any:
+        node = self._config
+        for token in path:
+            node = node[token]
+        return node
+
     def applied(self) -> Any:
         """A copy of the config with every masked value replaced, as the engine would."""
         out = copy.deepcopy(self._config)
-        for path in self.marks:
+        for path, marks in self.span_marks.items():
+            if self.is_masked(path):
+                continue
+            node = out
+            for token in path[:-1]:
+                node = node[token]
+            text = node[path[-1]]
+            for m in sorted(marks, key=lambda m: m.span or (0, 0), reverse=True):
+                assert m.span is not None
+                text = text[: m.span[0]] + PLACEHOLDER + text[m.span[1] :]
+            node[path[-1]] = text
+        for path in sorted(self.marks, key=len):
             node = out
             for token in path[:-1]:
                 node = node[token]
@@ -168,7 +209,24 @@ def scan() -> Scan:
 
 @pytest.fixture(scope="session")
 def fakes() -> ModuleType:
-    return _load_fakes()
+    return _load("fakes")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``format_example`` and ``embedded_example``: one test per planted secret."""
+    for name, make in (
+        ("format_example", "format_examples"),
+        ("embedded_example", "embedded_examples"),
+    ):
+        if name in metafunc.fixturenames:
+            examples = getattr(_load("planted"), make)()
+            metafunc.parametrize(name, examples, ids=[e.name for e in examples])
+
+
+@pytest.fixture(scope="session")
+def planted() -> ModuleType:
+    """Realistic fakes of every credential format and embedding (``planted.py``)."""
+    return _load("planted")
 
 
 @pytest.fixture

@@ -22,7 +22,15 @@ CONFIG = {
 
 
 def test_rule_names() -> None:
-    assert RULE_NAMES == ("known-field", "reference", "keyword")
+    assert RULE_NAMES == (
+        "known-field",
+        "reference",
+        "keyword",
+        "pattern",
+        "embedded",
+        "encoded",
+        "entropy",
+    )
     assert Masker().rules == RULE_NAMES
 
 
@@ -114,8 +122,8 @@ def test_invalid_settings(table: Any, message: str) -> None:
 
 
 def test_invalid_settings_in_code() -> None:
-    with pytest.raises(ConfigurationError, match="unknown rule 'entropy'"):
-        Masker(disable=["entropy"])
+    with pytest.raises(ConfigurationError, match="unknown rule 'entropyy'"):
+        Masker(disable=["entropyy"])
     with pytest.raises(ConfigurationError, match="expected a list of strings"):
         Masker(extra_keywords="pin")
 

@@ -7,53 +7,84 @@ The walk runs on every trigger of every workflow, so it is built for speed:
   costs a dictionary look-up;
 * paths are tuples built only for containers; a leaf's path is built only
   when a rule marks it;
-* the walk is iterative, so a deeply nested config cannot exhaust the stack.
+* the walk is iterative, so a deeply nested config cannot exhaust the stack;
+* strings no name rule settled are not scanned during the walk: they are
+  collected and handed to the string scanner (:mod:`.scanner`) in one batch,
+  which remembers the strings it found nothing in.
+
+After the walk, the copy search (rule ``encoded:copy``) masks other copies of
+the secrets found, plain, base64- or URL-encoded, wherever they stand.
 """
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from wfaudit_hookspecs import MaskContext, Path, hookimpl
+from wfaudit_hookspecs import MaskContext, Path, RestoreRef, TriggerRequest, hookimpl
+from wfaudit_hookspecs.pointer import get_at
 
+from .encoded import MIN_COPY_LENGTH, variants
+from .entropy import DEFAULT_MIN_LENGTH
+from .findings import Finding
 from .names import NameClass, NameClassifier
+from .patterns import CATALOG, ValuePattern
 from .rules import RULES, NameRule, PairRule, Rule
-from .settings import MaskerSettings
+from .scanner import MIN_TEXT, Batch, TextScanner
+from .settings import FAMILIES, MaskerSettings
+from .values import is_literal
 
 __all__ = ["Masker"]
 
 _MAX_KEYS = 8192
 """Distinct key names whose rule list is kept (see ``names._MAX_CACHE``)."""
 
+_TEXT_FAMILIES = frozenset({"pattern", "embedded", "encoded", "entropy"})
+
 
 class _KeyInfo:
-    """A key name's class, the rules that want entries under it, and the string
-    rules that see its string values (none for an allowed key)."""
+    """A key name's class, the rules that want entries under it, the string
+    rules that see its string values, and whether the scanner sees them (none of
+    these for an allowed key)."""
 
-    __slots__ = ("name", "rules", "string_rules")
+    __slots__ = ("name", "rules", "scan_text", "string_rules")
 
     def __init__(
         self,
         name: NameClass,
         rules: tuple[Rule, ...],
         string_rules: tuple[tuple[Rule, str], ...],
+        scan_text: bool,
     ) -> None:
         self.name = name
         self.rules = rules
         self.string_rules = string_rules
+        self.scan_text = scan_text
+
+
+Pending = tuple[Path, Any, str, _KeyInfo]
+"""A string for the scanner: its container's path, its key, the string, the key's info."""
 
 
 class Masker:
     """A configured masker; an instance is a wfaudit plugin on its own.
 
-    :param disable: rule names to turn off (``known-field``, ``keyword``, ``reference``).
+    :param disable: rule families (``known-field``, ``reference``, ``keyword``,
+        ``pattern``, ``embedded``, ``encoded``, ``entropy``) or single rules
+        (``pattern:jwt``, ``embedded:url-password``) to turn off.
     :param extra_keywords: more key-name keywords, any naming style (``"pin"``).
     :param extra_fields: more known fields, masked whole wherever they occur.
     :param allow_keys: key names never masked.
-    :raises ConfigurationError: for an unknown rule or an empty name.
+    :param allow_values: regular expressions; a secret that matches one in full
+        is not masked (a documented example key, a public test token).
+    :param patterns: more value patterns: ``{name: regex}`` (as in the settings
+        file) or :class:`~wfaudit_maskers.patterns.ValuePattern` objects.
+    :param entropy_min_length: the shortest token the entropy rule judges (12 to 256).
+    :raises ConfigurationError: for an unknown rule, a bad pattern or an empty name.
 
-    ``options`` holds the validated options; :attr:`rules` the enabled rule names.
+    ``options`` holds the validated options; :attr:`rules` the enabled families.
 
     The ``maskers`` entry point registers :mod:`wfaudit_maskers.plugin`, which
     configures an instance from the settings. To use your own instance instead,
@@ -70,21 +101,37 @@ class Masker:
         extra_keywords: Iterable[str] = (),
         extra_fields: Iterable[str] = (),
         allow_keys: Iterable[str] = (),
+        allow_values: Iterable[str] = (),
+        patterns: Mapping[str, Any] | Iterable[ValuePattern] = (),
+        entropy_min_length: int = DEFAULT_MIN_LENGTH,
     ) -> None:
-        self.options: MaskerSettings = MaskerSettings.build(
+        options = MaskerSettings.build(
             disable=disable,
             extra_keywords=extra_keywords,
             extra_fields=extra_fields,
             allow_keys=allow_keys,
+            allow_values=allow_values,
+            patterns=patterns,
+            entropy_min_length=entropy_min_length,
         )
+        self._configure(options)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Masker:
+        """A masker configured from the wfaudit settings' ``maskers`` table."""
+        masker = cls.__new__(cls)
+        masker._configure(MaskerSettings.from_settings(settings))
+        return masker
+
+    def _configure(self, options: MaskerSettings) -> None:
+        self.options: MaskerSettings = options
+        disabled = options.disable
         self._names = NameClassifier(
-            extra_keywords=self.options.extra_keywords,
-            extra_fields=self.options.extra_fields,
-            allow_keys=self.options.allow_keys,
+            extra_keywords=options.extra_keywords,
+            extra_fields=options.extra_fields,
+            allow_keys=options.allow_keys,
         )
-        self._rules = tuple(
-            rule(self._names) for rule in RULES if rule.name not in self.options.disable
-        )
+        self._rules = tuple(rule(self._names) for rule in RULES if rule.name not in disabled)
         name_rules = tuple(rule for rule in self._rules if isinstance(rule, NameRule))
         # Rules asked about entries: the enabled rules, and the pair dispatcher
         # while a name rule is enabled.
@@ -94,28 +141,36 @@ class Masker:
         self._string_rules = tuple(
             (rule, rule.string_needle) for rule in self._rules if rule.scans_strings
         )
-        self._keys: dict[Any, _KeyInfo] = {}
-        self._plain = _KeyInfo(NameClass(""), (), self._string_rules)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> Masker:
-        """A masker configured from the wfaudit settings' ``maskers`` table."""
-        options = MaskerSettings.from_settings(settings)
-        return cls(
-            disable=options.disable,
-            extra_keywords=options.extra_keywords,
-            extra_fields=options.extra_fields,
-            allow_keys=options.allow_keys,
+        self._scanner: TextScanner | None = None
+        if not disabled >= _TEXT_FAMILIES:
+            self._scanner = TextScanner(
+                self._names,
+                disabled=disabled,
+                patterns=(*CATALOG, *options.patterns),
+                entropy_min_length=options.entropy_min_length,
+            )
+        self._allow = (
+            re.compile("|".join(f"(?:{value})" for value in options.allow_values))
+            if options.allow_values
+            else None
         )
+        self._keys: dict[Any, _KeyInfo] = {}
+        self._plain = _KeyInfo(NameClass(""), (), self._string_rules, True)
 
     @property
     def rules(self) -> tuple[str, ...]:
-        """The names of the rules this masker runs, in the order they see an entry."""
-        return tuple(rule.name for rule in self._rules)
+        """The names of the rule families this masker runs."""
+        return tuple(name for name in FAMILIES if name not in self.options.disable)
 
     def classify(self, name: str) -> NameClass:
         """What this masker makes of a key name (for ``explain``-style tooling and tests)."""
         return self._names.classify(name)
+
+    def find(self, text: str) -> tuple[Finding, ...]:
+        """The secrets the string rules find in ``text`` (for tooling and tests)."""
+        if self._scanner is None:
+            return ()
+        return self._scanner.scan_one(text).findings
 
     @hookimpl
     def wfaudit_mask(self, context: MaskContext) -> None:
@@ -128,14 +183,25 @@ class Masker:
         The config is only read. Marks go through ``context.mask`` (skipped where a
         whole-value mark already covers the path) and ``context.reference``.
         """
+        recorder = _Recorder(context, self._allow)
+        pending: list[Pending] = []
+        self._walk(recorder, pending)
+        if pending and self._scanner is not None:
+            _Strings(self._scanner, recorder, pending).mark()
+
+    def _walk(self, context: _Recorder, pending: list[Pending]) -> None:
         config = context.config
+        texts = self._scanner is not None
         if type(config) is str:
             _scan_string(self._plain.string_rules, context, (), None, config, self._plain.name)
+            if texts and len(config) >= MIN_TEXT:
+                pending.append(((), None, config, self._plain))
             return
         if not isinstance(config, dict | list | tuple):
             return  # a bare number, flag or null has no name to judge it by
         known = self._keys.get
         key_info = self._key_info
+        pend = pending.append
         # (container, its path, the info of the key holding it: list items inherit it)
         stack: list[tuple[Any, Path, _KeyInfo]] = [(_plain_type(config), (), self._plain)]
         push = stack.append
@@ -154,10 +220,12 @@ class Masker:
                             for rule, needle in info.string_rules:
                                 if needle in value:
                                     rule.check_string(context, path, key, value, held_by.name)
+                            if texts and len(value) >= MIN_TEXT and info.scan_text:
+                                pend((path, key, value, info))
                     elif kind is dict or kind is list:
                         push((value, (*path, key), info))
                     elif kind not in _SCALARS:
-                        _odd(push, context, path, key, value, info, held_by)
+                        _odd(push, context, path, key, value, info, held_by, pending, texts)
             else:  # a list (or tuple): items are named by the list's key
                 info = held_by
                 for index, value in enumerate(node):
@@ -169,24 +237,191 @@ class Masker:
                             for rule, needle in info.string_rules:
                                 if needle in value:
                                     rule.check_string(context, path, index, value, held_by.name)
+                            # Short flags too: ["--token", "..."] names the next item.
+                            if (
+                                texts
+                                and info.scan_text
+                                and (len(value) >= MIN_TEXT or value[0] == "-")
+                            ):
+                                pend((path, index, value, info))
                     elif kind is dict or kind is list:
                         push((value, (*path, index), info))
                     elif kind not in _SCALARS:
-                        _odd(push, context, path, index, value, info, held_by)
+                        _odd(push, context, path, index, value, info, held_by, pending, texts)
 
     def _key_info(self, key: Any) -> _KeyInfo:
         if not isinstance(key, str):
             return self._plain
         name = self._names.classify(key)
         if name.allowed:
-            info = _KeyInfo(name, (), ())
+            info = _KeyInfo(name, (), (), False)
         else:
             wanted = tuple(rule for rule in self._entry_rules if rule.wants(name))
-            info = _KeyInfo(name, wanted, self._string_rules)
+            info = _KeyInfo(name, wanted, self._string_rules, True)
         if len(self._keys) >= _MAX_KEYS:
             self._keys.clear()
         self._keys[key] = info
         return info
+
+
+class _Recorder:
+    """The engine's context, seen through the masker: it drops allowed values and
+    remembers the secrets marked, for the copy search."""
+
+    def __init__(self, context: MaskContext, allow: re.Pattern[str] | None) -> None:
+        self._context = context
+        self._allow = allow
+        self.secrets: set[str] = set()
+
+    @property
+    def request(self) -> TriggerRequest:
+        return self._context.request
+
+    @property
+    def config(self) -> Any:
+        return self._context.config
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self._context.settings
+
+    def mask(
+        self,
+        path: Path,
+        *,
+        rule: str,
+        span: tuple[int, int] | None = None,
+        restore: RestoreRef | None = None,
+    ) -> None:
+        try:
+            value = get_at(self._context.config, path)
+        except (KeyError, IndexError, TypeError):
+            value = None  # the engine reports a bad path
+        secrets: list[str] = []
+        if isinstance(value, str):
+            secrets.append(value if span is None else value[span[0] : span[1]])
+        elif span is None and isinstance(value, dict | list):
+            secrets.extend(_strings_in(value))
+        if self._allow is not None and secrets and all(map(self._allow.fullmatch, secrets)):
+            return
+        self._context.mask(path, rule=rule, span=span, restore=restore)
+        self.secrets.update(secret for secret in secrets if len(secret) >= MIN_COPY_LENGTH)
+
+    def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
+        self._context.reference(path, kind=kind, name=name, rule=rule)
+
+    def is_masked(self, path: Path) -> bool:
+        return self._context.is_masked(path)
+
+
+class _Strings:
+    """Marks what the scanner finds in the strings of one walk, then their copies."""
+
+    def __init__(self, scanner: TextScanner, context: _Recorder, pending: list[Pending]) -> None:
+        self.scanner = scanner
+        self.context = context
+        self.pending = pending
+        self.batch: Batch = scanner.batch(dict.fromkeys(map(_VALUE, pending)))
+        self.marked: dict[Path, list[tuple[int, int]]] = {}
+
+    def mark(self) -> None:
+        scanner, batch = self.scanner, self.batch
+        # Most strings hold nothing (and come from the cache): only the strings
+        # with findings, and flags that take a secret, send us through `pending`.
+        hot = batch.with_findings()
+        if scanner.enabled("embedded:cli-flag"):
+            hot.update(
+                value
+                for value in batch.texts
+                if value[0] == "-" and "=" not in value and scanner.flag_takes_secret(value)
+            )
+        if hot:
+            for path, key, value, info in self.pending:
+                if value not in hot:
+                    continue
+                target = path if key is None else (*path, key)
+                for finding in batch[value].findings:
+                    if finding.rule == "entropy" and info.name.checksum:
+                        continue  # imageDigest, integrity, commitHash: random, not secret
+                    self._mark(target, value, finding.start, finding.end, finding.rule)
+                if type(key) is int and value[0] == "-":
+                    self._flag_pair(path, key, value)
+        if self.context.secrets and scanner.enabled("encoded:copy"):
+            self._copies()
+
+    def _mark(self, target: Path, value: str, start: int, end: int, rule: str) -> None:
+        if not target or self.context.is_masked(target):
+            return  # the engine cannot mask a config that is one bare string
+        done = self.marked.setdefault(target, [])
+        if any(start < e and s < end for s, e in done):
+            return
+        done.append((start, end))
+        span = None if start == 0 and end == len(value) else (start, end)
+        self.context.mask(target, rule=rule, span=span)
+
+    def _flag_pair(self, path: Path, index: int, flag: str) -> None:
+        # args: ["--password", "hunter2"]: the item after a secret flag is the secret.
+        if "=" in flag or not self.scanner.flag_takes_secret(flag):
+            return
+        container = get_at(self.context.config, path)
+        if index + 1 >= len(container):
+            return
+        value = container[index + 1]
+        if isinstance(value, str) and not value.startswith("-") and is_literal(value):
+            self._mark((*path, index + 1), value, 0, len(value), "embedded:cli-flag")
+
+    def _copies(self) -> None:
+        # Word-like values (SECRET_PASSWORD, my-secret) are also names used all
+        # over a config, and certificates are public (the same CA elsewhere is no
+        # leak): only values that look like secrets are searched for.
+        secrets = [
+            s
+            for s in self.context.secrets
+            if not _WORDLIKE.fullmatch(s) and not s.startswith(_CERTIFICATE)
+        ]
+        if not secrets:
+            return
+        wanted: set[str] = set()
+        for secret in secrets:
+            wanted |= variants(secret)
+        batch = self.batch
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        for value in batch.holding(wanted):
+            for word in wanted.intersection(batch[value].words(value)):
+                start = value.find(word)
+                while start >= 0:
+                    found.setdefault(value, []).append((start, start + len(word), "encoded:copy"))
+                    start = value.find(word, start + len(word))
+        for value in batch.decoded():
+            for start, end, decoded in batch[value].decoded:
+                if any(secret in decoded for secret in secrets):
+                    rule = "encoded:url" if "%" in value[start:end] else "encoded:base64"
+                    found.setdefault(value, []).append((start, end, rule))
+        if not found:
+            return
+        for path, key, value, _info in self.pending:
+            for start, end, rule in found.get(value, ()):
+                self._mark(path if key is None else (*path, key), value, start, end, rule)
+
+
+_VALUE = operator.itemgetter(2)
+_CERTIFICATE = ("-----BEGIN CERTIFICATE", "LS0tLS1CRUdJTiBDRVJU")
+"""A PEM certificate, and its base64 (``-----BEGIN CERT``)."""
+_WORDLIKE = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+)*")
+
+
+def _strings_in(value: Any, limit: int = 256) -> list[str]:
+    out: list[str] = []
+    stack = [value]
+    while stack and len(out) < limit:
+        node = stack.pop()
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return out
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -213,12 +448,16 @@ def _odd(
     value: Any,
     info: _KeyInfo,
     holder: _KeyInfo,
+    pending: list[Pending],
+    texts: bool,
 ) -> None:
     # Subclasses of JSON types, and tuples: the engine hands over plain JSON data,
     # but a masker used directly may see these, and must not skip them.
     if isinstance(value, str):
         if value:
             _scan_string(info.string_rules, context, path, key, value, holder.name)
+            if texts and info.scan_text and len(value) >= MIN_TEXT:
+                pending.append((path, key, str(value), info))
     elif isinstance(value, dict | list | tuple):
         push((_plain_type(value), (*path, key), info))
 

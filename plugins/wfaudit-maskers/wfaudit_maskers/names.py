@@ -94,6 +94,9 @@ class NameClass:
     secret: bool = False
     """``known or keyword``: the name alone marks its value as secret (a field, not
     a property, because the walk asks it for every ``{name, value}`` pair)."""
+    checksum: bool = False
+    """Names a checksum, digest or revision (``sha256``, ``integrity``, ``commitHash``):
+    its random-looking value is not a secret, so the entropy rule leaves it."""
 
 
 def _keyword_table(
@@ -149,6 +152,7 @@ class NameClassifier:
         self._glued = sorted(
             (kw.compact for kw in self._keywords.values() if kw.glues), key=len, reverse=True
         )
+        self._any_glued = re.compile("|".join(map(re.escape, self._glued)) or "(?!)")
         known: dict[str, frozenset[str] | None] = {
             compact(field): parents for field, parents in vocab.KNOWN_FIELDS.items()
         }
@@ -160,7 +164,30 @@ class NameClassifier:
         self._qualifiers = (
             vocab.METADATA_QUALIFIERS | vocab.REFERENCE_QUALIFIERS.keys() | vocab.NEUTRAL_SUFFIXES
         )
+        self._phrases = (
+            *vocab.STRONG_KEYWORDS,
+            *extra_keywords,
+            *vocab.WEAK_KEYWORDS,
+            *vocab.PREFIXED_KEYWORDS,
+            *vocab.KNOWN_FIELDS,
+            *extra_fields,
+        )
         self._cache: dict[str, NameClass] = {}
+
+    def needles(self) -> tuple[str, ...]:
+        """Lower-case substrings one of which every secret name contains.
+
+        The string scanner looks for these to find assignments (``DB_PASSWORD=...``)
+        inside longer strings without reading every word: a name is secret by one
+        of the phrases (keywords, known fields), and each of a phrase's words
+        appears in the lower-cased name whatever its naming style.
+        """
+        chosen = list(vocab.NAME_NEEDLES)
+        for phrase in self._phrases:
+            words = tokenize(phrase)
+            if words and not any(needle in word for word in words for needle in chosen):
+                chosen.append(max(words, key=len))
+        return tuple(chosen)
 
     def classify(self, name: str) -> NameClass:
         """Return the class of a key name (cached)."""
@@ -193,6 +220,7 @@ class NameClassifier:
             value_slot=joined in vocab.VALUE_SLOTS,
             secret_payload=joined in vocab.SECRET_PAYLOADS,
             secret=known or keyword,
+            checksum=not (known or keyword) and bool(vocab.CHECKSUM_WORDS.intersection(tokens)),
         )
 
     def _env_block(self, tokens: tuple[str, ...]) -> bool:
@@ -228,6 +256,8 @@ class NameClassifier:
         # "passwordless", "tokenizer" and "secretary" whole (and not secret).
         if word in self._keywords or word in self._qualifiers:
             return [word]
+        if self._any_glued.search(word) is None:
+            return [word]  # most words hold no keyword: one search instead of one per keyword
         for keyword in self._glued:
             at = word.find(keyword)
             if at < 0:

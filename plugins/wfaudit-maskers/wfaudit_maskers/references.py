@@ -126,6 +126,8 @@ def find_secret_expressions(value: str) -> list[Reference]:
     """
     if "${{" not in value:
         return []
+    if "secrets" not in value and "github.token" not in value:
+        return []  # ${{ matrix.os }}, ${{ steps.x.outputs.y }}: most expressions name no secret
     found: list[Reference] = []
     for match in _GITHUB_ONLY.finditer(value):
         found.extend(ref for ref in _github(match[1]) if ref.kind == "github-secret")

@@ -17,6 +17,7 @@ Rule names are what ``disable`` lists and what the manifest records.
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 from wfaudit_hookspecs import MaskContext, Path
@@ -94,16 +95,16 @@ class Rule:
         ``path`` (``key`` is None for a config that is a bare string)."""
 
 
-class NameRule(Rule):
+class NameRule(Rule, abc.ABC):
     """A rule that finds secrets by the name of their key (or of a sibling ``name``,
     through :class:`PairRule`)."""
 
     whole_objects: ClassVar[bool] = False
     """Mask an object or list value whole, instead of descending into it."""
 
+    @abc.abstractmethod
     def names_secret(self, name: NameClass) -> bool:
         """Whether this rule takes a value with this name for a secret."""
-        raise NotImplementedError
 
     def claims_pair(self, label: NameClass) -> bool:
         """Whether this rule takes the ``value`` of a ``{name: label}`` pair for a secret."""

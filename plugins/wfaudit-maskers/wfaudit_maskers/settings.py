@@ -3,10 +3,16 @@
 .. code-block:: toml
 
     [tool.wfaudit.maskers]
-    disable = ["keyword"]            # rule names
-    extra_keywords = ["pin", "otp"]  # more key-name keywords
-    extra_fields = ["vendorBlob"]    # more known fields (masked whole, anywhere)
-    allow_keys = ["buildToken"]      # key names never masked
+    disable = ["entropy", "pattern:jwt"]   # rule families or single rules
+    extra_keywords = ["pin", "otp"]        # more key-name keywords
+    extra_fields = ["vendorBlob"]          # more known fields (masked whole, anywhere)
+    allow_keys = ["buildToken"]            # key names never masked
+    allow_values = ["AKIAIOSFODNN7EXAMPLE"]  # regexes: matching values are never masked
+    entropy_min_length = 24                # shortest token the entropy rule judges
+
+    [tool.wfaudit.maskers.patterns]        # more value patterns (rule pattern:<name>)
+    acme-token = "acme_[0-9a-f]{32}"
+    acme-session = { regex = "sess=(?P<s>[A-Za-z0-9]{20,})", needles = ["sess="] }
 
 Unknown options are refused rather than ignored: a misspelt ``extra_keywords``
 would silently leave secrets unmasked.
@@ -14,19 +20,26 @@ would silently leave secrets unmasked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from wfaudit_hookspecs import ConfigurationError
 
+from .entropy import DEFAULT_MIN_LENGTH
 from .names import tokenize
-from .rules import RULE_NAMES
+from .patterns import CATALOG, ValuePattern, user_patterns
+from .rules import RULE_NAMES as NAME_RULES
+from .scanner import text_rule_names
 
-__all__ = ["TABLE", "MaskerSettings"]
+__all__ = ["FAMILIES", "TABLE", "MaskerSettings"]
 
 TABLE = "maskers"
 """The key of this plugin's table in the wfaudit settings."""
+
+FAMILIES: tuple[str, ...] = (*NAME_RULES, "pattern", "embedded", "encoded", "entropy")
+"""The rule families, in the order they run; ``disable`` takes these or single rules."""
 
 _WHERE = f"[tool.wfaudit.{TABLE}]"
 
@@ -39,6 +52,9 @@ class MaskerSettings:
     extra_keywords: tuple[str, ...] = ()
     extra_fields: tuple[str, ...] = ()
     allow_keys: tuple[str, ...] = ()
+    allow_values: tuple[str, ...] = ()
+    patterns: tuple[ValuePattern, ...] = ()
+    entropy_min_length: int = DEFAULT_MIN_LENGTH
 
     @classmethod
     def build(
@@ -48,23 +64,48 @@ class MaskerSettings:
         extra_keywords: Iterable[str] = (),
         extra_fields: Iterable[str] = (),
         allow_keys: Iterable[str] = (),
+        allow_values: Iterable[str] = (),
+        patterns: Mapping[str, Any] | Iterable[ValuePattern] = (),
+        entropy_min_length: int = DEFAULT_MIN_LENGTH,
     ) -> MaskerSettings:
         """Validate options given in code or read from settings.
 
         :raises ConfigurationError: naming the option and what is wrong with it.
         """
+        extra = _patterns(patterns)
         disabled = _names("disable", disable)
-        unknown = sorted(set(disabled) - set(RULE_NAMES))
+        known = {*FAMILIES, *text_rule_names((*CATALOG, *extra))}
+        unknown = sorted(set(disabled) - known)
         if unknown:
             raise ConfigurationError(
                 f"{_WHERE} disable: unknown rule {', '.join(map(repr, unknown))}; "
-                f"the rules are {', '.join(RULE_NAMES)}"
+                f"the rules are {', '.join(FAMILIES)}, or one rule of them such as "
+                "pattern:jwt (docs/secrets.md lists them)"
+            )
+        values = _names("allow_values", allow_values)
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ConfigurationError(
+                    f"{_WHERE} allow_values: {value!r} is not a valid regex: {exc}"
+                ) from None
+        if (
+            not isinstance(entropy_min_length, int)
+            or isinstance(entropy_min_length, bool)
+            or not 12 <= entropy_min_length <= 256
+        ):
+            raise ConfigurationError(
+                f"{_WHERE} entropy_min_length: expected an integer from 12 to 256"
             )
         return cls(
             disable=frozenset(disabled),
             extra_keywords=_words("extra_keywords", extra_keywords),
             extra_fields=_words("extra_fields", extra_fields),
             allow_keys=_words("allow_keys", allow_keys),
+            allow_values=values,
+            patterns=extra,
+            entropy_min_length=entropy_min_length,
         )
 
     @classmethod
@@ -79,7 +120,7 @@ class MaskerSettings:
             return cls()
         if not isinstance(table, Mapping):
             raise ConfigurationError(f"{_WHERE} must be a table, not {type(table).__name__}")
-        options = {f.name for f in cls.__dataclass_fields__.values()}
+        options = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in table if key not in options)
         if unknown:
             raise ConfigurationError(
@@ -87,6 +128,23 @@ class MaskerSettings:
                 f"the options are {', '.join(sorted(options))}"
             )
         return cls.build(**table)
+
+
+def _patterns(value: object) -> tuple[ValuePattern, ...]:
+    if isinstance(value, Mapping):
+        return user_patterns(value)
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{_WHERE} patterns: expected a table of name = regex, not {type(value).__name__}"
+        )
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, ValuePattern):
+            raise ConfigurationError(
+                f"{_WHERE} patterns: in code, give a mapping or ValuePattern objects, "
+                f"not {type(item).__name__}"
+            )
+    return items
 
 
 def _names(option: str, value: object) -> tuple[str, ...]:

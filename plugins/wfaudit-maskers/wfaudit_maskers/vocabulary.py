@@ -12,10 +12,12 @@ from types import MappingProxyType
 
 __all__ = [
     "ALLOWED_NAMES",
+    "CHECKSUM_WORDS",
     "ENV_BLOCKS",
     "ENV_BLOCK_NAMES",
     "KNOWN_FIELDS",
     "METADATA_QUALIFIERS",
+    "NAME_NEEDLES",
     "NEUTRAL_SUFFIXES",
     "NO_PREFIX",
     "PREFIXED_KEYWORDS",
@@ -188,7 +190,7 @@ METADATA_QUALIFIERS: frozenset[str] = frozenset(
         "options", "option", "scan", "scanning", "scanner", "detection", "check",
         "checks", "verify", "verification", "audit", "object", "objects",
         # human text about a secret
-        "error", "errors", "message", "msg", "description", "desc", "hint", "help",
+        "stdin", "error", "errors", "message", "msg", "description", "desc", "hint", "help",
         "prompt", "placeholder", "title", "display",
     }
 )  # fmt: skip
@@ -237,3 +239,20 @@ SECRETLESS_BLOCKS: frozenset[str] = frozenset({"permissions"})
 
 VALUE_SLOTS: frozenset[str] = frozenset({"value"})
 """Keys whose secret-ness comes from a sibling ``name`` (``{name: DB_PASSWORD, value: ...}``)."""
+
+CHECKSUM_WORDS: frozenset[str] = frozenset(
+    {
+        "sha", "sha1", "sha224", "sha256", "sha384", "sha512", "md5", "checksum", "checksums",
+        "digest", "digests", "hash", "hashes", "integrity", "etag", "fingerprint", "commit",
+        "revision", "rev", "oid", "nonce", "salt", "uuid", "guid", "ulid",
+    }
+)  # fmt: skip
+"""Words naming a checksum, digest or identifier: a random-looking value under such
+a name (``imageDigest``, ``integrity``, ``commitHash``) is not taken for a secret by
+the entropy rule."""
+
+NAME_NEEDLES: tuple[str, ...] = (
+    "pass", "pwd", "secret", "token", "key", "auth", "cred", "cert", "cookie", "jwt",
+)  # fmt: skip
+"""Substrings one of which nearly every secret name holds; the classifier adds one
+word of each phrase these miss (``connection`` for ``connection string``)."""

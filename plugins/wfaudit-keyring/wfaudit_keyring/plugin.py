@@ -1,0 +1,28 @@
+"""The ``keyring`` entry point: restore secrets as ``[tool.wfaudit.restore]`` says.
+
+The settings are read at each retrigger (retriggers are rare, and a changed
+mapping must take effect at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wfaudit_hookspecs import SecretRequest, Snapshot, hookimpl
+
+from .restorer import restore
+from .settings import RestoreSettings
+
+__all__ = ["wfaudit_restore_secrets"]
+
+
+@hookimpl
+def wfaudit_restore_secrets(
+    snapshot: Snapshot, requests: Sequence[SecretRequest], settings: Mapping[str, Any]
+) -> dict[str, str] | None:
+    """The secrets found in the keyring and the environment, by each request's key.
+
+    :raises ConfigurationError: when the ``restore`` table is invalid.
+    """
+    return restore(snapshot, requests, RestoreSettings.from_settings(settings)) or None

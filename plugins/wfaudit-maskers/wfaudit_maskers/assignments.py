@@ -1,0 +1,234 @@
+"""Assignments in strings: a secret name, then its value.
+
+``export DB_PASSWORD=...``, ``--password=...``, ``-Dpassword=...``,
+``Authorization: Bearer ...``, ``PRIVATE-TOKEN: ...``, ``?access_token=...``,
+``//registry.npmjs.org/:_authToken=...``, ``npm config set ... VALUE``, and JSON or
+YAML held in a string. Names are classified by the masker's own
+:class:`~.names.NameClassifier`, so ``token_expiry=3600`` and ``passwordless: true``
+stay, as they do as keys. Also bare ``Bearer <token>`` / ``Basic <base64>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .findings import Finding
+from .names import NameClassifier, compact
+from .values import is_literal
+
+__all__ = ["ASSIGNMENT_RULES", "AssignmentDetector", "bearer_findings"]
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_NAME_TAIL = re.compile(r"[A-Za-z0-9_.\-]*")
+_BEFORE_NAME = frozenset(" \t\r\n\"'`;&|?({[,:!=")
+"""What may stand before an assigned name (``export X=``, ``?token=``, ``{"k":``,
+``--from-literal=password=``);
+after ``/``, ``$`` or ``@`` a name is a path, a variable use or an address."""
+_OPERATOR = re.compile(r"[ \t]*(:=|=>|=|:)")
+_SPACES = re.compile(r"[ \t]*")
+_DOUBLE_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_SINGLE_QUOTED = re.compile(r"'([^'\n]*)'")
+_SHELL_WORD = re.compile(r"[^\s;&|\"'`<>()]+")
+_LINE_REST = re.compile(r"[^\r\n\"'`]+")
+_NEXT_ASSIGNMENT = re.compile(r",[A-Za-z_][\w.\-]*=")
+_SCHEME = re.compile(
+    r"(?:bearer|basic|token|digest|bot|oauth|apikey|api-key|key|ssws|negotiate|ntlm)[ \t]+",
+    re.IGNORECASE,
+)
+_CONFIG_SET = re.compile(
+    r"\bconfig\s+(?:set\s+)?(?:--?[\w-]+\s+)*(?P<name>[\w./:@-]+)\s+"
+    r"(?P<q>[\"']?)(?P<s>[^\s\"']+)(?P=q)"
+)
+_FLAG_SECRETS = frozenset(
+    {"storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass"}
+)
+"""keytool's password flags, glued words the name classifier rightly keeps whole."""
+
+
+_CONNECTION_PASSWORDS = frozenset({"pwd", "pass", "passwd"})
+"""ODBC and ADO.NET spell the password ``PWD`` (a name the rules keep elsewhere:
+the shell's working directory)."""
+
+
+def _connection_password(text: str, start: int, end: int, key: str) -> bool:
+    # Only in a connection string: NAME=value pairs separated by semicolons.
+    if compact(key) not in _CONNECTION_PASSWORDS or not text.startswith("=", end):
+        return False
+    return ";" in text[max(0, start - 1) : start] or ";" in text[end : end + 200].split("\n", 1)[0]
+
+
+class AssignmentDetector:
+    """``NAME=value``, ``NAME: value``, ``"name": "value"``, ``--name value`` and
+    ``<name>value</name>``, where NAME is a secret by the masker's name rules.
+
+    ``export DB_PASSWORD=...``, ``--password=...``, ``-Dpassword=...``,
+    ``Authorization: Bearer ...``, ``PRIVATE-TOKEN: ...``, ``?access_token=...``,
+    ``//registry.npmjs.org/:_authToken=...`` and JSON or YAML held in a string
+    all come here. Names are classified by the same :class:`NameClassifier` as
+    keys, so ``token_expiry=3600`` and ``passwordless: true`` stay.
+    """
+
+    def __init__(self, names: NameClassifier) -> None:
+        self.names = names
+
+    def find(self, text: str, hits: Iterable[int]) -> list[Finding]:
+        """Findings for the names around ``hits`` (positions of keyword needles)."""
+        out: list[Finding] = []
+        seen: set[int] = set()
+        for hit in hits:
+            start = hit
+            while start > 0 and text[start - 1] in _NAME_CHARS:
+                start -= 1
+            if start in seen:
+                continue
+            seen.add(start)
+            match = _NAME_TAIL.match(text, hit)
+            end = match.end() if match else hit
+            finding = self._assignment(text, start, end)
+            if finding is not None:
+                out.append(finding)
+        return out
+
+    def _assignment(self, text: str, start: int, end: int) -> Finding | None:
+        before = text[start - 1] if start else " "
+        if before not in _BEFORE_NAME and before != "<" and before != "-":
+            return None
+        name = text[start:end]
+        flag = name.startswith("-")
+        key = name.lstrip("-")
+        if flag and key.startswith("D") and len(key) > 1:
+            key = key[1:]  # a Java system property: -Dpassword=...
+        if not key or not (
+            self.secret_name(key, flag=flag) or _connection_password(text, start, end, key)
+        ):
+            return None
+        quoted_name = before in "\"'" and text.startswith(before, end)
+        cursor = end + 1 if quoted_name else end
+        if before == "<" and text.startswith(">", cursor):
+            close = text.find("<", cursor + 1)
+            return self._value(text, cursor + 1, close if close >= 0 else len(text), name)
+        operator = _OPERATOR.match(text, cursor)
+        if operator is None:
+            if flag:  # --password VALUE
+                gap = _SPACES.match(text, cursor)
+                if gap is not None and gap.end() > cursor:
+                    return self._word(text, gap.end(), name, flag=True)
+            return None
+        op = operator.group(1)
+        after = operator.end()
+        gap = _SPACES.match(text, after)
+        value_start = gap.end() if gap is not None else after
+        if op == ":":
+            # YAML and headers put a space after the colon; JSON quotes the key.
+            # Anything else ("image-token:v1", "secret:latest") is not a mapping.
+            if value_start == after and not quoted_name:
+                return None
+            return self._rest_of_line(text, value_start, name)
+        spaced = value_start > after or operator.start(1) > cursor
+        if spaced and not flag:
+            return self._rest_of_line(text, value_start, name)  # INI: password = a b c
+        return self._word(text, value_start, name, flag=flag)
+
+    def config_set(self, text: str, _positions: Iterable[int] = ()) -> list[Finding]:
+        """``npm config set //registry/:_authToken VALUE``, ``yarn config set npmAuthToken V``,
+        ``git config --global http.password V``: a name and its value given as two words."""
+        out: list[Finding] = []
+        for match in _CONFIG_SET.finditer(text):
+            name = re.split(r"[:/]", match.group("name"))[-1]
+            if name and self.secret_name(name.lstrip("_"), flag=False):
+                start, end = match.span("s")
+                if is_literal(text[start:end]):
+                    out.append(Finding(start, end, "embedded:assignment"))
+        return out
+
+    def secret_name(self, key: str, *, flag: bool) -> bool:
+        """Whether a name found in a string (``DB_PASSWORD``, ``--token``) holds a secret."""
+        if flag and compact(key) in _FLAG_SECRETS:
+            return True
+        name = self.names.classify(key)
+        return name.secret and not name.allowed
+
+    def _word(self, text: str, start: int, name: str, *, flag: bool) -> Finding | None:
+        quoted = self._quoted(text, start)
+        if quoted is not None:
+            return self._value(text, quoted[0], quoted[1], name)
+        word = _SHELL_WORD.match(text, start)
+        if word is None:
+            return None
+        end = word.end()
+        # --set a.password=x,b.user=y: a comma starts the next assignment.
+        more = _NEXT_ASSIGNMENT.search(text, start, end)
+        if more is not None:
+            end = more.start()
+        if flag and text.startswith("-", start):
+            return None  # the next flag, not a value
+        return self._value(text, start, end, name)
+
+    def _rest_of_line(self, text: str, start: int, name: str) -> Finding | None:
+        quoted = self._quoted(text, start)
+        if quoted is not None:
+            return self._value(text, quoted[0], quoted[1], name)
+        rest = _LINE_REST.match(text, start)
+        if rest is None:
+            return None
+        value = rest.group()
+        comment = value.find(" #")
+        if comment >= 0:
+            value = value[:comment]
+        value = value.rstrip(" \t,;}]")
+        if value in ("|", ">", "|-", ">-", "|+", ">+"):
+            return None  # a YAML block scalar: its lines follow (PEM rules see them)
+        return self._value(text, start, start + len(value), name)
+
+    @staticmethod
+    def _quoted(text: str, start: int) -> tuple[int, int] | None:
+        if text.startswith('"', start):
+            match = _DOUBLE_QUOTED.match(text, start)
+        elif text.startswith("'", start):
+            match = _SINGLE_QUOTED.match(text, start)
+        else:
+            return None
+        return match.span(1) if match is not None else None
+
+    @staticmethod
+    def _value(text: str, start: int, end: int, name: str) -> Finding | None:
+        scheme = _SCHEME.match(text, start, end)
+        lowered = name.lower()
+        header = "authorization" in lowered
+        if scheme is not None:
+            start = scheme.end()
+            header = True
+        if end <= start or not is_literal(text[start:end]):
+            return None
+        if header:
+            rule = "embedded:auth-header"
+        elif name.startswith("-"):
+            rule = "embedded:cli-flag"
+        elif lowered == "auth":
+            rule = "embedded:docker-auth"  # {"auths": {"registry": {"auth": "dXNlcjpw..."}}}
+        else:
+            rule = "embedded:assignment"
+        return Finding(start, end, rule)
+
+
+ASSIGNMENT_RULES = (
+    "embedded:assignment",
+    "embedded:auth-header",
+    "embedded:cli-flag",
+    "embedded:docker-auth",
+)
+
+
+_BEARER = re.compile(r"\b(?:bearer|basic)[ \t]+(?P<s>[A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
+
+
+def bearer_findings(text: str) -> list[Finding]:
+    """``Bearer <token>`` and ``Basic <base64>`` wherever they stand (a header given
+    without its name, a token in a script)."""
+    out: list[Finding] = []
+    for match in _BEARER.finditer(text):
+        start, end = match.span("s")
+        if is_literal(text[start:end]) and any(c.isdigit() for c in text[start:end]):
+            out.append(Finding(start, end, "embedded:auth-header"))
+    return out
