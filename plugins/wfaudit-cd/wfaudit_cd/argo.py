@@ -1,0 +1,119 @@
+"""Argo Workflows: ``Workflow``, ``WorkflowTemplate``, ``ClusterWorkflowTemplate``,
+``CronWorkflow`` and ``WorkflowEventBinding`` manifests.
+
+A deployment job is often submitted from a template, by a schedule or by an
+event; the labels Argo puts on the workflows it creates say which
+(``workflows.argoproj.io/cron-workflow``, ``.../workflow-event-binding``,
+``.../resubmitted-from-workflow``, ``.../creator-preferred-username``). Only a
+``Workflow`` is a run, so only a ``Workflow`` gives a workflow id.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from wfaudit_ci.adapter import Facts, PayloadFormat
+from wfaudit_ci.identity import identity_value, label_value
+from wfaudit_ci.kubernetes import (
+    api_group,
+    documents,
+    find,
+    first_label,
+    labels_of,
+    metadata_of,
+    name_stem,
+    namespaced,
+    run_id,
+    secret_references,
+)
+from wfaudit_hookspecs import InvalidRequest, TriggerKind
+
+__all__ = ["ARGO_GROUP", "ArgoFormat"]
+
+ARGO_GROUP = "argoproj.io"
+# In priority order: the run itself first, then what starts runs.
+_KINDS = (
+    "Workflow",
+    "CronWorkflow",
+    "WorkflowTemplate",
+    "ClusterWorkflowTemplate",
+    "WorkflowEventBinding",
+)
+_LABEL = "workflows.argoproj.io/"
+_TEMPLATE_LABELS = (
+    _LABEL + "workflow-template",
+    _LABEL + "cluster-workflow-template",
+    _LABEL + "cron-workflow",
+)
+_CREATOR_LABELS = (_LABEL + "creator-preferred-username", _LABEL + "creator")
+_KIND_OF_KIND = {"CronWorkflow": TriggerKind.SCHEDULE, "WorkflowEventBinding": TriggerKind.WEBHOOK}
+# Checked in order: a resubmitted cron workflow is a retry.
+_KIND_LABELS = (
+    (_LABEL + "resubmitted-from-workflow", TriggerKind.RETRY),
+    (_LABEL + "cron-workflow", TriggerKind.SCHEDULE),
+    (_LABEL + "workflow-event-binding", TriggerKind.WEBHOOK),
+)
+
+
+class ArgoFormat(PayloadFormat):
+    """An Argo Workflows manifest (with any companion documents)."""
+
+    name: ClassVar[str] = "argo"
+    description: ClassVar[str] = (
+        "Argo Workflows Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow "
+        "or WorkflowEventBinding (apiVersion argoproj.io/*)"
+    )
+    workflow_id_source: ClassVar[str] = "a Workflow's metadata.uid or metadata.name"
+    pipeline_id_source: ClassVar[str] = (
+        "the workflowTemplateRef, else the object's metadata.name or generateName"
+    )
+
+    def recognise(self, config: Any) -> bool:
+        docs = documents(config)
+        return docs is not None and any(
+            api_group(doc) == ARGO_GROUP and doc.get("kind") in _KINDS for _, doc in docs
+        )
+
+    def read(self, config: Any, workflow_type: str) -> Facts:
+        found = find(documents(config) or (), ARGO_GROUP, _KINDS)
+        if found is None:  # recognise() said yes: only a changed config gets here
+            raise InvalidRequest("the argo payload holds no Argo Workflows object")
+        _, doc = found
+        kind = str(doc["kind"])
+        labels = labels_of(doc)
+        template = _template(doc, kind, labels)
+        facts_labels = {
+            "kind": kind,
+            "namespace": label_value(metadata_of(doc).get("namespace")),
+            "template": template,
+        }
+        return Facts(
+            workflow_id=run_id(doc) if kind == "Workflow" else None,
+            pipeline_id=namespaced(doc, template or name_stem(doc)),
+            triggered_by=first_label(labels, _CREATOR_LABELS),
+            trigger_kind=_trigger_kind(kind, labels),
+            labels={key: value for key, value in facts_labels.items() if value is not None},
+            references=secret_references(config, self.name),
+        )
+
+
+def _template(doc: dict[str, Any], kind: str, labels: dict[str, str]) -> str | None:
+    """The template a Workflow or binding runs (a pipeline's stable name), if any."""
+    if kind not in ("Workflow", "WorkflowEventBinding"):
+        return None
+    spec = doc.get("spec")
+    if kind == "WorkflowEventBinding" and isinstance(spec, dict):
+        spec = spec.get("submit")  # the binding submits from a template
+    ref = spec.get("workflowTemplateRef") if isinstance(spec, dict) else None
+    name = identity_value(ref.get("name")) if isinstance(ref, dict) else None
+    if name is None and kind == "Workflow":
+        # Argo labels the workflows it submits from templates and cron workflows.
+        name = first_label(labels, _TEMPLATE_LABELS)
+    return name
+
+
+def _trigger_kind(kind: str, labels: dict[str, str]) -> TriggerKind | None:
+    for label, trigger_kind in _KIND_LABELS:
+        if label in labels:
+            return trigger_kind
+    return _KIND_OF_KIND.get(kind)

@@ -1,0 +1,47 @@
+"""The ``cd`` entry point: the pre-CD and post-CD adapters.
+
+Formats: ``devtron`` (``stageType`` ``PRE`` or ``POST``), ``argo`` and
+``tekton``; each answers only for ``PRE_CD`` and ``POST_CD`` requests. The
+Devtron and Tekton readers are wfaudit-ci's, so that CI and CD read a payload
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wfaudit_ci.adapter import Adapter, declare_formats, pre_trigger
+from wfaudit_ci.devtron import DevtronFormat
+from wfaudit_ci.tekton import TektonFormat
+from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
+
+from .argo import ArgoFormat
+
+__all__ = ["ADAPTERS", "wfaudit_payload_formats", "wfaudit_pre_trigger", "wfaudit_workflow_types"]
+
+CD_TYPES = (WorkflowType.PRE_CD, WorkflowType.POST_CD)
+
+ADAPTERS: tuple[Adapter, ...] = (
+    Adapter(DevtronFormat(), CD_TYPES),
+    Adapter(ArgoFormat(), CD_TYPES),
+    Adapter(TektonFormat(), CD_TYPES),
+)
+
+
+@hookimpl
+def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
+    """Declare ``PRE_CD`` and ``POST_CD`` (the engine declares them too)."""
+    register(WorkflowType.PRE_CD, "pre-deployment job")
+    register(WorkflowType.POST_CD, "post-deployment job")
+
+
+@hookimpl
+def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
+    """Declare ``devtron``, ``argo`` and ``tekton`` for ``PRE_CD`` and ``POST_CD``."""
+    declare_formats(ADAPTERS, register)
+
+
+@hookimpl
+def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
+    """Recognise a deployment-stage payload and fill the request's identity and references."""
+    return pre_trigger(ADAPTERS, request)

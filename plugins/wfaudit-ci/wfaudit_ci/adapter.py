@@ -1,0 +1,123 @@
+"""What every adapter shares: payload formats, their workflow types, and the dispatch.
+
+A :class:`PayloadFormat` knows one orchestrator's payload: a cheap
+:meth:`~PayloadFormat.recognise` check (the sniffing rule) and a
+:meth:`~PayloadFormat.read` that turns a recognised payload into :class:`Facts`.
+An :class:`Adapter` binds a format to the workflow types it answers for, so the
+same format (Devtron, Tekton) can serve the CI plugin and the CD plugin with
+different types. :func:`pre_trigger` is the body of both plugins'
+``wfaudit_pre_trigger``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from wfaudit_hookspecs import AmbiguousPayload, SecretReference, TriggerKind, TriggerRequest
+
+from .identity import apply_facts
+
+__all__ = ["Adapter", "Facts", "PayloadFormat", "declare_formats", "pre_trigger"]
+
+
+@attrs.frozen(kw_only=True)
+class Facts:
+    """What a payload says about its own trigger; None where it says nothing.
+
+    :ivar workflow_id: the run's id, used when the caller passed the placeholder.
+    :ivar pipeline_id: the pipeline's id, likewise.
+    :ivar triggered_by: who triggered the run, used when the caller gave nobody.
+    :ivar trigger_kind: what started the run, used when the caller left ``manual``.
+    :ivar attempt: the run's attempt number, used when the caller left 1.
+    :ivar labels: labels to add; the caller's labels win on the same key.
+    :ivar references: secret references, with JSON pointers into the config.
+    """
+
+    workflow_id: str | None = None
+    pipeline_id: str | None = None
+    triggered_by: str | None = None
+    trigger_kind: TriggerKind | None = None
+    attempt: int | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    references: tuple[SecretReference, ...] = ()
+
+
+class PayloadFormat(abc.ABC):
+    """One orchestrator's payload format.
+
+    Subclasses set :attr:`name` (the ``format`` recorded in the manifest and
+    accepted by ``--format``), :attr:`description`, and
+    :attr:`workflow_id_source` and :attr:`pipeline_id_source` (where the payload
+    keeps the run's identity, named in the error when it does not).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    workflow_id_source: ClassVar[str]
+    pipeline_id_source: ClassVar[str]
+
+    @abc.abstractmethod
+    def recognise(self, config: Any) -> bool:
+        """True when ``config`` is in this format (cheap: a few key lookups)."""
+
+    @abc.abstractmethod
+    def read(self, config: Any, workflow_type: str) -> Facts:
+        """The facts of a recognised payload, for a trigger of ``workflow_type``.
+
+        Never modifies ``config``. Raises
+        :class:`~wfaudit_hookspecs.InvalidRequest` when the payload contradicts
+        the workflow type (a Devtron post-CD request audited as CI).
+        """
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+@attrs.frozen
+class Adapter:
+    """A payload format, answering for the given workflow types only."""
+
+    format: PayloadFormat
+    workflow_types: tuple[str, ...]
+
+    def considers(self, request: TriggerRequest) -> bool:
+        """The request is of one of our types, and no other format was forced."""
+        return request.workflow_type in self.workflow_types and request.format in (
+            None,
+            self.format.name,
+        )
+
+
+def declare_formats(
+    adapters: Sequence[Adapter], register: Callable[[str, Sequence[str], str], None]
+) -> None:
+    """Register each adapter's format with the workflow types it answers for."""
+    for adapter in adapters:
+        register(adapter.format.name, adapter.workflow_types, adapter.format.description)
+
+
+def pre_trigger(adapters: Sequence[Adapter], request: TriggerRequest) -> TriggerRequest | None:
+    """The request with the facts of its payload, or None when no format here applies.
+
+    Several of one plugin's formats claiming a payload is the same error the
+    engine gives for several plugins: :class:`AmbiguousPayload`, naming them.
+    """
+    claims = [
+        adapter
+        for adapter in adapters
+        if adapter.considers(request) and adapter.format.recognise(request.config)
+    ]
+    if len(claims) > 1:
+        names = ", ".join(sorted(adapter.format.name for adapter in claims))
+        raise AmbiguousPayload(
+            f"several adapters claim this payload ({names}); choose one with format=..."
+        )
+    if not claims:
+        return None
+    payload_format = claims[0].format
+    facts = payload_format.read(request.config, request.workflow_type)
+    return apply_facts(request, facts, payload_format)

@@ -1,0 +1,108 @@
+"""Devtron workflow requests: the JSON Devtron hands its CI and pre-/post-CD runners.
+
+One shape serves every stage (Devtron's ``WorkflowRequest``): ``stageType`` is
+empty for CI and ``PRE`` or ``POST`` for the deployment stages. The format
+answers for a stage only when the request's workflow type is that stage; a
+post-CD request audited as CI is an error, not a silent generic snapshot.
+See docs/adapters/devtron.md for the field mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from wfaudit_hookspecs import InvalidRequest, WorkflowType
+
+from .adapter import Facts, PayloadFormat
+from .identity import identity_value, label_value
+from .kubernetes import secret_references
+
+__all__ = ["DevtronFormat", "stage_of"]
+
+# ``workflowId`` plus one of these: keys only Devtron's request has, so that a
+# generic request with a ``workflowId`` is not taken for one.
+_MARKERS = frozenset(
+    {
+        "workflowNamePrefix",
+        "ciProjectDetails",
+        "stageType",
+        "prePostDeploySteps",
+        "preCiSteps",
+        "postCiSteps",
+        "ciArtifactDTO",
+        "workflowRunnerId",
+        "cdPipelineId",
+    }
+)
+_STAGES = {
+    "": WorkflowType.CI,
+    "CI": WorkflowType.CI,
+    "PRE": WorkflowType.PRE_CD,
+    "POST": WorkflowType.POST_CD,
+}
+_STAGE_LABELS = {WorkflowType.CI: "CI", WorkflowType.PRE_CD: "PRE", WorkflowType.POST_CD: "POST"}
+
+
+def stage_of(config: dict[str, Any]) -> str | None:
+    """The workflow type of a Devtron request's stage, or None for an unknown ``stageType``."""
+    stage = config.get("stageType")
+    if stage is None:
+        return WorkflowType.CI
+    if not isinstance(stage, str):
+        return None
+    return _STAGES.get(stage.strip().upper())
+
+
+class DevtronFormat(PayloadFormat):
+    """Devtron's workflow request, for the stages of the adapter's workflow types."""
+
+    name: ClassVar[str] = "devtron"
+    description: ClassVar[str] = (
+        "Devtron workflow request (JSON): workflowId, pipelineId, ciProjectDetails, "
+        "stageType PRE/POST for the deployment stages"
+    )
+    workflow_id_source: ClassVar[str] = "workflowId, or workflowRunnerId for a CD stage"
+    pipeline_id_source: ClassVar[str] = "pipelineId, or cdPipelineId for a CD stage"
+
+    def recognise(self, config: Any) -> bool:
+        return (
+            isinstance(config, dict) and "workflowId" in config and not _MARKERS.isdisjoint(config)
+        )
+
+    def read(self, config: Any, workflow_type: str) -> Facts:
+        stage = stage_of(config)
+        if stage is None:
+            raise InvalidRequest(
+                "this devtron request's stageType is not empty (CI), PRE or POST; "
+                "wfaudit cannot tell which stage it is (force format=generic to audit it as given)"
+            )
+        if stage != workflow_type:
+            raise InvalidRequest(
+                f"this devtron request is a {_STAGE_LABELS[stage]} stage request but was "
+                f"triggered as {workflow_type}; trigger it as {stage}"
+            )
+        if stage == WorkflowType.CI:
+            workflow_id = identity_value(config.get("workflowId"))
+            pipeline_id = identity_value(config.get("pipelineId"))
+        else:
+            # Devtron keys CD snapshots by the stage's runner, not by the CD workflow.
+            workflow_id = identity_value(config.get("workflowRunnerId")) or identity_value(
+                config.get("workflowId")
+            )
+            pipeline_id = identity_value(config.get("cdPipelineId")) or identity_value(
+                config.get("pipelineId")
+            )
+        labels = {
+            "app": label_value(config.get("appName")),
+            "environment": label_value(config.get("envName")),
+            "pipeline": label_value(config.get("pipelineName")),
+            "stage": _STAGE_LABELS[stage],
+        }
+        return Facts(
+            workflow_id=workflow_id,
+            pipeline_id=pipeline_id,
+            triggered_by=identity_value(config.get("triggeredBy"))
+            or identity_value(config.get("triggerByAuthor")),
+            labels={key: value for key, value in labels.items() if value is not None},
+            references=secret_references(config, self.name),
+        )

@@ -1,0 +1,44 @@
+"""The ``ci`` entry point: the CI adapters (workflow type ``CI``).
+
+Formats: ``devtron`` (CI requests, no ``stageType``), ``github-actions`` and
+``tekton`` (a ``PipelineRun`` or ``TaskRun`` building the code). Each answers
+only for ``CI`` requests; the ``wfaudit-cd`` plugin answers for the deployment
+stages with the same Devtron and Tekton readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
+
+from .adapter import Adapter, declare_formats, pre_trigger
+from .devtron import DevtronFormat
+from .github import GitHubActionsFormat
+from .tekton import TektonFormat
+
+__all__ = ["ADAPTERS", "wfaudit_payload_formats", "wfaudit_pre_trigger", "wfaudit_workflow_types"]
+
+ADAPTERS: tuple[Adapter, ...] = (
+    Adapter(DevtronFormat(), (WorkflowType.CI,)),
+    Adapter(GitHubActionsFormat(), (WorkflowType.CI,)),
+    Adapter(TektonFormat(), (WorkflowType.CI,)),
+)
+
+
+@hookimpl
+def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
+    """Declare ``CI`` (the engine declares it too; the first description is kept)."""
+    register(WorkflowType.CI, "continuous integration build")
+
+
+@hookimpl
+def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
+    """Declare ``devtron``, ``github-actions`` and ``tekton`` for ``CI``."""
+    declare_formats(ADAPTERS, register)
+
+
+@hookimpl
+def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
+    """Recognise a CI payload and fill the request's identity, labels and references."""
+    return pre_trigger(ADAPTERS, request)

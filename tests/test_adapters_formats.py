@@ -1,0 +1,529 @@
+"""The CI and CD adapters on their own: sniffing, identity, trigger kinds, references.
+
+These call the plugins' ``wfaudit_pre_trigger`` directly (no store); the
+engine-level behaviour is in test_adapters_engine.py, the real corpus in
+test_adapters_corpus.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+import json
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import wfaudit_cd.plugin as cd_plugin
+import wfaudit_ci.plugin as ci_plugin
+from wfaudit.loading import load_payload
+from wfaudit_ci import FROM_PAYLOAD
+from wfaudit_hookspecs import (
+    AmbiguousPayload,
+    InvalidRequest,
+    SecretReference,
+    TriggerKind,
+    TriggerRequest,
+)
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "docs" / "adapters" / "examples"
+
+
+def example(name: str) -> Any:
+    return load_payload(str(EXAMPLES / name))
+
+
+def request(config: Any, workflow_type: str = "CI", **fields: Any) -> TriggerRequest:
+    fields.setdefault("workflow_id", FROM_PAYLOAD)
+    fields.setdefault("pipeline_id", FROM_PAYLOAD)
+    return TriggerRequest(config=config, workflow_type=workflow_type, **fields)
+
+
+def adapt(req: TriggerRequest) -> TriggerRequest | None:
+    """What the two plugins answer together (at most one of them may answer)."""
+    answers = [
+        answer
+        for answer in (ci_plugin.wfaudit_pre_trigger(req), cd_plugin.wfaudit_pre_trigger(req))
+        if answer is not None
+    ]
+    assert len(answers) <= 1, [a.format for a in answers]
+    return answers[0] if answers else None
+
+
+def refs(answer: TriggerRequest | None) -> set[tuple[str, str, str]]:
+    assert answer is not None
+    return {(r.path, r.kind, r.name) for r in answer.references}
+
+
+# -- sniffing -------------------------------------------------------------------
+
+WORKFLOW = {"on": "push", "jobs": {"test": {"runs-on": "ubuntu-latest", "steps": []}}}
+ARGO = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "wf"}}
+PIPELINE_RUN = {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "pr"}}
+TASK_RUN = {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "tr"}}
+DEVTRON_CI = {"workflowId": 1, "pipelineId": 2, "ciProjectDetails": []}
+DEVTRON_PRE = {"workflowId": 1, "workflowRunnerId": 3, "cdPipelineId": 2, "stageType": "PRE"}
+
+
+@pytest.mark.parametrize(
+    ("config", "workflow_type", "expected"),
+    [
+        pytest.param(DEVTRON_CI, "CI", "devtron", id="devtron-ci"),
+        pytest.param(DEVTRON_PRE, "PRE_CD", "devtron", id="devtron-pre"),
+        pytest.param({**DEVTRON_PRE, "stageType": "POST"}, "POST_CD", "devtron", id="devtron-post"),
+        pytest.param(WORKFLOW, "CI", "github-actions", id="github-bare"),
+        pytest.param(
+            {"true": "push", "jobs": WORKFLOW["jobs"]}, "CI", "github-actions", id="yaml11-on"
+        ),
+        pytest.param({"workflow": WORKFLOW, "github": {}}, "CI", "github-actions", id="github-run"),
+        pytest.param(PIPELINE_RUN, "CI", "tekton", id="tekton-ci"),
+        pytest.param(TASK_RUN, "CI", "tekton", id="tekton-taskrun-ci"),
+        pytest.param(
+            [{"apiVersion": "v1", "kind": "Secret"}, TASK_RUN],
+            "POST_CD",
+            "tekton",
+            id="tekton-multi",
+        ),
+        pytest.param(
+            {"apiVersion": "v1", "kind": "List", "items": [PIPELINE_RUN]},
+            "PRE_CD",
+            "tekton",
+            id="tekton-list",
+        ),
+        pytest.param(ARGO, "PRE_CD", "argo", id="argo"),
+        pytest.param({**ARGO, "kind": "CronWorkflow"}, "POST_CD", "argo", id="argo-cron"),
+        # Not ours: the engine audits them as given (format "generic").
+        pytest.param(ARGO, "CI", None, id="argo-is-cd-only"),
+        pytest.param(WORKFLOW, "PRE_CD", None, id="github-is-ci-only"),
+        pytest.param({"workflowId": 1, "pipelineId": 2}, "CI", None, id="workflowId-alone"),
+        pytest.param(
+            {"on": "push", "jobs": {"a": "not a job"}}, "CI", None, id="jobs-not-mappings"
+        ),
+        pytest.param({"workflow": WORKFLOW, "secrets": {}}, "CI", None, id="secrets-context"),
+        pytest.param({"apiVersion": "v1", "kind": "ConfigMap"}, "PRE_CD", None, id="configmap"),
+        pytest.param([PIPELINE_RUN, "not an object"], "CI", None, id="mixed-list"),
+        pytest.param([], "CI", None, id="empty-list"),
+        pytest.param("text", "CI", None, id="string"),
+        pytest.param(None, "PRE_CD", None, id="null"),
+    ],
+)
+def test_each_format_sniffs_its_payloads_for_its_workflow_types(
+    config: Any, workflow_type: str, expected: str | None
+) -> None:
+    answer = adapt(request(config, workflow_type, workflow_id="w", pipeline_id="p"))
+    assert (answer.format if answer else None) == expected
+
+
+def test_a_forced_format_only_asks_that_format() -> None:
+    assert adapt(request(PIPELINE_RUN, pipeline_id="p", format="tekton"))
+    assert adapt(request(PIPELINE_RUN, pipeline_id="p", format="github-actions")) is None
+    assert adapt(request(DEVTRON_CI, format="generic")) is None
+
+
+def test_two_formats_of_one_plugin_claiming_a_payload_is_ambiguous() -> None:
+    both = [ARGO, PIPELINE_RUN]
+    with pytest.raises(AmbiguousPayload, match=r"\(argo, tekton\); choose one with format="):
+        adapt(request(both, "PRE_CD"))
+    forced = adapt(request(both, "PRE_CD", format="argo"))
+    assert forced is not None and forced.format == "argo"
+
+
+def test_adapters_never_modify_the_config() -> None:
+    for name, workflow_type in [
+        ("devtron-ci.json", "CI"),
+        ("github-actions-run.json", "CI"),
+        ("argo-workflow.yaml", "POST_CD"),
+        ("tekton-pipelinerun.yaml", "CI"),
+    ]:
+        config = example(name)
+        before = copy.deepcopy(config)
+        answer = adapt(request(config, workflow_type, workflow_id="w", pipeline_id="p"))
+        assert answer is not None
+        assert answer.config is config  # the same object, passed on
+        assert config == before
+
+
+def test_plugins_declare_their_types_and_formats() -> None:
+    def collect(hook: Callable[..., None]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        hook(register=lambda name, *rest: out.setdefault(name, rest))
+        return out
+
+    assert set(collect(ci_plugin.wfaudit_workflow_types)) == {"CI"}
+    assert set(collect(cd_plugin.wfaudit_workflow_types)) == {"PRE_CD", "POST_CD"}
+    ci_formats = collect(ci_plugin.wfaudit_payload_formats)
+    cd_formats = collect(cd_plugin.wfaudit_payload_formats)
+    assert {name: tuple(v[0]) for name, v in ci_formats.items()} == {
+        "devtron": ("CI",),
+        "github-actions": ("CI",),
+        "tekton": ("CI",),
+    }
+    assert {name: tuple(v[0]) for name, v in cd_formats.items()} == {
+        "devtron": ("PRE_CD", "POST_CD"),
+        "argo": ("PRE_CD", "POST_CD"),
+        "tekton": ("PRE_CD", "POST_CD"),
+    }
+
+
+# -- the identity rule ----------------------------------------------------------
+
+
+def test_the_callers_identity_wins_and_the_payload_fills_the_rest() -> None:
+    config = example("devtron-ci.json")
+    given = adapt(
+        request(
+            config,
+            workflow_id="run-9",
+            pipeline_id="pipe-9",
+            triggered_by="ops",
+            trigger_kind="webhook",
+            labels={"app": "override", "team": "payments"},
+            references=[SecretReference(path="/dockerUsername", kind="vault", name="x")],
+        )
+    )
+    assert given is not None
+    assert (given.workflow_id, given.pipeline_id, given.triggered_by) == ("run-9", "pipe-9", "ops")
+    assert given.trigger_kind is TriggerKind.WEBHOOK
+    assert given.labels == {
+        "app": "override",
+        "pipeline": "ci-12-checkout-api",
+        "stage": "CI",
+        "team": "payments",
+    }
+    assert given.references[0].kind == "vault"  # the caller's come first
+    filled = adapt(request(config))
+    assert filled is not None
+    assert (filled.workflow_id, filled.pipeline_id, filled.triggered_by) == ("4711", "12", "7")
+
+
+def test_a_placeholder_the_payload_cannot_fill_is_a_clear_error() -> None:
+    with pytest.raises(InvalidRequest, match=r"workflow id '-' asks the github-actions adapter"):
+        adapt(request(WORKFLOW, pipeline_id="p"))
+    generate_only = {**PIPELINE_RUN, "metadata": {"generateName": "build-"}}
+    answer = adapt(request(generate_only, workflow_id="w"))
+    assert answer is not None and answer.pipeline_id == "build"
+    with pytest.raises(InvalidRequest, match="pass the workflow id explicitly"):
+        adapt(request(generate_only))
+
+
+# -- Devtron --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "workflow_type", "identity", "labels"),
+    [
+        ("devtron-ci.json", "CI", ("4711", "12"), {"app": "checkout-api", "stage": "CI"}),
+        (
+            "devtron-pre-cd.json",
+            "PRE_CD",
+            ("5120", "31"),
+            {"environment": "production", "stage": "PRE"},
+        ),
+        (
+            "devtron-post-cd.json",
+            "POST_CD",
+            ("5121", "31"),
+            {"app": "checkout-api", "stage": "POST"},
+        ),
+    ],
+)
+def test_devtron_identity_labels_and_references(
+    name: str, workflow_type: str, identity: tuple[str, str], labels: dict[str, str]
+) -> None:
+    answer = adapt(request(example(name), workflow_type))
+    assert answer is not None and answer.format == "devtron"
+    assert (answer.workflow_id, answer.pipeline_id, answer.triggered_by) == (*identity, "7")
+    assert labels.items() <= answer.labels.items()
+    expected = (
+        {("/secretName", "k8s-secret", "checkout-db-credentials")} if "pre" in name else set()
+    )
+    assert refs(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "workflow_type", "message"),
+    [
+        ("POST", "CI", "is a POST stage request but was triggered as CI; trigger it as POST_CD"),
+        (
+            "PRE",
+            "POST_CD",
+            "is a PRE stage request but was triggered as POST_CD; trigger it as PRE_CD",
+        ),
+        ("", "PRE_CD", "is a CI stage request but was triggered as PRE_CD; trigger it as CI"),
+        ("DEPLOY", "PRE_CD", "stageType is not empty \\(CI\\), PRE or POST"),
+        ("DEPLOY", "CI", "stageType is not empty \\(CI\\), PRE or POST"),
+    ],
+)
+def test_a_devtron_stage_that_contradicts_the_type_is_refused(
+    stage: str, workflow_type: str, message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message) as raised:
+        adapt(request({**DEVTRON_PRE, "stageType": stage}, workflow_type))
+    assert "DEPLOY" not in str(raised.value)  # messages never quote request data
+
+
+def test_devtron_ids_of_zero_are_unset() -> None:
+    config = {**DEVTRON_PRE, "workflowRunnerId": 0, "cdPipelineId": 0, "pipelineId": 5}
+    answer = adapt(request(config, "PRE_CD"))
+    assert answer is not None and (answer.workflow_id, answer.pipeline_id) == ("1", "5")
+    assert answer.triggered_by is None
+
+
+# -- GitHub Actions ---------------------------------------------------------------
+
+
+def test_github_run_context_gives_identity_kind_and_labels() -> None:
+    answer = adapt(request(example("github-actions-run.json")))
+    assert answer is not None
+    assert answer.workflow_id == "9876543210-2"
+    assert answer.pipeline_id == "example-org/web-shop/.github/workflows/ci.yml"
+    assert answer.triggered_by == "ben"  # who re-ran it
+    assert answer.trigger_kind is TriggerKind.RETRY  # run_attempt 2
+    assert answer.attempt == 2
+    assert answer.labels == {
+        "event": "push",
+        "ref": "refs/heads/main",
+        "repository": "example-org/web-shop",
+        "workflow": "CI",
+    }
+    assert refs(answer) == {
+        ("/workflow/jobs/publish/if", "github-secret", "NPM_TOKEN"),
+        ("/workflow/jobs/publish/steps/0/env/NODE_AUTH_TOKEN", "github-secret", "NPM_TOKEN"),
+        ("/workflow/jobs/publish/steps/1/with/github-token", "github-secret", "BOT_TOKEN"),
+        ("/workflow/jobs/publish/steps/1/with/github-token", "github-secret", "GITHUB_TOKEN"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "attempt", "kind"),
+    [
+        ("push", 1, TriggerKind.WEBHOOK),
+        ("pull_request_target", 1, TriggerKind.WEBHOOK),
+        ("merge_group", 1, TriggerKind.WEBHOOK),
+        ("schedule", 1, TriggerKind.SCHEDULE),
+        ("workflow_dispatch", 1, TriggerKind.MANUAL),
+        ("schedule", 3, TriggerKind.RETRY),
+    ],
+)
+def test_github_trigger_kind_follows_the_event(event: str, attempt: int, kind: TriggerKind) -> None:
+    github = {"event_name": event, "run_id": 5, "run_attempt": attempt, "repository": "o/r"}
+    answer = adapt(request({"workflow": WORKFLOW, "github": github}, pipeline_id="p"))
+    assert answer is not None
+    assert (answer.trigger_kind, answer.attempt) == (kind, attempt)
+    assert answer.workflow_id == f"5-{attempt}"
+
+
+def test_github_pipeline_falls_back_to_repository_and_workflow_name() -> None:
+    github = {"run_id": "77", "repository": "o/r", "actor": "ana"}
+    answer = adapt(request({"workflow": {**WORKFLOW, "name": "Lint"}, "github": github}))
+    assert answer is not None
+    assert (answer.workflow_id, answer.pipeline_id, answer.triggered_by) == (
+        "77-1",
+        "o/r/Lint",
+        "ana",
+    )
+    assert answer.trigger_kind is TriggerKind.MANUAL  # no event: the caller's default stays
+
+
+def test_github_secret_expressions_in_every_form() -> None:
+    workflow = {
+        "on": {"workflow_call": {"secrets": {"token": {"required": True}}}},
+        "jobs": {
+            "call": {"uses": "o/r/.github/workflows/x.yml@v1", "secrets": "inherit"},
+            "build": {
+                "if": "${{ secrets.A != '' }}",
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {"run": "echo ${{ secrets['B-1'] }} ${{secrets.C}}\necho ${{ github.token }}"},
+                    {"run": "echo '${{ format('{0}', secrets.D) }}'", "if": "secrets.E"},
+                    {"run": "echo secrets.NOT_AN_EXPRESSION $secrets"},
+                    {"with": {"token": "${{ inputs.secrets }}"}},
+                ],
+            },
+        },
+    }
+    answer = adapt(request(workflow, workflow_id="w", pipeline_id="p"))
+    assert refs(answer) == {
+        ("/jobs/call/secrets", "github-secret", "*"),
+        ("/jobs/build/if", "github-secret", "A"),
+        ("/jobs/build/steps/0/run", "github-secret", "B-1"),
+        ("/jobs/build/steps/0/run", "github-secret", "C"),
+        ("/jobs/build/steps/0/run", "github-secret", "GITHUB_TOKEN"),
+        ("/jobs/build/steps/1/run", "github-secret", "D"),
+        ("/jobs/build/steps/1/if", "github-secret", "E"),
+    }
+    assert {r.rule for r in answer.references} == {  # type: ignore[union-attr]
+        "github-actions.expression",
+        "github-actions.inherit",
+    }
+
+
+def test_github_contexts_are_not_scanned_for_references() -> None:
+    github = {"run_id": 1, "repository": "o/r", "event": {"comment": "use ${{ secrets.X }}"}}
+    answer = adapt(request({"workflow": WORKFLOW, "github": github}, pipeline_id="p"))
+    assert refs(answer) == set()
+
+
+# -- Argo and Tekton --------------------------------------------------------------
+
+
+def test_argo_workflow_from_a_cron_template() -> None:
+    answer = adapt(request(example("argo-workflow.yaml"), "POST_CD"))
+    assert answer is not None and answer.format == "argo"
+    assert answer.workflow_id == "6f1c2b8e-3d4a-4e5f-9a6b-7c8d9e0f1a2b"
+    assert answer.pipeline_id == "checkout/smoke-tests"
+    assert (answer.triggered_by, answer.trigger_kind) == ("ana", TriggerKind.SCHEDULE)
+    assert answer.labels == {"kind": "Workflow", "namespace": "checkout", "template": "smoke-tests"}
+    assert refs(answer) == {
+        ("/spec/imagePullSecrets/0", "k8s-secret", "registry-credentials"),
+        (
+            "/spec/templates/0/container/env/0/valueFrom/secretKeyRef",
+            "k8s-secret",
+            "smoke-tests/api-token",
+        ),
+        (
+            "/spec/templates/0/outputs/artifacts/0/s3/accessKeySecret",
+            "k8s-secret",
+            "s3-credentials/accessKey",
+        ),
+        (
+            "/spec/templates/0/outputs/artifacts/0/s3/secretKeySecret",
+            "k8s-secret",
+            "s3-credentials/secretKey",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels", "trigger_kind"),
+    [
+        ("Workflow", {"workflows.argoproj.io/resubmitted-from-workflow": "a"}, TriggerKind.RETRY),
+        ("Workflow", {"workflows.argoproj.io/workflow-event-binding": "b"}, TriggerKind.WEBHOOK),
+        ("Workflow", {}, None),
+        ("CronWorkflow", {}, TriggerKind.SCHEDULE),
+        ("WorkflowEventBinding", {}, TriggerKind.WEBHOOK),
+        ("WorkflowTemplate", {}, None),
+    ],
+)
+def test_argo_trigger_kinds(
+    kind: str, labels: dict[str, str], trigger_kind: TriggerKind | None
+) -> None:
+    doc = {**ARGO, "kind": kind, "metadata": {"name": "x", "labels": labels}}
+    answer = adapt(request(doc, "PRE_CD", workflow_id="w"))
+    assert answer is not None
+    assert answer.trigger_kind is (trigger_kind or TriggerKind.MANUAL)
+
+
+def test_argo_only_a_workflow_is_a_run() -> None:
+    template = {**ARGO, "kind": "WorkflowTemplate"}
+    with pytest.raises(InvalidRequest, match="workflow id '-' asks the argo adapter"):
+        adapt(request(template, "PRE_CD"))
+    binding = {
+        **ARGO,
+        "kind": "WorkflowEventBinding",
+        "spec": {"submit": {"workflowTemplateRef": {"name": "deploy-hook"}}},
+    }
+    answer = adapt(request(binding, "PRE_CD", workflow_id="w"))
+    assert answer is not None and answer.pipeline_id == "deploy-hook"
+
+
+def test_tekton_pipelinerun_started_by_triggers() -> None:
+    answer = adapt(request(example("tekton-pipelinerun.yaml")))
+    assert answer is not None and answer.format == "tekton"
+    assert (answer.workflow_id, answer.pipeline_id) == (
+        "ci/build-checkout-api-x7k2p",
+        "ci/build-and-push",
+    )
+    assert answer.trigger_kind is TriggerKind.WEBHOOK
+    assert answer.labels == {"kind": "PipelineRun", "namespace": "ci", "pipeline": "build-and-push"}
+    assert refs(answer) == {
+        (
+            "/1/spec/taskRunTemplate/podTemplate/imagePullSecrets/0",
+            "k8s-secret",
+            "registry-credentials",
+        ),
+        ("/1/spec/workspaces/0/secret/secretName", "k8s-secret", "git-credentials"),
+    }
+
+
+def test_tekton_taskrun_and_rerun() -> None:
+    config = example("tekton-taskrun.yaml")
+    answer = adapt(request(config, "POST_CD", workflow_id="w"))
+    assert answer is not None
+    assert answer.pipeline_id == "checkout/verify-release"
+    assert answer.labels == {"kind": "TaskRun", "namespace": "checkout", "task": "verify-release"}
+    assert answer.trigger_kind is TriggerKind.MANUAL
+    rerun = {**config, "metadata": {"name": "v2", "labels": {"dashboard.tekton.dev/rerunOf": "v1"}}}
+    answer = adapt(request(rerun, "POST_CD"))
+    assert answer is not None and answer.trigger_kind is TriggerKind.RETRY
+    assert (answer.workflow_id, answer.pipeline_id) == ("v2", "verify-release")
+
+
+def test_kubernetes_reference_shapes() -> None:
+    pod_spec = {
+        "imagePullSecrets": [{"name": "pull"}, {"other": "x"}],
+        "volumes": [
+            {"name": "v", "secret": {"secretName": "vol"}},
+            {"name": "p", "projected": {"sources": [{"secret": {"name": "proj", "items": []}}]}},
+        ],
+        "containers": [
+            {
+                "envFrom": [{"secretRef": {"name": "from"}}, {"configMapRef": {"name": "cm"}}],
+                "env": [
+                    {"name": "A", "valueFrom": {"secretKeyRef": {"name": "sk", "key": "a"}}},
+                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "", "key": "b"}}},
+                ],
+            }
+        ],
+    }
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "builder"},
+        "secrets": [{"name": "sa-secret"}],
+    }
+    run = {
+        **TASK_RUN,
+        "spec": {
+            "podTemplate": pod_spec,
+            "notASelector": {"passwordSecret": {"name": "n", "extra": 1}},
+        },
+    }
+    answer = adapt(request([account, run], workflow_id="w", pipeline_id="p"))
+    spec = "/1/spec/podTemplate"
+    assert refs(answer) == {
+        ("/0/secrets/0", "k8s-secret", "sa-secret"),
+        (f"{spec}/imagePullSecrets/0", "k8s-secret", "pull"),
+        (f"{spec}/volumes/0/secret/secretName", "k8s-secret", "vol"),
+        (f"{spec}/volumes/1/projected/sources/0/secret", "k8s-secret", "proj"),
+        (f"{spec}/containers/0/envFrom/0/secretRef", "k8s-secret", "from"),
+        (f"{spec}/containers/0/env/0/valueFrom/secretKeyRef", "k8s-secret", "sk/a"),
+    }
+
+
+def test_labels_and_identities_taken_from_a_payload_are_bounded() -> None:
+    long_name = "x" * 300
+    config = {**DEVTRON_CI, "appName": long_name, "pipelineName": "ok\nnot", "triggeredBy": True}
+    answer = adapt(request(config, workflow_id="w", pipeline_id="p"))
+    assert answer is not None
+    assert answer.labels == {"stage": "CI"}
+    assert answer.triggered_by is None
+    assert json.dumps(dict(answer.labels))
+
+
+def test_the_adapters_depend_on_the_contract_only() -> None:
+    assert importlib.metadata.requires("wfaudit-ci") == ["wfaudit-hookspecs~=0.1"]
+    assert importlib.metadata.requires("wfaudit-cd") == [
+        "wfaudit-hookspecs~=0.1",
+        "wfaudit-ci~=0.1",
+    ]
+    check = (
+        "import sys, wfaudit_ci.plugin, wfaudit_cd.plugin; "
+        "engine = [m for m in sys.modules if m == 'wfaudit' or m.startswith('wfaudit.')]; "
+        "assert not engine, engine"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
