@@ -23,7 +23,7 @@ from wfaudit_sql import SqlStore
 from wfaudit_sql.migrate import HEAD_REVISION, KNOWN_REVISIONS, MIGRATIONS_DIR, VERSION_TABLE
 from wfaudit_sql.schema import metadata
 
-TABLES = {"blobs", "snapshots", "events", VERSION_TABLE}
+TABLES = {"blobs", "snapshots", "events", "chain_heads", VERSION_TABLE}
 
 
 def tables(sql: Engine) -> set[str]:
@@ -205,8 +205,11 @@ def test_postgresql_search_path_reaches_the_connection(store_url: str, sql: Engi
         rows = connection.execute(
             text(
                 "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_name IN ('blobs', 'snapshots', 'events', :version)"
+                "WHERE table_name IN ('blobs', 'snapshots', 'events', 'chain_heads', :version) "
+                # Other test sessions' schemas may exist meanwhile: look at ours
+                # and at the default one, where the tables must not be.
+                "AND table_schema IN (:schema, 'public')"
             ),
-            {"version": VERSION_TABLE},
+            {"version": VERSION_TABLE, "schema": schema},
         ).all()
     assert {(row[0], row[1]) for row in rows} == {(schema, name) for name in TABLES}

@@ -39,7 +39,7 @@ def upgrade(store_url: str | None) -> None:
     if before == after:
         click.echo(f"{store.url}: already at {after}")
     else:
-        click.echo(f"{store.url}: upgraded {before or '(empty)'} -> {after}")
+        click.echo(f"{store.url}: upgraded {before or '(empty)'} -> {after} (head)")
 
 
 @db.command()

@@ -16,12 +16,15 @@ from wfaudit_hookspecs import StoreError, StoreUnavailable
 
 from .sqlite import is_busy
 
-__all__ = ["is_transient", "reason_of", "translate"]
+__all__ = ["is_disconnect", "is_transient", "reason_of", "translate"]
 
 _MAX_REASON = 200
 
 # serialization_failure, deadlock_detected: the transaction may simply be re-run.
 _PG_RETRYABLE = frozenset({"40001", "40P01"})
+# lock_not_available (lock_timeout), query_canceled (statement_timeout): the store
+# stayed busy for as long as we were prepared to wait.
+_PG_BUSY = frozenset({"55P03", "57014"})
 # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL.
 _SQLITE_UNAVAILABLE = frozenset({8, 10, 13, 14, 15})
 
@@ -41,6 +44,12 @@ def is_transient(error: BaseException) -> bool:
     return getattr(inner, "sqlstate", None) in _PG_RETRYABLE
 
 
+def is_disconnect(error: BaseException) -> bool:
+    """True when the server dropped a connection that was in use (SQLAlchemy has
+    invalidated it): the transaction did not commit and may run again elsewhere."""
+    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+
+
 def reason_of(error: BaseException) -> str:
     """A short, data-free reason: the first line of the driver's message."""
     inner = driver_error(error)
@@ -57,7 +66,7 @@ def translate(error: BaseException, url: str, *, waited: float | None = None) ->
     :param waited: seconds spent retrying a busy store, when that is why we gave up.
     """
     reason = reason_of(error)
-    if is_transient(error):
+    if is_transient(error) or getattr(driver_error(error), "sqlstate", None) in _PG_BUSY:
         waited_text = f" for {waited:.0f} s" if waited is not None else ""
         return StoreUnavailable(
             f"the store at {url} stayed busy{waited_text} ({reason}); "

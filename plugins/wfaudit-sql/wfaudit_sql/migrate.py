@@ -28,8 +28,8 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0001_initial"
-KNOWN_REVISIONS = ("0001_initial",)
+HEAD_REVISION = "0002_audit_chain"
+KNOWN_REVISIONS = ("0001_initial", "0002_audit_chain")
 """Every revision this version of the code can upgrade from, oldest first."""
 
 VERSION_TABLE = "wfaudit_alembic_version"

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from wfaudit_hookspecs import Blob, SnapshotRecord, SnapshotRef
+from wfaudit_hookspecs import AuditEvent, Blob, SnapshotRecord, SnapshotRef
 from wfaudit_hookspecs.converter import get_converter, structure_record
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "blob_row",
     "differing_fields",
     "dump_json",
+    "event_from_row",
     "record_from_row",
     "ref_from_row",
     "snapshot_row",
@@ -147,4 +148,23 @@ def blob_from_row(row: Row) -> Blob:
         raw_size=row["raw_size"],
         # psycopg may hand back a memoryview; the model holds bytes.
         data=bytes(row["data"]),
+    )
+
+
+def event_from_row(row: Row) -> AuditEvent:
+    """The :class:`AuditEvent` of an ``events`` row (or of the values inserted)."""
+    at = row["at"]
+    if isinstance(at, _dt.datetime) and at.tzinfo is None:
+        at = at.replace(tzinfo=_dt.UTC)
+    return AuditEvent(
+        subject=row["subject"],
+        seq=int(row["seq"]),
+        kind=row["kind"],
+        at=at,
+        tenant=row["tenant"] or None,
+        actor=row["actor"],
+        data=json.loads(row["data"]),
+        chain_seq=int(row["chain_seq"]),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
     )

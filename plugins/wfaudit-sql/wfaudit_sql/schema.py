@@ -22,11 +22,21 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "blobs", "events", "metadata", "snapshots"]
+__all__ = [
+    "FAILED_PREDICATE",
+    "FAILED_STATUSES",
+    "UTCDateTime",
+    "blobs",
+    "chain_heads",
+    "events",
+    "metadata",
+    "snapshots",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -80,6 +90,10 @@ def _identity(name: str, *, nullable: bool = False) -> Column[str]:
 _HASH_LENGTH = 64
 # Engine-made ids are ULIDs (26 characters); leave room for other schemes.
 _ID_LENGTH = 64
+
+FAILED_STATUSES = ("failed", "error")
+"""The statuses of a failed run, in the partial index's predicate."""
+FAILED_PREDICATE = "status IN ('failed', 'error')"
 
 blobs = Table(
     "blobs",
@@ -136,6 +150,21 @@ snapshots = Table(
     ),
     Index("ix_snapshots_created_on", "created_on"),
     Index("ix_snapshots_content_hash", "content_hash"),
+    # A pipeline's history when no tenant is given (the tenant-first index above
+    # cannot serve it in created_on order).
+    Index("ix_snapshots_pipeline_created", "pipeline_id", "created_on", "id"),
+    # The latest failed snapshot of a pipeline: a partial index holds only the
+    # failures, so the newest one is the first entry of a backward index scan,
+    # however many successful runs the pipeline has. Queries must spell the same
+    # predicate with literals (see FAILED_STATUSES) for the planners to use it.
+    Index(
+        "ix_snapshots_failed",
+        "pipeline_id",
+        "created_on",
+        "id",
+        sqlite_where=text(FAILED_PREDICATE),
+        postgresql_where=text(FAILED_PREDICATE),
+    ),
 )
 
 events = Table(
@@ -156,5 +185,25 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     _identity("actor", nullable=True),
     Column("data", Text, nullable=False),
+    # The hash chain (one chain per tenant): the position in the chain, the hash
+    # of the event before, and SHA-256 over that hash and this event's canonical
+    # form (wfaudit_sql.chain).
+    Column("chain_seq", BigInteger, nullable=False),
+    Column("prev_hash", String(_HASH_LENGTH), nullable=False),
+    Column("hash", String(_HASH_LENGTH), nullable=False),
     UniqueConstraint("subject", "seq"),
+    UniqueConstraint("tenant", "chain_seq"),
+)
+
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    # One row per tenant's chain ('' = no tenant): the last position and hash.
+    # Appending an event locks this row (FOR UPDATE on PostgreSQL; SQLite's write
+    # lock already serialises writers), which orders the appends of one chain;
+    # the row also lets verification notice events cut off the end of a chain.
+    Column("tenant", String(255), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(_HASH_LENGTH), nullable=False),
+    Column("updated_on", UTCDateTime, nullable=False),
 )

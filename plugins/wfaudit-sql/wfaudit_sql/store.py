@@ -3,27 +3,39 @@
 One short transaction per call. Writes on SQLite start with ``BEGIN IMMEDIATE``
 and are retried with backoff while another process holds the write lock; on
 PostgreSQL the unique constraints and ``ON CONFLICT DO NOTHING`` make concurrent
-saves of the same run safe without explicit locks.
+saves of the same run (and of the same content) safe.
+
+Every write that the audit trail records appends its event in the same
+transaction (:meth:`SqlStore._append`): the tenant's chain head row is locked
+last, just before the event is inserted, so the lock is held only for the few
+statements and the commit that follow, and no transaction ever waits for another
+lock while holding it (which rules out deadlocks between appends).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from sqlalchemy import LargeBinary, bindparam, cast, func, insert, select, text, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Select
 
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
+    AuditEvent,
+    BackupResult,
     Blob,
+    EventKind,
     HistoryQuery,
     InvalidRequest,
     SaveResult,
@@ -32,25 +44,30 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     StoreError,
+    StoreStats,
     StoreUnavailable,
+    TrailCheck,
+    check_json,
     utcnow,
 )
 
-from . import migrate
-from .connect import create_store_engine
-from .errors import is_transient, translate
+from . import migrate, trail
+from .chain import GENESIS, event_form, event_hash, record_digest, state_of
+from .connect import create_store_engine, session_settings
+from .errors import is_disconnect, is_transient, translate
 from .records import (
     blob_from_row,
     blob_row,
     differing_fields,
     dump_json,
+    event_from_row,
     record_from_row,
     ref_from_row,
     snapshot_row,
     stored_tenant,
 )
 from .retry import backoff
-from .schema import blobs, events, snapshots
+from .schema import FAILED_PREDICATE, FAILED_STATUSES, blobs, chain_heads, events, snapshots
 from .sqlite import WRITE_OPTION
 from .urls import parse_store_url
 
@@ -58,10 +75,16 @@ __all__ = ["SqlStore"]
 
 T = TypeVar("T")
 
-EVENT_AUDITED = "snapshot.audited"
-EVENT_OUTCOME = "outcome.recorded"
+EVENT_AUDITED = EventKind.AUDITED
+EVENT_OUTCOME = EventKind.OUTCOME
+_STORE_KINDS = frozenset({EVENT_AUDITED, EVENT_OUTCOME})
+"""Event kinds only the store itself appends (with the rows they describe)."""
 
 _DB_ERRORS = (sa_exc.SQLAlchemyError, sqlite3.Error)
+_DISCONNECT_RETRIES = 2
+"""Immediate re-runs of a transaction whose connection the server dropped (a
+restart, ``pg_terminate_backend``): the pool hands out a fresh connection."""
+_PAGE = 500
 
 
 class SqlStore:
@@ -90,6 +113,7 @@ class SqlStore:
         target = parse_store_url(url)
         self.url = target.display
         self.backend: Literal["sqlite", "postgresql"] = target.backend
+        self._target = target
         self._retry_deadline = target.retry_deadline
         # An in-memory database is a single shared connection: one call at a time.
         self._serial: contextlib.AbstractContextManager[Any] = (
@@ -102,6 +126,13 @@ class SqlStore:
                 f"cannot create the store at {self.url}: {error.strerror or error}"
             ) from None
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        # A read is one statement (or several that need no common snapshot): on
+        # PostgreSQL it runs without BEGIN and COMMIT, two network round trips fewer.
+        self._reader = (
+            self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.backend == "postgresql"
+            else self._engine
+        )
         self._insert_blob = _insert_ignoring_conflicts(self.backend, blobs)
         # rowcount tells whether the snapshot was new; SQLAlchemy keeps it for an
         # INSERT only when asked to.
@@ -109,6 +140,12 @@ class SqlStore:
             self.backend, snapshots
         ).execution_options(preserve_rowcount=True)
         self._insert_event = insert(events)
+        self._insert_head = _insert_ignoring_conflicts(self.backend, chain_heads)
+        # PostgreSQL pays a network round trip per statement: there, the blob and
+        # the snapshot go in one statement, and so do the event and the chain
+        # head's move (data-modifying CTEs); SQLite runs them one by one.
+        self._save_both = _save_both_statement() if self.backend == "postgresql" else None
+        self._append_both = _append_both_statement() if self.backend == "postgresql" else None
         try:
             if check_schema:
                 upgrade = migrate.auto_upgrade_from_env() if auto_upgrade is None else auto_upgrade
@@ -144,30 +181,40 @@ class SqlStore:
         now = utcnow()
         row = snapshot_row(record)
         blob_values = blob_row(blob, now)
-        event_values = {
-            "tenant": row["tenant"],
-            "subject": record.id,
-            "seq": 1,
-            "kind": EVENT_AUDITED,
-            "at": now,
-            "actor": record.created_by or record.triggered_by,
-            "data": dump_json(
-                {
-                    "content_hash": record.content_hash,
-                    "workflow_id": record.workflow_id,
-                    "workflow_type": record.workflow_type,
-                    "pipeline_id": record.pipeline_id,
-                    "trigger_kind": row["trigger_kind"],
-                    "attempt": record.attempt,
-                    "parent": record.parent,
-                }
-            ),
+        # The event seals the row: a digest of its fixed columns and its state.
+        audited = {
+            "content_hash": record.content_hash,
+            "workflow_id": record.workflow_id,
+            "workflow_type": record.workflow_type,
+            "pipeline_id": record.pipeline_id,
+            "trigger_kind": row["trigger_kind"],
+            "attempt": record.attempt,
+            "parent": record.parent,
+            "record_digest": record_digest(row),
+            "state": state_of(row),
         }
+        actor = record.created_by or record.triggered_by
+
+        def insert_both(connection: Connection) -> bool:
+            """Insert the blob and the snapshot unless there; True if the snapshot is new."""
+            if self._save_both is not None:
+                params = {**row, **{f"blob_{key}": value for key, value in blob_values.items()}}
+                return bool(connection.execute(self._save_both, params).rowcount == 1)
+            connection.execute(self._insert_blob, blob_values)
+            return bool(connection.execute(self._insert_snapshot, row).rowcount == 1)
 
         def work(connection: Connection) -> SaveResult:
-            connection.execute(self._insert_blob, blob_values)
-            if connection.execute(self._insert_snapshot, row).rowcount == 1:
-                connection.execute(self._insert_event, event_values)
+            if insert_both(connection):
+                self._append(
+                    connection,
+                    tenant=row["tenant"],
+                    subject=record.id,
+                    seq=1,
+                    kind=EVENT_AUDITED,
+                    at=now,
+                    actor=actor,
+                    data=audited,
+                )
                 return SaveResult(ref=ref_from_row(row), created=True)
             stored = (
                 connection.execute(
@@ -244,7 +291,11 @@ class SqlStore:
         if query.workflow_type is not None:
             statement = statement.where(c.workflow_type == query.workflow_type)
         if query.status is not None:
-            statement = statement.where(c.status == Status(query.status).value)
+            value = Status(query.status).value
+            statement = statement.where(c.status == value)
+            if value in FAILED_STATUSES:
+                # Lets the planners use the partial index of failed runs.
+                statement = statement.where(text(FAILED_PREDICATE))
         if query.before is not None:
             statement = statement.where(c.created_on < query.before)
         statement = statement.order_by(c.created_on.desc(), c.id.desc()).limit(query.limit)
@@ -288,22 +339,15 @@ class SqlStore:
                 .where(snapshots.c.id == found["id"])
                 .values(status=value, status_reason=reason, updated_on=now, updated_by=by)
             )
-            seq = connection.execute(
-                select(func.coalesce(func.max(events.c.seq), 0) + 1).where(
-                    events.c.subject == found["id"]
-                )
-            ).scalar_one()
-            connection.execute(
-                self._insert_event,
-                {
-                    "tenant": found["tenant"],
-                    "subject": found["id"],
-                    "seq": seq,
-                    "kind": EVENT_OUTCOME,
-                    "at": now,
-                    "actor": by,
-                    "data": dump_json({"status": value, "reason": reason}),
-                },
+            state = {"status": value, "status_reason": reason, "updated_on": now, "updated_by": by}
+            self._append(
+                connection,
+                tenant=found["tenant"],
+                subject=found["id"],
+                kind=EVENT_OUTCOME,
+                at=now,
+                actor=by,
+                data={"status": value, "reason": reason, "state": state_of(state)},
             )
             return (
                 connection.execute(select(snapshots).where(snapshots.c.id == found["id"]))
@@ -312,6 +356,351 @@ class SqlStore:
             )
 
         return record_from_row(self._run(work, write=True))
+
+    def find_latest_failed(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        workflow_id: str | None = None,
+        workflow_type: str | None = None,
+        tenant: str | None = None,
+    ) -> SnapshotRecord | None:
+        """The newest failed or errored record of a pipeline (or of a workflow run).
+
+        Served by the partial index ``ix_snapshots_failed``: the predicate is
+        spelt exactly as the index's, with literals, because SQLite (and a generic
+        PostgreSQL plan) only use a partial index whose predicate the query
+        visibly implies.
+        """
+        if pipeline_id is None and workflow_id is None:
+            raise InvalidRequest("find_latest_failed needs a pipeline_id or a workflow_id")
+        c = snapshots.c
+        query = select(snapshots).where(text(FAILED_PREDICATE))
+        if pipeline_id is not None:
+            query = query.where(c.pipeline_id == pipeline_id)
+        if workflow_id is not None:
+            query = query.where(c.workflow_id == workflow_id)
+        if workflow_type is not None:
+            query = query.where(c.workflow_type == workflow_type)
+        if tenant is not None:
+            query = query.where(c.tenant == stored_tenant(tenant))
+        query = query.order_by(c.created_on.desc(), c.id.desc()).limit(1)
+
+        def work(connection: Connection) -> RowMapping | None:
+            return connection.execute(query).mappings().first()
+
+        row = self._run(work, write=False)
+        return None if row is None else record_from_row(row)
+
+    # -- the audit trail ----------------------------------------------------------
+
+    def append_event(
+        self,
+        *,
+        subject: str,
+        kind: str,
+        tenant: str | None,
+        actor: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Append an event to ``tenant``'s chain; its ``seq`` follows the subject's last.
+
+        :raises InvalidRequest: a kind the store records itself, a malformed kind
+            or subject, or data that is not a JSON object.
+        """
+        if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
+            raise InvalidRequest(
+                "an event kind must be a non-empty string of at most 64 characters"
+            )
+        if kind in _STORE_KINDS:
+            raise InvalidRequest(
+                f"{kind} events are recorded by the store itself, with the change they describe"
+            )
+        if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
+            raise InvalidRequest(
+                "an event subject must be a non-empty string of at most 64 characters"
+            )
+        payload = check_json(dict(data or {}))
+        stored = stored_tenant(tenant)
+
+        def work(connection: Connection) -> dict[str, Any]:
+            return self._append(
+                connection,
+                tenant=stored,
+                subject=subject,
+                kind=kind,
+                at=utcnow(),
+                actor=actor,
+                data=payload,
+            )
+
+        return event_from_row(self._run(work, write=True))
+
+    def list_events(
+        self, *, subject: str | None = None, tenant: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """A subject's events in order (``seq``), or else the newest ``limit`` events."""
+        c = events.c
+        query = select(events)
+        if tenant is not None:
+            query = query.where(c.tenant == stored_tenant(tenant))
+        if subject is not None:
+            query = query.where(c.subject == subject).order_by(c.seq)
+        else:
+            query = query.order_by(c.id.desc())
+        query = query.limit(max(0, limit))
+
+        def work(connection: Connection) -> list[RowMapping]:
+            return list(connection.execute(query).mappings().all())
+
+        return [event_from_row(row) for row in self._run(work, write=False)]
+
+    def _append(
+        self,
+        connection: Connection,
+        *,
+        tenant: str,
+        subject: str,
+        kind: str,
+        at: _dt.datetime,
+        actor: str | None,
+        data: Mapping[str, Any],
+        seq: int | None = None,
+    ) -> dict[str, Any]:
+        """Append one event inside the caller's write transaction; returns its row.
+
+        The head row is locked *last* in every transaction that appends, so it is
+        held only for this call and the commit, and a transaction holding it
+        never waits for another lock.
+        """
+        position, prev_hash = self._lock_head(connection, tenant)
+        if seq is None:
+            # Under the head lock: no other append of this chain can interleave.
+            seq = connection.execute(
+                select(func.coalesce(func.max(events.c.seq), 0) + 1).where(
+                    events.c.subject == subject
+                )
+            ).scalar_one()
+        data_text = dump_json(data)
+        form = event_form(
+            tenant=tenant, subject=subject, seq=seq, kind=kind, at=at, actor=actor, data=data_text
+        )
+        digest = event_hash(prev_hash, form)
+        values = {
+            "tenant": tenant,
+            "subject": subject,
+            "seq": seq,
+            "kind": kind,
+            "at": at,
+            "actor": actor,
+            "data": data_text,
+            "chain_seq": position + 1,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+        if self._append_both is not None:
+            connection.execute(
+                self._append_both,
+                {**{f"event_{key}": value for key, value in values.items()}, "head_updated_on": at},
+            )
+            return values
+        connection.execute(self._insert_event, values)
+        connection.execute(
+            update(chain_heads)
+            .where(chain_heads.c.tenant == tenant)
+            .values(seq=position + 1, hash=digest, updated_on=at)
+        )
+        return values
+
+    def _lock_head(self, connection: Connection, tenant: str) -> tuple[int, str]:
+        """Lock a chain's head row (creating it for a new tenant): (position, hash)."""
+        query = (
+            select(chain_heads.c.seq, chain_heads.c.hash)
+            .where(chain_heads.c.tenant == tenant)
+            .with_for_update()  # nothing on SQLite, whose writers hold the database lock
+        )
+        row = connection.execute(query).first()
+        if row is None:
+            # Two first appends of a tenant race here: one inserts, the other
+            # waits for its commit and then finds (and locks) the row.
+            connection.execute(
+                self._insert_head,
+                {"tenant": tenant, "seq": 0, "hash": GENESIS, "updated_on": utcnow()},
+            )
+            row = connection.execute(query).one()
+        return int(row[0]), str(row[1])
+
+    # -- maintenance ----------------------------------------------------------------
+
+    def ping(self, *, write: bool = False) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers.
+
+        With ``write``, the probe runs as a write transaction (on SQLite it takes
+        the write lock), so it fails while another connection holds the database
+        locked, as a save would.
+        """
+
+        def work(connection: Connection) -> None:
+            connection.execute(select(1)).scalar()
+
+        self._run(work, write=write)
+
+    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
+        """Verify the chains, every snapshot row against its events, and the blob rows.
+
+        Runs in one read transaction (``REPEATABLE READ`` on PostgreSQL) so that
+        writes made meanwhile are not mistaken for tampering. See
+        :mod:`wfaudit_sql.trail` for what is reported.
+        """
+        scope = None if tenant is None else stored_tenant(tenant)
+
+        def work(connection: Connection) -> TrailCheck:
+            if self.backend != "sqlite":
+                return trail.check(connection, tenant=scope, max_findings=max_findings)
+            # SQLite keeps any bytes written into a TEXT column; text that is not
+            # UTF-8 must show up as a modified row, not stop the verification.
+            raw: Any = connection.connection.dbapi_connection
+            previous = raw.text_factory
+            raw.text_factory = _lenient_text
+            try:
+                return trail.check(connection, tenant=scope, max_findings=max_findings)
+            finally:
+                raw.text_factory = previous
+
+        return self._read_consistently(work)
+
+    def iter_blobs(self, *, tenant: str | None = None) -> Iterator[Blob]:
+        """Every blob (referenced by ``tenant``'s snapshots), a page at a time."""
+        last: str | None = None
+        # The bytes cast to binary: a value written behind the store's back as
+        # text still comes back, to fail its hash check.
+        columns = [
+            *(c for c in blobs.c if c.name != "data"),
+            cast(blobs.c.data, LargeBinary).label("data"),
+        ]
+        while True:
+            query = select(*columns).order_by(blobs.c.content_hash).limit(_PAGE // 5)
+            if last is not None:
+                query = query.where(blobs.c.content_hash > last)
+            if tenant is not None:
+                query = query.where(
+                    blobs.c.content_hash.in_(
+                        select(snapshots.c.content_hash).where(
+                            snapshots.c.tenant == stored_tenant(tenant)
+                        )
+                    )
+                )
+
+            def work(connection: Connection, query: Any = query) -> list[RowMapping]:
+                return list(connection.execute(query).mappings().all())
+
+            rows = self._run(work, write=False)
+            if not rows:
+                return
+            for row in rows:
+                yield blob_from_row(row)
+            last = rows[-1]["content_hash"]
+
+    def stats(self, *, tenant: str | None = None) -> StoreStats:
+        """Counts and sizes of the store (or of one tenant's snapshots and blobs)."""
+        c = snapshots.c
+        scoped = None if tenant is None else stored_tenant(tenant)
+
+        def where(query: Any, column: Any) -> Any:
+            return query if scoped is None else query.where(column == scoped)
+
+        def work(connection: Connection) -> StoreStats:
+            count, raw, tenants = connection.execute(
+                where(
+                    select(
+                        func.count(),
+                        func.coalesce(func.sum(c.config_size), 0),
+                        func.count(c.tenant.distinct()),
+                    ),
+                    c.tenant,
+                )
+            ).one()
+            by_status = {
+                str(status): int(n)
+                for status, n in connection.execute(
+                    where(select(c.status, func.count()), c.tenant).group_by(c.status)
+                )
+            }
+            blob_query = select(
+                func.count(),
+                func.coalesce(func.sum(blobs.c.raw_size), 0),
+                func.coalesce(func.sum(blobs.c.stored_size), 0),
+            )
+            if scoped is not None:
+                blob_query = blob_query.where(
+                    blobs.c.content_hash.in_(select(c.content_hash).where(c.tenant == scoped))
+                )
+            blob_count, unique_raw, stored = connection.execute(blob_query).one()
+            event_count = connection.execute(
+                where(select(func.count()).select_from(events), events.c.tenant)
+            ).scalar_one()
+            return StoreStats(
+                snapshots=int(count),
+                blobs=int(blob_count),
+                events=int(event_count),
+                tenants=int(tenants),
+                by_status=dict(sorted(by_status.items())),
+                raw_bytes=int(raw),
+                unique_raw_bytes=int(unique_raw),
+                stored_bytes=int(stored),
+            )
+
+        return self._read_consistently(work)
+
+    def backup(self, destination: str) -> BackupResult:
+        """Copy a live SQLite store to ``destination`` with SQLite's online backup API.
+
+        The copy is one consistent snapshot (one backup step, inside a read
+        transaction: in WAL mode writers go on meanwhile), written to a temporary
+        file next to ``destination``, checked with ``PRAGMA integrity_check``,
+        fsynced and renamed into place. An existing file is not overwritten.
+
+        :raises StoreError: for PostgreSQL, with the ``pg_dump`` recipe to use.
+        """
+        if self.backend == "postgresql":
+            raise StoreError(
+                "a PostgreSQL store is backed up with pg_dump, not wfaudit: "
+                "pg_dump --format=custom --file=DEST '<store URL>' "
+                "(then check the copy as docs/operations.md describes)"
+            )
+        target = Path(destination).expanduser().resolve()
+        if target.exists():
+            raise StoreError(f"{target} exists; wfaudit backup does not overwrite files")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            with self._serial, self._engine.connect() as connection:
+                # The pooled DBAPI connection: a sqlite3.Connection for this backend.
+                source: Any = connection.connection.dbapi_connection
+                copy = sqlite3.connect(partial)
+                try:
+                    source.backup(copy)
+                    integrity = str(copy.execute("PRAGMA integrity_check").fetchone()[0])
+                    count = int(copy.execute("SELECT count(*) FROM snapshots").fetchone()[0])
+                finally:
+                    copy.close()
+            if integrity != "ok":
+                raise StoreError(f"the backup failed its integrity check: {integrity}")
+            _fsync_file(partial)
+            os.replace(partial, target)
+            _fsync_directory(target.parent)
+        except _DB_ERRORS as error:
+            raise translate(error, self.url) from error
+        except OSError as error:
+            raise StoreError(
+                f"cannot write the backup {target}: {error.strerror or error}"
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        return BackupResult(
+            path=str(target), bytes=target.stat().st_size, snapshots=count, integrity=integrity
+        )
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -355,6 +744,9 @@ class SqlStore:
     def _upgrade_postgresql(self) -> str | None:
         def work() -> str | None:
             with self._engine.connect() as connection:
+                # A migration waits for other processes' migrations and for the
+                # locks its DDL needs as long as it takes: no lock_timeout here.
+                connection.exec_driver_sql("SET lock_timeout = 0")
                 migrate.lock_postgresql(connection)
                 connection.commit()
                 try:
@@ -363,6 +755,9 @@ class SqlStore:
                 finally:
                     try:
                         migrate.unlock_postgresql(connection)
+                        connection.exec_driver_sql(
+                            f"SET lock_timeout = '{session_settings(self._target)['lock_timeout']}'"
+                        )
                         connection.commit()
                     except _DB_ERRORS:
                         # A session lock must not go back to the pool still held.
@@ -374,14 +769,22 @@ class SqlStore:
 
     def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """Run ``work`` in one transaction, retrying while the store is busy."""
-        engine = self._writer if write else self._engine
+        engine = self._writer if write else self._reader
         started = time.monotonic()
         delays = backoff(self._retry_deadline)
+        disconnects = 0
         while True:
             try:
                 with self._serial, engine.begin() as connection:
                     return work(connection)
             except _DB_ERRORS as error:
+                if is_disconnect(error) and disconnects < _DISCONNECT_RETRIES:
+                    # The server dropped this connection (it was terminated or
+                    # restarted); the transaction never committed, so run it again
+                    # on a fresh one. A server that is down fails the reconnect,
+                    # which is not a disconnect, and ends the loop at once.
+                    disconnects += 1
+                    continue
                 if not is_transient(error):
                     raise translate(error, self.url) from error
                 delay = next(delays, None)
@@ -389,6 +792,29 @@ class SqlStore:
                     waited = time.monotonic() - started
                     raise translate(error, self.url, waited=waited) from error
                 time.sleep(delay)
+
+    def _read_consistently(self, work: Callable[[Connection], T]) -> T:
+        """Run a multi-statement read in one transaction that sees one snapshot.
+
+        SQLite's read transactions already do (in WAL mode a reader keeps its
+        snapshot until it ends); PostgreSQL's default READ COMMITTED does not, so
+        the transaction is REPEATABLE READ there.
+        """
+        if self.backend == "sqlite":
+            return self._run(work, write=False)
+
+        def run() -> T:
+            engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
+            for attempt in range(_DISCONNECT_RETRIES + 1):
+                try:
+                    with engine.begin() as connection:
+                        return work(connection)
+                except sa_exc.DBAPIError as error:
+                    if not is_disconnect(error) or attempt == _DISCONNECT_RETRIES:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return self._translated(run)
 
     def _translated(self, work: Callable[[], T]) -> T:
         try:
@@ -407,6 +833,49 @@ def _insert_ignoring_conflicts(backend: str, table: Any) -> Insert:
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
     return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def _save_both_statement() -> Any:
+    """PostgreSQL: ``WITH new_blob AS (INSERT INTO blobs ... ON CONFLICT DO NOTHING)
+    INSERT INTO snapshots ... ON CONFLICT DO NOTHING``; its rowcount tells whether
+    the snapshot was new. The foreign key is checked at the end of the statement,
+    when the blob row is there."""
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    new_blob = (
+        postgresql_insert(blobs)
+        .values({c.name: bindparam(f"blob_{c.name}", type_=c.type) for c in blobs.c})
+        .on_conflict_do_nothing()
+        .cte("new_blob")
+    )
+    return (
+        postgresql_insert(snapshots)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in snapshots.c})
+        .on_conflict_do_nothing()
+        .add_cte(new_blob)
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+def _append_both_statement() -> Any:
+    """PostgreSQL: ``WITH new_event AS (INSERT INTO events ...) UPDATE chain_heads ...``:
+    the event and the head that now names it, in one statement."""
+    columns = [c for c in events.c if c.name != "id"]
+    new_event = (
+        insert(events)
+        .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in columns})
+        .cte("new_event")
+    )
+    return (
+        update(chain_heads)
+        .where(chain_heads.c.tenant == bindparam("event_tenant"))
+        .values(
+            seq=bindparam("event_chain_seq"),
+            hash=bindparam("event_hash"),
+            updated_on=bindparam("head_updated_on", type_=chain_heads.c.updated_on.type),
+        )
+        .add_cte(new_event)
+    )
 
 
 def _identity_query(workflow_id: str, workflow_type: str, tenant: str | None) -> Select[Any]:
@@ -438,3 +907,29 @@ def _find_run(
 
 def _in_tenant(tenant: str | None) -> str:
     return f" in tenant {tenant!r}" if tenant else ""
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+def _lenient_text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")

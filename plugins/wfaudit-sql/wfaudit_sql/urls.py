@@ -39,7 +39,11 @@ COMMON_OPTIONS = frozenset({"retry_deadline"})
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-DEFAULT_RETRY_DEADLINE_S = 30.0
+DEFAULT_RETRY_DEADLINE_S = 10.0
+"""Ten seconds: long enough to ride out a burst of writers from many processes,
+short enough that an audit facing a store locked for good gives up and goes to
+the durable spool while the orchestrator waits (and the following audits skip
+the store at once: see ``wfaudit.spool``)."""
 DEFAULT_CONNECT_TIMEOUT_S = 10
 """PostgreSQL connect timeout unless the URL sets ``connect_timeout``: an unreachable
 server must fail an audit quickly rather than hang the orchestrator."""

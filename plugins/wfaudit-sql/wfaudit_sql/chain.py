@@ -1,0 +1,121 @@
+"""The hash chain of the audit trail, and the seal of a snapshot row.
+
+Every event is hashed with the hash of the event before it in its tenant's
+chain::
+
+    hash = SHA-256( prev_hash (64 hex digits) + "\\n" + canonical_json(form) )
+
+where ``form`` holds the event's columns (tenant, subject, seq, kind, at, actor
+and the ``data`` text exactly as stored) and the first event of a chain has
+``prev_hash`` :data:`GENESIS`. Changing, removing or moving any event therefore
+breaks the link to the next one; the position in the chain (``chain_seq``) is
+deliberately left out of the form, so that an event moved to another position
+still verifies on its own and shows up as *reordered* rather than *modified*.
+
+The ``snapshot.audited`` event seals its snapshot row: its data holds
+:func:`record_digest` (SHA-256 over the canonical JSON of every column that never
+changes after the audit) and the row's initial mutable state. Later events that
+change the row carry the new state, so the row must always equal its newest
+recorded state.
+
+``migrations/versions/0002_audit_chain.py`` carries a frozen copy of this
+algorithm; change neither without the other and a migration.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from wfaudit_hookspecs import STATE_FIELDS, canonical_json
+
+__all__ = [
+    "GENESIS",
+    "SEALED_COLUMNS",
+    "event_form",
+    "event_hash",
+    "record_digest",
+    "state_of",
+    "timestamp_text",
+]
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of the first event of a chain."""
+
+SEALED_COLUMNS = (
+    "id",
+    "tenant",
+    "workflow_id",
+    "workflow_type",
+    "pipeline_id",
+    "triggered_by",
+    "trigger_kind",
+    "labels",
+    "parent_id",
+    "attempt",
+    "schema_version",
+    "content_hash",
+    "manifest",
+    "config_size",
+    "created_on",
+    "created_by",
+)
+"""The ``snapshots`` columns fixed at audit time, covered by :func:`record_digest`."""
+
+
+def timestamp_text(value: _dt.datetime) -> str:
+    """A timestamp as hashed: UTC, ISO 8601, always with microseconds.
+
+    A naive value is UTC already (as the store's ``UTCDateTime`` reads it), so the
+    text is the same whether the value came from Python or back from either backend.
+    """
+    utc = value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
+    return utc.isoformat(timespec="microseconds")
+
+
+def _plain(value: Any) -> Any:
+    return timestamp_text(value) if isinstance(value, _dt.datetime) else value
+
+
+def event_form(
+    *,
+    tenant: str,
+    subject: str,
+    seq: int,
+    kind: str,
+    at: _dt.datetime,
+    actor: str | None,
+    data: str,
+) -> dict[str, Any]:
+    """The JSON form of an event that its hash covers (``data`` is the stored text)."""
+    return {
+        "tenant": tenant,
+        "subject": subject,
+        "seq": int(seq),
+        "kind": kind,
+        "at": timestamp_text(at),
+        "actor": actor,
+        "data": data,
+    }
+
+
+def event_hash(prev_hash: str, form: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) over the previous event's hash and this event's canonical form."""
+    digest = hashlib.sha256(prev_hash.encode("ascii", "replace"))
+    digest.update(b"\n")
+    digest.update(canonical_json(dict(form)))
+    return digest.hexdigest()
+
+
+def record_digest(row: Mapping[Any, Any]) -> str:
+    """SHA-256 (hex) over the sealed columns of a ``snapshots`` row."""
+    return hashlib.sha256(
+        canonical_json({name: _plain(row[name]) for name in SEALED_COLUMNS})
+    ).hexdigest()
+
+
+def state_of(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The mutable columns of a ``snapshots`` row, as events record them."""
+    return {name: _plain(row[name]) for name in STATE_FIELDS}

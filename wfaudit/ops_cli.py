@@ -1,0 +1,219 @@
+"""The operations commands: ``verify``, ``stats``, ``drain``, ``backup``, ``health``.
+
+Defined here and added to the ``wfaudit`` group by ``wfaudit.cli``. Each opens
+an auditor with the root's ``--store`` and ``--tenant`` (so a tenant-scoped
+command sees and touches only that tenant's data) and takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from wfaudit_hookspecs import StoreError, StoreMaintenance, StoreStats
+
+from . import render
+from .cli import CliState, cli, json_option, store_options
+
+__all__ = ["backup", "drain", "health", "stats", "verify"]
+
+
+def _state() -> CliState:
+    state: CliState = click.get_current_context().find_root().obj
+    return state
+
+
+@cli.command()
+@click.option(
+    "--max-findings",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="List at most this many findings (all are counted).",
+)
+@store_options
+@json_option
+def verify(max_findings: int, as_json: bool) -> None:
+    """Check the audit trail's hash chains, every snapshot against its events and
+    every blob against its content hash; exit 1 if anything was changed behind
+    the store's back (modified, deleted, reordered or inserted rows)."""
+    from .verify import verify as run_verify
+
+    with _state().auditor() as auditor:
+        if sys.stderr.isatty() and not as_json:
+            with render.console(stderr=True).status("verifying the audit trail and blobs..."):
+                report = run_verify(auditor, max_findings=max_findings)
+        else:
+            report = run_verify(auditor, max_findings=max_findings)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(report)))
+    else:
+        scope = f" of tenant {report.tenant!r}" if report.tenant else ""
+        click.echo(
+            f"checked{scope}: {report.chains} chain(s), {report.events} event(s), "
+            f"{report.snapshots} snapshot(s), {report.blobs} blob(s)"
+        )
+        for head in report.heads:
+            click.echo(f"chain {head.tenant or '(no tenant)'}: head #{head.seq} {head.hash}")
+        if report.ok:
+            click.echo("verify: OK, nothing was changed behind the store's back")
+        else:
+            for finding in report.findings:
+                click.echo(
+                    f"{finding.problem.upper():10} {finding.table}/{finding.key}: {finding.detail}"
+                )
+            more = report.findings_total - len(report.findings)
+            if more:
+                click.echo(f"... and {more} more")
+            click.echo(f"verify: FAILED, {report.findings_total} finding(s)")
+    if not report.ok:
+        sys.exit(1)
+
+
+def _stats_data(stats: StoreStats, spool_depth: int, quarantined: int) -> dict[str, Any]:
+    return {
+        "snapshots": stats.snapshots,
+        "blobs": stats.blobs,
+        "events": stats.events,
+        "tenants": stats.tenants,
+        "by_status": dict(stats.by_status),
+        "raw_bytes": stats.raw_bytes,
+        "unique_raw_bytes": stats.unique_raw_bytes,
+        "stored_bytes": stats.stored_bytes,
+        "compression_ratio": round(stats.compression_ratio, 3),
+        "dedup_ratio": round(stats.dedup_ratio, 3),
+        "overall_ratio": round(stats.overall_ratio, 3),
+        "spool_depth": spool_depth,
+        "spool_quarantined": quarantined,
+    }
+
+
+@cli.command()
+@store_options
+@json_option
+def stats(as_json: bool) -> None:
+    """Counts, bytes raw vs stored, compression and dedup ratios, spool depth."""
+    with _state().auditor() as auditor:
+        store = auditor.store
+        if not isinstance(store, StoreMaintenance):
+            raise StoreError(f"the store at {store.url} does not report statistics")
+        numbers = store.stats(tenant=auditor.settings.tenant)
+        data = _stats_data(
+            numbers, auditor.spool.depth(auditor.settings.tenant), auditor.spool.quarantined()
+        )
+        url = store.url
+    if as_json:
+        click.echo(render.dump_json({"store": url, "tenant": _state().tenant, **data}))
+        return
+    click.echo(
+        f"store:         {url}" + (f" (tenant {_state().tenant})" if _state().tenant else "")
+    )
+    click.echo(f"snapshots:     {data['snapshots']:,}")
+    for status, count in data["by_status"].items():
+        click.echo(f"  {status + ':':12} {count:,}")
+    click.echo(f"blobs:         {data['blobs']:,} distinct configs")
+    click.echo(f"events:        {data['events']:,}")
+    click.echo(f"raw bytes:     {data['raw_bytes']:,} (every snapshot's config, whole)")
+    click.echo(f"unique bytes:  {data['unique_raw_bytes']:,} (distinct configs)")
+    click.echo(f"stored bytes:  {data['stored_bytes']:,} (compressed)")
+    click.echo(f"dedup ratio:   {data['dedup_ratio']:.2f}x")
+    click.echo(f"compression:   {data['compression_ratio']:.2f}x")
+    click.echo(f"overall:       {data['overall_ratio']:.2f}x")
+    click.echo(
+        f"spool depth:   {data['spool_depth']:,} waiting, {data['spool_quarantined']} set aside"
+    )
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay at most N files.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another process draining the same spool.",
+)
+@store_options
+@json_option
+def drain(limit: int | None, wait: float, as_json: bool) -> None:
+    """Replay the snapshots spooled while the store was unavailable; exit 1 if
+    some remain or had to be set aside."""
+    with _state().auditor() as auditor:
+        report = auditor.drain_spool(limit=limit, wait=wait)
+        where = auditor.spool.directory
+    if as_json:
+        data = render.to_json_data(report)
+        click.echo(render.dump_json({**data, "ok": report.ok, "spool": str(where)}))
+    else:
+        click.echo(
+            f"replayed {report.replayed}, already stored {report.already_stored}, "
+            f"remaining {report.remaining}"
+        )
+        if report.rejected or report.corrupt:
+            click.echo(
+                f"set aside in {where / 'quarantine'}: {report.rejected} refused by the store, "
+                f"{report.corrupt} corrupt"
+            )
+        if report.too_new:
+            click.echo(f"{report.too_new} file(s) written by a newer wfaudit were left in place")
+        if report.busy:
+            click.echo("another process is draining this spool; try again later")
+        if report.error:
+            click.echo(f"stopped: {report.error}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("destination", metavar="DEST", type=click.Path(dir_okay=False))
+@store_options
+@json_option
+def backup(destination: str, as_json: bool) -> None:
+    """Write a consistent copy of a live SQLite store to DEST (SQLite's online
+    backup API). PostgreSQL stores are backed up with pg_dump (see
+    docs/operations.md)."""
+    state = _state()
+    if state.tenant:
+        raise StoreError(
+            "a backup copies the whole store; run it without --tenant (an operator's task)"
+        )
+    with state.auditor() as auditor:
+        store = auditor.store
+        if not isinstance(store, StoreMaintenance):
+            raise StoreError(f"the store at {store.url} cannot be backed up by wfaudit")
+        result = store.backup(destination)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(result)))
+    else:
+        click.echo(
+            f"backup written to {result.path}: {result.bytes:,} bytes, "
+            f"{result.snapshots:,} snapshots, integrity {result.integrity}"
+        )
+
+
+@cli.command()
+@click.option("--write", is_flag=True, help="Probe the store with a write transaction.")
+@store_options
+@json_option
+def health(write: bool, as_json: bool) -> None:
+    """Probe the store and the spool: status ok, degraded or down; exit 1 when down."""
+    from .health import check
+
+    with _state().auditor(strict=False) as auditor:
+        report = check(auditor, write=write)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(report)))
+    else:
+        click.echo(f"status: {report.status} (live: {report.live}, ready: {report.ready})")
+        store_state = "ok" if report.store_ok else f"unavailable ({report.store_error})"
+        click.echo(f"store:  {report.store}: {store_state}")
+        if report.schema_revision is not None:
+            click.echo(f"schema: {report.schema_revision}")
+        click.echo(
+            f"spool:  {report.spool_depth} waiting, {report.spool_quarantined} set aside, "
+            f"{'writable' if report.spool_writable else 'NOT writable'}"
+        )
+    if not report.live:
+        sys.exit(1)
