@@ -576,3 +576,18 @@ def test_a_tenant_scoped_auditor_sees_only_its_tenant(make_auditor: Callable[...
     assert not refused.ok and "tenant" in (refused.error or "")
     with pytest.raises(InvalidRequest):
         team_a.history(tenant="team-b")
+
+
+def test_an_identity_left_to_the_payload_needs_an_adapter(auditor: Auditor) -> None:
+    result = auditor.audit_trigger(request(workflow_id="-"))
+    assert not result.ok
+    assert result.error_type == "InvalidRequest"
+    assert "workflow_id is '-'" in (result.error or "")
+
+
+def test_a_format_forced_for_another_workflow_type_says_so(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    auditor = make_auditor(KeyNameMasker(), NightlyAdapter())
+    result = auditor.audit_trigger(request(workflow_type="PRE_CD", format="nightly-json"))
+    assert result.error == "format 'nightly-json' applies to workflow types NIGHTLY, CI, not PRE_CD"

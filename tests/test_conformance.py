@@ -12,9 +12,11 @@ import pytest
 
 import wfaudit_maskers.plugin
 from wfaudit.testing import (
+    DEFAULT_PLANTED,
     AdapterCase,
     AdapterConformance,
     MaskerConformance,
+    Planted,
     RestorerConformance,
     StoreConformance,
 )
@@ -34,6 +36,29 @@ class TestMaskersConformance(MaskerConformance):
     @pytest.fixture
     def masker(self) -> object:
         return wfaudit_maskers.plugin
+
+    @pytest.fixture
+    def planted(self) -> Sequence[Planted]:
+        github = "ghp_" + "K7qP2mZx9LwR4tYv8NcB3dFh6JsG1aUe0Xi5"
+        aws = "AKIA" + "Q3XW7ZPL2MVN8RTY"
+        jwt = (
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+            "eyJzdWIiOiJjaS1ib3QiLCJpYXQiOjE3MDAwMDAwMDB9."
+            "qQ3lX8mB2nR7vT1kY5wZ9pF4hJ6cD0sA8gE2uI3oL7M"
+        )
+        db = "Xy7-pq2-DB-pa55"
+        return [
+            *DEFAULT_PLANTED,
+            Planted(
+                config={"steps": [{"run": f"git clone https://x:{github}@github.com/acme/app"}]},
+                secrets=(github,),
+            ),
+            Planted(config={"cloud": {"id": aws, "region": "eu-west-1"}}, secrets=(aws,)),
+            Planted(config={"headers": {"Authorization": f"Bearer {jwt}"}}, secrets=(jwt,)),
+            Planted(
+                config={"DATABASE_URL": f"postgres://app:{db}@db.internal:5432/app"}, secrets=(db,)
+            ),
+        ]
 
 
 class EnvRestorer:
@@ -228,3 +253,88 @@ def test_a_broken_plugin_fails_its_kit_clearly(pytester: pytest.Pytester, kind: 
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines([message])
+
+
+# -- the project's other plugins ------------------------------------------------------------
+
+import pathlib  # noqa: E402
+
+import wfaudit_cd.plugin  # noqa: E402
+import wfaudit_ci.plugin  # noqa: E402
+import wfaudit_keyring.plugin  # noqa: E402
+from wfaudit.loading import load_payload  # noqa: E402
+from wfaudit.testing import MemoryKeyring  # noqa: E402
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "docs" / "adapters" / "examples"
+
+
+class TestKeyringRestorerConformance(RestorerConformance):
+    """The keyring restorer, following keyring restore references."""
+
+    @pytest.fixture
+    def restorer(self) -> object:
+        return wfaudit_keyring.plugin
+
+    def restore_for(self, pointer: str) -> RestoreRef | None:
+        return RestoreRef(kind="keyring", target="wfaudit-kit/" + re.sub(r"\W", "_", pointer))
+
+    @pytest.fixture
+    def provide(
+        self, wfaudit_keyring: MemoryKeyring
+    ) -> Callable[[str, str, RestoreRef | None], None]:
+        def provide(pointer: str, secret: str, restore: RestoreRef | None) -> None:
+            assert restore is not None
+            service, username = restore.target.split("/", 1)
+            wfaudit_keyring.set_password(service, username, secret)
+
+        return provide
+
+
+class TestEnvRestorerOfTheKeyringPlugin(TestEnvRestorerConformance):
+    """The same plugin, following environment restore references."""
+
+    @pytest.fixture
+    def restorer(self) -> object:
+        return wfaudit_keyring.plugin
+
+
+class TestCiAdapterConformance(AdapterConformance):
+    @pytest.fixture
+    def adapter(self) -> object:
+        return wfaudit_ci.plugin
+
+    @pytest.fixture
+    def cases(self) -> Sequence[AdapterCase]:
+        return [
+            AdapterCase(
+                "CI", load_payload(str(EXAMPLES / "devtron-ci.json")), "devtron", label="devtron CI"
+            ),
+            AdapterCase(
+                "CI", load_payload(str(EXAMPLES / "github-actions-run.json")), "github-actions"
+            ),
+            AdapterCase("CI", load_payload(str(EXAMPLES / "tekton-pipelinerun.yaml")), "tekton"),
+        ]
+
+
+class TestCdAdapterConformance(AdapterConformance):
+    @pytest.fixture
+    def adapter(self) -> object:
+        return wfaudit_cd.plugin
+
+    @pytest.fixture
+    def cases(self) -> Sequence[AdapterCase]:
+        return [
+            AdapterCase(
+                "PRE_CD",
+                load_payload(str(EXAMPLES / "devtron-pre-cd.json")),
+                "devtron",
+                label="devtron pre-CD",
+            ),
+            AdapterCase(
+                "POST_CD",
+                load_payload(str(EXAMPLES / "devtron-post-cd.json")),
+                "devtron",
+                label="devtron post-CD",
+            ),
+            AdapterCase("PRE_CD", load_payload(str(EXAMPLES / "argo-workflow.yaml")), "argo"),
+        ]

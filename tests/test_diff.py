@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import pathlib
 from collections.abc import Callable
@@ -40,7 +41,7 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
 def test_consecutive_versions_diff_exactly(series: pathlib.Path) -> None:
     versions = [load_payload(str(path)) for path in sorted(series.glob("*.yml"))]
     assert len(versions) >= 2
-    for old, new in zip(versions, versions[1:], strict=False):
+    for old, new in itertools.pairwise(versions):
         changes = diff_configs(old, new)
         # Complete: the changes rebuild the newer file from the older one.
         assert apply_changes(old, changes) == new
@@ -50,8 +51,16 @@ def test_consecutive_versions_diff_exactly(series: pathlib.Path) -> None:
             (c.op != "added" or not c.path.rsplit("/", 1)[1].isdigit()) for c in changes
         ):
             naive_old, naive_new = _leaves(old), _leaves(new)
-            differing = {p for p in naive_old.keys() | naive_new.keys() if naive_old.get(p, ...) != naive_new.get(p, ...)}
-            covered = {p for p in differing if any(p == c.path or p.startswith(c.path + "/") for c in changes)}
+            differing = {
+                p
+                for p in naive_old.keys() | naive_new.keys()
+                if naive_old.get(p, ...) != naive_new.get(p, ...)
+            }
+            covered = {
+                p
+                for p in differing
+                if any(p == c.path or p.startswith(c.path + "/") for c in changes)
+            }
             assert covered == differing
         for change in changes:
             if change.op == "modified":
@@ -91,9 +100,24 @@ def test_env_entries_are_matched_by_name() -> None:
 
 
 def test_summary_words() -> None:
-    old = {"image": "app:1", "commitHash": "a" * 40, "env": {"X": "1"}, "timeout": 5, "needs": ["a"]}
-    new = {"image": "app:2", "commitHash": "b" * 40, "env": {"X": "2"}, "timeout": 6, "needs": ["b"]}
-    assert summarize(diff_configs(old, new)).words() == "dependencies, variables, image, commit, settings"
+    old = {
+        "image": "app:1",
+        "commitHash": "a" * 40,
+        "env": {"X": "1"},
+        "timeout": 5,
+        "needs": ["a"],
+    }
+    new = {
+        "image": "app:2",
+        "commitHash": "b" * 40,
+        "env": {"X": "2"},
+        "timeout": 6,
+        "needs": ["b"],
+    }
+    assert (
+        summarize(diff_configs(old, new)).words()
+        == "dependencies, variables, image, commit, settings"
+    )
 
 
 def test_a_diff_where_only_a_secret_changed_reveals_nothing(
@@ -103,8 +127,12 @@ def test_a_diff_where_only_a_secret_changed_reveals_nothing(
     first, second = "old-S3cret-Value-111", "new-S3cret-Value-222"
     base = {"registry": "registry.example.org", "password": first}
     auditor.audit_trigger(workflow_id=1, workflow_type="CI", pipeline_id=7, config=base)
-    auditor.audit_trigger(workflow_id=2, workflow_type="CI", pipeline_id=7, config={**base, "password": second})
-    auditor.audit_trigger(workflow_id=3, workflow_type="CI", pipeline_id=7, config={**base, "password": second})
+    auditor.audit_trigger(
+        workflow_id=2, workflow_type="CI", pipeline_id=7, config={**base, "password": second}
+    )
+    auditor.audit_trigger(
+        workflow_id=3, workflow_type="CI", pipeline_id=7, config={**base, "password": second}
+    )
     diff = auditor.diff(auditor.get_snapshot(1, "CI"), auditor.get_snapshot(2, "CI"))
     (change,) = diff.changes
     assert (change.path, change.secret) == ("/password", "changed")

@@ -27,6 +27,7 @@ from wfaudit_hookspecs import (
     PluginError,
     RetryDecision,
     SaveResult,
+    SchemaMismatch,
     SecretRequest,
     SecretsUnavailable,
     Snapshot,
@@ -35,6 +36,8 @@ from wfaudit_hookspecs import (
     Status,
     Store,
     StoreError,
+    StoreMaintenance,
+    StoreUnavailable,
     TriggerRequest,
     UnknownWorkflowType,
     UnrecognisedPayload,
@@ -54,8 +57,20 @@ from .keys import load_key
 from .masking import Marks, MaskOutcome, apply_marks, unmask
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
+from .spool import CURRENT as SPOOL_CONTEXT
+from .spool import (
+    CircuitBreaker,
+    DeferredStore,
+    DrainReport,
+    PersistContext,
+    Spool,
+    SpoolDrainer,
+)
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
+
+FROM_PAYLOAD = "-"
+"""An identity given as ``-`` is read from the payload by the adapter that recognises it."""
 
 GENERIC_FORMAT = "generic"
 """The format of a payload no adapter recognised: audited as given."""
@@ -93,6 +108,7 @@ class Auditor:
         self.settings = settings
         self._hook = plugin_manager.hook
         self._key = load_key(settings.key_file)
+        self._attach_spool()
 
     @classmethod
     def from_url(
@@ -120,7 +136,12 @@ class Auditor:
             store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
-        store = pm.hook.wfaudit_open_store(url=settings.store_url)
+        try:
+            store = pm.hook.wfaudit_open_store(url=settings.store_url)
+        except (StoreUnavailable, SchemaMismatch) as error:
+            if settings.strict:  # strict callers get the error, as from an audit
+                raise
+            store = _deferred_store(pm, settings, error)
         if store is None:
             scheme = settings.store_url.split(":", 1)[0]
             raise BadStoreURL(
@@ -130,6 +151,7 @@ class Auditor:
         return cls(store, pm, settings)
 
     def close(self) -> None:
+        self._drainer.stop()
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -199,11 +221,15 @@ class Auditor:
         )
 
         stage.name = "persist"
-        saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        saved = self._persist(record, blob)
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         return AuditResult(
-            ok=True, ref=saved.ref, created=saved.created, masked=len(masked.manifest.fields)
+            ok=True,
+            ref=saved.ref,
+            created=saved.created,
+            masked=len(masked.manifest.fields),
+            spooled=saved.spooled,
         )
 
     def _pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
@@ -226,6 +252,12 @@ class Auditor:
                 )
             answers = [a for a in answers if a.format == request.format]
             if not answers:
+                types = known[request.format][0]
+                if request.workflow_type not in types:
+                    raise UnrecognisedPayload(
+                        f"format {request.format!r} applies to workflow types "
+                        f"{', '.join(types)}, not {request.workflow_type}"
+                    )
                 raise UnrecognisedPayload(
                     f"the payload is not a valid {request.format} payload "
                     f"(formats tried: {request.format})"
@@ -238,6 +270,12 @@ class Auditor:
         return answers[0] if answers else request
 
     def _check_request(self, request: TriggerRequest) -> TriggerRequest:
+        for name in ("workflow_id", "pipeline_id"):
+            if getattr(request, name) == FROM_PAYLOAD:
+                raise InvalidRequest(
+                    f"{name} is '{FROM_PAYLOAD}' (read it from the payload), but no adapter "
+                    "recognised the payload to read it from; give it explicitly"
+                )
         if request.workflow_type not in self.plugin_manager.workflow_types:
             raise UnknownWorkflowType(request.workflow_type, self.plugin_manager.workflow_types)
         tenant = self.settings.tenant
@@ -282,6 +320,61 @@ class Auditor:
             raise AuditFailed(message) from exc
         return AuditResult(ok=False, error=message, error_type=type(exc).__name__)
 
+    # -- the durable spool (wfaudit.spool) ------------------------------------
+
+    def _attach_spool(self) -> None:
+        """Set up this auditor's spool, circuit breaker and background drainer."""
+        self.spool = Spool(self.settings.home / "spool", self.settings.store_url)
+        breaker = CircuitBreaker()
+        self._drainer = SpoolDrainer(
+            self.spool,
+            breaker,
+            self._replay,
+            probe=self._probe_store,
+            tenant=self.settings.tenant,
+        )
+        self._persist_context = PersistContext(
+            spool=self.spool, breaker=breaker, on_spooled=self._drainer.after_spooled
+        )
+
+    def _persist(self, record: SnapshotRecord, blob: Blob) -> SaveResult | None:
+        """The persist stage, with the spool's hooks active for this call only.
+
+        Only the non-blocking audit spools: in strict mode a store failure is
+        the caller's to see.
+        """
+        context = None if self.settings.strict else self._persist_context
+        token = SPOOL_CONTEXT.set(context)
+        try:
+            saved: SaveResult | None = self._hook.wfaudit_persist(
+                snapshot=record, payload=blob, store=self.store
+            )
+        finally:
+            SPOOL_CONTEXT.reset(token)
+        if isinstance(saved, SaveResult) and not saved.spooled:
+            self._drainer.after_success()  # may start a background drain; never waits
+        return saved
+
+    def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
+        # Outside an audit's persist context: the spool's hooks pass it through.
+        saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        if not isinstance(saved, SaveResult):
+            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        return saved
+
+    def _probe_store(self) -> None:
+        if isinstance(self.store, StoreMaintenance):
+            self.store.ping(write=True)
+
+    def drain_spool(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
+        """Replay the spooled snapshots (of this auditor's tenant) into the store.
+
+        Oldest first; a file is removed once the store confirmed it. Stops at
+        the first store failure. Waits up to ``wait`` seconds for another
+        process that is draining the same spool.
+        """
+        return self._drainer.drain(limit=limit, wait=wait)
+
     # -- reading -------------------------------------------------------------
 
     def get_snapshot(
@@ -305,6 +398,9 @@ class Auditor:
 
     def load(self, record: SnapshotRecord) -> Snapshot:
         """Attach its masked config to a record (reads and verifies the blob)."""
+        scoped = self.settings.tenant
+        if scoped is not None and record.tenant != scoped:  # a record from elsewhere
+            raise SnapshotNotFound(f"no snapshot with id {record.id!r}")
         blob = self.store.get_blob(record.content_hash)
         if blob is None:
             raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
@@ -501,3 +597,15 @@ def _safe_message(exc: BaseException, stage: Stage) -> str:
         if first_line
         else f"{name} in the {stage.name} stage"
     )
+
+
+def _deferred_store(pm: PluginManager, settings: Settings, error: StoreError) -> DeferredStore:
+    """A stand-in for a store that cannot be opened now (see DeferredStore):
+    audits go to the spool until it can, instead of failing the caller."""
+    log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
+
+    def opener() -> Store | None:
+        store: Store | None = pm.hook.wfaudit_open_store(url=settings.store_url)
+        return store
+
+    return DeferredStore(settings.store_url, opener, error)

@@ -215,7 +215,15 @@ def trigger(
         click.echo(render.dump_json(render.to_json_data(result)))
     else:
         render.console().print(
-            render.audit_table([(request.workflow_type, request.workflow_id, result)])
+            render.audit_table(
+                [
+                    (
+                        request.workflow_type,
+                        result.ref.workflow_id if result.ref else request.workflow_id,
+                        result,
+                    )
+                ]
+            )
         )
 
 
@@ -382,3 +390,6 @@ def main() -> None:
     """Entry point of the ``wfaudit`` script."""
     _register_plugin_commands()
     cli(prog_name="wfaudit")
+
+
+from . import ops_cli as _ops_cli  # noqa: E402, F401 - adds verify, stats, drain, backup, health

@@ -47,6 +47,7 @@ log = logging.getLogger("wfaudit.plugins")
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.types",
     "wfaudit.builtin.persist",
+    "wfaudit.builtin.spool",
 )
 """The engine's own behaviour, written as plugins."""
 
@@ -249,7 +250,12 @@ def _collect_registrations(pm: PluginManager) -> None:
         if not isinstance(name, str) or not name.strip():
             raise PluginError("a payload format must be a non-empty string")
         types = tuple(normalize_workflow_type(t) for t in workflow_types)
-        pm.payload_formats.setdefault(name.strip(), (types, description))
+        # Several plugins may declare one format (devtron for CI and for CD): merge.
+        known, first_description = pm.payload_formats.get(name.strip(), ((), description))
+        pm.payload_formats[name.strip()] = (
+            tuple(dict.fromkeys((*known, *types))),
+            first_description,
+        )
 
     pm.hook.wfaudit_payload_formats(register=register_format)
 

@@ -132,16 +132,19 @@ def wfaudit_keyring() -> Iterator[MemoryKeyring]:
     keyring is never touched.
     """
     import keyring
+    import keyring.core
 
     from wfaudit.testing.memory_keyring import MemoryKeyring
 
-    previous = keyring.get_keyring()
+    # Read the current backend without asking keyring to pick one: picking
+    # would initialise the user's real keyring, which a test must not touch.
+    previous = keyring.core._keyring_backend
     backend = MemoryKeyring()
     keyring.set_keyring(backend)
     try:
         yield backend
     finally:
-        keyring.set_keyring(previous)
+        keyring.core._keyring_backend = previous
 
 
 # -- the auditor -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ secret (a request's config, a blob's bytes, a restored value) is left out of
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -19,12 +19,19 @@ from .errors import InvalidRequest
 __all__ = [
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
+    "STATE_FIELDS",
+    "AuditEvent",
     "AuditResult",
+    "BackupResult",
     "Blob",
+    "ChainHead",
+    "EventKind",
     "Failure",
+    "Finding",
     "HistoryQuery",
     "Manifest",
     "MaskedField",
+    "Problem",
     "RestoreRef",
     "RetryDecision",
     "SaveResult",
@@ -34,6 +41,8 @@ __all__ = [
     "SnapshotRecord",
     "SnapshotRef",
     "Status",
+    "StoreStats",
+    "TrailCheck",
     "TriggerKind",
     "TriggerRequest",
     "WorkflowType",
@@ -148,6 +157,10 @@ def _labels(value: object) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def _references(value: Iterable[SecretReference]) -> tuple[SecretReference, ...]:
+    return tuple(value)
+
+
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidRequest(f"{attribute.name} must be an integer >= 1")
@@ -189,7 +202,7 @@ class TriggerRequest:
     format: str | None = None
     """The payload format (``github-actions``, ``argo``, ...), set by the adapter that
     recognised it, or given by the caller to force one."""
-    references: tuple[SecretReference, ...] = attrs.field(default=(), converter=tuple)
+    references: tuple[SecretReference, ...] = attrs.field(default=(), converter=_references)
     """Secret references an adapter found in the payload (see ``wfaudit_pre_trigger``)."""
 
 
@@ -332,12 +345,19 @@ class Snapshot(SnapshotRecord):
 
 @attrs.frozen(kw_only=True)
 class Blob:
-    """Compressed canonical JSON of a masked config, addressed by its content hash."""
+    """Compressed canonical JSON of a masked config, addressed by its content hash.
+
+    :ivar codec: how ``data`` was compressed: ``zstd``, or ``zstd-delta`` for a
+        blob compressed against another blob's content (``base``).
+    :ivar base: for a delta, the content hash of the blob it was compressed
+        against (always a plain ``zstd`` blob, so a read needs at most two).
+    """
 
     content_hash: str
     codec: str
     raw_size: int
     data: bytes = attrs.field(repr=_bytes_repr)
+    base: str | None = None
 
     @property
     def stored_size(self) -> int:
@@ -346,10 +366,17 @@ class Blob:
 
 @attrs.frozen(kw_only=True)
 class SaveResult:
-    """What the persist stage did: the reference, and whether a new snapshot was made."""
+    """What the persist stage did: the reference, and whether a new snapshot was made.
+
+    :ivar spooled: the store could not take the snapshot now, so it was written to
+        the durable local spool, from which ``wfaudit drain`` (or the next successful
+        audit, in the background) replays it. ``created`` is then True: whether the
+        store already had this audit is only known at replay.
+    """
 
     ref: SnapshotRef
     created: bool
+    spooled: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -378,6 +405,8 @@ class AuditResult:
     :ivar error: one line saying why the audit failed, when not ``ok``.
     :ivar error_type: the class name of that error.
     :ivar masked: how many values were masked.
+    :ivar spooled: the store was unavailable and the (masked) snapshot went to the
+        durable local spool; it reaches the store when the spool is drained.
     """
 
     ok: bool
@@ -386,6 +415,7 @@ class AuditResult:
     error: str | None = None
     error_type: str | None = None
     masked: int = 0
+    spooled: bool = False
 
     @property
     def snapshot_id(self) -> str | None:
@@ -436,3 +466,161 @@ class SecretRequest:
             encoding=field.encoding,
             restore=field.restore,
         )
+
+
+# -- the audit trail and store maintenance ------------------------------------------
+
+
+class EventKind:
+    """The kinds of audit-trail events a store records (``AuditEvent.kind``).
+
+    The store appends ``snapshot.audited`` and ``outcome.recorded`` itself; the
+    engine (retrigger, tags, retention, archives, legal holds) appends the others
+    with ``Store.append_event``. An event that changes a snapshot row's mutable
+    columns carries the new values under ``data["state"]`` (see
+    :data:`STATE_FIELDS`), so that verification can tell a recorded change from
+    an edit made behind the store's back.
+    """
+
+    AUDITED = "snapshot.audited"
+    OUTCOME = "outcome.recorded"
+    RETRIGGERED = "snapshot.retriggered"
+    TAGGED = "snapshot.tagged"
+    ARCHIVED = "snapshot.archived"
+    RESTORED = "snapshot.restored"
+    DELETED = "snapshot.deleted"
+    HOLD_SET = "legal_hold.set"
+    HOLD_RELEASED = "legal_hold.released"
+
+
+STATE_FIELDS = ("status", "status_reason", "updated_on", "updated_by")
+"""A snapshot's mutable columns; everything else in a record is sealed at audit time."""
+
+
+@attrs.frozen(kw_only=True)
+class AuditEvent:
+    """One entry of the append-only, hash-chained audit trail.
+
+    Events form one chain per tenant: ``chain_seq`` is the position in the chain,
+    ``prev_hash`` the hash of the event before it (64 zeros for the first), and
+    ``hash`` the SHA-256 of ``prev_hash`` and the event's canonical JSON form.
+    ``seq`` numbers the events of one ``subject`` (a snapshot id) from 1.
+
+    :ivar data: JSON data about the operation; it never holds a secret.
+    """
+
+    subject: str
+    seq: int
+    kind: str
+    at: _dt.datetime
+    tenant: str | None = None
+    actor: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    chain_seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class Problem:
+    """What :class:`Finding` says happened to a row."""
+
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    REORDERED = "reordered"
+    INSERTED = "inserted"
+    UNREADABLE = "unreadable"
+    """A blob whose codec this wfaudit does not know: it cannot be checked."""
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """One row that verification found changed behind the store's back.
+
+    :ivar problem: one of :class:`Problem`'s values.
+    :ivar table: ``events``, ``snapshots``, ``blobs`` or ``chain_heads``.
+    :ivar key: the row: a snapshot id, a blob's content hash, or for an event
+        ``<chain>#<position>`` (and its row id).
+    :ivar detail: what does not match; names columns and ids, never values.
+    :ivar tenant: the tenant whose data it is (None: no tenant).
+    """
+
+    problem: str
+    table: str
+    key: str
+    detail: str
+    tenant: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChainHead:
+    """The last event of one tenant's chain, as the store's head row records it.
+
+    Keep ``hash`` somewhere the store's operators cannot write (a ticket, a log
+    shipped elsewhere): a later verification that reaches the same hash proves
+    the chain up to that point was not rewritten.
+    """
+
+    tenant: str | None
+    seq: int
+    hash: str
+
+
+@attrs.frozen(kw_only=True)
+class TrailCheck:
+    """What a store's own verification of its audit trail found.
+
+    :ivar findings: the first findings (a store may cap how many it lists).
+    :ivar findings_total: how many there were in all.
+    """
+
+    findings: tuple[Finding, ...] = ()
+    findings_total: int = 0
+    chains: int = 0
+    events: int = 0
+    snapshots: int = 0
+    heads: tuple[ChainHead, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class StoreStats:
+    """Counts and sizes of a store (or of one tenant's part of it).
+
+    :ivar raw_bytes: canonical JSON bytes of every snapshot's config, as if each
+        were stored whole.
+    :ivar unique_raw_bytes: canonical JSON bytes of the distinct configs (blobs).
+    :ivar stored_bytes: compressed bytes of those blobs.
+    """
+
+    snapshots: int = 0
+    blobs: int = 0
+    events: int = 0
+    tenants: int = 0
+    by_status: Mapping[str, int] = attrs.field(factory=dict)
+    raw_bytes: int = 0
+    unique_raw_bytes: int = 0
+    stored_bytes: int = 0
+
+    @property
+    def compression_ratio(self) -> float:
+        """Distinct configs' raw bytes per stored byte (zstd's share of the saving)."""
+        return self.unique_raw_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+    @property
+    def dedup_ratio(self) -> float:
+        """Raw bytes of all snapshots per raw byte of distinct content (dedup's share)."""
+        return self.raw_bytes / self.unique_raw_bytes if self.unique_raw_bytes else 0.0
+
+    @property
+    def overall_ratio(self) -> float:
+        """Raw bytes of all snapshots per stored byte: both savings together."""
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+
+@attrs.frozen(kw_only=True)
+class BackupResult:
+    """What a store's online backup wrote."""
+
+    path: str
+    bytes: int
+    snapshots: int
+    integrity: str

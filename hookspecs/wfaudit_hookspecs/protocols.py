@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .model import (
+    AuditEvent,
+    BackupResult,
     Blob,
     HistoryQuery,
     RestoreRef,
     SaveResult,
     SnapshotRecord,
     Status,
+    StoreStats,
+    TrailCheck,
     TriggerRequest,
 )
 from .pointer import Path
 
-__all__ = ["MaskContext", "Store"]
+__all__ = ["MaskContext", "Store", "StoreMaintenance"]
 
 
 class MaskContext(Protocol):
@@ -128,6 +132,75 @@ class Store(Protocol):
         """Record an outcome; raises ``SnapshotNotFound`` if there is no such run."""
         ...
 
+    def find_latest_failed(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        workflow_id: str | None = None,
+        workflow_type: str | None = None,
+        tenant: str | None = None,
+    ) -> SnapshotRecord | None:
+        """The newest record of a pipeline (or workflow) whose run failed or errored.
+
+        Give ``pipeline_id`` or ``workflow_id``; ``workflow_type`` narrows it.
+        """
+        ...
+
+    def append_event(
+        self,
+        *,
+        subject: str,
+        kind: str,
+        tenant: str | None,
+        actor: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Append an event to the audit trail (hash-chained, numbered per subject).
+
+        ``kind`` is one of :class:`~wfaudit_hookspecs.model.EventKind`'s values (or
+        a plugin's own, dotted); ``data`` is JSON data and never holds a secret.
+        The store records ``snapshot.audited`` and ``outcome.recorded`` itself.
+        """
+        ...
+
+    def list_events(
+        self, *, subject: str | None = None, tenant: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """Events of ``subject`` in order, or the newest ``limit`` events of the trail."""
+        ...
+
     def close(self) -> None:
         """Release connections. The store is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class StoreMaintenance(Protocol):
+    """What ``wfaudit verify``, ``stats``, ``backup`` and the health checks use.
+
+    Optional: a store without these methods still audits; the commands say it
+    does not support them. ``tenant=None`` means the whole store.
+    """
+
+    def ping(self, *, write: bool = False) -> None:
+        """Raise :class:`~wfaudit_hookspecs.errors.StoreUnavailable` unless the store
+        answers (and, with ``write``, would accept a write now)."""
+        ...
+
+    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
+        """Check the event chains, the snapshot rows against their events and the
+        blob rows' own columns; list every row changed behind the store's back."""
+        ...
+
+    def iter_blobs(self, *, tenant: str | None = None) -> Iterator[Blob]:
+        """Every blob (of ``tenant``'s snapshots), for the engine to check its hash."""
+        ...
+
+    def stats(self, *, tenant: str | None = None) -> StoreStats:
+        """Counts and sizes."""
+        ...
+
+    def backup(self, destination: str) -> BackupResult:
+        """Write a consistent copy of a live store to ``destination``; a backend
+        that cannot (a server database) raises a StoreError saying what to use."""
         ...

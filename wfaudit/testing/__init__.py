@@ -23,6 +23,7 @@ from .assertions import (
 )
 from .clock import Clock
 from .kit_plugins import (
+    DEFAULT_PLANTED,
     NON_SECRETS,
     AdapterCase,
     AdapterConformance,
@@ -36,6 +37,7 @@ from .recorder import HookCall, HookRecorder
 from .scan import Finding, find_secrets, secret_forms
 
 __all__ = [
+    "DEFAULT_PLANTED",
     "NON_SECRETS",
     "AdapterCase",
     "AdapterConformance",

@@ -34,6 +34,7 @@ from wfaudit_hookspecs.pointer import iter_nodes, to_pointer
 from .assertions import assert_no_secret, assert_restored
 
 __all__ = [
+    "DEFAULT_PLANTED",
     "NON_SECRETS",
     "AdapterCase",
     "AdapterConformance",
@@ -117,7 +118,7 @@ NON_SECRETS: Mapping[str, Any] = {
 }
 """Values no masker may mask: a retrigger needs them, and none is a secret."""
 
-_DEFAULT_PLANTED = (
+DEFAULT_PLANTED = (
     Planted(
         config={
             "dockerPassword": "Kit-Docker-Pa55word-0001",
@@ -148,7 +149,7 @@ class MaskerConformance:
     @pytest.fixture
     def planted(self) -> Sequence[Planted]:
         """Configs with planted secrets; the default plants secret-named fields."""
-        return _DEFAULT_PLANTED
+        return DEFAULT_PLANTED
 
     def _audit(self, auditor: Auditor, config: Mapping[str, Any], workflow_id: str) -> None:
         auditor.audit_trigger(
