@@ -51,6 +51,7 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.pointer import Path, get_at
 
 from . import codec
+from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import load_key
@@ -108,6 +109,9 @@ class Auditor:
         self.settings = settings
         self._hook = plugin_manager.hook
         self._key = load_key(settings.key_file)
+        self._encoder = DeltaEncoder(
+            store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
+        )
         self._attach_spool()
 
     @classmethod
@@ -200,8 +204,6 @@ class Auditor:
         stage.name = "encode"
         canonical = canonical_json(masked.config)
         digest = content_hash(canonical)
-        codec_name, data = codec.compress(canonical, self.settings.zstd_level)
-        blob = Blob(content_hash=digest, codec=codec_name, raw_size=len(canonical), data=data)
         record = SnapshotRecord(
             id=new_id(),
             workflow_id=request.workflow_id,
@@ -219,6 +221,7 @@ class Auditor:
             created_by=request.triggered_by,
             updated_by=request.triggered_by,
         )
+        blob = self._encoder.encode(record, canonical)
 
         stage.name = "persist"
         saved = self._persist(record, blob)
@@ -404,7 +407,7 @@ class Auditor:
         blob = self.store.get_blob(record.content_hash)
         if blob is None:
             raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
-        canonical = codec.decompress(blob.codec, blob.data)
+        canonical = codec.decode_blob(blob, self.store.get_blob)
         if content_hash(canonical) != record.content_hash:
             raise StoreError(
                 f"snapshot {record.id}: blob {record.content_hash[:12]} does not match its hash"

@@ -64,6 +64,25 @@ def _file_options() -> dict[str, Any]:
     return {}
 
 
+def _int_setting(
+    name: str,
+    given: dict[str, Any],
+    variable: str,
+    options: dict[str, Any],
+    default: int,
+    low: int,
+    high: int,
+) -> int:
+    raw = given.get(name, os.environ.get(variable, options.get(name, default)))
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} {raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} {value} is outside {low}..{high}")
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """The engine's settings. Build them with :meth:`load`."""
@@ -74,6 +93,8 @@ class Settings:
     strict: bool = False
     allow_unmasked: bool = False
     zstd_level: int = 3
+    delta_rebase_after: int = 64
+    """Deltas per base before a pipeline gets a new base; 0 stores every blob whole."""
     key_file: pathlib.Path
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -115,6 +136,9 @@ class Settings:
                 env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),
             ),
             zstd_level=zstd_level,
+            delta_rebase_after=_int_setting(
+                "delta_rebase_after", given, "WFAUDIT_DELTA_REBASE_AFTER", options, 64, 0, 10_000
+            ),
             key_file=pathlib.Path(
                 given.get("key_file")
                 or os.environ.get("WFAUDIT_KEY_FILE")

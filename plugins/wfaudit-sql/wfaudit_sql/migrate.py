@@ -28,8 +28,8 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0002_audit_chain"
-KNOWN_REVISIONS = ("0001_initial", "0002_audit_chain")
+HEAD_REVISION = "0003_blob_base"
+KNOWN_REVISIONS = ("0001_initial", "0002_audit_chain", "0003_blob_base")
 """Every revision this version of the code can upgrade from, oldest first."""
 
 VERSION_TABLE = "wfaudit_alembic_version"

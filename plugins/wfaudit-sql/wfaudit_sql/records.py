@@ -138,6 +138,7 @@ def blob_row(blob: Blob, now: _dt.datetime) -> dict[str, Any]:
         "stored_size": blob.stored_size,
         "data": blob.data,
         "created_on": now,
+        "base_hash": blob.base,
     }
 
 
@@ -148,6 +149,7 @@ def blob_from_row(row: Row) -> Blob:
         raw_size=row["raw_size"],
         # psycopg may hand back a memoryview; the model holds bytes.
         data=bytes(row["data"]),
+        base=row["base_hash"],
     )
 
 

@@ -104,6 +104,8 @@ blobs = Table(
     Column("stored_size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_on", UTCDateTime, nullable=False),
+    # A delta blob's base: the plain blob it was compressed against (0003).
+    Column("base_hash", String(_HASH_LENGTH), nullable=True, index=True),
 )
 
 snapshots = Table(
