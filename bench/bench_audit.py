@@ -31,6 +31,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from docs_section import write_section
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = pathlib.Path(os.environ.get("WFAUDIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 WORKFLOWS = (
@@ -205,14 +208,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_docs(section: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start, end = "<!-- bench:audit_trigger:start -->", "<!-- bench:audit_trigger:end -->"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n## audit_trigger end to end\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section("audit_trigger", "audit_trigger end to end", section)
 
 
 def main() -> None:

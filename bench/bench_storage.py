@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from baselines import BASELINES
+from docs_section import write_section
 from workloads import generated_stream, history_series
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -209,14 +210,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_docs(section: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8")
-    start, end = "<!-- bench:storage:start -->", "<!-- bench:storage:end -->"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n## Storage per snapshot and retrieval\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section("storage", "Storage per snapshot and retrieval", section)
 
 
 def main() -> None:
