@@ -157,6 +157,34 @@ class TestLossy(StoreConformance):
         "test_store_keeps_every_write",
         "*missing from the history*",
     ),
+    "store-trail": (
+        '''
+import pytest
+from wfaudit_sql import SqlStore
+from wfaudit_hookspecs import AuditEvent, utcnow
+from wfaudit.testing import StoreConformance
+
+class ForgetfulTrail(SqlStore):
+    """Acknowledges every appended event but writes only every other one."""
+    appended = 0
+    def append_event(self, *, subject, kind, tenant, actor=None, data=None):
+        type(self).appended += 1
+        if self.appended % 2 == 0:
+            return AuditEvent(subject=subject, seq=1, kind=kind, at=utcnow(), tenant=tenant)
+        return super().append_event(
+            subject=subject, kind=kind, tenant=tenant, actor=actor, data=data
+        )
+
+class TestForgetful(StoreConformance):
+    @pytest.fixture
+    def store(self, tmp_path):
+        store = ForgetfulTrail(f"sqlite:///{tmp_path}/forgetful.sqlite3")
+        yield store
+        store.close()
+''',
+        "test_store_appends_chained_events",
+        "*the chain holds * events, 7 were recorded*",
+    ),
     "masker": (
         '''
 import re

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import itertools
 import urllib.parse
 
 import pytest
@@ -25,7 +26,9 @@ from wfaudit import codec
 from wfaudit.ids import new_id
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
+    AuditEvent,
     Blob,
+    EventKind,
     HistoryQuery,
     Manifest,
     MaskedField,
@@ -36,6 +39,7 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     Store,
+    StoreMaintenance,
     TriggerKind,
     canonical_json,
     content_hash,
@@ -94,9 +98,34 @@ def make_record(
     return record, Blob(content_hash=digest, codec=codec_name, raw_size=len(canonical), data=data)
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _links(events: list[AuditEvent]) -> list[str]:
+    """What is wrong with a run of one chain's events, oldest first, as sentences."""
+    problems = []
+    for before, after in itertools.pairwise(events):
+        if after.chain_seq != before.chain_seq + 1:
+            problems.append(
+                f"chain positions jump from {before.chain_seq} to {after.chain_seq} "
+                f"({before.kind} -> {after.kind})"
+            )
+        if after.prev_hash != before.hash:
+            problems.append(
+                f"event {after.chain_seq} ({after.kind}) does not link to the hash of "
+                f"event {before.chain_seq} ({before.kind})"
+            )
+    for event in events:
+        if len(event.hash) != 64 or not set(event.hash) <= _HEX:
+            problems.append(f"event {event.chain_seq} has no SHA-256 hash: {event.hash!r}")
+    if len({event.hash for event in events}) != len(events):
+        problems.append("two events of the chain have the same hash")
+    return problems
+
+
 class StoreConformance:
     """The store contract: round trip, idempotency, dedup, ordering, tenancy,
-    outcomes and concurrency. Override :meth:`store`."""
+    outcomes, concurrency and the hash-chained audit trail. Override :meth:`store`."""
 
     @pytest.fixture
     def store(self) -> Store:
@@ -234,3 +263,114 @@ class StoreConformance:
             "racing saves of one run made several snapshots"
         )
         assert len({r.ref.id for r in results}) == 1
+
+    # -- the audit trail ------------------------------------------------------------
+
+    def _chain(self, store: Store, tenant: str | None) -> list[AuditEvent]:
+        events = store.list_events(tenant=tenant, limit=10_000)
+        return sorted(events, key=lambda event: event.chain_seq)
+
+    def test_store_records_audits_and_outcomes_in_the_trail(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+        store.set_status(
+            workflow_id="1001",
+            workflow_type="CI",
+            tenant=None,
+            status=Status.FAILED,
+            reason="exit 1",
+            by="ci",
+        )
+        events = store.list_events(subject=record.id)
+        kinds = [event.kind for event in events]
+        assert kinds == [EventKind.AUDITED, EventKind.OUTCOME], (
+            f"the trail of a saved then failed snapshot should be audited, outcome; got {kinds}"
+        )
+        assert [event.seq for event in events] == [1, 2], "events of a subject are numbered 1, 2…"
+        assert events[1].actor == "ci", "the outcome event lost who recorded it"
+        again, _ = make_record(1001)
+        store.save(again, blob)
+        assert len(store.list_events(subject=record.id)) == 2, "a no-op save added an event"
+
+    def test_store_appends_chained_events(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+        data = {"name": "baseline", "nested": {"n": 3, "items": ["a", "b"]}}
+        appended = store.append_event(
+            subject=record.id, kind=EventKind.TAGGED, tenant=None, actor="ana", data=data
+        )
+        assert (appended.subject, appended.kind, appended.actor) == (
+            record.id,
+            EventKind.TAGGED,
+            "ana",
+        )
+        assert dict(appended.data) == data, "the event's data did not come back as given"
+        assert appended.seq == 2, f"the second event of a subject must be seq 2, not {appended.seq}"
+        listed = store.list_events(subject=record.id)
+        assert listed[-1] == appended, "list_events returns something else than was appended"
+
+        for i in range(5):
+            store.append_event(
+                subject=f"other-{i}", kind="acme.checked", tenant=None, data={"i": i}
+            )
+        chain = self._chain(store, None)
+        assert len(chain) == 7, f"the chain holds {len(chain)} events, 7 were recorded"
+        assert chain[0].prev_hash == "0" * 64, "the first event of a chain links to 64 zeros"
+        problems = _links(chain)
+        assert not problems, "the audit trail is not a hash chain: " + "; ".join(problems)
+
+    def test_store_keeps_one_chain_per_tenant(self, store: Store) -> None:
+        for tenant in ("team-a", "team-b"):
+            for i in range(3):
+                record, blob = make_record(i, content={"i": i}, tenant=tenant, minutes=i)
+                store.save(record, blob)
+        a, b = self._chain(store, "team-a"), self._chain(store, "team-b")
+        assert {event.tenant for event in a} == {"team-a"}, "tenant A's trail shows other events"
+        assert {event.tenant for event in b} == {"team-b"}, "tenant B's trail shows other events"
+        assert len(a) == len(b) == 3
+        for chain in (a, b):
+            assert chain[0].prev_hash == "0" * 64, "each tenant's chain starts at 64 zeros"
+            problems = _links(chain)
+            assert not problems, "a tenant's trail is not a hash chain: " + "; ".join(problems)
+
+    def test_store_chains_concurrent_appends(self, store: Store) -> None:
+        record, blob = make_record(1001)
+        store.save(record, blob)
+
+        def append(i: int) -> AuditEvent:
+            return store.append_event(
+                subject=record.id if i % 2 else f"s-{i}",
+                kind="acme.note",
+                tenant=None,
+                data={"i": i},
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(append, range(40)))
+        chain = self._chain(store, None)
+        assert len(chain) == 41, f"{41 - len(chain)} of 41 events are missing from the trail"
+        problems = _links(chain)
+        assert not problems, "concurrent appends broke the chain: " + "; ".join(problems)
+        seqs = [event.seq for event in store.list_events(subject=record.id, limit=1000)]
+        assert seqs == list(range(1, 22)), f"a subject's events are not numbered 1..21: {seqs}"
+
+    def test_store_verifies_its_own_trail(self, store: Store) -> None:
+        if not isinstance(store, StoreMaintenance):
+            pytest.skip("the store does not offer StoreMaintenance.check_trail")
+        for i in range(4):
+            record, blob = make_record(i, content={"i": i}, minutes=i)
+            store.save(record, blob)
+        store.set_status(
+            workflow_id="2",
+            workflow_type="CI",
+            tenant=None,
+            status=Status.SUCCEEDED,
+            reason=None,
+            by="ci",
+        )
+        store.append_event(subject=record.id, kind=EventKind.TAGGED, tenant=None, data={})
+        check = store.check_trail()
+        assert check.findings_total == 0, (
+            f"check_trail finds problems in an untouched store: {check.findings}"
+        )
+        assert check.events >= 6, f"check_trail looked at {check.events} of 6 events"
