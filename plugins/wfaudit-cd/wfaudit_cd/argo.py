@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wfaudit_ci.adapter import Facts, PayloadFormat
+from wfaudit_ci.adapter import Facts
 from wfaudit_ci.identity import identity_value, label_value
 from wfaudit_ci.kubernetes import (
-    api_group,
-    documents,
-    find,
+    KubernetesFormat,
     first_label,
     labels_of,
     metadata_of,
@@ -26,7 +24,7 @@ from wfaudit_ci.kubernetes import (
     run_id,
     secret_references,
 )
-from wfaudit_hookspecs import InvalidRequest, TriggerKind
+from wfaudit_hookspecs import TriggerKind
 
 __all__ = ["ARGO_GROUP", "ArgoFormat"]
 
@@ -55,9 +53,11 @@ _KIND_LABELS = (
 )
 
 
-class ArgoFormat(PayloadFormat):
+class ArgoFormat(KubernetesFormat):
     """An Argo Workflows manifest (with any companion documents)."""
 
+    group: ClassVar[str] = ARGO_GROUP
+    kinds: ClassVar[tuple[str, ...]] = _KINDS
     name: ClassVar[str] = "argo"
     description: ClassVar[str] = (
         "Argo Workflows Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow "
@@ -68,18 +68,8 @@ class ArgoFormat(PayloadFormat):
         "the workflowTemplateRef, else the object's metadata.name or generateName"
     )
 
-    def recognise(self, config: Any) -> bool:
-        docs = documents(config)
-        return docs is not None and any(
-            api_group(doc) == ARGO_GROUP and doc.get("kind") in _KINDS for _, doc in docs
-        )
-
     def read(self, config: Any, workflow_type: str) -> Facts:
-        found = find(documents(config) or (), ARGO_GROUP, _KINDS)
-        if found is None:  # recognise() said yes: only a changed config gets here
-            raise InvalidRequest("the argo payload holds no Argo Workflows object")
-        _, doc = found
-        kind = str(doc["kind"])
+        kind, doc = self.main_document(config)
         labels = labels_of(doc)
         template = _template(doc, kind, labels)
         facts_labels = {

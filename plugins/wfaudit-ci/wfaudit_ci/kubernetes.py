@@ -12,16 +12,18 @@ payload carries them, are left to the maskers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
-from wfaudit_hookspecs import SecretReference
+from wfaudit_hookspecs import InvalidRequest, SecretReference
 from wfaudit_hookspecs.pointer import Path, iter_nodes, to_pointer
 
+from .adapter import PayloadFormat
 from .identity import identity_value, label_value
 
 __all__ = [
     "K8S_SECRET",
     "Document",
+    "KubernetesFormat",
     "api_group",
     "documents",
     "find",
@@ -210,3 +212,31 @@ def _selector(value: Any, allowed: frozenset[str]) -> str | None:
     if isinstance(key, str) and key.strip():
         return f"{name.strip()}/{key.strip()}"
     return None
+
+
+class KubernetesFormat(PayloadFormat):
+    """A format whose payload holds an object of :attr:`group` of one of :attr:`kinds`.
+
+    Subclasses set :attr:`group` (the API group, e.g. ``tekton.dev``) and
+    :attr:`kinds` (in priority order: the object that decides the identity is the
+    first document of the first kind found); :meth:`main_document` finds it.
+    """
+
+    group: ClassVar[str]
+    kinds: ClassVar[tuple[str, ...]]
+
+    def recognise(self, config: Any) -> bool:
+        docs = documents(config)
+        return docs is not None and any(
+            api_group(doc) == self.group and doc.get("kind") in self.kinds for _, doc in docs
+        )
+
+    def main_document(self, config: Any) -> tuple[str, dict[str, Any]]:
+        """The kind and the object that decides a recognised payload's identity."""
+        found = find(documents(config) or (), self.group, self.kinds)
+        if found is None:  # recognise() said yes: only a changed config gets here
+            raise InvalidRequest(
+                f"the {self.name} payload holds no {' or '.join(self.kinds)} object"
+            )
+        _, doc = found
+        return str(doc["kind"]), doc

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wfaudit_hookspecs import InvalidRequest, TriggerKind
+from wfaudit_hookspecs import TriggerKind
 
-from .adapter import Facts, PayloadFormat
+from .adapter import Facts
 from .identity import identity_value, label_value
 from .kubernetes import (
-    api_group,
-    documents,
-    find,
+    KubernetesFormat,
     first_label,
     labels_of,
     metadata_of,
@@ -36,9 +34,11 @@ _TRIGGERS_LABELS = ("triggers.tekton.dev/eventlistener", "triggers.tekton.dev/tr
 _RERUN_LABEL = "dashboard.tekton.dev/rerunOf"
 
 
-class TektonFormat(PayloadFormat):
+class TektonFormat(KubernetesFormat):
     """A Tekton ``PipelineRun`` or ``TaskRun`` manifest (with its companions)."""
 
+    group: ClassVar[str] = TEKTON_GROUP
+    kinds: ClassVar[tuple[str, ...]] = _RUN_KINDS
     name: ClassVar[str] = "tekton"
     description: ClassVar[str] = (
         "Tekton PipelineRun or TaskRun (apiVersion tekton.dev/*), alone or in a "
@@ -49,19 +49,8 @@ class TektonFormat(PayloadFormat):
         "the run's pipelineRef or taskRef, else its metadata.name or generateName"
     )
 
-    def recognise(self, config: Any) -> bool:
-        docs = documents(config)
-        return docs is not None and any(
-            api_group(doc) == TEKTON_GROUP and doc.get("kind") in _RUN_KINDS for _, doc in docs
-        )
-
     def read(self, config: Any, workflow_type: str) -> Facts:
-        docs = documents(config)
-        run = find(docs or (), TEKTON_GROUP, _RUN_KINDS)
-        if run is None:  # recognise() said yes: only a changed config gets here
-            raise InvalidRequest("the tekton payload holds no PipelineRun or TaskRun")
-        _, doc = run
-        kind = str(doc["kind"])
+        kind, doc = self.main_document(config)
         labels = labels_of(doc)
         definition = _definition(doc, kind, labels)
         facts_labels = {"kind": kind, "namespace": label_value(metadata_of(doc).get("namespace"))}
