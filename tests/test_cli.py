@@ -229,6 +229,18 @@ def test_bad_input_is_one_clear_line(
         ('{"password": "' + SECRET + '", ', ("invalid JSON at line 1",)),
         ("a: [\n  password: " + SECRET + "\n", ("invalid YAML at line",)),
         ("", ("is empty",)),
+        (
+            "a: &a ['"
+            + SECRET
+            + "', '"
+            + SECRET
+            + "']\n"
+            + "".join(
+                f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                for p, n in zip("abcdefghi", "bcdefghij", strict=True)
+            ),
+            ("expands to more than 1,000,000 nodes",),
+        ),
     ],
 )
 def test_invalid_payloads_are_one_clear_line_without_content(

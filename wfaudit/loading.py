@@ -18,11 +18,29 @@ import yaml
 
 from wfaudit_hookspecs import InvalidRequest
 
-__all__ = ["load_payload", "parse_payload"]
+__all__ = ["MAX_EXPANDED_NODES", "load_payload", "parse_payload"]
+
+MAX_EXPANDED_NODES = 1_000_000
+"""The most nodes a YAML document may have once its aliases are expanded.
+
+Aliases let a few hundred bytes of YAML stand for billions of nodes (the
+"billion laughs" document); the payload is refused before it is built. Real
+workflow files are far below this: the largest file of the corpus has a few
+thousand nodes.
+"""
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's surprising implicit types."""
+    """SafeLoader without YAML 1.1's surprising implicit types, refusing documents
+    whose aliases expand beyond :data:`MAX_EXPANDED_NODES`."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            raise InvalidRequest(
+                f"YAML document at line {node.start_mark.line + 1} expands to more than "
+                f"{MAX_EXPANDED_NODES:,} nodes through its aliases"
+            )
+        return super().construct_document(node)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -58,6 +76,33 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes ``root`` stands for with every alias expanded, counting up to
+    just past ``limit``. A node reached through several aliases is counted once per
+    use but sized once (memoised), so a document of aliases is checked in linear time.
+    """
+    sizes: dict[int, int] = {}
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if not children_done and id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if not children_done:
+            sizes[id(node)] = -1  # on the stack: a recursive alias is a cycle
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        # A child still marked -1 is an ancestor (a recursive alias): counted as 0.
+        total = 1 + sum(max(sizes.get(id(child), 0), 0) for child in children)
+        sizes[id(node)] = min(total, limit + 1)
+    return sizes[id(root)]
 
 
 def load_payload(path: str) -> Any:

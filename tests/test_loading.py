@@ -1,0 +1,58 @@
+"""Reading payload files: YAML aliases are expanded only within a bound."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from wfaudit.loading import MAX_EXPANDED_NODES, load_payload, parse_payload
+from wfaudit_hookspecs import InvalidRequest
+
+CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def laughs(levels: int, width: int = 9) -> bytes:
+    """The "billion laughs" document: each level lists the one before ``width`` times."""
+    lines = ["l0: &l0 [lol, lol]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join(f"*l{level - 1}" for _ in range(width))
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_billion_laughs_is_refused_before_it_is_built() -> None:
+    with pytest.raises(InvalidRequest, match=r"expands to more than 1,000,000 nodes"):
+        parse_payload(laughs(9))
+
+
+def test_aliases_within_the_bound_are_expanded() -> None:
+    data = parse_payload(laughs(3, width=3))
+    assert len(data["l3"]) == 3
+    assert data["l3"][0] == [[["lol", "lol"]] * 3] * 3
+    assert data["l3"][2][1][0] == ["lol", "lol"]
+
+
+def test_the_bound_counts_expanded_nodes_not_bytes() -> None:
+    # 5 levels of 14 copies: 14**5 * 3 nodes ~ 1.6 million, in about 400 bytes.
+    source = laughs(5, width=14)
+    assert len(source) < 500
+    with pytest.raises(InvalidRequest):
+        parse_payload(source)
+    parse_payload(laughs(4, width=14))  # 14**4 * 3 ~ 115,000 nodes: fine
+
+
+def test_merge_keys_and_a_recursive_alias_still_load() -> None:
+    data = parse_payload(b"base: &base {image: alpine, cpu: 1}\njob:\n  <<: *base\n  cpu: 2\n")
+    assert data["job"] == {"image": "alpine", "cpu": 2}
+    looped = parse_payload(b"&a [1, *a]\n")
+    assert looped[1] is looped
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not beside the checkout")
+def test_every_corpus_file_is_far_below_the_bound() -> None:
+    files = [p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml", ".json"}]
+    assert files
+    for path in files:
+        load_payload(str(path))
+    assert MAX_EXPANDED_NODES >= 1_000_000
