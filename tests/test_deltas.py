@@ -103,3 +103,49 @@ def test_deltas_can_be_turned_off(
     for i in range(3):
         trigger(auditor, i, variant(i))
     assert codecs(store_url) == {ZSTD: 3}
+
+
+def test_a_delta_is_read_without_its_base_once_the_base_is_loaded() -> None:
+    """The codec keeps the decompressor bound to a base (bounded by bytes): a
+    second delta of that base decodes without reading the base again."""
+    from wfaudit import codec
+    from wfaudit_hookspecs import Blob, canonical_json, content_hash
+
+    base_raw = canonical_json(BIG)
+    base_hash = content_hash(base_raw)
+    base = Blob(
+        content_hash=base_hash, codec=ZSTD, raw_size=len(base_raw), data=codec.compress(base_raw)[1]
+    )
+    deltas = []
+    for n in range(2):
+        raw = canonical_json({**BIG, "commit": f"{n:040x}"})
+        data = codec.compress_against(raw, base_hash, base_raw)
+        deltas.append(
+            (
+                raw,
+                Blob(
+                    content_hash=content_hash(raw),
+                    codec=ZSTD_DELTA,
+                    raw_size=len(raw),
+                    data=data,
+                    base=base_hash,
+                ),
+            )
+        )
+    codec._local.__dict__.pop("dicts", None)  # as in a fresh thread
+    reads: list[str] = []
+
+    def get_blob(key: str) -> Blob | None:
+        reads.append(key)
+        return base if key == base_hash else None
+
+    assert codec.decode_blob(deltas[0][1], get_blob) == deltas[0][0]
+    assert codec.decode_blob(deltas[1][1], get_blob) == deltas[1][0]
+    assert reads == [base_hash]
+
+    # The cache is bounded by the bytes of the bases it holds.
+    cache = codec._DictCache(budget=len(base_raw) * 2)
+    for n in range(5):
+        cache.get(("d", str(n), 0), object, len(base_raw))
+    assert len(cache.entries) == 2 and cache.held <= cache.budget
+    assert cache.find(("d", "4", 0)) is not None and cache.find(("d", "0", 0)) is None

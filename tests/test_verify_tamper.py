@@ -94,7 +94,7 @@ def delete_snapshot(c: Connection) -> str:
 def insert_snapshot(c: Connection) -> str:
     columns = (
         "tenant, workflow_id, workflow_type, pipeline_id, triggered_by, trigger_kind, labels, "
-        "parent_id, attempt, schema_version, content_hash, manifest, status, status_reason, "
+        "parent_id, attempt, schema_version, content_hash, manifest_hash, status, status_reason, "
         "config_size, created_on, created_by, updated_on, updated_by"
     )
     c.execute(

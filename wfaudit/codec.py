@@ -29,6 +29,8 @@ __all__ = ["ZSTD", "ZSTD_DELTA", "compress", "compress_against", "decode_blob", 
 ZSTD = "zstd"
 ZSTD_DELTA = "zstd-delta"
 _MAX_OUTPUT = 256 * 1024 * 1024  # a decompression bomb stops here
+DICT_CACHE_BYTES = 48 * 1024 * 1024
+"""Bases held by each thread's cache of dictionary-bound (de)compressors."""
 
 _local = threading.local()
 
@@ -54,23 +56,36 @@ class _DictCache:
     """Per-thread compressors and decompressors bound to a base, most recent first.
 
     Loading a 50 KB dictionary costs more than compressing a delta, and a busy
-    orchestrator triggers the same few hundred pipelines over and over.
+    orchestrator triggers (and retriggers) the same few hundred pipelines over
+    and over. A decompressor bound to a base also spares a read of the base:
+    a delta whose base's decompressor is here is decoded from its own bytes.
+    Bounded by the bytes of the bases held (each entry keeps its base, plus
+    zstd's digested form of about the same size).
     """
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self.entries: collections.OrderedDict[tuple[str, str, int], object] = (
+    def __init__(self, budget: int = DICT_CACHE_BYTES) -> None:
+        self.budget = budget
+        self.held = 0
+        self.entries: collections.OrderedDict[tuple[str, str, int], tuple[object, int]] = (
             collections.OrderedDict()
         )
 
-    def get(self, key: tuple[str, str, int], make: Callable[[], object]) -> object:
+    def find(self, key: tuple[str, str, int]) -> object | None:
         found = self.entries.get(key)
         if found is None:
-            found = self.entries[key] = make()
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        else:
-            self.entries.move_to_end(key)
+            return None
+        self.entries.move_to_end(key)
+        return found[0]
+
+    def get(self, key: tuple[str, str, int], make: Callable[[], object], weight: int) -> object:
+        found = self.find(key)
+        if found is None:
+            found = make()
+            self.entries[key] = (found, weight)
+            self.held += weight
+            while self.held > self.budget and len(self.entries) > 1:
+                _, (_, dropped) = self.entries.popitem(last=False)
+                self.held -= dropped
         return found
 
 
@@ -97,6 +112,7 @@ def compress_against(data: bytes, base_hash: str, base: bytes, level: int = 3) -
         lambda: zstandard.ZstdCompressor(
             level=level, dict_data=_dictionary(base), write_content_size=True
         ),
+        len(base),
     )
     assert isinstance(compressor, zstandard.ZstdCompressor)
     return compressor.compress(data)
@@ -111,7 +127,9 @@ def decompress(
             return _decompressor().decompress(data, max_output_size=_MAX_OUTPUT)
         if codec == ZSTD_DELTA and base is not None and base_hash is not None:
             decompressor = _dicts().get(
-                ("d", base_hash, 0), lambda: zstandard.ZstdDecompressor(dict_data=_dictionary(base))
+                ("d", base_hash, 0),
+                lambda: zstandard.ZstdDecompressor(dict_data=_dictionary(base)),
+                len(base),
             )
             assert isinstance(decompressor, zstandard.ZstdDecompressor)
             return decompressor.decompress(data, max_output_size=_MAX_OUTPUT)
@@ -128,6 +146,13 @@ def decode_blob(blob: Blob, get_blob: Callable[[str], Blob | None]) -> bytes:
         return decompress(blob.codec, blob.data)
     if blob.base is None:
         raise StoreError(f"delta blob {blob.content_hash[:12]} names no base")
+    bound = _dicts().find(("d", blob.base, 0))
+    if isinstance(bound, zstandard.ZstdDecompressor):
+        # The base was read (and its dictionary loaded) before: no second read.
+        try:
+            return bound.decompress(blob.data, max_output_size=_MAX_OUTPUT)
+        except zstandard.ZstdError as exc:
+            raise StoreError(f"blob is corrupt: {exc}") from None
     base_blob = get_blob(blob.base)
     if base_blob is None:
         raise StoreError(

@@ -48,6 +48,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.types",
     "wfaudit.builtin.persist",
     "wfaudit.builtin.spool",
+    "wfaudit.builtin.retry",
 )
 """The engine's own behaviour, written as plugins."""
 
@@ -84,8 +85,15 @@ class PluginManager(pluggy.PluginManager):
         self.payload_formats: dict[str, tuple[tuple[str, ...], str]] = {}
 
     def maskers(self) -> tuple[str, ...]:
-        """The names of the registered plugins implementing the mask hook."""
-        return tuple(impl.plugin_name for impl in self.hook.wfaudit_mask.get_hookimpls())
+        """The names of the registered plugins implementing the mask hook.
+
+        Wrappers (metrics, tracing) are not maskers: they mark nothing.
+        """
+        return tuple(
+            impl.plugin_name
+            for impl in self.hook.wfaudit_mask.get_hookimpls()
+            if not (impl.wrapper or impl.hookwrapper)
+        )
 
     @contextlib.contextmanager
     def registered(self, *plugins: object) -> Iterator[None]:

@@ -862,6 +862,14 @@ class DeferredStore:
             log.info("the store at %s is open now", self.url)
             return opened
 
+    def opened(self) -> Store:
+        """The real store, opened now if it can be; else the opening error is raised.
+
+        For the optional protocols (``StoreHistory``), which this stand-in does
+        not delegate method by method.
+        """
+        return self._target()
+
     def _maintenance(self, name: str) -> Any:
         target = self._target()
         if not isinstance(target, StoreMaintenance):

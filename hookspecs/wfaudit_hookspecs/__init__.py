@@ -11,6 +11,7 @@ from ._markers import PROJECT_NAME, hookimpl, hookspec
 from .canonical import canonical_json, check_json, content_hash
 from .errors import (
     AmbiguousPayload,
+    AmbiguousReference,
     AmbiguousSnapshot,
     BadStoreURL,
     ConfigurationError,
@@ -24,6 +25,8 @@ from .errors import (
     SnapshotNotFound,
     StoreError,
     StoreUnavailable,
+    TagConflict,
+    UnknownReference,
     UnknownWorkflowType,
     UnrecognisedPayload,
     UnsupportedSchemaVersion,
@@ -33,6 +36,7 @@ from .model import (
     SCHEMA_VERSION,
     STANDARD_WORKFLOW_TYPES,
     STATE_FIELDS,
+    Annotation,
     AuditEvent,
     AuditResult,
     BackupResult,
@@ -55,16 +59,19 @@ from .model import (
     SnapshotRef,
     Status,
     StoreStats,
+    Tag,
     TrailCheck,
     TriggerKind,
     TriggerRequest,
     WorkflowType,
+    check_tag_name,
     normalize_workflow_type,
     set_clock,
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreMaintenance
+from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance
+from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
 
@@ -74,7 +81,10 @@ __all__ = [
     "STANDARD_WORKFLOW_TYPES",
     "STATE_FIELDS",
     "AmbiguousPayload",
+    "AmbiguousReference",
     "AmbiguousSnapshot",
+    "Annotation",
+    "ArchiveStore",
     "AuditEvent",
     "AuditResult",
     "BackupResult",
@@ -110,12 +120,18 @@ __all__ = [
     "Status",
     "Store",
     "StoreError",
+    "StoreHistory",
     "StoreMaintenance",
+    "StoreRetention",
     "StoreStats",
     "StoreUnavailable",
+    "SweepBusy",
+    "Tag",
+    "TagConflict",
     "TrailCheck",
     "TriggerKind",
     "TriggerRequest",
+    "UnknownReference",
     "UnknownWorkflowType",
     "UnrecognisedPayload",
     "UnsupportedSchemaVersion",
@@ -123,6 +139,7 @@ __all__ = [
     "WorkflowType",
     "canonical_json",
     "check_json",
+    "check_tag_name",
     "content_hash",
     "hookimpl",
     "hookspec",

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AmbiguousPayload",
+    "AmbiguousReference",
     "AmbiguousSnapshot",
     "BadStoreURL",
     "ConfigurationError",
@@ -24,6 +25,8 @@ __all__ = [
     "SnapshotNotFound",
     "StoreError",
     "StoreUnavailable",
+    "TagConflict",
+    "UnknownReference",
     "UnknownWorkflowType",
     "UnrecognisedPayload",
     "UnsupportedSchemaVersion",
@@ -101,6 +104,19 @@ class SnapshotNotFound(StoreError, LookupError):
 
 class AmbiguousSnapshot(StoreError, LookupError):
     """More than one snapshot matches (the same workflow in several tenants)."""
+
+
+class UnknownReference(SnapshotNotFound):
+    """A snapshot reference (id, id prefix, tag, ``HEAD~N``) names no snapshot."""
+
+
+class AmbiguousReference(AmbiguousSnapshot):
+    """A snapshot reference names several snapshots (an id prefix, a tag of several
+    pipelines); the message says how to narrow it."""
+
+
+class TagConflict(StoreError):
+    """The tag is already on another snapshot of the pipeline (move it explicitly)."""
 
 
 class UnsupportedSchemaVersion(WfauditError):

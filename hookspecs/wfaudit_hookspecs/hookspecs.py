@@ -29,11 +29,14 @@ if TYPE_CHECKING:
         TriggerRequest,
     )
     from .protocols import MaskContext, Store
+    from .retention import ArchiveStore
 
 __all__ = [
     "wfaudit_audit_error",
+    "wfaudit_event",
     "wfaudit_mask",
     "wfaudit_on_failure",
+    "wfaudit_open_archive",
     "wfaudit_open_store",
     "wfaudit_payload_formats",
     "wfaudit_persist",
@@ -114,7 +117,7 @@ def wfaudit_persist(snapshot: SnapshotRecord, payload: Blob, store: Store) -> Sa
 
 @hookspec
 def wfaudit_on_failure(
-    snapshot: SnapshotRecord, failure: Failure, attempt: int
+    snapshot: SnapshotRecord, failure: Failure, attempt: int, settings: Mapping[str, Any]
 ) -> RetryDecision | None:
     """Vote on retrying a workflow whose run failed or errored (retry policies).
 
@@ -122,11 +125,14 @@ def wfaudit_on_failure(
     recorded. Each policy returns a :class:`RetryDecision` or None (no opinion).
     Any ``retry=False`` vote wins; a retry happens only if at least one policy
     voted for it. The engine also enforces the attempt limit along the parent
-    chain, whatever the votes.
+    chain, whatever the votes (see ``docs/retrigger.md``).
 
     :param snapshot: the record of the run that failed.
     :param failure: the status and the reason given by the orchestrator.
-    :param attempt: the attempt number of that run (1 for the first trigger).
+    :param attempt: the attempt number of that run (1 for the first trigger),
+        counted along the chain of parent snapshots.
+    :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for a
+        policy's options (the built-in policy reads ``[tool.wfaudit.retry]``).
     :returns: a vote, or None.
     """
 
@@ -172,6 +178,23 @@ def wfaudit_open_store(url: str) -> Store | None:
 
     :param url: the store URL as configured (it may hold a password: never log it).
     :returns: an open store, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def wfaudit_open_archive(url: str) -> ArchiveStore | None:
+    """Open an archive store for a URL (archive backends' hook).
+
+    Called when retention, ``wfaudit archive`` or ``wfaudit restore`` needs the
+    archive tier configured as ``[tool.wfaudit.retention] archive_url`` (or
+    ``WFAUDIT_ARCHIVE_URL``). A backend returns an object implementing
+    :class:`~wfaudit_hookspecs.retention.ArchiveStore` when it owns the URL's
+    scheme (``s3`` for wfaudit-objectstore; the engine itself owns ``file``),
+    else None. Stops at first non-None result.
+
+    :param url: the archive URL as configured (credentials come from the
+        backend's own configuration, never from the URL).
+    :returns: an open archive store, or None.
     """
 
 
@@ -226,4 +249,30 @@ def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
 
     :param request: the request whose audit failed.
     :param error: the exception.
+    """
+
+
+@hookspec
+def wfaudit_event(
+    kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any], settings: Mapping[str, Any]
+) -> None:
+    """Observe an operation on a snapshot once the audit trail holds it (observers).
+
+    Called for every implementation after the engine recorded a snapshot
+    audited (a new snapshot, not a repeated audit or a spooled one: a spooled
+    snapshot is reported when the drain stores it), an outcome, a retrigger, an
+    archive, a restore or a deletion. Metrics and notification plugins use it.
+    Called on the thread that did the operation: an observer that does slow
+    work (network) queues it and returns. Errors in an observer are logged and
+    ignored; they never fail the operation.
+
+    :param kind: one of :class:`~wfaudit_hookspecs.model.EventKind`'s values
+        (``snapshot.audited``, ``outcome.recorded``, ``snapshot.retriggered``,
+        ``snapshot.archived``, ``snapshot.deleted`` ...), or a plugin's own, dotted.
+    :param snapshot: the record concerned, as it is after the operation (for a
+        retrigger: the new attempt's record, whose ``parent`` is the old one).
+    :param data: JSON data about the operation (``status`` for an outcome); it
+        never holds a secret or a config value.
+    :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for an
+        observer's options.
     """

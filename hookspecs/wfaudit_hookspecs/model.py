@@ -8,6 +8,7 @@ secret (a request's config, a blob's bytes, a restored value) is left out of
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
     "STATE_FIELDS",
+    "Annotation",
     "AuditEvent",
     "AuditResult",
     "BackupResult",
@@ -42,10 +44,12 @@ __all__ = [
     "SnapshotRef",
     "Status",
     "StoreStats",
+    "Tag",
     "TrailCheck",
     "TriggerKind",
     "TriggerRequest",
     "WorkflowType",
+    "check_tag_name",
     "normalize_workflow_type",
     "set_clock",
     "utcnow",
@@ -271,12 +275,20 @@ class SecretReference:
 
 @attrs.frozen(kw_only=True)
 class Manifest:
-    """What masking did to a config, and which plugins produced the snapshot."""
+    """What masking did to a config, and which plugins produced the snapshot.
+
+    :ivar adapter: the payload format the adapter recognised (None: generic).
+    :ivar maskers: the names of the masker plugins that ran.
+    :ivar plugins: ``name==version`` of each plugin that produced the snapshot
+        (the maskers, the adapter owning ``adapter``, and ``wfaudit`` itself),
+        checked before a retrigger; empty in snapshots taken before it existed.
+    """
 
     fields: tuple[MaskedField, ...] = ()
     references: tuple[SecretReference, ...] = ()
     adapter: str | None = None
     maskers: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
 
     def field_at(self, path: str) -> MaskedField | None:
         return next((f for f in self.fields if f.path == path), None)
@@ -381,7 +393,18 @@ class SaveResult:
 
 @attrs.frozen(kw_only=True)
 class HistoryQuery:
-    """Filters for a store's history of snapshots, newest first."""
+    """Filters for a store's history of snapshots, newest first.
+
+    The order is ``created_on`` then ``id``, both descending. A page after a
+    record is asked for with ``before`` = its ``created_on`` and ``before_id`` =
+    its id (keyset paging: a page costs the same at any depth).
+
+    :ivar labels: only records carrying every one of these labels (equal values).
+    :ivar since: only records created at or after this time.
+    :ivar before: only records created before this time; with ``before_id``,
+        records before ``(before, before_id)`` in the history's order.
+    :ivar offset: skip this many matching records first (``HEAD~N``).
+    """
 
     tenant: str | None = None
     pipeline_id: str | None = None
@@ -390,6 +413,62 @@ class HistoryQuery:
     status: Status | None = None
     before: _dt.datetime | None = None
     limit: int = 50
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
+    since: _dt.datetime | None = None
+    before_id: str | None = None
+    offset: int = 0
+
+
+TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+"""Tag names: letters, digits, ``.``, ``_`` and ``-``, at most 63 characters."""
+
+RESERVED_TAG_NAMES = frozenset({"HEAD"})
+"""Names a reference resolver gives a meaning of its own."""
+
+
+def check_tag_name(value: object) -> str:
+    """Return ``value`` if it is a valid tag name, else raise :class:`InvalidRequest`."""
+    if not isinstance(value, str) or not TAG_NAME.match(value):
+        raise InvalidRequest(
+            "a tag name is 1-63 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (no '~', ':' or '/')"
+        )
+    if value.upper() in RESERVED_TAG_NAMES:
+        raise InvalidRequest(f"{value!r} is a reserved reference name, not a tag name")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Tag:
+    """A name on a snapshot (``baseline``, ``production``).
+
+    A tag name is unique within a pipeline (of a tenant): tagging another
+    snapshot of the pipeline with it moves it there.
+    """
+
+    name: str = attrs.field(converter=check_tag_name)
+    snapshot_id: str
+    pipeline_id: str
+    tenant: str | None = None
+    created_on: _dt.datetime = attrs.field(factory=utcnow)
+    created_by: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Annotation:
+    """A note on a snapshot, or on one node of its config (``path``).
+
+    :ivar id: the store's number of the note.
+    :ivar path: JSON pointer of the node the note is about; None for the snapshot.
+    """
+
+    id: int
+    snapshot_id: str
+    note: str
+    author: str
+    path: str | None = None
+    tenant: str | None = None
+    created_on: _dt.datetime = attrs.field(factory=utcnow)
 
 
 # -- results of the stages -----------------------------------------------------
@@ -486,6 +565,8 @@ class EventKind:
     OUTCOME = "outcome.recorded"
     RETRIGGERED = "snapshot.retriggered"
     TAGGED = "snapshot.tagged"
+    UNTAGGED = "snapshot.untagged"
+    ANNOTATED = "snapshot.annotated"
     ARCHIVED = "snapshot.archived"
     RESTORED = "snapshot.restored"
     DELETED = "snapshot.deleted"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .model import (
+    Annotation,
     AuditEvent,
     BackupResult,
     Blob,
@@ -15,12 +16,13 @@ from .model import (
     SnapshotRecord,
     Status,
     StoreStats,
+    Tag,
     TrailCheck,
     TriggerRequest,
 )
 from .pointer import Path
 
-__all__ = ["MaskContext", "Store", "StoreMaintenance"]
+__all__ = ["MaskContext", "Store", "StoreHistory", "StoreMaintenance"]
 
 
 class MaskContext(Protocol):
@@ -203,4 +205,89 @@ class StoreMaintenance(Protocol):
     def backup(self, destination: str) -> BackupResult:
         """Write a consistent copy of a live store to ``destination``; a backend
         that cannot (a server database) raises a StoreError saying what to use."""
+        ...
+
+
+@runtime_checkable
+class StoreHistory(Protocol):
+    """Tags, annotations, id prefixes and batched blob reads: what ``wfaudit log``,
+    ``tag``, ``annotate`` and snapshot references (``baseline~1``, ``01JD3F``) use.
+
+    Optional, like :class:`StoreMaintenance`, so that a store written for the
+    audit path alone still audits; the commands that need these say the store
+    does not support them. Every change appends its event to the audit trail in
+    the same transaction (``snapshot.tagged``, ``snapshot.untagged``,
+    ``snapshot.annotated``, subject: the snapshot id). ``tenant=None`` in a read
+    means any tenant.
+    """
+
+    def find_by_id_prefix(
+        self, prefix: str, *, tenant: str | None = None, limit: int = 2
+    ) -> list[SnapshotRecord]:
+        """Records whose id starts with ``prefix`` (at most ``limit``, by id)."""
+        ...
+
+    def add_tag(
+        self,
+        *,
+        snapshot_id: str,
+        name: str,
+        tenant: str | None,
+        by: str | None = None,
+        move: bool = False,
+    ) -> Tag:
+        """Put tag ``name`` on a snapshot; a tag name is unique within a pipeline.
+
+        Tagging the snapshot that already has the tag is a no-op returning it.
+        :raises TagConflict: another snapshot of the pipeline has the tag and
+            ``move`` is false; with ``move`` the tag moves (an ``untagged`` event
+            on the snapshot it leaves, a ``tagged`` one on the new).
+        :raises SnapshotNotFound: no such snapshot (in ``tenant``, when given).
+        """
+        ...
+
+    def remove_tag(
+        self, *, name: str, pipeline_id: str, tenant: str | None, by: str | None = None
+    ) -> Tag:
+        """Remove tag ``name`` from the pipeline; returns the tag as it was.
+
+        :raises UnknownReference: the pipeline has no such tag.
+        """
+        ...
+
+    def list_tags(
+        self,
+        *,
+        snapshot_ids: Sequence[str] | None = None,
+        pipeline_id: str | None = None,
+        name: str | None = None,
+        tenant: str | None = None,
+    ) -> list[Tag]:
+        """Tags matching every filter given, by pipeline and name."""
+        ...
+
+    def add_annotation(
+        self,
+        *,
+        snapshot_id: str,
+        note: str,
+        author: str,
+        tenant: str | None,
+        path: str | None = None,
+    ) -> Annotation:
+        """Add a note to a snapshot (or to the node at JSON pointer ``path``).
+
+        :raises SnapshotNotFound: no such snapshot (in ``tenant``, when given).
+        """
+        ...
+
+    def list_annotations(
+        self, *, snapshot_ids: Sequence[str], tenant: str | None = None
+    ) -> list[Annotation]:
+        """The notes on these snapshots, oldest first."""
+        ...
+
+    def get_blobs(self, content_hashes: Sequence[str]) -> list[Blob]:
+        """The blobs with these content hashes (those that exist), in one read: a
+        timeline page compares many snapshots."""
         ...

@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
 from wfaudit_hookspecs import ConfigurationError, SchemaMismatch
@@ -23,7 +23,9 @@ from wfaudit_sql import SqlStore
 from wfaudit_sql.migrate import HEAD_REVISION, KNOWN_REVISIONS, MIGRATIONS_DIR, VERSION_TABLE
 from wfaudit_sql.schema import metadata
 
-TABLES = {"blobs", "snapshots", "events", "chain_heads", VERSION_TABLE}
+TABLES = {"blobs", "snapshots", "events", "chain_heads", "manifests", VERSION_TABLE}
+TABLES |= {"tags", "annotations"}  # 0004
+TABLES |= {"legal_holds", "archives", "retention_sweeps", "sweep_locks"}  # 0006
 
 
 def tables(sql: Engine) -> set[str]:
@@ -205,11 +207,11 @@ def test_postgresql_search_path_reaches_the_connection(store_url: str, sql: Engi
         rows = connection.execute(
             text(
                 "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_name IN ('blobs', 'snapshots', 'events', 'chain_heads', :version) "
+                "WHERE table_name IN :names "
                 # Other test sessions' schemas may exist meanwhile: look at ours
                 # and at the default one, where the tables must not be.
                 "AND table_schema IN (:schema, 'public')"
-            ),
-            {"version": VERSION_TABLE, "schema": schema},
+            ).bindparams(bindparam("names", expanding=True)),
+            {"names": sorted(TABLES), "schema": schema},
         ).all()
     assert {(row[0], row[1]) for row in rows} == {(schema, name) for name in TABLES}

@@ -28,8 +28,15 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0003_blob_base"
-KNOWN_REVISIONS = ("0001_initial", "0002_audit_chain", "0003_blob_base")
+HEAD_REVISION = "0006_retention"
+KNOWN_REVISIONS = (
+    "0001_initial",
+    "0002_audit_chain",
+    "0003_blob_base",
+    "0004_tags_annotations",
+    "0005_manifest_store",
+    "0006_retention",
+)
 """Every revision this version of the code can upgrade from, oldest first."""
 
 VERSION_TABLE = "wfaudit_alembic_version"

@@ -12,7 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from wfaudit_hookspecs import AuditEvent, Blob, SnapshotRecord, SnapshotRef
+from wfaudit_hookspecs import (
+    SCHEMA_VERSION,
+    AuditEvent,
+    Blob,
+    InvalidRequest,
+    Manifest,
+    SnapshotRecord,
+    SnapshotRef,
+    Status,
+    TriggerKind,
+)
 from wfaudit_hookspecs.converter import get_converter, structure_record
 
 __all__ = [
@@ -80,8 +90,18 @@ def snapshot_row(record: SnapshotRecord) -> dict[str, Any]:
     }
 
 
-def record_from_row(row: Row) -> SnapshotRecord:
-    """The record of a ``snapshots`` row (upgraded, or refused, by schema version)."""
+def record_from_row(row: Row, *, manifest: Any = None) -> SnapshotRecord:
+    """The record of a ``snapshots`` row (upgraded, or refused, by schema version).
+
+    :param manifest: the row's manifest (the store keeps manifests in a table of
+        their own, :mod:`wfaudit_sql.manifests`): a :class:`Manifest` (shared, as
+        decoded once), or JSON data; None reads the manifest text of a row that
+        carries it, as revisions before 0005 stored it.
+    """
+    if isinstance(manifest, Manifest):
+        if row["schema_version"] == SCHEMA_VERSION:
+            return _current_record(row, manifest)
+        manifest = get_converter().unstructure(manifest)  # an older record: upgraded
     data: dict[str, Any] = {
         "id": row["id"],
         "tenant": row["tenant"] or None,
@@ -95,7 +115,7 @@ def record_from_row(row: Row) -> SnapshotRecord:
         "attempt": row["attempt"],
         "schema_version": row["schema_version"],
         "content_hash": row["content_hash"],
-        "manifest": json.loads(row["manifest"]),
+        "manifest": json.loads(row["manifest"]) if manifest is None else manifest,
         "status": row["status"],
         "status_reason": row["status_reason"],
         "config_size": row["config_size"],
@@ -105,6 +125,44 @@ def record_from_row(row: Row) -> SnapshotRecord:
         "updated_by": row["updated_by"],
     }
     return structure_record(data)
+
+
+def _current_record(row: Row, manifest: Manifest) -> SnapshotRecord:
+    """A row of the current schema version, built directly: the columns already
+    have the model's types (SQL types, ``UTCDateTime``), so the generic structuring
+    (three times the cost, for every record of a history page) has nothing to do
+    but the enums. The manifest, decoded once per store, is shared (frozen)."""
+    try:
+        return SnapshotRecord(
+            id=row["id"],
+            workflow_id=row["workflow_id"],
+            workflow_type=row["workflow_type"],
+            pipeline_id=row["pipeline_id"],
+            content_hash=row["content_hash"],
+            manifest=manifest,
+            tenant=row["tenant"] or None,
+            triggered_by=row["triggered_by"],
+            trigger_kind=TriggerKind(row["trigger_kind"]),
+            labels=dict(json.loads(row["labels"])),
+            parent=row["parent_id"],
+            attempt=int(row["attempt"]),
+            schema_version=SCHEMA_VERSION,
+            status=Status(row["status"]),
+            status_reason=row["status_reason"],
+            config_size=int(row["config_size"]),
+            created_on=_utc(row["created_on"]),
+            created_by=row["created_by"],
+            updated_on=_utc(row["updated_on"]),
+            updated_by=row["updated_by"],
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"stored record is malformed: {type(exc).__name__}") from None
+
+
+def _utc(value: Any) -> _dt.datetime:
+    if not isinstance(value, _dt.datetime):
+        raise TypeError("not a timestamp")
+    return value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
 
 
 def ref_from_row(row: Row) -> SnapshotRef:

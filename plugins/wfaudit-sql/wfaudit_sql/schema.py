@@ -31,11 +31,18 @@ __all__ = [
     "FAILED_PREDICATE",
     "FAILED_STATUSES",
     "UTCDateTime",
+    "archives",
     "blobs",
     "chain_heads",
     "events",
+    "legal_holds",
+    "manifests",
     "metadata",
+    "retention_sweeps",
+    "snapshot_annotations",
     "snapshots",
+    "sweep_locks",
+    "tags",
 ]
 
 NAMING_CONVENTION = {
@@ -108,6 +115,20 @@ blobs = Table(
     Column("base_hash", String(_HASH_LENGTH), nullable=True, index=True),
 )
 
+manifests = Table(
+    "manifests",
+    metadata,
+    # Content-addressed manifests (0005; wfaudit_sql.manifests): SHA-256 of the
+    # manifest's canonical JSON text, the codec (json, zstd), the text's length,
+    # the stored bytes. Immutable, shared by every snapshot with that manifest;
+    # only orphan cleanup deletes a row, once no snapshots.manifest_hash names it.
+    Column("manifest_hash", String(_HASH_LENGTH), primary_key=True),
+    Column("codec", String(32), nullable=False),
+    Column("raw_size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_on", UTCDateTime, nullable=False),
+)
+
 snapshots = Table(
     "snapshots",
     metadata,
@@ -130,7 +151,17 @@ snapshots = Table(
         ForeignKey("blobs.content_hash"),
         nullable=False,
     ),
-    Column("manifest", Text, nullable=False),
+    # The masked-field manifest, stored once per distinct content in `manifests`
+    # (0005). Nullable only because SQLite cannot add a NOT NULL column with a
+    # foreign key in place (rebuilding `snapshots` would fire the foreign-key
+    # actions of the tables that refer to it); the store always sets it, and
+    # `wfaudit verify` reports a row whose manifest is missing.
+    Column(
+        "manifest_hash",
+        String(_HASH_LENGTH),
+        ForeignKey("manifests.manifest_hash"),
+        nullable=True,
+    ),
     Column("status", String(32), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("config_size", BigInteger, nullable=False, server_default="0"),
@@ -152,6 +183,17 @@ snapshots = Table(
     ),
     Index("ix_snapshots_created_on", "created_on"),
     Index("ix_snapshots_content_hash", "content_hash"),
+    # Whether a manifest is still named (retention's orphan cleanup, the foreign key).
+    Index("ix_snapshots_manifest_hash", "manifest_hash"),
+    # A snapshot's retriggers, which retention must not orphan (0006). Partial:
+    # most rows have no parent, and a full index's statistics (all those NULLs)
+    # would make SQLite's planner scan the table instead of probing it.
+    Index(
+        "ix_snapshots_parent_id",
+        "parent_id",
+        sqlite_where=text("parent_id IS NOT NULL"),
+        postgresql_where=text("parent_id IS NOT NULL"),
+    ),
     # A pipeline's history when no tenant is given (the tenant-first index above
     # cannot serve it in created_on order).
     Index("ix_snapshots_pipeline_created", "pipeline_id", "created_on", "id"),
@@ -208,4 +250,126 @@ chain_heads = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(_HASH_LENGTH), nullable=False),
     Column("updated_on", UTCDateTime, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    # A tag name is unique within a pipeline of a tenant ('' = no tenant):
+    # tagging another snapshot of the pipeline moves the tag (0004).
+    Column("tenant", String(255), primary_key=True),
+    Column("pipeline_id", String(255), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    # Tags go with their snapshot when retention deletes it; the trail keeps
+    # the tagged/untagged events.
+    Column(
+        "snapshot_id",
+        String(_ID_LENGTH),
+        ForeignKey("snapshots.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_on", UTCDateTime, nullable=False),
+    _identity("created_by", nullable=True),
+)
+
+# Not named `annotations`: that name is the __future__ import of every module here.
+snapshot_annotations = Table(
+    "annotations",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("tenant", String(255), nullable=False, server_default=""),
+    Column(
+        "snapshot_id",
+        String(_ID_LENGTH),
+        ForeignKey("snapshots.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # The JSON pointer of the node the note is about; NULL: the whole snapshot.
+    Column("path", Text, nullable=True),
+    _identity("author"),
+    Column("note", Text, nullable=False),
+    Column("created_on", UTCDateTime, nullable=False),
+)
+
+# -- retention (0006) ----------------------------------------------------------------
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", String(_ID_LENGTH), primary_key=True),
+    Column("tenant", String(255), nullable=False, server_default=""),
+    # snapshot | pipeline | selector; target is a snapshot id, a pipeline id or
+    # a label selector (key=value,key2=value2).
+    Column("scope", String(16), nullable=False),
+    Column("target", String(1024), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_on", UTCDateTime, nullable=False),
+    _identity("created_by", nullable=True),
+    # NULL while the hold is active.
+    Column("released_on", UTCDateTime, nullable=True),
+    _identity("released_by", nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Index("ix_legal_holds_active", "released_on", "tenant"),
+)
+
+archives = Table(
+    "archives",
+    metadata,
+    # No foreign key: the record outlives the snapshot row it describes.
+    Column("snapshot_id", String(_ID_LENGTH), primary_key=True),
+    Column("tenant", String(255), nullable=False, server_default=""),
+    _identity("workflow_id"),
+    Column("workflow_type", String(64), nullable=False),
+    _identity("pipeline_id"),
+    Column("status", String(32), nullable=False),
+    Column("created_on", UTCDateTime, nullable=False),
+    Column("archived_on", UTCDateTime, nullable=False),
+    Column("archive_url", String(1024), nullable=False),
+    Column("object_key", String(1024), nullable=False),
+    Column("object_sha256", String(_HASH_LENGTH), nullable=False),
+    Column("object_size", BigInteger, nullable=False),
+    Column("content_hash", String(_HASH_LENGTH), nullable=False),
+    Column("record_digest", String(_HASH_LENGTH), nullable=False),
+    # When the snapshot was last brought back from its archive (retention keeps a
+    # restored snapshot a while before it may go again).
+    Column("restored_on", UTCDateTime, nullable=True),
+    Index("ix_archives_tenant_archived", "tenant", "archived_on", "snapshot_id"),
+    Index("ix_archives_archived", "archived_on", "snapshot_id"),
+    Index("ix_archives_object_key", "object_key"),
+)
+
+retention_sweeps = Table(
+    "retention_sweeps",
+    metadata,
+    Column("id", String(_ID_LENGTH), primary_key=True),
+    # '*' is a sweep of every tenant, '' of the snapshots without a tenant.
+    Column("tenant", String(255), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("started_on", UTCDateTime, nullable=False),
+    Column("finished_on", UTCDateTime, nullable=True),
+    # The last snapshot id fully processed (descending id order).
+    Column("cursor", String(_ID_LENGTH), nullable=True),
+    Column("counts", Text, nullable=False),
+    Column("updated_on", UTCDateTime, nullable=False),
+    Index("ix_retention_sweeps_open", "tenant", "finished_on"),
+)
+
+sweep_locks = Table(
+    "sweep_locks",
+    metadata,
+    # SQLite's sweep lock (PostgreSQL uses an advisory lock): one row while a
+    # sweep runs; a row whose owner process is gone (same host) or whose
+    # heartbeat is older than the lease is taken over.
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("heartbeat", BigInteger, nullable=False),
 )

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -32,6 +32,7 @@ from sqlalchemy.sql.selectable import Select
 
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
+    Annotation,
     AuditEvent,
     BackupResult,
     Blob,
@@ -46,15 +47,17 @@ from wfaudit_hookspecs import (
     StoreError,
     StoreStats,
     StoreUnavailable,
+    Tag,
     TrailCheck,
     check_json,
     utcnow,
 )
 
-from . import migrate, trail
+from . import migrate, tags, trail
 from .chain import GENESIS, event_form, event_hash, record_digest, state_of
 from .connect import create_store_engine, session_settings
 from .errors import is_disconnect, is_transient, translate
+from .manifests import ManifestCache, record_query
 from .records import (
     blob_from_row,
     blob_row,
@@ -66,9 +69,18 @@ from .records import (
     snapshot_row,
     stored_tenant,
 )
+from .retention import RetentionMixin
 from .retry import backoff
-from .schema import FAILED_PREDICATE, FAILED_STATUSES, blobs, chain_heads, events, snapshots
-from .sqlite import WRITE_OPTION
+from .schema import (
+    FAILED_PREDICATE,
+    FAILED_STATUSES,
+    blobs,
+    chain_heads,
+    events,
+    manifests,
+    snapshots,
+)
+from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION
 from .urls import parse_store_url
 
 __all__ = ["SqlStore"]
@@ -87,7 +99,7 @@ restart, ``pg_terminate_backend``): the pool hands out a fresh connection."""
 _PAGE = 500
 
 
-class SqlStore:
+class SqlStore(RetentionMixin):
     """A wfaudit store in a SQLite file or a PostgreSQL database.
 
     :param url: a SQLAlchemy URL: ``sqlite:///path.db``, ``sqlite://`` (in memory),
@@ -127,13 +139,21 @@ class SqlStore:
             ) from None
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         # A read is one statement (or several that need no common snapshot): on
-        # PostgreSQL it runs without BEGIN and COMMIT, two network round trips fewer.
+        # PostgreSQL it runs without BEGIN and COMMIT, two network round trips
+        # fewer; on SQLite without them too (each statement is its own read
+        # transaction). Reads that need one snapshot use _read_consistently.
         self._reader = (
             self._engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.backend == "postgresql"
-            else self._engine
+            else self._engine.execution_options(**{SINGLE_READ_OPTION: True})
         )
+        # The hot reads, built once (a retrigger reads a record and a blob or two).
+        self._blob_by_hash = select(blobs).where(blobs.c.content_hash == bindparam("key"))
+        self._record_by_id = record_query().where(snapshots.c.id == bindparam("key"))
         self._insert_blob = _insert_ignoring_conflicts(self.backend, blobs)
+        # Content-addressed manifests (wfaudit_sql.manifests), decoded once per process.
+        self._manifests = ManifestCache()
+        self._insert_manifest = _insert_ignoring_conflicts(self.backend, manifests)
         # rowcount tells whether the snapshot was new; SQLAlchemy keeps it for an
         # INSERT only when asked to.
         self._insert_snapshot = _insert_ignoring_conflicts(
@@ -141,6 +161,19 @@ class SqlStore:
         ).execution_options(preserve_rowcount=True)
         self._insert_event = insert(events)
         self._insert_head = _insert_ignoring_conflicts(self.backend, chain_heads)
+        # Built once: every audit runs them (building one costs more than running it).
+        self._head_for_update = (
+            select(chain_heads.c.seq, chain_heads.c.hash)
+            .where(chain_heads.c.tenant == bindparam("key"))
+            .with_for_update()  # nothing on SQLite, whose writers hold the database lock
+        )
+        self._move_head = (
+            update(chain_heads)
+            .where(chain_heads.c.tenant == bindparam("key"))
+            .values(
+                seq=bindparam("seq"), hash=bindparam("hash"), updated_on=bindparam("updated_on")
+            )
+        )
         # PostgreSQL pays a network round trip per statement: there, the blob and
         # the snapshot go in one statement, and so do the event and the chain
         # head's move (data-modifying CTEs); SQLite runs them one by one.
@@ -194,12 +227,21 @@ class SqlStore:
             "state": state_of(row),
         }
         actor = record.created_by or record.triggered_by
+        # The row names its manifest, stored once per distinct text (the digest
+        # above covers the text itself).
+        manifest_values = self._manifests.row(row.pop("manifest"), now)
+        row["manifest_hash"] = manifest_values["manifest_hash"]
 
         def insert_both(connection: Connection) -> bool:
             """Insert the blob and the snapshot unless there; True if the snapshot is new."""
             if self._save_both is not None:
-                params = {**row, **{f"blob_{key}": value for key, value in blob_values.items()}}
+                params = {
+                    **row,
+                    **{f"blob_{key}": value for key, value in blob_values.items()},
+                    **{f"manifest_{key}": value for key, value in manifest_values.items()},
+                }
                 return bool(connection.execute(self._save_both, params).rowcount == 1)
+            connection.execute(self._insert_manifest, manifest_values)
             connection.execute(self._insert_blob, blob_values)
             return bool(connection.execute(self._insert_snapshot, row).rowcount == 1)
 
@@ -250,28 +292,27 @@ class SqlStore:
             return _find_run(connection, workflow_id, workflow_type, tenant)
 
         row = self._run(work, write=False)
-        return None if row is None else record_from_row(row)
+        return None if row is None else self._record(row)
 
     def get_record_by_id(
         self, snapshot_id: str, *, tenant: str | None = None
     ) -> SnapshotRecord | None:
         """The record with this snapshot id (in ``tenant``, when given), or None."""
-        query = select(snapshots).where(snapshots.c.id == snapshot_id)
+        query = self._record_by_id
         if tenant is not None:
             query = query.where(snapshots.c.tenant == stored_tenant(tenant))
 
         def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
+            return connection.execute(query, {"key": snapshot_id}).mappings().first()
 
         row = self._run(work, write=False)
-        return None if row is None else record_from_row(row)
+        return None if row is None else self._record(row)
 
     def get_blob(self, content_hash: str) -> Blob | None:
         """The blob with this content hash, or None."""
-        query = select(blobs).where(blobs.c.content_hash == content_hash)
 
         def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
+            return connection.execute(self._blob_by_hash, {"key": content_hash}).mappings().first()
 
         row = self._run(work, write=False)
         return None if row is None else blob_from_row(row)
@@ -280,7 +321,7 @@ class SqlStore:
         """Records matching ``query``, newest first (``created_on``, then id)."""
         if query.limit <= 0:
             return []
-        statement = select(snapshots)
+        statement = record_query()
         c = snapshots.c
         if query.tenant is not None:
             statement = statement.where(c.tenant == stored_tenant(query.tenant))
@@ -296,14 +337,18 @@ class SqlStore:
             if value in FAILED_STATUSES:
                 # Lets the planners use the partial index of failed runs.
                 statement = statement.where(text(FAILED_PREDICATE))
-        if query.before is not None:
+        if query.before is not None and query.before_id is None:
             statement = statement.where(c.created_on < query.before)
+        # Labels, since, and the (before, before_id) cursor (wfaudit_sql.tags).
+        statement = statement.where(*tags.history_conditions(self.backend, query))
         statement = statement.order_by(c.created_on.desc(), c.id.desc()).limit(query.limit)
+        if query.offset > 0:
+            statement = statement.offset(query.offset)
 
         def work(connection: Connection) -> list[RowMapping]:
             return list(connection.execute(statement).mappings().all())
 
-        return [record_from_row(row) for row in self._run(work, write=False)]
+        return [self._record(row) for row in self._run(work, write=False)]
 
     def set_status(
         self,
@@ -350,12 +395,12 @@ class SqlStore:
                 data={"status": value, "reason": reason, "state": state_of(state)},
             )
             return (
-                connection.execute(select(snapshots).where(snapshots.c.id == found["id"]))
+                connection.execute(record_query().where(snapshots.c.id == found["id"]))
                 .mappings()
                 .one()
             )
 
-        return record_from_row(self._run(work, write=True))
+        return self._record(self._run(work, write=True))
 
     def find_latest_failed(
         self,
@@ -375,7 +420,7 @@ class SqlStore:
         if pipeline_id is None and workflow_id is None:
             raise InvalidRequest("find_latest_failed needs a pipeline_id or a workflow_id")
         c = snapshots.c
-        query = select(snapshots).where(text(FAILED_PREDICATE))
+        query = record_query().where(text(FAILED_PREDICATE))
         if pipeline_id is not None:
             query = query.where(c.pipeline_id == pipeline_id)
         if workflow_id is not None:
@@ -390,7 +435,77 @@ class SqlStore:
             return connection.execute(query).mappings().first()
 
         row = self._run(work, write=False)
-        return None if row is None else record_from_row(row)
+        return None if row is None else self._record(row)
+
+    # -- tags, annotations, id prefixes (StoreHistory; wfaudit_sql.tags) ------------
+
+    def find_by_id_prefix(
+        self, prefix: str, *, tenant: str | None = None, limit: int = 2
+    ) -> list[SnapshotRecord]:
+        """Records whose id starts with ``prefix`` (at most ``limit``, by id)."""
+        found = []
+        for snapshot_id in tags.find_ids_by_prefix(self, prefix, tenant=tenant, limit=limit):
+            record = self.get_record_by_id(snapshot_id, tenant=tenant)
+            if record is not None:
+                found.append(record)
+        return found
+
+    def add_tag(
+        self,
+        *,
+        snapshot_id: str,
+        name: str,
+        tenant: str | None,
+        by: str | None = None,
+        move: bool = False,
+    ) -> Tag:
+        """Put tag ``name`` on a snapshot (unique within its pipeline); see StoreHistory."""
+        return tags.add_tag(
+            self, snapshot_id=snapshot_id, name=name, tenant=tenant, by=by, move=move
+        )
+
+    def remove_tag(
+        self, *, name: str, pipeline_id: str, tenant: str | None, by: str | None = None
+    ) -> Tag:
+        """Remove tag ``name`` from the pipeline; returns the tag as it was."""
+        return tags.remove_tag(self, name=name, pipeline_id=pipeline_id, tenant=tenant, by=by)
+
+    def list_tags(
+        self,
+        *,
+        snapshot_ids: Sequence[str] | None = None,
+        pipeline_id: str | None = None,
+        name: str | None = None,
+        tenant: str | None = None,
+    ) -> list[Tag]:
+        """Tags matching every filter given, by pipeline and name."""
+        return tags.list_tags(
+            self, snapshot_ids=snapshot_ids, pipeline_id=pipeline_id, name=name, tenant=tenant
+        )
+
+    def add_annotation(
+        self,
+        *,
+        snapshot_id: str,
+        note: str,
+        author: str,
+        tenant: str | None,
+        path: str | None = None,
+    ) -> Annotation:
+        """Add a note to a snapshot (or to the node at ``path``); see StoreHistory."""
+        return tags.add_annotation(
+            self, snapshot_id=snapshot_id, note=note, author=author, tenant=tenant, path=path
+        )
+
+    def list_annotations(
+        self, *, snapshot_ids: Sequence[str], tenant: str | None = None
+    ) -> list[Annotation]:
+        """The notes on these snapshots, oldest first."""
+        return tags.list_annotations(self, snapshot_ids=snapshot_ids, tenant=tenant)
+
+    def get_blobs(self, content_hashes: Sequence[str]) -> list[Blob]:
+        """The blobs with these content hashes (those that exist), in one read."""
+        return tags.get_blobs(self, content_hashes)
 
     # -- the audit trail ----------------------------------------------------------
 
@@ -506,20 +621,13 @@ class SqlStore:
             return values
         connection.execute(self._insert_event, values)
         connection.execute(
-            update(chain_heads)
-            .where(chain_heads.c.tenant == tenant)
-            .values(seq=position + 1, hash=digest, updated_on=at)
+            self._move_head, {"key": tenant, "seq": position + 1, "hash": digest, "updated_on": at}
         )
         return values
 
     def _lock_head(self, connection: Connection, tenant: str) -> tuple[int, str]:
         """Lock a chain's head row (creating it for a new tenant): (position, hash)."""
-        query = (
-            select(chain_heads.c.seq, chain_heads.c.hash)
-            .where(chain_heads.c.tenant == tenant)
-            .with_for_update()  # nothing on SQLite, whose writers hold the database lock
-        )
-        row = connection.execute(query).first()
+        row = connection.execute(self._head_for_update, {"key": tenant}).first()
         if row is None:
             # Two first appends of a tenant race here: one inserts, the other
             # waits for its commit and then finds (and locks) the row.
@@ -527,7 +635,7 @@ class SqlStore:
                 self._insert_head,
                 {"tenant": tenant, "seq": 0, "hash": GENESIS, "updated_on": utcnow()},
             )
-            row = connection.execute(query).one()
+            row = connection.execute(self._head_for_update, {"key": tenant}).one()
         return int(row[0]), str(row[1])
 
     # -- maintenance ----------------------------------------------------------------
@@ -767,9 +875,17 @@ class SqlStore:
 
     # -- plumbing ---------------------------------------------------------------
 
-    def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        """Run ``work`` in one transaction, retrying while the store is busy."""
-        engine = self._writer if write else self._reader
+    def _record(self, row: RowMapping) -> SnapshotRecord:
+        """The record of a :func:`~wfaudit_sql.manifests.record_query` row."""
+        return record_from_row(row, manifest=self._manifests.parsed(row))
+
+    def _run(self, work: Callable[[Connection], T], *, write: bool, consistent: bool = False) -> T:
+        """Run ``work`` in one transaction, retrying while the store is busy.
+
+        A read (``write=False``) runs each statement on its own unless
+        ``consistent`` asks for one transaction around them all.
+        """
+        engine = self._writer if write else self._engine if consistent else self._reader
         started = time.monotonic()
         delays = backoff(self._retry_deadline)
         disconnects = 0
@@ -801,7 +917,7 @@ class SqlStore:
         the transaction is REPEATABLE READ there.
         """
         if self.backend == "sqlite":
-            return self._run(work, write=False)
+            return self._run(work, write=False, consistent=True)
 
         def run() -> T:
             engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
@@ -836,10 +952,10 @@ def _insert_ignoring_conflicts(backend: str, table: Any) -> Insert:
 
 
 def _save_both_statement() -> Any:
-    """PostgreSQL: ``WITH new_blob AS (INSERT INTO blobs ... ON CONFLICT DO NOTHING)
-    INSERT INTO snapshots ... ON CONFLICT DO NOTHING``; its rowcount tells whether
-    the snapshot was new. The foreign key is checked at the end of the statement,
-    when the blob row is there."""
+    """PostgreSQL: ``WITH new_blob AS (INSERT INTO blobs ... ON CONFLICT DO NOTHING),
+    new_manifest AS (INSERT INTO manifests ...) INSERT INTO snapshots ... ON CONFLICT
+    DO NOTHING``; its rowcount tells whether the snapshot was new. The foreign keys
+    are checked at the end of the statement, when the blob and manifest rows are there."""
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
     new_blob = (
@@ -848,11 +964,17 @@ def _save_both_statement() -> Any:
         .on_conflict_do_nothing()
         .cte("new_blob")
     )
+    new_manifest = (
+        postgresql_insert(manifests)
+        .values({c.name: bindparam(f"manifest_{c.name}", type_=c.type) for c in manifests.c})
+        .on_conflict_do_nothing()
+        .cte("new_manifest")
+    )
     return (
         postgresql_insert(snapshots)
         .values({c.name: bindparam(c.name, type_=c.type) for c in snapshots.c})
         .on_conflict_do_nothing()
-        .add_cte(new_blob)
+        .add_cte(new_blob, new_manifest)
         .execution_options(preserve_rowcount=True)
     )
 
@@ -879,7 +1001,7 @@ def _append_both_statement() -> Any:
 
 
 def _identity_query(workflow_id: str, workflow_type: str, tenant: str | None) -> Select[Any]:
-    query = select(snapshots).where(
+    query = record_query().where(
         snapshots.c.workflow_id == workflow_id, snapshots.c.workflow_type == workflow_type
     )
     if tenant is not None:

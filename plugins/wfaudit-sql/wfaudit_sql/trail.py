@@ -21,6 +21,10 @@ flat however large the store is):
 4. **Blob rows**: ``stored_size`` must be the length of the bytes, and every
    snapshot's blob must exist. (The engine checks each blob's bytes against its
    content hash, with the codec: see ``wfaudit verify``.)
+5. **Manifest rows** (:mod:`wfaudit_sql.manifests`): every manifest must decode
+   to text whose SHA-256 is its key, and every snapshot's manifest must exist.
+   Pass 2 seals each row together with its manifest's text, so a manifest
+   swapped for another one (a valid row of its own) shows up there.
 
 Findings name tables, ids, positions and column names, never values.
 """
@@ -28,11 +32,11 @@ Findings name tables, ids, positions and column names, never values.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import LargeBinary, cast, func, select, tuple_
-from sqlalchemy.engine import Connection, Row, RowMapping
+from sqlalchemy.engine import Connection, Row
 
 from wfaudit_hookspecs import (
     STATE_FIELDS,
@@ -44,7 +48,8 @@ from wfaudit_hookspecs import (
 )
 
 from .chain import GENESIS, event_form, event_hash, record_digest, state_of, timestamp_text
-from .schema import blobs, chain_heads, events, snapshots
+from .manifests import manifest_text, record_query
+from .schema import blobs, chain_heads, events, manifests, snapshots
 
 __all__ = ["check"]
 
@@ -99,6 +104,7 @@ def check(connection: Connection, *, tenant: str | None, max_findings: int) -> T
     _check_subjects(connection, tenant, findings)
     _check_rows_without_events(connection, tenant, findings)
     _check_blob_rows(connection, tenant, findings)
+    _check_manifest_rows(connection, tenant, findings)
 
     count_query = select(func.count()).select_from(snapshots)
     if tenant is not None:
@@ -369,13 +375,12 @@ def _check_groups(
     if not groups:
         return
     ids = [group[0].subject for group in groups]
-    rows: dict[str, RowMapping] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
-        for row in connection.execute(
-            select(snapshots).where(snapshots.c.id.in_(chunk))
-        ).mappings():
-            rows[row["id"]] = row
+        for row in connection.execute(record_query().where(snapshots.c.id.in_(chunk))).mappings():
+            # The sealed form of the row: with its manifest's text, as audited.
+            rows[row["id"]] = {**row, "manifest": manifest_text(row)}
     for group in groups:
         _check_subject(group, rows.get(group[0].subject), findings)
 
@@ -388,7 +393,9 @@ def _data(event: Row[Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _check_subject(group: list[Row[Any]], row: RowMapping | None, findings: _Findings) -> None:
+def _check_subject(
+    group: list[Row[Any]], row: Mapping[str, Any] | None, findings: _Findings
+) -> None:
     subject, chain = group[0].subject, group[0].tenant
     try:
         seqs = [int(event.seq) for event in group]
@@ -454,7 +461,7 @@ def _deleted_on_record(group: Sequence[Row[Any]]) -> bool:
     return bool(lifecycle) and lifecycle[-1] == EventKind.DELETED
 
 
-def _check_sealed(row: RowMapping, audited: Row[Any], findings: _Findings) -> None:
+def _check_sealed(row: Mapping[str, Any], audited: Row[Any], findings: _Findings) -> None:
     data = _data(audited)
     differing: list[str] = []
     if row["tenant"] != audited.tenant:
@@ -484,7 +491,7 @@ def _check_sealed(row: RowMapping, audited: Row[Any], findings: _Findings) -> No
         )
 
 
-def _check_state(row: RowMapping, group: Sequence[Row[Any]], findings: _Findings) -> None:
+def _check_state(row: Mapping[str, Any], group: Sequence[Row[Any]], findings: _Findings) -> None:
     expected = None
     for event in reversed(group):
         expected = _state_recorded(event)
@@ -572,5 +579,47 @@ def _check_blob_rows(connection: Connection, tenant: str | None, findings: _Find
             "blobs",
             str(row.content_hash),
             f"the blob of snapshot {row.id} is missing",
+            row.tenant,
+        )
+
+
+def _check_manifest_rows(connection: Connection, tenant: str | None, findings: _Findings) -> None:
+    m, s = manifests.c, snapshots.c
+    last: str | None = None
+    while True:
+        query = select(m.manifest_hash, m.codec, m.data).order_by(m.manifest_hash).limit(_PAGE)
+        if last is not None:
+            query = query.where(m.manifest_hash > last)
+        if tenant is not None:
+            query = query.where(
+                m.manifest_hash.in_(select(s.manifest_hash).where(s.tenant == tenant))
+            )
+        rows = connection.execute(query).all()
+        for row in rows:
+            form = {"manifest_hash": row[0], "manifest_codec": row[1], "manifest_data": row[2]}
+            if manifest_text(form) is None:
+                findings.add(
+                    Problem.MODIFIED,
+                    "manifests",
+                    str(row[0]),
+                    "its bytes do not decode to text with its hash: they were changed",
+                    tenant,
+                )
+        if len(rows) < _PAGE:
+            break
+        last = str(rows[-1][0])
+    missing_query = (
+        select(s.id, s.tenant, s.manifest_hash)
+        .select_from(snapshots.outerjoin(manifests, m.manifest_hash == s.manifest_hash))
+        .where(m.manifest_hash.is_(None))
+    )
+    if tenant is not None:
+        missing_query = missing_query.where(s.tenant == tenant)
+    for row in connection.execute(missing_query.limit(findings.limit + 1)):
+        findings.add(
+            Problem.DELETED,
+            "manifests",
+            str(row.manifest_hash or row.id),
+            f"the manifest of snapshot {row.id} is missing",
             row.tenant,
         )

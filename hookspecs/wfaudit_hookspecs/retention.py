@@ -1,0 +1,442 @@
+"""The retention contract: legal holds, archive records, sweeps and archive stores.
+
+The engine's retention module (``wfaudit.retention``) decides what a sweep does;
+a store that implements :class:`StoreRetention` carries it out, one snapshot per
+transaction, recording every change in the audit trail; an
+:class:`ArchiveStore` (opened by ``wfaudit_open_archive``) keeps the archive
+objects. Nothing here depends on the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from .errors import InvalidRequest, StoreError
+from .model import Blob
+
+__all__ = [
+    "ArchiveRecord",
+    "ArchiveStore",
+    "DeleteOutcome",
+    "ExportedSnapshot",
+    "HoldScope",
+    "LegalHold",
+    "RetentionCandidate",
+    "StepDone",
+    "StoreRetention",
+    "SweepBusy",
+    "SweepState",
+    "SweepStep",
+    "hold_covers",
+    "parse_selector",
+    "selector_matches",
+]
+
+
+class SweepBusy(StoreError):
+    """Another retention sweep holds the store's sweep lock."""
+
+
+class HoldScope:
+    """What a legal hold covers."""
+
+    SNAPSHOT = "snapshot"
+    """One snapshot, by id."""
+    PIPELINE = "pipeline"
+    """Every snapshot of a pipeline (in the hold's tenant)."""
+    SELECTOR = "selector"
+    """Every snapshot whose labels match a selector (``key=value,key2=value2``)."""
+
+    ALL = (SNAPSHOT, PIPELINE, SELECTOR)
+
+
+def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
+    """A label selector ``key=value[,key2=value2...]`` as sorted ``(key, value)`` pairs.
+
+    Every pair must match (AND). Whitespace around keys and values is ignored.
+
+    :raises InvalidRequest: an empty selector, a pair without ``=`` or a key given twice.
+    """
+    pairs: dict[str, str] = {}
+    for part in str(text).split(","):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise InvalidRequest(
+                f"label selector {text!r}: {part.strip()!r} is not KEY=VALUE "
+                "(write key=value,key2=value2)"
+            )
+        if key in pairs:
+            raise InvalidRequest(f"label selector {text!r} names {key!r} twice")
+        pairs[key] = value
+    return tuple(sorted(pairs.items()))
+
+
+def selector_matches(selector: tuple[tuple[str, str], ...], labels: Mapping[str, str]) -> bool:
+    """True when every ``(key, value)`` of ``selector`` is among ``labels``."""
+    return all(labels.get(key) == value for key, value in selector)
+
+
+def hold_covers(
+    hold: LegalHold,
+    *,
+    snapshot_id: str,
+    tenant: str | None,
+    pipeline_id: str,
+    labels: Mapping[str, str],
+) -> bool:
+    """True when the (active) ``hold`` covers this snapshot."""
+    if not hold.active or (hold.tenant or None) != (tenant or None):
+        return False
+    if hold.scope == HoldScope.SNAPSHOT:
+        return hold.target == snapshot_id
+    if hold.scope == HoldScope.PIPELINE:
+        return hold.target == pipeline_id
+    return selector_matches(parse_selector(hold.target), labels)
+
+
+@attrs.frozen(kw_only=True)
+class LegalHold:
+    """A legal hold: while active (not released) it blocks deletion of what it covers.
+
+    :ivar id: the hold's id.
+    :ivar scope: one of :class:`HoldScope`'s values.
+    :ivar target: a snapshot id, a pipeline id, or a label selector.
+    :ivar tenant: the tenant it applies to (None: no tenant).
+    """
+
+    id: str
+    scope: str
+    target: str
+    tenant: str | None = None
+    reason: str | None = None
+    created_on: _dt.datetime
+    created_by: str | None = None
+    released_on: _dt.datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_on is None
+
+
+@attrs.frozen(kw_only=True)
+class RetentionCandidate:
+    """What a sweep needs to know of one snapshot (no config, no manifest).
+
+    :ivar archived: the snapshot has an archive record.
+    :ivar restored_on: when it was last restored from its archive, if ever.
+    :ivar referenced_by: what still references it (``retrigger <id>``,
+        ``tag <name>``); empty when nothing does.
+    """
+
+    id: str
+    tenant: str | None
+    workflow_id: str
+    workflow_type: str
+    pipeline_id: str
+    status: str
+    labels: Mapping[str, str]
+    parent: str | None
+    content_hash: str
+    created_on: _dt.datetime
+    updated_on: _dt.datetime
+    archived: bool = False
+    restored_on: _dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveRecord:
+    """Where an archived snapshot's archive object is, and the hashes that check it.
+
+    The record outlives the snapshot row: an archived snapshot stays listed
+    (``wfaudit log --archived``) after retention deleted it from the store.
+
+    :ivar archive_url: the archive store's URL (no credentials).
+    :ivar object_key: the object's key in that store.
+    :ivar object_sha256: SHA-256 of the object's bytes as stored.
+    :ivar content_hash: the snapshot's content hash (of its masked config).
+    :ivar record_digest: the digest of the snapshot row's sealed columns, as its
+        ``snapshot.audited`` event recorded it.
+    :ivar present: the snapshot row is in the store (False once deleted).
+    """
+
+    snapshot_id: str
+    tenant: str | None
+    workflow_id: str
+    workflow_type: str
+    pipeline_id: str
+    status: str
+    created_on: _dt.datetime
+    archived_on: _dt.datetime
+    archive_url: str
+    object_key: str
+    object_sha256: str
+    object_size: int
+    content_hash: str
+    record_digest: str
+    restored_on: _dt.datetime | None = None
+    present: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class ExportedSnapshot:
+    """A snapshot row as JSON data, with its blob (and a delta's base), for an archive.
+
+    :ivar row: every column of the store's snapshot row, timestamps as ISO 8601
+        text; ``labels`` and ``manifest`` as JSON data.
+    :ivar record_digest: the digest of the row's sealed columns.
+    """
+
+    row: Mapping[str, Any]
+    record_digest: str
+    blob: Blob
+    base: Blob | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteOutcome:
+    """What :meth:`StoreRetention.delete_snapshot` did.
+
+    :ivar deleted: the row was deleted (False: it was not there, or blocked).
+    :ivar blocked: why it was not deleted (a hold, a reference, no archive).
+    :ivar blobs_deleted: content hashes of blobs that no snapshot needed any more.
+    """
+
+    deleted: bool
+    blocked: str | None = None
+    blobs_deleted: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class SweepStep:
+    """One snapshot's part of a sweep batch (:meth:`StoreRetention.apply_steps`).
+
+    :ivar archive: record this archive (its object is written already), unless
+        the snapshot has an archive record.
+    :ivar delete: then delete the snapshot, unless something blocks it.
+    :ivar reason: JSON data for the ``snapshot.deleted`` event (the policy's why).
+    """
+
+    snapshot_id: str
+    archive: ArchiveRecord | None = None
+    delete: bool = False
+    reason: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class StepDone:
+    """What one :class:`SweepStep` did.
+
+    :ivar archived: True when the archive was recorded, False when the snapshot
+        had a record already, None when the step had no archive or no snapshot.
+    """
+
+    snapshot_id: str
+    outcome: DeleteOutcome
+    archived: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SweepState:
+    """A retention sweep's progress, kept in the store so an interrupted sweep resumes.
+
+    :ivar as_of: the time the sweep judges ages at (kept when it resumes, so the
+        resumed sweep makes the decisions the first run would have made).
+    :ivar cursor: the last snapshot id fully processed (snapshots are processed
+        in descending id order); None before the first.
+    """
+
+    id: str
+    tenant: str | None
+    as_of: _dt.datetime
+    started_on: _dt.datetime
+    finished_on: _dt.datetime | None = None
+    cursor: str | None = None
+    counts: Mapping[str, int] = attrs.field(factory=dict)
+    resumed: bool = False
+    """An unfinished sweep was found (and is resumed), rather than a new one started."""
+
+
+@runtime_checkable
+class StoreRetention(Protocol):
+    """What retention sweeps, legal holds, archives and restores need of a store.
+
+    Optional, like :class:`~wfaudit_hookspecs.protocols.StoreMaintenance`. Every
+    method that changes data appends its audit-trail event in the same
+    transaction; deleting a snapshot never deletes its events.
+    """
+
+    def iter_candidates(
+        self, *, tenant: str | None = None, before_id: str | None = None, batch: int = 500
+    ) -> Iterator[RetentionCandidate]:
+        """Every snapshot (of ``tenant``), newest id first, after ``before_id``
+        (exclusive), a page at a time: memory stays flat."""
+        ...
+
+    def count_snapshots(self, *, tenant: str | None = None) -> int:
+        """How many snapshots (of ``tenant``) there are (for a progress bar)."""
+        ...
+
+    def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these archive object keys an archive record names."""
+        ...
+
+    def children(self, snapshot_id: str) -> list[RetentionCandidate]:
+        """The snapshots whose ``parent`` is ``snapshot_id`` (its retriggers)."""
+        ...
+
+    def get_candidate(
+        self, snapshot_id: str, *, tenant: str | None = None
+    ) -> RetentionCandidate | None:
+        """One snapshot as a sweep sees it, or None."""
+        ...
+
+    def references(self, snapshot_id: str) -> list[str]:
+        """What still references the snapshot: ``retrigger <id>``, ``tag <name>``."""
+        ...
+
+    def add_hold(
+        self,
+        *,
+        scope: str,
+        target: str,
+        tenant: str | None,
+        reason: str | None,
+        by: str | None,
+    ) -> LegalHold:
+        """Place a legal hold and append a ``legal_hold.set`` event."""
+        ...
+
+    def release_hold(
+        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
+    ) -> LegalHold:
+        """Release an active hold and append a ``legal_hold.released`` event."""
+        ...
+
+    def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
+        """Holds (of ``tenant``), oldest first; only active ones by default."""
+        ...
+
+    def export_snapshot(self, snapshot_id: str) -> ExportedSnapshot:
+        """The snapshot's row and blob(s), for an archive object."""
+        ...
+
+    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
+        """Record an archive object and append a ``snapshot.archived`` event;
+        False (and nothing written) when the snapshot is archived already."""
+        ...
+
+    def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
+        """The archive record of a snapshot, or None."""
+        ...
+
+    def iter_archives(
+        self, *, tenant: str | None = None, present: bool | None = None, batch: int = 500
+    ) -> Iterator[ArchiveRecord]:
+        """Archive records, newest archive first, a page at a time; ``present``
+        filters on whether the snapshot row is still in the store."""
+        ...
+
+    def delete_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        require_archive: bool,
+        reason: Mapping[str, Any],
+        by: str | None,
+        as_of: _dt.datetime | None = None,
+    ) -> DeleteOutcome:
+        """Delete a snapshot row (and its blob, when nothing else needs it) and
+        append a ``snapshot.deleted`` event, in one transaction.
+
+        Refused (``blocked``) while an active legal hold covers it, while a
+        retrigger or a tag references it, or, with ``require_archive``, when it
+        has no archive record.
+        """
+        ...
+
+    def apply_steps(
+        self, steps: Sequence[SweepStep], *, require_archive: bool, by: str | None
+    ) -> list[StepDone]:
+        """Record archives and delete snapshots for a batch of snapshots, in order, in
+        one transaction (each deletion checked as :meth:`delete_snapshot` checks it)."""
+        ...
+
+    def restore_snapshot(
+        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
+    ) -> bool:
+        """Put an archived snapshot's row (and its blob, if missing) back and
+        append a ``snapshot.restored`` event; False when the row is there already."""
+        ...
+
+    def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:
+        """Content hashes of blobs that no snapshot uses and no blob has as base."""
+        ...
+
+    def delete_orphan_blob(self, content_hash: str) -> bool:
+        """Delete one blob if it is still an orphan (checked in the transaction)."""
+        ...
+
+    def delete_orphan_manifests(self, *, batch: int = 500) -> int:
+        """Delete stored manifests that no snapshot names any more; returns how many."""
+        ...
+
+    def sweep_lock(self, *, owner: str) -> AbstractContextManager[None]:
+        """Hold the store's sweep lock (an advisory lock on PostgreSQL, a lock row on
+        SQLite) for the ``with`` block; :class:`SweepBusy` when another sweep has it."""
+        ...
+
+    def open_sweep(self, *, tenant: str | None, as_of: _dt.datetime) -> SweepState:
+        """The unfinished sweep of ``tenant`` to resume, or a new one starting at ``as_of``."""
+        ...
+
+    def save_sweep(
+        self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int], finished: bool
+    ) -> None:
+        """Record a sweep's progress (and its end)."""
+        ...
+
+
+@runtime_checkable
+class ArchiveStore(Protocol):
+    """Object storage for archive objects, opened by ``wfaudit_open_archive``.
+
+    Keys are ``/``-separated. Errors are
+    :class:`~wfaudit_hookspecs.errors.StoreError` subclasses whose messages name
+    the key and never a credential.
+    """
+
+    url: str
+    """The archive's URL, without credentials (safe to print and to record)."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write an object (replacing one of the same key: keys are deterministic,
+        so a repeated write of a resumed sweep writes the same bytes)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """An object's bytes; :class:`~wfaudit_hookspecs.errors.SnapshotNotFound` if absent."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """An object's size, or None when there is no such object."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete an object (no error if it is gone already)."""
+        ...
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key under ``prefix``, a listing page at a time."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

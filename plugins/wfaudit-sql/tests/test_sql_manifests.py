@@ -1,0 +1,249 @@
+"""Content-addressed manifests (revision 0005): dedup, integrity, and the migration
+that carries existing snapshots' manifests over (and back)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from wfaudit_hookspecs import (
+    Manifest,
+    MaskedField,
+    RestoreRef,
+    SecretReference,
+    StoreError,
+    canonical_json,
+    content_hash,
+)
+from wfaudit_hookspecs.converter import get_converter
+from wfaudit_sql import SqlStore
+from wfaudit_sql.manifests import decode, manifest_hash, orphans
+from wfaudit_sql.migrate import HEAD_REVISION, MIGRATIONS_DIR
+from wfaudit_sql.records import dump_json
+
+
+def manifest(seed: str = "a", *, path: str = "/dockerPassword") -> Manifest:
+    return Manifest(
+        fields=(
+            MaskedField(path=path, rule="known-field", fingerprint=content_hash(seed.encode())),
+            MaskedField(
+                path="/env/TOKEN",
+                rule="keyword",
+                fingerprint="f" * 64,
+                span=(3, 9),
+                restore=RestoreRef(kind="env", target="TOKEN"),
+            ),
+        ),
+        references=(SecretReference(path="/env/NPM", kind="github-secret", name="NPM_TOKEN"),),
+        adapter="devtron",
+        maskers=("maskers",),
+    )
+
+
+def text_of(value: Manifest) -> str:
+    return dump_json(get_converter().unstructure(value))
+
+
+def scalar(sql: Engine, statement: str, **params: Any) -> Any:
+    with sql.connect() as connection:
+        return connection.execute(text(statement), params).scalar()
+
+
+def alembic(connection: Connection, action: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+def test_identical_manifests_are_stored_once(
+    store: SqlStore, store_url: str, make_snapshot: Any, sql: Engine
+) -> None:
+    saved = []
+    for n in range(6):
+        record, blob = make_snapshot(config={"run": n}, manifest=manifest("a"))
+        store.save(record, blob)
+        saved.append(record)
+    # Another pipeline and another tenant with the same manifest share the row too.
+    shared, blob = make_snapshot(pipeline_id="other", tenant="acme", manifest=manifest("a"))
+    store.save(shared, blob)
+    rotated, blob = make_snapshot(config={"run": 99}, manifest=manifest("rotated"))
+    store.save(rotated, blob)
+
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 2
+    assert scalar(sql, "SELECT count(DISTINCT manifest_hash) FROM snapshots") == 2
+    key = manifest_hash(text_of(manifest("a")))
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=key) == 7
+    with sql.connect() as connection:
+        codec, data, size = connection.execute(
+            text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"), {"k": key}
+        ).one()
+    # Stored compressed, smaller than the text, and decoding to exactly that text.
+    assert codec == "zstd" and len(data) < size == len(text_of(manifest("a")))
+    assert decode(codec, data) == text_of(manifest("a"))
+
+    # Reads give every record its own manifest back, whichever query reads it.
+    assert store.get_record_by_id(saved[0].id) == saved[0]
+    assert store.get_record_by_id(rotated.id).manifest == manifest("rotated")
+    assert store.get_record(workflow_id=shared.workflow_id, workflow_type="CI") == shared
+    # A fresh store (nothing cached) reads the same.
+    with SqlStore(store_url) as again:
+        assert again.get_record_by_id(saved[3].id) == saved[3]
+        assert again.check_trail().findings == ()
+
+
+def test_a_small_manifest_is_stored_as_json(
+    store: SqlStore, make_snapshot: Any, sql: Engine
+) -> None:
+    record, blob = make_snapshot()  # the empty manifest: '{"adapter":null,...}'
+    store.save(record, blob)
+    with sql.connect() as connection:
+        codec, data = connection.execute(text("SELECT codec, data FROM manifests")).one()
+    assert codec == "json"
+    assert bytes(data).decode() == text_of(Manifest())
+    assert store.get_record_by_id(record.id) == record
+
+
+def test_verify_finds_a_changed_swapped_or_missing_manifest(
+    store: SqlStore, store_url: str, make_snapshot: Any, sql: Engine
+) -> None:
+    first, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(first, blob)
+    second, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    store.save(second, blob)
+    assert store.check_trail().findings == ()
+    key_a, key_b = (manifest_hash(text_of(manifest(s))) for s in "ab")
+
+    # A manifest's bytes rewritten: its row, and the snapshot sealed with it.
+    forged = text_of(manifest("forged")).encode()
+    with sql.begin() as connection:
+        connection.execute(
+            text("UPDATE manifests SET codec = 'json', data = :d WHERE manifest_hash = :k"),
+            {"d": forged, "k": key_a},
+        )
+    found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
+    assert found == {("modified", "manifests", key_a), ("modified", "snapshots", first.id)}
+
+    # A snapshot pointed at another (valid) manifest: the seal catches it.
+    with sql.begin() as connection:
+        connection.execute(
+            text("UPDATE snapshots SET manifest_hash = :b WHERE id = :id"),
+            {"b": key_b, "id": first.id},
+        )
+    found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
+    assert ("modified", "snapshots", first.id) in found
+
+    # A manifest deleted behind the store's back (the foreign key switched off).
+    with sql.begin() as connection:
+        if store.backend == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(text("DELETE FROM manifests WHERE manifest_hash = :b"), {"b": key_b})
+    found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
+    assert ("deleted", "manifests", key_b) in found
+    with SqlStore(store_url) as fresh, pytest.raises(StoreError, match="manifest is missing"):
+        fresh.get_record_by_id(second.id)
+
+
+def test_orphans_are_the_manifests_no_snapshot_names(
+    store: SqlStore, make_snapshot: Any, sql: Engine
+) -> None:
+    kept, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(kept, blob)
+    gone, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    store.save(gone, blob)
+    with sql.begin() as connection:
+        connection.execute(text("DELETE FROM events WHERE subject = :id"), {"id": gone.id})
+        connection.execute(text("DELETE FROM snapshots WHERE id = :id"), {"id": gone.id})
+        assert list(connection.execute(orphans()).scalars()) == [
+            manifest_hash(text_of(manifest("b")))
+        ]
+        if store.backend == "postgresql":
+            # A manifest still named cannot be deleted.
+            with pytest.raises(IntegrityError, match="foreign key"), connection.begin_nested():
+                connection.execute(text("DELETE FROM manifests"))
+
+
+@pytest.mark.parametrize("rows", [3, 1200])
+def test_migration_carries_manifests_over_and_back(
+    store_url: str, sql: Engine, make_snapshot: Any, rows: int
+) -> None:
+    """Snapshots written at head go down to 0004 (each manifest back in its row,
+    the exact text the audit sealed) and up again (deduplicated, verified)."""
+    records = []
+    with SqlStore(store_url) as store:
+        for n in range(rows):
+            tenant = "acme" if n % 3 == 0 else None
+            record, blob = make_snapshot(
+                config={"n": n}, tenant=tenant, manifest=manifest(f"s{n % 4}")
+            )
+            store.save(record, blob)
+            records.append(record)
+        # Rows of many pages: whatever store.save wrote first.
+        assert store.check_trail().findings == ()
+
+    with sql.begin() as connection:
+        alembic(connection, "downgrade", "0004_tags_annotations")
+    with sql.connect() as connection:
+        columns = set(_columns(connection, "snapshots"))
+        assert "manifest" in columns and "manifest_hash" not in columns
+        stored = dict(connection.execute(text("SELECT id, manifest FROM snapshots")).all())
+    assert stored == {r.id: text_of(r.manifest) for r in records}
+
+    # A row as revision 0001 wrote it (legacy text) travels with the others.
+    with sql.begin() as connection:
+        legacy = records[0]
+        connection.execute(
+            text("UPDATE snapshots SET manifest = :m WHERE id = :id"),
+            {"m": '{"fields": []}', "id": legacy.id},
+        )
+    with sql.begin() as connection:
+        alembic(connection, "upgrade", HEAD_REVISION)
+    distinct = {text_of(r.manifest) for r in records[1:]} | {'{"fields": []}'}
+    assert scalar(sql, "SELECT count(*) FROM manifests") == len(distinct)
+    with SqlStore(store_url) as store:
+        assert store.current_revision() == HEAD_REVISION
+        for record in records[1:40]:
+            assert store.get_record_by_id(record.id) == record
+        assert store.get_record_by_id(legacy.id).manifest == Manifest()
+        check = store.check_trail()
+        # The one row changed while downgraded no longer matches its seal; the
+        # others all do, their manifests carried over byte for byte.
+        assert [(f.problem, f.table, f.key) for f in check.findings] == [
+            ("modified", "snapshots", legacy.id)
+        ]
+        # New audits after the migration reuse the carried-over rows.
+        again, blob = make_snapshot(config={"new": True}, manifest=manifest("s1"))
+        store.save(again, blob)
+        assert store.get_record_by_id(again.id) == again
+    assert scalar(sql, "SELECT count(*) FROM manifests") == len(
+        distinct | {text_of(manifest("s1"))}
+    )
+
+
+def _columns(connection: Connection, table: str) -> list[str]:
+    from sqlalchemy import inspect
+
+    return [column["name"] for column in inspect(connection).get_columns(table)]
+
+
+def test_manifest_key_is_the_hash_of_the_sealed_text(
+    store: SqlStore, make_snapshot: Any, sql: Engine
+) -> None:
+    """The key is the SHA-256 of the canonical text that ``record_digest`` seals."""
+    record, blob = make_snapshot(manifest=manifest("x"))
+    store.save(record, blob)
+    sealed = text_of(record.manifest)
+    assert canonical_json(json.loads(sealed)).decode() == sealed
+    stored = scalar(sql, "SELECT manifest_hash FROM snapshots WHERE id = :id", id=record.id)
+    assert stored == content_hash(sealed.encode())
+    same = attrs.evolve(record, id="01OTHER", workflow_id="other")
+    store.save(same, blob)
+    assert store.get_record_by_id("01OTHER") == same

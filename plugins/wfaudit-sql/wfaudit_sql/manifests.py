@@ -1,0 +1,225 @@
+"""Content-addressed manifests: each distinct masked-field manifest is stored once.
+
+A snapshot's manifest says where its secrets were and what they were
+(fingerprints), which adapter read the payload and which maskers ran. It does
+not change from one trigger of a pipeline to the next unless the definition
+moves a secret or a secret is rotated: run ids, commit SHAs and timestamps are
+never in it. Stored in every snapshot row it was by far the largest part of a
+snapshot (a few KB of JSON, where the delta-compressed config takes ~100 bytes);
+stored here it takes one row per distinct manifest, and each snapshot row
+carries the 64-character ``manifest_hash`` only (revision 0005).
+
+Stored form (the ``manifests`` table, :data:`wfaudit_sql.schema.manifests`):
+
+``manifest_hash``
+    SHA-256 (hex) of the manifest's canonical text: the compact, key-sorted JSON
+    that :func:`wfaudit_sql.records.dump_json` writes (and that revision 0001
+    stored in ``snapshots.manifest``). The ``snapshot.audited`` event's
+    ``record_digest`` covers that same text, so the seal of every snapshot,
+    old and new, still holds.
+``codec``
+    ``json`` (the text as UTF-8, when compressing does not pay) or ``zstd``.
+``raw_size``, ``data``, ``created_on``
+    The text's length, its stored bytes, when the row was first written.
+
+Rows are immutable and shared by every snapshot (of any pipeline and tenant)
+with the same manifest. Nothing deletes them but retention's orphan cleanup: a
+manifest no ``snapshots.manifest_hash`` names any more (see :func:`orphans`;
+``ix_snapshots_manifest_hash`` makes that check an index probe, and on
+PostgreSQL the foreign key ``fk_snapshots_manifest_hash_manifests`` refuses to
+delete one still named, even by a concurrent audit).
+
+``migrations/versions/0005_manifest_store.py`` carries a frozen copy of this
+encoding; change neither without the other and a migration.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import hashlib
+import json
+import threading
+from typing import Any
+
+import cattrs
+import zstandard
+from sqlalchemy import Select, exists, select
+
+from wfaudit_hookspecs import Manifest, StoreError
+from wfaudit_hookspecs.converter import get_converter
+
+from .schema import manifests, snapshots
+
+__all__ = [
+    "CODEC_JSON",
+    "CODEC_ZSTD",
+    "ManifestCache",
+    "decode",
+    "encode",
+    "manifest_hash",
+    "manifest_text",
+    "orphans",
+    "record_query",
+]
+
+CODEC_JSON = "json"
+CODEC_ZSTD = "zstd"
+_MAX_TEXT = 64 * 1024 * 1024  # a decompression bomb stops here
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = _local.__dict__.get("c")
+    if found is None:
+        # Manifests are written once per distinct content: a high level costs
+        # little in all and keeps the fingerprint-heavy JSON small.
+        found = _local.c = zstandard.ZstdCompressor(level=12, write_content_size=True)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = _local.__dict__.get("d")
+    if found is None:
+        found = _local.d = zstandard.ZstdDecompressor()
+    return found
+
+
+def manifest_hash(text: str) -> str:
+    """The key of a manifest: SHA-256 (hex) of its canonical text's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode(text: str) -> tuple[str, bytes]:
+    """``(codec, data)`` of a manifest's canonical text: zstd when that is smaller."""
+    raw = text.encode("utf-8")
+    packed = _compressor().compress(raw)
+    return (CODEC_ZSTD, packed) if len(packed) < len(raw) else (CODEC_JSON, raw)
+
+
+def decode(codec: str, data: bytes | str) -> str:
+    """A manifest's canonical text from its stored bytes.
+
+    :raises StoreError: the bytes do not decode (or the codec is unknown).
+    """
+    # SQLite keeps whatever is written into a column: text, too.
+    data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    try:
+        if codec == CODEC_JSON:
+            return data.decode("utf-8")
+        if codec == CODEC_ZSTD:
+            return _decompressor().decompress(data, max_output_size=_MAX_TEXT).decode("utf-8")
+    except (zstandard.ZstdError, UnicodeError):
+        raise StoreError("a stored manifest is corrupt: its bytes do not decode") from None
+    raise StoreError(f"manifest codec {codec!r} is not known to this wfaudit-sql; upgrade it")
+
+
+def manifest_text(row: Any) -> str | None:
+    """The text of a :func:`record_query` row's manifest, or None when it is missing,
+    does not decode or does not hash to its key (what ``wfaudit verify`` seals)."""
+    key, data = row["manifest_hash"], row["manifest_data"]
+    if key is None or data is None:
+        return None
+    try:
+        text = decode(row["manifest_codec"], data)
+    except StoreError:
+        return None
+    return text if manifest_hash(text) == key else None
+
+
+def record_query() -> Select[Any]:
+    """``SELECT snapshots.*, <its manifest's codec and bytes> FROM snapshots LEFT JOIN
+    manifests``: a snapshot row with what its record needs, in one statement.
+
+    An outer join, so that a row whose manifest is missing still comes back (to
+    fail with a clear error, rather than vanish from a listing).
+    """
+    return select(
+        snapshots,
+        manifests.c.codec.label("manifest_codec"),
+        manifests.c.data.label("manifest_data"),
+    ).select_from(
+        snapshots.outerjoin(manifests, manifests.c.manifest_hash == snapshots.c.manifest_hash)
+    )
+
+
+def orphans() -> Select[Any]:
+    """The hashes of manifests that no snapshot names: what orphan cleanup may delete
+    (in the same transaction as it deletes them)."""
+    return select(manifests.c.manifest_hash).where(
+        ~exists().where(snapshots.c.manifest_hash == manifests.c.manifest_hash)
+    )
+
+
+class ManifestCache:
+    """Manifests decoded and encoded by one store, most recently used kept.
+
+    Reading: a busy store returns the same few manifests over and over (every
+    snapshot of a pipeline has the same one), so each is decoded, checked
+    against its hash and structured once, and the (frozen) :class:`Manifest`
+    shared. Writing: the encoded row of a manifest already written is reused.
+    Thread-safe; the cached values are never changed.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._parsed: collections.OrderedDict[str, Manifest] = collections.OrderedDict()
+        self._encoded: collections.OrderedDict[str, tuple[str, str, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def parsed(self, row: Any) -> Manifest:
+        """The manifest of a :func:`record_query` row.
+
+        :raises StoreError: the manifest row is missing, does not match its hash, or
+            is not a manifest.
+        """
+        key = row["manifest_hash"]
+        with self._lock:
+            found = self._parsed.get(key)
+            if found is not None:
+                self._parsed.move_to_end(key)
+                return found
+        if key is None or row["manifest_data"] is None:
+            raise StoreError(f"snapshot {row['id']}: its manifest is missing from the store")
+        text = decode(row["manifest_codec"], row["manifest_data"])
+        if manifest_hash(text) != key:
+            raise StoreError(f"snapshot {row['id']}: its manifest does not match its hash")
+        try:
+            value = get_converter().structure(json.loads(text), Manifest)
+        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
+            raise StoreError(f"snapshot {row['id']}: its manifest is malformed") from None
+        with self._lock:
+            self._parsed[key] = value
+            while len(self._parsed) > self.size:
+                self._parsed.popitem(last=False)
+        return value
+
+    def row(self, text: str, now: _dt.datetime) -> dict[str, Any]:
+        """The ``manifests`` row of a manifest's canonical text (encoded once)."""
+        with self._lock:
+            found = self._encoded.get(text)
+            if found is not None:
+                self._encoded.move_to_end(text)
+        if found is None:
+            found = (manifest_hash(text), *encode(text))
+            with self._lock:
+                self._encoded[text] = found
+                while len(self._encoded) > self.size:
+                    self._encoded.popitem(last=False)
+        key, codec, data = found
+        return {
+            "manifest_hash": key,
+            "codec": codec,
+            "raw_size": len(text.encode("utf-8")),
+            "data": data,
+            "created_on": now,
+        }
+
+    def clear(self) -> None:
+        """Forget everything (after manifests were deleted, say)."""
+        with self._lock:
+            self._parsed.clear()
+            self._encoded.clear()
