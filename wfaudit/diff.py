@@ -15,14 +15,14 @@ newer snapshot.
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, to_pointer
-from wfaudit_hookspecs.pointer import Path
+from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef
 
 __all__ = [
     "Change",
@@ -131,7 +131,7 @@ def diff_configs(
 ) -> list[Change]:
     """The changes from ``old`` to ``new``."""
     walker = _Walker(_fingerprints(old_manifest), _fingerprints(new_manifest))
-    walker.walk(old, new, (), ())
+    walker.walk(old, new, "", "")
     return walker.changes
 
 
@@ -157,86 +157,113 @@ def _name_key(old: list[Any], new: list[Any]) -> str | None:
     return None
 
 
+def _prefixes(pointers: Any) -> set[str]:
+    """Every pointer on the way to each of ``pointers`` (``""`` included)."""
+    out = {""}
+    for pointer in pointers:
+        for index, char in enumerate(pointer):
+            if char == "/" and index:
+                out.add(pointer[:index])
+        out.add(pointer)
+    return out
+
+
+def _token(key: str | int) -> str:
+    text = str(key)
+    if "~" in text or "/" in text:
+        text = text.replace("~", "~0").replace("/", "~1")
+    return "/" + text
+
+
 class _Walker:
+    """Walks both configs at once, carrying each node's pointer in both."""
+
     def __init__(
         self, secrets_old: dict[str, tuple[str, ...]], secrets_new: dict[str, tuple[str, ...]]
     ) -> None:
         self.secrets_old = secrets_old
         self.secrets_new = secrets_new
+        # Subtrees holding a masked field are always walked: their secrets are
+        # compared by fingerprint, which the masked values do not show.
+        self.holding_old = _prefixes(secrets_old)
+        self.holding_new = _prefixes(secrets_new)
         self.changes: list[Change] = []
 
-    def walk(self, old: Any, new: Any, old_path: Path, new_path: Path) -> None:
-        if type(old) is dict and type(new) is dict:
+    def _unchanged(self, old: Any, new: Any, old_at: str, new_at: str) -> bool:
+        """Equal containers without masked fields need no walk. ``==`` (in C) stops
+        at the first difference; but it finds ``1``, ``1.0`` and ``true`` equal,
+        which the walk tells apart, so equal subtrees are confirmed by their
+        ``marshal`` bytes (which keep the types): equal bytes are equal values.
+        Bytes that differ for equal values (key order) only cost a walk. Each
+        node is in one maximal equal subtree: one serialization of the document
+        at most, at C speed."""
+        if old != new or old_at in self.holding_old or new_at in self.holding_new:
+            return False
+        return marshal.dumps(old) == marshal.dumps(new)
+
+    def walk(self, old: Any, new: Any, old_at: str, new_at: str) -> None:
+        kind = type(old)
+        if kind is dict and type(new) is dict:
+            if self._unchanged(old, new, old_at, new_at):
+                return
             for key in sorted(old.keys() | new.keys()):
+                token = _token(key)
                 self.walk(
-                    old.get(key, _MISSING),
-                    new.get(key, _MISSING),
-                    (*old_path, key),
-                    (*new_path, key),
+                    old.get(key, _MISSING), new.get(key, _MISSING), old_at + token, new_at + token
                 )
             return
-        if type(old) is list and type(new) is list:
+        if kind is list and type(new) is list:
+            if self._unchanged(old, new, old_at, new_at):
+                return
             key = _name_key(old, new)
             if key is None:
-                self._by_index(old, new, old_path, new_path)
+                self._by_index(old, new, old_at, new_at)
             else:
-                self._by_name(old, new, key, old_path, new_path)
+                self._by_name(old, new, key, old_at, new_at)
             return
-        self._leaf(old, new, old_path, new_path)
+        self._leaf(old, new, old_at, new_at)
 
-    def _by_index(self, old: list[Any], new: list[Any], old_path: Path, new_path: Path) -> None:
+    def _by_index(self, old: list[Any], new: list[Any], old_at: str, new_at: str) -> None:
         for index in range(max(len(old), len(new))):
             left = old[index] if index < len(old) else _MISSING
             right = new[index] if index < len(new) else _MISSING
-            self.walk(left, right, (*old_path, index), (*new_path, index))
+            self.walk(left, right, f"{old_at}/{index}", f"{new_at}/{index}")
 
-    def _by_name(
-        self, old: list[Any], new: list[Any], key: str, old_path: Path, new_path: Path
-    ) -> None:
+    def _by_name(self, old: list[Any], new: list[Any], key: str, old_at: str, new_at: str) -> None:
         old_index = {item[key]: i for i, item in enumerate(old)}
         new_index = {item[key]: i for i, item in enumerate(new)}
         for name, i in old_index.items():
             if name not in new_index:
-                self.changes.append(
-                    Change(op="removed", path=to_pointer((*old_path, i)), old=old[i])
-                )
+                self.changes.append(Change(op="removed", path=f"{old_at}/{i}", old=old[i]))
         # A move is an element whose position among the elements both sides share changed.
         shared_old = [n for n in old_index if n in new_index]
         shared_new = sorted(shared_old, key=new_index.__getitem__)
         moved = _moved(shared_old, shared_new)
         for name, j in new_index.items():
             if name not in old_index:
-                self.changes.append(Change(op="added", path=to_pointer((*new_path, j)), new=new[j]))
+                self.changes.append(Change(op="added", path=f"{new_at}/{j}", new=new[j]))
                 continue
             i = old_index[name]
             if name in moved:
                 self.changes.append(
-                    Change(
-                        op="moved",
-                        path=to_pointer((*new_path, j)),
-                        from_path=to_pointer((*old_path, i)),
-                    )
+                    Change(op="moved", path=f"{new_at}/{j}", from_path=f"{old_at}/{i}")
                 )
-            self.walk(old[i], new[j], (*old_path, i), (*new_path, j))
+            self.walk(old[i], new[j], f"{old_at}/{i}", f"{new_at}/{j}")
 
-    def _leaf(self, old: Any, new: Any, old_path: Path, new_path: Path) -> None:
+    def _leaf(self, old: Any, new: Any, old_at: str, new_at: str) -> None:
         if old is _MISSING and new is _MISSING:
             return
-        secret = _secret_change(
-            self.secrets_old.get(to_pointer(old_path)), self.secrets_new.get(to_pointer(new_path))
+        secret = (
+            _secret_change(self.secrets_old.get(old_at), self.secrets_new.get(new_at))
+            if old_at in self.holding_old or new_at in self.holding_new
+            else None
         )
         if old is _MISSING:
-            self.changes.append(
-                Change(op="added", path=to_pointer(new_path), new=new, secret=secret)
-            )
+            self.changes.append(Change(op="added", path=new_at, new=new, secret=secret))
         elif new is _MISSING:
-            self.changes.append(
-                Change(op="removed", path=to_pointer(old_path), old=old, secret=secret)
-            )
+            self.changes.append(Change(op="removed", path=old_at, old=old, secret=secret))
         elif old != new or type(old) is not type(new) or secret is not None:
-            self.changes.append(
-                Change(op="modified", path=to_pointer(new_path), old=old, new=new, secret=secret)
-            )
+            self.changes.append(Change(op="modified", path=new_at, old=old, new=new, secret=secret))
 
 
 def _moved(before: Sequence[Any], after: Sequence[Any]) -> set[Any]:

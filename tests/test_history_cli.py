@@ -1,0 +1,187 @@
+"""``wfaudit log``, ``diff``, ``show``, ``tag``, ``untag``, ``annotate``: real processes
+on real stores, with the installed plugins (maskers included)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.test_cli import ok, one_line_error, wfaudit
+from wfaudit import Auditor
+from wfaudit.testing import find_secrets
+
+OLD_SECRET = "hist-S3cret-Passw0rd-1111"
+NEW_SECRET = "hist-S3cret-Passw0rd-2222"
+ESC = "\x1b["
+
+
+def request(version: int, password: str = OLD_SECRET) -> dict[str, Any]:
+    steps = [{"name": n, "script": f"make {n}"} for n in ("build", "test", "push")]
+    data: dict[str, Any] = {
+        "pipelineName": "ci-7",
+        "dockerRegistry": "registry.example.org",
+        "dockerPassword": password,
+        "env": {"LOG_LEVEL": "info"},
+        "steps": steps,
+    }
+    if version >= 1:
+        data["env"]["LOG_LEVEL"] = "debug"
+        data["steps"][1]["script"] = "make test\nmake coverage"
+    if version >= 2:
+        data["steps"].insert(0, data["steps"].pop(2))
+    return data
+
+
+@pytest.fixture
+def store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A store holding pipeline 7's history: v0, v1, v2, then v2 with a new secret."""
+    monkeypatch.delenv("WFAUDIT_LOAD_PLUGINS", raising=False)
+    with Auditor.from_url(store_url, strict=True) as auditor:
+        for number, (version, password) in enumerate(
+            [(0, OLD_SECRET), (1, OLD_SECRET), (2, OLD_SECRET), (2, NEW_SECRET)], start=1
+        ):
+            result = auditor.audit_trigger(
+                workflow_id=f"run-{number}",
+                workflow_type="CI",
+                pipeline_id=7,
+                config=request(version, password),
+                triggered_by="ana",
+                labels={"env": "prod" if number % 2 else "dev"},
+            )
+            assert result.ok and result.masked >= 1, result.error
+    return store_url
+
+
+def no_secret(*outputs: str) -> None:
+    texts = [(f"output {i}", text) for i, text in enumerate(outputs)]
+    assert not find_secrets([OLD_SECRET, NEW_SECRET], texts=texts)
+
+
+def test_diff_unified_side_by_side_colour_and_json(store: str) -> None:
+    plain = ok(wfaudit("diff", "run-1:CI", "run-2:CI", store=store))
+    assert ESC not in plain
+    assert plain.splitlines()[0].startswith("--- a ")
+    assert plain.splitlines()[1].startswith("+++ b ")
+    assert "2 change(s): 1 step modified, variables" in plain
+    assert "~ /env/LOG_LEVEL\n    - info\n    + debug" in plain
+    # A multi-line script is diffed line by line.
+    assert "    +make coverage" in plain
+
+    coloured = ok(wfaudit("diff", "run-1:CI", "run-2:CI", "--color", "always", store=store))
+    assert ESC in coloured and "debug" in coloured
+
+    side = ok(wfaudit("diff", "HEAD~3", "--pipeline", "7", "--view", "side-by-side", store=store))
+    assert "before" in side and "after" in side and "/env/LOG_LEVEL" in side
+
+    moved = json.loads(
+        ok(wfaudit("diff", "HEAD~2", "HEAD~1", "--pipeline", "7", "--json", store=store))
+    )
+    assert [(c["op"], c["path"], c["from_path"]) for c in moved["changes"]] == [
+        ("moved", "/steps/0", "/steps/2")
+    ]
+    assert moved["summary"]["steps_moved"] == 1
+    no_secret(plain, coloured, side, json.dumps(moved))
+
+
+def test_a_secret_only_change_says_so_without_a_byte_of_it(store: str) -> None:
+    outputs = [
+        ok(wfaudit("diff", "HEAD~1", "HEAD", "--pipeline", "7", *extra, store=store))
+        for extra in ([], ["--color", "always"], ["--view", "side-by-side", "--full"])
+    ]
+    data = json.loads(ok(wfaudit("diff", "run-3:CI", "run-4:CI", "--json", store=store)))
+    assert [(c["path"], c["secret"]) for c in data["changes"]] == [("/dockerPassword", "changed")]
+    assert data["summary"]["secrets_changed"] is True
+    assert "~ /dockerPassword  secret changed" in outputs[0]
+    assert "secret changed" in outputs[1] and "secret changed" in outputs[2]
+    log = ok(wfaudit("log", "--pipeline", "7", "--limit", "1", store=store))
+    assert "secrets" in log
+    no_secret(*outputs, json.dumps(data), log)
+
+
+def test_log_filters_paging_and_json(store: str) -> None:
+    entries = json.loads(ok(wfaudit("log", "--pipeline", "7", "--json", store=store)))
+    assert [e["workflow_id"] for e in entries] == ["run-4", "run-3", "run-2", "run-1"]
+    assert [e["changed"] for e in entries] == [
+        "secrets",
+        "1 step moved",
+        "1 step modified, variables",
+        "first snapshot",
+    ]
+    assert entries[0]["previous"] == entries[1]["id"] and entries[0]["tags"] == []
+
+    page = ok(wfaudit("log", "--pipeline", "7", "--limit", "2", store=store))
+    assert f"--before {entries[1]['id']}" in page
+    second = json.loads(
+        ok(
+            wfaudit(
+                "log",
+                "--pipeline",
+                "7",
+                "--limit",
+                "2",
+                "--before",
+                entries[1]["id"],
+                "--json",
+                store=store,
+            )
+        )
+    )
+    assert [e["workflow_id"] for e in second] == ["run-2", "run-1"]
+
+    prod = json.loads(
+        ok(wfaudit("log", "--label", "env=prod", "--since", "1h", "--json", store=store))
+    )
+    assert [e["workflow_id"] for e in prod] == ["run-3", "run-1"]
+    assert json.loads(ok(wfaudit("log", "--until", "2000-01-01", "--json", store=store))) == []
+    one_line_error(wfaudit("log", "--since", "last week", store=store), "not a time")
+    one_line_error(wfaudit("log", "--label", "env", store=store), "KEY=VALUE")
+
+
+def test_tag_annotate_show_untag(store: str) -> None:
+    assert "as baseline" in ok(wfaudit("tag", "run-2:CI", "baseline", "--by", "ana", store=store))
+    one_line_error(wfaudit("tag", "HEAD", "baseline", "--pipeline", "7", store=store), "--move")
+    moved = ok(wfaudit("tag", "HEAD~1", "baseline", "--pipeline", "7", "--move", store=store))
+    assert moved.startswith("moved tag baseline from ")
+    note = json.loads(
+        ok(
+            wfaudit(
+                "annotate",
+                "baseline",
+                "steps reordered here",
+                "--path",
+                "/steps/0",
+                "--json",
+                store=store,
+                env={"WFAUDIT_AUTHOR": "bob"},
+            )
+        )
+    )
+    assert (note["author"], note["path"]) == ("bob", "/steps/0")
+
+    shown = json.loads(ok(wfaudit("show", "baseline", "--json", store=store)))
+    assert shown["workflow_id"] == "run-3" and shown["tags"] == ["baseline"]
+    assert [n["note"] for n in shown["annotations"]] == ["steps reordered here"]
+    human = ok(wfaudit("show", "baseline", store=store))
+    assert "tags: baseline" in human and "steps reordered here" in human
+    log = json.loads(ok(wfaudit("log", "--pipeline", "7", "--json", store=store)))
+    assert [e["tags"] for e in log] == [[], ["baseline"], [], []]
+    assert "baseline" in ok(wfaudit("tags", store=store))
+
+    diff = json.loads(ok(wfaudit("diff", "baseline~2", "baseline", "--json", store=store)))
+    assert diff["b"]["workflow_id"] == "run-3" and diff["a"]["workflow_id"] == "run-1"
+
+    assert "removed tag baseline" in ok(wfaudit("untag", "baseline", store=store))
+    one_line_error(wfaudit("show", "baseline", store=store), "no snapshot 'baseline'")
+    one_line_error(wfaudit("diff", "HEAD~1", "HEAD", store=store), "--pipeline")
+    one_line_error(
+        wfaudit("annotate", "run-1:CI", "x", "--author", "a", "--path", "/nope", store=store),
+        "not a path",
+    )
+    no_secret(human, json.dumps(shown))
+
+
+def test_show_keeps_workflow_id_and_type(store: str) -> None:
+    shown = json.loads(ok(wfaudit("show", "run-1", "--type", "CI", "--json", store=store)))
+    assert shown["workflow_id"] == "run-1" and shown["tags"] == []

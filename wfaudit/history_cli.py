@@ -1,0 +1,401 @@
+"""The history commands: ``log``, ``show``, ``diff``, ``tag``, ``untag``, ``tags``, ``annotate``.
+
+Defined here and added to the ``wfaudit`` group by ``wfaudit.cli``. Snapshots
+are named by references (:mod:`wfaudit.refs`): an id or unique id prefix,
+``WORKFLOW_ID:TYPE``, a tag, ``HEAD``, each optionally followed by ``~N``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from wfaudit_hookspecs import InvalidRequest, Snapshot, Status
+from wfaudit_hookspecs.converter import unstructure
+
+from . import history, history_render, render
+from .auditor import Auditor
+from .cli import CliState, cli, json_option, store_options
+from .diff import SnapshotDiff
+from .refs import history_store, optional_history_store
+
+__all__ = ["annotate", "diff", "log", "show", "tag", "tags", "untag"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _state() -> CliState:
+    state: CliState = click.get_current_context().find_root().obj
+    return state
+
+
+def _pipeline_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--pipeline", "pipeline_id", default=None, help=help_text)
+
+
+# -- log -------------------------------------------------------------------------------
+
+
+@cli.command()
+@_pipeline_option("Only this pipeline's snapshots.")
+@click.option("--workflow-id", default=None, help="Only this workflow run.")
+@click.option("--type", "workflow_type", default=None, help="Only this workflow type.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in Status]), default=None, help="Only this status."
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only snapshots with this label (repeatable: all must match).",
+)
+@click.option(
+    "--since", default=None, metavar="TIME", help="Created at or after: ISO time or 30m, 12h, 7d."
+)
+@click.option("--until", default=None, metavar="TIME", help="Created before: ISO time or 7d.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, history.MAX_LIMIT),
+    default=50,
+    show_default=True,
+    help="Snapshots per page.",
+)
+@click.option(
+    "--before",
+    default=None,
+    metavar="REF",
+    help="Next page: start after this snapshot (the last one of the previous page).",
+)
+@click.option(
+    "--no-changes", is_flag=True, help="Do not compute what changed (faster on huge configs)."
+)
+@click.option(
+    "--archived",
+    is_flag=True,
+    help="List the archived snapshots instead (also those retention deleted); see restore.",
+)
+@store_options
+@json_option
+def log(
+    pipeline_id: str | None,
+    workflow_id: str | None,
+    workflow_type: str | None,
+    status: str | None,
+    labels: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    before: str | None,
+    no_changes: bool,
+    archived: bool,
+    as_json: bool,
+) -> None:
+    """A timeline of snapshots, newest first: time, type, trigger kind, user, status,
+    attempt, content hash, tags, and what changed since the snapshot before it (in
+    the same pipeline and workflow type) in a few words. Page with --before."""
+    if archived:
+        from .retention_cli import archived_listing
+
+        with _state().auditor() as auditor:
+            archived_listing(auditor, pipeline_id=pipeline_id, limit=limit, as_json=as_json)
+        return
+    with _state().auditor() as auditor:
+        query = history.history_query(
+            auditor,
+            pipeline_id=pipeline_id,
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            status=status,
+            labels=history.parse_labels(labels),
+            since=since,
+            until=until,
+            before=before,
+            limit=limit,
+        )
+        entries = history.timeline(auditor, query, changes=not no_changes)
+    if as_json:
+        click.echo(render.dump_json([history.entry_json(e) for e in entries]))
+        return
+    console = render.console()
+    console.print(history_render.timeline_table(entries, show_pipeline=pipeline_id is None))
+    if len(entries) == limit:
+        click.echo(f"more: wfaudit log ... --before {entries[-1].record.id}")
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--type", "workflow_type", default=None, help="REF is a workflow id of this type.")
+@click.option("--id", "snapshot_id", default=None, help="Show the snapshot with this id.")
+@_pipeline_option("The pipeline of HEAD (and of a tag used in several pipelines).")
+@click.option("--config-only", is_flag=True, help="Print only the masked config, as JSON.")
+@store_options
+@json_option
+def show(
+    ref: str | None,
+    workflow_type: str | None,
+    snapshot_id: str | None,
+    pipeline_id: str | None,
+    config_only: bool,
+    as_json: bool,
+) -> None:
+    """Show one snapshot: identity, tags, annotations, manifest and masked config.
+
+    REF is a snapshot reference (id, id prefix, WORKFLOW_ID:TYPE, tag, HEAD, ~N),
+    or a workflow id with --type.
+    """
+    with _state().auditor() as auditor:
+        snapshot = _find(auditor, ref, workflow_type, snapshot_id, pipeline_id)
+        store = optional_history_store(auditor.store)
+        tags = store.list_tags(snapshot_ids=[snapshot.id], tenant=snapshot.tenant) if store else []
+        notes = (
+            store.list_annotations(snapshot_ids=[snapshot.id], tenant=snapshot.tenant)
+            if store
+            else []
+        )
+    if config_only:
+        click.echo(render.dump_json(snapshot.config))
+    elif as_json:
+        data = render.to_json_data(snapshot)
+        data["tags"] = [t.name for t in tags]
+        data["annotations"] = [unstructure(n) for n in notes]
+        click.echo(render.dump_json(data))
+    else:
+        view = render.snapshot_view(snapshot, snapshot.config)
+        view.renderables.insert(1, history_render.history_block(tags, notes))
+        render.console().print(view)
+
+
+def _find(
+    auditor: Auditor,
+    ref: str | None,
+    workflow_type: str | None,
+    snapshot_id: str | None,
+    pipeline_id: str | None,
+) -> Snapshot:
+    if snapshot_id:
+        if ref:
+            raise InvalidRequest("give either REF or --id SNAPSHOT_ID, not both")
+        return auditor.get_snapshot_by_id(snapshot_id)
+    if not ref:
+        raise InvalidRequest("give a snapshot reference (REF), WORKFLOW_ID with --type T, or --id")
+    if workflow_type:
+        return auditor.get_snapshot(ref, workflow_type)
+    return auditor.get(ref, pipeline_id=pipeline_id)
+
+
+# -- diff ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="[B]", default="HEAD")
+@_pipeline_option("The pipeline of HEAD when neither endpoint names one.")
+@click.option("--type", "workflow_type", default=None, help="The workflow type of HEAD.")
+@click.option(
+    "--view",
+    type=click.Choice(["unified", "side-by-side"]),
+    default="unified",
+    show_default=True,
+    help="Unified (- before, + after) or a side-by-side table.",
+)
+@click.option("--full", is_flag=True, help="Show whole values, not the first 100 characters.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour: auto (on a terminal), always or never.",
+)
+@store_options
+@json_option
+def diff(
+    a: str,
+    b: str,
+    pipeline_id: str | None,
+    workflow_type: str | None,
+    view: str,
+    full: bool,
+    color: str,
+    as_json: bool,
+) -> None:
+    """Compare two snapshots: what changed from A to B (default B: HEAD).
+
+    A and B are references: an id or unique id prefix, WORKFLOW_ID:TYPE, a tag,
+    HEAD (the newest snapshot of the pipeline), each optionally followed by ~N
+    (N snapshots older in the same pipeline and workflow type). A secret appears
+    only as changed, added or removed, decided by its keyed fingerprint.
+    """
+    with _state().auditor() as auditor:
+        result = auditor.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
+        left = auditor.store.get_record_by_id(result.a.id, tenant=auditor.settings.tenant)
+        right = auditor.store.get_record_by_id(result.b.id, tenant=auditor.settings.tenant)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(result)))
+        return
+    console = _diff_console(color)
+    _print_diff(console, result, left, right, view=view, full=full)
+
+
+def _diff_console(color: str) -> Console:
+    """A console that colours on a terminal (or when asked) and prints plain text
+    otherwise; wide enough for pointers when output goes to a file or a pipe."""
+    terminal = sys.stdout.isatty() if color == "auto" else color == "always"
+    width = None if sys.stdout.isatty() else 160
+    return Console(
+        force_terminal=terminal,
+        no_color=not terminal,
+        color_system="standard" if terminal else None,
+        highlight=False,
+        soft_wrap=False,
+        width=width,
+    )
+
+
+def _print_diff(
+    console: Console,
+    result: SnapshotDiff,
+    left: Any,
+    right: Any,
+    *,
+    view: str,
+    full: bool,
+) -> None:
+    for line in history_render.diff_header(result, left, right):
+        console.print(line)
+    if result.identical or not result.changes:
+        return
+    if view == "side-by-side":
+        console.print(history_render.side_by_side(result, full=full))
+        return
+    for line in history_render.unified_lines(result, full=full):
+        console.print(line)
+
+
+# -- tags and annotations --------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("name")
+@click.option("--move", is_flag=True, help="Move the tag here from another snapshot.")
+@click.option("--by", default=None, help="Who tags (recorded in the audit trail).")
+@_pipeline_option("The pipeline of REF when it is HEAD or a shared tag.")
+@store_options
+@json_option
+def tag(
+    ref: str, name: str, move: bool, by: str | None, pipeline_id: str | None, as_json: bool
+) -> None:
+    """Tag the snapshot REF as NAME (baseline, production ...).
+
+    A tag name is unique within a pipeline: tagging another snapshot of the
+    pipeline needs --move. Tags are references: wfaudit diff baseline HEAD.
+    """
+    with _state().auditor() as auditor:
+        record = auditor.resolve(ref, pipeline_id=pipeline_id)
+        before = history_store(auditor.store).list_tags(
+            name=name, pipeline_id=record.pipeline_id, tenant=record.tenant
+        )
+        result = auditor.tag(record.id, name, move=move, by=by)
+    if as_json:
+        click.echo(render.dump_json(unstructure(result)))
+        return
+    moved = [t for t in before if t.snapshot_id != result.snapshot_id]
+    where = f"{record.workflow_type} {record.workflow_id}, pipeline {record.pipeline_id}"
+    if moved:
+        click.echo(f"moved tag {result.name} from {moved[0].snapshot_id} to {record.id} ({where})")
+    elif before:
+        click.echo(f"tag {result.name} is already on {record.id} ({where})")
+    else:
+        click.echo(f"tagged {record.id} ({where}) as {result.name}")
+
+
+@cli.command()
+@click.argument("name")
+@_pipeline_option("The tag's pipeline (needed when several pipelines have the name).")
+@click.option("--by", default=None, help="Who removes it (recorded in the audit trail).")
+@store_options
+@json_option
+def untag(name: str, pipeline_id: str | None, by: str | None, as_json: bool) -> None:
+    """Remove the tag NAME (the snapshot stays; the audit trail records the removal)."""
+    with _state().auditor() as auditor:
+        removed = auditor.untag(name, pipeline_id=pipeline_id, by=by)
+    if as_json:
+        click.echo(render.dump_json(unstructure(removed)))
+    else:
+        click.echo(
+            f"removed tag {removed.name} from {removed.snapshot_id} "
+            f"(pipeline {removed.pipeline_id})"
+        )
+
+
+@cli.command()
+@_pipeline_option("Only this pipeline's tags.")
+@store_options
+@json_option
+def tags(pipeline_id: str | None, as_json: bool) -> None:
+    """List tags: name, pipeline, snapshot, when and by whom."""
+    with _state().auditor() as auditor:
+        found = history_store(auditor.store).list_tags(
+            pipeline_id=pipeline_id, tenant=auditor.settings.tenant
+        )
+    if as_json:
+        click.echo(render.dump_json([unstructure(t) for t in found]))
+        return
+    table = Table(title="Tags", title_justify="left")
+    for column in ("name", "pipeline", "snapshot", "tagged (UTC)", "by"):
+        table.add_column(column, overflow="fold")
+    for t in found:
+        table.add_row(
+            Text(t.name),
+            Text(t.pipeline_id),
+            Text(t.snapshot_id),
+            Text(t.created_on.strftime("%Y-%m-%d %H:%M:%S")),
+            Text(t.created_by or ""),
+        )
+    render.console().print(table)
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("note")
+@click.option(
+    "--author",
+    required=True,
+    envvar="WFAUDIT_AUTHOR",
+    help="Who writes the note (default: WFAUDIT_AUTHOR).",
+)
+@click.option(
+    "--path",
+    default=None,
+    metavar="POINTER",
+    help="The node the note is about, as a JSON pointer (/jobs/test/steps/2).",
+)
+@_pipeline_option("The pipeline of REF when it is HEAD or a shared tag.")
+@store_options
+@json_option
+def annotate(
+    ref: str, note: str, author: str, path: str | None, pipeline_id: str | None, as_json: bool
+) -> None:
+    """Add a NOTE to the snapshot REF, or to one node of its config (--path).
+
+    Notes are free text kept with the snapshot and shown by log and show; do not
+    paste secrets into them.
+    """
+    with _state().auditor() as auditor:
+        record = auditor.resolve(ref, pipeline_id=pipeline_id)
+        result = auditor.annotate(record.id, note, author=author, path=path)
+    if as_json:
+        click.echo(render.dump_json(unstructure(result)))
+    else:
+        on = f" at {result.path}" if result.path else ""
+        click.echo(f"annotated {result.snapshot_id}{on} (note #{result.id} by {result.author})")
