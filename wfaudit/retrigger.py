@@ -1,0 +1,678 @@
+"""Replaying a failed workflow from its snapshot: the engine side of retries.
+
+:meth:`Auditor.retrigger` (a thin method over :func:`retrigger`) does, in order:
+
+1. **Validate the replay context**, before anything is recorded or launched:
+   the snapshot is read (its record's schema version is upgraded, or refused
+   with ``UnsupportedSchemaVersion``; its blob is checked against its hash);
+   the run failed or errored and was not retriggered already; the retry limit
+   along the chain of parent snapshots is not exhausted
+   (:class:`RetriesExhausted`); the plugins that produced the snapshot are
+   installed (:class:`MissingPlugins`, or warnings when the caller allows it);
+   every masked secret is restorable (``SecretsUnavailable``, naming paths).
+2. **Record** a new snapshot of the new run: the parent's masked config and
+   manifest (the same content hash: nothing is re-masked, nothing is stored
+   twice), trigger kind ``retry``, ``parent`` = the parent's snapshot id,
+   ``attempt`` = the parent's + 1; and a ``snapshot.retriggered`` event on the
+   parent.
+3. **Launch**: call the launcher with the restored request. A launcher that
+   raises is recorded as an ``error`` outcome of the new run
+   (:class:`LaunchFailed`).
+
+The replayed config is the snapshot's: a pipeline whose definition changed
+since is retriggered as it was triggered, not as it is now.
+
+The engine's cap: whatever the policy plugins vote, :func:`cap_decision` turns
+a retry vote into a refusal once a run's lineage used its type's retries
+(``MAX_CI_WORKFLOW_RETRIES`` ... see :mod:`wfaudit.builtin.retry`), and
+:func:`prepare` refuses to retrigger past it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wfaudit_hookspecs import (
+    EventKind,
+    Failure,
+    InvalidRequest,
+    Manifest,
+    PluginError,
+    RetryDecision,
+    SecretRequest,
+    SecretsUnavailable,
+    Snapshot,
+    SnapshotRecord,
+    Status,
+    Store,
+    TriggerKind,
+    TriggerRequest,
+    WfauditError,
+    check_json,
+)
+
+from .builtin.retry import ABSOLUTE_MAX_RETRIES, RetrySettings
+from .ids import new_id
+from .masking import unmask
+
+if TYPE_CHECKING:
+    from .auditor import Auditor
+    from .plugins import PluginManager
+
+__all__ = [
+    "DECIDED",
+    "ENGINE_POLICY",
+    "ExecLauncher",
+    "FileLauncher",
+    "LaunchFailed",
+    "Launcher",
+    "MissingPlugins",
+    "NotRetriggerable",
+    "ReplayPlan",
+    "RetriesExhausted",
+    "RetriggerResult",
+    "attempt_of",
+    "cap_decision",
+    "check_plugins",
+    "failure_of",
+    "lineage",
+    "parse_command",
+    "prepare",
+    "producers",
+    "request_document",
+    "restore_request",
+    "retrigger",
+    "write_private",
+]
+
+Launcher = Callable[[TriggerRequest], Any]
+"""Starts a workflow run from a restored request (which holds secrets: never log it)."""
+
+ENGINE_POLICY = "wfaudit.engine"
+"""The ``policy`` of the decisions the engine imposes over the plugins' votes."""
+
+DECIDED = "retry.decided"
+"""The audit-trail event recording the retry decision taken on a failure."""
+
+GENERIC_FORMAT = "generic"
+
+
+class RetriesExhausted(WfauditError):
+    """The run's lineage used every retry its workflow type allows."""
+
+
+class MissingPlugins(WfauditError):
+    """Plugins that produced the snapshot are not installed now."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__(
+            "the snapshot was produced by plugins that are not installed: "
+            + ", ".join(self.missing)
+            + " (install them, or allow the replay without them: --allow-missing-plugins)"
+        )
+
+
+class NotRetriggerable(InvalidRequest):
+    """The run cannot be retriggered (not failed, retriggered already, id taken)."""
+
+
+class LaunchFailed(WfauditError):
+    """The launcher raised; an ``error`` outcome of the new run was recorded.
+
+    :ivar outcome: the recorded outcome, with the policies' retry decision.
+    :ivar error: the launcher's exception (its message may quote the request:
+        do not log it).
+    """
+
+    def __init__(self, message: str, outcome: Any, error: BaseException) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.error = error
+
+
+# -- what produced a snapshot ------------------------------------------------------
+
+_INSTANCE_SUFFIX = re.compile(r"@[0-9a-f]+$")
+_owners: weakref.WeakKeyDictionary[PluginManager, tuple[tuple[str, ...], dict[str, list[str]]]]
+_owners = weakref.WeakKeyDictionary()
+
+
+def stable_name(name: str) -> str:
+    """A plugin's name without the ``@<id>`` of an instance registered in code."""
+    return _INSTANCE_SUFFIX.sub("", name)
+
+
+def _version(pm: PluginManager, name: str) -> str:
+    if name == "wfaudit":
+        from .plugins import _own_version
+
+        return _own_version() or ""
+    return pm.origins.get(name, (None, None, False))[1] or ""
+
+
+def _format_owners(pm: PluginManager) -> dict[str, list[str]]:
+    """Payload format → the names of the plugins declaring it (cached per manager)."""
+    names = tuple(name for name, plugin in pm.list_name_plugin() if plugin is not None)
+    cached = _owners.get(pm)
+    if cached is not None and cached[0] == names:
+        return cached[1]
+    owners: dict[str, list[str]] = {}
+    for impl in pm.hook.wfaudit_payload_formats.get_hookimpls():
+
+        def register(name: str, *_args: Any, _plugin: str = impl.plugin_name) -> None:
+            owners.setdefault(str(name).strip(), []).append(_plugin)
+
+        try:
+            impl.function(**({"register": register} if "register" in impl.argnames else {}))
+        except Exception:  # noqa: S112 - a broken declaration was reported at load
+            continue
+    _owners[pm] = (names, owners)
+    return owners
+
+
+def producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
+    """``name==version`` of the plugins producing a snapshot, for its manifest."""
+    names = list(maskers)
+    if adapter and adapter != GENERIC_FORMAT:
+        names.extend(_format_owners(pm).get(adapter, ()))
+    versions = {"wfaudit": _version(pm, "wfaudit")}
+    for name in names:
+        versions[stable_name(name)] = _version(pm, name)
+    return tuple(f"{name}=={version}" for name, version in sorted(versions.items()))
+
+
+def check_plugins(pm: PluginManager, manifest: Manifest) -> tuple[list[str], list[str]]:
+    """The producers of a snapshot that are missing now, and version changes.
+
+    Snapshots from before ``Manifest.plugins`` existed are checked by their
+    masker names. A payload format no installed adapter declares is missing too.
+    """
+    present = {
+        stable_name(name): name for name, plugin in pm.list_name_plugin() if plugin is not None
+    }
+    recorded = manifest.plugins or tuple(stable_name(name) for name in manifest.maskers)
+    missing: list[str] = []
+    warnings: list[str] = []
+    for entry in recorded:
+        name, _, version = entry.partition("==")
+        if name == "wfaudit":
+            current = _version(pm, name)
+        elif name in present:
+            current = _version(pm, present[name])
+        else:
+            missing.append(f"{name}=={version}" if version else name)
+            continue
+        if version and current and version != current:
+            warnings.append(
+                f"{name} produced the snapshot at version {version}; it is {current} now"
+            )
+    adapter = manifest.adapter
+    if adapter and adapter != GENERIC_FORMAT and adapter not in pm.payload_formats:
+        missing.append(f"an adapter of payload format {adapter!r}")
+    return missing, warnings
+
+
+# -- attempts along the parent chain ------------------------------------------------
+
+
+def lineage(store: Store, record: SnapshotRecord) -> list[SnapshotRecord]:
+    """``record`` and its ancestors, newest first, following ``parent`` links.
+
+    Stops at a parent that is gone, belongs to another tenant, or was seen
+    already (a cycle), and after more links than any retry limit allows.
+    """
+    chain = [record]
+    seen = {record.id}
+    current = record
+    while current.parent is not None and len(chain) <= ABSOLUTE_MAX_RETRIES + 1:
+        parent = store.get_record_by_id(current.parent, tenant=current.tenant)
+        if parent is None or parent.id in seen or parent.tenant != current.tenant:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+        current = parent
+    return chain
+
+
+def attempt_of(store: Store, record: SnapshotRecord) -> int:
+    """The attempt number of a run, counted along its parent chain.
+
+    The larger of the recorded ``attempt`` and the chain's length, so neither
+    a lost ancestor nor a wrong number lets a loop start counting again.
+    """
+    return max(record.attempt, len(lineage(store, record)))
+
+
+def cap_decision(
+    auditor: Auditor, record: SnapshotRecord, decision: RetryDecision | None, attempt: int
+) -> RetryDecision | None:
+    """The engine's last word on the policies' combined vote; recorded in the trail.
+
+    A vote to retry a run whose lineage used its type's retries becomes a
+    refusal, whatever the plugins said.
+    """
+    if decision is not None and decision.retry:
+        limit, source = RetrySettings.load(auditor.settings.options).limit(record.workflow_type)
+        if attempt - 1 >= limit:
+            decision = RetryDecision(
+                retry=False,
+                reason=f"retries exhausted: {attempt - 1} of {limit} ({source}) used "
+                f"(policy {decision.policy or 'unnamed'} voted to retry)",
+                policy=ENGINE_POLICY,
+            )
+    if decision is not None:
+        data = {
+            "retry": decision.retry,
+            "reason": decision.reason,
+            "policy": decision.policy,
+            "attempt": attempt,
+            "delay_seconds": decision.delay_seconds,
+        }
+        auditor.store.append_event(
+            subject=record.id, kind=DECIDED, tenant=record.tenant, actor=ENGINE_POLICY, data=data
+        )
+        auditor.notify(DECIDED, record, data)
+    return decision
+
+
+# -- the replay context ---------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ReplayPlan:
+    """What a retrigger will do, validated; it holds no secret.
+
+    :ivar parent: the failed run's record.
+    :ivar workflow_id: the new run's workflow id.
+    :ivar attempt: the new run's attempt number.
+    :ivar max_retries: how many retries its type allows, and ``limit_source``
+        the setting that says so.
+    :ivar secrets: the keys (paths) of the secrets to restore; never values.
+    :ivar plugins: the plugins that produced the snapshot (``name==version``).
+    :ivar missing_plugins: those not installed now (only with
+        ``allow_missing_plugins``; otherwise :class:`MissingPlugins` is raised).
+    :ivar warnings: what the caller should know (version changes, missing plugins).
+    """
+
+    parent: SnapshotRecord
+    workflow_id: str
+    attempt: int
+    max_retries: int
+    limit_source: str
+    secrets: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    missing_plugins: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def retry_number(self) -> int:
+        """Which retry this is (1 for the first)."""
+        return self.attempt - 1
+
+
+@attrs.frozen(kw_only=True)
+class RetriggerResult:
+    """What :func:`retrigger` did.
+
+    :ivar record: the new run's snapshot record (``parent`` links the failed run).
+    :ivar request: the restored request the launcher got (holds secrets; never
+        shown in ``repr``, but do not log its config).
+    :ivar launched: what the launcher returned.
+    """
+
+    plan: ReplayPlan
+    record: SnapshotRecord
+    request: TriggerRequest = attrs.field(repr=False)
+    launched: Any = None
+
+
+def prepare(
+    auditor: Auditor,
+    workflow_id: str | int,
+    workflow_type: str,
+    new_workflow_id: str | int | None = None,
+    *,
+    tenant: str | None = None,
+    allow_missing_plugins: bool = False,
+) -> tuple[ReplayPlan, Snapshot]:
+    """Validate a retrigger's context; return the plan and the snapshot to replay.
+
+    Secrets are not looked up here (:func:`restore_request` does it).
+
+    :raises UnsupportedSchemaVersion: the snapshot was written by a newer wfaudit.
+    :raises NotRetriggerable: the run did not fail, was retriggered already, or
+        the new workflow id is taken.
+    :raises RetriesExhausted: the lineage used its type's retries.
+    :raises MissingPlugins: a producer of the snapshot is not installed.
+    """
+    snapshot = auditor.get_snapshot(workflow_id, workflow_type, tenant=tenant)
+    where = f"{snapshot.workflow_type} workflow {snapshot.workflow_id!r}"
+    if not snapshot.status.is_failure:
+        raise NotRetriggerable(
+            f"{where} is {snapshot.status.value}; only failed or errored runs are retriggered "
+            "(record the outcome first: wfaudit status)"
+        )
+    chain = lineage(auditor.store, snapshot)
+    attempt = max(snapshot.attempt, len(chain)) + 1
+    limit, source = RetrySettings.load(auditor.settings.options).limit(snapshot.workflow_type)
+    if attempt - 1 > limit:
+        raise RetriesExhausted(
+            f"{where} is attempt {attempt - 1}: its lineage used {attempt - 2} of {limit} "
+            f"retries ({source}); nothing was launched"
+        )
+    for event in auditor.store.list_events(subject=snapshot.id, tenant=snapshot.tenant, limit=1000):
+        if event.kind == EventKind.RETRIGGERED:
+            child = event.data.get("workflow_id")
+            raise NotRetriggerable(
+                f"{where} was retriggered already, as workflow {child!r}; retrigger that run "
+                "if it failed"
+            )
+    missing, warnings = check_plugins(auditor.plugin_manager, snapshot.manifest)
+    if missing and not allow_missing_plugins:
+        raise MissingPlugins(missing)
+    if missing:
+        warnings.insert(0, "replaying without the plugins that produced it: " + ", ".join(missing))
+    if new_workflow_id is None:
+        new_workflow_id = f"{chain[-1].workflow_id}-retry{attempt - 1}"
+    new_id_text = TriggerRequest(
+        workflow_id=new_workflow_id,
+        workflow_type=snapshot.workflow_type,
+        pipeline_id=snapshot.pipeline_id,
+        config=None,
+    ).workflow_id
+    taken = auditor.store.get_record(
+        workflow_id=new_id_text, workflow_type=snapshot.workflow_type, tenant=snapshot.tenant
+    )
+    if taken is not None:
+        raise NotRetriggerable(
+            f"{snapshot.workflow_type} workflow {new_id_text!r} is audited already; "
+            "choose another new workflow id"
+        )
+    plan = ReplayPlan(
+        parent=_record_of(snapshot),
+        workflow_id=new_id_text,
+        attempt=attempt,
+        max_retries=limit,
+        limit_source=source,
+        secrets=tuple(field.key for field in snapshot.manifest.fields),
+        plugins=snapshot.manifest.plugins,
+        missing_plugins=tuple(missing),
+        warnings=tuple(warnings),
+    )
+    return plan, snapshot
+
+
+def _record_of(snapshot: Snapshot) -> SnapshotRecord:
+    values = attrs.asdict(snapshot, recurse=False)
+    values.pop("config")
+    return SnapshotRecord(**values)
+
+
+def restore_request(auditor: Auditor, snapshot: Snapshot) -> TriggerRequest:
+    """The request a snapshot was taken of, with every secret restored.
+
+    :raises SecretsUnavailable: some secret was found by no restorer; the error
+        names the paths, never a value, and nothing is returned.
+    """
+    requests = [SecretRequest.from_field(field) for field in snapshot.manifest.fields]
+    found: dict[str, str] = {}
+    if requests:
+        hook = auditor.plugin_manager.hook
+        answers = hook.wfaudit_restore_secrets(
+            snapshot=snapshot, requests=requests, settings=auditor.settings.options
+        )
+        for answer in answers:
+            if answer is None:
+                continue
+            for key, value in answer.items():
+                if not isinstance(value, str):
+                    raise PluginError(
+                        f"a restorer returned a {type(value).__name__} for {key}, not a string"
+                    )
+                found.setdefault(key, value)
+    missing = [request.key for request in requests if request.key not in found]
+    if missing:
+        restorers = auditor.plugin_manager.hook.wfaudit_restore_secrets.get_hookimpls()
+        detail = (
+            "no restorer had them"
+            if restorers
+            else "no restorer plugin is installed (install wfaudit-keyring)"
+        )
+        raise SecretsUnavailable(missing, detail)
+    config = unmask(check_json(snapshot.config), snapshot.manifest.fields, found)
+    return TriggerRequest(
+        workflow_id=snapshot.workflow_id,
+        workflow_type=snapshot.workflow_type,
+        pipeline_id=snapshot.pipeline_id,
+        config=config,
+        triggered_by=snapshot.triggered_by,
+        trigger_kind=snapshot.trigger_kind,
+        tenant=snapshot.tenant,
+        labels=snapshot.labels,
+        parent=snapshot.parent,
+        attempt=snapshot.attempt,
+        format=snapshot.manifest.adapter,
+    )
+
+
+def retrigger(
+    auditor: Auditor,
+    workflow_id: str | int,
+    workflow_type: str,
+    new_workflow_id: str | int | None,
+    launcher: Launcher,
+    *,
+    by: str | None = None,
+    tenant: str | None = None,
+    allow_missing_plugins: bool = False,
+) -> RetriggerResult:
+    """Retrigger a failed run from its snapshot (see the module's docstring).
+
+    :raises LaunchFailed: the launcher raised; the new run's ``error`` outcome
+        is recorded and in the exception.
+    """
+    plan, snapshot = prepare(
+        auditor,
+        workflow_id,
+        workflow_type,
+        new_workflow_id,
+        tenant=tenant,
+        allow_missing_plugins=allow_missing_plugins,
+    )
+    restored = restore_request(auditor, snapshot)
+    request = attrs.evolve(
+        restored,
+        workflow_id=plan.workflow_id,
+        trigger_kind=TriggerKind.RETRY,
+        parent=snapshot.id,
+        attempt=plan.attempt,
+        triggered_by=by or snapshot.triggered_by,
+    )
+    record = _record_child(auditor, snapshot, plan, by)
+    try:
+        launched = launcher(request)
+    except Exception as error:
+        name = type(error).__name__
+        outcome = auditor.record_outcome(
+            record.workflow_id,
+            record.workflow_type,
+            Status.ERROR,
+            f"launch failed: {name}",
+            by=by,
+            tenant=record.tenant,
+        )
+        # The launcher's message may quote the request: name its type only.
+        raise LaunchFailed(
+            f"the launcher of {record.workflow_type} workflow {record.workflow_id!r} raised "
+            f"{name}; outcome 'error' recorded",
+            outcome,
+            error,
+        ) from None
+    return RetriggerResult(plan=plan, record=record, request=request, launched=launched)
+
+
+def _record_child(
+    auditor: Auditor, snapshot: Snapshot, plan: ReplayPlan, by: str | None
+) -> SnapshotRecord:
+    blob = auditor.store.get_blob(snapshot.content_hash)
+    if blob is None:  # read moments ago by prepare(): the store changed under us
+        raise NotRetriggerable(f"snapshot {snapshot.id}: its blob is gone")
+    actor = by or snapshot.triggered_by
+    record = SnapshotRecord(
+        id=new_id(),
+        workflow_id=plan.workflow_id,
+        workflow_type=snapshot.workflow_type,
+        pipeline_id=snapshot.pipeline_id,
+        content_hash=snapshot.content_hash,
+        manifest=snapshot.manifest,
+        tenant=snapshot.tenant,
+        triggered_by=actor,
+        trigger_kind=TriggerKind.RETRY,
+        labels=snapshot.labels,
+        parent=snapshot.id,
+        attempt=plan.attempt,
+        config_size=snapshot.config_size,
+        created_by=actor,
+        updated_by=actor,
+    )
+    saved = auditor._replay(record, blob)
+    if not saved.created:
+        raise NotRetriggerable(
+            f"{record.workflow_type} workflow {record.workflow_id!r} was recorded by another "
+            "retrigger meanwhile; nothing was launched"
+        )
+    auditor.store.append_event(
+        subject=snapshot.id,
+        kind=EventKind.RETRIGGERED,
+        tenant=snapshot.tenant,
+        actor=actor,
+        data={"child": record.id, "workflow_id": record.workflow_id, "attempt": record.attempt},
+    )
+    auditor.notify(EventKind.RETRIGGERED, record, {"parent": snapshot.id})
+    return record
+
+
+# -- launchers -------------------------------------------------------------------------
+
+
+def request_document(
+    request: TriggerRequest, parent_workflow_id: str | None = None
+) -> dict[str, Any]:
+    """The restored request as JSON data, as ``--output`` and ``--exec`` hand it over.
+
+    It holds the restored secrets.
+    """
+    return {
+        "workflow_id": request.workflow_id,
+        "workflow_type": request.workflow_type,
+        "pipeline_id": request.pipeline_id,
+        "trigger_kind": request.trigger_kind.value,
+        "attempt": request.attempt,
+        "parent_snapshot_id": request.parent,
+        "parent_workflow_id": parent_workflow_id,
+        "triggered_by": request.triggered_by,
+        "tenant": request.tenant,
+        "labels": dict(request.labels),
+        "format": request.format,
+        "config": request.config,
+    }
+
+
+def _encode(request: TriggerRequest, parent_workflow_id: str | None) -> bytes:
+    document = request_document(request, parent_workflow_id)
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def write_private(path: pathlib.Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600, atomically.
+
+    The bytes go to a temporary file created 0600 (``mkstemp``) in the same
+    directory, are flushed to disk, and the file is renamed over ``path``: no
+    reader ever sees a partial file or one with wider permissions.
+    """
+    directory = path.parent if str(path.parent) else pathlib.Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            os.fchmod(file.fileno(), 0o600)
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@attrs.frozen
+class FileLauncher:
+    """Writes the restored request to a 0600 file for an orchestrator to pick up."""
+
+    path: pathlib.Path
+    parent_workflow_id: str | None = None
+
+    def __call__(self, request: TriggerRequest) -> pathlib.Path:
+        write_private(self.path, _encode(request, self.parent_workflow_id))
+        return self.path
+
+
+def parse_command(command: str) -> tuple[str, ...]:
+    """Split a command line as a POSIX shell would, without running a shell."""
+    try:
+        argv = tuple(shlex.split(command))
+    except ValueError as error:
+        raise InvalidRequest(f"cannot parse the command: {error}") from None
+    if not argv:
+        raise InvalidRequest("the command is empty")
+    return argv
+
+
+@attrs.frozen
+class ExecLauncher:
+    """Runs an orchestrator command with the restored request (JSON) on its standard input.
+
+    No shell is involved: ``argv`` is executed directly, so nothing in the
+    request or the command line is interpreted. The command also gets
+    ``WFAUDIT_WORKFLOW_ID``, ``WFAUDIT_WORKFLOW_TYPE``, ``WFAUDIT_ATTEMPT`` and
+    ``WFAUDIT_PARENT_SNAPSHOT`` in its environment. Returns its exit status.
+    """
+
+    argv: tuple[str, ...]
+    parent_workflow_id: str | None = None
+    timeout: float | None = None
+
+    def __call__(self, request: TriggerRequest) -> int:
+        environment = {
+            **os.environ,
+            "WFAUDIT_WORKFLOW_ID": request.workflow_id,
+            "WFAUDIT_WORKFLOW_TYPE": request.workflow_type,
+            "WFAUDIT_ATTEMPT": str(request.attempt),
+            "WFAUDIT_PARENT_SNAPSHOT": request.parent or "",
+        }
+        completed = subprocess.run(  # noqa: S603 - argv from the user, no shell
+            list(self.argv),
+            input=_encode(request, self.parent_workflow_id),
+            env=environment,
+            timeout=self.timeout,
+            check=False,
+        )
+        return completed.returncode
+
+
+def failure_of(returncode: int) -> Failure:
+    """The outcome of an orchestrator command that exited with ``returncode`` != 0."""
+    if returncode < 0:
+        return Failure(status=Status.ERROR, reason=f"killed by signal {-returncode}")
+    return Failure(status=Status.FAILED, reason=f"exit status {returncode}")
