@@ -1,0 +1,176 @@
+"""Archive → delete → restore against a real SeaweedFS server, on SQLite and PostgreSQL.
+
+The restored snapshots must be byte-identical (same content hash, same record),
+and ``wfaudit verify`` must pass before the sweep, after the deletion and after
+the restore. The command line is run as a user runs it: a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from wfaudit import Auditor
+from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit.testing.clock import Clock
+from wfaudit.verify import verify
+from wfaudit_hookspecs import EventKind, TriggerRequest, canonical_json, content_hash
+from wfaudit_objectstore.testing import S3Endpoint
+
+
+@pytest.fixture
+def auditor(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Auditor]:
+    monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", "sql,objectstore")
+    with Auditor.from_url(store_url, strict=True, allow_unmasked=True) as opened:
+        yield opened
+
+
+def trigger(auditor: Auditor, number: int, status: str = "succeeded", **fields: Any) -> str:
+    config = {
+        "pipeline": {"name": "deploy", "stages": ["build", "test", "ship"] * 20},
+        "image": "registry.example/app:1.4",
+        "commit": f"{number:040x}",
+        "run": number,
+    }
+    result = auditor.audit_trigger(
+        TriggerRequest(
+            workflow_id=f"wf-{number}",
+            workflow_type="CI",
+            pipeline_id=fields.pop("pipeline_id", "deploy"),
+            config=config,
+            **fields,
+        )
+    )
+    assert result.ok and result.ref is not None
+    auditor.record_outcome(f"wf-{number}", "CI", status)
+    return result.ref.id
+
+
+def assert_verified(auditor: Auditor) -> None:
+    report = verify(auditor)
+    assert report.ok, report.findings
+
+
+def test_archive_delete_restore_round_trip(
+    auditor: Auditor, seaweedfs: S3Endpoint, wfaudit_clock: Clock
+) -> None:
+    ids = [trigger(auditor, n, labels={"environment": "staging"}) for n in range(6)]
+    ids.append(trigger(auditor, 99, tenant="acme", pipeline_id="other/pipe"))
+    originals = {sid: auditor.get_snapshot_by_id(sid) for sid in ids}
+    blobs = {sid: auditor.store.get_blob(originals[sid].content_hash) for sid in ids}
+    # Successive triggers of a pipeline are stored as deltas against a base blob.
+    assert any(blob is not None and blob.base is not None for blob in blobs.values())
+    assert_verified(auditor)
+
+    archive = seaweedfs.archive(f"round-trip-{uuid.uuid4().hex[:8]}")
+    sweeper = Sweeper(auditor.store, RetentionPolicy(), archive=archive)
+    try:
+        wfaudit_clock.advance(days=31)
+        report = sweeper.apply()
+        assert report.archived == len(ids) and report.deleted == len(ids)
+        for sid in ids:
+            assert auditor.store.get_record_by_id(sid) is None
+        store: Any = auditor.store
+        assert store.stats().blobs == 0  # no snapshot needs a blob any more
+        assert_verified(auditor)
+
+        archived = list(store.iter_archives(present=False))
+        assert sorted(record.snapshot_id for record in archived) == sorted(ids)
+        keys = sorted(archive.iter_keys("wfaudit/v1/"))
+        assert keys == sorted(record.object_key for record in archived)
+        assert any(key.startswith("wfaudit/v1/acme/other%2Fpipe/") for key in keys)
+        first = originals[ids[0]]
+        assert (
+            f"wfaudit/v1/-/deploy/{first.created_on:%Y}/{first.created_on:%m}/{ids[0]}.wfa" in keys
+        )
+
+        # Restore the delta-compressed snapshots first: their base blob is gone.
+        for sid in reversed(ids):
+            result = sweeper.restore(sid, by="ops")
+            assert result.restored
+            restored = auditor.get_snapshot_by_id(sid)
+            assert restored == originals[sid]
+            assert content_hash(canonical_json(restored.config)) == originals[sid].content_hash
+            events = auditor.store.list_events(subject=sid)
+            assert [event.kind for event in events][-3:] == [
+                EventKind.ARCHIVED,
+                EventKind.DELETED,
+                EventKind.RESTORED,
+            ]
+        assert_verified(auditor)
+    finally:
+        archive.close()
+
+
+def _cli(*args: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wfaudit", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=cwd,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_the_commands(
+    auditor: Auditor, seaweedfs: S3Endpoint, store_url: str, tmp_path: pathlib.Path
+) -> None:
+    kept = trigger(auditor, 1)
+    gone = trigger(auditor, 2)
+    held = trigger(auditor, 3, labels={"case": "7"})
+    (tmp_path / "wfaudit.toml").write_text('[retention]\nsucceeded = "0d"\n', encoding="utf-8")
+    env = {
+        **seaweedfs.environment(),
+        "WFAUDIT_STORE_URL": store_url,
+        "WFAUDIT_ARCHIVE_URL": seaweedfs.archive_url(f"cli-{uuid.uuid4().hex[:8]}"),
+        "WFAUDIT_CONFIG": str(tmp_path / "wfaudit.toml"),
+        "WFAUDIT_LOAD_PLUGINS": "sql,objectstore",
+    }
+
+    def ok(*args: str) -> str:
+        result = _cli(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    added = json.loads(ok("hold", "add", "--selector", "case=7", "--reason", "LIT-1", "--json"))
+    assert "LIT-1" in ok("hold", "list")
+    archived = json.loads(ok("archive", kept, "--json"))
+    assert archived["object_key"].endswith(f"/{kept}.wfa")
+
+    report = json.loads(ok("retention", "plan", "--json"))
+    actions = {item["snapshot_id"]: item["action"] for item in report["items"]}
+    assert actions == {kept: "delete", gone: "delete", held: "hold"}
+    assert report["summary"]["counts"] == {"delete": 2, "hold": 1}
+    table = ok("retention", "plan")
+    assert "Retention plan" in table and "legal hold" in table
+
+    applied = json.loads(ok("retention", "apply", "--json"))
+    assert applied["deleted"] == 2 and applied["archived"] == 1
+    listing = json.loads(ok("log", "--archived", "--json"))
+    assert {row["snapshot_id"]: row["present"] for row in listing} == {kept: False, gone: False}
+    assert "Archived snapshots" in ok("log", "--archived")
+
+    assert "verify: OK" in ok("verify")
+    assert "verified" in ok("restore", gone, "--by", "ops")
+    assert "in the store already" in ok("restore", gone)
+    assert auditor.get_snapshot_by_id(gone).content_hash
+    assert "verify: OK" in ok("verify")
+
+    ok("hold", "release", added["id"], "--reason", "closed")
+    assert json.loads(ok("hold", "list", "--json")) == []
+
+    missing = _cli("restore", "01NOSUCHSNAPSHOT0000000000", env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: snapshot '01NOSUCHSNAPSHOT0000000000' has no archive")
+    assert "Traceback" not in missing.stderr
+    assert seaweedfs.secret_access_key not in missing.stderr + applied.__repr__()

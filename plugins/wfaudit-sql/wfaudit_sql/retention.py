@@ -1,0 +1,1175 @@
+"""Retention in the SQL store: legal holds, archive records, deletion, restore, sweeps.
+
+:class:`RetentionMixin` is a base of :class:`~wfaudit_sql.store.SqlStore` and
+implements :class:`~wfaudit_hookspecs.retention.StoreRetention`. Each change is
+one transaction that also appends its audit-trail event (``legal_hold.set``,
+``legal_hold.released``, ``snapshot.archived``, ``snapshot.deleted``,
+``snapshot.restored``): deleting a snapshot removes its row and perhaps its
+blob, never an event, so the hash chain stays whole and ``wfaudit verify`` knows
+the row went on purpose.
+
+Reads that cover the whole store go a page at a time with keyset pagination
+(each page its own short read), so a sweep over millions of snapshots holds one
+page in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+
+from wfaudit_hookspecs import (
+    Blob,
+    EventKind,
+    InvalidRequest,
+    SnapshotNotFound,
+    StoreError,
+    utcnow,
+)
+from wfaudit_hookspecs.retention import (
+    ArchiveRecord,
+    DeleteOutcome,
+    ExportedSnapshot,
+    HoldScope,
+    LegalHold,
+    RetentionCandidate,
+    StepDone,
+    SweepBusy,
+    SweepState,
+    SweepStep,
+    hold_covers,
+    parse_selector,
+)
+
+from .chain import record_digest, state_of, timestamp_text
+from .manifests import decode as decode_manifest
+from .manifests import encode as encode_manifest
+from .manifests import manifest_hash
+from .manifests import orphans as orphan_manifests
+from .records import blob_from_row, blob_row, dump_json, stored_tenant
+from .schema import (
+    UTCDateTime,
+    archives,
+    blobs,
+    events,
+    legal_holds,
+    manifests,
+    metadata,
+    retention_sweeps,
+    snapshots,
+    sweep_locks,
+)
+
+__all__ = ["ALL_TENANTS", "RetentionMixin"]
+
+T = TypeVar("T")
+
+ALL_TENANTS = "*"
+"""``retention_sweeps.tenant`` of a sweep over every tenant."""
+
+_LOCK_NAME = "retention"
+_LEASE_SECONDS = 600
+"""A SQLite lock row whose heartbeat is older than this is taken over (its
+sweeper hung or died on another host); a dead owner on this host at once."""
+# One lock per database and schema, as for migrations.
+_PG_LOCK_KEY = "hashtextextended('wfaudit-sql retention ' || current_schema(), 0)"
+_JSON_COLUMNS = ("labels", "manifest")
+
+
+def _datetime_columns() -> frozenset[str]:
+    return frozenset(c.name for c in snapshots.c if isinstance(c.type, UTCDateTime))
+
+
+class RetentionMixin:
+    """The :class:`~wfaudit_hookspecs.retention.StoreRetention` methods of ``SqlStore``."""
+
+    url: str
+    backend: Literal["sqlite", "postgresql"]
+    _engine: Engine
+
+    if TYPE_CHECKING:
+
+        def _run(self, work: Callable[[Connection], T], *, write: bool) -> T: ...
+
+        def _append(
+            self,
+            connection: Connection,
+            *,
+            tenant: str,
+            subject: str,
+            kind: str,
+            at: _dt.datetime,
+            actor: str | None,
+            data: Mapping[str, Any],
+            seq: int | None = None,
+        ) -> dict[str, Any]: ...
+
+    # -- reading for a sweep ------------------------------------------------------
+
+    def iter_candidates(
+        self, *, tenant: str | None = None, before_id: str | None = None, batch: int = 500
+    ) -> Iterator[RetentionCandidate]:
+        """Every snapshot (of ``tenant``), newest id first, after ``before_id`` (exclusive).
+
+        Retriggers have newer ids than their parents (ids are time-ordered), so
+        a sweep meets a retrigger before the snapshot it references.
+        """
+        s = snapshots.c
+        last = before_id
+        size = max(1, batch)
+        while True:
+            query = _candidate_query().order_by(s.id.desc()).limit(size)
+            if tenant is not None:
+                query = query.where(s.tenant == stored_tenant(tenant))
+            if last is not None:
+                query = query.where(s.id < last)
+
+            def work(connection: Connection, query: Any = query) -> list[RowMapping]:
+                return list(connection.execute(query).mappings().all())
+
+            rows = self._run(work, write=False)
+            for row in rows:
+                yield _candidate(row)
+            if len(rows) < size:
+                return
+            last = rows[-1]["id"]
+
+    def count_snapshots(self, *, tenant: str | None = None) -> int:
+        """How many snapshots (of ``tenant``) the store has."""
+        query = select(func.count()).select_from(snapshots)
+        if tenant is not None:
+            query = query.where(snapshots.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> int:
+            return int(connection.execute(query).scalar_one())
+
+        return self._run(work, write=False)
+
+    def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` an archive record names."""
+        wanted = list(dict.fromkeys(keys))
+
+        def work(connection: Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    str(row[0])
+                    for row in connection.execute(
+                        select(archives.c.object_key).where(archives.c.object_key.in_(chunk))
+                    )
+                )
+            return found
+
+        return self._run(work, write=False) if wanted else set()
+
+    def children(self, snapshot_id: str) -> list[RetentionCandidate]:
+        """The retriggers of a snapshot (rows whose ``parent_id`` names it)."""
+        query = _candidate_query().where(snapshots.c.parent_id == snapshot_id)
+
+        def work(connection: Connection) -> list[RowMapping]:
+            return list(connection.execute(query).mappings().all())
+
+        rows = sorted(self._run(work, write=False), key=lambda row: str(row["id"]))
+        return [_candidate(row) for row in rows]
+
+    def get_candidate(
+        self, snapshot_id: str, *, tenant: str | None = None
+    ) -> RetentionCandidate | None:
+        """One snapshot as a sweep sees it, or None."""
+        query = _candidate_query().where(snapshots.c.id == snapshot_id)
+        if tenant is not None:
+            query = query.where(snapshots.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> RowMapping | None:
+            return connection.execute(query).mappings().first()
+
+        row = self._run(work, write=False)
+        return None if row is None else _candidate(row)
+
+    def references(self, snapshot_id: str) -> list[str]:
+        """What still references a snapshot: its retriggers and its tags."""
+
+        def work(connection: Connection) -> list[str]:
+            return _references(connection, snapshot_id)
+
+        return self._run(work, write=False)
+
+    # -- legal holds ----------------------------------------------------------------
+
+    def add_hold(
+        self,
+        *,
+        scope: str,
+        target: str,
+        tenant: str | None,
+        reason: str | None,
+        by: str | None,
+    ) -> LegalHold:
+        """Place a legal hold; a snapshot hold takes the snapshot's tenant.
+
+        :raises InvalidRequest: an unknown scope, an empty target or a bad selector.
+        :raises SnapshotNotFound: a snapshot hold on a snapshot the store does not
+            have (nor has archived).
+        """
+        if scope not in HoldScope.ALL:
+            raise InvalidRequest(
+                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
+            )
+        target = str(target).strip()
+        if not target or len(target) > 1024:
+            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
+        if scope == HoldScope.SELECTOR:
+            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        hold_id = f"hold-{uuid.uuid4().hex[:20]}"
+
+        def work(connection: Connection) -> RowMapping:
+            stored = stored_tenant(tenant)
+            if scope == HoldScope.SNAPSHOT:
+                stored = _snapshot_tenant(connection, target, tenant)
+            now = utcnow()
+            values = {
+                "id": hold_id,
+                "tenant": stored,
+                "scope": scope,
+                "target": target,
+                "reason": reason,
+                "created_on": now,
+                "created_by": by,
+                "released_on": None,
+                "released_by": None,
+                "release_reason": None,
+            }
+            connection.execute(insert(legal_holds).values(values))
+            self._append(
+                connection,
+                tenant=stored,
+                subject=_hold_subject(scope, target, hold_id),
+                kind=EventKind.HOLD_SET,
+                at=now,
+                actor=by,
+                data={"hold": hold_id, "scope": scope, "target": target, "reason": reason},
+            )
+            return _hold_row(connection, hold_id)
+
+        return _hold(self._run(work, write=True))
+
+    def release_hold(
+        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
+    ) -> LegalHold:
+        """Release an active hold.
+
+        :raises SnapshotNotFound: no such hold (in ``tenant``, when given).
+        :raises InvalidRequest: the hold is released already.
+        """
+
+        def work(connection: Connection) -> RowMapping:
+            query = select(legal_holds).where(legal_holds.c.id == hold_id)
+            if tenant is not None:
+                query = query.where(legal_holds.c.tenant == stored_tenant(tenant))
+            row = connection.execute(query.with_for_update()).mappings().first()
+            if row is None:
+                raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
+            if row["released_on"] is not None:
+                raise InvalidRequest(f"legal hold {hold_id!r} is released already")
+            now = utcnow()
+            connection.execute(
+                update(legal_holds)
+                .where(legal_holds.c.id == hold_id)
+                .values(released_on=now, released_by=by, release_reason=reason)
+            )
+            self._append(
+                connection,
+                tenant=row["tenant"],
+                subject=_hold_subject(row["scope"], row["target"], hold_id),
+                kind=EventKind.HOLD_RELEASED,
+                at=now,
+                actor=by,
+                data={
+                    "hold": hold_id,
+                    "scope": row["scope"],
+                    "target": row["target"],
+                    "reason": reason,
+                },
+            )
+            return _hold_row(connection, hold_id)
+
+        return _hold(self._run(work, write=True))
+
+    def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
+        """Holds, oldest first (only the active ones unless ``active=False``)."""
+        query = select(legal_holds).order_by(legal_holds.c.created_on, legal_holds.c.id)
+        if active:
+            query = query.where(legal_holds.c.released_on.is_(None))
+        if tenant is not None:
+            query = query.where(legal_holds.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> list[RowMapping]:
+            return list(connection.execute(query).mappings().all())
+
+        return [_hold(row) for row in self._run(work, write=False)]
+
+    # -- archives ---------------------------------------------------------------------
+
+    def export_snapshot(self, snapshot_id: str) -> ExportedSnapshot:
+        """The row (as JSON data) and the blob(s) of a snapshot, for its archive object.
+
+        :raises SnapshotNotFound: no such snapshot.
+        :raises StoreError: its blob (or a delta's base) is missing.
+        """
+
+        def work(connection: Connection) -> ExportedSnapshot:
+            row = (
+                connection.execute(select(snapshots).where(snapshots.c.id == snapshot_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
+            blob = _blob(connection, row["content_hash"])
+            if blob is None:
+                raise StoreError(f"snapshot {snapshot_id}: its blob is missing")
+            base = None
+            if blob.base is not None:
+                base = _blob(connection, blob.base)
+                if base is None:
+                    raise StoreError(f"snapshot {snapshot_id}: the base of its blob is missing")
+            sealed = _with_manifest_text(connection, row)
+            return ExportedSnapshot(
+                row=_row_to_json(sealed), record_digest=_digest(sealed), blob=blob, base=base
+            )
+
+        return self._run(work, write=False)
+
+    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
+        """Record an archive object and append ``snapshot.archived``.
+
+        :returns: False, writing nothing, when the snapshot has an archive record.
+        :raises SnapshotNotFound: the snapshot row is not in the store.
+        """
+        step = SweepStep(snapshot_id=record.snapshot_id, archive=record, delete=False)
+        done = self.apply_steps([step], require_archive=False, by=by)[0]
+        if done.archived is None:
+            raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
+        return done.archived
+
+    def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
+        """The archive record of a snapshot, or None."""
+        query = _archive_query().where(archives.c.snapshot_id == snapshot_id)
+        if tenant is not None:
+            query = query.where(archives.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> RowMapping | None:
+            return connection.execute(query).mappings().first()
+
+        row = self._run(work, write=False)
+        return None if row is None else _archive(row)
+
+    def iter_archives(
+        self, *, tenant: str | None = None, present: bool | None = None, batch: int = 500
+    ) -> Iterator[ArchiveRecord]:
+        """Archive records, newest archive first, a page at a time."""
+        a = archives.c
+        after: tuple[_dt.datetime, str] | None = None
+        size = max(1, batch)
+        while True:
+            query = _archive_query().order_by(a.archived_on.desc(), a.snapshot_id.desc())
+            if tenant is not None:
+                query = query.where(a.tenant == stored_tenant(tenant))
+            if present is True:
+                query = query.where(snapshots.c.id.is_not(None))
+            elif present is False:
+                query = query.where(snapshots.c.id.is_(None))
+            if after is not None:
+                query = query.where(
+                    (a.archived_on < after[0])
+                    | and_(a.archived_on == after[0], a.snapshot_id < after[1])
+                )
+
+            page = query.limit(size)
+
+            def work(connection: Connection, query: Any = page) -> list[RowMapping]:
+                return list(connection.execute(query).mappings().all())
+
+            rows = self._run(work, write=False)
+            for row in rows:
+                yield _archive(row)
+            if len(rows) < size:
+                return
+            after = (rows[-1]["archived_on"], rows[-1]["snapshot_id"])
+
+    # -- deletion and restore ---------------------------------------------------------
+
+    def delete_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        require_archive: bool,
+        reason: Mapping[str, Any],
+        by: str | None,
+        as_of: _dt.datetime | None = None,
+    ) -> DeleteOutcome:
+        """Delete a snapshot row, append ``snapshot.deleted``, and drop the blobs
+        nothing needs any more (its own, then a delta's base), in one transaction.
+
+        Everything that could block the deletion is checked inside that
+        transaction: an active legal hold, a retrigger or tag referencing the
+        snapshot, a missing archive record (with ``require_archive``), or an
+        archive taken before the snapshot's status last changed.
+        """
+        del as_of  # the decision was the caller's; the store checks what blocks it
+        step = SweepStep(snapshot_id=snapshot_id, delete=True, reason=reason)
+        return self.apply_steps([step], require_archive=require_archive, by=by)[0].outcome
+
+    def apply_steps(
+        self, steps: Sequence[SweepStep], *, require_archive: bool, by: str | None
+    ) -> list[StepDone]:
+        """Record archives and delete snapshots, for many snapshots in one transaction.
+
+        Steps run in order, each seeing the ones before (a retrigger deleted by an
+        earlier step no longer blocks its parent). The snapshot rows are locked
+        first and the audit-trail events appended last, so the chain head is
+        locked only for the appends and the commit, as for every other write.
+        """
+        if not steps:
+            return []
+
+        def work(connection: Connection) -> list[StepDone]:
+            ids = sorted({step.snapshot_id for step in steps})
+            rows: dict[str, RowMapping] = {}
+            for start in range(0, len(ids), 500):
+                for row in connection.execute(
+                    select(snapshots)
+                    .where(snapshots.c.id.in_(ids[start : start + 500]))
+                    .order_by(snapshots.c.id)
+                    .with_for_update()
+                ).mappings():
+                    rows[row["id"]] = row
+            holds: dict[str, list[LegalHold]] = {}
+            pending: list[dict[str, Any]] = []
+            done = [
+                self._step(connection, step, rows, holds, pending, require_archive=require_archive)
+                for step in steps
+            ]
+            now = utcnow()
+            for event in pending:
+                self._append(connection, at=now, actor=by, **event)
+            return done
+
+        return self._run(work, write=True)
+
+    def _step(
+        self,
+        connection: Connection,
+        step: SweepStep,
+        rows: Mapping[str, RowMapping],
+        holds: dict[str, list[LegalHold]],
+        pending: list[dict[str, Any]],
+        *,
+        require_archive: bool,
+    ) -> StepDone:
+        snapshot_id = step.snapshot_id
+        row = rows.get(snapshot_id)
+        gone = connection.execute(
+            select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
+        ).first()
+        if row is None or gone is None:
+            return StepDone(snapshot_id=snapshot_id, outcome=DeleteOutcome(deleted=False))
+        archived: bool | None = None
+        stored_archive: Mapping[Any, Any] | None = (
+            connection.execute(
+                select(archives.c.object_key, archives.c.status).where(
+                    archives.c.snapshot_id == snapshot_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if step.archive is not None:
+            archived = stored_archive is None
+            if archived:
+                record = step.archive
+                connection.execute(insert(archives).values(_archive_values(record, row["tenant"])))
+                pending.append(
+                    {
+                        "tenant": row["tenant"],
+                        "subject": snapshot_id,
+                        "kind": EventKind.ARCHIVED,
+                        "data": {
+                            "archive_url": record.archive_url,
+                            "object_key": record.object_key,
+                            "object_sha256": record.object_sha256,
+                            "object_size": record.object_size,
+                            "content_hash": record.content_hash,
+                            "record_digest": record.record_digest,
+                        },
+                    }
+                )
+                stored_archive = {"object_key": record.object_key, "status": record.status}
+        if not step.delete:
+            return StepDone(
+                snapshot_id=snapshot_id, archived=archived, outcome=DeleteOutcome(deleted=False)
+            )
+        blocked = self._blocked(connection, row, holds, stored_archive, require_archive)
+        if blocked is not None:
+            return StepDone(
+                snapshot_id=snapshot_id,
+                archived=archived,
+                outcome=DeleteOutcome(deleted=False, blocked=blocked),
+            )
+        connection.execute(delete(snapshots).where(snapshots.c.id == snapshot_id))
+        _drop_unused_manifest(connection, row)
+        dropped = _drop_unused_blobs(connection, row["content_hash"])
+        pending.append(
+            {
+                "tenant": row["tenant"],
+                "subject": snapshot_id,
+                "kind": EventKind.DELETED,
+                "data": {
+                    "content_hash": row["content_hash"],
+                    "archived": None if stored_archive is None else stored_archive["object_key"],
+                    **dict(step.reason),
+                },
+            }
+        )
+        return StepDone(
+            snapshot_id=snapshot_id,
+            archived=archived,
+            outcome=DeleteOutcome(deleted=True, blobs_deleted=tuple(dropped)),
+        )
+
+    def _blocked(
+        self,
+        connection: Connection,
+        row: RowMapping,
+        holds: dict[str, list[LegalHold]],
+        stored_archive: Mapping[Any, Any] | None,
+        require_archive: bool,
+    ) -> str | None:
+        """Why a snapshot may not be deleted now, or None."""
+        tenant = row["tenant"]
+        if tenant not in holds:
+            holds[tenant] = _active_holds(connection, tenant)
+        labels = json.loads(row["labels"])
+        for hold in holds[tenant]:
+            if hold_covers(
+                hold,
+                snapshot_id=row["id"],
+                tenant=tenant or None,
+                pipeline_id=row["pipeline_id"],
+                labels=labels,
+            ):
+                return f"legal hold {hold.id}"
+        referenced = _references(connection, row["id"], limit=1)
+        if referenced:
+            return f"{referenced[0]} references it"
+        if require_archive:
+            if stored_archive is None:
+                return "not archived"
+            if stored_archive["status"] != row["status"]:
+                return "its status changed after it was archived"
+        return None
+
+    def restore_snapshot(
+        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
+    ) -> bool:
+        """Put an archived snapshot back: its blob (unless stored), its row, and a
+        ``snapshot.restored`` event, in one transaction.
+
+        :returns: False, writing nothing, when the row is in the store already.
+        :raises StoreError: the row does not hash to ``record_digest``, or not to
+            the digest its ``snapshot.audited`` event sealed.
+        """
+        values = _row_from_json(row)
+        digest = _digest(values)
+        if digest != record_digest:
+            raise StoreError(
+                f"snapshot {values.get('id')}: the archived row does not match its digest"
+            )
+        if values["content_hash"] != blob.content_hash:
+            raise StoreError(f"snapshot {values['id']}: the blob is not the snapshot's")
+
+        def work(connection: Connection) -> bool:
+            exists_now = connection.execute(
+                select(snapshots.c.id).where(snapshots.c.id == values["id"])
+            ).first()
+            if exists_now is not None:
+                return False
+            sealed = _sealed_digest(connection, values["id"])
+            if sealed is not None and sealed != digest:
+                raise StoreError(
+                    f"snapshot {values['id']}: the archived row differs from the one its "
+                    "audit sealed; the archive object was changed"
+                )
+            if _blob(connection, blob.content_hash) is None:
+                connection.execute(insert(blobs).values(blob_row(blob, utcnow())))
+            connection.execute(insert(snapshots).values(_stored_values(connection, values)))
+            now = utcnow()
+            connection.execute(
+                update(archives)
+                .where(archives.c.snapshot_id == values["id"])
+                .values(restored_on=now)
+            )
+            self._append(
+                connection,
+                tenant=values["tenant"],
+                subject=values["id"],
+                kind=EventKind.RESTORED,
+                at=now,
+                actor=by,
+                data={
+                    "content_hash": values["content_hash"],
+                    "record_digest": digest,
+                    "state": state_of(values),
+                },
+            )
+            return True
+
+        return self._run(work, write=True)
+
+    # -- orphans ----------------------------------------------------------------------
+
+    def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:
+        """Blobs that no snapshot uses and that are no delta's base, a page at a time."""
+        last: str | None = None
+        size = max(1, batch)
+        while True:
+            query = select(blobs.c.content_hash).where(_orphan()).order_by(blobs.c.content_hash)
+            if last is not None:
+                query = query.where(blobs.c.content_hash > last)
+
+            page = query.limit(size)
+
+            def work(connection: Connection, query: Any = page) -> list[str]:
+                return [str(row[0]) for row in connection.execute(query)]
+
+            hashes = self._run(work, write=False)
+            yield from hashes
+            if len(hashes) < size:
+                return
+            last = hashes[-1]
+
+    def delete_orphan_blob(self, content_hash: str) -> bool:
+        """Delete a blob if it is still an orphan now (checked in the transaction)."""
+
+        def work(connection: Connection) -> bool:
+            result = connection.execute(
+                delete(blobs)
+                .where(blobs.c.content_hash == content_hash, _orphan())
+                .execution_options(preserve_rowcount=True)
+            )
+            return bool(result.rowcount == 1)
+
+        return self._run(work, write=True)
+
+    def delete_orphan_manifests(self, *, batch: int = 500) -> int:
+        """Delete the manifests no snapshot names, a batch per transaction; how many."""
+        total = 0
+        size = max(1, batch)
+
+        def work(connection: Connection) -> int:
+            keys = [str(row[0]) for row in connection.execute(orphan_manifests().limit(size))]
+            if not keys:
+                return 0
+            result = connection.execute(
+                delete(manifests)
+                .where(
+                    manifests.c.manifest_hash.in_(keys),
+                    ~exists().where(snapshots.c.manifest_hash == manifests.c.manifest_hash),
+                )
+                .execution_options(preserve_rowcount=True)
+            )
+            return len(keys) if result.rowcount is None else int(result.rowcount)
+
+        while True:
+            done = self._run(work, write=True)
+            total += done
+            if done < size:
+                return total
+
+    # -- sweeps -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def sweep_lock(self, *, owner: str) -> Iterator[None]:
+        """Hold the sweep lock for the ``with`` block.
+
+        PostgreSQL: a session advisory lock on a connection kept for the block
+        (released by the server if the sweeper dies). SQLite: a row in
+        ``sweep_locks``, taken over when its owner process is gone or its
+        heartbeat is older than the lease.
+
+        :raises SweepBusy: another sweep holds it.
+        """
+        if self.backend == "postgresql":
+            with self._pg_sweep_lock():
+                yield
+            return
+        self._take_lock_row(owner)
+        try:
+            yield
+        finally:
+            pid = os.getpid()
+
+            def release(connection: Connection) -> None:
+                connection.execute(
+                    delete(sweep_locks).where(
+                        sweep_locks.c.name == _LOCK_NAME, sweep_locks.c.pid == pid
+                    )
+                )
+
+            self._run(release, write=True)
+
+    @contextlib.contextmanager
+    def _pg_sweep_lock(self) -> Iterator[None]:
+        connection = self._engine.connect()
+        try:
+            got = connection.execute(text(f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})")).scalar()
+            connection.commit()
+            if not got:
+                raise SweepBusy(
+                    f"another retention sweep is running on {self.url}; "
+                    "wait for it to finish (or stop it) and run again"
+                )
+            try:
+                yield
+            finally:
+                try:
+                    connection.execute(text(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"))
+                    connection.commit()
+                except Exception:
+                    # A session lock must not go back to the pool still held.
+                    connection.invalidate()
+        finally:
+            connection.close()
+
+    def _take_lock_row(self, owner: str) -> None:
+        host, pid = socket.gethostname(), os.getpid()
+
+        def work(connection: Connection) -> None:
+            row = (
+                connection.execute(select(sweep_locks).where(sweep_locks.c.name == _LOCK_NAME))
+                .mappings()
+                .first()
+            )
+            now = int(time.time())
+            if row is not None:
+                if not _stale(row, host, now):
+                    raise SweepBusy(
+                        f"another retention sweep is running on {self.url} "
+                        f"(process {row['pid']} on {row['host']}); wait for it to finish"
+                    )
+                connection.execute(delete(sweep_locks).where(sweep_locks.c.name == _LOCK_NAME))
+            connection.execute(
+                insert(sweep_locks).values(
+                    name=_LOCK_NAME, owner=owner[:255], host=host[:255], pid=pid, heartbeat=now
+                )
+            )
+
+        self._run(work, write=True)
+
+    def open_sweep(self, *, tenant: str | None, as_of: _dt.datetime) -> SweepState:
+        """The unfinished sweep of this scope (to resume), else a new one at ``as_of``."""
+        key = ALL_TENANTS if tenant is None else stored_tenant(tenant)
+        r = retention_sweeps.c
+
+        def work(connection: Connection) -> tuple[RowMapping, bool]:
+            row = (
+                connection.execute(
+                    select(retention_sweeps)
+                    .where(r.tenant == key, r.finished_on.is_(None))
+                    .order_by(r.started_on.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                return row, True
+            now = utcnow()
+            sweep_id = f"sweep-{uuid.uuid4().hex[:20]}"
+            connection.execute(
+                insert(retention_sweeps).values(
+                    id=sweep_id,
+                    tenant=key,
+                    as_of=as_of,
+                    started_on=now,
+                    finished_on=None,
+                    cursor=None,
+                    counts="{}",
+                    updated_on=now,
+                )
+            )
+            return (
+                connection.execute(select(retention_sweeps).where(r.id == sweep_id))
+                .mappings()
+                .one()
+            ), False
+
+        row, resumed = self._run(work, write=True)
+        return SweepState(
+            id=row["id"],
+            tenant=None if row["tenant"] == ALL_TENANTS else (row["tenant"] or None),
+            as_of=row["as_of"],
+            started_on=row["started_on"],
+            finished_on=row["finished_on"],
+            cursor=row["cursor"],
+            counts=json.loads(row["counts"]),
+            resumed=resumed,
+        )
+
+    def save_sweep(
+        self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int], finished: bool
+    ) -> None:
+        """Record a sweep's progress (and, on SQLite, renew the lock's heartbeat)."""
+        now = utcnow()
+        pid, beat = os.getpid(), int(time.time())
+
+        def work(connection: Connection) -> None:
+            connection.execute(
+                update(retention_sweeps)
+                .where(retention_sweeps.c.id == sweep_id)
+                .values(
+                    cursor=cursor,
+                    counts=dump_json(dict(counts)),
+                    updated_on=now,
+                    finished_on=now if finished else None,
+                )
+            )
+            if self.backend == "sqlite":
+                connection.execute(
+                    update(sweep_locks)
+                    .where(sweep_locks.c.name == _LOCK_NAME, sweep_locks.c.pid == pid)
+                    .values(heartbeat=beat)
+                )
+
+        self._run(work, write=True)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _candidate_query() -> Any:
+    s = snapshots.c
+    return select(
+        s.id,
+        s.tenant,
+        s.workflow_id,
+        s.workflow_type,
+        s.pipeline_id,
+        s.status,
+        s.labels,
+        s.parent_id,
+        s.content_hash,
+        s.created_on,
+        s.updated_on,
+        archives.c.snapshot_id.label("archived_id"),
+        archives.c.restored_on,
+    ).select_from(snapshots.outerjoin(archives, archives.c.snapshot_id == s.id))
+
+
+def _candidate(row: RowMapping) -> RetentionCandidate:
+    return RetentionCandidate(
+        id=row["id"],
+        tenant=row["tenant"] or None,
+        workflow_id=row["workflow_id"],
+        workflow_type=row["workflow_type"],
+        pipeline_id=row["pipeline_id"],
+        status=row["status"],
+        labels=json.loads(row["labels"]),
+        parent=row["parent_id"],
+        content_hash=row["content_hash"],
+        created_on=row["created_on"],
+        updated_on=row["updated_on"],
+        archived=row["archived_id"] is not None,
+        restored_on=row["restored_on"],
+    )
+
+
+def _references(connection: Connection, snapshot_id: str, limit: int = 10) -> list[str]:
+    found = sorted(
+        f"retrigger {row[0]}"
+        for row in connection.execute(
+            select(snapshots.c.id).where(snapshots.c.parent_id == snapshot_id).limit(limit)
+        )
+    )
+    tags = metadata.tables.get("tags")
+    if tags is not None and "snapshot_id" in tags.c and len(found) < limit:
+        name = tags.c["name"] if "name" in tags.c else tags.c["snapshot_id"]
+        found.extend(
+            f"tag {row[0]}"
+            for row in connection.execute(
+                select(name).where(tags.c["snapshot_id"] == snapshot_id).limit(limit - len(found))
+            )
+        )
+    return found
+
+
+def _snapshot_tenant(connection: Connection, snapshot_id: str, tenant: str | None) -> str:
+    """The stored tenant of a snapshot (or of its archive record), for a snapshot hold."""
+    for table, column in ((snapshots, snapshots.c.id), (archives, archives.c.snapshot_id)):
+        query = select(table.c.tenant).where(column == snapshot_id)
+        if tenant is not None:
+            query = query.where(table.c.tenant == stored_tenant(tenant))
+        found = connection.execute(query).first()
+        if found is not None:
+            return str(found[0])
+    raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r} to hold")
+
+
+def _hold_subject(scope: str, target: str, hold_id: str) -> str:
+    """A snapshot hold is an event of the snapshot; other holds have their own subject."""
+    return target if scope == HoldScope.SNAPSHOT else hold_id
+
+
+def _hold_row(connection: Connection, hold_id: str) -> RowMapping:
+    return (
+        connection.execute(select(legal_holds).where(legal_holds.c.id == hold_id)).mappings().one()
+    )
+
+
+def _hold(row: RowMapping) -> LegalHold:
+    return LegalHold(
+        id=row["id"],
+        scope=row["scope"],
+        target=row["target"],
+        tenant=row["tenant"] or None,
+        reason=row["reason"],
+        created_on=row["created_on"],
+        created_by=row["created_by"],
+        released_on=row["released_on"],
+        released_by=row["released_by"],
+        release_reason=row["release_reason"],
+    )
+
+
+def _active_holds(connection: Connection, tenant: str) -> list[LegalHold]:
+    query = select(legal_holds).where(
+        legal_holds.c.released_on.is_(None), legal_holds.c.tenant == tenant
+    )
+    return [_hold(row) for row in connection.execute(query).mappings()]
+
+
+def _archive_values(record: ArchiveRecord, tenant: str) -> dict[str, Any]:
+    return {
+        "snapshot_id": record.snapshot_id,
+        "tenant": tenant,
+        "workflow_id": record.workflow_id,
+        "workflow_type": record.workflow_type,
+        "pipeline_id": record.pipeline_id,
+        "status": record.status,
+        "created_on": record.created_on,
+        "archived_on": record.archived_on,
+        "archive_url": record.archive_url,
+        "object_key": record.object_key,
+        "object_sha256": record.object_sha256,
+        "object_size": record.object_size,
+        "content_hash": record.content_hash,
+        "record_digest": record.record_digest,
+        "restored_on": None,
+    }
+
+
+def _archive_query() -> Any:
+    return select(*archives.c, snapshots.c.id.label("present_id")).select_from(
+        archives.outerjoin(snapshots, snapshots.c.id == archives.c.snapshot_id)
+    )
+
+
+def _archive(row: RowMapping) -> ArchiveRecord:
+    return ArchiveRecord(
+        snapshot_id=row["snapshot_id"],
+        tenant=row["tenant"] or None,
+        workflow_id=row["workflow_id"],
+        workflow_type=row["workflow_type"],
+        pipeline_id=row["pipeline_id"],
+        status=row["status"],
+        created_on=row["created_on"],
+        archived_on=row["archived_on"],
+        archive_url=row["archive_url"],
+        object_key=row["object_key"],
+        object_sha256=row["object_sha256"],
+        object_size=int(row["object_size"]),
+        content_hash=row["content_hash"],
+        record_digest=row["record_digest"],
+        restored_on=row["restored_on"],
+        present=row["present_id"] is not None,
+    )
+
+
+def _blob(connection: Connection, content_hash: str) -> Blob | None:
+    row = (
+        connection.execute(select(blobs).where(blobs.c.content_hash == content_hash))
+        .mappings()
+        .first()
+    )
+    return None if row is None else blob_from_row(row)
+
+
+def _orphan() -> ColumnElement[bool]:
+    """A blob that no snapshot uses and no other blob names as its base."""
+    other = blobs.alias("other")
+    return and_(
+        ~exists().where(snapshots.c.content_hash == blobs.c.content_hash),
+        ~exists().where(other.c.base_hash == blobs.c.content_hash),
+    )
+
+
+def _drop_unused_blobs(connection: Connection, content_hash: str) -> list[str]:
+    """Delete a blob nothing needs any more, then its base if that is now unneeded."""
+    dropped: list[str] = []
+    current: str | None = content_hash
+    while current is not None:
+        row = connection.execute(
+            select(blobs.c.base_hash).where(blobs.c.content_hash == current, _orphan())
+        ).first()
+        if row is None:
+            break
+        connection.execute(delete(blobs).where(blobs.c.content_hash == current))
+        dropped.append(current)
+        current = row[0]
+    return dropped
+
+
+def _with_manifest_text(connection: Connection, row: RowMapping) -> dict[str, Any]:
+    """A snapshot row with its manifest's text under ``manifest`` (what the seal
+    covers), whether the row carries the text or names a ``manifests`` row."""
+    values = dict(row)
+    if "manifest_hash" not in values:
+        return values
+    key = values.pop("manifest_hash")
+    stored = (
+        connection.execute(
+            select(manifests.c.codec, manifests.c.data).where(manifests.c.manifest_hash == key)
+        )
+        .mappings()
+        .first()
+    )
+    if key is None or stored is None:
+        raise StoreError(f"snapshot {values['id']}: its manifest is missing from the store")
+    manifest = decode_manifest(stored["codec"], stored["data"])
+    if manifest_hash(manifest) != key:
+        raise StoreError(f"snapshot {values['id']}: its manifest does not match its hash")
+    values["manifest"] = manifest
+    return values
+
+
+def _stored_values(connection: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``snapshots`` row of restored values: the manifest's text goes to the
+    ``manifests`` table (unless there) and the row names it."""
+    row = dict(values)
+    if "manifest_hash" not in snapshots.c:
+        return row
+    text_value = str(row.pop("manifest"))
+    key = manifest_hash(text_value)
+    found = connection.execute(
+        select(manifests.c.manifest_hash).where(manifests.c.manifest_hash == key)
+    ).first()
+    if found is None:
+        codec, data = encode_manifest(text_value)
+        connection.execute(
+            insert(manifests).values(
+                manifest_hash=key,
+                codec=codec,
+                raw_size=len(text_value.encode("utf-8")),
+                data=data,
+                created_on=utcnow(),
+            )
+        )
+    row["manifest_hash"] = key
+    return row
+
+
+def _drop_unused_manifest(connection: Connection, row: RowMapping) -> None:
+    key = row.get("manifest_hash")
+    if key is None:
+        return
+    connection.execute(
+        delete(manifests).where(
+            manifests.c.manifest_hash == key,
+            ~exists().where(snapshots.c.manifest_hash == key),
+        )
+    )
+
+
+def _row_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, _dt.datetime):
+            out[name] = timestamp_text(value)
+        elif name in _JSON_COLUMNS and isinstance(value, str):
+            out[name] = json.loads(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _row_from_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``snapshots`` values of an exported row (unknown keys are refused)."""
+    names = {c.name for c in snapshots.c} - {"manifest_hash"} | {"manifest"}
+    unknown = sorted(set(row) - names)
+    if unknown:
+        raise StoreError(
+            f"the archived row has columns this store does not have: {', '.join(unknown)}"
+        )
+    dates = _datetime_columns()
+    values: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in dates and value is not None:
+            values[name] = _dt.datetime.fromisoformat(str(value))
+        elif name in _JSON_COLUMNS:
+            values[name] = dump_json(value)
+        else:
+            values[name] = value
+    optional = {c.name for c in snapshots.c if c.nullable}
+    missing = sorted(names - set(values) - optional)
+    if missing:
+        raise StoreError(f"the archived row lacks the columns {', '.join(missing)}")
+    return values
+
+
+def _digest(values: Mapping[str, Any]) -> str:
+    try:
+        return record_digest(values)
+    except KeyError as error:
+        raise StoreError(f"the archived row lacks the column {error}") from None
+
+
+def _sealed_digest(connection: Connection, snapshot_id: str) -> str | None:
+    """The record digest the snapshot's ``snapshot.audited`` event sealed, if any."""
+    data = connection.execute(
+        select(events.c.data).where(
+            events.c.subject == snapshot_id, events.c.kind == EventKind.AUDITED
+        )
+    ).scalar()
+    if data is None:
+        return None
+    try:
+        value = json.loads(data).get("record_digest")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return None if value is None else str(value)
+
+
+def _stale(row: RowMapping, host: str, now: int) -> bool:
+    if now - int(row["heartbeat"]) > _LEASE_SECONDS:
+        return True
+    if row["host"] != host:
+        return False
+    try:
+        os.kill(int(row["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

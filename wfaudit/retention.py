@@ -1,0 +1,894 @@
+"""Retention: how long snapshots are kept, legal holds, archiving, sweeps and restores.
+
+The policy (:class:`RetentionPolicy`, from ``[tool.wfaudit.retention]`` or built
+in code) says how long a snapshot is kept after its run ended (``updated_on``:
+when its outcome was recorded):
+
+1. by outcome: succeeded 30 days, failed 90 days, error 90 days, cancelled 30
+   days; a run that never reported an outcome (triggered, running) 90 days
+   after it was triggered, like a failure to look into;
+2. label-selector rules override the outcome's period (``environment=production``
+   → 6 months); when several match, the longest period wins, and a rule may say
+   ``archive = "immediately"``;
+3. the compliance minimum raises any shorter period to itself: no rule can
+   shorten it. The audit trail is never shortened at all: deleting a snapshot
+   appends a ``snapshot.deleted`` event and removes no event, so the trail of a
+   deleted snapshot stays (``trail_minimum``, 7 years by default, is what the
+   plan reports as the trail's own guaranteed minimum);
+4. an active legal hold on the snapshot, its pipeline or a label selector that
+   matches it blocks deletion whatever the policy says, until released;
+5. a snapshot that a retrigger or a tag still references is not deleted before
+   what references it (a sweep goes newest first, so a retrigger that is due
+   goes before its parent in the same sweep).
+
+A sweep (:class:`Sweeper`) streams the store's snapshots a page at a time,
+archives what must be archived, then deletes; it records its progress in the
+store, so an interrupted sweep resumes where it stopped, with the same ``as_of``
+time, and ends in the state an uninterrupted one would have reached.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from wfaudit_hookspecs import (
+    ConfigurationError,
+    EventKind,
+    SnapshotNotFound,
+    SnapshotRecord,
+    Status,
+    Store,
+    StoreError,
+    utcnow,
+)
+from wfaudit_hookspecs.retention import (
+    ArchiveRecord,
+    ArchiveStore,
+    LegalHold,
+    RetentionCandidate,
+    StoreRetention,
+    SweepStep,
+    hold_covers,
+    parse_selector,
+    selector_matches,
+)
+
+from . import codec
+from .archive import (
+    archive_key,
+    build_object,
+    object_sha256,
+    open_archive,
+    parse_object,
+    snapshot_id_of_key,
+    tenant_prefix,
+)
+
+if TYPE_CHECKING:
+    from .auditor import Auditor
+
+__all__ = [
+    "DEFAULT_KEEP",
+    "Action",
+    "PlanItem",
+    "RestoreResult",
+    "RetentionPolicy",
+    "RetentionRule",
+    "RetentionStore",
+    "SweepReport",
+    "Sweeper",
+    "parse_duration",
+]
+
+DAY = _dt.timedelta(days=1)
+
+DEFAULT_KEEP: Mapping[str, _dt.timedelta | None] = {
+    Status.SUCCEEDED.value: 30 * DAY,
+    Status.FAILED.value: 90 * DAY,
+    Status.ERROR.value: 90 * DAY,
+    Status.CANCELLED.value: 30 * DAY,
+    Status.RUNNING.value: 90 * DAY,
+    Status.TRIGGERED.value: 90 * DAY,
+}
+"""How long a snapshot is kept after its run ended, by outcome."""
+
+_UNITS = {
+    "h": _dt.timedelta(hours=1),
+    "hour": _dt.timedelta(hours=1),
+    "hours": _dt.timedelta(hours=1),
+    "d": DAY,
+    "day": DAY,
+    "days": DAY,
+    "w": 7 * DAY,
+    "week": 7 * DAY,
+    "weeks": 7 * DAY,
+    "mo": 30 * DAY,
+    "month": 30 * DAY,
+    "months": 30 * DAY,
+    "y": 365 * DAY,
+    "year": 365 * DAY,
+    "years": 365 * DAY,
+}
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_FOREVER = frozenset({"forever", "never", "indefinitely"})
+
+
+def parse_duration(value: object, *, name: str = "duration") -> _dt.timedelta | None:
+    """``"30d"``, ``"6mo"``, ``"5y"``, ``"12h"``, ``"2w"`` (or a number of days) as a
+    timedelta; ``"forever"`` is None (kept indefinitely). A month is 30 days and a
+    year 365.
+
+    :raises ConfigurationError: anything else.
+    """
+    if isinstance(value, _dt.timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} {value!r} is not a duration such as 30d or 6mo")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigurationError(f"{name} {value} is negative")
+        return value * DAY
+    text = str(value).strip().lower()
+    if text in _FOREVER:
+        return None
+    match = _DURATION.match(text)
+    unit = _UNITS.get(match.group(2) or "d") if match else None
+    if match is None or unit is None:
+        raise ConfigurationError(
+            f"{name} {value!r} is not a duration: write 12h, 30d, 2w, 6mo, 5y or forever"
+        )
+    return int(match.group(1)) * unit
+
+
+def _describe(period: _dt.timedelta | None) -> str:
+    if period is None:
+        return "forever"
+    days = period.days
+    if days and days % 365 == 0:
+        return f"{days // 365}y"
+    if days >= 180 and days % 30 == 0:
+        return f"{days // 30}mo"
+    if period.seconds and not days:
+        return f"{period.seconds // 3600}h"
+    return f"{days}d"
+
+
+class Archive(StrEnum):
+    """When a rule archives the snapshots it matches."""
+
+    BEFORE_DELETE = "before-delete"
+    """When they are deleted (the default, if an archive is configured)."""
+    IMMEDIATELY = "immediately"
+    """At the next sweep, whatever their age (they stay in the store too)."""
+
+
+@attrs.frozen(kw_only=True)
+class RetentionRule:
+    """A label-selector override: snapshots whose labels match are kept ``keep``.
+
+    :ivar selector: ``(key, value)`` pairs that must all be among the labels.
+    :ivar keep: the period (None: forever).
+    :ivar archive: when matching snapshots are archived.
+    """
+
+    selector: tuple[tuple[str, str], ...]
+    keep: _dt.timedelta | None
+    archive: Archive = Archive.BEFORE_DELETE
+
+    @classmethod
+    def of(
+        cls,
+        selector: str,
+        keep: object,
+        archive: str | Archive = Archive.BEFORE_DELETE,
+    ) -> RetentionRule:
+        """A rule from its settings' form: ``RetentionRule.of("category=security", "5y",
+        archive="immediately")``."""
+        try:
+            when = Archive(archive)
+        except ValueError:
+            raise ConfigurationError(
+                f"retention rule {selector!r}: archive must be 'before-delete' or "
+                f"'immediately', not {archive!r}"
+            ) from None
+        return cls(
+            selector=parse_selector(selector),
+            keep=parse_duration(keep, name=f"retention rule {selector!r}: keep"),
+            archive=when,
+        )
+
+    @property
+    def name(self) -> str:
+        return ",".join(f"{key}={value}" for key, value in self.selector)
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """What the policy says of one snapshot, before holds and references."""
+
+    keep: _dt.timedelta | None
+    due: _dt.datetime | None
+    basis: str
+    archive_now: bool
+
+
+@attrs.frozen(kw_only=True)
+class RetentionPolicy:
+    """The retention policy. Build it with :meth:`from_options` or in code.
+
+    :ivar by_status: the period of each outcome (None: forever); an outcome it
+        does not name keeps its default (:data:`DEFAULT_KEEP`).
+    :ivar rules: label-selector overrides.
+    :ivar minimum: the compliance minimum of a snapshot: no period is shorter.
+    :ivar trail_minimum: the compliance minimum of the audit trail (the trail is
+        never pruned by retention; the plan reports until when it is guaranteed).
+    :ivar restored_keep: a restored snapshot is kept at least this long after
+        its restore, whatever its age.
+    :ivar archive_before_delete: archive every snapshot before deleting it
+        (deletion without an archive configured is then refused).
+    :ivar archive_url: the archive store (``s3://bucket/prefix``, ``file:///dir``).
+    :ivar archive_prefix: the first part of every archive key.
+    """
+
+    by_status: Mapping[str, _dt.timedelta | None] = attrs.field(factory=lambda: dict(DEFAULT_KEEP))
+    rules: tuple[RetentionRule, ...] = ()
+    minimum: _dt.timedelta = _dt.timedelta(0)
+    trail_minimum: _dt.timedelta = 7 * 365 * DAY
+    restored_keep: _dt.timedelta = 30 * DAY
+    archive_before_delete: bool = True
+    archive_url: str | None = None
+    archive_prefix: str = "wfaudit"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> RetentionPolicy:
+        """The policy of a ``[tool.wfaudit.retention]`` table (and ``WFAUDIT_ARCHIVE_URL``).
+
+        Keys: ``succeeded``, ``failed``, ``error``, ``cancelled``, ``running``,
+        ``triggered`` (periods), ``minimum``, ``trail_minimum``,
+        ``restored_keep``, ``archive_before_delete``, ``archive_url``,
+        ``archive_prefix`` and ``[[rules]]`` tables of ``selector``, ``keep``,
+        ``archive``.
+
+        :raises ConfigurationError: an unknown key or a bad value.
+        """
+        table = dict(options or {})
+        known = {
+            *DEFAULT_KEEP,
+            "minimum",
+            "trail_minimum",
+            "restored_keep",
+            "archive_before_delete",
+            "archive_url",
+            "archive_prefix",
+            "rules",
+        }
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"[tool.wfaudit.retention] has unknown keys: {', '.join(unknown)}"
+            )
+        by_status = dict(DEFAULT_KEEP)
+        for status in DEFAULT_KEEP:
+            if status in table:
+                by_status[status] = parse_duration(table[status], name=f"retention {status}")
+        rules = []
+        for entry in table.get("rules", []):
+            if not isinstance(entry, Mapping) or "selector" not in entry or "keep" not in entry:
+                raise ConfigurationError(
+                    "each [[tool.wfaudit.retention.rules]] needs a selector and keep"
+                )
+            extra = sorted(set(entry) - {"selector", "keep", "archive"})
+            if extra:
+                raise ConfigurationError(f"retention rule has unknown keys: {', '.join(extra)}")
+            rules.append(
+                RetentionRule.of(
+                    str(entry["selector"]),
+                    entry["keep"],
+                    entry.get("archive", Archive.BEFORE_DELETE),
+                )
+            )
+        floors = {}
+        for key, default in (
+            ("minimum", _dt.timedelta(0)),
+            ("trail_minimum", 7 * 365 * DAY),
+            ("restored_keep", 30 * DAY),
+        ):
+            value = parse_duration(table.get(key, default), name=f"retention {key}")
+            if value is None:
+                raise ConfigurationError(f"retention {key} must be a period, not forever")
+            floors[key] = value
+        before = table.get("archive_before_delete", True)
+        if not isinstance(before, bool):
+            raise ConfigurationError("retention archive_before_delete must be true or false")
+        url = os.environ.get("WFAUDIT_ARCHIVE_URL") or table.get("archive_url") or None
+        return cls(
+            by_status=by_status,
+            rules=tuple(rules),
+            minimum=floors["minimum"],
+            trail_minimum=floors["trail_minimum"],
+            restored_keep=floors["restored_keep"],
+            archive_before_delete=before,
+            archive_url=None if url is None else str(url),
+            archive_prefix=str(table.get("archive_prefix", "wfaudit")).strip("/") or "wfaudit",
+        )
+
+    def verdict(self, candidate: RetentionCandidate) -> Verdict:
+        """How long ``candidate`` is kept, why, and whether it is archived at once."""
+        matching = [
+            rule for rule in self.rules if selector_matches(rule.selector, candidate.labels)
+        ]
+        if matching:
+            # The longest period wins (forever beats any); ties: the first rule.
+            chosen = max(
+                matching, key=lambda rule: _dt.timedelta.max if rule.keep is None else rule.keep
+            )
+            keep, basis = chosen.keep, f"rule {chosen.name}: {_describe(chosen.keep)}"
+        else:
+            status = candidate.status
+            keep = self.by_status.get(status, DEFAULT_KEEP.get(status, 90 * DAY))
+            basis = f"{candidate.status}: {_describe(keep)}"
+        if keep is not None and keep < self.minimum:
+            keep = self.minimum
+            basis += f", raised to the compliance minimum {_describe(self.minimum)}"
+        due = None if keep is None else candidate.updated_on + keep
+        if due is not None and candidate.restored_on is not None:
+            again = candidate.restored_on + self.restored_keep
+            if again > due:
+                due = again
+                basis += f", restored {candidate.restored_on:%Y-%m-%d}"
+        return Verdict(
+            keep=keep,
+            due=due,
+            basis=basis,
+            archive_now=any(rule.archive == Archive.IMMEDIATELY for rule in matching),
+        )
+
+
+class Action(StrEnum):
+    """What a sweep does with one snapshot."""
+
+    KEEP = "keep"
+    """Not due yet (or kept forever)."""
+    ARCHIVE = "archive"
+    """Archived now and kept in the store (a rule says archive immediately)."""
+    DELETE = "delete"
+    """Due: archived first (unless archived already or archiving is off), then deleted."""
+    HOLD = "hold"
+    """Due, but an active legal hold keeps it."""
+    REFERENCED = "referenced"
+    """Due, but a retrigger or a tag that stays references it."""
+
+
+@attrs.frozen(kw_only=True)
+class PlanItem:
+    """One snapshot in a retention plan: what happens to it and why."""
+
+    snapshot_id: str
+    tenant: str | None
+    pipeline_id: str
+    workflow_id: str
+    workflow_type: str
+    status: str
+    created_on: _dt.datetime
+    action: Action
+    reason: str
+    due: _dt.datetime | None
+    archive: bool
+    """The snapshot is archived by this sweep (now, or before it is deleted)."""
+    trail_until: _dt.datetime
+    """The audit trail of the snapshot is kept at least until then."""
+
+
+@attrs.frozen(kw_only=True)
+class SweepReport:
+    """What a sweep did (``apply``) or would do (``plan``'s summary)."""
+
+    as_of: _dt.datetime
+    counts: Mapping[str, int]
+    sweep_id: str | None = None
+    resumed: bool = False
+    archived: int = 0
+    deleted: int = 0
+    blocked: int = 0
+    orphan_blobs: int = 0
+    orphan_manifests: int = 0
+    orphan_objects: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class RestoreResult:
+    """What :meth:`Sweeper.restore` did.
+
+    :ivar restored: the row was put back (False: it was in the store already).
+    """
+
+    snapshot_id: str
+    restored: bool
+    object_key: str
+    content_hash: str
+
+
+@runtime_checkable
+class RetentionStore(Store, StoreRetention, Protocol):
+    """A store with the retention methods (``wfaudit-sql``'s ``SqlStore``)."""
+
+
+Notify = Callable[[str, SnapshotRecord, Mapping[str, Any]], None]
+"""Told of an operation on a snapshot: (event kind, record, JSON data)."""
+
+StepCallback = Callable[[str, RetentionCandidate], None]
+"""Told of each step of a sweep: ``object-written``, ``archived``, ``deleted``."""
+
+
+def retention_store(store: Store) -> RetentionStore:
+    """The store, if it supports retention; else a StoreError saying so."""
+    if not isinstance(store, RetentionStore):
+        raise StoreError(f"the store at {store.url} does not support retention")
+    return store
+
+
+class Sweeper:
+    """Plans and applies retention on one store (and its tenant, when scoped).
+
+    :param store: a store implementing :class:`~wfaudit_hookspecs.retention.StoreRetention`.
+    :param policy: the policy.
+    :param archive: the archive store; None when none is configured.
+    :param tenant: sweep only this tenant's snapshots (None: every tenant).
+    :param actor: recorded as the actor of the events a sweep appends.
+    :param open_other: opens another archive by URL (a restore from an archive
+        that is not the configured one).
+    :param notify: told of each archive, deletion and restore once the trail
+        holds it (``Auditor.notify``, which calls the ``wfaudit_event`` observers).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        policy: RetentionPolicy,
+        *,
+        archive: ArchiveStore | None = None,
+        tenant: str | None = None,
+        actor: str | None = "wfaudit retention",
+        open_other: Callable[[str], ArchiveStore] | None = None,
+        notify: Notify | None = None,
+    ) -> None:
+        self.store = retention_store(store)
+        self.policy = policy
+        self.archive = archive
+        self.tenant = tenant
+        self.actor = actor
+        self._open_other = open_other
+        self._notify = notify
+
+    @classmethod
+    def for_auditor(cls, auditor: Auditor, *, archive: bool = True) -> Sweeper:
+        """A sweeper on an auditor's store and tenant, with the policy and archive of
+        its settings (``[tool.wfaudit.retention]``); ``archive=False`` opens no archive."""
+        policy = RetentionPolicy.from_options(auditor.settings.options.get("retention"))
+        manager = auditor.plugin_manager
+
+        def open_other(url: str) -> ArchiveStore:
+            return open_archive(url, manager)
+
+        opened = open_other(policy.archive_url) if archive and policy.archive_url else None
+        return cls(
+            auditor.store,
+            policy,
+            archive=opened,
+            tenant=auditor.settings.tenant,
+            open_other=open_other,
+            notify=auditor.notify,
+        )
+
+    def close(self) -> None:
+        """Close the archive store."""
+        if self.archive is not None:
+            self.archive.close()
+
+    # -- deciding -------------------------------------------------------------------
+
+    def plan(self, *, as_of: _dt.datetime | None = None) -> Iterator[PlanItem]:
+        """What a sweep at ``as_of`` (default: now) would do, one snapshot at a time,
+        newest first. Nothing is written."""
+        when = as_of or utcnow()
+        holds = self.store.list_holds(tenant=self.tenant)
+        for candidate in self.store.iter_candidates(tenant=self.tenant):
+            yield self.judge(candidate, when, holds)
+
+    def summarize(self, items: Iterator[PlanItem], as_of: _dt.datetime) -> SweepReport:
+        """Count a plan's items by action (consumes the iterator)."""
+        counts: Counter[str] = Counter()
+        archived = 0
+        for item in items:
+            counts[item.action.value] += 1
+            archived += item.archive
+        return SweepReport(
+            as_of=as_of,
+            counts=dict(counts),
+            archived=archived,
+            deleted=counts[Action.DELETE.value],
+        )
+
+    def judge(
+        self,
+        candidate: RetentionCandidate,
+        as_of: _dt.datetime,
+        holds: list[LegalHold],
+        depth: int = 0,
+    ) -> PlanItem:
+        """The fate of one snapshot at ``as_of``, given the active ``holds``."""
+        verdict = self.policy.verdict(candidate)
+        archive_now = verdict.archive_now and not candidate.archived
+        if verdict.due is None or verdict.due > as_of:
+            until = "indefinitely" if verdict.due is None else f"until {verdict.due:%Y-%m-%d}"
+            reason = f"kept {until} ({verdict.basis})"
+            if archive_now:
+                return self._item(candidate, Action.ARCHIVE, f"archived now; {reason}", verdict)
+            return self._item(candidate, Action.KEEP, reason, verdict, archive=False)
+        due_reason = f"due {verdict.due:%Y-%m-%d} ({verdict.basis})"
+        for hold in holds:
+            if hold_covers(
+                hold,
+                snapshot_id=candidate.id,
+                tenant=candidate.tenant,
+                pipeline_id=candidate.pipeline_id,
+                labels=candidate.labels,
+            ):
+                reason = f"legal hold {hold.id} ({hold.scope} {hold.target}); {due_reason}"
+                action = Action.ARCHIVE if archive_now else Action.HOLD
+                return self._item(candidate, action, reason, verdict, archive=archive_now)
+        blocking = self._blocking_references(candidate, as_of, holds, depth)
+        if blocking:
+            reason = f"{blocking} references it and stays; {due_reason}"
+            action = Action.ARCHIVE if archive_now else Action.REFERENCED
+            return self._item(candidate, action, reason, verdict, archive=archive_now)
+        needs_archive = self.policy.archive_before_delete and not candidate.archived
+        step = "archived, then deleted" if needs_archive else "deleted"
+        return self._item(
+            candidate, Action.DELETE, f"{step}: {due_reason}", verdict, archive=needs_archive
+        )
+
+    def _blocking_references(
+        self,
+        candidate: RetentionCandidate,
+        as_of: _dt.datetime,
+        holds: list[LegalHold],
+        depth: int,
+    ) -> str | None:
+        references = self.store.references(candidate.id)
+        if not references:
+            return None
+        for reference in references:
+            if not reference.startswith("retrigger "):
+                return reference  # a tag: it must be removed first
+        if depth >= 32:
+            return references[0]
+        for child in self.store.children(candidate.id):
+            if self.judge(child, as_of, holds, depth + 1).action != Action.DELETE:
+                return f"retrigger {child.id}"
+        return None  # every retrigger goes first, in the same sweep
+
+    def _item(
+        self,
+        candidate: RetentionCandidate,
+        action: Action,
+        reason: str,
+        verdict: Verdict,
+        *,
+        archive: bool = True,
+    ) -> PlanItem:
+        return PlanItem(
+            snapshot_id=candidate.id,
+            tenant=candidate.tenant,
+            pipeline_id=candidate.pipeline_id,
+            workflow_id=candidate.workflow_id,
+            workflow_type=candidate.workflow_type,
+            status=candidate.status,
+            created_on=candidate.created_on,
+            action=action,
+            reason=reason,
+            due=verdict.due,
+            archive=archive,
+            trail_until=candidate.created_on + self.policy.trail_minimum,
+        )
+
+    # -- applying ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        *,
+        orphans: bool = True,
+        batch: int = 100,
+        on_item: Callable[[int, int], None] | None = None,
+        on_step: StepCallback | None = None,
+    ) -> SweepReport:
+        """Archive, then delete, what is due; resume an interrupted sweep first.
+
+        Holds the store's sweep lock throughout. Due snapshots are handled a batch
+        at a time: each one's archive object is written (and made durable) first,
+        then one store transaction records the archives and deletes the rows, and
+        the sweep's progress is saved. Every step is idempotent, so a sweep killed
+        anywhere resumes (at the same ``as_of``) and ends as an uninterrupted one
+        would: one archive record per snapshot, and nothing deleted that was not
+        archived (when archiving is on).
+
+        :param batch: snapshots per store transaction (and per progress save).
+        :param on_item: called with (snapshots done, snapshots in the store).
+        :param on_step: called after each archive object write (``object-written``)
+            and, once committed, each archive record (``archived``) and deletion
+            (``deleted``); tests kill the process there.
+        :raises SweepBusy: another sweep is running.
+        :raises ConfigurationError: archiving is on and no archive is configured.
+        """
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        with self.store.sweep_lock(owner=owner):
+            state = self.store.open_sweep(tenant=self.tenant, as_of=utcnow())
+            as_of, cursor = state.as_of, state.cursor
+            counts: Counter[str] = Counter({k: int(v) for k, v in state.counts.items()})
+            holds = self.store.list_holds(tenant=self.tenant)
+            total = self.store.count_snapshots(tenant=self.tenant)
+            pending: list[tuple[RetentionCandidate, SweepStep]] = []
+            candidates = self.store.iter_candidates(tenant=self.tenant, before_id=cursor)
+            for done, candidate in enumerate(candidates, start=1):
+                item = self.judge(candidate, as_of, holds)
+                counts[item.action.value] += 1
+                if item.action in (Action.ARCHIVE, Action.DELETE):
+                    record = None
+                    if item.archive and not candidate.archived:
+                        record = self._write_archive(candidate, on_step)
+                    step = SweepStep(
+                        snapshot_id=candidate.id,
+                        archive=record,
+                        delete=item.action == Action.DELETE,
+                        reason={"policy": item.reason},
+                    )
+                    pending.append((candidate, step))
+                cursor = candidate.id
+                if len(pending) >= batch or done % (batch * 10) == 0:
+                    self._commit(pending, counts, on_step)
+                    self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=False)
+                if on_item is not None:
+                    on_item(done, total)
+            self._commit(pending, counts, on_step)
+            self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=False)
+            cleaned = self.clean_orphans() if orphans else Counter[str]()
+            counts.update(cleaned)
+            self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=True)
+        return SweepReport(
+            as_of=as_of,
+            counts={k: v for k, v in counts.items() if not k.startswith(("orphan", "done_"))},
+            sweep_id=state.id,
+            resumed=state.resumed,
+            archived=counts["done_archived"],
+            deleted=counts["done_deleted"],
+            blocked=counts["done_blocked"],
+            orphan_blobs=counts["orphan_blobs"],
+            orphan_manifests=counts["orphan_manifests"],
+            orphan_objects=counts["orphan_objects"],
+        )
+
+    def _commit(
+        self,
+        pending: list[tuple[RetentionCandidate, SweepStep]],
+        counts: Counter[str],
+        on_step: StepCallback | None,
+    ) -> None:
+        """Record the archives and deletions of a batch in one store transaction."""
+        if not pending:
+            return
+        # The records as they were, for the observers (a deleted row is gone after).
+        records = (
+            {step.snapshot_id: self.store.get_record_by_id(step.snapshot_id) for _, step in pending}
+            if self._notify is not None
+            else {}
+        )
+        results = self.store.apply_steps(
+            [step for _, step in pending],
+            require_archive=self.policy.archive_before_delete,
+            by=self.actor,
+        )
+        for (candidate, step), result in zip(pending, results, strict=True):
+            record = records.get(step.snapshot_id)
+            if result.archived:
+                counts["done_archived"] += 1
+                if step.archive is not None:
+                    self._tell(
+                        EventKind.ARCHIVED,
+                        record,
+                        {
+                            "object_key": step.archive.object_key,
+                            "archive_url": step.archive.archive_url,
+                        },
+                    )
+                if on_step is not None:
+                    on_step("archived", candidate)
+            if result.outcome.deleted:
+                counts["done_deleted"] += 1
+                self._tell(EventKind.DELETED, record, dict(step.reason))
+                if on_step is not None:
+                    on_step("deleted", candidate)
+            elif step.delete and result.outcome.blocked is not None:
+                counts["done_blocked"] += 1
+        pending.clear()
+
+    def _tell(self, kind: str, record: SnapshotRecord | None, data: Mapping[str, Any]) -> None:
+        if self._notify is not None and record is not None:
+            self._notify(kind, record, data)
+
+    def archive_one(self, snapshot_id: str) -> ArchiveRecord:
+        """Archive one snapshot now (it stays in the store); returns its archive record."""
+        existing = self.store.get_archive(snapshot_id, tenant=self.tenant)
+        if existing is not None:
+            return existing
+        candidate = self.store.get_candidate(snapshot_id, tenant=self.tenant)
+        if candidate is None:
+            raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
+        with self.store.sweep_lock(owner=f"{socket.gethostname()}:{os.getpid()}"):
+            record = self._write_archive(candidate, None)
+            if self.store.record_archive(record, by=self.actor):
+                self._tell(
+                    EventKind.ARCHIVED,
+                    self.store.get_record_by_id(snapshot_id),
+                    {"object_key": record.object_key, "archive_url": record.archive_url},
+                )
+        found = self.store.get_archive(snapshot_id)
+        if found is None:  # pragma: no cover - recorded just above
+            raise StoreError(f"snapshot {snapshot_id}: its archive record is missing")
+        return found
+
+    def _write_archive(
+        self, candidate: RetentionCandidate, on_step: StepCallback | None
+    ) -> ArchiveRecord:
+        """Write a snapshot's archive object; returns the record to store for it."""
+        archive = self._require_archive()
+        exported = self.store.export_snapshot(candidate.id)
+        base = exported.base
+
+        def get_blob(content_hash: str) -> Any:
+            return base if base is not None and base.content_hash == content_hash else None
+
+        canonical = codec.decode_blob(exported.blob, get_blob)
+        now = utcnow()
+        key = archive_key(
+            prefix=self.policy.archive_prefix,
+            tenant=candidate.tenant,
+            pipeline_id=candidate.pipeline_id,
+            created_on=candidate.created_on,
+            snapshot_id=candidate.id,
+        )
+        data = build_object(exported, canonical, archived_on=now)
+        archive.put(key, data)
+        if on_step is not None:
+            on_step("object-written", candidate)
+        return ArchiveRecord(
+            snapshot_id=candidate.id,
+            tenant=candidate.tenant,
+            workflow_id=candidate.workflow_id,
+            workflow_type=candidate.workflow_type,
+            pipeline_id=candidate.pipeline_id,
+            status=str(exported.row["status"]),
+            created_on=candidate.created_on,
+            archived_on=now,
+            archive_url=archive.url,
+            object_key=key,
+            object_sha256=object_sha256(data),
+            object_size=len(data),
+            content_hash=candidate.content_hash,
+            record_digest=exported.record_digest,
+        )
+
+    def _require_archive(self) -> ArchiveStore:
+        if self.archive is None:
+            raise ConfigurationError(
+                "retention must archive snapshots but no archive is configured: set "
+                "archive_url in [tool.wfaudit.retention] (or WFAUDIT_ARCHIVE_URL), or "
+                "archive_before_delete = false to delete without archiving"
+            )
+        return self.archive
+
+    # -- restoring and cleaning up ------------------------------------------------------
+
+    def restore(self, snapshot_id: str, *, by: str | None = None) -> RestoreResult:
+        """Bring an archived snapshot back into the store, checking every hash.
+
+        The object's SHA-256 must match its archive record, the config its content
+        hash, and the row the digest its ``snapshot.audited`` event sealed.
+
+        :raises SnapshotNotFound: the snapshot has no archive record (or object).
+        :raises StoreError: a hash does not match: the object was changed.
+        """
+        record = self.store.get_archive(snapshot_id, tenant=self.tenant)
+        if record is None:
+            raise SnapshotNotFound(
+                f"snapshot {snapshot_id!r} has no archive record "
+                "(`wfaudit log --archived` lists the archived snapshots)"
+            )
+        if record.present:
+            return RestoreResult(
+                snapshot_id=snapshot_id,
+                restored=False,
+                object_key=record.object_key,
+                content_hash=record.content_hash,
+            )
+        archive = self._archive_for(record.archive_url)
+        data = archive.get(record.object_key)
+        if object_sha256(data) != record.object_sha256:
+            raise StoreError(
+                f"archive object {record.object_key} does not match the SHA-256 its record "
+                "keeps: it was changed after archiving"
+            )
+        parsed = parse_object(data, where=record.object_key)
+        if (
+            parsed.content_hash != record.content_hash
+            or parsed.record_digest != record.record_digest
+        ):
+            raise StoreError(
+                f"archive object {record.object_key} is not the one recorded for {snapshot_id}"
+            )
+        restored = self.store.restore_snapshot(
+            parsed.row, parsed.blob(), record_digest=parsed.record_digest, by=by or self.actor
+        )
+        if restored:
+            self._tell(
+                EventKind.RESTORED,
+                self.store.get_record_by_id(snapshot_id),
+                {"object_key": record.object_key},
+            )
+        return RestoreResult(
+            snapshot_id=snapshot_id,
+            restored=restored,
+            object_key=record.object_key,
+            content_hash=record.content_hash,
+        )
+
+    def _archive_for(self, url: str) -> ArchiveStore:
+        if self.archive is not None and self.archive.url == url:
+            return self.archive
+        if self._open_other is None:
+            raise ConfigurationError(
+                f"the snapshot was archived to {url}, which is not the configured archive"
+            )
+        return self._open_other(url)
+
+    def clean_orphans(self, *, objects: bool = True) -> Counter[str]:
+        """Delete blobs no snapshot uses, manifests none names, and archive objects
+        no record names (under this policy's prefix and tenant). Returns counts."""
+        counts: Counter[str] = Counter()
+        for content_hash in self.store.orphan_blobs():
+            counts["orphan_blobs"] += self.store.delete_orphan_blob(content_hash)
+        counts["orphan_manifests"] += self.store.delete_orphan_manifests()
+        if objects and self.archive is not None:
+            counts["orphan_objects"] += self._clean_objects(self.archive)
+        return counts
+
+    def _clean_objects(self, archive: ArchiveStore) -> int:
+        prefix = tenant_prefix(self.policy.archive_prefix, self.tenant)
+        removed = 0
+        chunk: list[str] = []
+
+        def flush() -> int:
+            known = self.store.known_archive_keys(chunk)
+            gone = 0
+            for key in chunk:
+                if key not in known and snapshot_id_of_key(key) is not None:
+                    archive.delete(key)
+                    gone += 1
+            chunk.clear()
+            return gone
+
+        for key in archive.iter_keys(prefix):
+            chunk.append(key)
+            if len(chunk) >= 500:
+                removed += flush()
+        if chunk:
+            removed += flush()
+        return removed
