@@ -1,0 +1,155 @@
+"""Exposing the metrics: a registry for one scrape, and an HTTP exporter.
+
+:func:`make_registry` joins the in-process metrics of :mod:`.metrics` (or, in
+multiprocess mode, every process's values from ``PROMETHEUS_MULTIPROC_DIR``)
+with a :class:`StoreCollector` that reads the store's sizes and the spool's
+depth when scraped. The web app serves the same registry at ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
+
+import attrs
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from wfaudit import Auditor
+from wfaudit_hookspecs import StoreMaintenance, WfauditError
+
+from . import metrics
+
+__all__ = ["Exporter", "StoreCollector", "make_registry", "serve"]
+
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class _ProcessMetrics(Collector):
+    """This process's metrics (the plugin's own registry), forwarded."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from metrics.REGISTRY.collect()
+
+
+class StoreCollector(Collector):
+    """Gauges read from the store and the spool at each scrape.
+
+    ``wfaudit_store_up`` is 0 when the store cannot be read; the other store
+    gauges are then left out rather than reported as zero.
+    """
+
+    def __init__(self, auditor: Auditor) -> None:
+        self.auditor = auditor
+
+    def collect(self) -> Iterator[Metric]:
+        tenant = self.auditor.settings.tenant
+        spool = GaugeMetricFamily(
+            "wfaudit_spool_depth", "Snapshots waiting in the durable spool for the store."
+        )
+        spool.add_metric([], self.auditor.spool.depth(tenant))
+        yield spool
+        up = GaugeMetricFamily("wfaudit_store_up", "1 when the store answered this scrape.")
+        store = self.auditor.store
+        if not isinstance(store, StoreMaintenance):
+            up.add_metric([], 0)
+            yield up
+            return
+        try:
+            stats = store.stats(tenant=tenant)
+        except WfauditError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        by_status = GaugeMetricFamily(
+            "wfaudit_store_snapshots", "Snapshots in the store by status.", labels=["status"]
+        )
+        for status, count in sorted(stats.by_status.items()):
+            by_status.add_metric([str(status)], count)
+        yield by_status
+        for name, help_text, value in (
+            (
+                "wfaudit_store_raw_bytes",
+                "Canonical JSON bytes of every snapshot's config, as if each were stored whole.",
+                stats.raw_bytes,
+            ),
+            (
+                "wfaudit_store_unique_raw_bytes",
+                "Canonical JSON bytes of the distinct configs (after dedup).",
+                stats.unique_raw_bytes,
+            ),
+            (
+                "wfaudit_store_stored_bytes",
+                "Compressed bytes the store holds for those configs.",
+                stats.stored_bytes,
+            ),
+            (
+                "wfaudit_store_compression_ratio",
+                "Distinct configs' raw bytes per stored byte.",
+                stats.compression_ratio,
+            ),
+            (
+                "wfaudit_store_dedup_ratio",
+                "Raw bytes of all snapshots per raw byte of distinct content.",
+                stats.dedup_ratio,
+            ),
+            ("wfaudit_store_blobs", "Distinct blobs in the store.", stats.blobs),
+            ("wfaudit_store_events", "Events in the audit trail.", stats.events),
+        ):
+            family = GaugeMetricFamily(name, help_text)
+            family.add_metric([], value)
+            yield family
+
+
+def make_registry(auditor: Auditor | None = None) -> CollectorRegistry:
+    """A registry for one exporter: the audit metrics, and the store's when given.
+
+    In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) the audit metrics
+    are those every process wrote to that directory, added up.
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    directory = os.environ.get(MULTIPROC_VARIABLE)
+    if directory:
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_ProcessMetrics())
+    if auditor is not None:
+        registry.register(StoreCollector(auditor))
+    return registry
+
+
+@attrs.define
+class Exporter:
+    """A running exporter: its address, and how to stop it."""
+
+    host: str
+    port: int
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve(registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 9464) -> Exporter:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a background thread.
+
+    ``port=0`` takes a free port (read it from the result).
+    """
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise WfauditError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return Exporter(host=host, port=int(server.server_port), server=server, thread=thread)

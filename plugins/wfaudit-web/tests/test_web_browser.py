@@ -1,0 +1,128 @@
+"""End to end in headless Chromium: sign in, load a pipeline's timeline and a
+side-by-side diff, check what is rendered, and save screenshots.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run``
+installs them); skipped only when they are absent. With
+``WFAUDIT_UPDATE_SCREENSHOTS=1`` the screenshots are also written to
+``docs/images/`` for the documentation.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import DB_PASSWORD_1, DB_PASSWORD_2, TOKEN_A, Seeded, Server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+DOCS_IMAGES = pathlib.Path(__file__).resolve().parents[3] / "docs" / "images"
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason="Chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture
+def browser(tmp_path: pathlib.Path) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,860",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshot(driver: object, tmp_path: pathlib.Path, name: str) -> pathlib.Path:
+    path = tmp_path / name
+    assert driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    assert path.read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("WFAUDIT_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMAGES / name)
+    return path
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_timeline_and_diff_in_headless_chromium(
+    seeded: Seeded, app_server: Server, browser: object, tmp_path: pathlib.Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    ids = seeded.ids
+    driver.get(f"{app_server.url}/ui/pipelines/shop-api")  # type: ignore[attr-defined]
+    assert "Sign in" in driver.title  # type: ignore[attr-defined]
+    token = driver.find_element(By.NAME, "token")  # type: ignore[attr-defined]
+    token.send_keys(TOKEN_A)
+    token.submit()
+    assert "Newest snapshots" in driver.page_source  # type: ignore[attr-defined]
+
+    driver.get(f"{app_server.url}/ui/pipelines/shop-api")  # type: ignore[attr-defined]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")  # type: ignore[attr-defined]
+    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    assert [row[1:6] for row in cells] == [
+        ["CI", "102-r v1.1", "succeeded", "2", "ana"],
+        ["CI", "102", "failed", "1", "bo"],
+        ["CI", "101", "succeeded", "1", "ana"],
+    ]
+    assert cells[0][6] == "no change · diff"
+    assert cells[1][6].startswith("1 step added") and "secrets" in cells[1][6]
+    assert cells[1][6].endswith("bo: checkout test is flaky")
+    assert cells[2][6] == "first snapshot"
+    _screenshot(driver, tmp_path, "web-timeline.png")
+
+    rows[1].find_element(By.LINK_TEXT, "diff").click()
+    assert driver.current_url.endswith(f"/ui/diff?a={ids['first']}&b={ids['second']}")  # type: ignore[attr-defined]
+    summary = driver.find_element(By.ID, "summary").text  # type: ignore[attr-defined]
+    assert summary.startswith("1 step added") and summary.endswith("secrets")
+    changes = {
+        row.find_element(By.CSS_SELECTOR, "td code").text: [
+            cell.text for cell in row.find_elements(By.TAG_NAME, "td")
+        ]
+        for row in driver.find_elements(By.CSS_SELECTOR, "#changes tbody tr")  # type: ignore[attr-defined]
+    }
+    assert changes["/env/DB_PASSWORD"][1:] == ["modified", "secret changed", "secret changed"]
+    assert changes["/image"][1:] == ["modified", '"shop:1.0"', '"shop:1.1"']
+    assert changes["/steps/1"][1] == "added"
+    marked = driver.find_elements(By.CSS_SELECTOR, ".secret-changed")  # type: ignore[attr-defined]
+    assert len(marked) == 2 and all(m.is_displayed() for m in marked)
+    source = driver.page_source  # type: ignore[attr-defined]
+    assert DB_PASSWORD_1 not in source and DB_PASSWORD_2 not in source
+    _screenshot(driver, tmp_path, "web-diff.png")
+
+    driver.get(f"{app_server.url}/ui/snapshots/{ids['second']}")  # type: ignore[attr-defined]
+    manifest = driver.find_element(By.ID, "manifest").text  # type: ignore[attr-defined]
+    assert "/env/DB_PASSWORD" in manifest
+    facts = driver.find_element(By.TAG_NAME, "dl").text  # type: ignore[attr-defined]
+    assert "failed 2 tests failed in <TestCheckout>" in facts  # text, not markup
+    config = driver.find_element(By.ID, "config").text  # type: ignore[attr-defined]
+    assert '"DB_PASSWORD": "[masked:' in config and '"LOG_LEVEL": "info"' in config
+    _screenshot(driver, tmp_path, "web-snapshot.png")
+
+    driver.get(f"{app_server.url}/ui/snapshots/{ids['other_tenant']}")  # type: ignore[attr-defined]
+    assert "404" in driver.find_element(By.TAG_NAME, "h1").text  # type: ignore[attr-defined]

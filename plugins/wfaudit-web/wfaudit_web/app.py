@@ -1,0 +1,390 @@
+"""The ASGI app: a read-only JSON API and HTML pages over the engine's reading API.
+
+Every data route needs a bearer token the operator configured
+(:mod:`.access`): in the ``Authorization`` header, or for the pages in the
+cookie the sign-in form sets. With no token configured nothing but
+``/healthz``, ``/readyz`` and ``/openapi.json`` answers. A token bound to a
+tenant reads through an auditor scoped to that tenant, so another tenant's
+snapshot is "not found" (404), as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import logging
+import threading
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import attrs
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from wfaudit import Auditor
+from wfaudit_hookspecs import (
+    InvalidRequest,
+    SnapshotNotFound,
+    StoreError,
+    StoreMaintenance,
+    WfauditError,
+)
+
+from . import data, pages
+from .access import Access, Tokens
+from .openapi import openapi
+
+__all__ = ["COOKIE", "WebApp", "create_app"]
+
+log = logging.getLogger("wfaudit.web")
+
+COOKIE = "wfaudit_token"
+MAX_LIMIT = 500
+
+
+class Refused(Exception):
+    """A request that gets an error status: ``status`` and a message safe to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class WebApp:
+    """The app's state: the store URL, the tokens, one auditor per tenant."""
+
+    def __init__(
+        self,
+        store_url: str | None,
+        tokens: Tokens,
+        *,
+        plugins: Sequence[object] = (),
+        load_entrypoints: bool = True,
+    ) -> None:
+        self.store_url = store_url
+        self.tokens = tokens
+        self._plugins = tuple(plugins)
+        self._load_entrypoints = load_entrypoints
+        self._auditors: dict[str | None, Auditor] = {}
+        self._lock = threading.Lock()
+
+    def auditor(self, tenant: str | None) -> Auditor:
+        """The (shared) auditor scoped to ``tenant``; None reads every tenant."""
+        with self._lock:
+            auditor = self._auditors.get(tenant)
+            if auditor is None:
+                auditor = self._auditors[tenant] = Auditor.from_url(
+                    self.store_url,
+                    tenant=tenant,
+                    strict=False,
+                    plugins=self._plugins,
+                    load_entrypoints=self._load_entrypoints,
+                )
+            return auditor
+
+    def close(self) -> None:
+        with self._lock:
+            auditors = list(self._auditors.values())
+            self._auditors.clear()
+        for auditor in auditors:
+            auditor.close()
+
+    # -- access ------------------------------------------------------------
+
+    def access(self, request: Request) -> Access:
+        if not self.tokens:
+            raise Refused(401, "no access token is configured: this server serves no data")
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE)
+        found = self.tokens.check(token)
+        if found is None:
+            raise Refused(401, "a valid bearer token is required")
+        return found
+
+    def scoped(self, request: Request) -> Auditor:
+        return self.auditor(self.access(request).tenant)
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "50")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Refused(400, f"limit {raw!r} is not an integer") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise Refused(400, f"limit must be within 1..{MAX_LIMIT}")
+    return value
+
+
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise Refused(400, f"the query parameter {name!r} is required")
+    return value
+
+
+def _status_of(error: WfauditError) -> int:
+    if isinstance(error, SnapshotNotFound):
+        return 404
+    if isinstance(error, InvalidRequest):
+        return 400
+    if isinstance(error, StoreError):
+        return 503
+    return 400
+
+
+Handler = Callable[[WebApp, Request], Any]
+
+
+def _json_route(app: WebApp, handler: Handler) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(handler(app, request))
+        except Refused as refused:
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+            return JSONResponse({"error": refused.message}, refused.status, headers=headers)
+        except WfauditError as error:
+            return JSONResponse({"error": str(error)}, _status_of(error))
+
+    return endpoint
+
+
+def _html_route(app: WebApp, handler: Handler) -> Callable[[Request], Response]:
+    def endpoint(request: Request) -> Response:
+        try:
+            return HTMLResponse(handler(app, request))
+        except Refused as refused:
+            if refused.status == 401:
+                return HTMLResponse(pages.login_page(refused.message), 401)
+            return HTMLResponse(_error_page(refused.status, refused.message), refused.status)
+        except WfauditError as error:
+            status = _status_of(error)
+            return HTMLResponse(_error_page(status, str(error)), status)
+
+    return endpoint
+
+
+def _error_page(status: int, message: str) -> str:
+    import html
+
+    return (
+        f"<!DOCTYPE html><html><head><title>{status}</title></head><body>"
+        f'<h1>{status}</h1><p>{html.escape(message)}</p><p><a href="/ui">back</a></p>'
+        "</body></html>"
+    )
+
+
+# -- JSON endpoints -----------------------------------------------------------
+
+
+def api_snapshots(app: WebApp, request: Request) -> Any:
+    params = request.query_params
+    records = app.scoped(request).history(
+        pipeline_id=params.get("pipeline_id"),
+        workflow_id=params.get("workflow_id"),
+        workflow_type=params.get("workflow_type"),
+        status=params.get("status"),
+        limit=_limit(request),
+    )
+    return {"snapshots": [data.record_json(record) for record in records]}
+
+
+def api_snapshot(app: WebApp, request: Request) -> Any:
+    snapshot = app.scoped(request).get_snapshot_by_id(request.path_params["snapshot_id"])
+    return data.snapshot_json(snapshot)
+
+
+def api_history(app: WebApp, request: Request) -> Any:
+    pipeline_id = request.path_params["pipeline_id"]
+    entries = data.timeline(app.scoped(request), pipeline_id, limit=_limit(request))
+    return {"pipeline_id": pipeline_id, "timeline": data.timeline_json(entries)}
+
+
+def api_diff(app: WebApp, request: Request) -> Any:
+    a_id, b_id = _required(request, "a"), _required(request, "b")
+    auditor = app.scoped(request)
+    a, b = auditor.get_snapshot_by_id(a_id), auditor.get_snapshot_by_id(b_id)
+    return data.diff_json(auditor.diff(a, b))
+
+
+def api_plugins(app: WebApp, request: Request) -> Any:
+    infos = app.scoped(request).plugin_manager.describe()
+    return {"plugins": [attrs.asdict(info) for info in infos]}
+
+
+def api_stats(app: WebApp, request: Request) -> Any:
+    auditor = app.scoped(request)
+    store = auditor.store
+    if not isinstance(store, StoreMaintenance):
+        raise Refused(501, "this store does not report statistics")
+    tenant = auditor.settings.tenant
+    stats = store.stats(tenant=tenant)
+    return {
+        "tenant": tenant,
+        "snapshots": stats.snapshots,
+        "blobs": stats.blobs,
+        "events": stats.events,
+        "by_status": dict(stats.by_status),
+        "raw_bytes": stats.raw_bytes,
+        "unique_raw_bytes": stats.unique_raw_bytes,
+        "stored_bytes": stats.stored_bytes,
+        "compression_ratio": round(stats.compression_ratio, 3),
+        "dedup_ratio": round(stats.dedup_ratio, 3),
+        "spool_depth": auditor.spool.depth(tenant),
+    }
+
+
+def api_verify(app: WebApp, request: Request) -> Any:
+    from wfaudit.verify import verify
+
+    report = verify(app.scoped(request), max_findings=100)
+    return {
+        "ok": report.ok,
+        "tenant": report.tenant,
+        "findings_total": report.findings_total,
+        "findings": [attrs.asdict(finding) for finding in report.findings],
+        "chains": report.chains,
+        "events": report.events,
+        "snapshots": report.snapshots,
+        "blobs": report.blobs,
+        "heads": [attrs.asdict(head) for head in report.heads],
+    }
+
+
+# -- pages ---------------------------------------------------------------------
+
+
+def ui_index(app: WebApp, request: Request) -> str:
+    return pages.index_page(app.scoped(request).history(limit=_limit(request)))
+
+
+def ui_timeline(app: WebApp, request: Request) -> str:
+    pipeline_id = request.path_params["pipeline_id"]
+    entries = data.timeline(app.scoped(request), pipeline_id, limit=_limit(request))
+    return pages.timeline_page(pipeline_id, entries)
+
+
+def ui_snapshot(app: WebApp, request: Request) -> str:
+    snapshot = app.scoped(request).get_snapshot_by_id(request.path_params["snapshot_id"])
+    return pages.snapshot_page(snapshot)
+
+
+def ui_diff(app: WebApp, request: Request) -> str:
+    a_id, b_id = _required(request, "a"), _required(request, "b")
+    auditor = app.scoped(request)
+    a, b = auditor.get_snapshot_by_id(a_id), auditor.get_snapshot_by_id(b_id)
+    return pages.diff_page(a, b, auditor.diff(a, b))
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wfaudit-web")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def create_app(
+    store_url: str | None,
+    tokens: Tokens,
+    *,
+    plugins: Sequence[object] = (),
+    load_entrypoints: bool = True,
+) -> Starlette:
+    """The app for the store at ``store_url`` (None: the configured default store).
+
+    :param tokens: who may read; with none, no data is served.
+    :param plugins: plugins to register in code in the app's auditors.
+    """
+    web = WebApp(store_url, tokens, plugins=plugins, load_entrypoints=load_entrypoints)
+    description = openapi(_version())
+
+    def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def readyz(request: Request) -> Response:
+        # The engine's readiness: the store answers, with the schema this wfaudit needs.
+        from wfaudit import health
+
+        try:
+            report = health.check(web.auditor(None))
+        except WfauditError as error:
+            return JSONResponse({"status": "unavailable", "error": type(error).__name__}, 503)
+        if not report.ready:
+            return JSONResponse({"status": "unavailable", "health": report.status}, 503)
+        return JSONResponse({"status": "ready", "health": report.status})
+
+    def openapi_json(request: Request) -> Response:
+        return JSONResponse(description)
+
+    def metrics(request: Request) -> Response:
+        try:
+            auditor = web.scoped(request)
+        except Refused as refused:
+            return JSONResponse({"error": refused.message}, refused.status)
+        try:
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            from wfaudit_prometheus import make_registry
+        except ImportError:
+            return JSONResponse({"error": "wfaudit-prometheus is not installed"}, 404)
+        body = generate_latest(make_registry(auditor))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return HTMLResponse(pages.login_page())
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0]
+        if not web.tokens or web.tokens.check(token) is None:
+            return HTMLResponse(pages.login_page("that token is not valid"), 401)
+        response = RedirectResponse("/ui", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    def root(request: Request) -> Response:
+        return RedirectResponse("/ui", status_code=307)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        web.close()
+
+    routes = [
+        Route("/", root),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
+        Route("/metrics", metrics),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout),
+        Route("/api/v1/snapshots", _json_route(web, api_snapshots)),
+        Route("/api/v1/snapshots/{snapshot_id}", _json_route(web, api_snapshot)),
+        Route("/api/v1/pipelines/{pipeline_id}/history", _json_route(web, api_history)),
+        Route("/api/v1/diff", _json_route(web, api_diff)),
+        Route("/api/v1/plugins", _json_route(web, api_plugins)),
+        Route("/api/v1/stats", _json_route(web, api_stats)),
+        Route("/api/v1/verify", _json_route(web, api_verify)),
+        Route("/ui", _html_route(web, ui_index)),
+        Route("/ui/pipelines/{pipeline_id}", _html_route(web, ui_timeline)),
+        Route("/ui/snapshots/{snapshot_id}", _html_route(web, ui_snapshot)),
+        Route("/ui/diff", _html_route(web, ui_diff)),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.web = web
+    return app
