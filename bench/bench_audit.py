@@ -11,9 +11,8 @@ The stage shares are measured in the same run by timing each stage on its own
 over the same requests. Figures are medians and p99 over the repeated runs; the
 machine is shared, so compare ratios rather than single absolute times.
 
-    python bench/bench_audit.py [--runs N] [--quick] [--no-write]
-
-Writes bench/results/audit.json and the "audit_trigger" section of docs/benchmarks.md.
+    python bench/bench_audit.py [--quick]     # this benchmark alone, printed
+    python bench/run.py [--quick]             # the whole suite (results and docs)
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import copy
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from docs_section import write_section
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = pathlib.Path(os.environ.get("WFAUDIT_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -87,7 +84,7 @@ def timed(function: Callable[[], object], runs: int, warmup: int = 20) -> list[f
     return samples
 
 
-def run(runs: int) -> dict[str, Any]:
+def measure(runs: int) -> dict[str, Any]:
     from wfaudit import Auditor, TriggerRequest, codec
     from wfaudit.masking import Marks, apply_marks
     from wfaudit_hookspecs import canonical_json, check_json, content_hash
@@ -126,6 +123,9 @@ def run(runs: int) -> dict[str, Any]:
         request = TriggerRequest(workflow_id="x", workflow_type="CI", pipeline_id=7, config=base)
         hook = auditor.plugin_manager.hook
         stages: dict[str, Callable[[], object]] = {}
+        stages["adapt (pre_trigger: adapters read the payload)"] = lambda: hook.wfaudit_pre_trigger(
+            request=request
+        )
         stages["copy + validate"] = lambda: check_json(base)
 
         def mask_marks() -> Marks:
@@ -145,6 +145,10 @@ def run(runs: int) -> dict[str, Any]:
         stages["canonical JSON"] = lambda: canonical_json(masked)
         stages["SHA-256"] = lambda: content_hash(canonical)
         stages["zstd compress"] = lambda: codec.compress(canonical)
+        stages["floor: canonical JSON + SHA-256 + zstd of the same bytes"] = lambda: (
+            codec.compress(canonical_json(masked)),
+            content_hash(canonical),
+        )
         stages["persist (store.save, durable commit)"] = persist_one(auditor, canonical)
         results["stages"] = {name: summary(timed(fn, runs)) for name, fn in stages.items()}
         results["compressed_bytes"] = len(codec.compress(canonical)[1])
@@ -178,15 +182,27 @@ def persist_one(auditor: Any, canonical: bytes) -> Callable[[], object]:
     return save
 
 
+NAME = "audit"
+TITLE = "audit_trigger end to end"
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """The benchmark: 100 audits per measurement in quick mode, 1,000 in full."""
+    runs = 100 if quick else 1000
+    results = measure(runs)
+    results["command_runs"] = runs
+    return results
+
+
 def markdown(results: dict[str, Any]) -> str:
     new = results["audit_new_blob"]
     dedup = results["audit_dedup_blob"]
     lines = [
-        "<!-- bench:audit_trigger:start -->",
-        f"Measured on {results['machine']} at {results['when']} (`python bench/bench_audit.py --runs {new['runs']}`).",
-        "",
         f"Request: {results['request_bytes']:,} bytes of canonical JSON "
-        f"({results['compressed_bytes']:,} bytes after zstd level 3); SQLite file, WAL, synchronous=FULL.",
+        f"({results['compressed_bytes']:,} bytes after zstd level 3), a Devtron CI request with "
+        "two real workflow files and nine secrets; every audit has a new workflow id and commit "
+        "SHA. SQLite file, WAL, synchronous=FULL (a durable commit per audit); "
+        f"{new['runs']:,} audits per measurement.",
         "",
         "| measurement | median | p99 |",
         "|---|---:|---:|",
@@ -196,40 +212,42 @@ def markdown(results: dict[str, Any]) -> str:
     for name, figures in results["stages"].items():
         share = figures["median_ms"] / new["median_ms"] * 100
         lines.append(
-            f"| stage: {name} | {figures['median_ms']:.3f} ms ({share:.0f}% of the audit) | {figures['p99_ms']:.3f} ms |"
+            f"| stage: {name} | {figures['median_ms']:.3f} ms ({share:.0f}% of the audit) | "
+            f"{figures['p99_ms']:.3f} ms |"
         )
-    target = "met" if new["median_ms"] < 5 else "NOT met"
+    floor = next(v for k, v in results["stages"].items() if k.startswith("floor"))
     lines += [
         "",
-        f"Target (issue: median under 5 ms): **{target}** ({new['median_ms']:.2f} ms).",
-        "<!-- bench:audit_trigger:end -->",
+        "Stages are timed on their own over the same request in the same run, so their shares "
+        "do not add up exactly to the audit. The audit costs "
+        f"{new['median_ms'] / floor['median_ms']:.0f}x the floor (canonical JSON + SHA-256 + "
+        "zstd of the same bytes).",
     ]
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    write_section("audit_trigger", "audit_trigger end to end", section)
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    new = results["audit_new_blob"]
+    return [
+        {
+            "target": "audit of a ~50 KB request: median <= 2 ms",
+            "measured": f"{new['median_ms']:.2f} ms",
+            "met": new["median_ms"] <= 2,
+        },
+        {
+            "target": "audit of a ~50 KB request: p99 <= 10 ms",
+            "measured": f"{new['p99_ms']:.2f} ms",
+            "met": new["p99_ms"] <= 10,
+        },
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="200 runs")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--quick", action="store_true", help="100 runs")
     args = parser.parse_args()
-    runs = 200 if args.quick else args.runs
-    results = run(runs)
-    results["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    results["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    section = markdown(results)
-    sys.stdout.write(json.dumps(results, indent=2) + "\n\n" + section + "\n")
-    if not args.no_write:
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "audit.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        write_docs(section)
+    results = run(args.quick)
+    sys.stdout.write(json.dumps(results, indent=2) + "\n\n" + markdown(results) + "\n")
 
 
 if __name__ == "__main__":
