@@ -184,8 +184,10 @@ def test_plugins_lists_the_entry_point_distributions() -> None:
     assert not any(p["builtin"] for p in plugins.values())
     everything = json.loads(ok(wfaudit("plugins", "--all", "--json")))
     assert {"wfaudit.builtin.persist", "wfaudit.builtin.types"} <= {p["name"] for p in everything}
-    masks = json.loads(ok(wfaudit("plugins", "--hook", "wfaudit_mask", "--json")))
-    assert [p["name"] for p in masks] == ["maskers"]
+    masks = [
+        p["name"] for p in json.loads(ok(wfaudit("plugins", "--hook", "wfaudit_mask", "--json")))
+    ]
+    assert "maskers" in masks and "sql" not in masks  # (a metrics wrapper may be listed too)
 
 
 def test_hook_wfaudit_register_commands(tmp_path: pathlib.Path) -> None:

@@ -66,7 +66,9 @@ def test_context_manager_registers_for_the_block(wfaudit_auditor, wfaudit_plugin
 
 def test_recorder_sees_every_stage(wfaudit_auditor, wfaudit_recorder):
     wfaudit_auditor.audit_trigger(workflow_id=1, workflow_type="CI", pipeline_id=7, config=CONFIG)
-    assert wfaudit_recorder.names() == ["wfaudit_pre_trigger", "wfaudit_mask", "wfaudit_persist"]
+    assert wfaudit_recorder.names() == [
+        "wfaudit_pre_trigger", "wfaudit_mask", "wfaudit_persist", "wfaudit_event"
+    ]
     (persist,) = wfaudit_recorder.assert_called("wfaudit_persist", times=1)
     assert persist.result.created
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import attrs
 
 from wfaudit_hookspecs import (
     AmbiguousPayload,
+    Annotation,
     AuditResult,
     BadStoreURL,
     Blob,
+    EventKind,
     Failure,
     HistoryQuery,
     InvalidRequest,
@@ -28,8 +30,6 @@ from wfaudit_hookspecs import (
     RetryDecision,
     SaveResult,
     SchemaMismatch,
-    SecretRequest,
-    SecretsUnavailable,
     Snapshot,
     SnapshotNotFound,
     SnapshotRecord,
@@ -38,6 +38,7 @@ from wfaudit_hookspecs import (
     StoreError,
     StoreMaintenance,
     StoreUnavailable,
+    Tag,
     TriggerRequest,
     UnknownWorkflowType,
     UnrecognisedPayload,
@@ -50,12 +51,14 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.pointer import Path, get_at
 
-from . import codec
+from . import codec, refs
+from . import history as _history
+from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import load_key
-from .masking import Marks, MaskOutcome, apply_marks, unmask
+from .masking import Marks, MaskOutcome, apply_marks
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 from .spool import CURRENT as SPOOL_CONTEXT
@@ -210,7 +213,12 @@ class Auditor:
             workflow_type=request.workflow_type,
             pipeline_id=request.pipeline_id,
             content_hash=digest,
-            manifest=masked.manifest,
+            manifest=attrs.evolve(
+                masked.manifest,
+                plugins=replay.producers(
+                    self.plugin_manager, masked.manifest.adapter, masked.manifest.maskers
+                ),
+            ),
             tenant=request.tenant,
             triggered_by=request.triggered_by,
             trigger_kind=request.trigger_kind,
@@ -227,6 +235,8 @@ class Auditor:
         saved = self._persist(record, blob)
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        if saved.created and not saved.spooled:
+            self.notify(EventKind.AUDITED, record)
         return AuditResult(
             ok=True,
             ref=saved.ref,
@@ -363,7 +373,25 @@ class Auditor:
         saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        if saved.created and not saved.spooled:
+            self.notify(EventKind.AUDITED, record)
         return saved
+
+    def notify(
+        self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Tell the ``wfaudit_event`` observers that ``kind`` happened to ``record``.
+
+        Call it after the audit trail recorded the operation. ``data`` is JSON
+        data that never holds a secret or a config value. Observer errors are
+        logged (by type) and ignored: an observer never fails the operation.
+        """
+        try:
+            self._hook.wfaudit_event(
+                kind=kind, snapshot=record, data=dict(data or {}), settings=self.settings.options
+            )
+        except Exception as exc:
+            log.error("an event observer failed on %s: %s", kind, type(exc).__name__)
 
     def _probe_store(self) -> None:
         if isinstance(self.store, StoreMaintenance):
@@ -399,12 +427,17 @@ class Auditor:
             raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
         return self.load(record)
 
-    def load(self, record: SnapshotRecord) -> Snapshot:
-        """Attach its masked config to a record (reads and verifies the blob)."""
+    def load(self, record: SnapshotRecord, *, blob: Blob | None = None) -> Snapshot:
+        """Attach its masked config to a record (reads and verifies the blob).
+
+        :param blob: the record's blob, when the caller read it already (a
+            timeline reads a page's blobs at once); it is verified all the same.
+        """
         scoped = self.settings.tenant
         if scoped is not None and record.tenant != scoped:  # a record from elsewhere
             raise SnapshotNotFound(f"no snapshot with id {record.id!r}")
-        blob = self.store.get_blob(record.content_hash)
+        if blob is None or blob.content_hash != record.content_hash:
+            blob = self.store.get_blob(record.content_hash)
         if blob is None:
             raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
         canonical = codec.decode_blob(blob, self.store.get_blob)
@@ -438,11 +471,93 @@ class Auditor:
         )
         return self.store.history(query)
 
-    def diff(self, a: Snapshot | str, b: Snapshot | str) -> SnapshotDiff:
-        """What changed from snapshot ``a`` to snapshot ``b`` (objects or ids)."""
-        left = a if isinstance(a, Snapshot) else self.get_snapshot_by_id(a)
-        right = b if isinstance(b, Snapshot) else self.get_snapshot_by_id(b)
-        return diff_snapshots(left, right)
+    def diff(
+        self,
+        a: Snapshot | str,
+        b: Snapshot | str,
+        *,
+        pipeline_id: str | int | None = None,
+        workflow_type: str | None = None,
+    ) -> SnapshotDiff:
+        """What changed from snapshot ``a`` to snapshot ``b``.
+
+        Each is a :class:`Snapshot` or a reference (:mod:`wfaudit.refs`): an id
+        or unique id prefix, ``WORKFLOW_ID:TYPE``, a tag, ``HEAD``, each with an
+        optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
+        (and type) of the other endpoint.
+        """
+        if isinstance(a, Snapshot) and isinstance(b, Snapshot):
+            return diff_snapshots(a, b)
+        context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None
+        kwargs = self._ref_context(pipeline_id, workflow_type)
+        if context is not None:
+            text = b if isinstance(a, Snapshot) else a
+            assert isinstance(text, str)
+            other = self.load(refs.resolve(self.store, text, context=context, **kwargs))
+            left, right = (context, other) if context is a else (other, context)
+            return diff_snapshots(left, right)
+        assert isinstance(a, str) and isinstance(b, str)
+        first, second = refs.resolve_pair(self.store, a, b, **kwargs)
+        return diff_snapshots(self.load(first), self.load(second))
+
+    def resolve(
+        self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
+    ) -> SnapshotRecord:
+        """The record a reference names (see :mod:`wfaudit.refs`), in this auditor's tenant.
+
+        :raises UnknownReference: nothing has that name.
+        :raises AmbiguousReference: several snapshots have it.
+        """
+        return refs.resolve(self.store, ref, **self._ref_context(pipeline_id, workflow_type))
+
+    def get(
+        self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
+    ) -> Snapshot:
+        """The snapshot a reference names, with its masked config."""
+        return self.load(self.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type))
+
+    def _ref_context(
+        self, pipeline_id: str | int | None, workflow_type: str | None
+    ) -> dict[str, Any]:
+        return {
+            "tenant": self.settings.tenant,
+            "pipeline_id": None if pipeline_id is None else str(pipeline_id),
+            "workflow_type": workflow_type,
+            "workflow_types": frozenset(self.plugin_manager.workflow_types),
+        }
+
+    # Tags, annotations and the timeline: wfaudit.history (thin methods here).
+
+    def tag(
+        self,
+        ref: str,
+        name: str,
+        *,
+        move: bool = False,
+        by: str | None = None,
+        pipeline_id: str | int | None = None,
+    ) -> Tag:
+        """Put tag ``name`` on the snapshot ``ref`` names; a tag name is unique
+        within a pipeline, and ``move`` moves it from another snapshot."""
+        pipeline = None if pipeline_id is None else str(pipeline_id)
+        return _history.tag(self, ref, name, move=move, by=by, pipeline_id=pipeline)
+
+    def untag(
+        self, name: str, *, pipeline_id: str | int | None = None, by: str | None = None
+    ) -> Tag:
+        """Remove tag ``name`` from its pipeline (``pipeline_id`` when several have it)."""
+        pipeline = None if pipeline_id is None else str(pipeline_id)
+        return _history.untag(self, name, pipeline_id=pipeline, by=by)
+
+    def annotate(self, ref: str, note: str, *, author: str, path: str | None = None) -> Annotation:
+        """Add a note to a snapshot, or to the node at JSON pointer ``path`` in it."""
+        return _history.annotate(self, ref, note, author=author, path=path)
+
+    def timeline(self, **filters: Any) -> list[_history.TimelineEntry]:
+        """A timeline page, newest first: the filters of
+        :func:`wfaudit.history.history_query` (``pipeline_id``, ``status``,
+        ``labels``, ``since``, ``until``, ``before``, ``limit`` ...)."""
+        return _history.timeline(self, _history.history_query(self, **filters))
 
     # -- replay --------------------------------------------------------------
 
@@ -457,37 +572,78 @@ class Auditor:
         placeholders. The returned request holds secrets: do not log it.
         """
         snapshot = self.get_snapshot(workflow_id, workflow_type, tenant=tenant)
-        requests = [SecretRequest.from_field(field) for field in snapshot.manifest.fields]
-        found: dict[str, str] = {}
-        if requests:
-            answers = self._hook.wfaudit_restore_secrets(
-                snapshot=snapshot, requests=requests, settings=self.settings.options
-            )
-            for answer in answers:
-                if answer is None:
-                    continue
-                for key, value in answer.items():
-                    if not isinstance(value, str):
-                        raise PluginError(
-                            f"a restorer returned a {type(value).__name__} for {key}, not a string"
-                        )
-                    found.setdefault(key, value)
-        missing = [request.key for request in requests if request.key not in found]
-        if missing:
-            raise SecretsUnavailable(missing, "no restorer had them")
-        config = unmask(check_json(snapshot.config), snapshot.manifest.fields, found)
-        return TriggerRequest(
-            workflow_id=snapshot.workflow_id,
-            workflow_type=snapshot.workflow_type,
-            pipeline_id=snapshot.pipeline_id,
-            config=config,
-            triggered_by=snapshot.triggered_by,
-            trigger_kind=snapshot.trigger_kind,
-            tenant=snapshot.tenant,
-            labels=snapshot.labels,
-            parent=snapshot.parent,
-            attempt=snapshot.attempt,
-            format=snapshot.manifest.adapter,
+        return replay.restore_request(self, snapshot)
+
+    def find_latest_failed(
+        self,
+        *,
+        workflow_id: str | int | None = None,
+        pipeline_id: str | int | None = None,
+        workflow_type: str | None = None,
+        tenant: str | None = None,
+    ) -> SnapshotRecord | None:
+        """The newest failed or errored run of a workflow (or of a pipeline), or None."""
+        return self.store.find_latest_failed(
+            workflow_id=None if workflow_id is None else str(workflow_id),
+            pipeline_id=None if pipeline_id is None else str(pipeline_id),
+            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
+            tenant=self._tenant(tenant),
+        )
+
+    def plan_retrigger(
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        new_workflow_id: str | int | None = None,
+        *,
+        tenant: str | None = None,
+        allow_missing_plugins: bool = False,
+    ) -> replay.ReplayPlan:
+        """Validate a retrigger without recording or launching anything (a dry run).
+
+        Checks everything :meth:`retrigger` checks, the secrets included (they
+        are restored, then dropped); see :func:`wfaudit.retrigger.prepare`.
+        """
+        plan, snapshot = replay.prepare(
+            self,
+            workflow_id,
+            workflow_type,
+            new_workflow_id,
+            tenant=self._tenant(tenant),
+            allow_missing_plugins=allow_missing_plugins,
+        )
+        replay.restore_request(self, snapshot)
+        return plan
+
+    def retrigger(
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        new_workflow_id: str | int | None,
+        launcher: replay.Launcher,
+        *,
+        by: str | None = None,
+        tenant: str | None = None,
+        allow_missing_plugins: bool = False,
+    ) -> replay.RetriggerResult:
+        """Run a failed workflow again from its snapshot, with its secrets restored.
+
+        Validates the replay context (schema version, producing plugins, retry
+        limit, every secret), records the new run's snapshot (``parent`` = the
+        failed run's snapshot, ``attempt`` + 1, trigger kind ``retry``), then
+        calls ``launcher`` with the restored request. ``new_workflow_id`` None
+        names the new run ``<first run's id>-retry<n>``. See
+        :mod:`wfaudit.retrigger` and ``docs/retrigger.md``.
+        """
+        return replay.retrigger(
+            self,
+            workflow_id,
+            workflow_type,
+            new_workflow_id,
+            launcher,
+            by=by,
+            tenant=self._tenant(tenant),
+            allow_missing_plugins=allow_missing_plugins,
         )
 
     # -- outcomes ------------------------------------------------------------
@@ -508,6 +664,11 @@ class Auditor:
         (``wfaudit_on_failure``); their combined decision is in the result.
         """
         new_status = _status(status)
+        if new_status is Status.TRIGGERED:
+            raise InvalidRequest(
+                "'triggered' is the status an audit gives; record running, succeeded, "
+                "failed, error or cancelled"
+            )
         record = self.store.set_status(
             workflow_id=str(workflow_id),
             workflow_type=normalize_workflow_type(workflow_type),
@@ -516,14 +677,18 @@ class Auditor:
             reason=reason,
             by=by,
         )
+        self.notify(EventKind.OUTCOME, record, {"status": new_status.value})
         if not new_status.is_failure:
             return Outcome(record=record)
+        attempt = replay.attempt_of(self.store, record)
         votes = self._hook.wfaudit_on_failure(
             snapshot=record,
             failure=Failure(status=new_status, reason=reason),
-            attempt=record.attempt,
+            attempt=attempt,
+            settings=self.settings.options,
         )
-        return Outcome(record=record, retry=combine_votes(votes))
+        decision = replay.cap_decision(self, record, combine_votes(votes), attempt)
+        return Outcome(record=record, retry=decision)
 
     def _tenant(self, tenant: str | None) -> str | None:
         scoped = self.settings.tenant

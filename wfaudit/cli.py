@@ -18,13 +18,10 @@ import attrs
 import click
 
 from wfaudit_hookspecs import (
-    InvalidRequest,
-    SnapshotNotFound,
     Status,
     TriggerKind,
     TriggerRequest,
     WfauditError,
-    normalize_workflow_type,
 )
 
 from . import render
@@ -234,78 +231,6 @@ def _load(payload: str) -> Any:
 
 
 @cli.command()
-@click.argument("workflow_id", required=False)
-@click.option("--type", "workflow_type", default=None, help="Workflow type of WORKFLOW_ID.")
-@click.option("--id", "snapshot_id", default=None, help="Show the snapshot with this id instead.")
-@click.option("--config-only", is_flag=True, help="Print only the masked config, as JSON.")
-@store_options
-@json_option
-def show(
-    workflow_id: str | None,
-    workflow_type: str | None,
-    snapshot_id: str | None,
-    config_only: bool,
-    as_json: bool,
-) -> None:
-    """Show one snapshot: identity, manifest and masked config."""
-    state: CliState = click.get_current_context().find_root().obj
-    with state.auditor() as auditor:
-        snapshot = _find(auditor, workflow_id, workflow_type, snapshot_id)
-    if config_only:
-        click.echo(render.dump_json(snapshot.config))
-    elif as_json:
-        click.echo(render.dump_json(render.to_json_data(snapshot)))
-    else:
-        render.console().print(render.snapshot_view(snapshot, snapshot.config))
-
-
-def _find(
-    auditor: Auditor, workflow_id: str | None, workflow_type: str | None, snapshot_id: str | None
-) -> Any:
-    if snapshot_id:
-        if workflow_id:
-            raise InvalidRequest("give either WORKFLOW_ID --type T or --id SNAPSHOT_ID, not both")
-        return auditor.get_snapshot_by_id(snapshot_id)
-    if not workflow_id or not workflow_type:
-        raise InvalidRequest("give WORKFLOW_ID with --type T, or --id SNAPSHOT_ID")
-    return auditor.get_snapshot(workflow_id, workflow_type)
-
-
-@cli.command()
-@click.option("--pipeline", "pipeline_id", default=None, help="Only this pipeline.")
-@click.option("--workflow-id", default=None, help="Only this workflow run.")
-@click.option("--type", "workflow_type", default=None, help="Only this workflow type.")
-@click.option(
-    "--status", type=click.Choice([s.value for s in Status]), default=None, help="Only this status."
-)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@store_options
-@json_option
-def log(
-    pipeline_id: str | None,
-    workflow_id: str | None,
-    workflow_type: str | None,
-    status: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """List snapshots, newest first."""
-    state: CliState = click.get_current_context().find_root().obj
-    with state.auditor() as auditor:
-        records = auditor.history(
-            pipeline_id=pipeline_id,
-            workflow_id=workflow_id,
-            workflow_type=workflow_type,
-            status=status,
-            limit=limit,
-        )
-    if as_json:
-        click.echo(render.dump_json(render.to_json_data(records)))
-    else:
-        render.console().print(render.history_table(records))
-
-
-@cli.command()
 @click.argument("workflow_id")
 @click.argument("status", type=click.Choice([s.value for s in Status if s is not Status.TRIGGERED]))
 @click.option("--type", "workflow_type", required=True, help="Workflow type of WORKFLOW_ID.")
@@ -340,34 +265,6 @@ def status(
 
 
 @cli.command()
-@click.argument("a", metavar="A")
-@click.argument("b", metavar="B")
-@store_options
-@json_option
-def diff(a: str, b: str, as_json: bool) -> None:
-    """Compare two snapshots. A and B are snapshot ids or WORKFLOW_ID:TYPE."""
-    state: CliState = click.get_current_context().find_root().obj
-    with state.auditor() as auditor:
-        result = auditor.diff(_resolve(auditor, a), _resolve(auditor, b))
-    if as_json:
-        click.echo(render.dump_json(render.to_json_data(result)))
-    else:
-        render.console().print(render.diff_view(result))
-
-
-def _resolve(auditor: Auditor, ref: str) -> Any:
-    workflow_id, sep, workflow_type = ref.rpartition(":")
-    if sep and workflow_id and normalize_workflow_type(workflow_type) in auditor.workflow_types:
-        return auditor.get_snapshot(workflow_id, workflow_type)
-    try:
-        return auditor.get_snapshot_by_id(ref)
-    except SnapshotNotFound:
-        raise SnapshotNotFound(
-            f"no snapshot {ref!r} (give a snapshot id or WORKFLOW_ID:TYPE)"
-        ) from None
-
-
-@cli.command()
 @store_options
 def demo() -> None:
     """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them."""
@@ -392,4 +289,7 @@ def main() -> None:
     cli(prog_name="wfaudit")
 
 
+from . import history_cli as _history_cli  # noqa: E402, F401 - log, show, diff, tag, annotate
 from . import ops_cli as _ops_cli  # noqa: E402, F401 - adds verify, stats, drain, backup, health
+from . import retention_cli as _retention_cli  # noqa: E402, F401 - retention, hold, archive, restore
+from . import retrigger_cli as _retrigger_cli  # noqa: E402, F401 - adds retrigger
