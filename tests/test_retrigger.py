@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -226,6 +227,69 @@ def test_the_retrigger_runs_the_snapshots_definition_not_todays(
     assert auditor.get_snapshot("1003", "CI").content_hash != result.record.content_hash
 
 
+class LivePipelines:
+    """An adapter that resolves a request's pipeline from the pipeline store *now*
+    (as an orchestrator resolving ``pipeline: payments-api`` would): a retrigger
+    that went through the adapters again would run today's definition."""
+
+    def __init__(self, store: pathlib.Path) -> None:
+        self.store = store
+        self.resolved = 0
+
+    @hookimpl
+    def wfaudit_payload_formats(self, register: Callable[..., None]) -> None:
+        register("live-pipeline", ["CI"], "a pipeline name, resolved from the pipeline store")
+
+    @hookimpl
+    def wfaudit_pre_trigger(self, request: TriggerRequest) -> TriggerRequest | None:
+        config = request.config
+        if not isinstance(config, dict) or "pipeline_ref" not in config:
+            return None
+        self.resolved += 1
+        definition = json.loads((self.store / f"{config['pipeline_ref']}.json").read_text())
+        resolved = {k: v for k, v in config.items() if k != "pipeline_ref"}
+        resolved.update(pipeline=definition["name"], steps=definition["steps"])
+        return attrs.evolve(request, config=resolved, format="live-pipeline")
+
+
+def test_a_retrigger_does_not_resolve_the_pipeline_again(
+    store_url: str,
+    settings_file: pathlib.Path,
+    state: pathlib.Path,
+    secrets_today: None,
+    tmp_path: pathlib.Path,
+) -> None:
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "payments-api.json").write_text(json.dumps(DEFINITION_V1), encoding="utf-8")
+    live = LivePipelines(pipelines)
+    with Auditor.from_url(store_url, strict=True, plugins=[live]) as auditor:
+        controller = Controller(auditor, state, "--fail-first")
+        request = controller.request("1001", DEFINITION_V1)
+        config = {k: v for k, v in request.config.items() if k not in ("pipeline", "steps")}
+        request = attrs.evolve(request, config={**config, "pipeline_ref": "payments-api"})
+        result = auditor.audit_trigger(request)
+        assert result.ok and live.resolved == 1
+        snapshot = auditor.get_snapshot("1001", "CI")
+        assert [s["name"] for s in snapshot.config["steps"]] == ["build", "deploy"]
+        # The orchestrator runs what was resolved (the audited request, restored).
+        code = controller.launcher(auditor.retrigger_request("1001", "CI"))
+        controller.report("1001", code)
+
+        (pipelines / "payments-api.json").write_text(json.dumps(DEFINITION_V2), encoding="utf-8")
+        retried = auditor.retrigger("1001", "CI", "1002", controller.launcher)
+        assert retried.launched == 0
+        assert live.resolved == 1  # the adapters were not asked again
+        assert controller.run("1002")["outputs"] == ["built payments-api v1", TOKEN_DIGEST]
+        assert retried.request.config["steps"] == DEFINITION_V1["steps"]
+
+        # A new trigger resolves today's definition.
+        assert auditor.audit_trigger(attrs.evolve(request, workflow_id="1003")).ok
+        assert live.resolved == 2
+        today = auditor.get_snapshot("1003", "CI")
+        assert [s["name"] for s in today.config["steps"]] == ["build-v2"]
+
+
 def test_a_loop_of_failures_stops_at_the_limit(
     auditor: Auditor,
     state: pathlib.Path,
@@ -378,6 +442,40 @@ def test_what_cannot_be_retriggered(failed: Auditor) -> None:
     assert len(launches.requests) == 1
 
 
+class RacingRetrigger:
+    """A restorer that, the first time it is asked, lets another retrigger of the
+    same run go first (two operators or controllers racing)."""
+
+    def __init__(self) -> None:
+        self.auditor: Auditor | None = None
+        self.launches = Launches()
+        self.raced = False
+
+    @hookimpl
+    def wfaudit_restore_secrets(self, snapshot: Any, requests: Any) -> None:
+        if self.auditor is not None and not self.raced:
+            self.raced = True
+            self.auditor.retrigger("1001", "CI", "1001-b", self.launches)
+
+
+def test_two_racing_retriggers_of_one_run_launch_once(
+    store_url: str, settings_file: pathlib.Path, secrets_today: None
+) -> None:
+    racer = RacingRetrigger()
+    with Auditor.from_url(store_url, strict=True, plugins=[racer]) as auditor:
+        request = Controller(auditor, pathlib.Path()).request("1001", DEFINITION_V1)
+        assert auditor.audit_trigger(request).ok
+        auditor.record_outcome("1001", "CI", "failed", "infrastructure: runner node lost")
+        racer.auditor = auditor
+        launches = Launches()
+        with pytest.raises(NotRetriggerable, match=r"retriggered already.*nothing was launched"):
+            auditor.retrigger("1001", "CI", "1001-a", launches)
+        assert launches.requests == []
+        assert [r.workflow_id for r in racer.launches.requests] == ["1001-b"]
+        children = [r.workflow_id for r in auditor.history(limit=10) if r.parent is not None]
+        assert children == ["1001-b"]
+
+
 def test_a_launcher_that_raises_is_recorded_as_an_error(failed: Auditor) -> None:
     def broken(request: TriggerRequest) -> None:
         raise ConnectionError(f"cannot reach the cluster with {request.config}")
@@ -405,6 +503,44 @@ def test_the_launcher_gets_the_restored_request(failed: Auditor) -> None:
     assert request.parent == failed.get_snapshot("1001", "CI").id
     assert request.triggered_by == "ops" and result.record.created_by == "ops"
     assert REGISTRY_PASSWORD not in repr(result)
+
+
+GITHUB_TOKEN = "ghp_" + "R8vN2qLx7Kp4Tz9Wm3Yc6Bd1Hf5Js0Ga2Ue8"
+
+
+def test_a_secret_in_a_failure_reason_is_masked_before_it_is_stored(
+    failed: Auditor, store_url: str
+) -> None:
+    reason = f"infrastructure: fetch https://ci:{GITHUB_TOKEN}@github.com/acme/app.git failed"
+    outcome = failed.record_outcome("1001", "CI", "error", reason)
+    assert GITHUB_TOKEN not in (outcome.record.status_reason or "")
+    assert (outcome.record.status_reason or "").startswith("infrastructure: fetch https://")
+    assert "github.com/acme/app.git failed" in (outcome.record.status_reason or "")
+    assert find_secrets([GITHUB_TOKEN], database_url=store_url) == []
+    plan = failed.plan_retrigger("1001", "CI")
+    assert GITHUB_TOKEN not in repr(plan)
+
+
+class BrokenPolicy:
+    @hookimpl
+    def wfaudit_on_failure(self, snapshot: SnapshotRecord) -> RetryDecision:
+        raise RuntimeError("policy bug")
+
+
+def test_a_retry_policy_that_raises_is_a_veto_and_the_outcome_stays(
+    store_url: str, settings_file: pathlib.Path, secrets_today: None
+) -> None:
+    with Auditor.from_url(store_url, strict=True, plugins=[BrokenPolicy()]) as auditor:
+        request = Controller(auditor, pathlib.Path()).request("1001", DEFINITION_V1)
+        assert auditor.audit_trigger(request).ok
+        outcome = auditor.record_outcome("1001", "CI", "failed", "infrastructure: node lost")
+        assert outcome.record.status is Status.FAILED
+        assert outcome.retry == RetryDecision(
+            retry=False, reason="a retry policy raised RuntimeError", policy="wfaudit.engine"
+        )
+        decided = auditor.store.list_events(subject=outcome.record.id)[-1]
+        assert decided.kind == DECIDED and decided.data["retry"] is False
+        assert auditor.get_snapshot("1001", "CI").status is Status.FAILED
 
 
 def test_outcomes_are_recorded_in_the_audit_trail(auditor: Auditor) -> None:

@@ -65,6 +65,13 @@ def failed_run(
     monkeypatch.setenv("CLI_REGISTRY_PASSWORD", PASSWORD)
     monkeypatch.setenv("CLI_DEPLOY_TOKEN", TOKEN)
     monkeypatch.delenv("EXPECTED_SECRETS_SHA256", raising=False)
+    for name in (  # the figures below are the defaults'
+        "WFAUDIT_RETRIES_ENABLED",
+        "WORKFLOW_RETRIES_ENABLED",
+        "MAX_CI_WORKFLOW_RETRIES",
+        "WFAUDIT_MAX_RETRIES",
+    ):
+        monkeypatch.delenv(name, raising=False)
     with Auditor.from_url(store_url, strict=True) as auditor:
         request = TriggerRequest(
             workflow_id=1001, workflow_type="CI", pipeline_id="payments-api", config=CONFIG

@@ -669,9 +669,12 @@ class Auditor:
                 "'triggered' is the status an audit gives; record running, succeeded, "
                 "failed, error or cancelled"
             )
+        kind = normalize_workflow_type(workflow_type)
+        if reason is not None:
+            reason = self._mask_reason(str(workflow_id), kind, reason)
         record = self.store.set_status(
             workflow_id=str(workflow_id),
-            workflow_type=normalize_workflow_type(workflow_type),
+            workflow_type=kind,
             tenant=self._tenant(tenant),
             status=new_status,
             reason=reason,
@@ -681,14 +684,44 @@ class Auditor:
         if not new_status.is_failure:
             return Outcome(record=record)
         attempt = replay.attempt_of(self.store, record)
-        votes = self._hook.wfaudit_on_failure(
-            snapshot=record,
-            failure=Failure(status=new_status, reason=reason),
-            attempt=attempt,
-            settings=self.settings.options,
-        )
-        decision = replay.cap_decision(self, record, combine_votes(votes), attempt)
+        try:
+            votes = self._hook.wfaudit_on_failure(
+                snapshot=record,
+                failure=Failure(status=new_status, reason=reason),
+                attempt=attempt,
+                settings=self.settings.options,
+            )
+            combined = combine_votes(votes)
+        except Exception as exc:
+            # The outcome is recorded already; a broken policy must not hide it,
+            # nor let a retry through: it counts as a veto, in the trail too.
+            log.error("a retry policy failed: %s", type(exc).__name__)
+            combined = RetryDecision(
+                retry=False,
+                reason=f"a retry policy raised {type(exc).__name__}",
+                policy=replay.ENGINE_POLICY,
+            )
+        decision = replay.cap_decision(self, record, combined, attempt)
         return Outcome(record=record, retry=decision)
+
+    def _mask_reason(self, workflow_id: str, workflow_type: str, reason: str) -> str:
+        """The orchestrator's free-text reason with any secret in it masked.
+
+        A reason is copied from a log line as often as not (``docker login -p
+        ...`` failed): it passes the same maskers as a config before it is stored.
+        """
+        if not isinstance(reason, str):
+            raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
+        if not self.plugin_manager.maskers():
+            return reason
+        request = TriggerRequest(
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            pipeline_id="-outcome-",
+            config={"reason": reason},
+        )
+        masked = self._mask(request).config
+        return str(masked["reason"])
 
     def _tenant(self, tenant: str | None) -> str | None:
         scoped = self.settings.tenant

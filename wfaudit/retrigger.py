@@ -53,6 +53,7 @@ from wfaudit_hookspecs import (
     SecretRequest,
     SecretsUnavailable,
     Snapshot,
+    SnapshotConflict,
     SnapshotRecord,
     Status,
     Store,
@@ -547,7 +548,12 @@ def _record_child(
         created_by=actor,
         updated_by=actor,
     )
-    saved = auditor._replay(record, blob)
+    try:
+        saved = auditor._replay(record, blob)
+    except SnapshotConflict as conflict:
+        # Another retrigger of the same run recorded its child first (the store
+        # keeps one child per parent): this one launches nothing.
+        raise NotRetriggerable(f"{conflict}; nothing was launched") from None
     if not saved.created:
         raise NotRetriggerable(
             f"{record.workflow_type} workflow {record.workflow_id!r} was recorded by another "

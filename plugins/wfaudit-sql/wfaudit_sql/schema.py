@@ -185,12 +185,14 @@ snapshots = Table(
     Index("ix_snapshots_content_hash", "content_hash"),
     # Whether a manifest is still named (retention's orphan cleanup, the foreign key).
     Index("ix_snapshots_manifest_hash", "manifest_hash"),
-    # A snapshot's retriggers, which retention must not orphan (0006). Partial:
-    # most rows have no parent, and a full index's statistics (all those NULLs)
-    # would make SQLite's planner scan the table instead of probing it.
+    # A snapshot's retrigger, which retention must not orphan (0006). Unique: a
+    # run is retriggered once (two retriggers racing cannot both record a child).
+    # Partial: most rows have no parent, and a full index's statistics (all
+    # those NULLs) would make SQLite's planner scan the table instead of probing it.
     Index(
         "ix_snapshots_parent_id",
         "parent_id",
+        unique=True,
         sqlite_where=text("parent_id IS NOT NULL"),
         postgresql_where=text("parent_id IS NOT NULL"),
     ),

@@ -266,6 +266,11 @@ class SqlStore(RetentionMixin):
                 .first()
             )
             if stored is None:
+                if record.parent is not None and _has_child(connection, record.parent):
+                    raise SnapshotConflict(
+                        f"snapshot {record.parent} is retriggered already (by another "
+                        "retrigger); a run is retriggered once"
+                    )
                 raise SnapshotConflict(
                     f"snapshot id {record.id!r} is already used by another workflow run"
                 )
@@ -998,6 +1003,14 @@ def _append_both_statement() -> Any:
         )
         .add_cte(new_event)
     )
+
+
+def _has_child(connection: Connection, parent_id: str) -> bool:
+    """Whether a snapshot names ``parent_id`` as its parent (it was retriggered)."""
+    found = connection.execute(
+        select(snapshots.c.id).where(snapshots.c.parent_id == parent_id).limit(1)
+    ).first()
+    return found is not None
 
 
 def _identity_query(workflow_id: str, workflow_type: str, tenant: str | None) -> Select[Any]:

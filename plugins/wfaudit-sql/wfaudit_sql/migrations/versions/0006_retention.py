@@ -94,6 +94,7 @@ def upgrade() -> None:
         "ix_snapshots_parent_id",
         "snapshots",
         ["parent_id"],
+        unique=True,
         sqlite_where=sa.text("parent_id IS NOT NULL"),
         postgresql_where=sa.text("parent_id IS NOT NULL"),
     )
