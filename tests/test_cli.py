@@ -306,3 +306,32 @@ def test_demo_runs_and_leaks_nothing(tmp_path: pathlib.Path) -> None:
     for secret in DEMO_SECRETS:
         assert secret not in out + again + first.stderr
         assert secret.encode() not in database
+
+
+def test_a_closed_pipe_ends_a_command_quietly(tmp_path: pathlib.Path) -> None:
+    """`wfaudit log --json | head`: the reader leaves early; no error, no traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import click\n"
+        "from wfaudit import cli\n"
+        "@cli.cli.command('flood')\n"
+        "def flood():\n"
+        "    for n in range(200_000):\n"
+        "        click.echo(f'line {n} ' + 'x' * 60)\n"
+        "cli.main()\n"
+    )
+    env = {**os.environ, "WFAUDIT_HOME": str(tmp_path)}
+    with subprocess.Popen(
+        [sys.executable, "-c", script, "flood"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith(b"line 0 ")
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    assert errors == "" and code == 0

@@ -59,6 +59,11 @@ class WfauditGroup(click.Group):
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`wfaudit log --json | head`): not an error of
+            # ours. Point stdout at /dev/null so the flush at exit fails no more.
+            _silence_stdout()
+            ctx.exit(0)
         except Exception as exc:
             if os.environ.get("WFAUDIT_DEBUG"):
                 raise
@@ -68,6 +73,16 @@ class WfauditGroup(click.Group):
                 err=True,
             )
             ctx.exit(70)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _override(attribute: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
