@@ -720,8 +720,19 @@ class Auditor:
             pipeline_id="-outcome-",
             config={"reason": reason},
         )
-        masked = self._mask(request).config
-        return str(masked["reason"])
+        config = check_json(request.config)
+        marks = Marks(request, config, self.settings.options)
+        # The maskers alone: wrappers of the mask hook (metrics, tracing) time
+        # the audit's stages, and a reason is not an audit.
+        wrappers = [
+            self.plugin_manager.get_plugin(impl.plugin_name)
+            for impl in self._hook.wfaudit_mask.get_hookimpls()
+            if impl.wrapper or impl.hookwrapper
+        ]
+        maskers = self.plugin_manager.subset_hook_caller("wfaudit_mask", remove_plugins=wrappers)
+        maskers(context=marks)
+        masked = apply_marks(marks, config, self._key, adapter=None, maskers=())
+        return str(masked.config["reason"])
 
     def _tenant(self, tenant: str | None) -> str | None:
         scoped = self.settings.tenant
