@@ -64,3 +64,39 @@ def test_a_failing_event_observer_never_fails_the_operation(
     outcome = auditor.record_outcome("8", "CI", "succeeded")
     assert outcome.record.status == "succeeded"
     assert [kind for kind, *_ in recorder.events] == [EventKind.AUDITED, EventKind.OUTCOME]
+
+
+class AuditErrorRecorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.errors: list[str] = []
+
+    @hookimpl
+    def wfaudit_audit_error(self, request: TriggerRequest, error: BaseException) -> None:
+        self.errors.append(type(error).__name__)
+        if self.fail:
+            raise RuntimeError("observer broke")
+
+
+def test_a_failing_observer_does_not_silence_the_others(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    """pluggy stops a hook call at the first implementation that raises; the
+    engine calls each observer on its own, so metrics and webhooks keep hearing."""
+    for n, broken_first in enumerate((True, False)):
+        good, broken = EventRecorder(), EventRecorder(fail=True)
+        heard, broken_errors = AuditErrorRecorder(), AuditErrorRecorder(fail=True)
+        observers = (broken, good, broken_errors, heard)
+        if not broken_first:
+            observers = (good, broken, heard, broken_errors)
+        auditor = make_auditor(KeyNameMasker(), *observers)
+        result = auditor.audit_trigger(_request(f"9{n}"))
+        assert result.ok
+        auditor.record_outcome(f"9{n}", "CI", "failed", "exit 1")
+        assert [kind for kind, *_ in good.events] == [EventKind.AUDITED, EventKind.OUTCOME]
+        assert [kind for kind, *_ in broken.events] == [EventKind.AUDITED, EventKind.OUTCOME]
+        bad = auditor.audit_trigger(
+            TriggerRequest(workflow_id=f"10{n}", workflow_type="NOPE", pipeline_id="p", config={})
+        )
+        assert not bad.ok
+        assert heard.errors == ["UnknownWorkflowType"] == broken_errors.errors

@@ -321,10 +321,7 @@ class Auditor:
             who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
             log.error("audit of %s failed at %s: %s", who, stage.name, message)
         if request is not None:
-            try:
-                self._hook.wfaudit_audit_error(request=request, error=exc)
-            except Exception as observer_error:
-                log.error("an audit-error observer failed: %s", type(observer_error).__name__)
+            self._observe("wfaudit_audit_error", request=request, error=exc)
         if self.settings.strict:
             if isinstance(exc, WfauditError):
                 raise exc
@@ -386,12 +383,23 @@ class Auditor:
         data that never holds a secret or a config value. Observer errors are
         logged (by type) and ignored: an observer never fails the operation.
         """
+        self._observe(
+            "wfaudit_event",
+            kind=kind,
+            snapshot=record,
+            data=dict(data or {}),
+            settings=self.settings.options,
+        )
+
+    def _observe(self, name: str, **kwargs: Any) -> None:
+        """Call an observer hook. Each observer is isolated by the plugin manager
+        (:data:`wfaudit.plugins.OBSERVER_HOOKS`): one that raises is logged and
+        skipped, and the others still hear. This catches what is left (a hook
+        call that fails in pluggy itself)."""
         try:
-            self._hook.wfaudit_event(
-                kind=kind, snapshot=record, data=dict(data or {}), settings=self.settings.options
-            )
+            getattr(self._hook, name)(**kwargs)
         except Exception as exc:
-            log.error("an event observer failed on %s: %s", kind, type(exc).__name__)
+            log.error("the %s observers failed: %s", name, type(exc).__name__)
 
     def _probe_store(self) -> None:
         if isinstance(self.store, StoreMaintenance):

@@ -27,7 +27,7 @@ import importlib.metadata
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -73,8 +73,38 @@ class _Failed:
     error: str
 
 
+OBSERVER_HOOKS: tuple[str, ...] = ("wfaudit_event", "wfaudit_audit_error")
+"""Hooks whose implementations only observe. pluggy stops a hook call at the
+first implementation that raises, so a broken observer would silence the others
+(metrics, webhooks): the manager isolates each one (:func:`_isolated`)."""
+
+
+def _isolated(function: Callable[..., Any], hook: str, plugin: str) -> Callable[..., Any]:
+    """``function``, with its errors logged (by type) and swallowed."""
+
+    @functools.wraps(function)
+    def observe(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            log.error("the %s observer %s failed: %s", hook, plugin, type(exc).__name__)
+            return None
+
+    return observe
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager, remembering where each plugin came from."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` as pluggy does, isolating its observer hooks."""
+        registered = super().register(plugin, name)
+        if registered is not None:
+            for hook_name in OBSERVER_HOOKS:
+                for impl in getattr(self.hook, hook_name).get_hookimpls():
+                    if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                        impl.function = _isolated(impl.function, hook_name, impl.plugin_name)
+        return registered
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
