@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,3 +61,36 @@ def scrape_text() -> Callable[[str], str]:
         return body.decode()
 
     return get
+
+
+def wait_for_line(stream: IO[str], prefix: str, *, timeout: float = 60.0) -> str:
+    """The first line of ``stream`` that starts with ``prefix``, read with a deadline.
+
+    Lines before it (warnings, log lines) are skipped. A thread reads the
+    stream, and keeps draining it afterwards so the writer never blocks on a
+    full pipe. Fails the test (rather than hanging it) when ``timeout`` seconds
+    pass, or the stream ends, first.
+    """
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for line in stream:
+                lines.put(line)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=pump, name="wait-for-line", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    skipped: list[str] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            line = lines.get(timeout=max(remaining, 0.0))
+        except queue.Empty:
+            pytest.fail(f"no line starting with {prefix!r} within {timeout:g} s; got {skipped!r}")
+        if line is None:
+            pytest.fail(f"the stream ended before a line starting with {prefix!r}; got {skipped!r}")
+        if line.startswith(prefix):
+            return line
+        skipped.append(line)

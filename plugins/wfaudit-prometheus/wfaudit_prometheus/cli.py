@@ -20,7 +20,13 @@ def metrics() -> None:
 
 @metrics.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=9464, show_default=True, type=int, help="Port (0: any free).")
+@click.option(
+    "--port",
+    default=9464,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free).",
+)
 @store_options
 def serve_command(host: str, port: int) -> None:
     """Serve /metrics until interrupted.

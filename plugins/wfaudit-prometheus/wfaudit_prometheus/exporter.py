@@ -20,7 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from wfaudit import Auditor
-from wfaudit_hookspecs import StoreMaintenance, WfauditError
+from wfaudit_hookspecs import ConfigurationError, StoreMaintenance, WfauditError
 
 from . import metrics
 
@@ -112,10 +112,17 @@ def make_registry(auditor: Auditor | None = None) -> CollectorRegistry:
 
     In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) the audit metrics
     are those every process wrote to that directory, added up.
+
+    :raises ConfigurationError: ``PROMETHEUS_MULTIPROC_DIR`` is not a directory.
     """
     registry = CollectorRegistry(auto_describe=True)
     directory = os.environ.get(MULTIPROC_VARIABLE)
     if directory:
+        if not os.path.isdir(directory):
+            raise ConfigurationError(
+                f"{MULTIPROC_VARIABLE}={directory} is not a directory: create it (empty and "
+                "writable by every process that audits) or unset the variable"
+            )
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry.register(_ProcessMetrics())
@@ -148,6 +155,8 @@ def serve(registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 9
 
     ``port=0`` takes a free port (read it from the result).
     """
+    if not 0 <= port <= 65535:
+        raise WfauditError(f"cannot listen on {host}:{port}: a port is within 0..65535")
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

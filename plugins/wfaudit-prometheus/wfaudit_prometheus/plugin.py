@@ -4,12 +4,20 @@ The wrappers run outermost (``tryfirst``) so they see what the whole stage
 did, spooling included; they never change a result, and an error inside a
 stage passes through them untouched. Nothing here reads a config or a secret:
 labels are workflow types, stage names, statuses and class names.
+
+A metric that cannot be updated (``PROMETHEUS_MULTIPROC_DIR`` names a missing
+or unwritable directory, a bug in a collector) never reaches the engine: every
+update runs under :func:`_guarded`, which logs the first error of each type
+and then stays quiet. The audit goes on, and is stored, without that figure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
@@ -42,6 +50,12 @@ __all__ = [
     "wfaudit_restore_secrets",
 ]
 
+log = logging.getLogger("wfaudit.prometheus")
+
+_reported: set[str] = set()
+"""The error types already logged by :func:`_guarded` (once per process and type)."""
+_reported_lock = threading.Lock()
+
 RETENTION_KINDS = frozenset(
     {
         EventKind.ARCHIVED,
@@ -53,13 +67,40 @@ RETENTION_KINDS = frozenset(
 )
 
 
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    """Run metric updates that must never raise into the engine.
+
+    An error is swallowed; the first one of each type is logged (with an
+    ``OSError``'s message, which names the file; other messages are left out).
+    """
+    try:
+        yield
+    except Exception as exc:
+        name = type(exc).__name__
+        with _reported_lock:
+            first = name not in _reported
+            _reported.add(name)
+        if first:
+            detail = f": {exc}" if isinstance(exc, OSError) else ""
+            log.error(
+                "wfaudit metrics are not updated (%s%s); audits go on without them, and "
+                "further %s errors are not logged (is PROMETHEUS_MULTIPROC_DIR a writable "
+                "directory?)",
+                name,
+                detail,
+                name,
+            )
+
+
 def _timed(stage: str) -> Generator[None, Any, Any]:
     """The body of a timing wrapper: observe the stage's duration, pass its result on."""
     start = time.perf_counter()
     try:
         return (yield)
     finally:
-        metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - start)
+        with _guarded():
+            metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - start)
 
 
 @hookimpl(wrapper=True, tryfirst=True)
@@ -81,18 +122,23 @@ def wfaudit_persist(
     """Time the persist stage; count snapshots by outcome and their bytes."""
     saved = yield from _timed("persist")
     if isinstance(saved, SaveResult):
-        kind = snapshot.workflow_type
-        if saved.spooled:
-            metrics.SNAPSHOTS.labels(kind, "spooled").inc()
-        elif saved.created:
-            metrics.SNAPSHOTS.labels(kind, "created").inc()
-            metrics.AUDITED_RAW_BYTES.labels(kind).inc(snapshot.config_size)
-            metrics.AUDITED_COMPRESSED_BYTES.labels(kind).inc(len(payload.data))
-            if snapshot.attempt > 1:
-                metrics.RETRIGGER_ATTEMPTS.labels(kind).inc()
-        else:
-            metrics.SNAPSHOTS.labels(kind, "repeated").inc()
+        with _guarded():
+            _count_saved(snapshot, payload, saved)
     return saved
+
+
+def _count_saved(snapshot: SnapshotRecord, payload: Blob, saved: SaveResult) -> None:
+    kind = snapshot.workflow_type
+    if saved.spooled:
+        metrics.SNAPSHOTS.labels(kind, "spooled").inc()
+    elif saved.created:
+        metrics.SNAPSHOTS.labels(kind, "created").inc()
+        metrics.AUDITED_RAW_BYTES.labels(kind).inc(snapshot.config_size)
+        metrics.AUDITED_COMPRESSED_BYTES.labels(kind).inc(len(payload.data))
+        if snapshot.attempt > 1:
+            metrics.RETRIGGER_ATTEMPTS.labels(kind).inc()
+    else:
+        metrics.SNAPSHOTS.labels(kind, "repeated").inc()
 
 
 @hookimpl(wrapper=True, tryfirst=True)
@@ -108,7 +154,8 @@ def wfaudit_on_failure(
         decision = "retry"
     else:
         decision = "no_vote"
-    metrics.RETRY_DECISIONS.labels(decision).inc()
+    with _guarded():
+        metrics.RETRY_DECISIONS.labels(decision).inc()
     return votes
 
 
@@ -123,15 +170,25 @@ def wfaudit_restore_secrets(
 @hookimpl
 def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
     """Count a failed audit by workflow type and error class."""
-    metrics.SNAPSHOTS.labels(request.workflow_type, "failed").inc()
-    metrics.AUDIT_FAILURES.labels(request.workflow_type, type(error).__name__).inc()
+    with _guarded():
+        metrics.SNAPSHOTS.labels(request.workflow_type, "failed").inc()
+        metrics.AUDIT_FAILURES.labels(request.workflow_type, type(error).__name__).inc()
 
 
 @hookimpl
 def wfaudit_event(
     kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> None:
-    """Count outcomes (of retriggered runs apart) and retention actions."""
+    """Count outcomes (of retriggered runs apart) and retention actions.
+
+    Guarded too: an error here would also keep the other observers (webhooks)
+    from hearing of the event.
+    """
+    with _guarded():
+        _count_event(kind, snapshot, data)
+
+
+def _count_event(kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any]) -> None:
     metrics.EVENTS.labels(kind).inc()
     if kind == EventKind.OUTCOME:
         status = str(data.get("status", snapshot.status))

@@ -105,10 +105,19 @@ def test_the_api_over_a_real_server(seeded: Seeded, app_server: Server) -> None:
         verify = client.get("/api/v1/verify", headers=a).json()
         assert verify["ok"] is True and verify["snapshots"] == 3
 
-        metrics = client.get("/metrics", headers=a)
+        # The metrics are the process's, every tenant's: for a token bound to no tenant.
+        for token in (TOKEN_A, TOKEN_B):
+            refused = client.get("/metrics", headers=bearer(token))
+            assert refused.status_code == 403
+            assert "wfaudit_" not in refused.text
+        metrics = client.get("/metrics", headers=bearer(TOKEN_OPS))
         assert metrics.status_code == 200
-        assert 'wfaudit_store_snapshots{status="succeeded"} 2.0' in metrics.text
-        assert client.get("/metrics").status_code == 401
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert 'wfaudit_store_snapshots{status="succeeded"} 2.0' in metrics.text  # team A's
+        assert 'wfaudit_store_snapshots{status="triggered"} 1.0' in metrics.text  # team B's
+        unauthenticated = client.get("/metrics")
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["www-authenticate"] == "Bearer"
 
         everything = " ".join(
             client.get(path, headers=a).text

@@ -2,7 +2,8 @@
 side-by-side diff, check what is rendered, and save screenshots.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run``
-installs them); skipped only when they are absent. With
+installs them); skipped only when they are absent, and then failed instead
+with ``WFAUDIT_REQUIRE_BROWSER=1`` (as in CI). With
 ``WFAUDIT_UPDATE_SCREENSHOTS=1`` the screenshots are also written to
 ``docs/images/`` for the documentation.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -22,14 +24,24 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 DOCS_IMAGES = pathlib.Path(__file__).resolve().parents[3] / "docs" / "images"
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="Chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
-)
+REQUIRE = "WFAUDIT_REQUIRE_BROWSER"
+
+
+def require_browser() -> None:
+    """Skip the test when Chromium or its driver is missing; fail it instead
+    when ``WFAUDIT_REQUIRE_BROWSER=1`` (CI must not pass without the browser test)."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if not missing:
+        return
+    message = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{message}; {REQUIRE}=1 requires the browser test")
+    pytest.skip(message)
 
 
 @pytest.fixture
 def browser(tmp_path: pathlib.Path) -> Iterator[object]:
+    require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -126,3 +138,19 @@ def test_timeline_and_diff_in_headless_chromium(
 
     driver.get(f"{app_server.url}/ui/snapshots/{ids['other_tenant']}")  # type: ignore[attr-defined]
     assert "404" in driver.find_element(By.TAG_NAME, "h1").text  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("required", [False, True], ids=["skip", "required"])
+def test_a_missing_browser_skips_or_fails_as_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, required: bool
+) -> None:
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "CHROMIUM", str(tmp_path / "no-chromium"))
+    if required:
+        monkeypatch.setenv(REQUIRE, "1")
+    else:
+        monkeypatch.delenv(REQUIRE, raising=False)
+    expected = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(expected, match=r"not installed: .*no-chromium") as raised:
+        require_browser()
+    assert (f"{REQUIRE}=1" in str(raised.value)) is required

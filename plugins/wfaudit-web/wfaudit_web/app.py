@@ -5,7 +5,9 @@ Every data route needs a bearer token the operator configured
 cookie the sign-in form sets. With no token configured nothing but
 ``/healthz``, ``/readyz`` and ``/openapi.json`` answers. A token bound to a
 tenant reads through an auditor scoped to that tenant, so another tenant's
-snapshot is "not found" (404), as one that does not exist.
+snapshot is "not found" (404), as one that does not exist. ``/metrics`` is
+process-wide (the audit counters have no tenant label): only a token bound to
+no tenant reads it; others get 403.
 """
 
 from __future__ import annotations
@@ -322,17 +324,31 @@ def create_app(
         return JSONResponse(description)
 
     def metrics(request: Request) -> Response:
+        # The audit counters are the process's (every tenant's, without a tenant
+        # label): only a token bound to no tenant may read them.
         try:
-            auditor = web.scoped(request)
+            access = web.access(request)
         except Refused as refused:
-            return JSONResponse({"error": refused.message}, refused.status)
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+            return JSONResponse({"error": refused.message}, refused.status, headers=headers)
+        if access.tenant is not None:
+            return JSONResponse(
+                {
+                    "error": "the metrics count every tenant's audits: they need a token "
+                    "bound to no tenant"
+                },
+                403,
+            )
         try:
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
             from wfaudit_prometheus import make_registry
         except ImportError:
             return JSONResponse({"error": "wfaudit-prometheus is not installed"}, 404)
-        body = generate_latest(make_registry(auditor))
+        try:
+            body = generate_latest(make_registry(web.auditor(None)))
+        except WfauditError as error:
+            return JSONResponse({"error": str(error)}, 503)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def login(request: Request) -> Response:

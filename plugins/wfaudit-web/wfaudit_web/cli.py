@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from wfaudit.cli import CliState, store_options
 from wfaudit.settings import Settings
-from wfaudit_hookspecs import ConfigurationError
+from wfaudit_hookspecs import ConfigurationError, WfauditError
 
 from .access import DEFAULT_TOKEN_ENV, Tokens
 from .app import create_app
@@ -16,7 +18,13 @@ __all__ = ["serve"]
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @store_options
 def serve(host: str, port: int) -> None:
     """Serve the read-only HTTP API and the timeline / snapshot / diff pages.
@@ -35,5 +43,23 @@ def serve(host: str, port: int) -> None:
             "tokens); the web view serves no data without one"
         )
     app = create_app(state.store_url, tokens)
-    click.echo(f"serving the wfaudit web view on http://{host}:{port}/ui", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    listener = _listen(host, port)
+    bound = int(listener.getsockname()[1])  # the port taken, when --port 0
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving the wfaudit web view on http://{shown}:{bound}/ui", err=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound before the address is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise WfauditError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

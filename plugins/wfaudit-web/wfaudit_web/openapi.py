@@ -36,6 +36,16 @@ def _get(summary: str, *params: dict[str, Any], public: bool = False) -> dict[st
     return {"get": operation}
 
 
+def _metrics() -> dict[str, Any]:
+    path = _get(
+        "Prometheus metrics (when wfaudit-prometheus is installed), of the whole process: "
+        "a token bound to a tenant is refused."
+    )
+    path["get"]["responses"]["200"] = {"description": "OK (Prometheus text format)"}
+    path["get"]["responses"]["403"] = {"description": "The token is bound to a tenant."}
+    return path
+
+
 def openapi(version: str) -> dict[str, Any]:
     """The description; every data endpoint needs the bearer token."""
     snapshot_id = _param("snapshot_id", "path", "A snapshot id.")
@@ -75,7 +85,7 @@ def openapi(version: str) -> dict[str, Any]:
             "/api/v1/plugins": _get("The plugins loaded and the hooks they implement."),
             "/api/v1/stats": _get("Counts, bytes raw and stored, ratios, spool depth."),
             "/api/v1/verify": _get("Whether the audit trail and blobs are as written."),
-            "/metrics": _get("Prometheus metrics (when wfaudit-prometheus is installed)."),
+            "/metrics": _metrics(),
             "/healthz": _get("Liveness: the process answers.", public=True),
             "/readyz": _get("Readiness: the store answers.", public=True),
         },

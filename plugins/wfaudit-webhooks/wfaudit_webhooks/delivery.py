@@ -1,7 +1,8 @@
 """Sending one delivery: sign it, POST it, classify what happened.
 
-Redirects are refused (a redirect could lead past the allowlist), and a
-response is read only for its status. Errors are described by class and
+Redirects are refused (a redirect could lead past the allowlist), proxies
+from the environment are not used (deliveries go direct), and a response is
+read only for its status. Errors are described by class and
 status, never with the body or the URL's path.
 """
 
@@ -105,7 +106,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx response is then raised as an HTTPError: not delivered
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+"""Deliveries go straight to the endpoint: ``HTTP(S)_PROXY`` of the orchestrator's
+environment is not used (the allowlist names the hosts a delivery reaches, and a
+proxy would see the signed bodies)."""
 
 
 def send(config: WebhookConfig, delivery: Delivery) -> Result:

@@ -1,17 +1,24 @@
 """Delivery off the audit path: a queue and one worker thread per configuration.
 
-:meth:`Dispatcher.submit` never blocks and never raises: the auditing thread
-only puts a delivery on a queue. The worker sends it; a retryable failure
+:meth:`Dispatcher.submit` never blocks, never raises and does no I/O: the
+auditing thread only puts a delivery on a queue. The worker sends it; a retryable failure
 comes back after an exponential backoff (``backoff * 2**(attempt-1)``, capped
 at ``backoff_max``) while other deliveries go on; after ``max_attempts``, or
 on a failure that retrying cannot fix, the delivery goes to the dead-letter
 queue. At process exit whatever is still waiting goes there too, so nothing is
 lost without a trace.
+
+Only the worker (and :meth:`Dispatcher.close`, at exit) writes dead letters.
+When the queue is full, ``submit`` puts the delivery on a bounded overflow
+list that the worker dead-letters; when that is full too, or the dispatcher
+is closed, the delivery is dropped: counted in :attr:`Dispatcher.dropped` and
+logged (the first of each run of drops), never written on the caller's thread.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import heapq
 import itertools
 import logging
@@ -28,6 +35,9 @@ __all__ = ["Dispatcher", "close_all", "dispatcher_for"]
 log = logging.getLogger("wfaudit.webhooks")
 
 QUEUE_SIZE = 10_000
+OVERFLOW_SIZE = 10_000
+"""Deliveries beyond a full queue that the worker dead-letters (more are dropped)."""
+FULL = "the delivery queue was full"
 EXIT_WAIT = 2.0
 """Seconds a process at exit gives its deliveries before dead-lettering them."""
 
@@ -39,6 +49,10 @@ class Dispatcher:
         self.config = config
         self.dead_letters = DeadLetters(config.dead_letters)
         self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._overflow: collections.deque[Delivery] = collections.deque()
+        self.dropped = 0
+        """Deliveries dropped (neither sent nor dead-lettered) since the start."""
+        self._dropping = False
         self._retries: list[tuple[float, int, Delivery]] = []  # the worker's own heap
         self._order = itertools.count()
         self._outstanding = 0
@@ -51,17 +65,31 @@ class Dispatcher:
         return f"<Dispatcher {self.config!r} outstanding={self._outstanding}>"
 
     def submit(self, delivery: Delivery) -> None:
-        """Queue a delivery; returns at once."""
+        """Queue a delivery; returns at once, without I/O (see the module's docstring)."""
+        if self._stop.is_set():
+            self._drop(delivery, "the dispatcher is closed")
+            return
         with self._idle:
             self._outstanding += 1
-        if self._stop.is_set():
-            self._dead(delivery, "submitted after the dispatcher was closed")
-            return
         self._ensure_worker()
         try:
             self._queue.put_nowait(delivery)
         except queue.Full:
-            self._dead(delivery, "the delivery queue was full")
+            pass
+        else:
+            if self._dropping:  # a run of drops is over: the next one is logged again
+                with self._idle:
+                    self._dropping = False
+            return
+        with self._idle:
+            overflow = len(self._overflow) < OVERFLOW_SIZE
+            if overflow:  # for the worker to dead-letter
+                self._overflow.append(delivery)
+            else:
+                self._outstanding -= 1
+                self._idle.notify_all()
+        if not overflow:
+            self._drop(delivery, f"{FULL}, and so was its overflow")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every delivery submitted so far was delivered or
@@ -77,6 +105,9 @@ class Dispatcher:
             self._thread.join(timeout=self.config.timeout + 1)
         leftovers = [item for _, _, item in self._retries]
         self._retries.clear()
+        with self._idle:
+            leftovers.extend(self._overflow)
+            self._overflow.clear()
         while True:
             try:
                 leftovers.append(self._queue.get_nowait())
@@ -108,11 +139,38 @@ class Dispatcher:
                 pass
             else:
                 self._attempt(delivery)
+            self._dead_letter_overflow()
             while self._retries and self._retries[0][0] <= time.monotonic():
                 if self._stop.is_set():
                     return
                 _, _, due = heapq.heappop(self._retries)
                 self._attempt(due)
+
+    def _dead_letter_overflow(self) -> None:
+        """Dead-letter the deliveries ``submit`` could not queue (the worker's job)."""
+        while True:
+            with self._idle:
+                if not self._overflow:
+                    return
+                delivery = self._overflow.popleft()
+            self._dead(delivery, FULL)
+
+    def _drop(self, delivery: Delivery, why: str) -> None:
+        """Count a delivery given up on the caller's thread; log the first of a run."""
+        with self._idle:
+            self.dropped += 1
+            first, self._dropping = not self._dropping, True
+            dropped = self.dropped
+        if first:
+            log.error(
+                "webhook %s (%s) about snapshot %s is dropped: %s (%d dropped so far; "
+                "further drops are counted, not logged, until a delivery is queued again)",
+                delivery.id,
+                delivery.kind,
+                delivery.subject,
+                why,
+                dropped,
+            )
 
     def _attempt(self, delivery: Delivery) -> None:
         delivery.attempts += 1
