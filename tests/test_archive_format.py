@@ -17,6 +17,7 @@ from wfaudit.archive import (
     parse_object,
     snapshot_id_of_key,
     tenant_prefix,
+    url_has_credentials,
 )
 from wfaudit_hookspecs import Blob, SnapshotNotFound, StoreError, canonical_json, content_hash
 from wfaudit_hookspecs.retention import ExportedSnapshot
@@ -95,3 +96,28 @@ def test_file_archive(tmp_path: pathlib.Path) -> None:
     with pytest.raises(SnapshotNotFound):
         archive.get("wfaudit/v1/-/p/2026/01/X.wfa")
     assert archive.url == (tmp_path / "a").as_uri()
+
+
+def test_objects_say_when_they_were_archived() -> None:
+    snapshot, raw = exported({"a": 1})
+    parsed = parse_object(build_object(snapshot, raw, archived_on=WHEN), where="k")
+    assert parsed.archived_on == WHEN  # what orphan cleanup's grace period reads
+    header = dict(parsed.header)
+    del header["archived_on"]
+    assert type(parsed)(header=header, config=parsed.config).archived_on is None
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("s3://key:pw@bucket/prefix", True),
+        ("s3://bucket/prefix?endpoint=http://key:pw@127.0.0.1:8333", True),
+        ("s3://bucket/prefix?region=x&endpoint=https://pw@s3.example", True),
+        ("file://user:pw@localhost/srv/archive", True),
+        ("s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=eu-west-1", False),
+        ("file:///srv/archive", False),
+        ("vault://cold?owner=team@example.com", False),
+    ],
+)
+def test_urls_with_credentials_are_recognised(url: str, secret: bool) -> None:
+    assert url_has_credentials(url) is secret

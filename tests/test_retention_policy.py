@@ -8,7 +8,11 @@ deletion (deletions are new events, never edits of old ones).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pathlib
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +23,14 @@ from wfaudit.archive import FileArchive
 from wfaudit.retention import Action, RetentionPolicy, RetentionRule, Sweeper, parse_duration
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import verify
-from wfaudit_hookspecs import ConfigurationError, EventKind, InvalidRequest, TriggerRequest
+from wfaudit_hookspecs import (
+    BadStoreURL,
+    ConfigurationError,
+    EventKind,
+    InvalidRequest,
+    TriggerRequest,
+    content_hash,
+)
 from wfaudit_hookspecs.retention import HoldScope, SweepBusy
 
 Run = Callable[..., str]
@@ -356,6 +367,110 @@ def test_deleting_without_archive_needs_it_said(
     assert_verified(store_auditor)
 
 
+def test_a_missing_archive_leaves_no_sweep_open(
+    store_auditor: Auditor, run: Run, wfaudit_clock: Clock, tmp_path: pathlib.Path
+) -> None:
+    """The archive configuration is checked before a sweep starts: the next apply
+    starts a sweep of its own, at its own time, rather than "resuming" one."""
+    snapshot_id = run("wf-1")
+    wfaudit_clock.advance(days=31)
+    immediately = (RetentionRule.of("team=x", "1y", archive="immediately"),)
+    for policy in (
+        RetentionPolicy(),
+        RetentionPolicy(archive_before_delete=False, rules=immediately),
+    ):
+        with pytest.raises(ConfigurationError, match="no archive is configured"):
+            Sweeper(store_auditor.store, policy).apply()
+    later = wfaudit_clock.advance(days=1)
+    report = sweeper(store_auditor, tmp_path).apply()
+    assert not report.resumed and report.as_of >= later
+    assert report.deleted == 1 and not present(store_auditor, snapshot_id)
+
+
+def test_a_run_without_outcome_counts_from_its_last_update(
+    store_auditor: Auditor, wfaudit_clock: Clock, tmp_path: pathlib.Path
+) -> None:
+    """`running` and `triggered` runs are kept 90 days from ``updated_on`` (the
+    trigger, or the moment the run was reported running), as docs/retention.md says."""
+    triggered = store_auditor.audit_trigger(
+        TriggerRequest(workflow_id="wf-t", workflow_type="CI", pipeline_id="p", config={"a": 1})
+    )
+    running = store_auditor.audit_trigger(
+        TriggerRequest(workflow_id="wf-r", workflow_type="CI", pipeline_id="p", config={"a": 2})
+    )
+    assert triggered.ref is not None and running.ref is not None
+    wfaudit_clock.advance(days=10)
+    store_auditor.record_outcome("wf-r", "CI", "running")
+    sweep = sweeper(store_auditor, tmp_path)
+    wfaudit_clock.advance(days=85)  # 95 days after the triggers, 85 after "running"
+    items = plan(sweep)
+    assert items[triggered.ref.id].action == Action.DELETE
+    assert "triggered: 90d" in items[triggered.ref.id].reason
+    assert items[running.ref.id].action == Action.KEEP
+    wfaudit_clock.advance(days=6)
+    assert plan(sweep)[running.ref.id].action == Action.DELETE
+
+
+def test_an_archive_url_with_credentials_is_refused(tmp_path: pathlib.Path) -> None:
+    from wfaudit.archive import open_archive
+    from wfaudit.plugins import make_plugin_manager
+
+    manager = make_plugin_manager([], load_entrypoints=False)
+    for url in (
+        "file://user:sekrit1@localhost/tmp/x",
+        "s3://key:sekrit1@bucket/x",
+        "s3://bucket/x?endpoint=http://key:sekrit1@127.0.0.1:1",
+        "vault://cold?endpoint=https://key:sekrit1@vault.example",
+    ):
+        with pytest.raises(BadStoreURL, match="must not hold credentials") as raised:
+            open_archive(url, manager)
+        assert "sekrit1" not in str(raised.value)
+
+    class Leaky(FileArchive):
+        def __init__(self) -> None:
+            super().__init__(tmp_path / "leaky")
+            self.url = "https://user:sekrit1@archive.example/x"
+
+    never_reached: Any = object()  # the archive is refused before the store is looked at
+    with pytest.raises(ConfigurationError, match="holds credentials") as refused:
+        Sweeper(never_reached, RetentionPolicy(), archive=Leaky())
+    assert "sekrit1" not in str(refused.value)
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_retention_commands_end_quietly_on_a_closed_pipe(
+    store_auditor: Auditor, store_url: str, tmp_path: pathlib.Path
+) -> None:
+    """`wfaudit retention plan | head`: no error, no traceback, status 0."""
+    for number in range(500):
+        store_auditor.audit_trigger(
+            TriggerRequest(
+                workflow_id=f"wf-{number}",
+                workflow_type="CI",
+                pipeline_id="pipe",
+                config={"run": number},
+            )
+        )
+    env = {**os.environ, "WFAUDIT_STORE_URL": store_url, "WFAUDIT_LOAD_PLUGINS": "sql"}
+    for args in (
+        ("retention", "plan", "--all", "--limit", "100000"),
+        ("retention", "plan", "--all", "--json"),
+    ):
+        with subprocess.Popen(
+            [sys.executable, "-m", "wfaudit", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            assert process.stdout.readline().strip()
+            process.stdout.close()
+            errors = process.stderr.read().decode()
+            code = process.wait(timeout=120)
+        assert (errors, code) == ("", 0), args
+
+
 def test_restore_brings_back_the_same_snapshot(
     store_auditor: Auditor, run: Run, wfaudit_clock: Clock, tmp_path: pathlib.Path
 ) -> None:
@@ -397,23 +512,163 @@ def test_a_changed_archive_object_is_refused(
     assert not present(store_auditor, snapshot_id)
 
 
-def test_orphans_are_cleaned(
-    store_auditor: Auditor, run: Run, wfaudit_clock: Clock, tmp_path: pathlib.Path
+def _stuck_sweep(auditor: Auditor, archive: FileArchive, stuck: str) -> None:
+    """A sweep that dies right after writing ``stuck``'s archive object (so no record
+    names it), then a hold on ``stuck``, so that the resumed sweep never records it:
+    the object is an orphan of this store."""
+
+    def crash(kind: str, candidate: Any) -> None:
+        if kind == "object-written" and candidate.id == stuck:
+            raise RuntimeError("killed")
+
+    sweep = Sweeper(auditor.store, RetentionPolicy(), archive=archive)
+    with pytest.raises(RuntimeError, match="killed"):
+        sweep.apply(on_step=crash)
+    store: Any = auditor.store
+    store.add_hold(scope=HoldScope.SNAPSHOT, target=stuck, tenant=None, reason=None, by="x")
+    report = sweep.apply()
+    assert report.resumed and report.archived == report.deleted == 1
+    assert report.orphan_objects == 0  # the stuck object is fresh: not an orphan yet
+
+
+def test_orphan_objects_of_another_store_are_left_alone(
+    store_auditor: Auditor,
+    run: Run,
+    make_auditor: Callable[..., Auditor],
+    wfaudit_clock: Clock,
+    tmp_path: pathlib.Path,
 ) -> None:
-    run("wf-1")
-    sweep = sweeper(store_auditor, tmp_path)
-    assert sweep.archive is not None
-    stray = "wfaudit/v1/-/pipe-1/2020/01/01STRAY000000000000000000.wfa"
-    sweep.archive.put(stray, b"not referenced")
-    sweep.archive.put("unrelated/file.txt", b"left alone")
-    counts = sweep.clean_orphans()
-    assert counts["orphan_objects"] == 1
-    assert sweep.archive.size(stray) is None
-    assert sweep.archive.size("unrelated/file.txt") is not None
+    """Two stores share one archive (same directory, same prefix): each cleans up
+    only its own orphans, and only once they are older than the grace period."""
+    shared = FileArchive(tmp_path / "shared", fsync=False)
+    gone = run("wf-gone")
+    stuck = run("wf-stuck")
+    other = make_auditor(url=f"sqlite:///{tmp_path / 'other.sqlite3'}", allow_unmasked=True)
+    other_ids = []
+    for number in range(2):
+        result = other.audit_trigger(
+            TriggerRequest(
+                workflow_id=f"other-{number}",
+                workflow_type="CI",
+                pipeline_id="pipe-1",
+                config={"other": number},
+            )
+        )
+        assert result.ref is not None
+        other.record_outcome(f"other-{number}", "CI", "succeeded")
+        other_ids.append(result.ref.id)
+    other_gone, other_stuck = other_ids
     wfaudit_clock.advance(days=31)
-    sweep.apply()
-    keys = list(sweep.archive.iter_keys("wfaudit/"))
-    assert len(keys) == 1 and keys[0].endswith(".wfa")  # the archived snapshot's object
+    _stuck_sweep(store_auditor, shared, stuck)
+    _stuck_sweep(other, shared, other_stuck)
+    records = {
+        sid: auditor.store.get_archive(sid)  # type: ignore[attr-defined]
+        for auditor, sid in ((store_auditor, gone), (other, other_gone))
+    }
+    assert all(record is not None and not record.present for record in records.values())
+    keys = set(shared.iter_keys())
+    assert len(keys) == 4  # two recorded objects, two orphans (one of each store)
+    mine = next(key for key in keys if key.endswith(f"/{stuck}.wfa"))
+    theirs = next(key for key in keys if key.endswith(f"/{other_stuck}.wfa"))
+    # Under the layout, but no archive object (or not of the snapshot it names).
+    junk = f"wfaudit/v1/-/pipe-1/2020/01/{stuck}.wfa"
+    shared.put(junk, b"not an archive object")
+    shared.put("unrelated/file.txt", b"left alone")
+    sweep = Sweeper(store_auditor.store, RetentionPolicy(), archive=shared)
+
+    # Within the grace period nothing is an orphan, not even this store's.
+    assert sweep.clean_orphans()["orphan_objects"] == 0
+    assert set(shared.iter_keys()) == keys | {junk, "unrelated/file.txt"}
+
+    wfaudit_clock.advance(days=2)  # past orphan_grace (1 day)
+    assert sweep.clean_orphans()["orphan_objects"] == 1
+    assert set(shared.iter_keys()) == (keys - {mine}) | {junk, "unrelated/file.txt"}
+    # The other store's objects, recorded or not, were not this store's to delete.
+    other_sweep = Sweeper(other.store, RetentionPolicy(), archive=shared)
+    assert other_sweep.restore(other_gone).restored
+    assert other_sweep.clean_orphans()["orphan_objects"] == 1
+    assert shared.size(theirs) is None and shared.size(junk) is not None
+    assert sweep.restore(gone).restored
+    assert_verified(store_auditor)
+    assert_verified(other)
+
+
+def test_orphan_grace_is_a_setting() -> None:
+    assert RetentionPolicy().orphan_grace == dt.timedelta(days=1)
+    assert RetentionPolicy.from_options({"orphan_grace": "12h"}).orphan_grace == dt.timedelta(
+        hours=12
+    )
+    with pytest.raises(ConfigurationError, match="orphan_grace must be a period"):
+        RetentionPolicy.from_options({"orphan_grace": "forever"})
+
+
+def test_orphan_blobs_and_manifests_are_cleaned(
+    store_auditor: Auditor, run: Run, store_url: str, tmp_path: pathlib.Path
+) -> None:
+    """Blobs and manifests nothing uses (left by a crash, say) go; used ones stay:
+    a snapshot's blob, the base of a snapshot's delta, a named manifest."""
+    import sqlalchemy as sa
+
+    from wfaudit import codec
+    from wfaudit_sql.manifests import encode, manifest_hash
+    from wfaudit_sql.schema import blobs, manifests
+
+    kept = [run(f"wf-{number}") for number in range(3)]
+    store: Any = store_auditor.store
+    before = store.stats()
+
+    def blob(text: bytes, base: tuple[str, bytes] | None = None) -> dict[str, Any]:
+        name, data = codec.compress(text, 3)
+        return {
+            "content_hash": content_hash(text),
+            "codec": name,
+            "raw_size": len(text),
+            "stored_size": len(data),
+            "data": data,
+            "created_on": dt.datetime.now(dt.UTC),
+            "base_hash": None if base is None else base[0],
+        }
+
+    plain = blob(b'{"orphan":"plain"}')
+    base = blob(b'{"orphan":"base"}')
+    # A "delta" whose base nothing else needs: once it goes, its base is an orphan.
+    delta = blob(b'{"orphan":"delta"}', base=(base["content_hash"], b""))
+    text = '[{"path":"/orphan","rule":"test"}]'
+    manifest_codec, manifest_data = encode(text)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.insert(blobs), [plain, base, delta])
+            connection.execute(
+                sa.insert(manifests).values(
+                    manifest_hash=manifest_hash(text),
+                    codec=manifest_codec,
+                    raw_size=len(text),
+                    data=manifest_data,
+                    created_on=dt.datetime.now(dt.UTC),
+                )
+            )
+            manifest_rows = connection.execute(sa.select(sa.func.count()).select_from(manifests))
+            manifests_before = int(manifest_rows.scalar_one())
+    finally:
+        engine.dispose()
+    assert set(store.orphan_blobs()) == {plain["content_hash"], delta["content_hash"]}
+
+    counts = sweeper(store_auditor, tmp_path).clean_orphans()
+    assert counts["orphan_blobs"] == 3  # the delta's base too, once the delta went
+    assert counts["orphan_manifests"] == 1
+    assert list(store.orphan_blobs()) == []
+    assert store.stats().blobs == before.blobs
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(sa.func.count()).select_from(manifests))
+            assert int(rows.scalar_one()) == manifests_before - 1
+    finally:
+        engine.dispose()
+    for snapshot_id in kept:  # every snapshot still reads whole
+        assert store_auditor.get_snapshot_by_id(snapshot_id).config["run"]
+    assert sweeper(store_auditor, tmp_path).clean_orphans() == Counter()
     assert_verified(store_auditor)
 
 

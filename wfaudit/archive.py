@@ -33,7 +33,7 @@ import os
 import pathlib
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
 import zstandard
@@ -64,6 +64,7 @@ __all__ = [
     "parse_object",
     "snapshot_id_of_key",
     "tenant_prefix",
+    "url_has_credentials",
 ]
 
 ARCHIVE_FORMAT = "wfaudit-archive"
@@ -96,6 +97,15 @@ class ArchiveObject:
     @property
     def content_hash(self) -> str:
         return str(self.header["content_hash"])
+
+    @property
+    def archived_on(self) -> _dt.datetime | None:
+        """When the object was written (its header's ``archived_on``), if readable."""
+        try:
+            when = _dt.datetime.fromisoformat(str(self.header["archived_on"]))
+        except (KeyError, ValueError):
+            return None
+        return when if when.tzinfo is not None else None
 
     def blob(self, level: int = 3) -> Blob:
         """The config as a plain ``zstd`` blob, to put back in a store."""
@@ -293,11 +303,32 @@ class FileArchive:
         """Nothing to release."""
 
 
+def url_has_credentials(url: str) -> bool:
+    """True when ``url``, or a URL among its query values (``?endpoint=...``), has a
+    user-info part (``user:password@host``)."""
+    try:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            return True
+        for _, value in parse_qsl(parts.query, keep_blank_values=True):
+            if "@" in value and urlsplit(value).scheme:
+                return True
+    except ValueError:  # unparseable: judge the text
+        return "@" in url
+    return False
+
+
 def open_archive(url: str, plugin_manager: PluginManager) -> ArchiveStore:
     """Open the archive store at ``url``: ``file:`` here, other schemes by a plugin.
 
-    :raises BadStoreURL: no plugin owns the URL's scheme.
+    :raises BadStoreURL: no plugin owns the URL's scheme, or the URL holds
+        credentials (the message never quotes such a URL).
     """
+    if url_has_credentials(url):
+        raise BadStoreURL(
+            "an archive URL must not hold credentials (user:password@): give them to "
+            "the archive's client (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile)"
+        )
     parts = urlsplit(url)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):

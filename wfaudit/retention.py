@@ -6,7 +6,8 @@ when its outcome was recorded):
 
 1. by outcome: succeeded 30 days, failed 90 days, error 90 days, cancelled 30
    days; a run that never reported an outcome (triggered, running) 90 days
-   after it was triggered, like a failure to look into;
+   after its last update (``updated_on``: its trigger, or when it was reported
+   running), like a failure to look into;
 2. label-selector rules override the outcome's period (``environment=production``
    → 6 months); when several match, the longest period wins, and a rule may say
    ``archive = "immediately"``;
@@ -23,8 +24,15 @@ when its outcome was recorded):
 
 A sweep (:class:`Sweeper`) streams the store's snapshots a page at a time,
 archives what must be archived, then deletes; it records its progress in the
-store, so an interrupted sweep resumes where it stopped, with the same ``as_of``
-time, and ends in the state an uninterrupted one would have reached.
+store (in the transaction of each batch), so an interrupted sweep resumes where
+it stopped, with the same ``as_of`` time, and ends in the state, and with the
+counts, an uninterrupted one would have reached.
+
+Orphan cleanup deletes only this store's archive objects: an object is this
+store's when the snapshot its key and header name is one the store's audit
+trail knows (snapshot ids are unique to the store that audited them), and it is
+an orphan when no archive record names it and it was written more than
+``orphan_grace`` ago (an object of a sweep in progress is not an orphan yet).
 """
 
 from __future__ import annotations
@@ -48,22 +56,27 @@ from wfaudit_hookspecs import (
     Status,
     Store,
     StoreError,
+    canonical_json,
     utcnow,
 )
 from wfaudit_hookspecs.retention import (
     ArchiveRecord,
     ArchiveStore,
+    ExportedSnapshot,
     LegalHold,
     RetentionCandidate,
     StoreRetention,
+    SweepProgress,
     SweepStep,
     hold_covers,
     parse_selector,
     selector_matches,
+    step_counts,
 )
 
 from . import codec
 from .archive import (
+    ArchiveObject,
     archive_key,
     build_object,
     object_sha256,
@@ -71,6 +84,7 @@ from .archive import (
     parse_object,
     snapshot_id_of_key,
     tenant_prefix,
+    url_has_credentials,
 )
 
 if TYPE_CHECKING:
@@ -237,6 +251,8 @@ class RetentionPolicy:
         (deletion without an archive configured is then refused).
     :ivar archive_url: the archive store (``s3://bucket/prefix``, ``file:///dir``).
     :ivar archive_prefix: the first part of every archive key.
+    :ivar orphan_grace: an unrecorded archive object of this store is deleted as
+        an orphan only once it is older than this (by its header's ``archived_on``).
     """
 
     by_status: Mapping[str, _dt.timedelta | None] = attrs.field(factory=lambda: dict(DEFAULT_KEEP))
@@ -247,6 +263,7 @@ class RetentionPolicy:
     archive_before_delete: bool = True
     archive_url: str | None = None
     archive_prefix: str = "wfaudit"
+    orphan_grace: _dt.timedelta = DAY
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> RetentionPolicy:
@@ -254,9 +271,9 @@ class RetentionPolicy:
 
         Keys: ``succeeded``, ``failed``, ``error``, ``cancelled``, ``running``,
         ``triggered`` (periods), ``minimum``, ``trail_minimum``,
-        ``restored_keep``, ``archive_before_delete``, ``archive_url``,
-        ``archive_prefix`` and ``[[rules]]`` tables of ``selector``, ``keep``,
-        ``archive``.
+        ``restored_keep``, ``orphan_grace``, ``archive_before_delete``,
+        ``archive_url``, ``archive_prefix`` and ``[[rules]]`` tables of
+        ``selector``, ``keep``, ``archive``.
 
         :raises ConfigurationError: an unknown key or a bad value.
         """
@@ -266,6 +283,7 @@ class RetentionPolicy:
             "minimum",
             "trail_minimum",
             "restored_keep",
+            "orphan_grace",
             "archive_before_delete",
             "archive_url",
             "archive_prefix",
@@ -301,6 +319,7 @@ class RetentionPolicy:
             ("minimum", _dt.timedelta(0)),
             ("trail_minimum", 7 * 365 * DAY),
             ("restored_keep", 30 * DAY),
+            ("orphan_grace", DAY),
         ):
             value = parse_duration(table.get(key, default), name=f"retention {key}")
             if value is None:
@@ -316,6 +335,7 @@ class RetentionPolicy:
             minimum=floors["minimum"],
             trail_minimum=floors["trail_minimum"],
             restored_keep=floors["restored_keep"],
+            orphan_grace=floors["orphan_grace"],
             archive_before_delete=before,
             archive_url=None if url is None else str(url),
             archive_prefix=str(table.get("archive_prefix", "wfaudit")).strip("/") or "wfaudit",
@@ -461,6 +481,12 @@ class Sweeper:
         open_other: Callable[[str], ArchiveStore] | None = None,
         notify: Notify | None = None,
     ) -> None:
+        if archive is not None and url_has_credentials(archive.url):
+            # The URL is recorded in every archive record and event: never a secret.
+            raise ConfigurationError(
+                "the archive's URL holds credentials (user:password@); give them to "
+                "the archive's client instead (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+            )
         self.store = retention_store(store)
         self.policy = policy
         self.archive = archive
@@ -615,11 +641,13 @@ class Sweeper:
 
         Holds the store's sweep lock throughout. Due snapshots are handled a batch
         at a time: each one's archive object is written (and made durable) first,
-        then one store transaction records the archives and deletes the rows, and
-        the sweep's progress is saved. Every step is idempotent, so a sweep killed
-        anywhere resumes (at the same ``as_of``) and ends as an uninterrupted one
-        would: one archive record per snapshot, and nothing deleted that was not
-        archived (when archiving is on).
+        then one store transaction records the archives, deletes the rows and
+        saves the sweep's progress (cursor and counts). Every step is idempotent,
+        so a sweep killed anywhere resumes (at the same ``as_of``) and ends as an
+        uninterrupted one would, with the same counts: one archive object and one
+        archive record per snapshot (a resumed sweep records the object it wrote
+        before the interruption rather than writing it again), and nothing deleted
+        that was not archived (when archiving is on).
 
         :param batch: snapshots per store transaction (and per progress save).
         :param on_item: called with (snapshots done, snapshots in the store).
@@ -627,10 +655,11 @@ class Sweeper:
             and, once committed, each archive record (``archived``) and deletion
             (``deleted``); tests kill the process there.
         :raises SweepBusy: another sweep is running.
-        :raises ConfigurationError: archiving is on and no archive is configured.
+        :raises ConfigurationError: archiving is on and no archive is configured
+            (checked before the sweep starts: no sweep is left open).
         """
-        owner = f"{socket.gethostname()}:{os.getpid()}"
-        with self.store.sweep_lock(owner=owner):
+        self._check_archive()
+        with self.store.sweep_lock(owner=_owner()):
             state = self.store.open_sweep(tenant=self.tenant, as_of=utcnow())
             as_of, cursor = state.as_of, state.cursor
             counts: Counter[str] = Counter({k: int(v) for k, v in state.counts.items()})
@@ -644,7 +673,8 @@ class Sweeper:
                 if item.action in (Action.ARCHIVE, Action.DELETE):
                     record = None
                     if item.archive and not candidate.archived:
-                        record = self._write_archive(candidate, on_step)
+                        # Only an interrupted sweep can have left an unrecorded object.
+                        record = self._write_archive(candidate, on_step, reuse=state.resumed)
                     step = SweepStep(
                         snapshot_id=candidate.id,
                         archive=record,
@@ -654,13 +684,11 @@ class Sweeper:
                     pending.append((candidate, step))
                 cursor = candidate.id
                 if len(pending) >= batch or done % (batch * 10) == 0:
-                    self._commit(pending, counts, on_step)
-                    self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=False)
+                    self._commit(pending, counts, state.id, cursor, on_step)
                 if on_item is not None:
                     on_item(done, total)
-            self._commit(pending, counts, on_step)
-            self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=False)
-            cleaned = self.clean_orphans() if orphans else Counter[str]()
+            self._commit(pending, counts, state.id, cursor, on_step)
+            cleaned = self._clean_orphans() if orphans else Counter[str]()
             counts.update(cleaned)
             self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=True)
         return SweepReport(
@@ -680,10 +708,14 @@ class Sweeper:
         self,
         pending: list[tuple[RetentionCandidate, SweepStep]],
         counts: Counter[str],
+        sweep_id: str,
+        cursor: str | None,
         on_step: StepCallback | None,
     ) -> None:
-        """Record the archives and deletions of a batch in one store transaction."""
+        """Record the archives and deletions of a batch, and the sweep's progress up to
+        ``cursor``, in one store transaction (a kill after it loses no count)."""
         if not pending:
+            self.store.save_sweep(sweep_id, cursor=cursor, counts=counts, finished=False)
             return
         # The records as they were, for the observers (a deleted row is gone after).
         records = (
@@ -691,15 +723,17 @@ class Sweeper:
             if self._notify is not None
             else {}
         )
+        steps = [step for _, step in pending]
         results = self.store.apply_steps(
-            [step for _, step in pending],
+            steps,
             require_archive=self.policy.archive_before_delete,
             by=self.actor,
+            progress=SweepProgress(sweep_id=sweep_id, cursor=cursor, counts=dict(counts)),
         )
+        counts.update(step_counts(steps, results))
         for (candidate, step), result in zip(pending, results, strict=True):
             record = records.get(step.snapshot_id)
             if result.archived:
-                counts["done_archived"] += 1
                 if step.archive is not None:
                     self._tell(
                         EventKind.ARCHIVED,
@@ -712,12 +746,9 @@ class Sweeper:
                 if on_step is not None:
                     on_step("archived", candidate)
             if result.outcome.deleted:
-                counts["done_deleted"] += 1
                 self._tell(EventKind.DELETED, record, dict(step.reason))
                 if on_step is not None:
                     on_step("deleted", candidate)
-            elif step.delete and result.outcome.blocked is not None:
-                counts["done_blocked"] += 1
         pending.clear()
 
     def _tell(self, kind: str, record: SnapshotRecord | None, data: Mapping[str, Any]) -> None:
@@ -732,8 +763,9 @@ class Sweeper:
         candidate = self.store.get_candidate(snapshot_id, tenant=self.tenant)
         if candidate is None:
             raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
-        with self.store.sweep_lock(owner=f"{socket.gethostname()}:{os.getpid()}"):
-            record = self._write_archive(candidate, None)
+        self._require_archive()
+        with self.store.sweep_lock(owner=_owner()):
+            record = self._write_archive(candidate, None, reuse=True)
             if self.store.record_archive(record, by=self.actor):
                 self._tell(
                     EventKind.ARCHIVED,
@@ -746,18 +778,15 @@ class Sweeper:
         return found
 
     def _write_archive(
-        self, candidate: RetentionCandidate, on_step: StepCallback | None
+        self, candidate: RetentionCandidate, on_step: StepCallback | None, *, reuse: bool = False
     ) -> ArchiveRecord:
-        """Write a snapshot's archive object; returns the record to store for it."""
+        """Write a snapshot's archive object; returns the record to store for it.
+
+        :param reuse: first look for an object an interrupted run wrote at the
+            snapshot's key for the same row, and record it instead of a new one.
+        """
         archive = self._require_archive()
         exported = self.store.export_snapshot(candidate.id)
-        base = exported.base
-
-        def get_blob(content_hash: str) -> Any:
-            return base if base is not None and base.content_hash == content_hash else None
-
-        canonical = codec.decode_blob(exported.blob, get_blob)
-        now = utcnow()
         key = archive_key(
             prefix=self.policy.archive_prefix,
             tenant=candidate.tenant,
@@ -765,10 +794,21 @@ class Sweeper:
             created_on=candidate.created_on,
             snapshot_id=candidate.id,
         )
-        data = build_object(exported, canonical, archived_on=now)
-        archive.put(key, data)
-        if on_step is not None:
-            on_step("object-written", candidate)
+        earlier = _written_before(archive, key, exported) if reuse else None
+        if earlier is not None:
+            data, archived_on = earlier
+        else:
+            base = exported.base
+
+            def get_blob(content_hash: str) -> Any:
+                return base if base is not None and base.content_hash == content_hash else None
+
+            canonical = codec.decode_blob(exported.blob, get_blob)
+            archived_on = utcnow()
+            data = build_object(exported, canonical, archived_on=archived_on)
+            archive.put(key, data)
+            if on_step is not None:
+                on_step("object-written", candidate)
         return ArchiveRecord(
             snapshot_id=candidate.id,
             tenant=candidate.tenant,
@@ -777,7 +817,7 @@ class Sweeper:
             pipeline_id=candidate.pipeline_id,
             status=str(exported.row["status"]),
             created_on=candidate.created_on,
-            archived_on=now,
+            archived_on=archived_on,
             archive_url=archive.url,
             object_key=key,
             object_sha256=object_sha256(data),
@@ -785,6 +825,13 @@ class Sweeper:
             content_hash=candidate.content_hash,
             record_digest=exported.record_digest,
         )
+
+    def _check_archive(self) -> None:
+        """Before a sweep starts: an archive is configured if the policy archives."""
+        if self.policy.archive_before_delete or any(
+            rule.archive == Archive.IMMEDIATELY for rule in self.policy.rules
+        ):
+            self._require_archive()
 
     def _require_archive(self) -> ArchiveStore:
         if self.archive is None:
@@ -860,11 +907,30 @@ class Sweeper:
         return self._open_other(url)
 
     def clean_orphans(self, *, objects: bool = True) -> Counter[str]:
-        """Delete blobs no snapshot uses, manifests none names, and archive objects
-        no record names (under this policy's prefix and tenant). Returns counts."""
+        """Delete blobs no snapshot uses, manifests none names, and this store's
+        orphan archive objects (under this policy's prefix and tenant), holding the
+        sweep lock; returns the counts.
+
+        An archive object is deleted only when it is this store's (its snapshot is
+        one the store's audit trail knows, and its header names that snapshot), no
+        archive record names its key, and its header says it was written more than
+        the policy's ``orphan_grace`` ago. Objects of other stores sharing the
+        archive, objects a sweep is writing right now, and keys outside the layout
+        or that are no archive object are left alone.
+
+        :raises SweepBusy: a sweep is running.
+        """
+        with self.store.sweep_lock(owner=_owner()):
+            return self._clean_orphans(objects=objects)
+
+    def _clean_orphans(self, *, objects: bool = True) -> Counter[str]:
         counts: Counter[str] = Counter()
-        for content_hash in self.store.orphan_blobs():
-            counts["orphan_blobs"] += self.store.delete_orphan_blob(content_hash)
+        while True:
+            # Deleting an orphan delta can make its base an orphan: go again.
+            removed = sum(self.store.delete_orphan_blob(h) for h in self.store.orphan_blobs())
+            counts["orphan_blobs"] += removed
+            if not removed:
+                break
         counts["orphan_manifests"] += self.store.delete_orphan_manifests()
         if objects and self.archive is not None:
             counts["orphan_objects"] += self._clean_objects(self.archive)
@@ -872,23 +938,74 @@ class Sweeper:
 
     def _clean_objects(self, archive: ArchiveStore) -> int:
         prefix = tenant_prefix(self.policy.archive_prefix, self.tenant)
+        cutoff = utcnow() - self.policy.orphan_grace
         removed = 0
-        chunk: list[str] = []
+        chunk: list[tuple[str, str]] = []
 
         def flush() -> int:
-            known = self.store.known_archive_keys(chunk)
+            known = self.store.known_archive_keys([key for key, _ in chunk])
+            unrecorded = [(key, sid) for key, sid in chunk if key not in known]
+            chunk.clear()
+            if not unrecorded:
+                return 0
+            ours = self.store.known_snapshot_ids([sid for _, sid in unrecorded], tenant=self.tenant)
             gone = 0
-            for key in chunk:
-                if key not in known and snapshot_id_of_key(key) is not None:
+            for key, sid in unrecorded:
+                if sid in ours and _stale_object(archive, key, sid, cutoff):
                     archive.delete(key)
                     gone += 1
-            chunk.clear()
             return gone
 
         for key in archive.iter_keys(prefix):
-            chunk.append(key)
+            snapshot_id = snapshot_id_of_key(key)
+            if snapshot_id is None:
+                continue  # outside the layout: not ours to judge
+            chunk.append((key, snapshot_id))
             if len(chunk) >= 500:
                 removed += flush()
         if chunk:
             removed += flush()
         return removed
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _read_object(archive: ArchiveStore, key: str) -> ArchiveObject | None:
+    """The archive object at ``key``, or None: no object, or not a whole archive object."""
+    try:
+        return parse_object(archive.get(key), where=key)
+    except StoreError:  # SnapshotNotFound too
+        return None
+
+
+def _written_before(
+    archive: ArchiveStore, key: str, exported: ExportedSnapshot
+) -> tuple[bytes, _dt.datetime] | None:
+    """The bytes and ``archived_on`` of an object an interrupted run wrote at ``key``
+    for this very snapshot row, or None (then the object is written anew)."""
+    try:
+        data = archive.get(key)
+    except SnapshotNotFound:
+        return None
+    try:
+        parsed = parse_object(data, where=key)
+    except StoreError:
+        return None
+    when = parsed.archived_on
+    if when is None or parsed.record_digest != exported.record_digest:
+        return None
+    if canonical_json(dict(parsed.row)) != canonical_json(dict(exported.row)):
+        return None  # the row changed since (its status, say): write it anew
+    return data, when
+
+
+def _stale_object(archive: ArchiveStore, key: str, snapshot_id: str, cutoff: _dt.datetime) -> bool:
+    """The object at ``key`` is an archive object of ``snapshot_id`` written before
+    ``cutoff`` (a newer one may be a sweep's, about to be recorded)."""
+    parsed = _read_object(archive, key)
+    if parsed is None or parsed.row.get("id") != snapshot_id:
+        return False
+    when = parsed.archived_on
+    return when is not None and when < cutoff

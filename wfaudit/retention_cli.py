@@ -40,6 +40,18 @@ def _time(value: Any) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
+def _print(*renderables: Any) -> None:
+    """Print rich renderables through ``click.echo``. Rich ends the process with
+    status 1 when its reader goes away (``wfaudit retention plan | head``); a
+    write through click raises BrokenPipeError instead, which the command group
+    ends quietly with status 0, as every other command."""
+    console = render.console()
+    with console.capture() as capture:
+        for renderable in renderables:
+            console.print(renderable)
+    click.echo(capture.get(), nl=False)
+
+
 @cli.group()
 def retention() -> None:
     """Plan and apply the retention policy (archive, then delete, what is due)."""
@@ -113,18 +125,18 @@ def _plan_table(items: Iterator[PlanItem], as_of: Any, show_all: bool, limit: in
             table.add_row(
                 item.snapshot_id, item.pipeline_id, item.status, item.action.value, item.reason
             )
-    console = render.console()
+    shown: list[Any] = []
     if listed:
-        console.print(table)
+        shown.append(table)
         if listed > limit:
-            console.print(f"... and {listed - limit} more (--limit, or --json for all)")
+            shown.append(f"... and {listed - limit} more (--limit, or --json for all)")
     summary = Table(title="Summary", title_justify="left")
     summary.add_column("action")
     summary.add_column("snapshots", justify="right")
     for action in _SHOWN_ACTIONS:
         summary.add_row(action.value, str(counts[action.value]))
     summary.add_row("(archived by the sweep)", str(archived))
-    console.print(summary)
+    _print(*shown, summary)
 
 
 @retention.command()
@@ -265,7 +277,7 @@ def hold_list(show_all: bool, as_json: bool) -> None:
     if as_json:
         click.echo(render.dump_json(render.to_json_data(holds)))
     else:
-        render.console().print(_hold_table(holds))
+        _print(_hold_table(holds))
 
 
 # -- archive and restore -----------------------------------------------------------------
@@ -350,4 +362,4 @@ def archived_listing(
     if as_json:
         click.echo(render.dump_json(render.to_json_data(records)))
     else:
-        render.console().print(archived_table(records))
+        _print(archived_table(records))

@@ -1,10 +1,10 @@
 """The retention contract: legal holds, archive records, sweeps and archive stores.
 
 The engine's retention module (``wfaudit.retention``) decides what a sweep does;
-a store that implements :class:`StoreRetention` carries it out, one snapshot per
-transaction, recording every change in the audit trail; an
-:class:`ArchiveStore` (opened by ``wfaudit_open_archive``) keeps the archive
-objects. Nothing here depends on the engine.
+a store that implements :class:`StoreRetention` carries it out, a batch of
+snapshots (and the sweep's progress) per transaction, recording every change in
+the audit trail; an :class:`ArchiveStore` (opened by ``wfaudit_open_archive``)
+keeps the archive objects. Nothing here depends on the engine.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ __all__ = [
     "StepDone",
     "StoreRetention",
     "SweepBusy",
+    "SweepProgress",
     "SweepState",
     "SweepStep",
     "hold_covers",
     "parse_selector",
     "selector_matches",
+    "step_counts",
 ]
 
 
@@ -243,6 +245,37 @@ class StepDone:
     archived: bool | None = None
 
 
+def step_counts(steps: Sequence[SweepStep], done: Sequence[StepDone]) -> dict[str, int]:
+    """What a batch of steps did, as a sweep counts it: ``done_archived`` (archive
+    records made), ``done_deleted`` (rows deleted) and ``done_blocked`` (deletions
+    refused). The engine and the store count with this one function, so the
+    counts a store saves with a batch (:class:`SweepProgress`) are the engine's."""
+    counts = {"done_archived": 0, "done_deleted": 0, "done_blocked": 0}
+    for step, result in zip(steps, done, strict=True):
+        counts["done_archived"] += bool(result.archived)
+        if result.outcome.deleted:
+            counts["done_deleted"] += 1
+        elif step.delete and result.outcome.blocked is not None:
+            counts["done_blocked"] += 1
+    return counts
+
+
+@attrs.frozen(kw_only=True)
+class SweepProgress:
+    """A sweep's progress, saved in the same transaction as a batch of steps
+    (:meth:`StoreRetention.apply_steps`), so that a sweep killed anywhere resumes
+    with counts that agree with what the store holds.
+
+    :ivar cursor: the last snapshot id the batch completes (see :class:`SweepState`).
+    :ivar counts: the sweep's counters *before* the batch's own results; the store
+        adds :func:`step_counts` of the batch to them.
+    """
+
+    sweep_id: str
+    cursor: str | None
+    counts: Mapping[str, int] = attrs.field(factory=dict)
+
+
 @attrs.frozen(kw_only=True)
 class SweepState:
     """A retention sweep's progress, kept in the store so an interrupted sweep resumes.
@@ -286,6 +319,15 @@ class StoreRetention(Protocol):
 
     def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these archive object keys an archive record names."""
+        ...
+
+    def known_snapshot_ids(
+        self, snapshot_ids: Sequence[str], *, tenant: str | None = None
+    ) -> set[str]:
+        """Which of these ids are snapshots of this store (of ``tenant``): rows it
+        holds, or subjects of its audit trail (a deleted snapshot's events stay).
+        Snapshot ids are unique to the store that audited them, so an archive object
+        whose snapshot this store does not know belongs to another store."""
         ...
 
     def children(self, snapshot_id: str) -> list[RetentionCandidate]:
@@ -363,10 +405,20 @@ class StoreRetention(Protocol):
         ...
 
     def apply_steps(
-        self, steps: Sequence[SweepStep], *, require_archive: bool, by: str | None
+        self,
+        steps: Sequence[SweepStep],
+        *,
+        require_archive: bool,
+        by: str | None,
+        progress: SweepProgress | None = None,
     ) -> list[StepDone]:
         """Record archives and delete snapshots for a batch of snapshots, in order, in
-        one transaction (each deletion checked as :meth:`delete_snapshot` checks it)."""
+        one transaction (each deletion checked as :meth:`delete_snapshot` checks it).
+
+        :param progress: also save this sweep progress in that transaction, its
+            counts plus the batch's :func:`step_counts` (as :meth:`save_sweep`
+            does, unfinished), so a kill after the commit loses no count.
+        """
         ...
 
     def restore_snapshot(
@@ -403,6 +455,10 @@ class StoreRetention(Protocol):
         """Record a sweep's progress (and its end)."""
         ...
 
+    def get_sweep(self, sweep_id: str) -> SweepState | None:
+        """A sweep's recorded progress (``resumed`` is False), or None."""
+        ...
+
 
 @runtime_checkable
 class ArchiveStore(Protocol):
@@ -417,8 +473,14 @@ class ArchiveStore(Protocol):
     """The archive's URL, without credentials (safe to print and to record)."""
 
     def put(self, key: str, data: bytes) -> None:
-        """Write an object (replacing one of the same key: keys are deterministic,
-        so a repeated write of a resumed sweep writes the same bytes)."""
+        """Write an object, replacing one of the same key.
+
+        Keys are deterministic (one per snapshot), but the bytes are not: an
+        object's header says when it was archived. A sweep therefore does not
+        write a key twice: a resumed sweep first reads the key and, when it holds
+        an object of the same snapshot row (written before the interruption),
+        records that object rather than writing a new one. A replaced object is
+        one that no archive record names."""
         ...
 
     def get(self, key: str) -> bytes:

@@ -17,13 +17,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import zstandard
 
 from wfaudit import Auditor
 from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit.testing import find_secrets
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import verify
 from wfaudit_hookspecs import EventKind, TriggerRequest, canonical_json, content_hash
+from wfaudit_hookspecs.retention import HoldScope
 from wfaudit_objectstore.testing import S3Endpoint
+
+ENDPOINT_SECRET = "sekrit2-endpoint-password"
 
 
 @pytest.fixture
@@ -110,6 +115,64 @@ def test_archive_delete_restore_round_trip(
         archive.close()
 
 
+def _decompressed(data: bytes) -> str:
+    return zstandard.ZstdDecompressor().decompress(data).decode("utf-8", "replace")
+
+
+def test_two_stores_share_a_bucket(
+    auditor: Auditor,
+    seaweedfs: S3Endpoint,
+    wfaudit_clock: Clock,
+    tmp_path: pathlib.Path,
+) -> None:
+    """Two stores archive to the same bucket and prefix: each one's orphan cleanup
+    removes only its own unrecorded objects, once they are past the grace period."""
+    prefix = f"shared-{uuid.uuid4().hex[:8]}"
+    with Auditor.from_url(
+        f"sqlite:///{tmp_path / 'other.sqlite3'}", strict=True, allow_unmasked=True
+    ) as other:
+        stores = {"mine": auditor, "other": other}
+        gone = {name: trigger(store, 1) for name, store in stores.items()}
+        stuck = {name: trigger(store, 2) for name, store in stores.items()}
+        archives = {name: seaweedfs.archive(prefix) for name in stores}
+        try:
+            sweepers = {
+                name: Sweeper(store.store, RetentionPolicy(), archive=archives[name])
+                for name, store in stores.items()
+            }
+            wfaudit_clock.advance(days=31)
+            for name, sweeper in sweepers.items():
+
+                def crash(kind: str, candidate: Any, name: str = name) -> None:
+                    if kind == "object-written" and candidate.id == stuck[name]:
+                        raise RuntimeError("killed")
+
+                with pytest.raises(RuntimeError, match="killed"):
+                    sweeper.apply(on_step=crash)
+                retention: Any = stores[name].store
+                retention.add_hold(
+                    scope=HoldScope.SNAPSHOT, target=stuck[name], tenant=None, reason=None, by="x"
+                )
+                report = sweeper.apply()
+                assert report.archived == report.deleted == 1
+                assert report.orphan_objects == 0
+            keys = set(archives["mine"].iter_keys())
+            assert len(keys) == 4  # a recorded object and an orphan of each store
+
+            wfaudit_clock.advance(days=2)  # past orphan_grace
+            assert sweepers["mine"].clean_orphans()["orphan_objects"] == 1
+            left = set(archives["mine"].iter_keys())
+            assert keys - left == {k for k in keys if k.endswith(f"/{stuck['mine']}.wfa")}
+            assert sweepers["other"].restore(gone["other"]).restored
+            assert sweepers["other"].clean_orphans()["orphan_objects"] == 1
+            assert sweepers["mine"].restore(gone["mine"]).restored
+            for store in stores.values():
+                assert_verified(store)
+        finally:
+            for archive in archives.values():
+                archive.close()
+
+
 def _cli(*args: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wfaudit", *args],
@@ -129,18 +192,39 @@ def test_the_commands(
     gone = trigger(auditor, 2)
     held = trigger(auditor, 3, labels={"case": "7"})
     (tmp_path / "wfaudit.toml").write_text('[retention]\nsucceeded = "0d"\n', encoding="utf-8")
+    prefix = f"cli-{uuid.uuid4().hex[:8]}"
     env = {
         **seaweedfs.environment(),
         "WFAUDIT_STORE_URL": store_url,
-        "WFAUDIT_ARCHIVE_URL": seaweedfs.archive_url(f"cli-{uuid.uuid4().hex[:8]}"),
+        "WFAUDIT_ARCHIVE_URL": seaweedfs.archive_url(prefix),
         "WFAUDIT_CONFIG": str(tmp_path / "wfaudit.toml"),
         "WFAUDIT_LOAD_PLUGINS": "sql,objectstore",
     }
+    outputs: list[tuple[str, str]] = []  # every line any command printed
+
+    def cli(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+        result = _cli(*args, env={**env, **more}, cwd=tmp_path)
+        outputs.append((f"wfaudit {' '.join(args)}", result.stdout + result.stderr))
+        return result
 
     def ok(*args: str) -> str:
-        result = _cli(*args, env=env, cwd=tmp_path)
+        result = cli(*args)
         assert result.returncode == 0, result.stderr
         return result.stdout
+
+    # Credentials in the archive URL, in the bucket part or in the endpoint, are
+    # refused before anything is archived, and no message quotes them.
+    host = seaweedfs.url.removeprefix("http://")
+    for url in (
+        f"s3://{seaweedfs.bucket}/{prefix}?endpoint=http://u:{ENDPOINT_SECRET}@{host}",
+        f"s3://u:{ENDPOINT_SECRET}@{seaweedfs.bucket}/{prefix}?endpoint={seaweedfs.url}",
+    ):
+        for args in (("archive", kept), ("retention", "apply"), ("restore", kept)):
+            refused = cli(*args, WFAUDIT_ARCHIVE_URL=url)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "must not hold credentials" in refused.stderr
+            assert "Traceback" not in refused.stderr
+    assert json.loads(ok("log", "--archived", "--json")) == []
 
     added = json.loads(ok("hold", "add", "--selector", "case=7", "--reason", "LIT-1", "--json"))
     assert "LIT-1" in ok("hold", "list")
@@ -169,8 +253,21 @@ def test_the_commands(
     ok("hold", "release", added["id"], "--reason", "closed")
     assert json.loads(ok("hold", "list", "--json")) == []
 
-    missing = _cli("restore", "01NOSUCHSNAPSHOT0000000000", env=env, cwd=tmp_path)
+    missing = cli("restore", "01NOSUCHSNAPSHOT0000000000")
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: snapshot '01NOSUCHSNAPSHOT0000000000' has no archive")
     assert "Traceback" not in missing.stderr
-    assert seaweedfs.secret_access_key not in missing.stderr + applied.__repr__()
+
+    # No secret anywhere: not in any command's output, not in any row of the
+    # database (archive records, events), not in any archive object.
+    archive = seaweedfs.archive(prefix)
+    try:
+        objects = [
+            (f"archive object {key}", _decompressed(archive.get(key)))
+            for key in archive.iter_keys()
+        ]
+    finally:
+        archive.close()
+    assert len(objects) == 2
+    secrets = [ENDPOINT_SECRET, seaweedfs.secret_access_key]
+    assert find_secrets(secrets, database_url=store_url, texts=[*outputs, *objects]) == []

@@ -67,8 +67,18 @@ def test_urls(seaweedfs: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
         assert archive.get("k") == b"v"
     finally:
         archive.close()
-    with pytest.raises(BadStoreURL, match="must not hold credentials"):
-        S3Archive.from_url("s3://key:secret@bucket/x")
+    for url in (
+        "s3://key:sekrit3@bucket/x",
+        "s3://bucket/x?endpoint=http://key:sekrit3@127.0.0.1:8333",
+        "s3://bucket/x?region=us-east-1&endpoint=https://sekrit3@s3.example",
+        "s3://bucket/x?endpoint=http:/key:sekrit3@127.0.0.1",
+    ):
+        with pytest.raises(BadStoreURL, match="must not hold credentials") as raised:
+            S3Archive.from_url(url)
+        assert "sekrit3" not in str(raised.value)
+    with pytest.raises(BadStoreURL, match="must not hold credentials") as raised:
+        S3Archive("bucket", endpoint="http://key:sekrit3@127.0.0.1:8333")
+    assert "sekrit3" not in str(raised.value)
     with pytest.raises(BadStoreURL, match="unknown S3 archive URL options: tls"):
         S3Archive.from_url("s3://bucket/x?tls=1")
     with pytest.raises(BadStoreURL, match="no plugin opens archive URLs of scheme 'gs'"):

@@ -43,6 +43,10 @@ __all__ = ["CONTENT_TYPE", "S3Archive"]
 CONTENT_TYPE = "application/vnd.wfaudit.archive+zstd"
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _OPTIONS = frozenset({"endpoint", "region", "addressing"})
+_NO_CREDENTIALS = (
+    "an S3 archive URL must not hold credentials (user:password@, in the bucket or "
+    "the endpoint): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile) instead"
+)
 
 
 class S3Archive:
@@ -70,6 +74,9 @@ class S3Archive:
     ) -> None:
         if not bucket:
             raise BadStoreURL("an S3 archive needs a bucket: s3://BUCKET[/PREFIX]")
+        if "@" in bucket or (endpoint is not None and "@" in endpoint):
+            # The URL is printed and recorded in every archive record: no user-info.
+            raise BadStoreURL(_NO_CREDENTIALS)
         style = addressing or ("path" if endpoint else "auto")
         if style not in ("path", "virtual", "auto"):
             raise BadStoreURL(f"S3 addressing must be path or virtual, not {addressing!r}")
@@ -104,16 +111,18 @@ class S3Archive:
     def from_url(cls, url: str) -> S3Archive:
         """An archive from ``s3://BUCKET[/PREFIX][?endpoint=...&region=...&addressing=...]``.
 
-        :raises BadStoreURL: not an ``s3`` URL, credentials in it, or unknown options.
+        :raises BadStoreURL: not an ``s3`` URL, credentials in it (anywhere: the
+            bucket, the endpoint), or unknown options. No message quotes the URL.
         """
-        parts = urlsplit(url)
+        if "@" in url:
+            # No part of an S3 archive URL has a use for "@" but user-info.
+            raise BadStoreURL(_NO_CREDENTIALS)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise BadStoreURL("the S3 archive URL cannot be parsed") from None
         if parts.scheme != "s3":
             raise BadStoreURL("an S3 archive URL starts with s3://")
-        if "@" in parts.netloc:
-            raise BadStoreURL(
-                "an S3 archive URL must not hold credentials: set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (or a profile) instead"
-            )
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:

@@ -46,10 +46,12 @@ from wfaudit_hookspecs.retention import (
     RetentionCandidate,
     StepDone,
     SweepBusy,
+    SweepProgress,
     SweepState,
     SweepStep,
     hold_covers,
     parse_selector,
+    step_counts,
 )
 
 from .chain import record_digest, state_of, timestamp_text
@@ -170,6 +172,27 @@ class RetentionMixin:
                         select(archives.c.object_key).where(archives.c.object_key.in_(chunk))
                     )
                 )
+            return found
+
+        return self._run(work, write=False) if wanted else set()
+
+    def known_snapshot_ids(
+        self, snapshot_ids: Sequence[str], *, tenant: str | None = None
+    ) -> set[str]:
+        """Which of ``snapshot_ids`` this store holds, or has audit-trail events of."""
+        wanted = list(dict.fromkeys(snapshot_ids))
+
+        def work(connection: Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = select(snapshots.c.id).where(snapshots.c.id.in_(chunk))
+                trail = select(events.c.subject).where(events.c.subject.in_(chunk)).distinct()
+                if tenant is not None:
+                    rows = rows.where(snapshots.c.tenant == stored_tenant(tenant))
+                    trail = trail.where(events.c.tenant == stored_tenant(tenant))
+                for query in (rows, trail):
+                    found.update(str(row[0]) for row in connection.execute(query))
             return found
 
         return self._run(work, write=False) if wanted else set()
@@ -433,7 +456,12 @@ class RetentionMixin:
         return self.apply_steps([step], require_archive=require_archive, by=by)[0].outcome
 
     def apply_steps(
-        self, steps: Sequence[SweepStep], *, require_archive: bool, by: str | None
+        self,
+        steps: Sequence[SweepStep],
+        *,
+        require_archive: bool,
+        by: str | None,
+        progress: SweepProgress | None = None,
     ) -> list[StepDone]:
         """Record archives and delete snapshots, for many snapshots in one transaction.
 
@@ -441,8 +469,16 @@ class RetentionMixin:
         earlier step no longer blocks its parent). The snapshot rows are locked
         first and the audit-trail events appended last, so the chain head is
         locked only for the appends and the commit, as for every other write.
+        With ``progress``, the sweep's row is updated in the same transaction.
         """
         if not steps:
+            if progress is not None:
+                self.save_sweep(
+                    progress.sweep_id,
+                    cursor=progress.cursor,
+                    counts=progress.counts,
+                    finished=False,
+                )
             return []
 
         def work(connection: Connection) -> list[StepDone]:
@@ -465,6 +501,13 @@ class RetentionMixin:
             now = utcnow()
             for event in pending:
                 self._append(connection, at=now, actor=by, **event)
+            if progress is not None:
+                counts = dict(progress.counts)
+                for name, value in step_counts(steps, done).items():
+                    counts[name] = counts.get(name, 0) + value
+                self._save_sweep(
+                    connection, progress.sweep_id, cursor=progress.cursor, counts=counts
+                )
             return done
 
         return self._run(work, write=True)
@@ -817,46 +860,70 @@ class RetentionMixin:
             ), False
 
         row, resumed = self._run(work, write=True)
-        return SweepState(
-            id=row["id"],
-            tenant=None if row["tenant"] == ALL_TENANTS else (row["tenant"] or None),
-            as_of=row["as_of"],
-            started_on=row["started_on"],
-            finished_on=row["finished_on"],
-            cursor=row["cursor"],
-            counts=json.loads(row["counts"]),
-            resumed=resumed,
-        )
+        return _sweep_state(row, resumed=resumed)
 
     def save_sweep(
         self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int], finished: bool
     ) -> None:
         """Record a sweep's progress (and, on SQLite, renew the lock's heartbeat)."""
-        now = utcnow()
-        pid, beat = os.getpid(), int(time.time())
 
         def work(connection: Connection) -> None:
-            connection.execute(
-                update(retention_sweeps)
-                .where(retention_sweeps.c.id == sweep_id)
-                .values(
-                    cursor=cursor,
-                    counts=dump_json(dict(counts)),
-                    updated_on=now,
-                    finished_on=now if finished else None,
-                )
-            )
-            if self.backend == "sqlite":
-                connection.execute(
-                    update(sweep_locks)
-                    .where(sweep_locks.c.name == _LOCK_NAME, sweep_locks.c.pid == pid)
-                    .values(heartbeat=beat)
-                )
+            self._save_sweep(connection, sweep_id, cursor=cursor, counts=counts, finished=finished)
 
         self._run(work, write=True)
 
+    def _save_sweep(
+        self,
+        connection: Connection,
+        sweep_id: str,
+        *,
+        cursor: str | None,
+        counts: Mapping[str, int],
+        finished: bool = False,
+    ) -> None:
+        now = utcnow()
+        connection.execute(
+            update(retention_sweeps)
+            .where(retention_sweeps.c.id == sweep_id)
+            .values(
+                cursor=cursor,
+                counts=dump_json(dict(counts)),
+                updated_on=now,
+                finished_on=now if finished else None,
+            )
+        )
+        if self.backend == "sqlite":
+            connection.execute(
+                update(sweep_locks)
+                .where(sweep_locks.c.name == _LOCK_NAME, sweep_locks.c.pid == os.getpid())
+                .values(heartbeat=int(time.time()))
+            )
+
+    def get_sweep(self, sweep_id: str) -> SweepState | None:
+        """A sweep's recorded progress, or None."""
+        query = select(retention_sweeps).where(retention_sweeps.c.id == sweep_id)
+
+        def work(connection: Connection) -> RowMapping | None:
+            return connection.execute(query).mappings().first()
+
+        row = self._run(work, write=False)
+        return None if row is None else _sweep_state(row, resumed=False)
+
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _sweep_state(row: RowMapping, *, resumed: bool) -> SweepState:
+    return SweepState(
+        id=row["id"],
+        tenant=None if row["tenant"] == ALL_TENANTS else (row["tenant"] or None),
+        as_of=row["as_of"],
+        started_on=row["started_on"],
+        finished_on=row["finished_on"],
+        cursor=row["cursor"],
+        counts=json.loads(row["counts"]),
+        resumed=resumed,
+    )
 
 
 def _candidate_query() -> Any:

@@ -262,8 +262,9 @@ tags = Table(
     Column("tenant", String(255), primary_key=True),
     Column("pipeline_id", String(255), primary_key=True),
     Column("name", String(64), primary_key=True),
-    # Tags go with their snapshot when retention deletes it; the trail keeps
-    # the tagged/untagged events.
+    # Retention never deletes a tagged snapshot: a tag is a reference, so the
+    # snapshot stays until it is untagged (the trail keeps the tagged/untagged
+    # events). The cascade is for a snapshot row deleted by other means.
     Column(
         "snapshot_id",
         String(_ID_LENGTH),
