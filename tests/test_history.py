@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
-from wfaudit.diff import diff_configs, summarize
+from wfaudit.diff import Change, SnapshotDiff, diff_configs, summarize
 from wfaudit.history import FIRST, WORDS_CACHE, history_query, parse_labels, parse_time, timeline
+from wfaudit.history_render import side_by_side, unified_lines
 from wfaudit.refs import NeedsPipeline, parse_reference
 from wfaudit.testing import Clock
 from wfaudit_hookspecs import (
@@ -22,12 +24,14 @@ from wfaudit_hookspecs import (
     EventKind,
     InvalidRequest,
     SnapshotRecord,
+    SnapshotRef,
     Status,
     Store,
     StoreError,
     StoreHistory,
     TagConflict,
     UnknownReference,
+    UnknownWorkflowType,
 )
 
 STEPS = ["checkout", "build", "test", "lint", "package"]
@@ -176,6 +180,9 @@ def test_timeline_bad_filters(auditor: Auditor) -> None:
         auditor.timeline(status="done")
     with pytest.raises(UnknownReference):
         auditor.timeline(before="01NOPE0000")
+    with pytest.raises(UnknownWorkflowType, match="unknown workflow type 'NOPE'; known types: CI"):
+        auditor.timeline(workflow_type="nope")
+    assert history_query(auditor, workflow_type="ci").workflow_type == "CI"
 
 
 def test_parse_time() -> None:
@@ -217,6 +224,8 @@ def test_tags_and_annotations_in_the_timeline_and_the_trail(auditor: Auditor, cl
     assert removed.snapshot_id == second.id
     with pytest.raises(UnknownReference):
         auditor.untag("production", pipeline_id=7)
+    with pytest.raises(UnknownReference, match=r"^no tag 'zzz' \(wfaudit tags lists the tags\)$"):
+        auditor.untag("zzz")
 
 
 def test_references(auditor: Auditor, clock: Clock) -> None:
@@ -353,3 +362,39 @@ def test_previous_snapshots_beyond_one_read_of_the_history(
         monkeypatch.setattr(wfaudit.history, "SPAN", span)
         failed = auditor.timeline(pipeline_id=7, status="failed")
         assert [(e.record.id, e.previous) for e in failed] == expected
+
+
+def _secret_diff(old: Any, new: Any, secret: str, op: str = "modified") -> SnapshotDiff:
+    ref = SnapshotRef(id="01A", workflow_id="1", workflow_type="CI", content_hash="0" * 64)
+    change = Change(op=op, path="/repo", old=old, new=new, secret=secret)
+    return SnapshotDiff(a=ref, b=ref, changes=(change,))
+
+
+def test_a_secret_in_a_string_does_not_hide_the_rest_of_its_change() -> None:
+    """The views say ``secret changed`` and then show the masked texts (their
+    placeholders are safe); a bare placeholder shows nothing more."""
+    before = "https://ana:[masked:1111aaaa2222bbbb]@git.example.org/app.git"
+    after = "https://ana:[masked:3333cccc4444dddd]@git.example.org/api.git"
+    plain = [line.plain for line in unified_lines(_secret_diff(before, after, "changed"))]
+    assert plain == ["~ /repo  secret changed", f"    - {before}", f"    + {after}"]
+    script = _secret_diff(
+        "login [masked:1111aaaa2222bbbb]\nmake",
+        "login [masked:1111aaaa2222bbbb]\nmake test",
+        "changed",
+    )
+    assert "    +make test" in [line.plain for line in unified_lines(script)]
+    added = _secret_diff(None, after, "added", op="added")
+    assert [line.plain for line in unified_lines(added)] == [
+        "+ /repo  secret added",
+        f"    + {after}",
+    ]
+    bare = _secret_diff("[masked:1111aaaa2222bbbb]", "[masked:5555eeee6666ffff]", "changed")
+    assert [line.plain for line in unified_lines(bare)] == ["~ /repo  secret changed"]
+
+    console = Console(width=200, no_color=True)
+    with console.capture() as captured:
+        console.print(side_by_side(_secret_diff(before, after, "changed")))
+        console.print(side_by_side(bare))
+    table = captured.get()
+    assert before in table and after in table and table.count("secret changed") == 2
+    assert "[masked:5555eeee6666ffff]" not in table  # a bare placeholder stays "secret"

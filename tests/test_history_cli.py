@@ -185,3 +185,45 @@ def test_tag_annotate_show_untag(store: str) -> None:
 def test_show_keeps_workflow_id_and_type(store: str) -> None:
     shown = json.loads(ok(wfaudit("show", "run-1", "--type", "CI", "--json", store=store)))
     assert shown["workflow_id"] == "run-1" and shown["tags"] == []
+
+
+def test_a_secret_inside_a_changed_string_shows_the_rest_masked(store: str) -> None:
+    """The URL's path changed with its password: the views say ``secret changed``
+    and show the rest of the change, with placeholders for the secrets."""
+    with Auditor.from_url(store, strict=True) as auditor:
+        for number, (password, repo) in enumerate(
+            [(OLD_SECRET, "app"), (NEW_SECRET, "api")], start=1
+        ):
+            url = f"https://ana:{password}@git.example.org/{repo}.git"
+            result = auditor.audit_trigger(
+                workflow_id=f"url-{number}",
+                workflow_type="CI",
+                pipeline_id=8,
+                config={"repoUrl": url},
+            )
+            assert result.ok and result.masked == 1, result.error
+    unified = ok(wfaudit("diff", "url-1:CI", "url-2:CI", store=store))
+    lines = unified.splitlines()
+    at = lines.index("~ /repoUrl  secret changed")
+    assert lines[at + 1].startswith("    - https://ana:[masked:") and lines[at + 1].endswith(
+        "/app.git"
+    )
+    assert lines[at + 2].startswith("    + https://ana:[masked:") and lines[at + 2].endswith(
+        "/api.git"
+    )
+    side = ok(wfaudit("diff", "url-1:CI", "url-2:CI", "--view", "side-by-side", store=store))
+    assert "secret changed" in side and "/app.git" in side and "/api.git" in side
+    no_secret(unified, side)
+
+
+def test_unknown_workflow_types_and_tags_are_told_plainly(store: str) -> None:
+    for args in (
+        ("log", "--type", "NOPE"),
+        ("diff", "HEAD~1", "--pipeline", "7", "--type", "nope"),
+    ):
+        one_line_error(
+            wfaudit(*args, store=store), "unknown workflow type 'NOPE'", "known types: CI"
+        )
+    assert "run-4" in ok(wfaudit("log", "--type", "ci", "--no-changes", store=store))
+    line = one_line_error(wfaudit("untag", "zzz", store=store), "no tag 'zzz'", "wfaudit tags")
+    assert "pipeline ''" not in line

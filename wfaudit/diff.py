@@ -5,24 +5,41 @@ diff never holds a secret; where a masked field is involved, the secret is
 compared by its keyed fingerprint and reported only as ``changed``, ``added``
 or ``removed``.
 
-Lists of named things (steps, tasks, jobs, env entries: objects carrying a
-``name``, ``id`` or ``key`` that is unique in the list on both sides) are
-matched by name, not by index, so that a step moved in the list is reported as a
-move, and a step inserted does not show as every later step modified. Other lists
-are compared index by index. Paths inside a matched element are those of the
-newer snapshot.
+Objects are compared key by key. Lists are aligned so that an inserted or
+removed element is one ``added`` or ``removed`` change, not every later element
+modified:
+
+* lists of named things (steps, tasks, jobs, env entries: objects carrying a
+  ``name``, ``id`` or ``key`` that is unique in the list on both sides) are
+  matched by name, so that an element moved in the list is reported as a move;
+* other lists (unnamed GitHub Actions steps, matrices, lists of strings) are
+  aligned by content, as ``diff`` aligns lines: :class:`difflib.SequenceMatcher`
+  over the elements' canonical JSON. Runs of equal elements are unchanged,
+  inserted runs are ``added``, deleted runs ``removed``. A run of old elements
+  replaced by a run of new ones is aligned again by the elements' *identity*
+  (a ``name``, ``id`` or ``key``, else the action a GitHub step ``uses``,
+  without its ``@ref``): elements of the same identity pair up, and so do the
+  elements of a replaced sub-run of equal length; paired elements are compared
+  recursively; the rest is removed and added. An element removed in one place
+  and added unchanged in another is a move.
+
+Paths inside a matched element are those of the newer snapshot (of the older one
+for a ``removed`` change).
 """
 
 from __future__ import annotations
 
+import difflib
 import marshal
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import attrs
 
-from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef
+from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, canonical_json
+
+from .masking import PLACEHOLDER_PREFIX
 
 __all__ = [
     "Change",
@@ -217,17 +234,43 @@ class _Walker:
                 return
             key = _name_key(old, new)
             if key is None:
-                self._by_index(old, new, old_at, new_at)
+                self._by_content(old, new, old_at, new_at)
             else:
                 self._by_name(old, new, key, old_at, new_at)
             return
         self._leaf(old, new, old_at, new_at)
 
-    def _by_index(self, old: list[Any], new: list[Any], old_at: str, new_at: str) -> None:
-        for index in range(max(len(old), len(new))):
-            left = old[index] if index < len(old) else _MISSING
-            right = new[index] if index < len(new) else _MISSING
-            self.walk(left, right, f"{old_at}/{index}", f"{new_at}/{index}")
+    def _by_content(self, old: list[Any], new: list[Any], old_at: str, new_at: str) -> None:
+        """Align unnamed elements by content (see the module's docstring)."""
+        before = [canonical_json(item) for item in old]
+        after = [canonical_json(item) for item in new]
+        if old_at in self.holding_old or new_at in self.holding_new:
+            # A step whose secret was rotated still aligns with itself: here the
+            # placeholders (which carry fingerprints) are all alike; the walk
+            # then compares the secrets by their fingerprints.
+            plan, source = _align(old, new, _unkeyed(before), _unkeyed(after))
+        else:
+            plan, source = _align(old, new, before, after)
+        moved = set(source.values())
+        for i, j in plan:
+            if j is None:
+                if i is not None and i not in moved:
+                    self.changes.append(Change(op="removed", path=f"{old_at}/{i}", old=old[i]))
+                continue
+            if i is None and j not in source:
+                self.changes.append(Change(op="added", path=f"{new_at}/{j}", new=new[j]))
+                continue
+            if i is None:
+                i = source[j]
+                self.changes.append(
+                    Change(op="moved", path=f"{new_at}/{j}", from_path=f"{old_at}/{i}")
+                )
+            old_path, new_path = f"{old_at}/{i}", f"{new_at}/{j}"
+            # Equal content needs no walk, unless a masked field below it is to be
+            # compared by its fingerprint.
+            held = old_path in self.holding_old or new_path in self.holding_new
+            if held or before[i] != after[j]:
+                self.walk(old[i], new[j], old_path, new_path)
 
     def _by_name(self, old: list[Any], new: list[Any], key: str, old_at: str, new_at: str) -> None:
         old_index = {item[key]: i for i, item in enumerate(old)}
@@ -264,6 +307,114 @@ class _Walker:
             self.changes.append(Change(op="removed", path=old_at, old=old, secret=secret))
         elif old != new or type(old) is not type(new) or secret is not None:
             self.changes.append(Change(op="modified", path=new_at, old=old, new=new, secret=secret))
+
+
+_Plan = list[tuple[int | None, int | None]]
+"""How two lists align, in order: ``(i, j)`` pairs old element ``i`` with new
+element ``j``, ``(i, None)`` removes ``i``, ``(None, j)`` adds (or moves) ``j``."""
+
+
+def _align(
+    old: list[Any], new: list[Any], before: Sequence[bytes], after: Sequence[bytes]
+) -> tuple[_Plan, dict[int, int]]:
+    """The alignment of two unnamed lists, and the moves: new index → old index.
+
+    ``before`` and ``after`` are the elements' canonical JSON. An element removed
+    in one place and added unchanged in another moved there; the others are then
+    aligned again without the moved ones, which may have split runs that now
+    pair up.
+    """
+    plan = _content_plan(old, new, before, after)
+    gone: dict[bytes, list[int]] = {}
+    for i, j in plan:
+        if j is None and i is not None:
+            gone.setdefault(before[i], []).append(i)
+    source = {
+        j: gone[after[j]].pop(0)
+        for i, j in plan
+        if i is None and j is not None and gone.get(after[j])
+    }
+    if not source:
+        return plan, source
+    moved = set(source.values())
+    olds = [i for i in range(len(old)) if i not in moved]
+    news = [j for j in range(len(new)) if j not in source]
+    rest = _content_plan(
+        [old[i] for i in olds],
+        [new[j] for j in news],
+        [before[i] for i in olds],
+        [after[j] for j in news],
+    )
+    targets = sorted(source)
+    plan = []
+    for a, b in rest:
+        j = None if b is None else news[b]
+        while targets and j is not None and targets[0] < j:
+            plan.append((None, targets.pop(0)))  # a moved element lands here
+        plan.append((None if a is None else olds[a], j))
+    plan += [(None, j) for j in targets]
+    return plan, source
+
+
+def _content_plan(
+    old: list[Any], new: list[Any], before: Sequence[bytes], after: Sequence[bytes]
+) -> _Plan:
+    """The alignment of two unnamed lists by content, then (in replaced runs) by
+    identity, as :data:`_Plan` says; no moves yet."""
+    plan: _Plan = []
+    for tag, i1, i2, j1, j2 in _opcodes(before, after):
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1 == 1):
+            plan += zip(range(i1, i2), range(j1, j2), strict=True)
+            continue
+        if tag != "replace":
+            plan += [(i, None) for i in range(i1, i2)]
+            plan += [(None, j) for j in range(j1, j2)]
+            continue
+        # A replaced run: align it again by the elements' identities.
+        left = [_identity(old[i], ("old", i)) for i in range(i1, i2)]
+        right = [_identity(new[j], ("new", j)) for j in range(j1, j2)]
+        for sub, a1, a2, b1, b2 in _opcodes(left, right):
+            olds, news = range(i1 + a1, i1 + a2), range(j1 + b1, j1 + b2)
+            if sub == "equal" or len(olds) == len(news):
+                plan += zip(olds, news, strict=True)
+            else:
+                plan += [(i, None) for i in olds]
+                plan += [(None, j) for j in news]
+    return plan
+
+
+_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER_PREFIX.encode()) + rb"[0-9a-f]+\]")
+
+
+def _unkeyed(encoded: Sequence[bytes]) -> list[bytes]:
+    """Canonical JSON with every masked placeholder the same."""
+    return [_PLACEHOLDER.sub(b"[masked]", item) for item in encoded]
+
+
+def _opcodes(
+    before: Sequence[Hashable], after: Sequence[Hashable]
+) -> Sequence[tuple[str, int, int, int, int]]:
+    """How two sequences align, as :meth:`difflib.SequenceMatcher.get_opcodes`
+    gives it: the longest run of equal elements first, then the same on each
+    side of it. Its default heuristic is kept: in a list of 200 elements or
+    more, an element repeated in over 1% of it does not start a run (it may
+    extend one), which keeps long, repetitive lists fast."""
+    return difflib.SequenceMatcher(None, before, after).get_opcodes()
+
+
+def _identity(item: Any, otherwise: Hashable) -> Hashable:
+    """What an element is, whatever its content: its ``name``, ``id`` or ``key``,
+    else the action a GitHub Actions step ``uses`` (without the ``@ref``);
+    ``otherwise`` (a value no other element has) when it has none."""
+    if type(item) is dict:
+        for key in NAME_KEYS:
+            name = item.get(key)
+            if type(name) in (str, int):
+                return (key, name)
+        uses = item.get("uses")
+        if type(uses) is str:
+            return ("uses", uses.partition("@")[0])
+    return otherwise
 
 
 def _moved(before: Sequence[Any], after: Sequence[Any]) -> set[Any]:

@@ -34,6 +34,8 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     Tag,
+    UnknownReference,
+    UnknownWorkflowType,
     normalize_workflow_type,
     parse_pointer,
     utcnow,
@@ -55,6 +57,7 @@ __all__ = [
     "annotate",
     "entry_json",
     "history_query",
+    "known_workflow_type",
     "parse_labels",
     "parse_time",
     "tag",
@@ -166,12 +169,15 @@ def history_query(
     :param until: created before.
     :param before: a cursor: the id (or any reference) of the last entry of the
         previous page; the page starts right after it.
+    :raises UnknownWorkflowType: ``workflow_type`` is not one the engine or an
+        adapter declares.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
     scoped = auditor.settings.tenant
     if scoped is not None and tenant not in (None, scoped):
         raise InvalidRequest(f"this auditor is scoped to tenant {scoped!r}")
+    kind = None if workflow_type is None else known_workflow_type(auditor, workflow_type)
     start = parse_time(since) if isinstance(since, str) else since
     end = parse_time(until) if isinstance(until, str) else until
     if start is not None and end is not None and start >= end:
@@ -180,7 +186,7 @@ def history_query(
         tenant=scoped if scoped is not None else tenant,
         pipeline_id=None if pipeline_id is None else str(pipeline_id),
         workflow_id=None if workflow_id is None else str(workflow_id),
-        workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
+        workflow_type=kind,
         status=None if status is None else _status(status),
         labels=dict(labels or {}),
         since=start,
@@ -200,6 +206,18 @@ def history_query(
             query = attrs.evolve(query, before=cursor.created_on, before_id=cursor.id)
         # else: --until is older than the cursor and already narrows the page
     return query
+
+
+def known_workflow_type(auditor: Auditor, value: str) -> str:
+    """``value`` normalized (``ci`` → ``CI``), if the engine or an adapter declares it.
+
+    :raises UnknownWorkflowType: no one does (the message lists the known types).
+    """
+    kind = normalize_workflow_type(value)
+    known = auditor.workflow_types
+    if known and kind not in known:
+        raise UnknownWorkflowType(kind, known)
+    return kind
 
 
 def _status(value: Status | str) -> Status:
@@ -427,7 +445,9 @@ def untag(
             raise InvalidRequest(
                 f"tag {name!r} is in several pipelines ({', '.join(pipelines)}); give --pipeline P"
             )
-        pipeline_id = pipelines[0] if pipelines else ""
+        if not pipelines:
+            raise UnknownReference(f"no tag {name!r} (wfaudit tags lists the tags)")
+        pipeline_id = pipelines[0]
     removed = store.remove_tag(name=name, pipeline_id=pipeline_id, tenant=tenant, by=by)
     record = auditor.store.get_record_by_id(removed.snapshot_id, tenant=tenant)
     if record is not None:

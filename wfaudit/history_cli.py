@@ -236,6 +236,8 @@ def diff(
     only as changed, added or removed, decided by its keyed fingerprint.
     """
     with _state().auditor() as auditor:
+        if workflow_type is not None:
+            workflow_type = history.known_workflow_type(auditor, workflow_type)
         result = auditor.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
         left = auditor.store.get_record_by_id(result.a.id, tenant=auditor.settings.tenant)
         right = auditor.store.get_record_by_id(result.b.id, tenant=auditor.settings.tenant)

@@ -8,14 +8,16 @@ plain text elsewhere. Data is never parsed as rich markup: a masked value such
 as ``[masked:1f2e...]`` prints as it is.
 
 Values come from masked configs and manifests, which hold no secret; a masked
-field's change is shown only as ``secret changed`` (``added``, ``removed``),
-decided by fingerprints.
+field's change is shown as ``secret changed`` (``added``, ``removed``), decided
+by fingerprints, followed, when the secret is a span of a larger string, by the
+masked text before and after (the rest of the string may have changed too).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ from wfaudit_hookspecs import Annotation, SnapshotRecord, SnapshotRef, Tag
 
 from .diff import Change, SnapshotDiff
 from .history import TimelineEntry
+from .masking import PLACEHOLDER_PREFIX
 
 __all__ = [
     "annotations_table",
@@ -119,6 +122,20 @@ def _value(value: Any, full: bool) -> str:
     return text[: SHORT - 1] + "…"
 
 
+_BARE_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER_PREFIX) + r"[0-9a-f]+\]")
+
+
+def _only_placeholders(change: Change) -> bool:
+    """True when a secret's change has nothing more to show: each value it has
+    is a bare placeholder (the whole field was masked)."""
+    values: list[Any] = []
+    if change.op != "added":
+        values.append(change.old)
+    if change.op != "removed":
+        values.append(change.new)
+    return all(isinstance(v, str) and _BARE_PLACEHOLDER.fullmatch(v) for v in values)
+
+
 def _secret_line(change: Change) -> Text:
     line = Text(f"{_MARKS[change.op]} {change.path}  ", style=_STYLES[change.op])
     line.append(f"secret {change.secret}", style="bold magenta")
@@ -126,17 +143,24 @@ def _secret_line(change: Change) -> Text:
 
 
 def unified_lines(diff: SnapshotDiff, *, full: bool = False, context: int = 1) -> list[Text]:
-    """The unified view of a diff's changes (without the header)."""
+    """The unified view of a diff's changes (without the header).
+
+    A masked field's change says ``secret changed`` (``added``, ``removed``);
+    when the secret is a span of a larger string, the rest of the string's
+    change follows, shown with the placeholders of the masked config.
+    """
     lines: list[Text] = []
     for change in diff.changes:
         style = _STYLES[change.op]
         if change.secret is not None:
             lines.append(_secret_line(change))
-            continue
-        if change.op == "moved":
+            if _only_placeholders(change):
+                continue
+        elif change.op == "moved":
             lines.append(Text(f"> {change.path}  (moved from {change.from_path})", style=style))
             continue
-        lines.append(Text(f"{_MARKS[change.op]} {change.path}", style=style))
+        else:
+            lines.append(Text(f"{_MARKS[change.op]} {change.path}", style=style))
         if change.op == "modified" and _multiline(change.old, change.new):
             lines.extend(_text_diff(change.old, change.new, context))
             continue
@@ -174,7 +198,12 @@ def side_by_side(diff: SnapshotDiff, *, full: bool = False) -> Table:
         path = Text(change.path)
         if change.secret is not None:
             secret = Text(f"secret {change.secret}", style="bold magenta")
-            table.add_row(mark, path, Text("secret", style="magenta"), secret)
+            if _only_placeholders(change):
+                table.add_row(mark, path, Text("secret", style="magenta"), secret)
+                continue
+            before = "" if change.op == "added" else _value(change.old, full)
+            after = "" if change.op == "removed" else _value(change.new, full)
+            table.add_row(mark, path, Text(before), Text.assemble(secret, "\n", after))
         elif change.op == "moved":
             table.add_row(mark, path, Text(f"at {change.from_path}"), Text("moved here"))
         else:
