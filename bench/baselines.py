@@ -10,7 +10,8 @@ that they run over the same workloads, on the same store, in the same run.
   distinct content, content-addressed (the floor the delta codec must beat 5x).
 
 Each baseline writes into its own table of the benchmark's database, so its
-write cost includes a real insert and commit like wfaudit's.
+write cost includes a real insert and commit like wfaudit's (bench/bench_storage.py
+times that on every 10th trigger; see ``TIMED_EVERY`` there).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class Baseline:
     def table(self) -> str:
         return "bench_" + self.name.replace("-", "_").replace(" ", "_")
 
-    def store(self, connection: sqlite3.Connection, run: int, canonical: bytes) -> None:
+    def store(
+        self, connection: sqlite3.Connection, run: int, canonical: bytes, *, commit: bool = True
+    ) -> None:
         body = self.encode(canonical)
         if self.dedup:
             connection.execute(
@@ -66,7 +69,8 @@ class Baseline:
                 f"INSERT INTO {self.table} (run, body) VALUES (?, ?)",  # noqa: S608
                 (run, body),
             )
-        connection.commit()
+        if commit:
+            connection.commit()
 
     def stored_bytes(self, connection: sqlite3.Connection) -> int:
         row = connection.execute(

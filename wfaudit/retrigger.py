@@ -183,8 +183,35 @@ def _format_owners(pm: PluginManager) -> dict[str, list[str]]:
     return owners
 
 
+_Registered = tuple[tuple[str, int], ...]
+_produced: weakref.WeakKeyDictionary[
+    PluginManager, tuple[_Registered, dict[tuple[str | None, tuple[str, ...]], tuple[str, ...]]]
+]
+_produced = weakref.WeakKeyDictionary()
+
+
 def producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
-    """``name==version`` of the plugins producing a snapshot, for its manifest."""
+    """``name==version`` of the plugins producing a snapshot, for its manifest.
+
+    Every audit asks, and the answer only changes when plugins are registered or
+    unregistered: it is cached per plugin manager and ``(adapter, maskers)``,
+    and worked out again once the registered plugins differ.
+    """
+    registered = tuple(
+        (name, id(plugin)) for name, plugin in pm.list_name_plugin() if plugin is not None
+    )
+    key = (adapter, tuple(maskers))
+    cached = _produced.get(pm)
+    if cached is None or cached[0] != registered:
+        cached = (registered, {})
+        _produced[pm] = cached
+    found = cached[1].get(key)
+    if found is None:
+        found = cached[1][key] = _producers(pm, adapter, key[1])
+    return found
+
+
+def _producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
     names = list(maskers)
     if adapter and adapter != GENERIC_FORMAT:
         names.extend(_format_owners(pm).get(adapter, ()))
