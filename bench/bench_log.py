@@ -30,30 +30,27 @@ benchmark works in a schema of its own and drops it at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import os
 import pathlib
 import platform
 import random
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_store import fresh_store
 from docs_section import write_section
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "log.json"
-PG_URL = os.environ.get("WFAUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NAME = "log"
 TITLE = "wfaudit log on 10,000 snapshots"
 PIPELINE = "payments-api-ci"
@@ -84,27 +81,6 @@ def timed(function: Callable[[int], object], runs: int, warmup: int = 2) -> dict
         function(i)
         samples.append(time.perf_counter() - start)
     return summary(samples)
-
-
-@contextlib.contextmanager
-def fresh_store(backend: str, tmp: pathlib.Path) -> Iterator[str]:
-    """The URL of an empty store: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / f'log-{secrets.token_hex(4)}.sqlite3'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    schema = f"wfa_bench_log_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def mutate(request: dict[str, Any], run: int, rng: random.Random) -> None:
