@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import hashlib
 import itertools
 import json
 import pathlib
@@ -12,12 +13,25 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
-from wfaudit.diff import Change, apply_changes, diff_configs, summarize
+from wfaudit.diff import (
+    SECRET_STATUSES,
+    SHAPES,
+    Change,
+    NodeChanges,
+    SnapshotDiff,
+    apply_changes,
+    diff_configs,
+    shape_of,
+    summarize,
+)
+from wfaudit.history_render import diff_header, side_by_side, unified_lines
 from wfaudit.loading import load_payload
 from wfaudit.testing import find_secrets
+from wfaudit_hookspecs import Manifest, Snapshot
 
 HISTORY = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus" / "history"
 SERIES = sorted(p for p in HISTORY.iterdir() if p.is_dir()) if HISTORY.is_dir() else []
@@ -584,3 +598,322 @@ def test_a_secret_rotated_in_an_unnamed_step_is_told_apart_from_an_insertion(
 
     text = json.dumps(to_json_data(rotated)) + json.dumps(to_json_data(removed))
     assert not find_secrets([first, second], texts=[("diff", text), ("repr", repr(rotated))])
+
+
+# -- the summary: nodes where the payload format keeps them --------------------------
+
+CORPUS = HISTORY.parent
+
+
+def _version(series: str, number: int) -> Any:
+    return next(
+        json.loads(text)
+        for path, text in _versions(HISTORY / series)
+        if path.name.startswith(f"{number:03d}_")
+    )
+
+
+def _corpus_file(name: str) -> Any:
+    return load_payload(str(CORPUS / name))
+
+
+@pytest.mark.skipif(not SERIES, reason="../shared/corpus/history is not there")
+def test_a_github_job_added_or_removed_is_a_job(make_auditor: Callable[..., Auditor]) -> None:
+    """numpy's linux.yml, versions 001 and 002: the job aarch64_test appears."""
+    old, new = (_version("numpy__numpy__linux.yml", n) for n in (1, 2))
+    changes = diff_configs(old, new)
+    assert [(c.op, c.path) for c in changes] == [("added", "/jobs/aarch64_test")]
+    shaped = summarize(changes, "github-actions")
+    assert shaped.words() == "1 job added"
+    assert shaped.nodes == (NodeChanges(kind="job", added=1),)
+    assert (shaped.steps_added, shaped.settings_changed) == (1, False)
+    assert summarize(diff_configs(new, old), "github-actions").words() == "1 job removed"
+    # Wrapped with the run's contexts, the workflow is under /workflow.
+    wrapped = diff_configs({"workflow": old}, {"workflow": new, "github": {"run_id": 2}})
+    assert summarize(wrapped, "github-actions").words() == "1 job added, settings"
+    # Without a format, or with one the table has no shape for: the generic rules.
+    assert summarize(changes).words() == "settings"
+    assert summarize(changes, "generic").words() == "settings"
+    # Through the engine: the snapshots' manifests name the format.
+    auditor = make_auditor(KeyNameMasker(), entry_points="sql,ci")
+    for number, config in ((1, old), (2, new)):
+        result = auditor.audit_trigger(
+            workflow_id=number, workflow_type="CI", pipeline_id="numpy", config=config
+        )
+        assert result.ok, result.error
+    diff = auditor.diff("1:CI", "2:CI")
+    assert diff.summary.words() == "1 job added"
+    assert [entry.changed for entry in auditor.timeline(pipeline_id="numpy")] == [
+        "1 job added",
+        "first snapshot",
+    ]
+
+
+def _without_steps(job: Any) -> str:
+    return _json({key: value for key, value in job.items() if key != "steps"})
+
+
+@pytest.mark.skipif(not SERIES, reason="../shared/corpus/history is not there")
+def test_jobs_of_the_corpus_history_are_counted_as_the_files_say() -> None:
+    """Every pair of every series: jobs added, removed and modified (their own
+    keys, steps aside) as the two files' jobs mappings say; steps as the generic
+    rules count them; ``settings`` only for a change outside the jobs."""
+    told_apart = 0
+    for series in SERIES:
+        for name, old, new in _corpus_pairs(series):
+            changes = diff_configs(old, new)
+            shaped, generic = summarize(changes, "github-actions"), summarize(changes)
+            kinds = {n.kind: n for n in shaped.nodes}
+            job = kinds.get("job", NodeChanges(kind="job"))
+            before, after = old["jobs"], new["jobs"]
+            shared = before.keys() & after.keys()
+            assert (job.added, job.removed, job.modified, job.moved) == (
+                len(after.keys() - before.keys()),
+                len(before.keys() - after.keys()),
+                sum(_without_steps(before[j]) != _without_steps(after[j]) for j in shared),
+                0,
+            ), f"{series.name} -> {name}"
+            step = kinds.get("step", NodeChanges(kind="step"))
+            assert (step.added, step.removed, step.modified, step.moved) == (
+                generic.steps_added,
+                generic.steps_removed,
+                generic.steps_modified,
+                generic.steps_moved,
+            ), f"{series.name} -> {name}"
+            outside = [_json({k: v for k, v in doc.items() if k != "jobs"}) for doc in (old, new)]
+            if outside[0] == outside[1]:
+                assert not shaped.settings_changed, f"{series.name} -> {name}"
+            told_apart += generic.words() != shaped.words()
+            assert shaped.steps_added == job.added + step.added
+    assert told_apart >= 10
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
+def test_argo_templates_dag_tasks_and_steps_are_nodes() -> None:
+    old = _corpus_file("argo-workflows/dag-diamond.yaml")
+    new = copy.deepcopy(old)
+    tasks = new["spec"]["templates"][0]["dag"]["tasks"]
+    tasks.append({"name": "E", "depends": "D", "template": "echo"})
+    tasks[3]["depends"] = "B || C"
+    new["spec"]["templates"][1]["container"]["image"] = "alpine"
+    changes = diff_configs(old, new)
+    shaped = summarize(changes, "argo")
+    assert (
+        shaped.words() == "1 template modified, 1 task added, 1 task modified, dependencies, image"
+    )
+    # The generic rules see the templates list only.
+    assert summarize(changes).words() == "2 steps modified, dependencies, image"
+    # The same workflow as a CronWorkflow's workflowSpec.
+    cron = [
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "CronWorkflow",
+            "spec": {"workflowSpec": doc["spec"]},
+        }
+        for doc in (old, new)
+    ]
+    assert summarize(diff_configs(*cron), "argo").words() == shaped.words()
+
+    steps = _corpus_file("argo-workflows/steps.yaml")
+    grown = copy.deepcopy(steps)
+    groups = grown["spec"]["templates"][0]["steps"]
+    groups.append(
+        [
+            {"name": "bye1", "template": "print-message"},
+            {"name": "bye2", "template": "print-message"},
+        ]
+    )
+    groups[0].append({"name": "hello1b", "template": "print-message"})
+    # A step in a group of parallel steps, and a new group of two.
+    assert summarize(diff_configs(steps, grown), "argo").words() == "3 steps added"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
+def test_tekton_tasks_finally_tasks_and_steps_are_nodes() -> None:
+    """A multi-document PipelineRun: its Tasks (documents 0 and 1), its Pipeline (2)."""
+    old = _corpus_file("tekton/pipelineruns__pipelinerun-with-final-tasks.yaml")
+    new = copy.deepcopy(old)
+    pipeline = new[2]["spec"]
+    pipeline["finally"].append({"name": "notify", "taskRef": {"name": "notify"}})
+    pipeline["finally"][0]["runAfter"] = ["clone-app-repo"]
+    new[0]["spec"]["steps"].append(
+        {"name": "list", "image": "mirror.gcr.io/ubuntu", "script": "ls"}
+    )
+    changes = diff_configs(old, new)
+    shaped = summarize(changes, "tekton")
+    assert shaped.words() == "1 task added, 1 task modified, 1 step added, dependencies"
+    # The same objects in a v1 List.
+    listed = [{"apiVersion": "v1", "kind": "List", "items": doc} for doc in (old, new)]
+    assert summarize(diff_configs(*listed), "tekton").words() == shaped.words()
+    # A Task added as a document: its steps are added.
+    task = copy.deepcopy(old[1])
+    task["metadata"]["name"] = "another"
+    assert summarize(diff_configs(old, [*old, task]), "tekton").words() == (
+        f"{len(task['spec']['steps'])} step{'s' if len(task['spec']['steps']) > 1 else ''} added"
+    )
+    # A PipelineRun's own pipelineSpec and its embedded taskSpec steps.
+    inline = _corpus_file("tekton/pipelineruns__pipelinerun-with-pipelinespec-and-taskspec.yaml")
+    edited = copy.deepcopy(inline)
+    edited[0]["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["steps"][0]["image"] = "alpine"
+    assert summarize(diff_configs(inline, edited), "tekton").words() == "1 step modified, image"
+
+
+def test_devtron_stage_steps_are_steps() -> None:
+    old = {"workflowId": 1, "preCiSteps": [{"name": "lint", "index": 1}], "ciImage": "ci:1"}
+    new = {
+        "workflowId": 1,
+        "preCiSteps": [{"name": "lint", "index": 1}, {"name": "test", "index": 2}],
+        "ciImage": "ci:2",
+    }
+    assert summarize(diff_configs(old, new), "devtron").words() == "1 step added, image"
+
+
+def test_the_format_is_the_one_both_manifests_name() -> None:
+    github = Manifest(adapter="github-actions")
+    assert shape_of(github, Manifest(adapter="github-actions")) == "github-actions"
+    assert shape_of(github, Manifest(adapter="argo")) is None
+    assert shape_of(github, Manifest()) is None
+    assert shape_of(None, None) is None
+    assert set(SHAPES) == {"github-actions", "argo", "tekton", "devtron"}
+    for shape in SHAPES.values():
+        assert shape.nodes and all(kind and pattern for kind, pattern in shape.nodes)
+
+
+# -- secrets: the status of every masked field ---------------------------------------
+
+# Test secrets sharing no substring of more than 2 characters.
+ROTATED_FROM, ROTATED_TO = "Jq4vX9sLt2Rb", "Wm7cK3yHn5Ez"
+KEPT, ADDED, DROPPED = "Ud8gF1pSa6Vo", "Yr2hB7kQx4Ci", "Ne5tZ0wMj9Lg"
+
+
+def _statuses(diff: SnapshotDiff) -> dict[str, tuple[str, ...]]:
+    return {status: getattr(diff.secrets, status) for status in SECRET_STATUSES}
+
+
+def _check_every_masked_field(diff: SnapshotDiff, old: Snapshot, new: Snapshot) -> None:
+    """Each masked field of the newer snapshot is changed, unchanged or added;
+    each of the older one is paired (changed, unchanged) or removed."""
+    secrets = diff.secrets
+    old_paths = {f.path for f in old.manifest.fields}
+    new_paths = {f.path for f in new.manifest.fields}
+    paired = secrets.changed + secrets.unchanged
+    assert sorted(paired + secrets.added) == sorted(new_paths)
+    assert set(secrets.removed) <= old_paths
+    assert len(paired) + len(secrets.removed) == len(old_paths)
+    assert secrets.counts == {s: len(getattr(secrets, s)) for s in SECRET_STATUSES}
+
+
+def test_every_masked_field_has_a_status_and_no_value_shows(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    auditor = make_auditor(KeyNameMasker())
+    first = {
+        "token": KEPT,
+        "steps": [{"run": "docker login", "password": ROTATED_FROM}, {"run": "make"}],
+        "deploy": {"password": DROPPED},
+    }
+    second = {
+        "token": KEPT,
+        "steps": [
+            {"run": "git fetch", "password": ADDED},
+            {"run": "docker login", "password": ROTATED_TO},
+            {"run": "make"},
+        ],
+    }
+    for number, config in enumerate([first, second, second], start=1):
+        result = auditor.audit_trigger(
+            workflow_id=number, workflow_type="CI", pipeline_id=5, config=config
+        )
+        assert result.ok, result.error
+    one, two, three = (auditor.get_snapshot(n, "CI") for n in (1, 2, 3))
+    diff = auditor.diff(one, two)
+    assert _statuses(diff) == {
+        "changed": ("/steps/1/password",),  # the login step, one further down
+        "unchanged": ("/token",),
+        "added": ("/steps/0/password",),
+        "removed": ("/deploy/password",),
+    }
+    assert diff.secrets.words() == "1 changed, 1 unchanged, 1 added, 1 removed"
+    _check_every_masked_field(diff, one, two)
+    # Identical configs: every secret unchanged, by the manifests alone.
+    same = auditor.diff(two, three)
+    assert same.identical and same.changes == ()
+    assert sorted(same.secrets.unchanged) == ["/steps/0/password", "/steps/1/password", "/token"]
+    assert same.secrets.words() == "3 unchanged"
+    _check_every_masked_field(same, two, three)
+    # Backwards: added and removed swap.
+    back = auditor.diff(two, one)
+    assert (back.secrets.added, back.secrets.removed) == (
+        ("/deploy/password",),
+        ("/steps/0/password",),
+    )
+
+    from wfaudit.render import to_json_data
+
+    data = to_json_data(diff)
+    assert data["secrets"] == {
+        "changed": ["/steps/1/password"],
+        "unchanged": ["/token"],
+        "added": ["/steps/0/password"],
+        "removed": ["/deploy/password"],
+        "counts": {"changed": 1, "unchanged": 1, "added": 1, "removed": 1},
+    }
+    console = Console(record=True, width=160, color_system=None)
+    for view in (diff, same, back):
+        for line in diff_header(view):
+            console.print(line)
+        for line in unified_lines(view):
+            console.print(line)
+        console.print(side_by_side(view))
+    text = console.export_text()
+    assert "secrets: 1 changed, 1 unchanged, 1 added, 1 removed" in text
+    assert "secrets: 3 unchanged" in text
+    texts = [("views", text), ("json", json.dumps([to_json_data(d) for d in (diff, same, back)]))]
+    texts += [("repr", repr((diff, same, back)))]
+    assert not find_secrets([ROTATED_FROM, ROTATED_TO, KEPT, ADDED, DROPPED], texts=texts)
+
+
+def _with_tokens(config: Any) -> Any:
+    """A token in every step, which is the same exactly when the step is."""
+    doc = copy.deepcopy(config)
+    for job in doc["jobs"].values():
+        for step in job.get("steps", []):
+            step["token"] = hashlib.sha256(_json(step).encode()).hexdigest()[:24]
+    return doc
+
+
+@pytest.mark.skipif(not SERIES, reason="../shared/corpus/history is not there")
+@pytest.mark.parametrize(
+    ("series", "numbers", "added", "removed"),
+    [
+        ("tokio-rs__tokio__ci.yml", (14, 15), 1, 0),
+        ("prometheus__prometheus__ci.yml", (19, 20), 11, 20),
+    ],
+)
+def test_secrets_of_steps_that_moved_down_are_unchanged(
+    make_auditor: Callable[..., Auditor],
+    series: str,
+    numbers: tuple[int, int],
+    added: int,
+    removed: int,
+) -> None:
+    """Real insertions and removals of unnamed steps (see
+    test_real_insertions_of_unnamed_steps): the secrets of the steps inserted
+    are added, of those removed removed; the others, at new indices, unchanged."""
+    auditor = make_auditor(KeyNameMasker())
+    configs = [_with_tokens(_version(series, n)) for n in numbers]
+    for number, config in enumerate(configs, start=1):
+        assert auditor.audit_trigger(
+            workflow_id=number, workflow_type="CI", pipeline_id=series, config=config
+        ).ok
+    old, new = (auditor.get_snapshot(n, "CI") for n in (1, 2))
+    diff = auditor.diff(old, new)
+    steps = sum(len(job.get("steps", [])) for job in configs[1]["jobs"].values())
+    assert diff.secrets.counts == {
+        "changed": 0,
+        "unchanged": steps - added,
+        "added": added,
+        "removed": removed,
+    }
+    _check_every_masked_field(diff, old, new)
+    assert {c.path + "/token" for c in diff.changes if c.op == "added"} == set(diff.secrets.added)

@@ -227,3 +227,56 @@ def test_unknown_workflow_types_and_tags_are_told_plainly(store: str) -> None:
     assert "run-4" in ok(wfaudit("log", "--type", "ci", "--no-changes", store=store))
     line = one_line_error(wfaudit("untag", "zzz", store=store), "no tag 'zzz'", "wfaudit tags")
     assert "pipeline ''" not in line
+
+
+# Secrets of the statuses test, sharing no substring of more than 2 characters.
+ROTATED_FROM, ROTATED_TO, KEPT = "Fz6tQw1Lx8Hb", "Rk3nVm9Pc5Ys", "Ga7uJe2Dh0Tq"
+
+
+def test_the_views_count_secrets_by_status_unchanged_included(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WFAUDIT_LOAD_PLUGINS", raising=False)
+    with Auditor.from_url(store_url, strict=True) as auditor:
+        for number, password in enumerate([ROTATED_FROM, ROTATED_TO, ROTATED_TO], start=1):
+            config = {
+                "pipelineName": "ci-11",
+                "dockerPassword": password,
+                "env": {"DB_PASSWORD": KEPT, "LOG_LEVEL": "info"},
+            }
+            result = auditor.audit_trigger(
+                workflow_id=f"s-{number}", workflow_type="CI", pipeline_id=11, config=config
+            )
+            assert result.ok and result.masked == 2, result.error
+    views = [
+        ok(wfaudit("diff", "s-1:CI", "s-2:CI", *extra, store=store_url))
+        for extra in ([], ["--view", "side-by-side"], ["--color", "always"])
+    ]
+    for view in views:
+        assert "secrets: 1 changed, 1 unchanged" in view
+    assert views[0].splitlines()[2:4] == ["1 change(s): secrets", "secrets: 1 changed, 1 unchanged"]
+    data = json.loads(ok(wfaudit("diff", "s-1:CI", "s-2:CI", "--json", store=store_url)))
+    assert data["secrets"] == {
+        "changed": ["/dockerPassword"],
+        "unchanged": ["/env/DB_PASSWORD"],
+        "added": [],
+        "removed": [],
+        "counts": {"changed": 1, "unchanged": 1, "added": 0, "removed": 0},
+    }
+    same = ok(wfaudit("diff", "s-2:CI", "s-3:CI", store=store_url))
+    assert same.splitlines()[2:] == [
+        "identical configs (same content hash)",
+        "secrets: 2 unchanged",
+    ]
+    same_json = json.loads(ok(wfaudit("diff", "s-2:CI", "s-3:CI", "--json", store=store_url)))
+    assert same_json["secrets"]["counts"] == {
+        "changed": 0,
+        "unchanged": 2,
+        "added": 0,
+        "removed": 0,
+    }
+    log = ok(wfaudit("log", "--pipeline", "11", store=store_url))
+    assert "no change" in log and "secrets" in log
+    texts = [(f"output {i}", text) for i, text in enumerate([*views, same, log])]
+    texts += [("json", json.dumps([data, same_json]))]
+    assert not find_secrets([ROTATED_FROM, ROTATED_TO, KEPT], texts=texts)

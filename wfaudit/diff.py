@@ -3,7 +3,8 @@
 Changes are reported by JSON pointer. Values come from the *masked* configs, so a
 diff never holds a secret; where a masked field is involved, the secret is
 compared by its keyed fingerprint and reported only as ``changed``, ``added``
-or ``removed``.
+or ``removed``; :attr:`SnapshotDiff.secrets` gives the status of every masked
+field of either snapshot (``unchanged`` too), by pointer, never a value.
 
 Objects are compared key by key. Lists are aligned so that an inserted or
 removed element is one ``added`` or ``removed`` change, not every later element
@@ -25,14 +26,24 @@ modified:
 
 Paths inside a matched element are those of the newer snapshot (of the older one
 for a ``removed`` change).
+
+The summary (:func:`summarize`) says what changed in the words of a workflow:
+nodes (jobs, steps, tasks, templates) added, removed, modified or moved, and
+whether dependencies, variables, images, the commit, secrets or other settings
+changed. Where the snapshots' payload format is one :data:`SHAPES` knows (the
+manifest's ``adapter``: ``github-actions``, ``argo``, ``tekton``, ``devtron``),
+nodes are found where that format keeps them (a GitHub job is a key of
+``jobs``); otherwise by generic rules (an element of a list named ``steps``,
+``tasks``...).
 """
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import marshal
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -42,12 +53,19 @@ from wfaudit_hookspecs import Manifest, Snapshot, SnapshotRef, canonical_json
 from .masking import PLACEHOLDER_PREFIX
 
 __all__ = [
+    "SECRET_STATUSES",
+    "SHAPES",
     "Change",
     "DiffSummary",
+    "NodeChanges",
+    "SecretSummary",
+    "Shape",
     "SnapshotDiff",
     "apply_changes",
     "diff_configs",
     "diff_snapshots",
+    "shape_of",
+    "summarize",
 ]
 
 _MISSING = object()
@@ -77,10 +95,41 @@ class Change:
 
 
 @attrs.frozen(kw_only=True)
+class NodeChanges:
+    """How many nodes of one kind (``job``, ``step``, ``task``, ``template``)
+    were added, removed, modified (changed inside) or moved."""
+
+    kind: str
+    added: int = 0
+    removed: int = 0
+    modified: int = 0
+    moved: int = 0
+
+    def words(self) -> list[str]:
+        """``["1 job added", "2 jobs modified"]``."""
+        return [
+            f"{count} {self.kind}{'s' if count > 1 else ''} {what}"
+            for count, what in (
+                (self.added, "added"),
+                (self.removed, "removed"),
+                (self.modified, "modified"),
+                (self.moved, "moved"),
+            )
+            if count
+        ]
+
+
+@attrs.frozen(kw_only=True)
 class DiffSummary:
-    """What changed, in the words of a workflow: how many steps (tasks, jobs,
-    nodes) were added, removed, modified or moved, and whether connections,
-    variables, images, the commit, secrets or other settings changed."""
+    """What changed, in the words of a workflow: how many nodes (steps, jobs,
+    tasks, templates) were added, removed, modified or moved, and whether
+    connections, variables, images, the commit, secrets or other settings changed.
+
+    :ivar steps_added: nodes added, of every kind (``nodes`` has them by kind);
+        ``steps_removed``, ``steps_modified`` and ``steps_moved`` likewise.
+    :ivar nodes: the counts by kind of node, outer kinds first (``job``, then
+        ``step``); a change inside a node counts for the innermost node holding it.
+    """
 
     steps_added: int = 0
     steps_removed: int = 0
@@ -92,19 +141,20 @@ class DiffSummary:
     commit_changed: bool = False
     secrets_changed: bool = False
     settings_changed: bool = False
+    nodes: tuple[NodeChanges, ...] = ()
 
     def words(self) -> str:
-        """A few words for a timeline: ``2 steps modified, image, commit``."""
-        parts = [
-            f"{count} step{'s' if count > 1 else ''} {what}"
-            for count, what in (
-                (self.steps_added, "added"),
-                (self.steps_removed, "removed"),
-                (self.steps_modified, "modified"),
-                (self.steps_moved, "moved"),
-            )
-            if count
-        ]
+        """A few words for a timeline: ``1 job added, 2 steps modified, image, commit``."""
+        counted = self.nodes or (
+            NodeChanges(
+                kind="step",
+                added=self.steps_added,
+                removed=self.steps_removed,
+                modified=self.steps_modified,
+                moved=self.steps_moved,
+            ),
+        )
+        parts = [part for node in counted for part in node.words()]
         for flag, word in (
             (self.connections_changed, "dependencies"),
             (self.variables_changed, "variables"),
@@ -118,14 +168,55 @@ class DiffSummary:
         return ", ".join(parts) or "no change"
 
 
+SECRET_STATUSES = ("changed", "unchanged", "added", "removed")
+"""The statuses of a masked field in a diff, in the order they are told."""
+
+
+def _counts(summary: SecretSummary) -> dict[str, int]:
+    return {status: len(getattr(summary, status)) for status in SECRET_STATUSES}
+
+
+@attrs.frozen(kw_only=True)
+class SecretSummary:
+    """The masked fields of two snapshots, by status, decided by their keyed
+    fingerprints: pointers only, never a value.
+
+    :ivar changed: masked on both sides, with other fingerprints (newer pointers).
+    :ivar unchanged: masked on both sides, with the same fingerprints.
+    :ivar added: masked only in the newer snapshot (its pointers).
+    :ivar removed: masked only in the older snapshot (its pointers).
+    :ivar counts: the number of pointers of each status.
+    """
+
+    changed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    counts: dict[str, int] = attrs.field(default=attrs.Factory(_counts, takes_self=True), eq=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.unchanged or self.added or self.removed)
+
+    def words(self) -> str:
+        """``1 changed, 3 unchanged`` (``none`` when neither snapshot has a masked field)."""
+        counts = _counts(self)
+        return ", ".join(f"{counts[s]} {s}" for s in SECRET_STATUSES if counts[s]) or "none"
+
+
 @attrs.frozen(kw_only=True)
 class SnapshotDiff:
-    """The differences from snapshot ``a`` to snapshot ``b``."""
+    """The differences from snapshot ``a`` to snapshot ``b``.
+
+    :ivar changes: the changes, by JSON pointer.
+    :ivar summary: what changed in a few words (:func:`summarize`).
+    :ivar secrets: the status of every masked field of either snapshot.
+    """
 
     a: SnapshotRef
     b: SnapshotRef
     changes: tuple[Change, ...]
     summary: DiffSummary = attrs.field(factory=DiffSummary)
+    secrets: SecretSummary = attrs.field(factory=SecretSummary)
 
     @property
     def identical(self) -> bool:
@@ -138,18 +229,56 @@ class SnapshotDiff:
 def diff_snapshots(a: Snapshot, b: Snapshot) -> SnapshotDiff:
     """Compare two snapshots' masked configs."""
     if a.content_hash == b.content_hash:
-        return SnapshotDiff(a=a.ref, b=b.ref, changes=())
-    changes = tuple(diff_configs(a.config, b.config, a.manifest, b.manifest))
-    return SnapshotDiff(a=a.ref, b=b.ref, changes=changes, summary=summarize(changes))
+        # Placeholders carry the fingerprints: equal content, equal secrets.
+        return SnapshotDiff(
+            a=a.ref, b=b.ref, changes=(), secrets=_same_secrets(a.manifest, b.manifest)
+        )
+    walker = _walk(a.config, b.config, a.manifest, b.manifest)
+    changes = tuple(walker.changes)
+    return SnapshotDiff(
+        a=a.ref,
+        b=b.ref,
+        changes=changes,
+        summary=summarize(changes, shape_of(a.manifest, b.manifest)),
+        secrets=walker.secret_summary(),
+    )
+
+
+def _same_secrets(old: Manifest, new: Manifest) -> SecretSummary:
+    """The secrets of two snapshots with the same content, by manifest alone."""
+    before, after = _fingerprints(old), _fingerprints(new)
+    statuses: dict[str, list[str]] = {status: [] for status in SECRET_STATUSES}
+    for path, prints in after.items():
+        known = before.get(path)
+        statuses[
+            "added" if known is None else "unchanged" if known == prints else "changed"
+        ].append(path)
+    statuses["removed"] = [path for path in before if path not in after]
+    return _secret_summary(statuses)
+
+
+def _secret_summary(statuses: Mapping[str, Sequence[str]]) -> SecretSummary:
+    return SecretSummary(
+        changed=tuple(statuses["changed"]),
+        unchanged=tuple(statuses["unchanged"]),
+        added=tuple(statuses["added"]),
+        removed=tuple(statuses["removed"]),
+    )
 
 
 def diff_configs(
     old: Any, new: Any, old_manifest: Manifest | None = None, new_manifest: Manifest | None = None
 ) -> list[Change]:
     """The changes from ``old`` to ``new``."""
+    return _walk(old, new, old_manifest, new_manifest).changes
+
+
+def _walk(
+    old: Any, new: Any, old_manifest: Manifest | None, new_manifest: Manifest | None
+) -> _Walker:
     walker = _Walker(_fingerprints(old_manifest), _fingerprints(new_manifest))
     walker.walk(old, new, "", "")
-    return walker.changes
+    return walker
 
 
 def _fingerprints(manifest: Manifest | None) -> dict[str, tuple[str, ...]]:
@@ -204,7 +333,24 @@ class _Walker:
         # compared by fingerprint, which the masked values do not show.
         self.holding_old = _prefixes(secrets_old)
         self.holding_new = _prefixes(secrets_new)
+        self.sorted_old = sorted(secrets_old)
+        self.sorted_new = sorted(secrets_new)
         self.changes: list[Change] = []
+        # The masked fields met on the way, by status (see SecretSummary).
+        self.statuses: dict[str, list[str]] = {status: [] for status in SECRET_STATUSES}
+
+    def secret_summary(self) -> SecretSummary:
+        return _secret_summary(self.statuses)
+
+    def _gone(self, old_at: str) -> None:
+        """The masked fields of an old node (and below it) that no new node pairs with."""
+        if old_at in self.holding_old:
+            self.statuses["removed"] += _within(self.sorted_old, old_at)
+
+    def _came(self, new_at: str) -> None:
+        """The masked fields of a new node (and below it) that no old node pairs with."""
+        if new_at in self.holding_new:
+            self.statuses["added"] += _within(self.sorted_new, new_at)
 
     def _unchanged(self, old: Any, new: Any, old_at: str, new_at: str) -> bool:
         """Equal containers without masked fields need no walk. ``==`` (in C) stops
@@ -256,9 +402,11 @@ class _Walker:
             if j is None:
                 if i is not None and i not in moved:
                     self.changes.append(Change(op="removed", path=f"{old_at}/{i}", old=old[i]))
+                    self._gone(f"{old_at}/{i}")
                 continue
             if i is None and j not in source:
                 self.changes.append(Change(op="added", path=f"{new_at}/{j}", new=new[j]))
+                self._came(f"{new_at}/{j}")
                 continue
             if i is None:
                 i = source[j]
@@ -278,6 +426,7 @@ class _Walker:
         for name, i in old_index.items():
             if name not in new_index:
                 self.changes.append(Change(op="removed", path=f"{old_at}/{i}", old=old[i]))
+                self._gone(f"{old_at}/{i}")
         # A move is an element whose position among the elements both sides share changed.
         shared_old = [n for n in old_index if n in new_index]
         shared_new = sorted(shared_old, key=new_index.__getitem__)
@@ -285,6 +434,7 @@ class _Walker:
         for name, j in new_index.items():
             if name not in old_index:
                 self.changes.append(Change(op="added", path=f"{new_at}/{j}", new=new[j]))
+                self._came(f"{new_at}/{j}")
                 continue
             i = old_index[name]
             if name in moved:
@@ -296,11 +446,20 @@ class _Walker:
     def _leaf(self, old: Any, new: Any, old_at: str, new_at: str) -> None:
         if old is _MISSING and new is _MISSING:
             return
-        secret = (
-            _secret_change(self.secrets_old.get(old_at), self.secrets_new.get(new_at))
-            if old_at in self.holding_old or new_at in self.holding_new
-            else None
-        )
+        secret = None
+        if old_at in self.holding_old or new_at in self.holding_new:
+            before = None if old is _MISSING else self.secrets_old.get(old_at)
+            after = None if new is _MISSING else self.secrets_new.get(new_at)
+            secret = _secret_change(before, after)
+            if before is not None and after is not None:
+                self.statuses[secret or "unchanged"].append(new_at)
+            else:
+                # A node added, removed, or replaced by one of another type: the
+                # masked fields on each side of it have no counterpart.
+                if old is not _MISSING:
+                    self._gone(old_at)
+                if new is not _MISSING:
+                    self._came(new_at)
         if old is _MISSING:
             self.changes.append(Change(op="added", path=new_at, new=new, secret=secret))
         elif new is _MISSING:
@@ -449,6 +608,15 @@ def _moved(before: Sequence[Any], after: Sequence[Any]) -> set[Any]:
     return {name for name in after if name not in keep}
 
 
+def _within(pointers: list[str], at: str) -> list[str]:
+    """The pointers (sorted) that are ``at`` or below it."""
+    here = bisect.bisect_left(pointers, at)
+    found = [at] if here < len(pointers) and pointers[here] == at else []
+    start = bisect.bisect_left(pointers, at + "/")
+    end = bisect.bisect_left(pointers, at + "0")  # "0" follows "/" in code point order
+    return found + pointers[start:end]
+
+
 def _secret_change(before: tuple[str, ...] | None, after: tuple[str, ...] | None) -> str | None:
     if before is None and after is None:
         return None
@@ -465,7 +633,9 @@ _STEP_LISTS = {
     "steps", "tasks", "jobs", "templates", "nodes", "stages", "finally",
     "prepostdeploysteps", "precisteps", "postcisteps",
 }  # fmt: skip
-_CONNECTIONS = {"dependencies", "depends", "needs", "runafter", "when", "targets", "next"}
+_CONNECTIONS = frozenset(
+    {"dependencies", "depends", "needs", "runafter", "when", "targets", "next"}
+)
 _VARIABLES = {
     "env", "vars", "variables", "parameters", "params", "arguments", "inputs", "with",
     "inputvars", "outputvars", "runtimeenvironmentvariables", "envfrom",
@@ -473,32 +643,225 @@ _VARIABLES = {
 _IMAGE_TAGS = {"imagetag", "dockerimagetag", "tag"}
 _COMMIT = re.compile(r"^(commit(hash|sha|id)?|sha|revision|gitcommit|ref)$")
 
+Pattern = tuple[str, ...]
+"""A node's pointer as tokens (see :class:`Shape`)."""
 
-def _tokens(pointer: str) -> list[str]:
-    return [t.lower().replace("_", "").replace("-", "") for t in pointer.split("/")[1:]]
+
+@attrs.frozen(kw_only=True)
+class Shape:
+    """Where one payload format keeps its nodes, and what connects them.
+
+    :ivar nodes: ``(kind, pattern)`` pairs, outer kinds first. A pattern is a
+        node's pointer as tokens, lower-cased, without ``-`` and ``_``
+        (``pipelineSpec`` is ``pipelinespec``): ``*`` stands for any key of a
+        mapping, ``#`` for any index of a list.
+    :ivar connections: keys (as tokens) whose change is a change of the
+        dependencies between nodes.
+    :ivar documents: payloads are Kubernetes objects: one object, a list of
+        them (``/0/...``) or a ``v1`` ``List`` (``/items/0/...``); the patterns
+        apply within each object.
+    """
+
+    nodes: tuple[tuple[str, Pattern], ...]
+    connections: frozenset[str]
+    documents: bool = False
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of node, outer ones first."""
+        return list(dict.fromkeys(kind for kind, _ in self.nodes))
 
 
-def summarize(changes: Sequence[Change]) -> DiffSummary:
-    """Classify changes by the names on their paths (any workflow format)."""
-    steps = {"added": 0, "removed": 0, "moved": 0}
-    modified_steps: set[str] = set()
-    flags = dict.fromkeys(
-        ("connections", "variables", "images", "commit", "secrets", "settings"), False
+def _nodes(
+    kinds: Sequence[tuple[str, Sequence[Pattern]]], bases: Sequence[Pattern] = ((),)
+) -> tuple[tuple[str, Pattern], ...]:
+    """Each kind's patterns under each base."""
+    return tuple((kind, base + tail) for base in bases for kind, tails in kinds for tail in tails)
+
+
+SHAPES: Mapping[str, Shape] = {
+    # jobs.<id> (the workflow's nodes, joined by needs), each with a list of
+    # steps; the workflow bare or wrapped with its run's contexts.
+    "github-actions": Shape(
+        nodes=_nodes(
+            [("job", [("jobs", "*")]), ("step", [("jobs", "*", "steps", "#")])],
+            bases=((), ("workflow",)),
+        ),
+        connections=frozenset({"needs"}),
+    ),
+    # The templates of a Workflow, a template or a CronWorkflow's workflowSpec;
+    # a DAG template's tasks (joined by dependencies or depends); the steps of a
+    # steps template's parallel groups.
+    "argo": Shape(
+        nodes=_nodes(
+            [
+                ("template", [("templates", "#")]),
+                ("task", [("templates", "#", "dag", "tasks", "#")]),
+                ("step", [("templates", "#", "steps", "#", "#")]),
+            ],
+            bases=(("spec",), ("spec", "workflowspec")),
+        ),
+        connections=frozenset({"dependencies", "depends"}),
+        documents=True,
+    ),
+    # The tasks and finally tasks of a Pipeline or of a PipelineRun's
+    # pipelineSpec (joined by runAfter) and their embedded steps; the steps of
+    # a Task or of a TaskRun's taskSpec.
+    "tekton": Shape(
+        nodes=_nodes(
+            [
+                ("task", [("tasks", "#"), ("finally", "#")]),
+                (
+                    "step",
+                    [
+                        ("tasks", "#", "taskspec", "steps", "#"),
+                        ("finally", "#", "taskspec", "steps", "#"),
+                    ],
+                ),
+            ],
+            bases=(("spec",), ("spec", "pipelinespec")),
+        )
+        + _nodes([("step", [("spec", "steps", "#"), ("spec", "taskspec", "steps", "#")])]),
+        connections=frozenset({"runafter"}),
+        documents=True,
+    ),
+    # The steps of a Devtron request's stages.
+    "devtron": Shape(
+        nodes=_nodes(
+            [("step", [("precisteps", "#"), ("postcisteps", "#"), ("prepostdeploysteps", "#")])]
+        ),
+        connections=_CONNECTIONS,
+    ),
+}
+"""The shapes of the payload formats the summary knows, by the name a snapshot's
+manifest gives as its ``adapter``. Another format is summarized by generic
+rules: a node is an element of a list named ``steps``, ``tasks``, ``jobs``,
+``templates``, ``nodes``, ``stages``... (the outermost one on the path)."""
+
+
+def shape_of(old: Manifest | None, new: Manifest | None) -> str | None:
+    """The payload format both snapshots were read as (their manifests'
+    ``adapter``), or None when they differ or neither names one."""
+    first = old.adapter if old is not None else None
+    second = new.adapter if new is not None else None
+    return second if first == second else None
+
+
+def _normal(token: str) -> str:
+    return token.lower().replace("_", "").replace("-", "")
+
+
+def _fits(pattern: Pattern, tokens: Sequence[str]) -> bool:
+    """True when ``tokens`` start like ``pattern`` (as far as either goes)."""
+    size = min(len(pattern), len(tokens))
+    return all(
+        want == token or want == "*" or (want == "#" and token.isdigit())
+        for want, token in zip(pattern[:size], tokens[:size], strict=True)
     )
-    for change in changes:
-        tokens = _tokens(change.path)
-        if change.secret is not None:
-            flags["secrets"] = True
+
+
+def _document(shape: Shape, tokens: Sequence[str]) -> int:
+    """How many tokens name the Kubernetes object a path is in (``/0``, ``/items/0``)."""
+    if not shape.documents or not tokens:
+        return 0
+    if tokens[0].isdigit():
+        return 1
+    return 2 if tokens[0] == "items" and len(tokens) > 1 and tokens[1].isdigit() else 0
+
+
+def _node_at(shape: Shape | None, tokens: Sequence[str]) -> tuple[str, int] | None:
+    """The kind of the node holding the path (or at it), and the length of the
+    node's pointer in tokens: the innermost node of a shape, the outermost
+    element of a step list by the generic rules."""
+    if shape is None:
         step = next(
             (i for i, t in enumerate(tokens[:-1]) if t in _STEP_LISTS and tokens[i + 1].isdigit()),
             None,
         )
-        if step is not None and len(tokens) == step + 2 and change.op in steps:
-            steps[change.op] += 1
+        return None if step is None else ("step", step + 2)
+    skip = _document(shape, tokens)
+    inside = tokens[skip:]
+    found = [
+        (len(pattern), kind)
+        for kind, pattern in shape.nodes
+        if len(pattern) <= len(inside) and _fits(pattern, inside)
+    ]
+    if not found:
+        return None
+    size, kind = max(found, key=lambda item: item[0])
+    return kind, skip + size
+
+
+def _nodes_below(shape: Shape, tokens: Sequence[str], value: Any) -> dict[str, int]:
+    """The nodes inside a value added or removed at a path above them (a
+    ``jobs`` mapping, a Kubernetes object, an Argo group of parallel steps):
+    the outermost ones, counted by kind."""
+    inside = tokens[_document(shape, tokens) :]
+    found: list[tuple[tuple[str, ...], str]] = []
+    for kind, pattern in shape.nodes:
+        if len(pattern) > len(inside) and _fits(pattern, inside):
+            found += [(at, kind) for at in _find(value, pattern[len(inside) :], ())]
+    counts: dict[str, int] = {}
+    kept: list[tuple[str, ...]] = []
+    for at, kind in sorted(found, key=lambda item: len(item[0])):
+        if any(at[: len(outer)] == outer for outer in kept):
+            continue  # inside a node already counted
+        kept.append(at)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def _find(value: Any, pattern: Pattern, at: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The places in ``value`` that ``pattern`` names."""
+    if not pattern:
+        yield at
+        return
+    want, rest = pattern[0], pattern[1:]
+    if type(value) is dict and want != "#":
+        for key, child in value.items():
+            if want in ("*", _normal(str(key))):
+                yield from _find(child, rest, (*at, str(key)))
+    elif type(value) is list and want == "#":
+        for index, child in enumerate(value):
+            yield from _find(child, rest, (*at, str(index)))
+
+
+def summarize(changes: Sequence[Change], adapter: str | None = None) -> DiffSummary:
+    """Classify changes by the names on their paths.
+
+    :param adapter: the payload format of both snapshots (:func:`shape_of`):
+        where :data:`SHAPES` has it, nodes are found where that format keeps
+        them; otherwise (or None) by the generic rules.
+    """
+    shape = SHAPES.get(adapter) if adapter is not None else None
+    connections = shape.connections if shape is not None else _CONNECTIONS
+    kinds = shape.kinds if shape is not None else ["step"]
+    counts = {kind: {"added": 0, "removed": 0, "moved": 0} for kind in kinds}
+    modified: dict[str, set[tuple[str, ...]]] = {kind: set() for kind in kinds}
+    flags = dict.fromkeys(
+        ("connections", "variables", "images", "commit", "secrets", "settings"), False
+    )
+    for change in changes:
+        raw = change.path.split("/")[1:]
+        tokens = [_normal(t) for t in raw]
+        if change.secret is not None:
+            flags["secrets"] = True
+        node = _node_at(shape, tokens)
+        exact = node is not None and node[1] == len(tokens)
+        if node is not None and exact and change.op in counts[node[0]]:
+            counts[node[0]][change.op] += 1
             continue
-        if step is not None:
-            modified_steps.add("/".join(tokens[: step + 2]))
-        if any(t in _CONNECTIONS for t in tokens):
+        if not exact and shape is not None and change.op in ("added", "removed"):
+            # A value above nodes (a jobs mapping, an object, a job's steps list):
+            # the nodes in it were added or removed.
+            below = _nodes_below(shape, tokens, change.new if change.op == "added" else change.old)
+            for kind, count in below.items():
+                counts[kind][change.op] += count
+            if below:
+                continue
+        if node is not None:
+            modified[node[0]].add(tuple(raw[: node[1]]))
+        if any(t in connections for t in tokens):
             flags["connections"] = True
         elif any(t in _VARIABLES for t in tokens):
             flags["variables"] = True
@@ -506,19 +869,23 @@ def summarize(changes: Sequence[Change]) -> DiffSummary:
             flags["images"] = True
         elif tokens and _COMMIT.match(tokens[-1]):
             flags["commit"] = True
-        elif step is None and change.secret is None:
+        elif node is None and change.secret is None:
             flags["settings"] = True
+    nodes = tuple(
+        NodeChanges(kind=kind, modified=len(modified[kind]), **counts[kind]) for kind in kinds
+    )
     return DiffSummary(
-        steps_added=steps["added"],
-        steps_removed=steps["removed"],
-        steps_modified=len(modified_steps),
-        steps_moved=steps["moved"],
+        steps_added=sum(n.added for n in nodes),
+        steps_removed=sum(n.removed for n in nodes),
+        steps_modified=sum(n.modified for n in nodes),
+        steps_moved=sum(n.moved for n in nodes),
         connections_changed=flags["connections"],
         variables_changed=flags["variables"],
         images_changed=flags["images"],
         commit_changed=flags["commit"],
         secrets_changed=flags["secrets"],
         settings_changed=flags["settings"],
+        nodes=tuple(n for n in nodes if n.added or n.removed or n.modified or n.moved),
     )
 
 

@@ -43,7 +43,7 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.converter import unstructure
 from wfaudit_hookspecs.pointer import get_at
 
-from .diff import diff_configs, summarize
+from .diff import diff_configs, shape_of, summarize
 from .refs import history_store, optional_history_store, resolve
 
 if TYPE_CHECKING:
@@ -405,7 +405,8 @@ def _what_changed(
     for before, record in pairs:
         key = (before.id, record.id)
         old, new = load(before), load(record)
-        summary = summarize(diff_configs(old.config, new.config, before.manifest, record.manifest))
+        changes = diff_configs(old.config, new.config, before.manifest, record.manifest)
+        summary = summarize(changes, shape_of(before.manifest, record.manifest))
         words[record.id] = summary.words()
         WORDS_CACHE.put(key, words[record.id])
     return words

@@ -10,7 +10,8 @@ as ``[masked:1f2e...]`` prints as it is.
 Values come from masked configs and manifests, which hold no secret; a masked
 field's change is shown as ``secret changed`` (``added``, ``removed``), decided
 by fingerprints, followed, when the secret is a span of a larger string, by the
-masked text before and after (the rest of the string may have changed too).
+masked text before and after (the rest of the string may have changed too). The
+header counts the masked fields by status, ``unchanged`` included.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def _describe(ref: SnapshotRef, record: SnapshotRecord | None) -> str:
 def diff_header(
     diff: SnapshotDiff, a: SnapshotRecord | None = None, b: SnapshotRecord | None = None
 ) -> list[Text]:
-    """The ``---``/``+++`` lines and the summary of a diff."""
+    """The ``---``/``+++`` lines and the summary of a diff, then, when either
+    snapshot has masked fields, their statuses in one line (``secrets: 1
+    changed, 3 unchanged``), decided by fingerprints."""
     lines = [
         Text(f"--- a {_describe(diff.a, a)}", style="bold red"),
         Text(f"+++ b {_describe(diff.b, b)}", style="bold green"),
@@ -111,6 +114,8 @@ def diff_header(
         lines.append(Text("identical configs (same content hash)"))
     else:
         lines.append(Text(f"{len(diff.changes)} change(s): {diff.summary.words()}", style="bold"))
+    if diff.secrets:
+        lines.append(Text(f"secrets: {diff.secrets.words()}", style="magenta"))
     return lines
 
 
