@@ -173,8 +173,10 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
     header = Text(
         f"{a.id} ({a.workflow_type} {a.workflow_id}) → {b.id} ({b.workflow_type} {b.workflow_id})"
     )
+    secrets = Text(f"secrets: {diff.secrets.words()}", style="magenta")
     if diff.identical:
-        return Text.assemble(header, "\nidentical configs (same content hash)")
+        identical = Text.assemble(header, "\nidentical configs (same content hash)")
+        return Group(identical, secrets) if diff.secrets else identical
     summary = Text(f"changed: {diff.summary.words()}")
     table = Table(title=f"{len(diff.changes)} changes", title_justify="left")
     for column in ("", "path", "before", "after"):
@@ -194,7 +196,7 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
             before = "" if change.op == "added" else _short(change.old)
             after = "" if change.op == "removed" else _short(change.new)
             table.add_row(mark, change.path, before, after)
-    return Group(header, summary, table)
+    return Group(header, summary, *([secrets] if diff.secrets else []), table)
 
 
 def plugins_table(infos: Sequence[PluginInfo]) -> Table:
