@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from wfaudit_hookspecs import SecretReference, TriggerKind
-from wfaudit_hookspecs.pointer import Path, iter_nodes, to_pointer
+from wfaudit_hookspecs.pointer import Path, to_pointer
 
+from ._walk import LEAVES, Link, is_container, link_of, path_of
 from .adapter import Facts, PayloadFormat
 from .identity import identity_value, label_value, positive_int
 
@@ -127,33 +128,84 @@ def _run_facts(
     )
 
 
-def _references(
-    workflow: dict[str, Any], base: Path, format_name: str
-) -> Iterator[SecretReference]:
+def _references(workflow: Any, base: Path, format_name: str) -> Iterator[SecretReference]:
+    """The secret references of ``workflow`` (at ``base``), in document order.
+
+    One loop over a stack (see :mod:`._walk`): containers are pushed with their
+    link, and of the strings only those that may name a secret (see
+    :func:`_named`), so that they are read in document order too; a pointer is
+    built only for a string that names one.
+    """
     seen: set[tuple[str, str]] = set()
-    for path, value in iter_nodes(workflow, base):
-        for name, rule in _named(path, value):
-            pointer = to_pointer(path)
-            if (pointer, name) not in seen:
-                seen.add((pointer, name))
-                yield SecretReference(
-                    path=pointer, kind=GITHUB_SECRET, name=name, rule=f"{format_name}.{rule}"
-                )
+    stack: list[tuple[Any, Link]] = [(workflow, link_of(base))]
+    push = stack.append
+    pop = stack.pop
+    while stack:
+        node, link = pop()
+        if type(node) is dict or isinstance(node, dict):
+            for key, value in reversed(node.items()):
+                kind = type(value)
+                if kind is str:
+                    if key == "secrets" or "secrets" in value or "github" in value:
+                        push((value, (key, link)))
+                elif kind is dict or kind is list or (kind not in LEAVES and _walked(value)):
+                    push((value, (key, link)))
+        elif type(node) is list or isinstance(node, list):
+            items = node if type(node) is list else list(node)
+            index = len(items)
+            for value in reversed(items):
+                index -= 1
+                kind = type(value)
+                if kind is str:
+                    if "secrets" in value or "github" in value:
+                        push((value, (index, link)))
+                elif kind is dict or kind is list or (kind not in LEAVES and _walked(value)):
+                    push((value, (index, link)))
+        elif isinstance(node, str):  # a string that may name secrets
+            named = _named(link, node)
+            if named:
+                pointer = to_pointer(path_of(link))
+                for name, rule in named:
+                    if (pointer, name) not in seen:
+                        seen.add((pointer, name))
+                        yield SecretReference(
+                            path=pointer,
+                            kind=GITHUB_SECRET,
+                            name=name,
+                            rule=f"{format_name}.{rule}",
+                        )
 
 
-def _named(path: Path, value: Any) -> Iterator[tuple[str, str]]:
-    if not isinstance(value, str):
-        return
-    key = path[-1] if path else None
-    if key == "secrets" and value.strip() == "inherit" and len(path) >= 3 and path[-3] == "jobs":
+def _walked(value: Any) -> bool:
+    # Containers (subclasses included) and string subclasses: what the walk visits.
+    return is_container(value) or isinstance(value, str)
+
+
+def _named(link: Link, value: str) -> list[tuple[str, str]]:
+    """``(secret name, rule)`` for each secret the string at ``link`` names.
+
+    Only a string under ``secrets`` (``inherit``) or holding ``secrets`` or
+    ``github`` (every expression naming a secret does) can name one: the walk
+    reads no other.
+    """
+    key = link[0] if link is not None else None
+    if (
+        key == "secrets"
+        and value.strip() == "inherit"
+        and link is not None
+        and link[1] is not None
+        and link[1][1] is not None
+        and link[1][1][0] == "jobs"
+    ):
         # ``jobs.<id>.secrets: inherit`` hands a reusable workflow every secret.
-        yield "*", "inherit"
-        return
+        return [("*", "inherit")]
     if "${{" in value:
-        for match in _EXPRESSION.finditer(value):
-            for name in secret_names(match[1]):
-                yield name, "expression"
-    elif key == "if":
+        return [
+            (name, "expression")
+            for match in _EXPRESSION.finditer(value)
+            for name in secret_names(match[1])
+        ]
+    if key == "if":
         # ``if:`` is an expression even without ``${{ }}``.
-        for name in secret_names(value):
-            yield name, "expression"
+        return [(name, "expression") for name in secret_names(value)]
+    return []

@@ -11,12 +11,13 @@ payload carries them, are left to the maskers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from wfaudit_hookspecs import InvalidRequest, SecretReference
-from wfaudit_hookspecs.pointer import Path, iter_nodes, to_pointer
+from wfaudit_hookspecs.pointer import Path, to_pointer
 
+from ._walk import LEAVES, Link, is_container, path_of
 from .adapter import PayloadFormat
 from .identity import identity_value, label_value
 
@@ -46,6 +47,7 @@ _SELECTOR_KEYS = frozenset({"name", "key", "optional", "namespace"})
 _PROJECTED_KEYS = frozenset({"name", "items", "optional"})
 # Keys whose value is a secret selector by the Kubernetes API itself.
 _SELECTOR_FIELDS = frozenset({"secretKeyRef", "secretRef"})
+_NAME_KEYS = frozenset({"name"})
 
 
 def documents(config: Any) -> list[Document] | None:
@@ -145,43 +147,75 @@ def secret_references(config: Any, rule_prefix: str) -> tuple[SecretReference, .
     """Every Kubernetes secret a payload names, with the pointer of the naming node.
 
     The rule of each reference is ``<rule_prefix>.<field>`` (``argo.secretKeyRef``).
+    References come in document order (a mapping's own, then its children's).
+
+    This runs on every trigger over the whole payload, so the walk is built for
+    speed: it is one loop over a stack, a node's path is a ``(key, parent)`` link
+    (a pointer is built only for a hit), and a key is looked at only when it
+    contains ``"ecret"``, which every key naming a secret does.
     """
     found: dict[tuple[str, str], SecretReference] = {}
-    for path, node in iter_nodes(config):
-        if not isinstance(node, dict):
-            continue
-        for ref_path, name, field in _named_secrets(path, node):
-            pointer = to_pointer(ref_path)
-            found.setdefault(
-                (pointer, name),
-                SecretReference(
-                    path=pointer, kind=K8S_SECRET, name=name, rule=f"{rule_prefix}.{field}"
-                ),
-            )
+    if not isinstance(config, dict | list):
+        return ()
+    # (container, its link); children are pushed last first, so that they are
+    # visited in order, parents before children (as iter_nodes yields them).
+    stack: list[tuple[Any, Link]] = [(config, None)]
+    push = stack.append
+    pop = stack.pop
+    while stack:
+        node, link = pop()
+        if type(node) is dict or isinstance(node, dict):
+            named: list[tuple[Path, str, str]] | None = None
+            for key, value in reversed(node.items()):
+                kind = type(value)
+                # Most values are strings: one comparison settles them.
+                if kind is not str and (
+                    kind is dict or kind is list or (kind not in LEAVES and is_container(value))
+                ):
+                    push((value, (key, link)))
+                if (type(key) is str or isinstance(key, str)) and "ecret" in key:
+                    hits = _named_secrets(node, link, key, value)
+                    if hits:
+                        named = hits if named is None else hits + named
+            if named:
+                for ref_path, name, field in named:
+                    pointer = to_pointer(ref_path)
+                    found.setdefault(
+                        (pointer, name),
+                        SecretReference(
+                            path=pointer, kind=K8S_SECRET, name=name, rule=f"{rule_prefix}.{field}"
+                        ),
+                    )
+        else:
+            items = node if type(node) is list else list(node)
+            index = len(items)
+            for value in reversed(items):
+                index -= 1
+                kind = type(value)
+                if kind is dict or kind is list or (kind not in LEAVES and is_container(value)):
+                    push((value, (index, link)))
     return tuple(found.values())
 
 
-def _named_secrets(path: Path, node: dict[Any, Any]) -> Iterator[tuple[Path, str, str]]:
-    """``(path, secret name, field)`` for each secret a mapping names directly."""
-    for key, value in node.items():
-        if not isinstance(key, str):  # not JSON yet: the engine validates after this stage
-            continue
-        if key in _SELECTOR_FIELDS or _is_credential_selector(key):
-            name = _selector(value, _SELECTOR_KEYS)
-            if name is not None:
-                yield (*path, key), name, key
-        elif key == "secretName" and isinstance(value, str) and value.strip():
+def _named_secrets(
+    node: dict[Any, Any], link: Link, key: str, value: Any
+) -> list[tuple[Path, str, str]]:
+    """``(path, secret name, field)`` for each secret that ``node``'s entry ``key`` names."""
+    if key in _SELECTOR_FIELDS or _is_credential_selector(key):
+        name = _selector(value, _SELECTOR_KEYS)
+        return [] if name is None else [((*path_of(link), key), name, key)]
+    if key == "secretName":
+        if isinstance(value, str) and value.strip():
             # A volume's or a Tekton workspace's ``secret.secretName``.
-            yield (*path, key), value.strip(), key
-        elif key == "imagePullSecrets" or (
-            key == "secrets" and node.get("kind") == "ServiceAccount"
-        ):
-            yield from _name_list(path, key, value)
-        elif key == "secret" and len(path) >= 2 and path[-2] == "sources":
-            # A projected volume's source: ``projected.sources[].secret.name``.
-            name = _selector(value, _PROJECTED_KEYS)
-            if name is not None:
-                yield (*path, key), name, "projected"
+            return [((*path_of(link), key), value.strip(), key)]
+        return []
+    if key == "imagePullSecrets" or (key == "secrets" and node.get("kind") == "ServiceAccount"):
+        return _name_list(link, key, value)
+    if key == "secret" and link is not None and link[1] is not None and link[1][0] == "sources":
+        # A projected volume's source: ``projected.sources[].secret.name``.
+        name = _selector(value, _PROJECTED_KEYS)
+        return [] if name is None else [((*path_of(link), key), name, "projected")]
+    return []
 
 
 def _is_credential_selector(key: str) -> bool:
@@ -190,13 +224,15 @@ def _is_credential_selector(key: str) -> bool:
     return len(key) > 6 and key.endswith("Secret") and key[-7].isalnum()
 
 
-def _name_list(path: Path, key: str, value: Any) -> Iterator[tuple[Path, str, str]]:
+def _name_list(link: Link, key: str, value: Any) -> list[tuple[Path, str, str]]:
     if not isinstance(value, list):
-        return
+        return []
+    out: list[tuple[Path, str, str]] = []
     for index, item in enumerate(value):
-        name = _selector(item, frozenset({"name"}))
+        name = _selector(item, _NAME_KEYS)
         if name is not None:
-            yield (*path, key, index), name, key
+            out.append(((*path_of(link), key, index), name, key))
+    return out
 
 
 def _selector(value: Any, allowed: frozenset[str]) -> str | None:

@@ -5,8 +5,11 @@ The walk runs on every trigger of every workflow, so it is built for speed:
 * key names are classified once per masker (:class:`~.names.NameClassifier`), and
   each name remembers which rules want it; an entry whose name no rule wants
   costs a dictionary look-up;
-* paths are tuples built only for containers; a leaf's path is built only
-  when a rule marks it;
+* a container is pushed with a *link* (its key and its parent's link, a pair
+  whatever the depth), not a path: a path tuple is built only for a container
+  in which a rule is called, and for the strings the scanner finds something in;
+* the string rules are gated by their needles inline (``${{`` and then
+  ``secrets``): most strings cost a substring test or two, no call;
 * the walk is iterative, so a deeply nested config cannot exhaust the stack;
 * strings no name rule settled are not scanned during the walk: they are
   collected and handed to the string scanner (:mod:`.scanner`) in one batch,
@@ -55,7 +58,7 @@ class _KeyInfo:
         self,
         name: NameClass,
         rules: tuple[Rule, ...],
-        string_rules: tuple[tuple[Rule, str], ...],
+        string_rules: tuple[StringRule, ...],
         scan_text: bool,
     ) -> None:
         self.name = name
@@ -64,8 +67,16 @@ class _KeyInfo:
         self.scan_text = scan_text
 
 
-Pending = tuple[Path, Any, str, _KeyInfo]
-"""A string for the scanner: its container's path, its key, the string, the key's info."""
+StringRule = tuple[Rule, str, tuple[str, ...]]
+"""A string rule, its needle, and the words one of which a string must also hold
+(none: the needle alone gates it); see :attr:`Rule.string_needle`."""
+
+Link = tuple[Any, "Link"] | None
+"""A container's path as a chain: its key (or index) and its parent's link; None
+for the config itself."""
+
+Pending = tuple[Link, Any, str, _KeyInfo]
+"""A string for the scanner: its container's link, its key, the string, the key's info."""
 
 
 class Masker:
@@ -138,9 +149,21 @@ class Masker:
         self._entry_rules = (
             (*self._rules, PairRule(self._names, name_rules)) if name_rules else self._rules
         )
-        self._string_rules = tuple(
-            (rule, rule.string_needle) for rule in self._rules if rule.scans_strings
+        self._string_rules: tuple[StringRule, ...] = tuple(
+            (rule, rule.string_needle, rule.string_words)
+            for rule in self._rules
+            if rule.scans_strings
         )
+        # The walk's inline test of a string: the needle and words every string
+        # rule needs ("" and () when they differ: each rule's own test decides),
+        # None when no rule scans strings.
+        gates = {(needle, words) for _, needle, words in self._string_rules}
+        self._gate: str | None = None
+        self._gate_words: tuple[str, ...] = ()
+        if len(gates) == 1:
+            self._gate, self._gate_words = gates.pop()
+        elif gates:
+            self._gate = ""
         self._scanner: TextScanner | None = None
         if not disabled >= _TEXT_FAMILIES:
             self._scanner = TextScanner(
@@ -192,62 +215,82 @@ class Masker:
     def _walk(self, context: _Recorder, pending: list[Pending]) -> None:
         config = context.config
         texts = self._scanner is not None
+        gate, gate_words = self._gate, self._gate_words
         if type(config) is str:
             _scan_string(self._plain.string_rules, context, (), None, config, self._plain.name)
             if texts and len(config) >= MIN_TEXT:
-                pending.append(((), None, config, self._plain))
+                pending.append((None, None, config, self._plain))
             return
         if not isinstance(config, dict | list | tuple):
             return  # a bare number, flag or null has no name to judge it by
         known = self._keys.get
         key_info = self._key_info
         pend = pending.append
-        # (container, its path, the info of the key holding it: list items inherit it)
-        stack: list[tuple[Any, Path, _KeyInfo]] = [(_plain_type(config), (), self._plain)]
+        # (container, its link, the info of the key holding it: list items inherit it)
+        stack: list[tuple[Any, Link, _KeyInfo]] = [(_plain_type(config), None, self._plain)]
         push = stack.append
+        pop = stack.pop
         # The loops below are the hot path: exact type() checks are several times
-        # faster than isinstance() on 3.11; _odd() takes the rare subclasses.
+        # faster than isinstance() on 3.11; _odd() takes the rare subclasses. The
+        # container's path is built when a rule is first called in it.
         while stack:
-            node, path, held_by = stack.pop()
+            node, link, held_by = pop()
+            path: Path | None = None
             if type(node) is dict:
                 for key, value in node.items():
                     info = known(key) or key_info(key)
-                    if info.rules and _settled(context, path, key, value, node, info, held_by):
-                        continue
+                    if info.rules:
+                        if path is None:
+                            path = _path(link)
+                        if _settled(context, path, key, value, node, info, held_by):
+                            continue
                     kind = type(value)
                     if kind is str:
                         if value:
-                            for rule, needle in info.string_rules:
-                                if needle in value:
-                                    rule.check_string(context, path, key, value, held_by.name)
+                            if gate is not None and gate in value and _holds(value, gate_words):
+                                if path is None:
+                                    path = _path(link)
+                                _scan_string(
+                                    info.string_rules, context, path, key, value, held_by.name
+                                )
                             if texts and len(value) >= MIN_TEXT and info.scan_text:
-                                pend((path, key, value, info))
+                                pend((link, key, value, info))
                     elif kind is dict or kind is list:
-                        push((value, (*path, key), info))
+                        push((value, (key, link), info))
                     elif kind not in _SCALARS:
-                        _odd(push, context, path, key, value, info, held_by, pending, texts)
+                        if path is None:
+                            path = _path(link)
+                        _odd(push, context, link, path, key, value, info, held_by, pending, texts)
             else:  # a list (or tuple): items are named by the list's key
                 info = held_by
                 for index, value in enumerate(node):
-                    if info.rules and _settled(context, path, index, value, node, info, held_by):
-                        continue
+                    if info.rules:
+                        if path is None:
+                            path = _path(link)
+                        if _settled(context, path, index, value, node, info, held_by):
+                            continue
                     kind = type(value)
                     if kind is str:
                         if value:
-                            for rule, needle in info.string_rules:
-                                if needle in value:
-                                    rule.check_string(context, path, index, value, held_by.name)
+                            if gate is not None and gate in value and _holds(value, gate_words):
+                                if path is None:
+                                    path = _path(link)
+                                _scan_string(
+                                    info.string_rules, context, path, index, value, held_by.name
+                                )
                             # Short flags too: ["--token", "..."] names the next item.
                             if (
                                 texts
                                 and info.scan_text
                                 and (len(value) >= MIN_TEXT or value[0] == "-")
                             ):
-                                pend((path, index, value, info))
+                                pend((link, index, value, info))
                     elif kind is dict or kind is list:
-                        push((value, (*path, index), info))
+                        push((value, (index, link), info))
                     elif kind not in _SCALARS:
-                        _odd(push, context, path, index, value, info, held_by, pending, texts)
+                        if path is None:
+                            path = _path(link)
+                        _odd(push, context, link, path, index, value, info, held_by, pending, texts)
 
     def _key_info(self, key: Any) -> _KeyInfo:
         if not isinstance(key, str):
@@ -333,12 +376,13 @@ class _Strings:
             hot.update(
                 value
                 for value in batch.texts
-                if value[0] == "-" and "=" not in value and scanner.flag_takes_secret(value)
+                if value[0] == "-" and "=" not in value and batch.flag_takes_secret(value)
             )
         if hot:
-            for path, key, value, info in self.pending:
+            for link, key, value, info in self.pending:
                 if value not in hot:
                     continue
+                path = _path(link)
                 target = path if key is None else (*path, key)
                 for finding in batch[value].findings:
                     if finding.rule == "entropy" and info.name.checksum:
@@ -399,9 +443,13 @@ class _Strings:
                     found.setdefault(value, []).append((start, end, rule))
         if not found:
             return
-        for path, key, value, _info in self.pending:
-            for start, end, rule in found.get(value, ()):
-                self._mark(path if key is None else (*path, key), value, start, end, rule)
+        for link, key, value, _info in self.pending:
+            spans = found.get(value)
+            if spans:
+                path = _path(link)
+                target = path if key is None else (*path, key)
+                for start, end, rule in spans:
+                    self._mark(target, value, start, end, rule)
 
 
 _VALUE = operator.itemgetter(2)
@@ -427,22 +475,42 @@ def _strings_in(value: Any, limit: int = 256) -> list[str]:
 _SCALARS = frozenset({int, float, bool, type(None)})
 
 
+def _path(link: Link) -> Path:
+    """The path of the container that ``link`` stands for."""
+    keys: list[Any] = []
+    while link is not None:
+        key, link = link
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
+def _holds(value: str, words: tuple[str, ...]) -> bool:
+    """Whether ``value`` holds one of ``words`` (any string, for no words)."""
+    if not words:
+        return True
+    for word in words:  # noqa: SIM110 - any() and a generator cost more than the test
+        if word in value:
+            return True
+    return False
+
+
 def _scan_string(
-    rules: tuple[tuple[Rule, str], ...],
+    rules: tuple[StringRule, ...],
     context: MaskContext,
     path: Path,
     key: str | int | None,
     value: str,
     holder: NameClass,
 ) -> None:
-    for rule, needle in rules:
-        if needle in value:
+    for rule, needle, words in rules:
+        if needle in value and _holds(value, words):
             rule.check_string(context, path, key, value, holder)
 
 
 def _odd(
     push: Any,
     context: MaskContext,
+    link: Link,
     path: Path,
     key: str | int,
     value: Any,
@@ -457,9 +525,9 @@ def _odd(
         if value:
             _scan_string(info.string_rules, context, path, key, value, holder.name)
             if texts and info.scan_text and len(value) >= MIN_TEXT:
-                pending.append((path, key, str(value), info))
+                pending.append((link, key, str(value), info))
     elif isinstance(value, dict | list | tuple):
-        push((_plain_type(value), (*path, key), info))
+        push((_plain_type(value), (key, link), info))
 
 
 def _plain_type(node: Any) -> Any:

@@ -60,6 +60,10 @@ class Rule:
     string_needle: ClassVar[str] = ""
     """:meth:`check_string` is called only for strings containing this (``""``: all).
     A cheap substring test the walk makes inline, before paying for a call."""
+    string_words: ClassVar[tuple[str, ...]] = ()
+    """When not empty, :meth:`check_string` is called only for strings that also
+    contain one of these: a second test, made only for the strings holding
+    :attr:`string_needle`, that must never be stricter than the rule itself."""
 
     def __init__(self, names: NameClassifier) -> None:
         self.names = names
@@ -276,6 +280,8 @@ class ReferenceRule(Rule):
     name = "reference"
     scans_strings = True
     string_needle = "${{"
+    # What find_secret_expressions needs besides "${{" (most expressions name no secret).
+    string_words = ("secrets", "github.token")
 
     def wants(self, name: NameClass) -> bool:
         return name.reference_kind is not None

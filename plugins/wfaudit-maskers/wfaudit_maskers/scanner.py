@@ -60,9 +60,11 @@ class Scan:
     :ivar findings: the secrets, merged and sorted.
     :ivar decoded: ``(start, end, text)`` of each encoded token whose decoded text
         was readable, for the copy search.
+    :ivar takes_secret: whether the string, a command-line flag, is followed by a
+        secret (see :meth:`Batch.flag_takes_secret`); None until asked.
     """
 
-    __slots__ = ("_words", "decoded", "findings")
+    __slots__ = ("_words", "decoded", "findings", "takes_secret")
 
     def __init__(
         self, findings: tuple[Finding, ...], decoded: tuple[tuple[int, int, str], ...]
@@ -70,6 +72,7 @@ class Scan:
         self.findings = findings
         self.decoded = decoded
         self._words: frozenset[str] | None = None
+        self.takes_secret: bool | None = None
 
     def words(self, text: str) -> frozenset[str]:
         """The words of ``text`` (the string this scan is of), computed once."""
@@ -95,6 +98,15 @@ class Batch:
         if found is None:  # another thread emptied the cache meanwhile
             found = self.fresh[text] = self.scanner.scan_one(text)
         return found
+
+    def flag_takes_secret(self, text: str) -> bool:
+        """:meth:`TextScanner.flag_takes_secret` for one of the batch's strings, kept
+        with its scan (so with the cached clean strings, asked once per process)."""
+        scan = self[text]
+        takes = scan.takes_secret
+        if takes is None:
+            takes = scan.takes_secret = self.scanner.flag_takes_secret(text)
+        return takes
 
     def with_findings(self) -> set[str]:
         """The strings holding secrets (never cached, so always fresh)."""
