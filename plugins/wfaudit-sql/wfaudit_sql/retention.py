@@ -117,6 +117,22 @@ class RetentionMixin:
             seq: int | None = None,
         ) -> dict[str, Any]: ...
 
+    def _read_first(self, query: Any) -> RowMapping | None:
+        """The first row of a read-only ``query``, or None."""
+
+        def work(connection: Connection) -> RowMapping | None:
+            return connection.execute(query).mappings().first()
+
+        return self._run(work, write=False)
+
+    def _read_all(self, query: Any) -> list[RowMapping]:
+        """Every row of a read-only ``query``."""
+
+        def work(connection: Connection) -> list[RowMapping]:
+            return list(connection.execute(query).mappings().all())
+
+        return self._run(work, write=False)
+
     # -- reading for a sweep ------------------------------------------------------
 
     def iter_candidates(
@@ -201,10 +217,7 @@ class RetentionMixin:
         """The retriggers of a snapshot (rows whose ``parent_id`` names it)."""
         query = _candidate_query().where(snapshots.c.parent_id == snapshot_id)
 
-        def work(connection: Connection) -> list[RowMapping]:
-            return list(connection.execute(query).mappings().all())
-
-        rows = sorted(self._run(work, write=False), key=lambda row: str(row["id"]))
+        rows = sorted(self._read_all(query), key=lambda row: str(row["id"]))
         return [_candidate(row) for row in rows]
 
     def get_candidate(
@@ -215,10 +228,7 @@ class RetentionMixin:
         if tenant is not None:
             query = query.where(snapshots.c.tenant == stored_tenant(tenant))
 
-        def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
-
-        row = self._run(work, write=False)
+        row = self._read_first(query)
         return None if row is None else _candidate(row)
 
     def references(self, snapshot_id: str) -> list[str]:
@@ -338,10 +348,7 @@ class RetentionMixin:
         if tenant is not None:
             query = query.where(legal_holds.c.tenant == stored_tenant(tenant))
 
-        def work(connection: Connection) -> list[RowMapping]:
-            return list(connection.execute(query).mappings().all())
-
-        return [_hold(row) for row in self._run(work, write=False)]
+        return [_hold(row) for row in self._read_all(query)]
 
     # -- archives ---------------------------------------------------------------------
 
@@ -393,10 +400,7 @@ class RetentionMixin:
         if tenant is not None:
             query = query.where(archives.c.tenant == stored_tenant(tenant))
 
-        def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
-
-        row = self._run(work, write=False)
+        row = self._read_first(query)
         return None if row is None else _archive(row)
 
     def iter_archives(
@@ -903,10 +907,7 @@ class RetentionMixin:
         """A sweep's recorded progress, or None."""
         query = select(retention_sweeps).where(retention_sweeps.c.id == sweep_id)
 
-        def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
-
-        row = self._run(work, write=False)
+        row = self._read_first(query)
         return None if row is None else _sweep_state(row, resumed=False)
 
 

@@ -436,10 +436,7 @@ class SqlStore(RetentionMixin):
             query = query.where(c.tenant == stored_tenant(tenant))
         query = query.order_by(c.created_on.desc(), c.id.desc()).limit(1)
 
-        def work(connection: Connection) -> RowMapping | None:
-            return connection.execute(query).mappings().first()
-
-        row = self._run(work, write=False)
+        row = self._read_first(query)
         return None if row is None else self._record(row)
 
     # -- tags, annotations, id prefixes (StoreHistory; wfaudit_sql.tags) ------------
@@ -570,10 +567,7 @@ class SqlStore(RetentionMixin):
             query = query.order_by(c.id.desc())
         query = query.limit(max(0, limit))
 
-        def work(connection: Connection) -> list[RowMapping]:
-            return list(connection.execute(query).mappings().all())
-
-        return [event_from_row(row) for row in self._run(work, write=False)]
+        return [event_from_row(row) for row in self._read_all(query)]
 
     def _append(
         self,
