@@ -153,10 +153,7 @@ class RetentionMixin:
             if last is not None:
                 query = query.where(s.id < last)
 
-            def work(connection: Connection, query: Any = query) -> list[RowMapping]:
-                return list(connection.execute(query).mappings().all())
-
-            rows = self._run(work, write=False)
+            rows = self._read_all(query)
             for row in rows:
                 yield _candidate(row)
             if len(rows) < size:
@@ -426,10 +423,7 @@ class RetentionMixin:
 
             page = query.limit(size)
 
-            def work(connection: Connection, query: Any = page) -> list[RowMapping]:
-                return list(connection.execute(query).mappings().all())
-
-            rows = self._run(work, write=False)
+            rows = self._read_all(page)
             for row in rows:
                 yield _archive(row)
             if len(rows) < size:

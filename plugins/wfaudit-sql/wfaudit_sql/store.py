@@ -698,10 +698,7 @@ class SqlStore(RetentionMixin):
                     )
                 )
 
-            def work(connection: Connection, query: Any = query) -> list[RowMapping]:
-                return list(connection.execute(query).mappings().all())
-
-            rows = self._run(work, write=False)
+            rows = self._read_all(query)
             if not rows:
                 return
             for row in rows:
