@@ -801,7 +801,10 @@ class Sweeper:
             base = exported.base
 
             def get_blob(content_hash: str) -> Any:
-                return base if base is not None and base.content_hash == content_hash else None
+                if base is not None and base.content_hash == content_hash:
+                    return base
+                # a chain of deltas written before bases had to be whole blobs
+                return self.store.get_blob(content_hash)
 
             canonical = codec.decode_blob(exported.blob, get_blob)
             archived_on = utcnow()
