@@ -194,7 +194,9 @@ def parse_object(data: bytes, *, where: str) -> ArchiveObject:
     :raises StoreError: not an archive object, a newer version, or a hash mismatch.
     """
     try:
-        body = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_OBJECT)
+        body = codec.bounded_decompress(
+            zstandard.ZstdDecompressor(), data, _MAX_OBJECT, what=f"archive object {where}"
+        )
     except zstandard.ZstdError:
         raise StoreError(f"archive object {where} is not a zstd frame: it is corrupt") from None
     head, sep, config = body.partition(b"\n")
