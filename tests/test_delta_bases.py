@@ -355,3 +355,66 @@ def test_compress_against_takes_only_a_whole_base() -> None:
     with pytest.raises(DeltaBaseUnavailable):
         codec.WholeBase.of(kept, b"{}")
     assert "{}" not in repr(codec.WholeBase("a" * 64, b"{}"))
+
+
+@pytest.mark.wfaudit_backends("postgresql")
+def test_retention_never_deletes_a_base_under_a_delta_being_saved(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
+    """A save of a delta holds a share lock on its base until it commits; retention
+    locks a blob before judging it an orphan, so it waits and then sees the delta.
+    (SQLite has one writer at a time: no such interleaving.)"""
+    import threading
+    import time
+
+    auditor = make_auditor(KeyNameMasker())
+    Stream().audit(auditor, "b1", 1, "p")
+    base = auditor.store.get_blob(content_hash(canonical_json(variant(1))))
+    assert base is not None and codec.is_whole(base)
+    raw = canonical_json(variant(2))
+    delta = Blob(
+        content_hash=content_hash(raw),
+        codec=ZSTD_DELTA,
+        raw_size=len(raw),
+        data=codec.compress_against(raw, codec.WholeBase.of(base)),
+        base=base.content_hash,
+    )
+    import datetime as dt
+
+    engine = engine_of(store_url)
+    saving = engine.connect()
+    try:
+        transaction = saving.begin()
+        # What SqlStore.save does for a delta, held open: the check, then the insert.
+        saving.execute(
+            sa.select(blobs.c.codec)
+            .where(blobs.c.content_hash == base.content_hash)
+            .with_for_update(read=True, key_share=True)
+        )
+        saving.execute(sa.insert(blobs).values(blob_row(delta, dt.datetime.now(dt.UTC))))
+        done: list[object] = []
+        sweeper = threading.Thread(target=lambda: done.append(delete(auditor, "b1")))
+        sweeper.start()
+        deadline = time.monotonic() + 20
+        while not done and time.monotonic() < deadline:  # until it waits on the lock
+            waiting = saving.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+        transaction.commit()
+        sweeper.join(timeout=60)
+        assert done == [None]
+    finally:
+        saving.close()
+        engine.dispose()
+    kept = auditor.store.get_blob(base.content_hash)
+    assert kept is not None, "retention deleted the base of a delta saved meanwhile"
+    stored = auditor.store.get_blob(delta.content_hash)
+    assert stored is not None
+    forget_loaded_bases()
+    assert codec.decode_blob(stored, auditor.store.get_blob) == raw

@@ -957,8 +957,12 @@ def _check_delta_base(connection: Connection, blob: Blob) -> None:
 
     :raises DeltaBaseUnavailable: the base is missing, or itself a delta.
     """
+    # FOR KEY SHARE on PostgreSQL: retention, which locks a blob before judging
+    # it an orphan, waits for this save and then sees the delta naming the base.
     base = connection.execute(
-        select(blobs.c.codec, blobs.c.base_hash).where(blobs.c.content_hash == blob.base)
+        select(blobs.c.codec, blobs.c.base_hash)
+        .where(blobs.c.content_hash == blob.base)
+        .with_for_update(read=True, key_share=True)
     ).first()
     if base is not None and base.codec == "zstd" and base.base_hash is None:
         return
