@@ -175,6 +175,8 @@ def test_a_stream_through_every_base_path_reads_back(
     stream.audit(auditor, "f3", 32, "pF")
     stream.audit(auditor, "f4", 33, "pF")
     assert auditor.spool.depth() == 2
+    spooled = [auditor.spool.read(path).blob for path in auditor.spool.paths()]
+    assert [codec.is_whole(blob) for blob in spooled] == [True, True]  # no base needed
     delete(auditor, "f1", "f2")
     del stream.expected[(None, "f1")], stream.expected[(None, "f2")]
     auditor._persist_context.breaker.reset()
@@ -418,3 +420,39 @@ def test_retention_never_deletes_a_base_under_a_delta_being_saved(
     assert stored is not None
     forget_loaded_bases()
     assert codec.decode_blob(stored, auditor.store.get_blob) == raw
+
+
+def test_a_delta_spooled_by_an_older_wfaudit_is_replayed_whole(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
+    """A spool file written before the spool held whole blobs only: a delta whose
+    base is, by now, not stored whole. Its chain still reads, so the drain stores
+    it whole; a delta whose base is gone is refused with a typed error."""
+    auditor = make_auditor(KeyNameMasker())
+    chain = legacy_chain(2)
+    insert_blobs(store_url, chain[:2])  # a whole blob and a delta on it
+    raw = canonical_json(variant(102))
+    assert content_hash(raw) == chain[2].content_hash
+    stream = Stream()
+    stream.audit(auditor, "w0", 100, "old")
+    record_of = record(auditor, "w0")
+    import attrs
+
+    from wfaudit.ids import new_id
+
+    spooled = attrs.evolve(
+        record_of, id=new_id(), workflow_id="w2", content_hash=chain[2].content_hash
+    )
+    auditor.spool.write(spooled, chain[2])  # a delta on a delta
+    report = auditor._drainer.drain()
+    assert report.replayed == 1 and report.ok, report
+    stored = auditor.store.get_blob(chain[2].content_hash)
+    assert stored is not None and codec.is_whole(stored)
+    forget_loaded_bases()
+    assert make_auditor(KeyNameMasker()).load(record(auditor, "w2")).config == variant(102)
+
+    lost = Blob(**{**_fields(chain[2]), "content_hash": "e" * 64, "base": "f" * 64})
+    orphan = attrs.evolve(spooled, id=new_id(), workflow_id="w3", content_hash="e" * 64)
+    with pytest.raises(DeltaBaseUnavailable):
+        auditor._replay(orphan, lost)
+    assert auditor.store.get_record(workflow_id="w3", workflow_type="CI") is None
