@@ -21,6 +21,7 @@ from wfaudit_hookspecs import (
     AuditResult,
     BadStoreURL,
     Blob,
+    DeltaBaseUnavailable,
     EventKind,
     Failure,
     HistoryQuery,
@@ -232,9 +233,18 @@ class Auditor:
         blob = self._encoder.encode(record, canonical)
 
         stage.name = "persist"
-        saved = self._persist(record, blob)
+        try:
+            saved = self._persist(record, blob)
+        except DeltaBaseUnavailable:
+            # The base this process remembered is not stored whole any more
+            # (retention deleted it since): store this snapshot whole instead.
+            self._encoder.unusable(record, blob)
+            blob = self._encoder.whole(record, canonical)
+            saved = self._persist(record, blob)
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        if not saved.spooled:
+            self._encoder.stored(record, blob, canonical)
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return AuditResult(
@@ -344,7 +354,10 @@ class Auditor:
             tenant=self.settings.tenant,
         )
         self._persist_context = PersistContext(
-            spool=self.spool, breaker=breaker, on_spooled=self._drainer.after_spooled
+            spool=self.spool,
+            breaker=breaker,
+            on_spooled=self._drainer.after_spooled,
+            standalone=self._encoder.standalone,
         )
 
     def _persist(self, record: SnapshotRecord, blob: Blob) -> SaveResult | None:
@@ -367,7 +380,15 @@ class Auditor:
 
     def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         # Outside an audit's persist context: the spool's hooks pass it through.
-        saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        try:
+            saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        except DeltaBaseUnavailable:
+            # A delta spooled by an older wfaudit whose base is gone or not whole:
+            # stored whole if its base chain can still be read, else refused.
+            whole = self._encoder.standalone(blob)
+            if not codec.is_whole(whole):
+                raise
+            saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if saved.created and not saved.spooled:

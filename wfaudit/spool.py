@@ -569,6 +569,9 @@ class PersistContext:
     spool: Spool
     breaker: CircuitBreaker
     on_spooled: Callable[[], None]
+    standalone: Callable[[Blob], Blob] = attrs.field(default=lambda blob: blob)
+    """Makes a delta blob whole before it is spooled: a spooled snapshot must not
+    depend on a delta base that may be gone when it is replayed."""
 
 
 CURRENT: ContextVar[PersistContext | None] = ContextVar("wfaudit_persist_context", default=None)

@@ -14,7 +14,10 @@ __all__ = [
     "AmbiguousReference",
     "AmbiguousSnapshot",
     "BadStoreURL",
+    "BlobUnreadable",
     "ConfigurationError",
+    "DecompressionBomb",
+    "DeltaBaseUnavailable",
     "InvalidRequest",
     "MaskingError",
     "MaskingRequired",
@@ -92,6 +95,23 @@ class StoreUnavailable(StoreError):
 
 class SchemaMismatch(StoreError):
     """The database schema is older or newer than this version of the store expects."""
+
+
+class DeltaBaseUnavailable(StoreError):
+    """A delta blob was offered whose base is not stored as a whole blob (missing,
+    deleted by retention since, or itself a delta): the store refuses it, and the
+    engine stores the snapshot as a whole blob instead."""
+
+
+class BlobUnreadable(StoreError):
+    """A stored blob cannot be decoded: its delta base is missing, its chain of
+    bases is too long or loops, or it would decompress past the size cap (a
+    decompression bomb). Verification reports it as a finding."""
+
+
+class DecompressionBomb(BlobUnreadable):
+    """Compressed bytes that declare (or stream) more output than the cap allows;
+    refused before the output is allocated."""
 
 
 class SnapshotConflict(StoreError):

@@ -610,7 +610,8 @@ class Problem:
     REORDERED = "reordered"
     INSERTED = "inserted"
     UNREADABLE = "unreadable"
-    """A blob whose codec this wfaudit does not know: it cannot be checked."""
+    """A blob this wfaudit cannot decode: an unknown codec, or a delta whose base is
+    missing or whose chain of bases is too long or loops."""
 
 
 @attrs.frozen(kw_only=True)

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 import zstandard
 
 from wfaudit.auditor import Auditor
-from wfaudit_hookspecs import HistoryQuery
+from wfaudit.codec import MAX_BLOB_BYTES, bounded_decompress
+from wfaudit_hookspecs import DecompressionBomb, HistoryQuery
 
 __all__ = ["Finding", "Secrets", "find_secrets", "label_secrets", "secret_forms"]
 
@@ -95,8 +96,8 @@ def _expand(value: object) -> Iterator[bytes]:
     if isinstance(value, bytes):
         yield value
         if value[:4] == b"\x28\xb5\x2f\xfd":  # zstd magic number
-            with contextlib.suppress(zstandard.ZstdError):
-                yield zstandard.ZstdDecompressor().decompress(value, max_output_size=1 << 28)
+            with contextlib.suppress(zstandard.ZstdError, DecompressionBomb):
+                yield bounded_decompress(zstandard.ZstdDecompressor(), value, MAX_BLOB_BYTES)
     else:
         yield str(value).encode("utf-8")
 

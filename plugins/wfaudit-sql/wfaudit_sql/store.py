@@ -36,6 +36,7 @@ from wfaudit_hookspecs import (
     AuditEvent,
     BackupResult,
     Blob,
+    DeltaBaseUnavailable,
     EventKind,
     HistoryQuery,
     InvalidRequest,
@@ -246,6 +247,8 @@ class SqlStore(RetentionMixin):
             return bool(connection.execute(self._insert_snapshot, row).rowcount == 1)
 
         def work(connection: Connection) -> SaveResult:
+            if blob.base is not None:
+                _check_delta_base(connection, blob)
             if insert_both(connection):
                 self._append(
                     connection,
@@ -945,6 +948,34 @@ def _insert_ignoring_conflicts(backend: str, table: Any) -> Insert:
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
     return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def _check_delta_base(connection: Connection, blob: Blob) -> None:
+    """Refuse a delta whose base is not stored whole now (inside the save's
+    transaction): a delta's base is always a whole blob. A delta whose own content
+    is stored already is not written (the first blob of a hash is kept): allowed.
+
+    :raises DeltaBaseUnavailable: the base is missing, or itself a delta.
+    """
+    # FOR KEY SHARE on PostgreSQL: retention, which locks a blob before judging
+    # it an orphan, waits for this save and then sees the delta naming the base.
+    base = connection.execute(
+        select(blobs.c.codec, blobs.c.base_hash)
+        .where(blobs.c.content_hash == blob.base)
+        .with_for_update(read=True, key_share=True)
+    ).first()
+    if base is not None and base.codec == "zstd" and base.base_hash is None:
+        return
+    own = connection.execute(
+        select(blobs.c.content_hash).where(blobs.c.content_hash == blob.content_hash)
+    ).first()
+    if own is not None:
+        return
+    state = "missing" if base is None else "not a whole blob"
+    raise DeltaBaseUnavailable(
+        f"delta blob {blob.content_hash[:12]}: its base {str(blob.base)[:12]} is {state} "
+        "in the store; store the snapshot as a whole blob"
+    )
 
 
 def _save_both_statement() -> Any:
