@@ -20,6 +20,7 @@ from .errors import (
     MaskingRequired,
     PluginError,
     SchemaMismatch,
+    SecretsMismatch,
     SecretsUnavailable,
     SnapshotConflict,
     SnapshotNotFound,
@@ -70,7 +71,7 @@ from .model import (
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance
+from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
 from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
@@ -111,6 +112,7 @@ __all__ = [
     "SchemaMismatch",
     "SecretReference",
     "SecretRequest",
+    "SecretsMismatch",
     "SecretsUnavailable",
     "Snapshot",
     "SnapshotConflict",
@@ -122,6 +124,7 @@ __all__ = [
     "StoreError",
     "StoreHistory",
     "StoreMaintenance",
+    "StoreMeta",
     "StoreRetention",
     "StoreStats",
     "StoreUnavailable",
