@@ -287,3 +287,48 @@ def test_refusals_log_no_value(
     plan = failed.plan_retrigger("1001", "CI", refuse=False)
     texts = [("log", caplog.text), ("error", str(raised.value)), ("plan", repr(plan))]
     assert find_secrets(SECRETS, texts=texts) == []
+
+
+def test_masked_mapping_keys_are_restored_in_place(make_auditor: Any) -> None:
+    """A secret used as a mapping key, recorded as ``encoding="key"`` (the path
+    names the entry under its masked key), comes back as the key, in its place."""
+    from wfaudit.masking import placeholder
+    from wfaudit.retrigger import restore_request
+    from wfaudit_hookspecs import Manifest, MaskedField, Snapshot, to_pointer
+
+    url = f"https://ci:{GH_TOKEN}@git.acme.example/app.git"
+    original = {"remotes": {url: {"branch": "main", "password": PASSWORD}}, API_TOKEN: "primary"}
+    auditor = make_auditor()
+    fp = auditor.keys.fingerprint
+    token_ph, password_ph, key_ph = (placeholder(fp(s)) for s in (GH_TOKEN, PASSWORD, API_TOKEN))
+    masked_url = url.replace(GH_TOKEN, token_ph)
+    masked = {
+        "remotes": {masked_url: {"branch": "main", "password": password_ph}},
+        key_ph: "primary",
+    }
+    entry = to_pointer(("remotes", masked_url))
+    span = (11, 11 + len(token_ph))
+    fields = (
+        MaskedField(path=entry, rule="t", fingerprint=fp(GH_TOKEN), span=span, encoding="key"),
+        MaskedField(path=entry + "/password", rule="t", fingerprint=fp(PASSWORD)),
+        MaskedField(
+            path=to_pointer((key_ph,)), rule="t", fingerprint=fp(API_TOKEN), encoding="key"
+        ),
+    )
+    snapshot = Snapshot(
+        id="01TEST", workflow_id="1", workflow_type="CI", pipeline_id="p",
+        content_hash="0" * 64, manifest=Manifest(fields=fields), config=masked,
+    )  # fmt: skip
+    right = {fields[0].key: GH_TOKEN, fields[1].key: PASSWORD, fields[2].key: API_TOKEN}
+    auditor.plugin_manager.register(Answers(right), name="answers")
+    restored = restore_request(auditor, snapshot)
+    assert canonical_json(restored.config) == canonical_json(original)
+    assert list(restored.config) == ["remotes", API_TOKEN]  # the key keeps its place
+    auditor.plugin_manager.unregister(name="answers")
+    auditor.plugin_manager.register(
+        Answers({**right, fields[0].key: url, fields[2].key: "Xk2pQ9vM4tR8wZ1c"}), name="wrong"
+    )
+    with pytest.raises(SecretsMismatch) as raised:
+        restore_request(auditor, snapshot)
+    assert raised.value.invalid == (fields[0].key,)  # the whole URL for the key's span
+    assert raised.value.rotated == (fields[2].key,)

@@ -74,7 +74,7 @@ from wfaudit_hookspecs.pointer import get_at
 
 from .builtin.retry import ABSOLUTE_MAX_RETRIES, RetrySettings
 from .ids import new_id
-from .masking import PLACEHOLDER_PREFIX, unmask
+from .masking import KEY_ENCODING, PLACEHOLDER_PREFIX, unmask
 
 if TYPE_CHECKING:
     from .auditor import Auditor
@@ -650,7 +650,8 @@ def _fits_span(field: MaskedField, config: Any, value: str) -> bool:
     """
     assert field.span is not None
     try:
-        text = get_at(config, parse_pointer(field.path, config))
+        path = parse_pointer(field.path, config)
+        text = path[-1] if field.encoding == KEY_ENCODING else get_at(config, path)
     except (KeyError, IndexError, TypeError, WfauditError):
         return True
     if not isinstance(text, str):
