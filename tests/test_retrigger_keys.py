@@ -15,6 +15,7 @@ import pathlib
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -274,3 +275,30 @@ def test_the_keys_commands_and_two_processes_with_different_keys(
     assert trigger(b, "1004").returncode == 0
     outputs = [("out", r.stdout + r.stderr) for r in (shown, differs, done, imported, rotated)]
     assert find_secrets([key, PASSWORD, TOKEN], texts=outputs) == []
+
+
+@pytest.mark.wfaudit_backends("postgresql")
+def test_a_replica_that_spooled_while_the_store_was_away_does_not_drain_with_its_key(
+    store_url: str, replica: Callable[..., Auditor], tcp_proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = replica("replica-a")
+    assert first.audit_trigger(request("1001")).ok
+    proxy = tcp_proxy(store_url)
+    proxy.cut()
+    monkeypatch.setenv("WFAUDIT_HOME", str(pathlib.Path(str(first.settings.home)).parent / "b"))
+    second = Auditor.from_url(proxy.url_for(store_url), strict=False)
+    try:
+        result = second.audit_trigger(request("1002"))
+        assert result.ok and result.spooled  # the key could not be checked: spooled
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        report = second.drain_spool(wait=5)
+        while report.store_unavailable and time.monotonic() < deadline:
+            time.sleep(0.5)  # the stand-in store tries to open the real one every 2 s
+            report = second.drain_spool(wait=5)
+        assert report.replayed == 0 and report.remaining == 1
+        assert report.error is not None and "fingerprints made with key" in report.error
+        assert second.spool.depth() == 1
+    finally:
+        second.close()
+    assert [r.workflow_id for r in first.history()] == ["1001"]
