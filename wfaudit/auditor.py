@@ -409,7 +409,7 @@ class Auditor:
                 store = self.store.opened() if isinstance(self.store, DeferredStore) else self.store
                 if isinstance(store, StoreMeta):
                     self._claim_key(store)
-            except StoreUnavailable:
+            except (StoreUnavailable, SchemaMismatch):
                 if not transient_ok:
                     raise
                 return  # the audit goes to the spool; its drain checks again
