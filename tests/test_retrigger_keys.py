@@ -302,3 +302,23 @@ def test_a_replica_that_spooled_while_the_store_was_away_does_not_drain_with_its
     finally:
         second.close()
     assert [r.workflow_id for r in first.history()] == ["1001"]
+
+
+def test_the_keyring_entry_can_be_named_in_the_settings_file(
+    store_url: str,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wfaudit_keyring: MemoryKeyring,
+) -> None:
+    shared = os.urandom(32)
+    wfaudit_keyring.set_password("wfaudit-ci", "fingerprint", shared.hex())
+    settings = tmp_path / "wfaudit.toml"
+    settings.write_text('fingerprint_keyring = "wfaudit-ci/fingerprint"\n', encoding="utf-8")
+    monkeypatch.setenv("WFAUDIT_CONFIG", str(settings))
+    monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", "sql,maskers")
+    with Auditor.from_url(store_url, strict=True) as auditor:
+        assert auditor.keys.source == "keyring wfaudit-ci/fingerprint"
+        assert auditor.keys.id == key_id(shared)
+        assert auditor.audit_trigger(request("1001")).ok
+        assert recorded_id(auditor) == key_id(shared)
+        assert not auditor.settings.key_file.exists()  # no key file was made
