@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -38,6 +39,7 @@ from wfaudit_hookspecs import (
     Store,
     StoreError,
     StoreMaintenance,
+    StoreMeta,
     StoreUnavailable,
     Tag,
     TriggerRequest,
@@ -58,7 +60,7 @@ from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
-from .keys import load_key
+from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, load_keys
 from .masking import Marks, MaskOutcome, apply_marks
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
@@ -112,7 +114,12 @@ class Auditor:
         self.plugin_manager = plugin_manager
         self.settings = settings
         self._hook = plugin_manager.hook
-        self._key = load_key(settings.key_file)
+        self.keys: FingerprintKeys = load_keys(
+            settings.key_file, keyring_target=_keyring_setting(settings)
+        )
+        self._key = self.keys.current
+        self._key_checked = threading.Event()
+        self._key_lock = threading.Lock()
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
@@ -200,6 +207,9 @@ class Auditor:
     def _audit(self, request: TriggerRequest, stage: Stage) -> AuditResult:
         stage.name = "pre-trigger"
         request = self._check_request(self._pre_trigger(request))
+
+        stage.name = "key"
+        self._check_key(transient_ok=not self.settings.strict)
 
         stage.name = "mask"
         masked = self._mask(request)
@@ -380,6 +390,7 @@ class Auditor:
 
     def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         # Outside an audit's persist context: the spool's hooks pass it through.
+        self.check_key()
         try:
             saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
         except DeltaBaseUnavailable:
@@ -394,6 +405,46 @@ class Auditor:
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return saved
+
+    # -- the fingerprint key (wfaudit.keys) ------------------------------------
+
+    def check_key(self) -> None:
+        """Refuse to write with a fingerprint key the store does not use.
+
+        The first call records this process's key id in a store that has none
+        yet; a store that records the id of one of this installation's retired
+        keys is moved on to the current key (the installation rotated it). Any
+        other recorded id raises :class:`~wfaudit.keys.KeyMismatch`. Checked once
+        per auditor (the writes that fingerprint call it; later calls cost
+        nothing).
+        """
+        self._check_key(transient_ok=False)
+
+    def _check_key(self, *, transient_ok: bool) -> None:
+        if self._key_checked.is_set():
+            return
+        with self._key_lock:
+            if self._key_checked.is_set():
+                return
+            try:
+                store = self.store.opened() if isinstance(self.store, DeferredStore) else self.store
+                if isinstance(store, StoreMeta):
+                    self._claim_key(store)
+            except (StoreUnavailable, SchemaMismatch):
+                if not transient_ok:
+                    raise
+                return  # the audit goes to the spool; its drain checks again
+            self._key_checked.set()
+
+    def _claim_key(self, store: StoreMeta) -> None:
+        mine = self.keys.id
+        recorded = store.claim_meta(KEY_ID_META, mine)
+        if recorded != mine and recorded in self.keys.retired_ids:
+            recorded = store.claim_meta(KEY_ID_META, mine, replace=recorded)
+            if recorded == mine:
+                log.warning("the store now records the rotated fingerprint key %s", mine)
+        if recorded != mine:
+            raise KeyMismatch(self.store.url, mine, recorded)
 
     def notify(
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
@@ -591,17 +642,26 @@ class Auditor:
     # -- replay --------------------------------------------------------------
 
     def retrigger_request(
-        self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        *,
+        tenant: str | None = None,
+        accept_rotated: Sequence[str] = (),
     ) -> TriggerRequest:
         """The request a snapshot was taken of, with every secret restored.
 
         The restorers (``wfaudit_restore_secrets``) are asked for every masked
         field; if any stays unrestored, :class:`SecretsUnavailable` names the
         missing paths and nothing is returned: a retrigger never runs with
-        placeholders. The returned request holds secrets: do not log it.
+        placeholders. Each restored value is checked against the fingerprint the
+        snapshot stored for it: one that differs raises ``SecretsMismatch``
+        (paths only) unless ``accept_rotated`` names it; an empty value or a
+        placeholder is never used (:func:`wfaudit.retrigger.check_secrets`).
+        The returned request holds secrets: do not log it.
         """
         snapshot = self.get_snapshot(workflow_id, workflow_type, tenant=tenant)
-        return replay.restore_request(self, snapshot)
+        return replay.restore_request(self, snapshot, accept_rotated=accept_rotated)
 
     def find_latest_failed(
         self,
@@ -627,11 +687,16 @@ class Auditor:
         *,
         tenant: str | None = None,
         allow_missing_plugins: bool = False,
+        accept_rotated: Sequence[str] = (),
+        refuse: bool = True,
     ) -> replay.ReplayPlan:
         """Validate a retrigger without recording or launching anything (a dry run).
 
         Checks everything :meth:`retrigger` checks, the secrets included (they
-        are restored, then dropped); see :func:`wfaudit.retrigger.prepare`.
+        are restored, checked, then dropped; ``plan.secret_checks`` says what was
+        found for each); see :func:`wfaudit.retrigger.prepare`. With ``refuse``
+        False, secrets that would stop the retrigger do not raise: the plan
+        reports them (``wfaudit retrigger --dry-run``).
         """
         plan, snapshot = replay.prepare(
             self,
@@ -641,8 +706,11 @@ class Auditor:
             tenant=self._tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
         )
-        replay.restore_request(self, snapshot)
-        return plan
+        secrets = replay.check_secrets(self, snapshot, accept_rotated)
+        refusal = secrets.refusal()
+        if refuse and refusal is not None:
+            raise refusal
+        return attrs.evolve(plan, secret_checks=secrets.checks)
 
     def retrigger(
         self,
@@ -654,6 +722,7 @@ class Auditor:
         by: str | None = None,
         tenant: str | None = None,
         allow_missing_plugins: bool = False,
+        accept_rotated: Sequence[str] = (),
     ) -> replay.RetriggerResult:
         """Run a failed workflow again from its snapshot, with its secrets restored.
 
@@ -661,7 +730,9 @@ class Auditor:
         limit, every secret), records the new run's snapshot (``parent`` = the
         failed run's snapshot, ``attempt`` + 1, trigger kind ``retry``), then
         calls ``launcher`` with the restored request. ``new_workflow_id`` None
-        names the new run ``<first run's id>-retry<n>``. See
+        names the new run ``<first run's id>-retry<n>``. Every restored secret
+        must be the snapshot's (checked against its fingerprint) unless
+        ``accept_rotated`` names it (recorded on the new run's trail). See
         :mod:`wfaudit.retrigger` and ``docs/retrigger.md``.
         """
         return replay.retrigger(
@@ -673,6 +744,7 @@ class Auditor:
             by=by,
             tenant=self._tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
+            accept_rotated=accept_rotated,
         )
 
     # -- outcomes ------------------------------------------------------------
@@ -699,6 +771,7 @@ class Auditor:
                 "failed, error or cancelled"
             )
         kind = normalize_workflow_type(workflow_type)
+        self.check_key()
         if reason is not None:
             reason = self._mask_reason(str(workflow_id), kind, reason)
         record = self.store.set_status(
@@ -810,6 +883,11 @@ def _status(value: Status | str) -> Status:
     except ValueError:
         known = ", ".join(s.value for s in Status)
         raise InvalidRequest(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _keyring_setting(settings: Settings) -> str | None:
+    value = settings.options.get("fingerprint_keyring")
+    return value if isinstance(value, str) and value else None
 
 
 def _store_plugins(pm: PluginManager) -> str:

@@ -31,7 +31,15 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.pointer import get_at, set_at
 
-__all__ = ["Marks", "MaskOutcome", "apply_marks", "placeholder", "unmask"]
+__all__ = [
+    "KEY_ENCODING",
+    "Marks",
+    "MaskOutcome",
+    "apply_marks",
+    "masked_key_text",
+    "placeholder",
+    "unmask",
+]
 
 PLACEHOLDER_PREFIX = "[masked:"
 
@@ -239,16 +247,25 @@ def _mask_spans(
     return "".join(pieces), fields
 
 
+KEY_ENCODING = "key"
+"""The ``encoding`` of a :class:`MaskedField` that is a mapping *key*: its ``path``
+points at the entry under its masked key (the placeholder is the path's last
+token), and a ``span`` is one of the placeholders inside that key's text."""
+
+
 def unmask(config: Any, fields: tuple[MaskedField, ...], values: Mapping[str, str]) -> Any:
     """Put secrets back into a masked config (the engine's own copy), in place.
 
     ``values`` maps each field's :attr:`~MaskedField.key` to its secret. Spans of
     one string are put back from the last to the first, so that the recorded
-    offsets stay valid.
+    offsets stay valid. Masked mapping keys (:data:`KEY_ENCODING`) are put back
+    last, the deepest first, since the other fields' paths name them masked.
     """
     by_path: dict[str, list[MaskedField]] = {}
+    keys: dict[str, list[MaskedField]] = {}
     for field in fields:
-        by_path.setdefault(field.path, []).append(field)
+        target = keys if field.encoding == KEY_ENCODING else by_path
+        target.setdefault(field.path, []).append(field)
     for pointer, path_fields in by_path.items():
         path = parse_pointer(pointer, config)
         whole = [f for f in path_fields if f.span is None]
@@ -263,4 +280,29 @@ def unmask(config: Any, fields: tuple[MaskedField, ...], values: Mapping[str, st
             start, end = field.span
             text = text[:start] + values[field.key] + text[end:]
         set_at(config, path, text)
+    for pointer in sorted(keys, key=lambda p: p.count("/"), reverse=True):
+        path = parse_pointer(pointer, config)
+        parent = get_at(config, path[:-1])
+        masked = str(path[-1])
+        if not isinstance(parent, dict) or masked not in parent:
+            raise MaskingError(f"the masked key at {pointer} is not in the config")
+        original = masked_key_text(masked, keys[pointer], values)
+        if original != masked and original in parent:
+            raise MaskingError(f"restoring the masked key at {pointer} would overwrite a key")
+        items = list(parent.items())
+        parent.clear()
+        parent.update((original if k == masked else k, v) for k, v in items)
     return config
+
+
+def masked_key_text(masked: str, fields: list[MaskedField], values: Mapping[str, str]) -> str:
+    """The original text of a masked key, from its fields' secrets."""
+    whole = [f for f in fields if f.span is None]
+    if whole:
+        return values[whole[0].key]
+    text = masked
+    for field in sorted(fields, key=lambda f: f.span or (0, 0), reverse=True):
+        assert field.span is not None
+        start, end = field.span
+        text = text[:start] + values[field.key] + text[end:]
+    return text

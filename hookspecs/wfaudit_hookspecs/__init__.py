@@ -23,6 +23,7 @@ from .errors import (
     MaskingRequired,
     PluginError,
     SchemaMismatch,
+    SecretsMismatch,
     SecretsUnavailable,
     SnapshotConflict,
     SnapshotNotFound,
@@ -73,7 +74,7 @@ from .model import (
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance
+from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
 from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
@@ -117,6 +118,7 @@ __all__ = [
     "SchemaMismatch",
     "SecretReference",
     "SecretRequest",
+    "SecretsMismatch",
     "SecretsUnavailable",
     "Snapshot",
     "SnapshotConflict",
@@ -128,6 +130,7 @@ __all__ = [
     "StoreError",
     "StoreHistory",
     "StoreMaintenance",
+    "StoreMeta",
     "StoreRetention",
     "StoreStats",
     "StoreUnavailable",

@@ -23,6 +23,7 @@ __all__ = [
     "MaskingRequired",
     "PluginError",
     "SchemaMismatch",
+    "SecretsMismatch",
     "SecretsUnavailable",
     "SnapshotConflict",
     "SnapshotNotFound",
@@ -160,3 +161,37 @@ class SecretsUnavailable(WfauditError):
         if detail:
             message += f" ({detail})"
         super().__init__(message)
+
+
+class SecretsMismatch(SecretsUnavailable):
+    """Restored values that are not the snapshot's secrets; their paths (never values).
+
+    :ivar rotated: keys whose restored value differs from the stored fingerprint
+        (a rotated or wrong secret; a retrigger may accept them explicitly).
+    :ivar invalid: keys whose answer is never accepted (empty, a placeholder,
+        not JSON where JSON was masked, the whole string for a span).
+    """
+
+    def __init__(
+        self, rotated: Iterable[str] = (), invalid: Iterable[str] = (), detail: str = ""
+    ) -> None:
+        self.rotated = tuple(rotated)
+        self.invalid = tuple(invalid)
+        self.paths = (*self.invalid, *self.rotated)
+        parts = []
+        if self.invalid:
+            parts.append(
+                "the restorers gave values that are never used (empty, a placeholder, or not "
+                "fitting the masked value) for " + ", ".join(self.invalid)
+            )
+        if self.rotated:
+            parts.append(
+                "the restored secrets at "
+                + ", ".join(self.rotated)
+                + " differ from the ones the snapshot was taken with (rotated or wrong; "
+                "accept rotated secrets explicitly: --accept-rotated PATH / accept_rotated=)"
+            )
+        message = "; ".join(parts) + "; nothing was launched"
+        if detail:
+            message += f" ({detail})"
+        WfauditError.__init__(self, message)

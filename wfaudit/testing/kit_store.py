@@ -41,6 +41,7 @@ from wfaudit_hookspecs import (
     Status,
     Store,
     StoreMaintenance,
+    StoreMeta,
     TriggerKind,
     canonical_json,
     content_hash,
@@ -404,3 +405,24 @@ class StoreConformance:
             f"check_trail finds problems in an untouched store: {check.findings}"
         )
         assert check.events >= 6, f"check_trail looked at {check.events} of 6 events"
+
+    def test_store_meta_is_claimed_once_and_moved_only_from_what_is_recorded(
+        self, store: Store
+    ) -> None:
+        if not isinstance(store, StoreMeta):
+            pytest.skip("the store does not offer StoreMeta (the fingerprint key id is unchecked)")
+        name = "fingerprint_key_id"
+        assert store.read_meta(name) is None, "a fresh store records a key id"
+        assert store.claim_meta(name, "aaaa") == "aaaa", "the first claim is not recorded"
+        assert store.claim_meta(name, "bbbb") == "aaaa", "a second claim replaced the first"
+        assert store.claim_meta(name, "bbbb", replace="cccc") == "aaaa", (
+            "a claim replaced a value it did not name"
+        )
+        assert store.claim_meta(name, "bbbb", replace="aaaa") == "bbbb", (
+            "a claim naming the recorded value did not replace it"
+        )
+        assert store.read_meta(name) == "bbbb"
+        assert store.read_meta("another") is None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            claims = list(pool.map(lambda v: store.claim_meta("race", v), ["1", "2", "3", "4"]))
+        assert len(set(claims)) == 1, f"racing claims recorded different values: {claims}"

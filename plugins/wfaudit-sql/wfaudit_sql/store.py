@@ -80,6 +80,7 @@ from .schema import (
     events,
     manifests,
     snapshots,
+    store_meta,
 )
 from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION
 from .urls import parse_store_url
@@ -639,6 +640,39 @@ class SqlStore(RetentionMixin):
             )
             row = connection.execute(self._head_for_update, {"key": tenant}).one()
         return int(row[0]), str(row[1])
+
+    # -- store facts (the StoreMeta protocol) ---------------------------------------
+
+    def read_meta(self, name: str) -> str | None:
+        """The value recorded under ``name`` in ``store_meta``, or None."""
+        query = select(store_meta.c.value).where(store_meta.c.name == name)
+
+        def work(connection: Connection) -> str | None:
+            value: str | None = connection.execute(query).scalar()
+            return value
+
+        return self._run(work, write=False)
+
+    def claim_meta(self, name: str, value: str, *, replace: str | None = None) -> str:
+        """Record ``value`` under ``name`` unless another value is recorded (that is
+        not ``replace``); one transaction. Returns what is recorded afterwards."""
+        insert_row = _insert_ignoring_conflicts(self.backend, store_meta)
+
+        def work(connection: Connection) -> str:
+            now = utcnow()
+            connection.execute(insert_row.values(name=name, value=value, updated_on=now))
+            if replace is not None and replace != value:
+                connection.execute(
+                    update(store_meta)
+                    .where(store_meta.c.name == name, store_meta.c.value == replace)
+                    .values(value=value, updated_on=now)
+                )
+            recorded: str = connection.execute(
+                select(store_meta.c.value).where(store_meta.c.name == name)
+            ).scalar_one()
+            return recorded
+
+        return self._run(work, write=True)
 
     # -- maintenance ----------------------------------------------------------------
 
