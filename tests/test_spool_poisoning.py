@@ -355,3 +355,63 @@ def test_drain_and_spool_commands_manage_the_quarantine(
     assert "discarded 2 file(s)" in discarded.stdout and bad.id in discarded.stdout
     assert auditor.spool.quarantined() == 0
     assert wfaudit("drain", store=store_url, home=home).returncode == 0
+
+
+# -- docs/operations.md: the quarantine section replayed -------------------------------------------
+
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+
+
+def quarantine_examples() -> list[tuple[str, list[str]]]:
+    """The ``$ wfaudit ...`` lines of the section's console block, each with the
+    lines shown under it."""
+    section = OPERATIONS.read_text(encoding="utf-8").split("### The quarantine", 1)[1]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    examples: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            examples.append((line[2:], []))
+        else:
+            examples[-1][1].append(line)
+    return examples
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """Line by line; ``...`` stands for any number of lines."""
+    if not expected:
+        return not actual
+    if expected[0] == "...":
+        return any(matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    return bool(actual) and actual[0] == expected[0] and matches(expected[1:], actual[1:])
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_the_quarantine_section_of_operations_md_runs(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
+    auditor = make_auditor(KeyNameMasker())
+    (_name, bad, bad_blob), *_ = bad_records("sqlite")
+    auditor.spool.write(bad, bad_blob)
+    for n in range(2):
+        auditor.spool.write(*make_record(f"docs-{n}", content={"n": n}))
+    examples = quarantine_examples()
+    assert [command.split()[:3] for command, _ in examples] == [
+        ["wfaudit", "drain"],
+        ["wfaudit", "spool", "list"],
+        ["wfaudit", "spool", "retry"],
+        ["wfaudit", "spool", "discard"],
+    ]
+    names = {
+        bad.id: "<id>",
+        parse_store_url(store_url).display: "<store>",
+        store_url: "<store>",
+        str(auditor.spool.directory): "<spool>",
+    }
+    for command, expected in examples:
+        args = command.replace("<id>", bad.id).split()[1:]
+        result = wfaudit(*args, store=store_url, home=auditor.settings.home)
+        output = result.stdout  # standard error has the same as log records
+        for real, shown in names.items():
+            output = output.replace(real, shown)
+        assert matches(expected, output.splitlines()), f"$ {command}\n{output}"
+    assert auditor.spool.quarantined() == 0 and auditor.spool.depth() == 0
