@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring as _encode_text
 from typing import Any
 
 from .errors import InvalidRequest, RequestTooLarge
@@ -87,8 +86,8 @@ def check_json(
     :param max_depth: the deepest nesting of objects and arrays accepted (capped
         to :data:`MAX_DEPTH_CEILING`); deeper data raises :class:`RequestTooLarge`.
     :param max_bytes: the largest canonical JSON encoding accepted, measured
-        during the same pass (the copy stops as soon as it is over);
-        None: no limit. Larger data raises :class:`RequestTooLarge`.
+        during the same pass (which stops at the first object or array that
+        takes it over); None: no limit. Larger data raises :class:`RequestTooLarge`.
     """
     limit = min(max_depth, MAX_DEPTH_CEILING)
     walker = _Walker(limit, max_bytes)
@@ -133,14 +132,20 @@ class _TooBig(Exception):
 
 
 _FLOAT_LIMITS = (float("inf"), float("-inf"))
-_CONSTANT_SIZES = {True: 4, False: 5}
+_MOST_BYTES_PER_CHARACTER = 6  # a \u00XX escape; UTF-8 takes at most 4
 
 
 class _Walker:
     """One checked copy, measuring the size of the canonical JSON as it goes.
 
-    The size is exactly ``len(canonical_json(value))``: strings are counted as
-    the encoder writes them (quotes, escapes, UTF-8), numbers as their repr.
+    ``size`` counts what is cheap to count: the structure, numbers and
+    constants exactly, and strings (keys included) as their length in
+    characters plus their quotes. The canonical JSON is at least that long and
+    at most six times as long (a character takes at most four bytes in UTF-8
+    and an escape at most six). So a request whose ``size`` is over the limit
+    is refused at once, one under a sixth of it is accepted, and only one in
+    between is measured exactly, by serialising the copy. Real requests are
+    far below the limit: there the measure costs one ``len`` per string.
     """
 
     __slots__ = ("max_bytes", "max_depth", "size")
@@ -156,7 +161,10 @@ class _Walker:
             out = self._container(value, self.max_depth)
         else:
             out = self._scalar(value)
-        if self.max_bytes is not None and self.size > self.max_bytes:
+        limit = self.max_bytes
+        if limit is None or self.size * _MOST_BYTES_PER_CHARACTER <= limit:
+            return out
+        if self.size > limit or len(canonical_json(out)) > limit:
             raise _TooBig
         return out
 
@@ -172,57 +180,57 @@ class _Walker:
                 ("max_request_depth", self.max_depth),
             )
         depth_left -= 1
-        max_bytes = self.max_bytes
         if type(value) is dict:
             out: Any = {}
-            size = 2 * len(value) + 1 if value else 2  # braces, commas, colons
+            size = 1 if value else 2  # the braces; each member adds its comma
             for key, item in value.items():
                 if type(key) is not str:
                     raise _Bad("key", f"is a {type(key).__name__}, not a string")
                 item_kind = type(item)
                 try:
-                    size += len(_encode_text(key)) if key.isascii() else _text_size(key)
                     if item_kind is str and item.isascii():
-                        size += len(_encode_text(item))
+                        size += len(key) + len(item) + 6  # "key":"item",
                         out[key] = item
                     elif item_kind is dict or item_kind is list or item_kind is tuple:
-                        self.size += size
-                        size = 0
+                        size += len(key) + 4
                         out[key] = self._container(item, depth_left)
                     else:
+                        size += len(key) + 4
                         out[key] = self._scalar(item)
                 except _Bad as bad:
                     bad.path.append(key)
                     raise
-                if max_bytes is not None and self.size + size > max_bytes:
-                    raise _TooBig
         else:
             out = []
-            size = len(value) + 1 if value else 2  # brackets and commas
+            size = 1 if value else 2  # the brackets; each item adds its comma
             for index, item in enumerate(value):
                 item_kind = type(item)
                 try:
                     if item_kind is str and item.isascii():
-                        size += len(_encode_text(item))
+                        size += len(item) + 3
                         out.append(item)
                     elif item_kind is dict or item_kind is list or item_kind is tuple:
-                        self.size += size
-                        size = 0
+                        size += 1
                         out.append(self._container(item, depth_left))
                     else:
+                        size += 1
                         out.append(self._scalar(item))
                 except _Bad as bad:
                     bad.path.append(index)
                     raise
-                if max_bytes is not None and self.size + size > max_bytes:
-                    raise _TooBig
+        # Checked once per container: what was copied so far is pointers to the
+        # caller's own strings and numbers, never more than the caller holds.
         self.size += size
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise _TooBig
         return out
 
     def _scalar(self, value: Any) -> Any:
         kind = type(value)
         if kind is str:
-            self.size += _text_size(value)
+            if not value.isascii() and _has_lone_surrogate(value):
+                raise _Bad("string", "is not valid Unicode")
+            self.size += len(value) + 2
             return value
         if kind is int:
             if value.bit_length() > _INT_FAST_BITS:
@@ -240,7 +248,7 @@ class _Walker:
             self.size += len(float.__repr__(value))
             return value
         if kind is bool:
-            self.size += _CONSTANT_SIZES[value]
+            self.size += 4 if value else 5
             return value
         if value is None:
             self.size += 4
@@ -248,12 +256,9 @@ class _Walker:
         raise _Bad("value", f"is a {kind.__name__}, not JSON data")
 
 
-def _text_size(text: str) -> int:
-    """Bytes of ``text`` as a canonical JSON string (quotes and escapes included)."""
-    encoded = _encode_text(text)
-    if text.isascii():
-        return len(encoded)
+def _has_lone_surrogate(text: str) -> bool:
     try:
-        return len(encoded.encode("utf-8"))
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _Bad("string", "is not valid Unicode") from None
+        return True
+    return False
