@@ -415,3 +415,26 @@ def test_the_quarantine_section_of_operations_md_runs(
             output = output.replace(real, shown)
         assert matches(expected, output.splitlines()), f"$ {command}\n{output}"
     assert auditor.spool.quarantined() == 0 and auditor.spool.depth() == 0
+
+
+def test_outcomes_follow_the_same_identity_rules(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
+    auditor = make_auditor(KeyNameMasker())
+    assert auditor.audit_trigger(**fields(1)).ok
+    for call in (
+        {"workflow_id": 10**300},
+        {"workflow_id": 10**5000},  # past Python's own int-to-text limit
+        {"workflow_id": "1\x00"},
+        {"by": "ops\x00"},
+        {"by": "o" * 256},
+        {"reason": "exit 1\x00"},
+    ):
+        arguments: dict[str, Any] = {"workflow_id": 1, "reason": "exit 1", **call}
+        with pytest.raises(InvalidRequest):
+            auditor.record_outcome(
+                arguments.pop("workflow_id"), "CI", "failed", arguments.pop("reason"), **arguments
+            )
+    outcome = auditor.record_outcome(1, "CI", "failed", "exit 1\nstep 3", by="ops")
+    assert outcome.record.status_reason == "exit 1\nstep 3"
+    assert verify(auditor).ok

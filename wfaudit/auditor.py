@@ -47,6 +47,7 @@ from wfaudit_hookspecs import (
     canonical_json,
     check_json,
     content_hash,
+    normalize_identity,
     normalize_workflow_type,
     parse_pointer,
 )
@@ -742,8 +743,10 @@ class Auditor:
                 "failed, error or cancelled"
             )
         kind = normalize_workflow_type(workflow_type)
+        workflow_id = normalize_identity(workflow_id)
+        by = None if by is None or by == "" else normalize_identity(by)
         if reason is not None:
-            reason = self._mask_reason(str(workflow_id), kind, reason)
+            reason = self._mask_reason(workflow_id, kind, reason)
         record = self.store.set_status(
             workflow_id=str(workflow_id),
             workflow_type=kind,
@@ -784,6 +787,8 @@ class Auditor:
         """
         if not isinstance(reason, str):
             raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
+        if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
+            raise InvalidRequest("an outcome's reason must not contain NUL characters")
         if not self.plugin_manager.maskers():
             return reason
         request = TriggerRequest(

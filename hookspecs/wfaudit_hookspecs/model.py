@@ -52,6 +52,7 @@ __all__ = [
     "TriggerRequest",
     "WorkflowType",
     "check_tag_name",
+    "normalize_identity",
     "normalize_workflow_type",
     "set_clock",
     "utcnow",
@@ -168,6 +169,16 @@ def _identity(value: object) -> str:
     if isinstance(value, str):
         return _check_name(value.strip(), "an identity", IDENTITY_MAX_LENGTH)
     raise InvalidRequest(f"an identity must be a string or an integer, not {type(value).__name__}")
+
+
+def normalize_identity(value: object) -> str:
+    """An identity (workflow id, pipeline id, tenant, who triggered or reported) as
+    stored: a string, or an int converted, at most :data:`IDENTITY_MAX_LENGTH`
+    characters, with no control characters.
+
+    :raises InvalidRequest: anything else, ints and strings alike.
+    """
+    return _identity(value)
 
 
 def _optional_identity(value: object) -> str | None:
