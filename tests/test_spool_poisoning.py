@@ -250,6 +250,8 @@ def test_drain_quarantines_a_permanent_failure_and_goes_on(
     assert not report.ok  # something was set aside: an operator should look
     assert sorted(q.name for q in report.quarantined) == sorted(f"{i}.wfspool" for i in bad_ids)
     assert all("refused the data" in q.reason for q in report.quarantined)
+    assert all(q.readable and q.path.exists() for q in report.quarantined)
+    assert sorted(q.snapshot_id or "" for q in report.quarantined) == sorted(bad_ids)
     for record in good:
         assert auditor.store.get_record_by_id(record.id) is not None
     listed = auditor.spool.quarantined_files()

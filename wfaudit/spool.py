@@ -786,22 +786,15 @@ class SpoolDrainer:
             for done, path in enumerate(self.spool.paths(self._tenant)):
                 if self._stop.is_set() or (limit is not None and done >= limit):
                     break
-                outcome, message = self._replay_file(path)
+                outcome, message, item = self._replay_file(path)
                 if outcome == "unavailable":
                     unavailable, error = True, message
                     break
                 if outcome == "error":
                     error = message
                     break
-                if outcome in QUARANTINE_KINDS:
-                    set_aside.append(
-                        QuarantinedFile(
-                            name=path.name,
-                            kind=outcome,
-                            reason=message or "",
-                            path=self.spool.directory / _QUARANTINE / outcome / path.name,
-                        )
-                    )
+                if item is not None:
+                    set_aside.append(item)
                 if outcome != "gone":
                     counts[outcome] += 1
         return DrainReport(
@@ -816,36 +809,51 @@ class SpoolDrainer:
             quarantined=tuple(set_aside),
         )
 
-    def _replay_file(self, path: Path) -> tuple[str, str | None]:
+    def _replay_file(self, path: Path) -> tuple[str, str | None, QuarantinedFile | None]:
+        """Replay one file: the outcome, a message, and the file if it was set aside."""
         try:
             entry = self.spool.read(path)
         except FileNotFoundError:
-            return "gone", None
+            return "gone", None, None
         except SpoolFileTooNew:
-            return "too_new", None
+            return "too_new", None, None
         except CorruptSpoolFile as corrupt:
-            self.spool.quarantine(path, "corrupt", str(corrupt))
+            moved = self.spool.quarantine(path, "corrupt", str(corrupt))
             log.error("spool file set aside as corrupt: %s", corrupt)
-            return "corrupt", str(corrupt)
+            item = QuarantinedFile(name=path.name, kind="corrupt", reason=str(corrupt), path=moved)
+            return "corrupt", str(corrupt), item
         try:
             saved = self._replay(entry.record, entry.blob)
         except Exception as failure:
             message = str(failure) if isinstance(failure, WfauditError) else type(failure).__name__
             if is_spoolable(failure):
-                return "unavailable", message
+                return "unavailable", message, None
             # A permanent failure: this file can never be replayed as it is. It is
             # set aside with the reason (never dropped) and the drain goes on, so
             # that one bad file cannot hold up every later audit.
             kind = "corrupt" if isinstance(failure, InvalidRequest) else "rejected"
             if not isinstance(failure, WfauditError):
                 message = f"unexpected {message} while replaying it"
-            self.spool.quarantine(path, kind, message)
+            moved = self.spool.quarantine(path, kind, message)
             log.error("spooled snapshot %s set aside (%s): %s", entry.record.id, kind, message)
-            return kind, message
+            record = entry.record
+            item = QuarantinedFile(
+                name=path.name,
+                kind=kind,
+                reason=message,
+                path=moved,
+                readable=True,
+                snapshot_id=record.id,
+                workflow_id=record.workflow_id,
+                workflow_type=record.workflow_type,
+                tenant=record.tenant,
+                written_on=entry.written_on,
+            )
+            return kind, message, item
         if not isinstance(saved, SaveResult) or saved.spooled:
-            return "error", "the persist stage did not store the spooled snapshot"
+            return "error", "the persist stage did not store the spooled snapshot", None
         self.spool.remove(path)
-        return ("replayed" if saved.created else "already_stored"), None
+        return ("replayed" if saved.created else "already_stored"), None, None
 
     # -- background ----------------------------------------------------------------------
 
