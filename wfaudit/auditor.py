@@ -33,6 +33,7 @@ from wfaudit_hookspecs import (
     SaveResult,
     SchemaMismatch,
     Snapshot,
+    SnapshotConflict,
     SnapshotNotFound,
     SnapshotRecord,
     Status,
@@ -49,12 +50,13 @@ from wfaudit_hookspecs import (
     canonical_json,
     check_json,
     content_hash,
+    normalize_identity,
     normalize_workflow_type,
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import Path, get_at
 
-from . import codec, refs
+from . import codec, conflicts, refs
 from . import history as _history
 from . import retrigger as replay
 from .deltas import DeltaEncoder
@@ -72,6 +74,7 @@ from .spool import (
     PersistContext,
     Spool,
     SpoolDrainer,
+    is_spoolable,
 )
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
@@ -205,6 +208,11 @@ class Auditor:
             return self._failed(request, exc, stage)
 
     def _audit(self, request: TriggerRequest, stage: Stage) -> AuditResult:
+        # Before any work: the engine's own deep copy, validated and measured in
+        # one pass, which stops as soon as the config is over a limit.
+        checked = self._checked_config(request.config)
+        request = attrs.evolve(request, config=checked)
+
         stage.name = "pre-trigger"
         request = self._check_request(self._pre_trigger(request))
 
@@ -212,7 +220,7 @@ class Auditor:
         self._check_key(transient_ok=not self.settings.strict)
 
         stage.name = "mask"
-        masked = self._mask(request)
+        masked = self._mask(request, checked)
         stage.secrets = masked.secrets
 
         stage.name = "encode"
@@ -244,13 +252,16 @@ class Auditor:
 
         stage.name = "persist"
         try:
-            saved = self._persist(record, blob)
-        except DeltaBaseUnavailable:
-            # The base this process remembered is not stored whole any more
-            # (retention deleted it since): store this snapshot whole instead.
-            self._encoder.unusable(record, blob)
-            blob = self._encoder.whole(record, canonical)
-            saved = self._persist(record, blob)
+            try:
+                saved = self._persist(record, blob)
+            except DeltaBaseUnavailable:
+                # The base this process remembered is not stored whole any more
+                # (retention deleted it since): store this snapshot whole instead.
+                self._encoder.unusable(record, blob)
+                blob = self._encoder.whole(record, canonical)
+                saved = self._persist(record, blob)
+        except SnapshotConflict as conflict:
+            raise self._conflict(conflict, record, blob) from None
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if not saved.spooled:
@@ -320,8 +331,24 @@ class Auditor:
             f"request for tenant {request.tenant!r} given to an auditor of tenant {tenant!r}"
         )
 
-    def _mask(self, request: TriggerRequest) -> MaskOutcome:
-        config = check_json(request.config)  # a validated deep copy: ours to change
+    def _checked_config(self, config: Any) -> Any:
+        """A validated deep copy of ``config``, within the request limits of the settings.
+
+        :raises RequestTooLarge: over ``max_request_bytes`` or ``max_request_depth``.
+        :raises InvalidRequest: not JSON data.
+        """
+        return check_json(
+            config,
+            max_depth=self.settings.max_request_depth,
+            max_bytes=self.settings.max_request_bytes,
+        )
+
+    def _mask(self, request: TriggerRequest, checked: Any) -> MaskOutcome:
+        # The copy made before pre-trigger is ours to change; a config an adapter
+        # replaced is checked (and copied) again.
+        config = (
+            request.config if request.config is checked else self._checked_config(request.config)
+        )
         maskers = self.plugin_manager.maskers()
         if not maskers and not self.settings.allow_unmasked:
             raise MaskingRequired(
@@ -388,18 +415,56 @@ class Auditor:
             self._drainer.after_success()  # may start a background drain; never waits
         return saved
 
+    def _conflict(
+        self, conflict: SnapshotConflict, record: SnapshotRecord, blob: Blob
+    ) -> SnapshotConflict:
+        """Keep a conflicting trigger as evidence on the stored snapshot's trail
+        (:mod:`wfaudit.conflicts`); the conflict is still the audit's result."""
+        try:
+            event = conflicts.record_conflict(self.store, record, spooled=False)
+        except Exception as error:
+            if self.settings.strict or not is_spoolable(error):
+                log.error(
+                    "the conflicting trigger of %s %s could not be recorded: %s",
+                    record.workflow_type,
+                    record.workflow_id,
+                    error if isinstance(error, WfauditError) else type(error).__name__,
+                )
+                return conflict
+            # The store failed between the two: the drain records it later.
+            path = self.spool.write(record, blob)
+            log.warning(
+                "the conflicting trigger of %s %s is spooled to %s to be recorded later",
+                record.workflow_type,
+                record.workflow_id,
+                path.parent,
+            )
+            return conflict
+        if event is None:
+            return conflict
+        return SnapshotConflict(
+            f"{conflict}; this trigger is recorded as evidence on the trail of snapshot "
+            f"{event.subject} (wfaudit show --id {event.subject})"
+        )
+
     def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         # Outside an audit's persist context: the spool's hooks pass it through.
         self.check_key()
         try:
-            saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
-        except DeltaBaseUnavailable:
-            # A delta spooled by an older wfaudit whose base is gone or not whole:
-            # stored whole if its base chain can still be read, else refused.
-            whole = self._encoder.standalone(blob)
-            if not codec.is_whole(whole):
-                raise
-            saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
+            try:
+                saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+            except DeltaBaseUnavailable:
+                # A delta spooled by an older wfaudit whose base is gone or not whole:
+                # stored whole if its base chain can still be read, else refused.
+                whole = self._encoder.standalone(blob)
+                if not codec.is_whole(whole):
+                    raise
+                saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
+        except SnapshotConflict:
+            # Recorded before the drain quarantines the file (once, however often
+            # the file is retried); a failure to record it is the drain's to report.
+            conflicts.record_conflict(self.store, record, spooled=True)
+            raise
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if saved.created and not saved.spooled:
@@ -772,8 +837,10 @@ class Auditor:
             )
         kind = normalize_workflow_type(workflow_type)
         self.check_key()
+        workflow_id = normalize_identity(workflow_id)
+        by = None if by is None or by == "" else normalize_identity(by)
         if reason is not None:
-            reason = self._mask_reason(str(workflow_id), kind, reason)
+            reason = self._mask_reason(workflow_id, kind, reason)
         record = self.store.set_status(
             workflow_id=str(workflow_id),
             workflow_type=kind,
@@ -814,6 +881,8 @@ class Auditor:
         """
         if not isinstance(reason, str):
             raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
+        if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
+            raise InvalidRequest("an outcome's reason must not contain NUL characters")
         if not self.plugin_manager.maskers():
             return reason
         request = TriggerRequest(

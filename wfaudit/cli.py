@@ -309,3 +309,4 @@ from . import keys_cli as _keys_cli  # noqa: E402, F401 - adds keys (show, expor
 from . import ops_cli as _ops_cli  # noqa: E402, F401 - adds verify, stats, drain, backup, health
 from . import retention_cli as _retention_cli  # noqa: E402, F401 - retention, hold, archive, restore
 from . import retrigger_cli as _retrigger_cli  # noqa: E402, F401 - adds retrigger
+from . import spool_cli as _spool_cli  # noqa: E402, F401 - adds spool list, retry, discard

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from wfaudit_hookspecs import InvalidRequest
+from wfaudit_hookspecs.canonical import MAX_INT_DIGITS
 
 __all__ = ["MAX_EXPANDED_BYTES", "MAX_EXPANDED_NODES", "load_payload", "parse_payload"]
 
@@ -159,6 +160,8 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
             raise InvalidRequest(
                 f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from None
+        except (RecursionError, ValueError) as exc:
+            raise _unreadable(source, "JSON", exc) from None
     try:
         documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.MarkedYAMLError as exc:
@@ -167,6 +170,21 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
         raise InvalidRequest(f"{source}: invalid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise InvalidRequest(f"{source}: invalid YAML ({type(exc).__name__})") from None
+    except (RecursionError, ValueError) as exc:
+        raise _unreadable(source, "YAML", exc) from None
     if not documents:
         raise InvalidRequest(f"{source} holds no document")
     return documents[0] if len(documents) == 1 else documents
+
+
+def _unreadable(source: str, kind: str, error: Exception) -> InvalidRequest:
+    """Data the parser gave up on: nested too deeply for it, or a number too long.
+
+    The parser's own message may quote the data; this one does not.
+    """
+    if isinstance(error, RecursionError):
+        return InvalidRequest(f"{source}: {kind} nested too deeply to read")
+    return InvalidRequest(
+        f"{source}: {kind} holds a number too long to read (integers have at most "
+        f"{MAX_INT_DIGITS:,} digits)"
+    )

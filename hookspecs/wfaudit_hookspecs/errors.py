@@ -22,12 +22,14 @@ __all__ = [
     "MaskingError",
     "MaskingRequired",
     "PluginError",
+    "RequestTooLarge",
     "SchemaMismatch",
     "SecretsMismatch",
     "SecretsUnavailable",
     "SnapshotConflict",
     "SnapshotNotFound",
     "StoreError",
+    "StoreRejected",
     "StoreUnavailable",
     "TagConflict",
     "UnknownReference",
@@ -48,6 +50,20 @@ class ConfigurationError(WfauditError):
 
 class InvalidRequest(WfauditError):
     """A trigger request cannot be audited as given (bad identity, not JSON data)."""
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request's config is over a configured limit (size or nesting depth).
+
+    :ivar limit: the name of the setting that bounds it (``max_request_bytes``,
+        ``max_request_depth``).
+    :ivar maximum: the limit's value.
+    """
+
+    def __init__(self, message: str, *, limit: str, maximum: int) -> None:
+        self.limit = limit
+        self.maximum = maximum
+        super().__init__(message)
 
 
 class UnknownWorkflowType(InvalidRequest):
@@ -92,6 +108,12 @@ class BadStoreURL(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached or written now (down, locked, disk full)."""
+
+
+class StoreRejected(StoreError):
+    """The store refused the data itself (a value it cannot hold, a constraint it
+    breaks): a permanent failure. Retrying the same write cannot succeed, so it is
+    never spooled; a spooled file that fails so is quarantined by ``wfaudit drain``."""
 
 
 class SchemaMismatch(StoreError):

@@ -46,6 +46,7 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     StoreError,
+    StoreRejected,
     StoreStats,
     StoreUnavailable,
     Tag,
@@ -926,6 +927,13 @@ class SqlStore(RetentionMixin):
             try:
                 with self._serial, engine.begin() as connection:
                     return work(connection)
+            except OverflowError as error:
+                # pysqlite refuses an int beyond 64 bits while binding it: the data,
+                # not the store, is at fault (PostgreSQL says so with a DataError).
+                raise StoreRejected(
+                    f"the store at {self.url} refused the data (an integer too large "
+                    "for the database); retrying cannot help"
+                ) from error
             except _DB_ERRORS as error:
                 if is_disconnect(error) and disconnects < _DISCONNECT_RETRIES:
                     # The server dropped this connection (it was terminated or
