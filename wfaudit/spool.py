@@ -74,6 +74,7 @@ from wfaudit_hookspecs import (
     TrailCheck,
     UnsupportedSchemaVersion,
     WfauditError,
+    check_record_identities,
     utcnow,
 )
 from wfaudit_hookspecs.converter import structure_record, unstructure
@@ -421,6 +422,12 @@ class Spool:
             raise CorruptSpoolFile(f"{path.name} is malformed: {type(error).__name__}") from None
         if blob.content_hash != record.content_hash:
             raise CorruptSpoolFile(f"{path.name}: the blob is not the record's")
+        try:
+            # Written by an older wfaudit, or edited: the identities are held to
+            # today's rules here, since a database such as SQLite would take them.
+            check_record_identities(record)
+        except InvalidRequest as error:
+            raise CorruptSpoolFile(f"{path.name}: {error}") from None
         return SpoolEntry(
             path=Path(path),
             record=record,

@@ -51,6 +51,7 @@ __all__ = [
     "TriggerKind",
     "TriggerRequest",
     "WorkflowType",
+    "check_record_identities",
     "check_tag_name",
     "normalize_identity",
     "normalize_workflow_type",
@@ -179,6 +180,25 @@ def normalize_identity(value: object) -> str:
     :raises InvalidRequest: anything else, ints and strings alike.
     """
     return _identity(value)
+
+
+def check_record_identities(record: SnapshotRecord) -> None:
+    """Hold a record that did not come through :class:`TriggerRequest` (a spool
+    file, an import) to the same identity rules before it is stored.
+
+    :raises InvalidRequest: naming the field, never quoting its value.
+    """
+    for name in ("workflow_id", "pipeline_id", "tenant", "triggered_by", "parent"):
+        value = getattr(record, name)
+        if value is None and name not in ("workflow_id", "pipeline_id"):
+            continue
+        try:
+            if _identity(value) != value:
+                raise InvalidRequest("an identity must not have surrounding white space")
+        except InvalidRequest as error:
+            raise InvalidRequest(f"{name}: {error}") from None
+    normalize_workflow_type(record.workflow_type)
+    _labels(record.labels)
 
 
 def _optional_identity(value: object) -> str | None:
