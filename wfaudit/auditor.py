@@ -8,6 +8,8 @@ calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,7 @@ from wfaudit_hookspecs import (
     Failure,
     HistoryQuery,
     InvalidRequest,
+    KeyedTrail,
     MaskingRequired,
     PluginError,
     RetryDecision,
@@ -57,7 +60,7 @@ from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
-from .keys import load_key
+from .keys import chain_key, key_id, load_key
 from .masking import Marks, MaskOutcome, apply_marks
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
@@ -112,6 +115,12 @@ class Auditor:
         self.settings = settings
         self._hook = plugin_manager.hook
         self._key = load_key(settings.key_file)
+        # The audit chain's key, derived from the installation key (never stored).
+        self._chain_key = chain_key(self._key)
+        self.chain_key_id = key_id(self._chain_key)
+        """The id of the chain key, as the store records it on keyed events."""
+        if isinstance(store, KeyedTrail):
+            store.use_chain_key(self._chain_key, key_id=self.chain_key_id)
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
@@ -169,6 +178,10 @@ class Auditor:
 
     def __repr__(self) -> str:
         return f"<Auditor store={self.store.url!r} tenant={self.settings.tenant!r}>"
+
+    def chain_mac(self, data: bytes) -> str:
+        """HMAC-SHA256 (hex) of ``data`` under the chain key (anchor files carry one)."""
+        return hmac.new(self._chain_key, data, hashlib.sha256).hexdigest()
 
     @property
     def workflow_types(self) -> dict[str, str]:

@@ -6,19 +6,39 @@ and without the key nobody can test guesses against a stored fingerprint. The
 key is kept outside the store: ``WFAUDIT_FINGERPRINT_KEY`` (hex), or a file
 (``WFAUDIT_KEY_FILE``, default ``$WFAUDIT_HOME/fingerprint.key``) created with
 mode 0600 on first use.
+
+The audit chain is keyed with a second key derived from that one
+(:func:`chain_key`: HMAC-SHA256 of the installation key over a fixed label), so
+there is one secret to keep and back up, every process and replica that shares
+the fingerprint key chains alike, and a chain hash can never be mistaken for a
+fingerprint. Neither key is ever written to the store: the store keeps only
+:func:`key_id`, which names a key without revealing anything about it.
 """
 
 from __future__ import annotations
 
 import binascii
+import hashlib
+import hmac
 import os
 import pathlib
 
 from wfaudit_hookspecs import ConfigurationError
 
-__all__ = ["load_key"]
+__all__ = ["chain_key", "key_id", "load_key"]
 
 KEY_BYTES = 32
+_CHAIN_LABEL = b"wfaudit audit-chain key v1"
+
+
+def chain_key(installation_key: bytes) -> bytes:
+    """The key of the audit chain's HMACs, derived from the installation key."""
+    return hmac.new(installation_key, _CHAIN_LABEL, hashlib.sha256).digest()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a key (16 hex digits of a hash of it)."""
+    return hashlib.sha256(b"wfaudit key id\n" + key).hexdigest()[:16]
 
 
 def load_key(key_file: pathlib.Path) -> bytes:

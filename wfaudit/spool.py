@@ -60,6 +60,7 @@ from wfaudit_hookspecs import (
     Blob,
     HistoryQuery,
     InvalidRequest,
+    KeyedTrail,
     SaveResult,
     SchemaMismatch,
     SnapshotConflict,
@@ -830,6 +831,15 @@ class DeferredStore:
         self._next_try = time.monotonic() + retry_interval
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._chain_key: tuple[bytes, str] | None = None
+
+    def use_chain_key(self, key: bytes, *, key_id: str) -> None:
+        """Hand the chain key to the real store once it is open (KeyedTrail)."""
+        with self._lock:
+            self._chain_key = (key, key_id)
+            store = self._store
+        if store is not None and isinstance(store, KeyedTrail):
+            store.use_chain_key(key, key_id=key_id)
 
     def __repr__(self) -> str:
         state = "open" if self._store is not None else "not open yet"
@@ -857,6 +867,8 @@ class DeferredStore:
                 raise
             if opened is None:
                 raise BadStoreURL(f"no store plugin opens {self.url}")
+            if self._chain_key is not None and isinstance(opened, KeyedTrail):
+                opened.use_chain_key(self._chain_key[0], key_id=self._chain_key[1])
             self._store = opened
             self.url = opened.url
             log.info("the store at %s is open now", self.url)
@@ -958,9 +970,11 @@ class DeferredStore:
         if isinstance(target, StoreMaintenance):
             target.ping(write=write)
 
-    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
+    def check_trail(
+        self, *, tenant: str | None = None, max_findings: int = 1000, **options: Any
+    ) -> TrailCheck:
         check: TrailCheck = self._maintenance("verification").check_trail(
-            tenant=tenant, max_findings=max_findings
+            tenant=tenant, max_findings=max_findings, **options
         )
         return check
 

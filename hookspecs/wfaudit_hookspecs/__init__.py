@@ -70,7 +70,7 @@ from .model import (
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance
+from .protocols import KeyedTrail, MaskContext, Store, StoreHistory, StoreMaintenance
 from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
@@ -97,6 +97,7 @@ __all__ = [
     "Finding",
     "HistoryQuery",
     "InvalidRequest",
+    "KeyedTrail",
     "Manifest",
     "MaskContext",
     "MaskedField",

@@ -22,7 +22,7 @@ from .model import (
 )
 from .pointer import Path
 
-__all__ = ["MaskContext", "Store", "StoreHistory", "StoreMaintenance"]
+__all__ = ["KeyedTrail", "MaskContext", "Store", "StoreHistory", "StoreMaintenance"]
 
 
 class MaskContext(Protocol):
@@ -205,6 +205,22 @@ class StoreMaintenance(Protocol):
     def backup(self, destination: str) -> BackupResult:
         """Write a consistent copy of a live store to ``destination``; a backend
         that cannot (a server database) raises a StoreError saying what to use."""
+        ...
+
+
+@runtime_checkable
+class KeyedTrail(Protocol):
+    """A store whose audit chain can be keyed (HMAC) with a key kept outside it.
+
+    Optional. The engine hands the key over once, right after opening the store
+    (it derives it from the installation's fingerprint key): from then on every
+    event the store appends is hashed under it and names ``key_id``, and
+    :meth:`StoreMaintenance.check_trail` verifies keyed events with it.
+    """
+
+    def use_chain_key(self, key: bytes, *, key_id: str) -> None:
+        """Key the chain from the next appended event on; ``key_id`` names the key
+        (it is stored, the key never is)."""
         ...
 
 
