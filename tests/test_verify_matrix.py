@@ -622,3 +622,42 @@ def test_the_anchor_commands_of_the_operations_page_run(
         result = runner.invoke(cli, ["--store", store_url, *command[1:]])
         assert result.exit_code == 0, (command, result.output)
     assert (tmp_path / "heads-2.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_each_tenant_chain_is_anchored_and_checked_in_its_scope(
+    world: World, make_auditor: Callable[..., Auditor], sql: Engine
+) -> None:
+    acme = make_auditor(KeyNameMasker(), tenant="acme")
+    assert acme.audit_trigger(workflow_id=1, workflow_type="CI", pipeline_id="p", config={}).ok
+    report = verify(world.auditor)
+    anchor = make_anchor(world.auditor, report)
+    assert anchor.tenants == ("", "acme")
+    assert verify(acme, anchor=anchor).ok  # a store-wide anchor, checked for one tenant
+    scoped = make_anchor(acme, verify(acme))
+    assert scoped.tenant == "acme" and scoped.tenants == ("acme",)
+    with pytest.raises(AnchorError, match="--tenant acme"):
+        load_anchor(json.dumps(scoped.to_json(world.auditor)), world.auditor)
+    with sql.begin() as connection:
+        for table in ("snapshots", "events", "chain_heads"):
+            connection.execute(text(f"DELETE FROM {table} WHERE tenant = 'acme'"))  # noqa: S608
+    assert verify(acme).ok  # nothing left to see
+    for auditor, used in ((acme, anchor), (acme, scoped), (world.auditor, anchor)):
+        caught = verify(auditor, anchor=used)
+        assert ("deleted", "events") in found(caught.findings), caught.findings
+    assert verify(world.auditor, anchor=world.anchor).ok  # the other tenant is untouched
+
+
+def test_a_store_opened_late_is_keyed_too(store_url: str, world: World) -> None:
+    """The spool's stand-in for a store that was down hands the key over on opening."""
+    from wfaudit.spool import DeferredStore
+    from wfaudit_sql import SqlStore
+
+    late = DeferredStore(
+        store_url, lambda: SqlStore(store_url), StoreError("down"), retry_interval=0
+    )
+    late.use_chain_key(b"k" * 32, key_id="late-key")
+    opened: Any = late.opened()
+    opened.append_event(subject="ops", kind="acme.note", tenant="late", data={})
+    with opened._engine.connect() as connection:
+        assert one(connection, "SELECT key_id FROM events WHERE tenant = 'late'") == "late-key"
+    opened.close()
