@@ -661,3 +661,17 @@ def test_a_store_opened_late_is_keyed_too(store_url: str, world: World) -> None:
     with opened._engine.connect() as connection:
         assert one(connection, "SELECT key_id FROM events WHERE tenant = 'late'") == "late-key"
     opened.close()
+
+
+def test_deleting_an_archive_record_does_not_make_its_object_an_orphan(
+    wfaudit_clock: Clock, world: World, sql: Engine
+) -> None:
+    store: Any = world.auditor.store
+    record = store.get_archive(world.ids["5"])
+    path = world.archive_dir / record.object_key
+    with sql.begin() as connection:
+        archives_delete(connection, world.ids)
+    wfaudit_clock.advance(days=30)
+    sweep = Sweeper(store, RetentionPolicy(), archive=FileArchive(world.archive_dir, fsync=False))
+    sweep.clean_orphans()
+    assert path.exists()

@@ -175,9 +175,15 @@ class RetentionMixin:
 
         return self._run(work, write=False)
 
-    def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` an archive record names."""
+    def known_archive_keys(
+        self, keys: Sequence[str], *, snapshot_ids: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of ``keys`` an archive record names, or a ``snapshot.archived``
+        event of one of ``snapshot_ids`` (read by the events' subject key): a
+        record deleted behind the store's back does not make its object an orphan."""
         wanted = list(dict.fromkeys(keys))
+        subjects = list(dict.fromkeys(snapshot_ids))
+        e = events.c
 
         def work(connection: Connection) -> set[str]:
             found: set[str] = set()
@@ -189,9 +195,18 @@ class RetentionMixin:
                         select(archives.c.object_key).where(archives.c.object_key.in_(chunk))
                     )
                 )
+            asked = set(wanted)
+            for start in range(0, len(subjects), 500):
+                chunk = subjects[start : start + 500]
+                query = select(e.data).where(e.subject.in_(chunk), e.kind == EventKind.ARCHIVED)
+                for (data,) in connection.execute(query):
+                    fact = _json_object(data) or {}
+                    key = fact.get("object_key")
+                    if isinstance(key, str) and key in asked:
+                        found.add(key)
             return found
 
-        return self._run(work, write=False) if wanted else set()
+        return self._run(work, write=False, consistent=True) if wanted else set()
 
     def known_snapshot_ids(
         self, snapshot_ids: Sequence[str], *, tenant: str | None = None
