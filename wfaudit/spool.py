@@ -45,7 +45,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from wfaudit_hookspecs import (
     Blob,
     HistoryQuery,
     InvalidRequest,
+    KeyedTrail,
     SaveResult,
     SchemaMismatch,
     SnapshotConflict,
@@ -986,6 +987,17 @@ class DeferredStore:
         self._next_try = time.monotonic() + retry_interval
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._chain_key: tuple[bytes, str, Mapping[str, bytes] | None] | None = None
+
+    def use_chain_key(
+        self, key: bytes, *, key_id: str, retired: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Hand the chain key to the real store once it is open (KeyedTrail)."""
+        with self._lock:
+            self._chain_key = (key, key_id, retired)
+            store = self._store
+        if store is not None and isinstance(store, KeyedTrail):
+            store.use_chain_key(key, key_id=key_id, retired=retired)
 
     def __repr__(self) -> str:
         state = "open" if self._store is not None else "not open yet"
@@ -1013,6 +1025,9 @@ class DeferredStore:
                 raise
             if opened is None:
                 raise BadStoreURL(f"no store plugin opens {self.url}")
+            if self._chain_key is not None and isinstance(opened, KeyedTrail):
+                key, key_id, retired = self._chain_key
+                opened.use_chain_key(key, key_id=key_id, retired=retired)
             self._store = opened
             self.url = opened.url
             log.info("the store at %s is open now", self.url)
@@ -1114,9 +1129,11 @@ class DeferredStore:
         if isinstance(target, StoreMaintenance):
             target.ping(write=write)
 
-    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
+    def check_trail(
+        self, *, tenant: str | None = None, max_findings: int = 1000, **options: Any
+    ) -> TrailCheck:
         check: TrailCheck = self._maintenance("verification").check_trail(
-            tenant=tenant, max_findings=max_findings
+            tenant=tenant, max_findings=max_findings, **options
         )
         return check
 

@@ -78,7 +78,7 @@ from .model import (
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
+from .protocols import KeyedTrail, MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
 from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
@@ -108,6 +108,7 @@ __all__ = [
     "Finding",
     "HistoryQuery",
     "InvalidRequest",
+    "KeyedTrail",
     "Manifest",
     "MaskContext",
     "MaskedField",

@@ -688,8 +688,9 @@ class Problem:
     REORDERED = "reordered"
     INSERTED = "inserted"
     UNREADABLE = "unreadable"
-    """A blob this wfaudit cannot decode: an unknown codec, or a delta whose base is
-    missing or whose chain of bases is too long or loops."""
+    """A blob this wfaudit cannot decode (an unknown codec, or a delta whose base is
+    missing or whose chain of bases is too long or loops), or events keyed with
+    another chain key than the one given: they cannot be checked."""
 
 
 @attrs.frozen(kw_only=True)
@@ -697,7 +698,9 @@ class Finding:
     """One row that verification found changed behind the store's back.
 
     :ivar problem: one of :class:`Problem`'s values.
-    :ivar table: ``events``, ``snapshots``, ``blobs`` or ``chain_heads``.
+    :ivar table: ``events``, ``snapshots``, ``blobs``, ``manifests``, ``chain_heads``,
+        or a table the events describe: ``tags``, ``annotations``,
+        ``legal_holds``, ``archives``.
     :ivar key: the row: a snapshot id, a blob's content hash, or for an event
         ``<chain>#<position>`` (and its row id).
     :ivar detail: what does not match; names columns and ids, never values.
@@ -723,6 +726,9 @@ class ChainHead:
     tenant: str | None
     seq: int
     hash: str
+    keyed_from: int | None = None
+    """The position from which every event of the chain up to ``seq`` is keyed
+    (HMAC under the chain key); None when the last event is not keyed."""
 
 
 @attrs.frozen(kw_only=True)
