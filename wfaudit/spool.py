@@ -58,6 +58,7 @@ from wfaudit_hookspecs import (
     BackupResult,
     BadStoreURL,
     Blob,
+    ConfigurationError,
     HistoryQuery,
     InvalidRequest,
     KeyedTrail,
@@ -839,6 +840,10 @@ class SpoolDrainer:
             message = str(failure) if isinstance(failure, WfauditError) else type(failure).__name__
             if is_spoolable(failure):
                 return "unavailable", message, None
+            if isinstance(failure, ConfigurationError):
+                # This process is set up wrong (another fingerprint key than the
+                # store's): the file is sound, and so is every other; stop here.
+                return "error", message, None
             # A permanent failure: this file can never be replayed as it is. It is
             # set aside with the reason (never dropped) and the drain goes on, so
             # that one bad file cannot hold up every later audit.
