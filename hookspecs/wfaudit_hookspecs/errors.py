@@ -24,6 +24,7 @@ __all__ = [
     "SnapshotConflict",
     "SnapshotNotFound",
     "StoreError",
+    "StoreNotFound",
     "StoreUnavailable",
     "TagConflict",
     "UnknownReference",
@@ -88,6 +89,11 @@ class BadStoreURL(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached or written now (down, locked, disk full)."""
+
+
+class StoreNotFound(StoreError):
+    """There is no store at the URL (no file, no wfaudit schema), and the command
+    only reads: a command that only reads never creates a store."""
 
 
 class SchemaMismatch(StoreError):

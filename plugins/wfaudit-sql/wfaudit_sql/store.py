@@ -45,6 +45,7 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     StoreError,
+    StoreNotFound,
     StoreStats,
     StoreUnavailable,
     Tag,
@@ -80,8 +81,8 @@ from .schema import (
     manifests,
     snapshots,
 )
-from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION
-from .urls import parse_store_url
+from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION, database_path
+from .urls import StoreTarget, parse_store_url
 
 __all__ = ["SqlStore"]
 
@@ -99,6 +100,26 @@ restart, ``pg_terminate_backend``): the pool hands out a fresh connection."""
 _PAGE = 500
 
 
+def _refuse_missing_file(target: StoreTarget) -> None:
+    """:class:`StoreNotFound` when ``target`` is a SQLite file that is not there."""
+    path = database_path(target)
+    if path is None or path.is_file():
+        return
+    if path.exists():
+        what = "is not a file"
+    elif path.parent.is_dir():
+        what = "does not exist"
+    elif path.parent.exists():
+        what = f"does not exist ({path.parent} is not a directory)"
+    else:
+        what = f"does not exist (nor does its directory {path.parent})"
+    raise StoreNotFound(
+        f"no wfaudit store at {target.display}: {path} {what} (a command that only reads "
+        "never creates a store); check the path, or create the store with "
+        "`wfaudit db upgrade --store URL` (or by auditing a trigger)"
+    )
+
+
 class SqlStore(RetentionMixin):
     """A wfaudit store in a SQLite file or a PostgreSQL database.
 
@@ -110,8 +131,14 @@ class SqlStore(RetentionMixin):
         off to look at, or upgrade, a store as it is.
     :param auto_upgrade: upgrade a store behind the head revision when opening;
         None reads ``WFAUDIT_DB_AUTO_UPGRADE`` (default yes).
+    :param create: a store that does not exist yet may be created (the SQLite
+        file and its directories, the tables). When False a missing store
+        raises :class:`StoreNotFound` and nothing is created: the SQLite file is
+        opened with ``mode=rw`` and no directory is made; a database without the
+        wfaudit tables is refused (with ``check_schema``) rather than given them.
     :raises BadStoreURL: the URL is malformed.
     :raises StoreUnavailable: the database cannot be reached.
+    :raises StoreNotFound: ``create`` is False and there is no store at the URL.
     :raises SchemaMismatch: the schema is newer than this code, or behind it and
         automatic upgrades are off.
     """
@@ -120,10 +147,17 @@ class SqlStore(RetentionMixin):
     """The store's URL with the password hidden."""
 
     def __init__(
-        self, url: str, *, check_schema: bool = True, auto_upgrade: bool | None = None
+        self,
+        url: str,
+        *,
+        check_schema: bool = True,
+        auto_upgrade: bool | None = None,
+        create: bool = True,
     ) -> None:
         target = parse_store_url(url)
         self.url = target.display
+        if not create:
+            _refuse_missing_file(target)
         self.backend: Literal["sqlite", "postgresql"] = target.backend
         self._target = target
         self._retry_deadline = target.retry_deadline
@@ -132,7 +166,7 @@ class SqlStore(RetentionMixin):
             threading.RLock() if target.memory else contextlib.nullcontext()
         )
         try:
-            self._engine = create_store_engine(target)
+            self._engine = create_store_engine(target, create=create)
         except OSError as error:
             raise StoreUnavailable(
                 f"cannot create the store at {self.url}: {error.strerror or error}"
@@ -181,8 +215,16 @@ class SqlStore(RetentionMixin):
         self._append_both = _append_both_statement() if self.backend == "postgresql" else None
         try:
             if check_schema:
+                revision = self.current_revision()
+                if revision is None and not create:
+                    raise StoreNotFound(
+                        f"no wfaudit store at {self.url}: the database has no wfaudit tables "
+                        "(a command that only reads never creates them); check the URL "
+                        "(database, schema, search_path), or create the store with "
+                        "`wfaudit db upgrade --store URL`"
+                    )
                 upgrade = migrate.auto_upgrade_from_env() if auto_upgrade is None else auto_upgrade
-                if migrate.check_revision(self.current_revision(), self.url, auto_upgrade=upgrade):
+                if migrate.check_revision(revision, self.url, auto_upgrade=upgrade):
                     self.upgrade()
         except BaseException:
             self._engine.dispose()

@@ -83,6 +83,7 @@ class WebApp:
                     self.store_url,
                     tenant=tenant,
                     strict=False,
+                    create=False,  # the web view only reads: it never creates a store
                     plugins=self._plugins,
                     load_entrypoints=self._load_entrypoints,
                 )
