@@ -29,10 +29,12 @@ __all__ = [
     "FILE_MODE",
     "SINGLE_READ_OPTION",
     "WRITE_OPTION",
+    "create_private_file",
     "database_path",
     "existing_file_connector",
     "install",
     "is_busy",
+    "make_private_directories",
     "prepare_file",
 ]
 
@@ -73,13 +75,30 @@ def prepare_file(target: StoreTarget) -> None:
     path = database_path(target)
     if path is None:
         return
-    path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    make_private_directories(path.parent)
     # O_EXCL: never touch a file that is there already. An empty file is a valid,
     # empty SQLite database.
     with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-        # The umask may have taken bits off, never added any; set it exactly.
-        os.chmod(path, FILE_MODE)
+        create_private_file(path)
+
+
+def make_private_directories(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each 0700 (existing ones are
+    left as they are)."""
+    missing = []
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            each.mkdir(mode=DIRECTORY_MODE)
+            os.chmod(each, DIRECTORY_MODE)  # the umask may have taken bits off the mode
+
+
+def create_private_file(path: Path) -> None:
+    """Create the empty file ``path``, 0600; :class:`FileExistsError` if it is there."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    os.chmod(path, FILE_MODE)
 
 
 def existing_file_connector(path: Path, target: StoreTarget) -> Callable[[], sqlite3.Connection]:

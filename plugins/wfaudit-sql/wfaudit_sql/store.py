@@ -81,7 +81,13 @@ from .schema import (
     manifests,
     snapshots,
 )
-from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION, database_path
+from .sqlite import (
+    SINGLE_READ_OPTION,
+    WRITE_OPTION,
+    create_private_file,
+    database_path,
+    make_private_directories,
+)
 from .urls import StoreTarget, parse_store_url
 
 __all__ = ["SqlStore"]
@@ -817,9 +823,13 @@ class SqlStore(RetentionMixin):
         target = Path(destination).expanduser().resolve()
         if target.exists():
             raise StoreError(f"{target} exists; wfaudit backup does not overwrite files")
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
+            # A backup holds every snapshot: the owner's only, as the store is.
+            make_private_directories(target.parent)
+            with contextlib.suppress(FileNotFoundError):  # left by a killed run
+                partial.unlink()
+            create_private_file(partial)
             with self._serial, self._engine.connect() as connection:
                 # The pooled DBAPI connection: a sqlite3.Connection for this backend.
                 source: Any = connection.connection.dbapi_connection
