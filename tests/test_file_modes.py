@@ -98,7 +98,7 @@ def test_archived_snapshots_are_private_on_every_store(
         result = auditor.audit_trigger(request("w1"))
         assert result.ok and result.ref is not None
         Sweeper.for_auditor(auditor).archive_one(result.ref.id)
-    written = [p for p in (tmp_path / "cold").rglob("*")]
+    written = list((tmp_path / "cold").rglob("*"))
     assert any(p.is_file() for p in written)
     for path in written:
         assert mode(path) == (0o600 if path.is_file() else 0o700), path

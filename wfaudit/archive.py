@@ -26,8 +26,8 @@ Archive stores are opened by URL: ``file:///path`` is the engine's own
 
 from __future__ import annotations
 
-import datetime as _dt
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 import os
