@@ -134,3 +134,18 @@ def test_the_cli_console_has_markup_and_emoji_off() -> None:
     console.print("[/] [bold]x[/bold] :smile: [masked:1]")
     console.print(Text("ok"))
     assert console.export_text() == "[/] [bold]x[/bold] :smile: [masked:1]\nok\n"
+
+
+def test_no_other_module_makes_a_console_or_parses_markup() -> None:
+    """Every rich output goes through render.console (markup off): a module that
+    built its own Console, or parsed markup on purpose, could print data as markup."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sources = [*root.glob("wfaudit/**/*.py"), *root.glob("plugins/*/wfaudit_*/**/*.py")]
+    assert len(sources) > 20
+    offenders = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for needle in ("Console(", "from_markup", "markup=True", "rich.print", "render_markup"):
+            if needle in text and path.name != "render.py":
+                offenders.append(f"{path.relative_to(root)}: {needle}")
+    assert not offenders, offenders
