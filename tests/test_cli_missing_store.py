@@ -240,3 +240,17 @@ def test_a_scheme_less_url_with_credentials_is_not_echoed(tmp_path: pathlib.Path
     assert result.returncode == 1
     assert "hunter2" not in result.stderr
     assert "not a URL" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all"])
+def test_a_file_that_is_no_wfaudit_store_is_refused_untouched(
+    content: bytes, tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "empty.sqlite3"
+    path.write_bytes(content)
+    for command in (["verify"], ["log"], ["stats", "--json"]):
+        result = _run(command, f"sqlite:///{path}", tmp_path)
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr
+    assert path.read_bytes() == content
+    assert _snapshot_of_tree(tmp_path) == ["empty.sqlite3"]
