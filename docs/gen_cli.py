@@ -23,6 +23,12 @@ Every command that opens a store takes `--store URL` (or the environment variabl
 and `--tenant`. Every read command takes `--json`. Bad input prints one line starting
 with `Error:` on standard error and exits with status 1 (an unexpected internal error
 exits with 70 and names only the error type; `WFAUDIT_DEBUG=1` shows the traceback).
+
+Only the commands that add data (`trigger`, `drain`, `demo`) and `db upgrade` create a
+store that does not exist yet. Every other command refuses it (exit 1, with a hint)
+and creates nothing: a mistyped `--store sqlite:///…/wfaudit.sqlite` is an error, not an
+empty store reported as "verify: OK". A plain path given as `--store` gets the
+`sqlite:///` URL it may mean.
 """
 
 

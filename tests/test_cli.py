@@ -222,7 +222,9 @@ def test_hook_wfaudit_register_commands(tmp_path: pathlib.Path) -> None:
 def test_bad_input_is_one_clear_line(
     tmp_path: pathlib.Path, args: tuple[str, ...], fragments: tuple[str, ...]
 ) -> None:
-    one_line_error(wfaudit(*args, store=f"sqlite:///{tmp_path / 'db.sqlite3'}"), *fragments)
+    store = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    ok(wfaudit("db", "upgrade", store=store))  # an existing, empty store
+    one_line_error(wfaudit(*args, store=store), *fragments)
 
 
 @pytest.mark.parametrize(

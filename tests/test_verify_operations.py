@@ -105,7 +105,11 @@ def test_health_of_an_unreachable_store(
     report = health.check(auditor)
     assert (report.status, report.live, report.ready) == ("degraded", True, False)
     assert "cannot create the store" in (report.store_error or "")
-    output = invoke(url, "health")
+    # `wfaudit health` only reads: a store that is not there is refused (and not
+    # created); one that cannot be reached (a server that is down) is reported.
+    assert "no wfaudit store" in invoke(url, "health", code=1)
+    unreachable = f"postgresql://wfaudit@127.0.0.1:{_closed_port()}/none"
+    output = invoke(unreachable, "health")
     assert "status: degraded" in output and "unavailable" in output
 
     # Neither the store nor the spool can be written: down, exit 1.
@@ -115,8 +119,16 @@ def test_health_of_an_unreachable_store(
     monkeypatch.setenv("WFAUDIT_HOME", str(home))
     down = make_auditor(KeyNameMasker(), url=url)
     assert health.check(down).status == "down" and not health.liveness(down)
-    result = CliRunner().invoke(cli, ["--store", url, "health", "--json"])
+    result = CliRunner().invoke(cli, ["--store", unreachable, "health", "--json"])
     assert result.exit_code == 1 and json.loads(result.output)["status"] == "down"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_new_commands_are_listed(store_url: str) -> None:

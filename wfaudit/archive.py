@@ -28,6 +28,7 @@ Archive stores are opened by URL: ``file:///path`` is the engine's own
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -57,6 +58,8 @@ __all__ = [
     "ARCHIVE_FORMAT",
     "ARCHIVE_SUFFIX",
     "ARCHIVE_VERSION",
+    "DIRECTORY_MODE",
+    "OBJECT_MODE",
     "ArchiveObject",
     "FileArchive",
     "archive_key",
@@ -254,6 +257,25 @@ def object_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+OBJECT_MODE = 0o600
+"""Permissions of a ``file://`` archive object (umask aside)."""
+DIRECTORY_MODE = 0o700
+"""Permissions of the directories a ``file://`` archive creates."""
+
+
+def _make_private_directories(directory: pathlib.Path) -> None:
+    """Create ``directory`` and its missing parents, each 0700 (existing ones are
+    left as they are)."""
+    missing = []
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile
+            each.mkdir(mode=DIRECTORY_MODE)
+            os.chmod(each, DIRECTORY_MODE)  # the umask may have taken bits off the mode
+
+
 class FileArchive:
     """An :class:`~wfaudit_hookspecs.retention.ArchiveStore` in a local directory
     (``file:///path``): one file per key, written atomically (temporary file,
@@ -277,8 +299,11 @@ class FileArchive:
         path = self._path(key)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as handle:
+            _make_private_directories(path.parent)
+            # An archived snapshot is the owner's only, as the store and the spool are.
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OBJECT_MODE)
+            os.fchmod(descriptor, OBJECT_MODE)  # also a partial left by a killed run
+            with open(descriptor, "wb") as handle:
                 handle.write(data)
                 if self.fsync:
                     handle.flush()

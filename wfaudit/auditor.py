@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
@@ -149,6 +150,7 @@ class Auditor:
         tenant: str | None = None,
         strict: bool | None = None,
         allow_unmasked: bool | None = None,
+        create: bool = True,
     ) -> Self:
         """Open an auditor on the store at ``url``.
 
@@ -160,23 +162,22 @@ class Auditor:
         :param tenant: scope every read and write to this tenant.
         :param strict: raise audit errors instead of returning them (test suites).
         :param allow_unmasked: persist even when no masker plugin is registered.
+        :param create: a store that does not exist yet may be created. Pass False
+            to only read: a missing store (a typo in the path, an empty
+            database) then raises :class:`StoreNotFound` and nothing is created.
         """
         settings = Settings.load(
             store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
         try:
-            store = pm.hook.wfaudit_open_store(url=settings.store_url)
+            store = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
         except (StoreUnavailable, SchemaMismatch) as error:
             if settings.strict:  # strict callers get the error, as from an audit
                 raise
-            store = _deferred_store(pm, settings, error)
+            store = _deferred_store(pm, settings, error, create=create)
         if store is None:
-            scheme = settings.store_url.split(":", 1)[0]
-            raise BadStoreURL(
-                f"no store plugin owns URLs of scheme {scheme!r}; installed backends: "
-                f"{_store_plugins(pm) or 'none'} (is wfaudit-sql installed?)"
-            )
+            raise BadStoreURL(_unowned_url_message(settings.store_url, pm))
         return cls(store, pm, settings)
 
     def close(self) -> None:
@@ -1009,13 +1010,30 @@ def _safe_message(exc: BaseException, stage: Stage) -> str:
     )
 
 
-def _deferred_store(pm: PluginManager, settings: Settings, error: StoreError) -> DeferredStore:
+def _unowned_url_message(url: str, pm: PluginManager) -> str:
+    """Why no backend took ``url``; a plain path gets the sqlite:/// URL it may mean."""
+    if "://" not in url:
+        if "@" in url or ":" in url:
+            # Could be a mistyped server URL with a password in it: never echo it.
+            return "the store URL is not a URL (no scheme://): expected sqlite:///PATH or postgresql://..."
+        path = os.path.abspath(os.path.expanduser(url.strip()))
+        return f"the store URL {url!r} is a path, not a URL; did you mean sqlite:///{path}"
+    scheme = url.split(":", 1)[0]
+    return (
+        f"no store plugin owns URLs of scheme {scheme!r}; installed backends: "
+        f"{_store_plugins(pm) or 'none'} (is wfaudit-sql installed?)"
+    )
+
+
+def _deferred_store(
+    pm: PluginManager, settings: Settings, error: StoreError, *, create: bool
+) -> DeferredStore:
     """A stand-in for a store that cannot be opened now (see DeferredStore):
     audits go to the spool until it can, instead of failing the caller."""
     log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
 
     def opener() -> Store | None:
-        store: Store | None = pm.hook.wfaudit_open_store(url=settings.store_url)
+        store: Store | None = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
         return store
 
     return DeferredStore(settings.store_url, opener, error)

@@ -44,8 +44,16 @@ class CliState:
     store_url: str | None = None
     tenant: str | None = None
 
-    def auditor(self, strict: bool = True) -> Auditor:
-        return Auditor.from_url(self.store_url, tenant=self.tenant, strict=strict)
+    def auditor(self, strict: bool = True, *, create: bool = False) -> Auditor:
+        """An auditor on the command's store.
+
+        :param create: the command adds data and may create a store that does
+            not exist yet. Every other command (all that only read, and those
+            that change what is already stored) leaves it False: a mistyped
+            ``--store`` then fails with :class:`StoreNotFound` instead of
+            creating an empty store and reporting on it.
+        """
+        return Auditor.from_url(self.store_url, tenant=self.tenant, strict=strict, create=create)
 
 
 class WfauditGroup(click.Group):
@@ -210,7 +218,7 @@ def trigger(
     """Audit one trigger from a JSON or YAML payload file (or - for stdin)."""
     config = _load(payload)
     state: CliState = click.get_current_context().find_root().obj
-    with state.auditor() as auditor:
+    with state.auditor(create=True) as auditor:
         request = TriggerRequest(
             workflow_id=workflow_id,
             workflow_type=workflow_type,
@@ -286,7 +294,7 @@ def demo() -> None:
     from .demo import run_demo
 
     state: CliState = click.get_current_context().find_root().obj
-    run_demo(state.auditor(strict=False), render.console())
+    run_demo(state.auditor(strict=False, create=True), render.console())
 
 
 def _register_plugin_commands() -> None:

@@ -259,12 +259,11 @@ def _diff_console(color: str) -> Console:
     otherwise; wide enough for pointers when output goes to a file or a pipe."""
     terminal = sys.stdout.isatty() if color == "auto" else color == "always"
     width = None if sys.stdout.isatty() else 160
-    return Console(
+    return render.console(
         force_terminal=terminal,
         no_color=not terminal,
         color_system="standard" if terminal else None,
         highlight=False,
-        soft_wrap=False,
         width=width,
     )
 

@@ -225,7 +225,7 @@ def stats(as_json: bool) -> None:
 def drain(limit: int | None, wait: float, as_json: bool) -> None:
     """Replay the snapshots spooled while the store was unavailable; exit 1 if
     some remain or had to be set aside."""
-    with _state().auditor() as auditor:
+    with _state().auditor(create=True) as auditor:  # the spool's audits may be the first
         report = auditor.drain_spool(limit=limit, wait=wait)
         where = auditor.spool.directory
     if as_json:

@@ -2,6 +2,11 @@
 
 Everything rendered here comes from masked snapshots and manifests, which hold
 no secret; nothing here ever receives a request's raw config.
+
+Data is never rich markup: every console this module hands out has markup and
+emoji codes off (a reason holding ``[/]`` prints as it is, a ``[masked:…]``
+placeholder stays visible), and the styles of our own words are set on
+:class:`~rich.text.Text` objects, never written as markup.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .diff import SnapshotDiff
 from .plugins import PluginInfo
 
 __all__ = [
+    "add_row",
     "audit_table",
     "diff_view",
     "dump_json",
@@ -31,6 +37,11 @@ __all__ = [
     "snapshot_view",
     "to_json_data",
 ]
+
+
+def add_row(table: Table, *cells: str | Text) -> None:
+    """Add a row whose text cells are plain text (never parsed as markup)."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def to_json_data(obj: Any) -> Any:
@@ -62,7 +73,8 @@ def history_table(records: Sequence[SnapshotRecord], title: str = "Snapshots") -
     ):
         table.add_column(column, overflow="fold")
     for r in records:
-        table.add_row(
+        add_row(
+            table,
             _when(r),
             r.workflow_type,
             r.workflow_id,
@@ -84,7 +96,8 @@ def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
     for workflow_type, workflow_id, result in rows:
         if result.ok and result.ref is not None:
             outcome = "new snapshot" if result.created else "already audited (no-op)"
-            table.add_row(
+            add_row(
+                table,
                 workflow_type,
                 workflow_id,
                 result.ref.id,
@@ -93,8 +106,14 @@ def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
                 outcome,
             )
         else:
-            table.add_row(
-                workflow_type, workflow_id, "-", "-", "-", f"[red]failed: {result.error}[/red]"
+            add_row(
+                table,
+                workflow_type,
+                workflow_id,
+                "-",
+                "-",
+                "-",
+                Text(f"failed: {result.error}", style="red"),
             )
     return table
 
@@ -124,7 +143,7 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         ("adapter", record.manifest.adapter or "generic"),
         ("maskers", ", ".join(record.manifest.maskers) or "none"),
     ):
-        meta.add_row(label, value)
+        add_row(meta, label, value)
     parts: list[Any] = [meta]
     manifest = record.manifest
     if manifest.fields:
@@ -132,7 +151,8 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         for column in ("path", "rule", "fingerprint", "span", "restore from"):
             table.add_column(column, overflow="fold")
         for f in manifest.fields:
-            table.add_row(
+            add_row(
+                table,
                 f.path,
                 f.rule,
                 f.fingerprint[:16],
@@ -145,11 +165,13 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         for column in ("path", "kind", "name"):
             table.add_column(column, overflow="fold")
         for ref in manifest.references:
-            table.add_row(ref.path, ref.kind, ref.name)
+            add_row(table, ref.path, ref.kind, ref.name)
         parts.append(table)
     parts.append(
         Panel(
-            JSON(json.dumps(config, ensure_ascii=False)), title="masked config", title_align="left"
+            JSON(json.dumps(config, ensure_ascii=False)),
+            title=Text("masked config"),  # a str title would be parsed as markup
+            title_align="left",
         )
     )
     return Group(*parts)
@@ -161,10 +183,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 _MARKS = {
-    "added": "[green]+[/green]",
-    "removed": "[red]-[/red]",
-    "modified": "[yellow]~[/yellow]",
-    "moved": "[cyan]↕[/cyan]",
+    "added": Text("+", style="green"),
+    "removed": Text("-", style="red"),
+    "modified": Text("~", style="yellow"),
+    "moved": Text("↕", style="cyan"),
 }
 
 
@@ -184,18 +206,19 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
     for change in diff.changes:
         mark = _MARKS[change.op]
         if change.secret is not None:
-            table.add_row(
+            add_row(
+                table,
                 mark,
                 change.path,
-                "[magenta]secret[/magenta]",
-                f"[magenta]secret {change.secret}[/magenta]",
+                Text("secret", style="magenta"),
+                Text(f"secret {change.secret}", style="magenta"),
             )
         elif change.op == "moved":
-            table.add_row(mark, change.path, f"moved from {change.from_path}", "")
+            add_row(table, mark, change.path, f"moved from {change.from_path}", "")
         else:
             before = "" if change.op == "added" else _short(change.old)
             after = "" if change.op == "removed" else _short(change.new)
-            table.add_row(mark, change.path, before, after)
+            add_row(table, mark, change.path, before, after)
     return Group(header, summary, *([secrets] if diff.secrets else []), table)
 
 
@@ -205,12 +228,20 @@ def plugins_table(infos: Sequence[PluginInfo]) -> Table:
         table.add_column(column, overflow="fold")
     for info in infos:
         hooks = (
-            ", ".join(info.hooks) if info.error is None else f"[red]not loaded: {info.error}[/red]"
+            Text(", ".join(info.hooks))
+            if info.error is None
+            else Text(f"not loaded: {info.error}", style="red")
         )
-        table.add_row(info.name, info.distribution or "-", info.version or "-", hooks)
+        add_row(table, info.name, info.distribution or "-", info.version or "-", hooks)
     return table
 
 
-def console(stderr: bool = False) -> Console:
+def console(stderr: bool = False, **options: Any) -> Console:
+    """The console every command prints rich output with: markup and emoji codes
+    off, so that no stored or user-supplied text is ever interpreted.
+
+    :param options: more :class:`~rich.console.Console` options (colour, width).
+    """
     # Wide enough for hashes and pointers when output goes to a file or a pipe.
-    return Console(stderr=stderr, soft_wrap=False, width=None if Console().is_terminal else 160)
+    options.setdefault("width", None if Console().is_terminal else 160)
+    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False, **options)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from wfaudit_hookspecs import InvalidRequest, utcnow
 from wfaudit_hookspecs.retention import ArchiveRecord, HoldScope, LegalHold
@@ -122,20 +123,25 @@ def _plan_table(items: Iterator[PlanItem], as_of: Any, show_all: bool, limit: in
             continue
         listed += 1
         if listed <= limit:
-            table.add_row(
-                item.snapshot_id, item.pipeline_id, item.status, item.action.value, item.reason
+            render.add_row(
+                table,
+                item.snapshot_id,
+                item.pipeline_id,
+                item.status,
+                item.action.value,
+                item.reason,
             )
     shown: list[Any] = []
     if listed:
         shown.append(table)
         if listed > limit:
-            shown.append(f"... and {listed - limit} more (--limit, or --json for all)")
+            shown.append(Text(f"... and {listed - limit} more (--limit, or --json for all)"))
     summary = Table(title="Summary", title_justify="left")
     summary.add_column("action")
     summary.add_column("snapshots", justify="right")
     for action in _SHOWN_ACTIONS:
-        summary.add_row(action.value, str(counts[action.value]))
-    summary.add_row("(archived by the sweep)", str(archived))
+        render.add_row(summary, action.value, str(counts[action.value]))
+    render.add_row(summary, "(archived by the sweep)", str(archived))
     _print(*shown, summary)
 
 
@@ -149,7 +155,7 @@ def apply(no_orphans: bool, as_json: bool) -> None:
         sweeper = Sweeper.for_auditor(auditor)
         if sys.stderr.isatty() and not as_json:
             with Progress(
-                TextColumn("[progress.description]{task.description}"),
+                TextColumn("{task.description}", markup=False, style="progress.description"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -200,7 +206,8 @@ def _hold_table(holds: list[LegalHold]) -> Table:
     for column in ("id", "scope", "target", "tenant", "since", "by", "reason", "released"):
         table.add_column(column, overflow="fold")
     for item in holds:
-        table.add_row(
+        render.add_row(
+            table,
             item.id,
             item.scope,
             item.target,
@@ -341,7 +348,8 @@ def archived_table(records: list[ArchiveRecord]) -> Table:
     ):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(
+        render.add_row(
+            table,
             record.snapshot_id,
             record.workflow_type,
             record.workflow_id,

@@ -29,6 +29,7 @@ __all__ = [
     "SnapshotConflict",
     "SnapshotNotFound",
     "StoreError",
+    "StoreNotFound",
     "StoreRejected",
     "StoreUnavailable",
     "TagConflict",
@@ -114,6 +115,11 @@ class StoreRejected(StoreError):
     """The store refused the data itself (a value it cannot hold, a constraint it
     breaks): a permanent failure. Retrying the same write cannot succeed, so it is
     never spooled; a spooled file that fails so is quarantined by ``wfaudit drain``."""
+
+
+class StoreNotFound(StoreError):
+    """There is no store at the URL (no file, no wfaudit schema), and the command
+    only reads: a command that only reads never creates a store."""
 
 
 class SchemaMismatch(StoreError):

@@ -171,7 +171,7 @@ def wfaudit_restore_secrets(
 
 
 @hookspec(firstresult=True)
-def wfaudit_open_store(url: str) -> Store | None:
+def wfaudit_open_store(url: str, create: bool) -> Store | None:
     """Open a store for a URL (storage backends' hook).
 
     Called when an auditor is created. A backend returns an object implementing
@@ -181,6 +181,11 @@ def wfaudit_open_store(url: str) -> Store | None:
     :class:`~wfaudit_hookspecs.errors.BadStoreURL`.
 
     :param url: the store URL as configured (it may hold a password: never log it).
+    :param create: whether a store that does not exist yet may be created (a
+        command that writes). When False (every command that only reads), a
+        missing store (no file, no directory, no wfaudit tables) raises
+        :class:`~wfaudit_hookspecs.errors.StoreNotFound` and nothing at all is
+        created: no file, no directory, no table.
     :returns: an open store, or None.
     """
 

@@ -120,6 +120,8 @@ def test_serve_refuses_a_port_out_of_range_or_a_missing_multiproc_directory(
         assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
 
     missing = tmp_path / "no-such-directory"
+    created = _wfaudit("--store", store_url, "db", "upgrade", env=env)  # the store exists
+    assert created.returncode == 0, created.stderr
     result = _wfaudit(
         "--store",
         store_url,

@@ -70,10 +70,10 @@ def test_counters_and_histograms_after_a_series_of_audits(
 
     assert delta("wfaudit_snapshots_total", workflow_type="CI", outcome="created") == 4
     assert delta("wfaudit_snapshots_total", workflow_type="CI", outcome="repeated") == 1
-    assert delta("wfaudit_snapshots_total", workflow_type="NOPE", outcome="failed") == 1
+    assert delta("wfaudit_snapshots_total", workflow_type="other", outcome="failed") == 1
     assert (
         delta(
-            "wfaudit_audit_failures_total", workflow_type="NOPE", error_type="UnknownWorkflowType"
+            "wfaudit_audit_failures_total", workflow_type="other", error_type="UnknownWorkflowType"
         )
         == 1
     )

@@ -1,7 +1,10 @@
 """The metrics the plugin's hooks update, in their own registry.
 
-Every name starts with ``wfaudit_``. Labels are bounded: workflow types, stage
-names, statuses, error class names and event kinds, never an id. In
+Every name starts with ``wfaudit_``. Every label is bounded to known values
+(:class:`LabelValues`): workflow types the engine validated, stage names,
+statuses, error class names and event kinds, never an id and never a caller's
+text as given; anything else is counted as ``other``. A stream of bad requests
+adds no series. In
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before the first import)
 each process writes its values to that directory and ``wfaudit metrics serve``
 adds them up.
@@ -9,13 +12,22 @@ adds them up.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from wfaudit_hookspecs import EventKind, Status, WorkflowType
+
 __all__ = [
+    "ACTIONS",
     "AUDITED_COMPRESSED_BYTES",
     "AUDITED_RAW_BYTES",
     "AUDIT_FAILURES",
+    "ERROR_TYPES",
     "EVENTS",
+    "EVENT_KINDS",
+    "OTHER",
     "OUTCOMES",
     "REGISTRY",
     "RETENTION_ACTIONS",
@@ -25,7 +37,51 @@ __all__ = [
     "SNAPSHOTS",
     "STAGE_BUCKETS",
     "STAGE_SECONDS",
+    "STATUSES",
+    "WORKFLOW_TYPES",
+    "LabelValues",
 ]
+
+OTHER = "other"
+"""The label value of anything not known."""
+
+
+class LabelValues:
+    """The values one label may take: a fixed set, plus up to ``learn`` values
+    taught by code that has validated them (workflow types an adapter declared,
+    error class names). Anything else, and anything past the limit, is
+    :data:`OTHER`, so the number of series stays bounded whatever callers send.
+    """
+
+    def __init__(self, known: Iterable[str], *, learn: int = 0) -> None:
+        self._known = set(known)
+        self._learnable = learn
+        self._lock = threading.Lock()
+
+    def learn(self, value: str) -> None:
+        """Accept ``value`` from now on (a value the engine checked), while room is left."""
+        if value in self._known or self._learnable <= 0:
+            return
+        with self._lock:
+            if value not in self._known and self._learnable > 0:
+                self._known.add(value)
+                self._learnable -= 1
+
+    def __call__(self, value: object) -> str:
+        """``value`` if known, else :data:`OTHER`."""
+        return value if isinstance(value, str) and value in self._known else OTHER
+
+
+WORKFLOW_TYPES = LabelValues((WorkflowType.CI, WorkflowType.PRE_CD, WorkflowType.POST_CD), learn=64)
+"""The standard types; an adapter's type is learnt when an audit of it passed the
+engine's check (it reached masking or the store), never from a failed request."""
+STATUSES = LabelValues(s.value for s in Status)
+EVENT_KINDS = LabelValues(
+    value for name, value in vars(EventKind).items() if name.isupper() and isinstance(value, str)
+)
+ACTIONS = EVENT_KINDS
+ERROR_TYPES = LabelValues((), learn=64)
+"""Error class names: code, not data, but bounded all the same."""
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The registry of the in-process metrics (not prometheus_client's global one)."""

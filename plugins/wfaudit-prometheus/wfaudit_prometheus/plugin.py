@@ -3,7 +3,9 @@
 The wrappers run outermost (``tryfirst``) so they see what the whole stage
 did, spooling included; they never change a result, and an error inside a
 stage passes through them untouched. Nothing here reads a config or a secret:
-labels are workflow types, stage names, statuses and class names.
+labels are workflow types, stage names, statuses and class names, each bounded
+to known values (:class:`~wfaudit_prometheus.metrics.LabelValues`): a caller's
+text never becomes a label as given.
 
 A metric that cannot be updated (``PROMETHEUS_MULTIPROC_DIR`` names a missing
 or unwritable directory, a bug in a collector) never reaches the engine: every
@@ -112,6 +114,8 @@ def wfaudit_pre_trigger(request: TriggerRequest) -> Generator[None, Any, Any]:
 @hookimpl(wrapper=True, tryfirst=True)
 def wfaudit_mask(context: MaskContext) -> Generator[None, Any, Any]:
     """Time the maskers."""
+    with _guarded():  # masking runs after the engine checked the workflow type
+        metrics.WORKFLOW_TYPES.learn(context.request.workflow_type)
     return (yield from _timed("mask"))
 
 
@@ -120,6 +124,8 @@ def wfaudit_persist(
     snapshot: SnapshotRecord, payload: Blob, store: Store
 ) -> Generator[None, Any, Any]:
     """Time the persist stage; count snapshots by outcome and their bytes."""
+    with _guarded():
+        metrics.WORKFLOW_TYPES.learn(snapshot.workflow_type)
     saved = yield from _timed("persist")
     if isinstance(saved, SaveResult):
         with _guarded():
@@ -128,7 +134,7 @@ def wfaudit_persist(
 
 
 def _count_saved(snapshot: SnapshotRecord, payload: Blob, saved: SaveResult) -> None:
-    kind = snapshot.workflow_type
+    kind = metrics.WORKFLOW_TYPES(snapshot.workflow_type)
     if saved.spooled:
         metrics.SNAPSHOTS.labels(kind, "spooled").inc()
     elif saved.created:
@@ -169,10 +175,21 @@ def wfaudit_restore_secrets(
 
 @hookimpl
 def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
-    """Count a failed audit by workflow type and error class."""
+    """Count a failed audit by workflow type and error class.
+
+    The request's type is the caller's text: it is a label only when known
+    (an unknown or mistyped one is ``other``).
+    """
     with _guarded():
-        metrics.SNAPSHOTS.labels(request.workflow_type, "failed").inc()
-        metrics.AUDIT_FAILURES.labels(request.workflow_type, type(error).__name__).inc()
+        kind = metrics.WORKFLOW_TYPES(_normalized(request.workflow_type))
+        error_type = type(error).__name__
+        metrics.ERROR_TYPES.learn(error_type)
+        metrics.SNAPSHOTS.labels(kind, "failed").inc()
+        metrics.AUDIT_FAILURES.labels(kind, metrics.ERROR_TYPES(error_type)).inc()
+
+
+def _normalized(workflow_type: object) -> str:
+    return str(workflow_type).strip().upper().replace("-", "_")
 
 
 @hookimpl
@@ -189,14 +206,15 @@ def wfaudit_event(
 
 
 def _count_event(kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any]) -> None:
-    metrics.EVENTS.labels(kind).inc()
+    metrics.EVENTS.labels(metrics.EVENT_KINDS(kind)).inc()
+    workflow_type = metrics.WORKFLOW_TYPES(snapshot.workflow_type)
     if kind == EventKind.OUTCOME:
-        status = str(data.get("status", snapshot.status))
-        metrics.OUTCOMES.labels(snapshot.workflow_type, status).inc()
+        status = metrics.STATUSES(str(data.get("status", snapshot.status)))
+        metrics.OUTCOMES.labels(workflow_type, status).inc()
         if snapshot.attempt > 1:
-            metrics.RETRIGGER_OUTCOMES.labels(snapshot.workflow_type, status).inc()
+            metrics.RETRIGGER_OUTCOMES.labels(workflow_type, status).inc()
     elif kind in RETENTION_KINDS:
-        metrics.RETENTION_ACTIONS.labels(kind).inc()
+        metrics.RETENTION_ACTIONS.labels(metrics.ACTIONS(kind)).inc()
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from wfaudit_hookspecs import (
     BadStoreURL,
     ConfigurationError,
     StoreError,
+    StoreNotFound,
     StoreUnavailable,
     hookspecs,
 )
@@ -49,7 +50,7 @@ def test_entry_point_names_the_plugin() -> None:
 def test_hook_opens_a_store_through_pluggy(store_url: str) -> None:
     manager = _manager()
     manager.register(entry_points(group="wfaudit")["sql"].load())
-    store = manager.hook.wfaudit_open_store(url=store_url)
+    store = manager.hook.wfaudit_open_store(url=store_url, create=True)
     try:
         assert isinstance(store, SqlStore)
         assert store.current_revision() == HEAD_REVISION
@@ -61,7 +62,7 @@ def test_hook_opens_a_store_through_pluggy(store_url: str) -> None:
     "url", ["s3://bucket/prefix", "file:///tmp/x.db", "mysql://u@h/db", "", "relative/path.db"]
 )
 def test_other_schemes_are_left_to_other_backends(url: str) -> None:
-    assert plugin.wfaudit_open_store(url=url) is None
+    assert plugin.wfaudit_open_store(url=url, create=True) is None
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_other_schemes_are_left_to_other_backends(url: str) -> None:
 )
 def test_malformed_urls(url: str, expected: str) -> None:
     with pytest.raises(BadStoreURL, match=expected) as raised:
-        plugin.wfaudit_open_store(url=url)
+        plugin.wfaudit_open_store(url=url, create=False)
     message = str(raised.value)
     assert "s3cret" not in message
     assert "\n" not in message
@@ -182,13 +183,13 @@ def _invoke(root: click.Group, *args: str, **kwargs: Any) -> Any:
 def test_db_current_and_upgrade(store_url: str, sql: Engine) -> None:
     root = _cli(store_url)
 
+    # A database without the wfaudit tables is no store: looking neither
+    # migrates nor creates it.
     result = _invoke(root, "db", "current", "--json")
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["current"] is None
-    assert report["head"] == HEAD_REVISION
-    assert report["up_to_date"] is False
-    assert inspect(sql).get_table_names() == []  # looking does not migrate
+    # (the stand-in root group does not turn errors into a line, as the engine's does)
+    assert isinstance(result.exception, StoreNotFound), result.output
+    assert "wfaudit db upgrade" in str(result.exception)
+    assert inspect(sql).get_table_names() == []
 
     result = _invoke(root, "db", "upgrade")
     assert result.exit_code == 0, result.output
@@ -201,6 +202,9 @@ def test_db_current_and_upgrade(store_url: str, sql: Engine) -> None:
     assert result.exit_code == 0
     assert f"current: {HEAD_REVISION}" in result.output
     assert "run `wfaudit db upgrade`" not in result.output
+    report = json.loads(_invoke(root, "db", "current", "--json").output)
+    assert report["current"] == report["head"] == HEAD_REVISION
+    assert report["up_to_date"] is True
 
 
 def test_db_store_option_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,6 +218,11 @@ def test_db_store_option_and_environment(tmp_path: Path, monkeypatch: pytest.Mon
     assert not (tmp_path / "configured.db").exists()
 
     monkeypatch.setenv("WFAUDIT_STORE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    result = _invoke(root, "db", "current", "--json")
+    assert isinstance(result.exception, StoreNotFound)  # looking creates no store
+    assert "env.db does not exist" in str(result.exception)
+    assert not (tmp_path / "env.db").exists()
+    assert _invoke(root, "db", "upgrade").exit_code == 0
     result = _invoke(root, "db", "current", "--json")
     assert json.loads(result.output)["url"].endswith("env.db")
 

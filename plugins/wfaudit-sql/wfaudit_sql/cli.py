@@ -6,7 +6,7 @@ import json
 
 import click
 
-from wfaudit_hookspecs import BadStoreURL, ConfigurationError
+from wfaudit_hookspecs import BadStoreURL, ConfigurationError, StoreNotFound
 
 from .store import SqlStore
 from .urls import owns
@@ -30,8 +30,9 @@ def db() -> None:
 @db.command()
 @_store_option
 def upgrade(store_url: str | None) -> None:
-    """Migrate the store's schema to the revision this wfaudit needs."""
-    store = _open(store_url)
+    """Migrate the store's schema to the revision this wfaudit needs (creating
+    the store if there is none)."""
+    store = _open(store_url, create=True)
     try:
         before, after = store.upgrade()
     finally:
@@ -47,11 +48,17 @@ def upgrade(store_url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def current(store_url: str | None, as_json: bool) -> None:
     """Show the store's schema revision and the one this wfaudit needs."""
-    store = _open(store_url)
+    store = _open(store_url, create=False)
     try:
         revision = store.current_revision()
     finally:
         store.close()
+    if revision is None:  # a database without the wfaudit tables: no store here
+        raise StoreNotFound(
+            f"no wfaudit store at {store.url}: the database has no wfaudit tables; check "
+            "the URL (database, schema, search_path), or create the store with "
+            "`wfaudit db upgrade --store URL`"
+        )
     head = store.head_revision()
     if as_json:
         click.echo(
@@ -66,19 +73,20 @@ def current(store_url: str | None, as_json: bool) -> None:
         )
         return
     click.echo(f"store:   {store.url}")
-    click.echo(f"current: {revision or '(empty)'}")
+    click.echo(f"current: {revision}")
     click.echo(f"head:    {head}" + ("" if revision == head else "  (run `wfaudit db upgrade`)"))
 
 
-def _open(store_url: str | None) -> SqlStore:
-    """The store to work on, opened *without* checking or upgrading its schema."""
+def _open(store_url: str | None, *, create: bool) -> SqlStore:
+    """The store to work on, opened *without* checking or upgrading its schema
+    (``create``: a missing SQLite file may be created)."""
     url = store_url or _configured_url()
     if not owns(url):
         raise BadStoreURL(
             "the db commands work on SQL stores (sqlite://, postgresql://); "
             "the store URL given is not one"
         )
-    return SqlStore(url, check_schema=False)
+    return SqlStore(url, check_schema=False, create=create)
 
 
 def _configured_url() -> str:

@@ -14,21 +14,29 @@ from .urls import StoreTarget
 __all__ = ["create_store_engine", "session_settings"]
 
 
-def create_store_engine(target: StoreTarget) -> Engine:
+def create_store_engine(target: StoreTarget, *, create: bool = True) -> Engine:
     """An engine for ``target``; no connection is made yet.
 
     Every engine hides SQL parameters from its messages and logs: they carry
     configs (masked, but still the users' data) and identities.
+
+    :param create: the SQLite file (and its directories) may be created. When
+        False, no directory is made and SQLite opens the file with ``mode=rw``,
+        which never creates it.
     """
     if target.backend == "sqlite":
-        sqlite.prepare_file(target)
         options: dict[str, Any] = {"connect_args": sqlite.connect_args(target)}
+        path = sqlite.database_path(target)
+        if create:
+            sqlite.prepare_file(target)
+        elif path is not None:
+            options = {"creator": sqlite.existing_file_connector(path, target)}
         if target.memory:
             # One connection for the life of the store: each new connection to
             # ":memory:" would be a new, empty database.
             options["poolclass"] = StaticPool
         engine = create_engine(target.url, hide_parameters=True, **options)
-        sqlite.install(engine, target)
+        sqlite.install(engine, target, create=create)
         return engine
     connect_args: dict[str, Any] = {}
     if target.connect_timeout is not None:

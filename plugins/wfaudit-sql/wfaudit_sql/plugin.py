@@ -21,13 +21,14 @@ __all__ = ["wfaudit_open_store", "wfaudit_register_commands"]
 
 
 @hookimpl
-def wfaudit_open_store(url: str) -> SqlStore | None:
-    """Open a :class:`~wfaudit_sql.store.SqlStore` for ``sqlite`` and ``postgresql`` URLs."""
+def wfaudit_open_store(url: str, create: bool) -> SqlStore | None:
+    """Open a :class:`~wfaudit_sql.store.SqlStore` for ``sqlite`` and ``postgresql`` URLs
+    (a missing one is created only when ``create``)."""
     if not owns(url):
         return None
     from .store import SqlStore
 
-    return SqlStore(url)
+    return SqlStore(url, create=create)
 
 
 @hookimpl

@@ -47,6 +47,7 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     StoreError,
+    StoreNotFound,
     StoreRejected,
     StoreStats,
     StoreUnavailable,
@@ -84,8 +85,14 @@ from .schema import (
     snapshots,
     store_meta,
 )
-from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION
-from .urls import parse_store_url
+from .sqlite import (
+    SINGLE_READ_OPTION,
+    WRITE_OPTION,
+    create_private_file,
+    database_path,
+    make_private_directories,
+)
+from .urls import StoreTarget, parse_store_url
 
 __all__ = ["SqlStore"]
 
@@ -103,6 +110,26 @@ restart, ``pg_terminate_backend``): the pool hands out a fresh connection."""
 _PAGE = 500
 
 
+def _refuse_missing_file(target: StoreTarget) -> None:
+    """:class:`StoreNotFound` when ``target`` is a SQLite file that is not there."""
+    path = database_path(target)
+    if path is None or path.is_file():
+        return
+    if path.exists():
+        what = "is not a file"
+    elif path.parent.is_dir():
+        what = "does not exist"
+    elif path.parent.exists():
+        what = f"does not exist ({path.parent} is not a directory)"
+    else:
+        what = f"does not exist (nor does its directory {path.parent})"
+    raise StoreNotFound(
+        f"no wfaudit store at {target.display}: {path} {what} (a command that only reads "
+        "never creates a store); check the path, or create the store with "
+        "`wfaudit db upgrade --store URL` (or by auditing a trigger)"
+    )
+
+
 class SqlStore(RetentionMixin):
     """A wfaudit store in a SQLite file or a PostgreSQL database.
 
@@ -114,8 +141,14 @@ class SqlStore(RetentionMixin):
         off to look at, or upgrade, a store as it is.
     :param auto_upgrade: upgrade a store behind the head revision when opening;
         None reads ``WFAUDIT_DB_AUTO_UPGRADE`` (default yes).
+    :param create: a store that does not exist yet may be created (the SQLite
+        file and its directories, the tables). When False a missing store
+        raises :class:`StoreNotFound` and nothing is created: the SQLite file is
+        opened with ``mode=rw`` and no directory is made; a database without the
+        wfaudit tables is refused (with ``check_schema``) rather than given them.
     :raises BadStoreURL: the URL is malformed.
     :raises StoreUnavailable: the database cannot be reached.
+    :raises StoreNotFound: ``create`` is False and there is no store at the URL.
     :raises SchemaMismatch: the schema is newer than this code, or behind it and
         automatic upgrades are off.
     """
@@ -124,10 +157,17 @@ class SqlStore(RetentionMixin):
     """The store's URL with the password hidden."""
 
     def __init__(
-        self, url: str, *, check_schema: bool = True, auto_upgrade: bool | None = None
+        self,
+        url: str,
+        *,
+        check_schema: bool = True,
+        auto_upgrade: bool | None = None,
+        create: bool = True,
     ) -> None:
         target = parse_store_url(url)
         self.url = target.display
+        if not create:
+            _refuse_missing_file(target)
         self.backend: Literal["sqlite", "postgresql"] = target.backend
         self._target = target
         self._retry_deadline = target.retry_deadline
@@ -136,7 +176,7 @@ class SqlStore(RetentionMixin):
             threading.RLock() if target.memory else contextlib.nullcontext()
         )
         try:
-            self._engine = create_store_engine(target)
+            self._engine = create_store_engine(target, create=create)
         except OSError as error:
             raise StoreUnavailable(
                 f"cannot create the store at {self.url}: {error.strerror or error}"
@@ -189,8 +229,16 @@ class SqlStore(RetentionMixin):
         self._retired_chain_keys: dict[str, bytes] = {}
         try:
             if check_schema:
+                revision = self.current_revision()
+                if revision is None and not create:
+                    raise StoreNotFound(
+                        f"no wfaudit store at {self.url}: the database has no wfaudit tables "
+                        "(a command that only reads never creates them); check the URL "
+                        "(database, schema, search_path), or create the store with "
+                        "`wfaudit db upgrade --store URL`"
+                    )
                 upgrade = migrate.auto_upgrade_from_env() if auto_upgrade is None else auto_upgrade
-                if migrate.check_revision(self.current_revision(), self.url, auto_upgrade=upgrade):
+                if migrate.check_revision(revision, self.url, auto_upgrade=upgrade):
                     self.upgrade()
         except BaseException:
             self._engine.dispose()
@@ -852,9 +900,13 @@ class SqlStore(RetentionMixin):
         target = Path(destination).expanduser().resolve()
         if target.exists():
             raise StoreError(f"{target} exists; wfaudit backup does not overwrite files")
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
+            # A backup holds every snapshot: the owner's only, as the store is.
+            make_private_directories(target.parent)
+            with contextlib.suppress(FileNotFoundError):  # left by a killed run
+                partial.unlink()
+            create_private_file(partial)
             with self._serial, self._engine.connect() as connection:
                 # The pooled DBAPI connection: a sqlite3.Connection for this backend.
                 source: Any = connection.connection.dbapi_connection

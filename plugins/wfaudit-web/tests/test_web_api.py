@@ -147,16 +147,20 @@ def test_no_token_configured_means_no_data(seeded: Seeded, serve: Callable[[Any]
                 response = client.get(path, headers=headers)
                 assert response.status_code == 401, path
                 assert "shop" not in response.text
-        assert client.post("/login", content=f"token={TOKEN_A}").status_code == 401
+        assert client.post("/login", content=f"token={TOKEN_A}").status_code == 403  # no form
+        csrf = client.get("/login").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert client.post("/login", content=f"token={TOKEN_A}&csrf={csrf}").status_code == 401
 
 
 def test_pages_escape_and_mark_secrets(seeded: Seeded, app_server: Server) -> None:
     ids = seeded.ids
     with httpx.Client(base_url=app_server.url, timeout=30) as client:
-        assert client.get("/ui/pipelines/shop-api").status_code == 401  # the sign-in form
+        form = client.get("/ui/pipelines/shop-api")
+        assert form.status_code == 401  # the sign-in form
+        csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         signed_in = client.post(
             "/login",
-            content=f"token={TOKEN_A}",
+            content=f"token={TOKEN_A}&csrf={csrf}",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert signed_in.status_code == 303

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from wfaudit import Auditor
 from wfaudit_web import create_app
 
 from .conftest import PLUGINS, TOKEN_OPS, Server, tokens
@@ -83,7 +84,9 @@ def test_metrics_answer_503_when_the_multiproc_directory_is_missing(
 ) -> None:
     monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", PLUGINS)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
-    server = serve(create_app(f"sqlite:///{tmp_path / 'store.sqlite3'}", tokens()))
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    Auditor.from_url(url, create=True).close()  # the store exists; the directory does not
+    server = serve(create_app(url, tokens()))
     answer = httpx.get(
         f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN_OPS}"}, timeout=30
     )
@@ -125,6 +128,7 @@ def test_serve_refuses_a_port_out_of_range(store_url: str, port: str) -> None:
 def test_serve_on_port_0_prints_the_port_it_took(store_url: str, tmp_path: pathlib.Path) -> None:
     log = tmp_path / "serve.log"
     prefix = "serving the wfaudit web view on "
+    Auditor.from_url(store_url, create=True).close()  # serve refuses a store that is not there
     with log.open("w", encoding="utf-8") as stderr:
         server = subprocess.Popen(
             [sys.executable, "-m", "wfaudit", "--store", store_url, "serve", "--port", "0"],

@@ -8,13 +8,21 @@ tenant reads through an auditor scoped to that tenant, so another tenant's
 snapshot is "not found" (404), as one that does not exist. ``/metrics`` is
 process-wide (the audit counters have no tenant label): only a token bound to
 no tenant reads it; others get 403.
+
+The sign-in form (``POST /login``) is protected against cross-site request
+forgery twice: a POST whose ``Origin`` (else ``Referer``) names another host
+than the request's own is refused, and the form must carry the anti-forgery
+token that the page showing it put in a ``SameSite=Strict`` cookie (a
+double-submitted token, compared in constant time). Both refusals are 403.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import importlib.metadata
 import logging
+import secrets
 import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -39,11 +47,15 @@ from . import data, pages
 from .access import Access, Tokens
 from .openapi import openapi
 
-__all__ = ["COOKIE", "WebApp", "create_app"]
+__all__ = ["COOKIE", "CSRF_COOKIE", "CSRF_FIELD", "WebApp", "create_app"]
 
 log = logging.getLogger("wfaudit.web")
 
 COOKIE = "wfaudit_token"
+CSRF_COOKIE = "wfaudit_csrf"
+"""The cookie holding the sign-in form's anti-forgery token (sent to /login only)."""
+CSRF_FIELD = "csrf"
+"""The form field that must repeat it."""
 MAX_LIMIT = 500
 
 
@@ -83,6 +95,7 @@ class WebApp:
                     self.store_url,
                     tenant=tenant,
                     strict=False,
+                    create=False,  # the web view only reads: it never creates a store
                     plugins=self._plugins,
                     load_entrypoints=self._load_entrypoints,
                 )
@@ -162,13 +175,50 @@ def _html_route(app: WebApp, handler: Handler) -> Callable[[Request], Response]:
             return HTMLResponse(handler(app, request))
         except Refused as refused:
             if refused.status == 401:
-                return HTMLResponse(pages.login_page(refused.message), 401)
+                return login_form(request, refused.message, 401)
             return HTMLResponse(_error_page(refused.status, refused.message), refused.status)
         except WfauditError as error:
             status = _status_of(error)
             return HTMLResponse(_error_page(status, str(error)), status)
 
     return endpoint
+
+
+def login_form(request: Request, message: str | None = None, status: int = 200) -> Response:
+    """The sign-in page, with a fresh anti-forgery token in the form and in a cookie."""
+    token = secrets.token_urlsafe(32)
+    response = HTMLResponse(pages.login_page(message, csrf=token), status)
+    response.set_cookie(
+        CSRF_COOKIE,
+        token,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def cross_origin(request: Request) -> bool:
+    """True when a browser says the request comes from a page of another host.
+
+    ``Origin`` is what browsers send with a POST; ``Referer`` stands in when it
+    is missing. The host compared with is the one the request was sent to (the
+    ``Host`` header). ``Origin: null`` (a sandboxed or privacy-stripped page) is
+    cross-origin. A request with neither header (a script, not a browser) is
+    not, and still needs the anti-forgery token.
+    """
+    host = request.headers.get("host", "").lower()
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if referer is None:
+            return False
+        origin = referer
+    parts = urllib.parse.urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return True
+    return parts.netloc.lower() != host
 
 
 def _error_page(status: int, message: str) -> str:
@@ -353,12 +403,23 @@ def create_app(
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
-            return HTMLResponse(pages.login_page())
+            return login_form(request)
+        if cross_origin(request):
+            return login_form(request, "sign-in refused: the form was sent from another site", 403)
         form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        given = (form.get(CSRF_FIELD) or [""])[0]
+        if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+            return login_form(
+                request,
+                "sign-in refused: the form has expired or is not this site's; try again",
+                403,
+            )
         token = (form.get("token") or [""])[0]
         if not web.tokens or web.tokens.check(token) is None:
-            return HTMLResponse(pages.login_page("that token is not valid"), 401)
+            return login_form(request, "that token is not valid", 401)
         response = RedirectResponse("/ui", status_code=303)
+        response.delete_cookie(CSRF_COOKIE, path="/login")  # one sign-in per form
         response.set_cookie(
             COOKIE,
             token,

@@ -42,6 +42,9 @@ def serve(host: str, port: int) -> None:
             f"no access token is configured: set {DEFAULT_TOKEN_ENV} (or [tool.wfaudit.web] "
             "tokens); the web view serves no data without one"
         )
+    # Refuse a store that does not exist before listening (StoreNotFound), rather
+    # than serve errors; a store that is down now may come up later.
+    state.auditor(strict=False).close()
     app = create_app(state.store_url, tokens)
     listener = _listen(host, port)
     bound = int(listener.getsockname()[1])  # the port taken, when --port 0

@@ -233,12 +233,17 @@ def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff) -> str:
     return _layout("Diff", body, where=f"pipeline {b.pipeline_id}")
 
 
-def login_page(error: str | None = None) -> str:
-    """A form that keeps the bearer token in a cookie for the browser's pages."""
+def login_page(error: str | None = None, *, csrf: str = "") -> str:
+    """A form that keeps the bearer token in a cookie for the browser's pages.
+
+    :param csrf: the anti-forgery token the form posts back (the same value is in
+        the sign-in cookie the response sets: see ``wfaudit_web.app``).
+    """
     message = f'<p class="status status-failed">{_e(error)}</p>' if error else ""
     body = (
         f"<h1>Sign in</h1>{message}"
         '<form class="login" method="post" action="/login">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
         '<p><label>Access token<br><input type="password" name="token" size="40" '
         'autocomplete="off" required></label></p>'
         '<p><button type="submit">Sign in</button></p></form>'
