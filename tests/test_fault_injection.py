@@ -239,7 +239,7 @@ class Jobs:
             self.bad[f"conflict-{name}"] = {"fields": fields, "conflict_of": name}
 
     def assign(self, rng: random.Random) -> list[list[dict[str, Any]]]:
-        """Every job to one worker, in a seeded order (history versions keep theirs)."""
+        """Every job to one worker, in a seeded order."""
         jobs = [{"job": name, "fields": fields} for name, fields in self.good.items()]
         jobs += [{"job": name, **job} for name, job in self.bad.items()]
         rng.shuffle(jobs)
