@@ -83,7 +83,8 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
 WORKER = Path(__file__).resolve().parent / "fault_worker.py"
 PLUGINS = "sql,maskers"
-SEED = 16_2026
+SEED = int(os.environ.get("WFAUDIT_FAULT_SEED", "162026"))
+"""The schedule's seed; set ``WFAUDIT_FAULT_SEED`` to try another schedule."""
 WORKERS = 3
 ROUNDS = ("up", "down", "up+drain-kill", "down", "up+anchor", "down")
 DEADLINE = 120.0
