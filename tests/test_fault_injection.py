@@ -8,9 +8,11 @@ spool in ``$WFAUDIT_HOME``, as several orchestrator processes on one host):
 * good audits: small CI / pre-CD / post-CD requests with secrets to mask, some
   with the same content (dedup), files of the shared corpus (Argo, Tekton,
   GitHub Actions) and successive versions of one busy workflow file audited as
-  runs of one pipeline (delta compression), in two tenants;
-* bad audits: identities the store cannot keep (a NUL byte, control
-  characters, an integer of 300 digits), a config over the size limit, configs
+  runs of one pipeline (delta compression), identities at the length limit, in
+  two tenants;
+* bad audits: identities the store cannot keep or an operator cannot read (a
+  NUL byte, C0 and C1 control characters, a lone surrogate, 256 characters, an
+  integer of 300 digits, a bool; a label key with a NUL), a config over the size limit, configs
   nested deeper than the depth limit (300 and 3,000 levels), an integer of
   5,000 digits, and conflicting re-triggers of runs already audited with other
   content;
@@ -28,7 +30,7 @@ down without touching the shared servers: on PostgreSQL a TCP proxy in front
 of the server stops listening and resets every open connection (as a network
 outage or a server restart would); on SQLite another connection holds the
 database's write lock (``BEGIN EXCLUSIVE``) past the workers' busy timeout and
-retry deadline (as a stuck writer or a backup would), which is the failure
+retry deadline (as a stuck writer would), which is the failure
 SQLite's own store can have -- a file store cannot be "unreachable" the way a
 server is, and removing its directory would test the file system, not wfaudit.
 
@@ -171,9 +173,7 @@ def corpus_configs() -> list[tuple[str, str, Any]]:
         "tekton/pipelineruns__pipelinerun-with-final-tasks.yaml",
         "github-actions/pallets__flask/tests.yaml",
     ):
-        path = CORPUS / rel
-        if path.is_file():
-            picked.append((rel, rel.split("/")[0], load_payload(str(path))))
+        picked.append((rel, rel.split("/")[0], load_payload(str(CORPUS / rel))))
     return picked
 
 
@@ -204,6 +204,14 @@ class Jobs:
                 "workflow_id": f"rerun-{next(run)}",
                 "config": copy.deepcopy(source["config"]),
             }
+        # Identities at the length limit are good ones.
+        self.good["longest-ids"] = {
+            "workflow_id": int("8" * 255),
+            "workflow_type": "POST_CD",
+            "pipeline_id": "p" * 255,
+            "triggered_by": "é" * 255,
+            "config": small_config(rng, "p-long", 99),
+        }
         for n, (name, pipeline, payload) in enumerate(corpus_configs()):
             self.good[f"corpus-{n}"] = {
                 "workflow_id": next(run),
@@ -232,6 +240,11 @@ class Jobs:
         bad("escape-pipeline", pipeline_id="p-\x1b[2J")
         bad("newline-workflow-id", workflow_id="run-8\nforged: yes")
         bad("control-tenant", tenant="acme\x07")
+        bad("c1-control-pipeline", pipeline_id="p-\x85-next-line")
+        bad("surrogate-triggered-by", triggered_by="ci-\ud800")
+        bad("control-label", labels={"team\x00": "a"})
+        bad("long-str-id", workflow_id="r" * 256)
+        bad("bool-id", workflow_id=True)
         bad("oversize", build="oversize")
         bad("deep-300", build="deep:300")
         bad("deep-3000", build="deep:3000")
