@@ -517,6 +517,7 @@ def test_fault_injection(
     check_bad(jobs, originals, hashes, answers, url, env, problems)
     check_quarantine(legacy, set(originals), url, env, problems)
     check_trail(anchors, url, env, problems)
+    check_no_secret_written([tmp_path], problems)
     assert not problems, f"{len(problems)} broken guarantee(s):\n" + "\n".join(problems)
 
 
@@ -737,6 +738,20 @@ def check_trail(anchors: Path, url: str, env: dict[str, str], problems: list[str
         refused = wfaudit_here("verify", "--anchors", str(tampered), url=url)
         if refused.returncode == 0:
             problems.append(f"verify passes a tampered anchor: {refused.stdout}{refused.stderr}")
+
+
+def check_no_secret_written(roots: list[Path], problems: list[str]) -> None:
+    """No planted secret in any file the run left (but the workers' job lists,
+    which hold the requests): the workers' logs (standard error: wfaudit's log
+    records) and answers, the spool and its quarantine, the anchors, the store
+    file on SQLite."""
+    planted = [secret.encode() for secret in SECRETS]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.endswith(".jobs.json"):
+                data = path.read_bytes()
+                if any(secret in data for secret in planted):
+                    problems.append(f"a planted secret is written in {path.relative_to(root)}")
 
 
 def quarantine_entries(output: str) -> list[dict[str, Any]]:
