@@ -508,14 +508,18 @@ def test_fault_injection(
         problems.append(f"drain left files in the spool: {drained.stdout} {drained.stderr}")
 
     answers: dict[str, dict[str, Any]] = {}  # the last answer, for a job sent twice
+    spooled_conflicts: set[str] = set()  # runs a conflicting re-trigger was spooled for
     for worker in workers:
         for line in worker.lines():
             answers[line["job"]] = line
+            conflict_of = jobs.bad.get(line["job"], {}).get("conflict_of")
+            if conflict_of and line["spooled"]:
+                spooled_conflicts.add(conflict_of)
     assert set(answers) == set(jobs.good) | set(jobs.bad)
 
     check_good(jobs, originals, answers, store_url, url, env, problems)
     check_bad(jobs, originals, hashes, answers, url, env, problems)
-    check_quarantine(legacy, set(originals), url, env, problems)
+    check_quarantine(legacy, set(originals), spooled_conflicts, url, env, problems)
     check_trail(anchors, url, env, problems)
     check_no_secret_written([tmp_path], problems)
     assert not problems, f"{len(problems)} broken guarantee(s):\n" + "\n".join(problems)
@@ -600,13 +604,23 @@ def check_good(
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                text("SELECT tenant, workflow_id, workflow_type FROM snapshots")
+                text("SELECT id, tenant, workflow_id, workflow_type FROM snapshots")
+            ).all()
+            audited = connection.execute(
+                text("SELECT subject FROM events WHERE kind = 'snapshot.audited'")
             ).all()
     finally:
         engine.dispose()
     stored = [(row.tenant or None, row.workflow_id, row.workflow_type) for row in rows]
     if len(stored) != len(set(stored)):
         problems.append(f"runs stored twice: {len(stored) - len(set(stored))}")
+    # Exactly once on the trail too: one snapshot.audited event per snapshot.
+    subjects = [row.subject for row in audited]
+    if sorted(subjects) != sorted(row.id for row in rows):
+        problems.append(
+            f"{len(subjects)} snapshot.audited events for {len(rows)} snapshots "
+            f"({len(subjects) - len(set(subjects))} repeated)"
+        )
     expected = {
         (fields.get("tenant"), str(fields["workflow_id"]), fields["workflow_type"])
         for fields in [*jobs.good.values(), *originals.values()]
@@ -689,6 +703,7 @@ def check_bad(
 def check_quarantine(
     legacy: dict[str, str],
     conflicted: set[str],
+    spooled_conflicts: set[str],
     url: str,
     env: dict[str, str],
     problems: list[str],
@@ -710,6 +725,9 @@ def check_quarantine(
             problems.append(f"the spool file with {what} is quarantined without a reason")
     # Conflicting re-triggers that were spooled meet their run at drain time and
     # are set aside too; nothing else may be (a good audit is never set aside).
+    set_aside_runs = {entry.get("workflow_id") for entry in quarantined.values()}
+    for run in sorted(spooled_conflicts - set_aside_runs):
+        problems.append(f"the spooled conflicting re-trigger of {run} is not in the quarantine")
     for file_name, entry in quarantined.items():
         if file_name not in legacy and entry.get("workflow_id") not in conflicted:
             problems.append(f"a spool file was set aside that should not be: {entry}")
