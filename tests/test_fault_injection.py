@@ -262,7 +262,7 @@ class Jobs:
         # One conflicting re-trigger early in the first round, while the store is up
         # and no outage has opened a circuit breaker yet: it reaches the store at
         # trigger time (the others may meet an outage and be spooled).
-        early = next(job for job in jobs if job["job"] == "bad-conflict-first-0")
+        early = next(job for job in jobs if job["job"] == "conflict-first-0")
         jobs.remove(early)
         jobs.insert(WORKERS, early)
         lists: list[list[dict[str, Any]]] = [[] for _ in range(WORKERS)]
