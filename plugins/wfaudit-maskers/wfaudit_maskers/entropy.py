@@ -75,15 +75,38 @@ def looks_random(token: str, min_length: int = DEFAULT_MIN_LENGTH) -> bool:
     size = len(body)
     if has_lower and has_upper:
         pieces = _PIECES.findall(body)
-        if size / len(pieces) > _MAX_MEAN_PIECE:
+        if size / len(pieces) > _MAX_MEAN_PIECE and _wordlike(pieces):
             return False
-        threshold = min(math.log2(size) - 0.7, 4.2)
+        # The lower tail of random draws: 1 in 10,000 random alphanumeric tokens
+        # of 16 to 64 characters falls below log2(size) - 1.05 bits.
+        threshold = min(math.log2(size) - 1.1, 3.9)
     elif size >= 32 and len(parts) == 1 and not _sequential(body):
         # One case and digits (an Azure DevOps PAT): long, and one part only.
         threshold = min(math.log2(size) - 1.0, 4.2)
     else:
         return False
     return shannon(body) >= threshold
+
+
+_VOWELS = frozenset("aeiouyAEIOUY")
+_CONSONANT_RUN = re.compile(r"[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ]{4,}")
+
+
+def _wordlike(pieces: list[str]) -> bool:
+    """Whether most letters of ``pieces`` are in pronounceable words (``runtime``,
+    ``Environment``): long same-case runs of random text (``Ofhmhvzvfzqm``) are not."""
+    letters = words = 0
+    for piece in pieces:
+        if not piece[0].isalpha():
+            continue
+        letters += len(piece)
+        if (
+            len(piece) >= 3
+            and 0.25 <= sum(c in _VOWELS for c in piece) / len(piece) <= 0.6
+            and _CONSONANT_RUN.search(piece) is None
+        ):
+            words += len(piece)
+    return words * 3 >= letters * 2
 
 
 def _sequential(text: str) -> bool:
