@@ -309,7 +309,7 @@ class Auditor:
                 "to store configs unmasked, pass allow_unmasked=True or set "
                 "WFAUDIT_ALLOW_UNMASKED=1"
             )
-        marks = Marks(request, config, self.settings.options)
+        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         for ref in request.references:  # what the adapter found
             marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
         self._hook.wfaudit_mask(context=marks)
@@ -729,7 +729,7 @@ class Auditor:
             config={"reason": reason},
         )
         config = check_json(request.config)
-        marks = Marks(request, config, self.settings.options)
+        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         # The maskers alone: wrappers of the mask hook (metrics, tracing) time
         # the audit's stages, and a reason is not an audit.
         wrappers = [

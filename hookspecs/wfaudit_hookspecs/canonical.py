@@ -26,7 +26,6 @@ import json
 from typing import Any
 
 from .errors import InvalidRequest
-from .pointer import to_pointer
 
 __all__ = ["JSONValue", "canonical_json", "check_json", "content_hash"]
 
@@ -66,8 +65,27 @@ def check_json(value: JSONValue) -> JSONValue:
     try:
         return _copy(value)
     except _Bad as bad:
-        where = to_pointer(tuple(reversed(bad.path))) or "/"
-        raise InvalidRequest(f"config {bad.what} at {where} {bad.problem}") from None
+        where = _where(value, tuple(reversed(bad.path)))
+        raise InvalidRequest(
+            f"config {bad.what} at {where} {bad.problem} (object keys are given by "
+            "position, @0 for the first: a key may be a secret)"
+        ) from None
+
+
+def _where(document: Any, path: tuple[str | int, ...]) -> str:
+    # The path without quoting the request: an object key may be a secret
+    # ({"https://user:pw@host/repo.git": ...}), so each is named by its position.
+    out: list[str] = []
+    node = document
+    for token in path:
+        if isinstance(node, dict):
+            out.append(f"@{next((n for n, k in enumerate(node) if k == token), '?')}")
+            node = node.get(token)
+        else:
+            out.append(str(token))
+            fits = isinstance(node, list | tuple) and isinstance(token, int)
+            node = node[token] if fits else None
+    return "/" + "/".join(out) if out else "/"
 
 
 class _Bad(Exception):

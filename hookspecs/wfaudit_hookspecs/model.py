@@ -237,7 +237,10 @@ class MaskedField:
     :ivar span: for a secret inside a larger string, ``(start, end)`` of its
         placeholder in the *masked* string; None when the whole value was masked.
     :ivar encoding: ``text`` when the secret is the string itself, ``json`` when the
-        masked value was another JSON type (kept as its canonical JSON).
+        masked value was another JSON type (kept as its canonical JSON), ``key``
+        when the secret was an object *key*: ``path`` then ends with the
+        placeholder that replaced the key (unique in its object), and the value
+        stays under it.
     :ivar restore: where the restorer finds the secret again, if known.
     """
 
@@ -250,7 +253,9 @@ class MaskedField:
 
     @property
     def key(self) -> str:
-        """The field's key: its path, with ``#start:end`` for a span."""
+        """The field's key: its path, with ``#start:end`` for a span, ``#key`` for a key."""
+        if self.encoding == "key":
+            return f"{self.path}#key"
         return secret_key(self.path, self.span)
 
 
@@ -532,7 +537,10 @@ class SecretRequest:
 
     @property
     def key(self) -> str:
-        """What to answer this request under: its path, with ``#start:end`` for a span."""
+        """What to answer this request under: its path, with ``#start:end`` for a span,
+        ``#key`` for an object key (``encoding == "key"``)."""
+        if self.encoding == "key":
+            return f"{self.path}#key"
         return secret_key(self.path, self.span)
 
     @classmethod

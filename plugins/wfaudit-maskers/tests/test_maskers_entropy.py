@@ -62,7 +62,7 @@ def test_entropy_in_a_config(scan: Any) -> None:
     config = {
         "settings": {"endpoint": "https://api.example.com", "value": token},
         "imageDigest": "sha256:" + "ab" * 32,
-        "integrity": "Xq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jK=",  # a checksum by its name
+        "integrity": "Zr9Ya4MnO1qS8uW3xZ6bC0dE2fG5hI7kL=",  # a checksum by its name
         "run": f"./notify --to ops {token[::-1]}",
     }
     context = scan(config)
