@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 import re
 from typing import Any
 
@@ -235,3 +236,197 @@ def test_declared_references_are_never_masked_and_are_listed() -> None:
     # Without the declaration, the same values are masked.
     plain = mask(config)
     assert plain.config["npmToken"] != "${cred:npm}"
+
+
+# -- 1. env lists inside manifest strings: the sibling name decides --------------------------
+
+MANIFEST_ENV = [
+    # An Argo resource template / Helm-rendered manifest (block YAML).
+    "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      containers:\n"
+    "      - name: migrate\n        image: acme/job:1.4\n        env:\n"
+    "        - name: LOG_LEVEL\n          value: info\n        - name: DB_PASSWORD\n"
+    '          value: "{secret}"\n      restartPolicy: Never\n',
+    # value before name, unquoted
+    "env:\n- value: {secret}\n  name: API_TOKEN\n- name: LOG_LEVEL\n  value: info\n",
+    # flow YAML, as the issue writes it
+    'env: [{{name: DB_PASSWORD, value: "{secret}"}}, {{name: LOG_LEVEL, value: info}}]',
+    # a JSON array of containers held as a string
+    '[{{"name": "app", "env": [{{"name": "LOG_LEVEL", "value": "info"}}, '
+    '{{"name": "SMTP_PASS", "value": "{secret}"}}]}}]',
+    # Tekton params with key/value, and a block scalar value
+    "params:\n  - key: api_key\n    value: |\n      {secret}\n  - key: region\n    value: info\n",
+]
+
+
+@pytest.mark.parametrize("template", MANIFEST_ENV)
+def test_env_pairs_inside_manifest_strings(template: str) -> None:
+    secret = "gG8XdLyQG~+1C0JyZM"
+    manifest = template.format(secret=secret)
+    outcome = mask({"templates": [{"name": "apply", "resource": {"manifest": manifest}}]})
+    assert leaks(outcome, secret) == []
+    kept = outcome.config["templates"][0]["resource"]["manifest"]
+    assert ("info" in kept and "LOG_LEVEL" in kept) or "region" in kept
+
+
+def test_env_pairs_with_neutral_names_are_kept() -> None:
+    manifest = (
+        "env:\n- name: LOG_LEVEL\n  value: debug-verbose\n- name: REGION\n  value: eu-west-1\n"
+    )
+    assert mask({"manifest": manifest}).config["manifest"] == manifest
+
+
+def test_a_value_from_a_secret_ref_in_a_string_is_no_secret() -> None:
+    manifest = "env:\n- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: pw}\n"
+    assert mask({"manifest": manifest}).config["manifest"] == manifest
+
+
+# -- 2. YAML block and folded scalars in strings -------------------------------------------------
+
+BLOCK_SCALARS = [
+    "database:\n  host: db.internal\n  password: |\n    {secret}\n  port: 5432\n",
+    "database:\n  token: |-\n    {secret}\n  port: 5432\n",
+    "auth:\n  password: >-\n    {secret}\n",
+    "auth:\n  password: >\n    {secret}\n\nnext: 1\n",
+    "apiKey: |+\n  {secret}\n",
+    "secret: |2\n    {secret}\nother: x\n",
+]
+
+
+@pytest.mark.parametrize("template", BLOCK_SCALARS)
+def test_yaml_block_and_folded_scalars_in_strings(template: str) -> None:
+    secret = "Qm8sT3vN6pL1kR9w"
+    values = template.format(secret=secret)
+    outcome = mask({"files": {"values.yaml": values}})
+    assert leaks(outcome, secret) == []
+    kept = outcome.config["files"]["values.yaml"]
+    for line in values.splitlines():
+        if secret not in line:
+            assert line in kept  # the rest of the file stays readable
+
+
+def test_a_secret_name_over_a_nested_mapping_is_no_block_scalar() -> None:
+    values = "password:\n  file: /etc/app/password\n  mode: 0400\n"
+    assert mask({"values": values}).config["values"] == values
+
+
+# -- 6. SQL, JSON encoded twice, YAML anchors, homoglyph keys ------------------------------------
+
+SQL = [
+    "ALTER USER app PASSWORD '{secret}';",
+    "-- 0042 rotate\nALTER ROLE gateway_app PASSWORD '{secret}' VALID UNTIL 'infinity';",
+    "CREATE ROLE ci WITH LOGIN ENCRYPTED PASSWORD '{secret}';",
+    "ALTER USER 'app'@'%' IDENTIFIED BY '{secret}';",
+    "CREATE USER scott IDENTIFIED BY {secret};",
+    "ALTER USER x IDENTIFIED WITH mysql_native_password BY '{secret}';",
+    "SET PASSWORD FOR 'bob'@'localhost' = PASSWORD('{secret}');",
+    "CREATE LOGIN ci WITH PASSWORD = '{secret}', CHECK_POLICY = OFF",
+]
+
+
+@pytest.mark.parametrize("template", SQL)
+def test_sql_that_sets_a_password(template: str) -> None:
+    secret = "DPCFIeBpXl4JHhrZ"
+    outcome = mask({"migration": template.format(secret=secret)})
+    assert leaks(outcome, secret) == []
+
+
+def test_sql_without_a_password_value_is_kept() -> None:
+    for text in ("ALTER USER x PASSWORD NULL;", "psql -c \"ALTER USER app PASSWORD '$PGPASS'\""):
+        assert mask({"migration": text}).config["migration"] == text
+
+
+def test_json_encoded_twice_or_three_times() -> None:
+    secret = "gG8XdLyQG~+1C0JyZM"
+    inner = json.dumps({"db": {"host": "db.internal", "user": "search", "password": secret}})
+    for payload in (json.dumps(inner), json.dumps(json.dumps({"x": inner}))):
+        outcome = mask({"env": {"payload": payload}})
+        assert leaks(outcome, secret) == []
+        assert "db.internal" in outcome.config["env"]["payload"]
+
+
+ANCHORS = [
+    "shared: &pw {secret}\napp:\n  password: *pw\n",
+    "shared: &pw '{secret}'\napp:\n  db:\n    password: *pw\n",
+    "x: &pw |\n  {secret}\napp:\n  token: *pw\n",
+    "password: &pw {secret}\nreplica:\n  password: *pw\n",
+]
+
+
+@pytest.mark.parametrize("template", ANCHORS)
+def test_yaml_anchors_that_carry_the_secret(template: str) -> None:
+    secret = "s3cr3t-Value9x"
+    outcome = mask({"values": template.format(secret=secret)})
+    assert leaks(outcome, secret) == []
+    assert "&pw" in outcome.config["values"] and "*pw" in outcome.config["values"]
+
+
+HOMOGLYPH_NAMES = [
+    "p\u0430ssword",  # Cyrillic a
+    "tok\u0435n",  # Cyrillic e
+    "DB_P\u0410SSWORD",  # Cyrillic capital A
+    "\u0430pi_key",
+    "s\u0435cr\u0435t",
+    "\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24",  # fullwidth PASSWORD
+    "pass\u200bword",  # a zero-width space inside
+]
+
+
+@pytest.mark.parametrize("name", HOMOGLYPH_NAMES)
+def test_keys_written_with_homoglyphs(name: str) -> None:
+    secret = "gG8XdLyQG~+1C0JyZM"
+    config = {
+        "env": {name: secret},
+        "containers": [{"env": [{"name": name, "value": secret + "2"}]}],
+        "script": f"export {name}={secret}3",
+    }
+    assert leaks(mask(config), secret) == []
+
+
+# -- things that are not secrets ---------------------------------------------------------------
+
+PUBLIC_KEYS = {
+    "DEPLOY_KEY_PUB": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jKs ci@acme",
+    "SSH_PUBLIC_KEY": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQC7x9Yk2pQZq8Xz3LmN0pR7tV2w== deploy",
+    "SIGNING_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n"
+    "-----END PUBLIC KEY-----\n",
+    "GPG_PUBLIC_KEY": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
+    "mQINBGF2Zq8BEADQx9Yk2pQZq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jK\n=Ab12\n"
+    "-----END PGP PUBLIC KEY BLOCK-----",
+    "AGE_RECIPIENT_KEY": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+    "authorized_keys_secret": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKq8Xz3LmN0pR7tV2wY5 a\n"
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= b",
+}
+
+
+def test_public_keys_are_not_secrets() -> None:
+    config = {
+        "env": dict(PUBLIC_KEYS),
+        "script": f'export DEPLOY_KEY_PUB="{PUBLIC_KEYS["DEPLOY_KEY_PUB"]}"\n'
+        f"age -r {PUBLIC_KEYS['AGE_RECIPIENT_KEY']} -o out.age in",
+    }
+    outcome = mask(config)
+    assert outcome.config == config
+    assert outcome.manifest.fields == ()
+
+
+def test_a_private_key_under_a_public_looking_name_is_still_masked() -> None:
+    private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5v\n-----END OPENSSH PRIVATE KEY-----"
+    outcome = mask({"DEPLOY_KEY": private, "SSH_PUBLIC_KEY": private})
+    assert leaks(outcome, "b3BlbnNzaC1rZXktdjEAAAAABG5v") == []
+
+
+KEEP = {
+    "commit": "3f9c2a7e1b4d5c6f7a8b9c0d1e2f3a4b5c6d7e8f",
+    "image": "ghcr.io/acme/app@sha256:" + "ab12" * 16,
+    "uuid": "5f0c6a2e-8d3b-4c1a-9e7f-2b6d4a8c0e13",
+    "arn": "arn:aws:iam::123456789012:role/ci-deployer",
+    "checksum": "sha512-Xq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jKq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jK==",
+    "ref": "${{ secrets.NPM_TOKEN }}",
+}
+
+
+def test_what_was_already_right_stays_kept() -> None:
+    outcome = mask({"values": dict(KEEP), "token": KEEP["ref"]})
+    assert outcome.config["values"] == KEEP
+    assert outcome.config["token"] == KEEP["ref"]

@@ -25,6 +25,7 @@ from wfaudit_hookspecs import MaskContext, Path
 from .names import NameClass, NameClassifier
 from .references import Reference, find_secret_expressions, k8s_selector, parse_reference
 from .restore import env_restore
+from .values import is_public_key
 
 __all__ = [
     "RULES",
@@ -163,6 +164,8 @@ class NameRule(Rule, abc.ABC):
             if refs is not None:
                 _report(context, path, refs, self.name)
                 return True
+            if is_public_key(value):
+                return True  # DEPLOY_KEY_PUB: ssh-ed25519 AAAA...: public, not secret
             return self._mask(context, path, holder, variable)
         if isinstance(value, int | float):
             return self._mask(context, path, holder, variable)

@@ -12,7 +12,7 @@ import re
 
 from .references import parse_reference
 
-__all__ = ["is_literal"]
+__all__ = ["is_literal", "is_public_key"]
 
 _PLACEHOLDER_WORDS = frozenset(
     {
@@ -39,3 +39,36 @@ def is_literal(value: str) -> bool:
     if _REPEATED.fullmatch(text):
         return False  # "****", "xxxxxx"
     return parse_reference(text) is None
+
+
+_SSH_PUBLIC = re.compile(
+    r"(?:(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp(?:256|384|521)"
+    r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)(?:-cert-v01@openssh\.com)?"
+    r"[ \t]+AAAA[A-Za-z0-9+/]+={0,3}(?:[ \t]+[^\r\n]*)?)"
+)
+_PEM_PUBLIC = re.compile(
+    r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |SSH2 )?PUBLIC KEY|PGP PUBLIC KEY BLOCK)-----"
+    r"[A-Za-z0-9+/=:\s,.\-\"'()]*?-----END (?P=kind)-----"
+)
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
+"""An age recipient: bech32 of a public key (the secret key is AGE-SECRET-KEY-1...)."""
+
+
+def is_public_key(value: str) -> bool:
+    """Whether ``value`` is nothing but public keys: SSH public keys (one per line,
+    ``authorized_keys``), PEM public keys, PGP public key blocks, age recipients.
+
+    Public keys are not secrets, whatever the name they stand under
+    (``DEPLOY_KEY_PUB``, ``SSH_PUBLIC_KEY``).
+    """
+    text = value.strip()
+    if not text or "PRIVATE" in text:
+        return False
+    if text.startswith("-----BEGIN"):
+        rest = _PEM_PUBLIC.sub("", text)
+        return not rest.strip() and rest != text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return all(
+        _SSH_PUBLIC.fullmatch(line) or all(map(_AGE_RECIPIENT.fullmatch, line.split(",")))
+        for line in lines
+    )
