@@ -117,3 +117,24 @@ def test_a_secret_key_is_masked_stored_and_restored_by_a_retrigger(
     restored = auditor.retrigger_request(1, "CI")
     assert restored.config == config
     assert [r.key for r in restorer.requests] == [field.key]
+
+
+def test_the_adapters_declare_their_reference_syntax(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    auditor = make_auditor(entry_points="sql,maskers,ci,cd", strict=True)
+    kinds = {kind for kind, _ in auditor.plugin_manager.reference_syntax}
+    assert kinds == {"devtron-variable", "github-expression", "tekton-variable", "argo-variable"}
+    config = {
+        "env": {
+            "API_TOKEN": '$(params["api-token"])',
+            "GH_TOKEN": "{{workflow.parameters.gh-token}}",
+            "DB_PASSWORD": "@{{db_password}}",
+            "NPM_TOKEN": "${{ inputs.npm-token }}",
+        },
+        "script": "curl -H 'Authorization: Bearer $(params.api-token)' https://api.example.com",
+    }
+    assert auditor.audit_trigger(_request(config)).ok
+    snapshot = auditor.get_snapshot(1, "CI")
+    assert snapshot.config == config
+    assert snapshot.manifest.fields == ()
