@@ -215,27 +215,44 @@ def test_reversed_case_and_hex_copies_are_masked() -> None:
 
 # -- declared reference syntax ----------------------------------------------------------------
 
-CRED = (("jenkins-credential", re.compile(r"\$\{cred:(?P<name>[\w.-]+)\}")),)
+CRED = (("acme-credential", re.compile(r"@@(?P<name>[\w.-]+)@@")),)
 
 
 def test_declared_references_are_never_masked_and_are_listed() -> None:
     config = {
-        "npmToken": "${cred:npm}",
-        "run": "npm publish --token=${cred:npm-publish}",
-        "password": "hunter2${cred:suffix}",
+        "npmToken": "@@npm@@",
+        "run": "npm publish --token=@@npm-publish@@",
+        "password": "hunter2@@suffix@@",
     }
     outcome = mask(config, CRED)
-    assert outcome.config["npmToken"] == "${cred:npm}"
-    assert "--token=${cred:npm-publish}" in outcome.config["run"]
+    assert outcome.config["npmToken"] == "@@npm@@"
+    assert "--token=@@npm-publish@@" in outcome.config["run"]
     # The literal part of a value holding a reference is still masked.
     assert "hunter2" not in outcome.config["password"]
-    assert outcome.config["password"].endswith("${cred:suffix}")
-    assert ("/npmToken", "jenkins-credential", "npm") in {
+    assert outcome.config["password"].endswith("@@suffix@@")
+    assert ("/npmToken", "acme-credential", "npm") in {
         (r.path, r.kind, r.name) for r in outcome.manifest.references
     }
     # Without the declaration, the same values are masked.
     plain = mask(config)
-    assert plain.config["npmToken"] != "${cred:npm}"
+    assert plain.config["npmToken"] != "@@npm@@"
+
+
+RESOLVER_REFERENCES = [
+    "${cred:github-ci}",
+    "${credentials:npm}",
+    "${ssm:/prod/api-token}",
+    "${vault:secret/data/ci#token}",
+    "${env:API_TOKEN}",
+    '$(params["api-token"])',
+]
+
+
+@pytest.mark.parametrize("reference", RESOLVER_REFERENCES)
+def test_built_in_resolver_references_are_kept(reference: str) -> None:
+    outcome = mask({"env": {"DB_TOKEN": reference}})
+    assert outcome.config["env"]["DB_TOKEN"] == reference
+    assert outcome.manifest.references
 
 
 # -- 1. env lists inside manifest strings: the sibling name decides --------------------------

@@ -54,7 +54,7 @@ class _KeyInfo:
     rules that see its string values, and whether the scanner sees them (none of
     these for an allowed key)."""
 
-    __slots__ = ("name", "rules", "scan_text", "string_rules")
+    __slots__ = ("name", "rules", "scan_key", "scan_text", "string_rules")
 
     def __init__(
         self,
@@ -67,6 +67,10 @@ class _KeyInfo:
         self.rules = rules
         self.string_rules = string_rules
         self.scan_text = scan_text
+        # Whether the key itself may be a secret or a copy of one: not a word-like
+        # name (``workflowNamePrefix``), which no rule and no copy search takes for one.
+        key = name.name
+        self.scan_key = len(key) >= MIN_KEY and _WORDLIKE.fullmatch(key) is None
 
 
 StringRule = tuple[Rule, str, tuple[str, ...]]
@@ -211,21 +215,18 @@ class Masker:
         recorder = _Recorder(context, self._allow)
         pending: list[Pending] = []
         keys: list[tuple[Link, str]] = []
-        shorts: list[Pending] = []
-        self._walk(recorder, pending, keys, shorts)
+        self._walk(recorder, pending, keys)
         if (pending or keys) and self._scanner is not None:
-            _Strings(self._scanner, recorder, pending, keys, shorts).mark()
+            _Strings(self._scanner, recorder, pending, keys).mark()
 
     def _walk(
         self,
         context: _Recorder,
         pending: list[Pending],
         keys: list[tuple[Link, str]],
-        shorts: list[Pending],
     ) -> None:
         """Walk the config: settle entries by name, and collect for the scanner the
-        strings (``pending``) and keys to scan, and the strings too short to scan
-        that may still be a copy of a short secret (``shorts``)."""
+        strings (``pending``) and the keys to scan."""
         config = context.config
         texts = self._scanner is not None
         gate, gate_words = self._gate, self._gate_words
@@ -242,7 +243,6 @@ class Masker:
         # Keys are scanned like values ({"https://u:pw@host/repo.git": "primary"}),
         # for the copy search too: any key long enough to hold a secret.
         pend_key = keys.append if texts else None
-        pend_short = shorts.append
         # (container, its link, the info of the key holding it: list items inherit it)
         stack: list[tuple[Any, Link, _KeyInfo]] = [(_plain_type(config), None, self._plain)]
         push = stack.append
@@ -255,9 +255,9 @@ class Masker:
             path: Path | None = None
             if type(node) is dict:
                 for key, value in node.items():
-                    if pend_key is not None and type(key) is str and len(key) >= MIN_KEY:
-                        pend_key((link, key))
                     info = known(key) or key_info(key)
+                    if info.scan_key and pend_key is not None:
+                        pend_key((link, key))
                     if info.rules:
                         if path is None:
                             path = _path(link)
@@ -272,11 +272,8 @@ class Masker:
                                 _scan_string(
                                     info.string_rules, context, path, key, value, held_by.name
                                 )
-                            if texts and info.scan_text:
-                                if len(value) >= MIN_TEXT:
-                                    pend((link, key, value, info))
-                                elif len(value) >= MIN_DECODED_COPY:
-                                    pend_short((link, key, value, info))
+                            if texts and len(value) >= MIN_TEXT and info.scan_text:
+                                pend((link, key, value, info))
                     elif kind is dict or kind is list:
                         push((value, (key, link), info))
                     elif kind not in _SCALARS:
@@ -301,11 +298,13 @@ class Masker:
                                     info.string_rules, context, path, index, value, held_by.name
                                 )
                             # Short flags too: ["--token", "..."] names the next item.
-                            if texts and info.scan_text:
-                                if len(value) >= MIN_TEXT or value[0] == "-":
-                                    pend((link, index, value, info))
-                                elif len(value) >= MIN_DECODED_COPY:
-                                    pend_short((link, index, value, info))
+                            # Short flags too: ["--token", "..."] names the next item.
+                            if (
+                                texts
+                                and info.scan_text
+                                and (len(value) >= MIN_TEXT or value[0] == "-")
+                            ):
+                                pend((link, index, value, info))
                     elif kind is dict or kind is list:
                         push((value, (index, link), info))
                     elif kind not in _SCALARS:
@@ -408,13 +407,14 @@ class _Strings:
         context: _Recorder,
         pending: list[Pending],
         keys: list[tuple[Link, str]],
-        shorts: list[Pending],
     ) -> None:
         self.scanner = scanner
         self.context = context
         self.pending = pending
         self.keys = keys
-        self.shorts = shorts
+        self.shorts: list[Pending] = []
+        """Strings too short to scan that hold a copy of a short secret: looked for
+        only when a secret's decoded form is that short (rare)."""
         texts = dict.fromkeys(map(_VALUE, pending))
         texts.update(dict.fromkeys(map(_KEY, keys)))
         self.batch: Batch = scanner.batch(texts)
@@ -462,8 +462,8 @@ class _Strings:
         if not target or self.context.is_masked(target):
             return  # the engine cannot mask a config that is one bare string
         done = self.marked.setdefault(target, [])
-        if any(start < e and s < end for s, e in done):
-            return
+        if any(s <= start and end <= e for s, e in done):
+            return  # already covered; an overlapping span is merged by the engine
         done.append((start, end))
         span = None if start == 0 and end == len(value) else (start, end)
         self.context.mask(target, rule=rule, span=span)
@@ -496,23 +496,37 @@ class _Strings:
         ]
         if not secrets:
             return
+        batch = self.batch
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        # All the request's strings and keys, joined: each form of each secret is
+        # searched for in it once (a substring search in C, no word splitting), in
+        # lower case, so that a copy in any case (reversed, upper) is found too.
         wanted: set[str] = set()
         for secret in secrets:
             wanted |= variants(secret)
-        batch = self.batch
-        found: dict[str, list[tuple[int, int, str]]] = {}
-        # One pass over every string of the request (values and keys), joined:
-        # all the secrets' forms in one alternation, longest first.
+        if any(len(form) < MIN_TEXT for form in wanted):
+            self.shorts = _short_strings(self.context.config)
         texts = [*batch.texts, *dict.fromkeys(map(_VALUE, self.shorts))]
         blob = "\x00".join(texts)
-        starts = [0, *itertools.accumulate(len(text) + 1 for text in texts[:-1])]
-        search = re.compile("|".join(map(re.escape, sorted(wanted, key=len, reverse=True))))
-        for match in search.finditer(blob):
-            index = bisect.bisect_right(starts, match.start()) - 1
-            offset = starts[index]
-            found.setdefault(texts[index], []).append(
-                (match.start() - offset, match.end() - offset, "encoded:copy")
-            )
+        lowered = blob.lower()
+        caseless = len(lowered) == len(blob)  # lower() keeps offsets (not so for "İ")
+        haystack = lowered if caseless else blob
+        if caseless:
+            wanted = {form.lower() for form in wanted}
+        hits = sorted(
+            (start, start + len(form))
+            for form in wanted
+            if form in haystack
+            for start in _occurrences(haystack, form)
+        )
+        if hits:
+            starts = [0, *itertools.accumulate(len(text) + 1 for text in texts[:-1])]
+            for start, end in hits:
+                index = bisect.bisect_right(starts, start) - 1
+                offset = starts[index]
+                found.setdefault(texts[index], []).append(
+                    (start - offset, end - offset, "encoded:copy")
+                )
         for value in batch.decoded():
             for start, end, decoded in batch[value].decoded:
                 if any(secret in decoded for secret in secrets):
@@ -540,6 +554,37 @@ MIN_KEY = MIN_COPY_LENGTH
 _CERTIFICATE = ("-----BEGIN CERTIFICATE", "LS0tLS1CRUdJTiBDRVJU")
 """A PEM certificate, and its base64 (``-----BEGIN CERT``)."""
 _WORDLIKE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+
+
+def _short_strings(config: Any) -> list[Pending]:
+    """The strings of ``config`` from MIN_DECODED_COPY to MIN_TEXT characters (the
+    scanner's walk skips them), for the copy search of a short decoded secret."""
+    out: list[Pending] = []
+    if not isinstance(config, dict | list | tuple):
+        return out
+    stack: list[tuple[Any, Link]] = [(config, None)]
+    plain = _KeyInfo(NameClass(""), (), (), True)
+    while stack:
+        node, link = stack.pop()
+        items: Iterable[tuple[Any, Any]] = (
+            node.items() if isinstance(node, dict) else enumerate(node)
+        )
+        for key, value in items:
+            if isinstance(value, str):
+                if MIN_DECODED_COPY <= len(value) < MIN_TEXT:
+                    out.append((link, key, value, plain))
+            elif isinstance(value, dict | list | tuple):
+                stack.append((value, (key, link)))
+    return out
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    out: list[int] = []
+    start = text.find(word)
+    while start >= 0:
+        out.append(start)
+        start = text.find(word, start + len(word))
+    return out
 
 
 def _strings_in(value: Any, limit: int = 256) -> list[str]:
