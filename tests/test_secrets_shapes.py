@@ -447,3 +447,47 @@ def test_what_was_already_right_stays_kept() -> None:
     outcome = mask({"values": dict(KEEP), "token": KEEP["ref"]})
     assert outcome.config["values"] == KEEP
     assert outcome.config["token"] == KEEP["ref"]
+
+
+# -- found by the masking evaluation ---------------------------------------------------------------
+
+PERCENT_LED = [
+    '[{{"name": "app", "env": [{{"name": "SMTPPASSWORD", "value": "{secret}"}}]}}]',
+    "mysql -h db -u root -p{secret} < schema.sql",
+    "export DB_PASSWORD={secret}",
+    "env:\n- name: REDIS_PASSWORD\n  value: \"{secret}\"\n",
+]
+
+
+@pytest.mark.parametrize("template", PERCENT_LED)
+def test_secrets_starting_with_a_percent_sign(template: str) -> None:
+    # "%" starts a Windows %VARIABLE% reference only in that shape.
+    secret = "%ypEmzdVn2yCVd~ViC13r"
+    outcome = mask({"files": {"x": template.format(secret=secret)}})
+    assert leaks(outcome, secret) == []
+    kept = "export DB_PASSWORD=%DB_PASSWORD%"
+    assert mask({"run": kept}).config["run"] == kept
+
+
+@pytest.mark.parametrize("key", ["AKIARXLXPPDZQYULZLKO", "ASIAQWERTYUIOPASDFGH"])
+def test_a_letters_only_token_used_as_a_key(key: str) -> None:
+    outcome = mask({"env": {key: "ci-bot", "workflowNamePrefix": "w"}})
+    assert leaks(outcome, key) == []
+    assert "workflowNamePrefix" in outcome.config["env"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"run": "helm repo add acme https://c --username ci --password -jBvEPMBLJexp3Ooin"},
+        {"args": ["deploy", "--password", "-jBvEPMBLJexp3Ooin"]},
+        {"run": "login --token=-jBvEPMBLJexp3Ooin"},
+    ],
+)
+def test_a_password_that_starts_with_a_dash(config: dict[str, Any]) -> None:
+    assert leaks(mask(config), "-jBvEPMBLJexp3Ooin") == []
+
+
+def test_the_next_flag_is_not_taken_for_a_password() -> None:
+    for text in ("cmd --password --verbose", "cmd --password -v", "cmd --password-stdin -x"):
+        assert mask({"run": text}).config["run"] == text

@@ -99,6 +99,8 @@ LOW_ENTROPY_RANDOM = [
     "nqrxnZiaqDaaEqu68GfmubcqIVOzFsrc",
     "SkqyapqipLNURBPHxqisoseYVCjfv3IF",
     "WwkyqBI1ZmRoTcuqrpPFKGFXliHfqLer",
+    # The masking evaluation (seed 3): an upper-case run with vowels (IVCIAZCI).
+    "2bRcRe346UrjgOulzanbsIVCIAZCITnP",
 ]
 
 
@@ -120,7 +122,7 @@ def test_random_tokens_are_found_at_least_9999_times_in_10000() -> None:
             if not (any(c.isdigit() for c in token) and token.lower() != token != token.upper()):
                 continue
             missed += not looks_random(token)
-    assert missed <= 6  # about 1 in 10,000 expected (10,000 draws), with margin
+    assert missed <= 3  # fewer than 1 in 10,000 expected (10,000 draws), with margin
 
 
 @pytest.mark.parametrize(
@@ -131,6 +133,7 @@ def test_random_tokens_are_found_at_least_9999_times_in_10000() -> None:
         "kubernetesVersion1Upgrade",
         "getHTTPResponseCode200Handler",
         "buildConfigurationStrength2",
+        "mainWerrorUnitybatchNocertdataCurltestsWin64",
     ],
 )
 def test_identifiers_made_of_words_are_kept(name: str) -> None:

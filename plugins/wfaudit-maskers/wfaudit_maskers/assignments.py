@@ -17,7 +17,7 @@ from .findings import Finding
 from .names import NameClassifier, compact
 from .values import is_literal, is_public_key
 
-__all__ = ["ASSIGNMENT_RULES", "AssignmentDetector", "bearer_findings"]
+__all__ = ["ASSIGNMENT_RULES", "AssignmentDetector", "bearer_findings", "looks_like_flag"]
 
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9_.\-]*")
@@ -226,7 +226,7 @@ class AssignmentDetector:
         more = _NEXT_ASSIGNMENT.search(text, start, end)
         if more is not None:
             end = more.start()
-        if flag and text.startswith("-", start):
+        if flag and looks_like_flag(text[start:end]):
             return None  # the next flag, not a value
         return self._value(text, start, end, name)
 
@@ -398,6 +398,15 @@ def _block_label(text: str, line_start: int, column: int) -> str | None:
             if direction < 0 and content.startswith("-") and key_column == column:
                 break  # the first line of this list item
     return None
+
+
+_FLAG = re.compile(r"--?[a-z0-9][a-z0-9_.\-]*(?:=.*)?|-[A-Za-z0-9]", re.DOTALL)
+
+
+def looks_like_flag(word: str) -> bool:
+    """Whether a word after ``--password`` is the next flag (``--verbose``, ``-v``), not
+    a password that starts with a dash (``-jBvEPMBLJexp3Ooin``)."""
+    return word.startswith("-") and _FLAG.fullmatch(word) is not None
 
 
 ASSIGNMENT_RULES = (

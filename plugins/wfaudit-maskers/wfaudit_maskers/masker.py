@@ -31,6 +31,7 @@ from typing import Any
 from wfaudit_hookspecs import MaskContext, Path, RestoreRef, TriggerRequest, hookimpl
 from wfaudit_hookspecs.pointer import get_at
 
+from .assignments import looks_like_flag
 from .encoded import MIN_COPY_LENGTH, MIN_DECODED_COPY, variants
 from .entropy import DEFAULT_MIN_LENGTH, looks_random
 from .findings import Finding
@@ -67,10 +68,8 @@ class _KeyInfo:
         self.rules = rules
         self.string_rules = string_rules
         self.scan_text = scan_text
-        # Whether the key itself may be a secret or a copy of one: not a word-like
-        # name (``workflowNamePrefix``), which no rule and no copy search takes for one.
-        key = name.name
-        self.scan_key = len(key) >= MIN_KEY and _WORDLIKE.fullmatch(key) is None
+        self.scan_key = False
+        """Whether the key itself may be a secret or a copy of one (see ``_key_info``)."""
 
 
 StringRule = tuple[Rule, str, tuple[str, ...]]
@@ -321,6 +320,20 @@ class Masker:
         else:
             wanted = tuple(rule for rule in self._entry_rules if rule.wants(name))
             info = _KeyInfo(name, wanted, self._string_rules, True)
+        # The key itself may be a secret, or a copy of one, unless it is a name made
+        # of words (workflowNamePrefix), which no copy search and no value pattern
+        # takes for one (an AKIA... key is letters only: its prefix gives it away).
+        scanner = self._scanner
+        info.scan_key = (
+            scanner is not None
+            and not name.allowed
+            and len(key) >= MIN_KEY
+            and (
+                _WORDLIKE.fullmatch(key) is None
+                or scanner.may_start_token(key)
+                or looks_random(key, self.options.entropy_min_length)
+            )
+        )
         if len(self._keys) >= _MAX_KEYS:
             self._keys.clear()
         self._keys[key] = info
@@ -476,7 +489,7 @@ class _Strings:
         if index + 1 >= len(container):
             return
         value = container[index + 1]
-        if isinstance(value, str) and not value.startswith("-") and is_literal(value):
+        if isinstance(value, str) and not looks_like_flag(value) and is_literal(value):
             self._mark((*path, index + 1), value, 0, len(value), "embedded:cli-flag")
 
     def _copies(self) -> None:

@@ -267,6 +267,12 @@ class TextScanner:
         """Scan one string (no cache): decoded content, and tests."""
         return self._batch([text], depth)[0]
 
+    def may_start_token(self, text: str) -> bool:
+        """Whether a value pattern dispatched on its first characters may match ``text``."""
+        return any(
+            pattern.regex.match(text) is not None for pattern in self._by_prefix.get(text[:2], ())
+        )
+
     def flag_takes_secret(self, flag: str) -> bool:
         """Whether a command-line flag (``--password``) is followed by a secret."""
         return self._assignments.secret_name(flag.lstrip("-"), flag=True)

@@ -24,6 +24,7 @@ _PLACEHOLDER_WORDS = frozenset(
 """Values that hold no secret: flags, type names and the usual placeholders."""
 
 _REPEATED = re.compile(r"(.)\1*")
+_PERCENT_REFERENCE = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|%\{[^}]*\}|%\([^)]*\)[sdr]")
 
 
 def is_literal(value: str) -> bool:
@@ -32,8 +33,10 @@ def is_literal(value: str) -> bool:
     if len(text) < 3 or text.lower() in _PLACEHOLDER_WORDS:
         return False
     first = text[0]
-    if first in "$%<" or text.startswith("{{"):
-        return False  # shell, Windows or template expansion; <placeholder>
+    if first in "$<" or text.startswith("{{"):
+        return False  # shell or template expansion; <placeholder>
+    if first == "%" and _PERCENT_REFERENCE.match(text):
+        return False  # %DB_PASSWORD% (Windows), %{password}, %(password)s
     if first in "/@" or text.startswith(("./", "../", "~/")):
         return False  # a file holding the secret (--from-file=password=./pw, -d @body.json)
     if _REPEATED.fullmatch(text):
