@@ -455,7 +455,7 @@ PERCENT_LED = [
     '[{{"name": "app", "env": [{{"name": "SMTPPASSWORD", "value": "{secret}"}}]}}]',
     "mysql -h db -u root -p{secret} < schema.sql",
     "export DB_PASSWORD={secret}",
-    "env:\n- name: REDIS_PASSWORD\n  value: \"{secret}\"\n",
+    'env:\n- name: REDIS_PASSWORD\n  value: "{secret}"\n',
 ]
 
 
@@ -491,3 +491,14 @@ def test_a_password_that_starts_with_a_dash(config: dict[str, Any]) -> None:
 def test_the_next_flag_is_not_taken_for_a_password() -> None:
     for text in ("cmd --password --verbose", "cmd --password -v", "cmd --password-stdin -x"):
         assert mask({"run": text}).config["run"] == text
+
+
+def test_label_errors_never_quote_the_label() -> None:
+    from wfaudit_hookspecs import InvalidRequest
+
+    secret = "ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"
+    with pytest.raises(InvalidRequest) as caught:
+        TriggerRequest(
+            workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, labels={secret: [1]}
+        )
+    assert secret not in str(caught.value) and "@0" in str(caught.value)

@@ -58,7 +58,7 @@ from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import load_key
-from .masking import Marks, MaskOutcome, apply_marks
+from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 from .spool import CURRENT as SPOOL_CONTEXT
@@ -778,7 +778,8 @@ def _path_in(config: Any, pointer: str) -> Path:
         get_at(config, path)
     except (KeyError, IndexError, TypeError):
         raise PluginError(
-            f"an adapter listed a reference at {pointer}, which is not in the config"
+            "an adapter listed a reference at a path that is not in the config "
+            f"(it ends after {where(config, path)})"
         ) from None
     return path
 

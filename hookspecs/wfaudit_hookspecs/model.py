@@ -152,11 +152,15 @@ def _labels(value: object) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidRequest("labels must be a mapping of strings to strings")
     out: dict[str, str] = {}
-    for key, item in value.items():
+    for position, (key, item) in enumerate(value.items()):
         if not isinstance(key, str) or not key:
             raise InvalidRequest("label keys must be non-empty strings")
         if not isinstance(item, str | int) or isinstance(item, bool):
-            raise InvalidRequest(f"label {key!r} must have a string value")
+            # By position, not by name: an error message never quotes request content.
+            raise InvalidRequest(
+                f"label @{position} (the label number {position + 1}) must have a string "
+                f"value, not {type(item).__name__}"
+            )
         out[key] = str(item)
     return dict(sorted(out.items()))
 
