@@ -337,6 +337,7 @@ SQL = [
     "ALTER USER x IDENTIFIED WITH mysql_native_password BY '{secret}';",
     "SET PASSWORD FOR 'bob'@'localhost' = PASSWORD('{secret}');",
     "CREATE LOGIN ci WITH PASSWORD = '{secret}', CHECK_POLICY = OFF",
+    "CREATE ROLE r WITH PASSWORD E'{secret}';",
 ]
 
 
@@ -502,3 +503,14 @@ def test_label_errors_never_quote_the_label() -> None:
             workflow_id=1, workflow_type="CI", pipeline_id=1, config={}, labels={secret: [1]}
         )
     assert secret not in str(caught.value) and "@0" in str(caught.value)
+
+
+def test_name_value_pairs_with_capitalised_slots() -> None:
+    # CloudFormation and ECS task definitions: {"Name": ..., "Value": ...}.
+    secret = "cf-s3cret-9x"
+    pairs = [{"Name": "DB_PASSWORD", "Value": secret}, {"Name": "REGION", "Value": "eu-west-1"}]
+    outcome = mask(
+        {"Environment": pairs, "containerDefinitions": json.dumps({"environment": pairs})}
+    )
+    assert leaks(outcome, secret) == []
+    assert outcome.config["Environment"][1]["Value"] == "eu-west-1"

@@ -99,7 +99,7 @@ _SQL_PASSWORD = re.compile(
     r"""(?<![\w.$\-])(?:(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s+FOR\s+\S+)?"""
     r"""|IDENTIFIED(?:\s+WITH\s+\S+)?\s+BY(?:\s+PASSWORD)?)"""
     r"""(?:\s*=\s*|\s+)(?:(?:OLD_)?PASSWORD\s*\(\s*)?"""
-    r"""(?:'(?P<sq>(?:[^'\\]|''|\\.)*)'|"(?P<dq>(?:[^"\\]|""|\\.)*)"|(?P<word>[^\s;'"(),]+))""",
+    r"""(?:[EeNn]?'(?P<sq>(?:[^'\\]|''|\\.)*)'|"(?P<dq>(?:[^"\\]|""|\\.)*)"|(?P<word>[^\s;'"(),]+))""",
     re.IGNORECASE,
 )
 _SQL_KEYWORDS = frozenset(

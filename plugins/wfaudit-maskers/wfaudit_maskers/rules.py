@@ -354,9 +354,11 @@ class PairRule(Rule):
     ) -> bool:
         if not isinstance(key, str) or not isinstance(container, dict):
             return False  # a list item inheriting the name "value"
-        label = container.get("name")
-        if not isinstance(label, str):
-            label = container.get("key")
+        label = None
+        for slot in _LABEL_SLOTS:  # Kubernetes, Tekton: name/key; CloudFormation, ECS: Name
+            label = container.get(slot)
+            if isinstance(label, str):
+                break
         if not isinstance(label, str) or not label:
             return False
         label_class = self.names.classify(label)
@@ -368,6 +370,9 @@ class PairRule(Rule):
                 # restores the value from the variable `label`.
                 return rule.claim(context, (*path, key), value, label_class, holder, label)
         return False
+
+
+_LABEL_SLOTS = ("name", "key", "Name", "Key", "NAME", "KEY")
 
 
 def _report(
