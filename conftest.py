@@ -23,6 +23,32 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+# Hypothesis: in CI (the CI variable set) derandomized, so a run is the same run every
+# time and a gate never flakes; elsewhere it explores freely and keeps what it finds in
+# a local database. A failure it finds becomes an explicit test (see
+# tests/test_secrets_property.py). HYPOTHESIS_PROFILE overrides the choice.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    database=DirectoryBasedExampleDatabase(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), ".hypothesis", "examples")
+    ),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

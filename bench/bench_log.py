@@ -154,7 +154,9 @@ def load(url: str, count: int) -> dict[str, Any]:
                 config_size=len(canonical),
                 created_by=f"dev{run % 7}",
             )
-            auditor.store.save(record, encoder.encode(record, canonical))
+            blob = encoder.encode(record, canonical)
+            auditor.store.save(record, blob)
+            encoder.stored(record, blob, canonical)  # a keyframe becomes the base once stored
             if run % 10 == 9:
                 auditor.record_outcome(f"run-{run}", "CI", "failed", "exit 1")
     return {

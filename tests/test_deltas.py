@@ -119,7 +119,7 @@ def test_a_delta_is_read_without_its_base_once_the_base_is_loaded() -> None:
     deltas = []
     for n in range(2):
         raw = canonical_json({**BIG, "commit": f"{n:040x}"})
-        data = codec.compress_against(raw, base_hash, base_raw)
+        data = codec.compress_against(raw, codec.WholeBase.of(base, base_raw))
         deltas.append(
             (
                 raw,

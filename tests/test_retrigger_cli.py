@@ -241,3 +241,66 @@ def test_refusals_are_one_line_and_launch_nothing(
     allowed = wfaudit(*base, "--allow-missing-plugins", store=store_url)
     assert allowed.returncode == 0, allowed.stderr
     assert "Warning: replaying without the plugins that produced it: maskers==" in allowed.stderr
+
+
+def test_dry_run_reports_each_secret_and_refuses_what_would_be_refused(
+    failed_run: Auditor, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["retrigger", "--workflow-id", "1001", "--type", "CI", "--dry-run"]
+    rotated = "Cli-Rg7!rotated-Pa55"
+    monkeypatch.setenv("CLI_REGISTRY_PASSWORD", rotated)
+    monkeypatch.delenv("CLI_DEPLOY_TOKEN")
+    result = wfaudit(*base, store=store_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "  /registry/password: restored, differs from the snapshot's (rotated or wrong); "
+        "refused" in result.stdout
+    )
+    assert "  /env/DEPLOY_TOKEN: missing (no restorer has it)" in result.stdout
+    assert "secrets: 0 of 2 restorable" in result.stdout
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("Error: the retrigger would be refused")
+    )
+    monkeypatch.setenv("CLI_DEPLOY_TOKEN", "")
+    as_json = wfaudit(*base, "--json", "--accept-rotated", "/registry/password", store=store_url)
+    assert as_json.returncode == 1
+    checks = {c["key"]: c for c in json.loads(as_json.stdout)["secret_checks"]}
+    assert checks["/registry/password"]["state"] == "rotated"
+    assert checks["/registry/password"]["accepted"] is True
+    assert checks["/env/DEPLOY_TOKEN"]["state"] == "invalid"
+    assert checks["/env/DEPLOY_TOKEN"]["reason"] == "empty"
+    monkeypatch.setenv("CLI_DEPLOY_TOKEN", TOKEN)
+    accepted = wfaudit(*base, "--accept-rotated", "/registry/password", store=store_url)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "  /env/DEPLOY_TOKEN: restored, matches the snapshot's fingerprint" in accepted.stdout
+    assert "accepted (--accept-rotated)" in accepted.stdout
+    texts = [("dry run", r.stdout + r.stderr) for r in (result, as_json, accepted)]
+    assert find_secrets([PASSWORD, TOKEN, rotated], texts=texts) == []
+    assert [r.workflow_id for r in failed_run.history()] == ["1001"]
+
+
+def test_accept_rotated_launches_the_rotated_secret_and_the_trail_records_it(
+    failed_run: Auditor, store_url: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "r.json"
+    base = ["retrigger", "--workflow-id", "1001", "--type", "CI", "--output", str(out)]
+    rotated = "Cli-Rg7!rotated-Pa55"
+    monkeypatch.setenv("CLI_REGISTRY_PASSWORD", rotated)
+    error = one_line_error(wfaudit(*base, store=store_url), "/registry/password", "rotated")
+    assert rotated not in error and PASSWORD not in error
+    for value in ("", f"[masked:{'0' * 16}]"):  # never, whatever is accepted
+        monkeypatch.setenv("CLI_DEPLOY_TOKEN", value)
+        refused = wfaudit(*base, "--accept-rotated", "/env/DEPLOY_TOKEN", store=store_url)
+        one_line_error(refused, "/env/DEPLOY_TOKEN", "never used")
+    assert not out.exists()
+    monkeypatch.setenv("CLI_DEPLOY_TOKEN", TOKEN)
+    done = wfaudit(*base, "--accept-rotated", "/registry/password", store=store_url)
+    assert done.returncode == 0, done.stderr
+    assert "launched with rotated secrets (recorded): /registry/password" in done.stdout
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["config"]["registry"]["password"] == rotated
+    child = failed_run.get_snapshot("1001-retry1", "CI")
+    events = failed_run.store.list_events(subject=child.id, tenant=None)
+    assert [e.data["paths"] for e in events if e.kind == "secrets.rotation_accepted"] == [
+        ["/registry/password"]
+    ]

@@ -14,6 +14,7 @@ import random
 import string
 from typing import Any, NamedTuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +124,34 @@ def test_no_planted_secret_survives_masking(tree: Tree) -> None:
             assert not any(form in leaf for leaf in leaves), (secret.text[:60], form[:20])
     for value in tree.keep:
         assert value in leaves
+
+
+# -- cases Hypothesis found, kept as explicit tests (CI runs derandomized) -----------------
+
+
+def _random_token(seed: int, size: int) -> str:
+    rng = random.Random(seed)
+    while True:
+        token = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(size))
+        if any(c.isdigit() for c in token) and token.lower() != token != token.upper():
+            return token
+
+
+# Fresh random tokens, and one the masking evaluation (tests/masking_eval) found in clear.
+TOKENS_IN_LISTS = [
+    *(_random_token(seed, size) for seed, size in ((104, 32), (7, 24), (2026, 40))),
+    "q0WxgeqxQlCgCeql4t6KgXC2ywOWOhV6",
+]
+
+
+@pytest.mark.parametrize("key", ["items", "values", "args", "0", "with"])
+@pytest.mark.parametrize("token", TOKENS_IN_LISTS, ids=lambda t: f"{len(t)}-chars")
+def test_found_a_random_token_in_a_list_under_a_neutral_key(key: str, token: str) -> None:
+    # Hypothesis seed 104 (a fresh clone's CI run): a 32-character random token under
+    # a neutral key, in a list, was left in clear.
+    for items in (["lint", token, 3], [token, "--notify", "mobile"], [token]):
+        leaves = strings(mask({"root": {key: items}, "planted": ["plain words"]}))
+        for form in forms(token):
+            assert not any(form in leaf for leaf in leaves), (
+                f"under {key!r} at {items.index(token)}"
+            )

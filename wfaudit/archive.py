@@ -17,7 +17,9 @@ Keys follow :func:`archive_key`::
 
 with the tenant (``-`` for none) and pipeline percent-encoded, and year and
 month of the snapshot's creation: predictable, listable by tenant, pipeline and
-month, and safe as a file path.
+month, and safe as a file path. A segment longer than :data:`MAX_SEGMENT` bytes
+once encoded is shortened with a hash of its value, so that every key of every
+valid identity fits file-name and S3 key limits.
 
 Archive stores are opened by URL: ``file:///path`` is the engine's own
 :class:`FileArchive`; other schemes (``s3://``) come from plugins through the
@@ -115,10 +117,31 @@ class ArchiveObject:
         )
 
 
-def _segment(value: str) -> str:
+MAX_SEGMENT = 150
+"""The longest percent-encoded key segment kept as it is (bytes).
+
+A longer one (a pipeline id of 200 ``é`` is 1,200 bytes encoded, over the 255
+bytes a file name may have, and long keys approach S3's 1,024) becomes its first
+:data:`_HASHED_PREFIX` bytes, ``~`` and the SHA-256 of the whole value: stable
+(the same identity gives the same key), collision-resistant, still readable at
+a glance, and always longer than :data:`MAX_SEGMENT`, so a hashed segment never
+equals the segment of another, shorter value. Every segment stays under 255
+bytes and every key under S3's 1,024 (with a prefix of up to 300 bytes).
+"""
+_HASHED_PREFIX = 100
+
+
+def _segment(value: str, suffix: str = "") -> str:
     encoded = quote(value, safe="")
+    if len(encoded) + len(suffix) > MAX_SEGMENT:
+        head = encoded[:_HASHED_PREFIX]
+        cut = head.rfind("%", len(head) - 2)
+        if cut != -1:  # never cut a %XX escape in two
+            head = head[:cut]
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        encoded = f"{head}~{digest}"
     # "." and ".." must not become path segments of a file archive.
-    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
+    return ("%2E" + encoded[1:] if encoded.startswith(".") else encoded) + suffix
 
 
 def _tenant_segment(tenant: str | None) -> str:
@@ -144,7 +167,7 @@ def archive_key(
         _segment(pipeline_id),
         f"{when.year:04d}",
         f"{when.month:02d}",
-        _segment(snapshot_id) + ARCHIVE_SUFFIX,
+        _segment(snapshot_id, ARCHIVE_SUFFIX),
     ]
     return "/".join(part for part in parts if part)
 
@@ -154,6 +177,8 @@ def snapshot_id_of_key(key: str) -> str | None:
     name = key.rsplit("/", 1)[-1]
     if not name.endswith(ARCHIVE_SUFFIX) or f"/v{ARCHIVE_VERSION}/" not in f"/{key}":
         return None
+    if len(name) > MAX_SEGMENT:
+        return None  # a hashed id: the object's header names the snapshot
     return unquote(name[: -len(ARCHIVE_SUFFIX)]) or None
 
 
@@ -194,7 +219,9 @@ def parse_object(data: bytes, *, where: str) -> ArchiveObject:
     :raises StoreError: not an archive object, a newer version, or a hash mismatch.
     """
     try:
-        body = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_OBJECT)
+        body = codec.bounded_decompress(
+            zstandard.ZstdDecompressor(), data, _MAX_OBJECT, what=f"archive object {where}"
+        )
     except zstandard.ZstdError:
         raise StoreError(f"archive object {where} is not a zstd frame: it is corrupt") from None
     head, sep, config = body.partition(b"\n")

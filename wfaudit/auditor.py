@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -21,6 +22,7 @@ from wfaudit_hookspecs import (
     AuditResult,
     BadStoreURL,
     Blob,
+    DeltaBaseUnavailable,
     EventKind,
     Failure,
     HistoryQuery,
@@ -31,12 +33,14 @@ from wfaudit_hookspecs import (
     SaveResult,
     SchemaMismatch,
     Snapshot,
+    SnapshotConflict,
     SnapshotNotFound,
     SnapshotRecord,
     Status,
     Store,
     StoreError,
     StoreMaintenance,
+    StoreMeta,
     StoreUnavailable,
     Tag,
     TriggerRequest,
@@ -46,18 +50,19 @@ from wfaudit_hookspecs import (
     canonical_json,
     check_json,
     content_hash,
+    normalize_identity,
     normalize_workflow_type,
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import Path, get_at
 
-from . import codec, refs
+from . import codec, conflicts, refs
 from . import history as _history
 from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
-from .keys import load_key
+from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
@@ -69,6 +74,7 @@ from .spool import (
     PersistContext,
     Spool,
     SpoolDrainer,
+    is_spoolable,
 )
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
@@ -111,7 +117,12 @@ class Auditor:
         self.plugin_manager = plugin_manager
         self.settings = settings
         self._hook = plugin_manager.hook
-        self._key = load_key(settings.key_file)
+        self.keys: FingerprintKeys = load_keys(
+            settings.key_file, keyring_target=_keyring_setting(settings)
+        )
+        self._key = self.keys.current
+        self._key_checked = threading.Event()
+        self._key_lock = threading.Lock()
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
@@ -197,11 +208,19 @@ class Auditor:
             return self._failed(request, exc, stage)
 
     def _audit(self, request: TriggerRequest, stage: Stage) -> AuditResult:
+        # Before any work: the engine's own deep copy, validated and measured in
+        # one pass, which stops as soon as the config is over a limit.
+        checked = self._checked_config(request.config)
+        request = attrs.evolve(request, config=checked)
+
         stage.name = "pre-trigger"
         request = self._check_request(self._pre_trigger(request))
 
+        stage.name = "key"
+        self._check_key(transient_ok=not self.settings.strict)
+
         stage.name = "mask"
-        masked = self._mask(request)
+        masked = self._mask(request, checked)
         stage.secrets = masked.secrets
 
         stage.name = "encode"
@@ -232,9 +251,21 @@ class Auditor:
         blob = self._encoder.encode(record, canonical)
 
         stage.name = "persist"
-        saved = self._persist(record, blob)
+        try:
+            try:
+                saved = self._persist(record, blob)
+            except DeltaBaseUnavailable:
+                # The base this process remembered is not stored whole any more
+                # (retention deleted it since): store this snapshot whole instead.
+                self._encoder.unusable(record, blob)
+                blob = self._encoder.whole(record, canonical)
+                saved = self._persist(record, blob)
+        except SnapshotConflict as conflict:
+            raise self._conflict(conflict, record, blob) from None
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        if not saved.spooled:
+            self._encoder.stored(record, blob, canonical)
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return AuditResult(
@@ -300,8 +331,24 @@ class Auditor:
             f"request for tenant {request.tenant!r} given to an auditor of tenant {tenant!r}"
         )
 
-    def _mask(self, request: TriggerRequest) -> MaskOutcome:
-        config = check_json(request.config)  # a validated deep copy: ours to change
+    def _checked_config(self, config: Any) -> Any:
+        """A validated deep copy of ``config``, within the request limits of the settings.
+
+        :raises RequestTooLarge: over ``max_request_bytes`` or ``max_request_depth``.
+        :raises InvalidRequest: not JSON data.
+        """
+        return check_json(
+            config,
+            max_depth=self.settings.max_request_depth,
+            max_bytes=self.settings.max_request_bytes,
+        )
+
+    def _mask(self, request: TriggerRequest, checked: Any) -> MaskOutcome:
+        # The copy made before pre-trigger is ours to change; a config an adapter
+        # replaced is checked (and copied) again.
+        config = (
+            request.config if request.config is checked else self._checked_config(request.config)
+        )
         maskers = self.plugin_manager.maskers()
         if not maskers and not self.settings.allow_unmasked:
             raise MaskingRequired(
@@ -344,7 +391,10 @@ class Auditor:
             tenant=self.settings.tenant,
         )
         self._persist_context = PersistContext(
-            spool=self.spool, breaker=breaker, on_spooled=self._drainer.after_spooled
+            spool=self.spool,
+            breaker=breaker,
+            on_spooled=self._drainer.after_spooled,
+            standalone=self._encoder.standalone,
         )
 
     def _persist(self, record: SnapshotRecord, blob: Blob) -> SaveResult | None:
@@ -365,14 +415,101 @@ class Auditor:
             self._drainer.after_success()  # may start a background drain; never waits
         return saved
 
+    def _conflict(
+        self, conflict: SnapshotConflict, record: SnapshotRecord, blob: Blob
+    ) -> SnapshotConflict:
+        """Keep a conflicting trigger as evidence on the stored snapshot's trail
+        (:mod:`wfaudit.conflicts`); the conflict is still the audit's result."""
+        try:
+            event = conflicts.record_conflict(self.store, record, spooled=False)
+        except Exception as error:
+            if self.settings.strict or not is_spoolable(error):
+                log.error(
+                    "the conflicting trigger of %s %s could not be recorded: %s",
+                    record.workflow_type,
+                    record.workflow_id,
+                    error if isinstance(error, WfauditError) else type(error).__name__,
+                )
+                return conflict
+            # The store failed between the two: the drain records it later.
+            path = self.spool.write(record, blob)
+            log.warning(
+                "the conflicting trigger of %s %s is spooled to %s to be recorded later",
+                record.workflow_type,
+                record.workflow_id,
+                path.parent,
+            )
+            return conflict
+        if event is None:
+            return conflict
+        return SnapshotConflict(
+            f"{conflict}; this trigger is recorded as evidence on the trail of snapshot "
+            f"{event.subject} (wfaudit show --id {event.subject})"
+        )
+
     def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         # Outside an audit's persist context: the spool's hooks pass it through.
-        saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+        self.check_key()
+        try:
+            try:
+                saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+            except DeltaBaseUnavailable:
+                # A delta spooled by an older wfaudit whose base is gone or not whole:
+                # stored whole if its base chain can still be read, else refused.
+                whole = self._encoder.standalone(blob)
+                if not codec.is_whole(whole):
+                    raise
+                saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
+        except SnapshotConflict:
+            # Recorded before the drain quarantines the file (once, however often
+            # the file is retried); a failure to record it is the drain's to report.
+            conflicts.record_conflict(self.store, record, spooled=True)
+            raise
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return saved
+
+    # -- the fingerprint key (wfaudit.keys) ------------------------------------
+
+    def check_key(self) -> None:
+        """Refuse to write with a fingerprint key the store does not use.
+
+        The first call records this process's key id in a store that has none
+        yet; a store that records the id of one of this installation's retired
+        keys is moved on to the current key (the installation rotated it). Any
+        other recorded id raises :class:`~wfaudit.keys.KeyMismatch`. Checked once
+        per auditor (the writes that fingerprint call it; later calls cost
+        nothing).
+        """
+        self._check_key(transient_ok=False)
+
+    def _check_key(self, *, transient_ok: bool) -> None:
+        if self._key_checked.is_set():
+            return
+        with self._key_lock:
+            if self._key_checked.is_set():
+                return
+            try:
+                store = self.store.opened() if isinstance(self.store, DeferredStore) else self.store
+                if isinstance(store, StoreMeta):
+                    self._claim_key(store)
+            except (StoreUnavailable, SchemaMismatch):
+                if not transient_ok:
+                    raise
+                return  # the audit goes to the spool; its drain checks again
+            self._key_checked.set()
+
+    def _claim_key(self, store: StoreMeta) -> None:
+        mine = self.keys.id
+        recorded = store.claim_meta(KEY_ID_META, mine)
+        if recorded != mine and recorded in self.keys.retired_ids:
+            recorded = store.claim_meta(KEY_ID_META, mine, replace=recorded)
+            if recorded == mine:
+                log.warning("the store now records the rotated fingerprint key %s", mine)
+        if recorded != mine:
+            raise KeyMismatch(self.store.url, mine, recorded)
 
     def notify(
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
@@ -570,17 +707,26 @@ class Auditor:
     # -- replay --------------------------------------------------------------
 
     def retrigger_request(
-        self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        *,
+        tenant: str | None = None,
+        accept_rotated: Sequence[str] = (),
     ) -> TriggerRequest:
         """The request a snapshot was taken of, with every secret restored.
 
         The restorers (``wfaudit_restore_secrets``) are asked for every masked
         field; if any stays unrestored, :class:`SecretsUnavailable` names the
         missing paths and nothing is returned: a retrigger never runs with
-        placeholders. The returned request holds secrets: do not log it.
+        placeholders. Each restored value is checked against the fingerprint the
+        snapshot stored for it: one that differs raises ``SecretsMismatch``
+        (paths only) unless ``accept_rotated`` names it; an empty value or a
+        placeholder is never used (:func:`wfaudit.retrigger.check_secrets`).
+        The returned request holds secrets: do not log it.
         """
         snapshot = self.get_snapshot(workflow_id, workflow_type, tenant=tenant)
-        return replay.restore_request(self, snapshot)
+        return replay.restore_request(self, snapshot, accept_rotated=accept_rotated)
 
     def find_latest_failed(
         self,
@@ -606,11 +752,16 @@ class Auditor:
         *,
         tenant: str | None = None,
         allow_missing_plugins: bool = False,
+        accept_rotated: Sequence[str] = (),
+        refuse: bool = True,
     ) -> replay.ReplayPlan:
         """Validate a retrigger without recording or launching anything (a dry run).
 
         Checks everything :meth:`retrigger` checks, the secrets included (they
-        are restored, then dropped); see :func:`wfaudit.retrigger.prepare`.
+        are restored, checked, then dropped; ``plan.secret_checks`` says what was
+        found for each); see :func:`wfaudit.retrigger.prepare`. With ``refuse``
+        False, secrets that would stop the retrigger do not raise: the plan
+        reports them (``wfaudit retrigger --dry-run``).
         """
         plan, snapshot = replay.prepare(
             self,
@@ -620,8 +771,11 @@ class Auditor:
             tenant=self._tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
         )
-        replay.restore_request(self, snapshot)
-        return plan
+        secrets = replay.check_secrets(self, snapshot, accept_rotated)
+        refusal = secrets.refusal()
+        if refuse and refusal is not None:
+            raise refusal
+        return attrs.evolve(plan, secret_checks=secrets.checks)
 
     def retrigger(
         self,
@@ -633,6 +787,7 @@ class Auditor:
         by: str | None = None,
         tenant: str | None = None,
         allow_missing_plugins: bool = False,
+        accept_rotated: Sequence[str] = (),
     ) -> replay.RetriggerResult:
         """Run a failed workflow again from its snapshot, with its secrets restored.
 
@@ -640,7 +795,9 @@ class Auditor:
         limit, every secret), records the new run's snapshot (``parent`` = the
         failed run's snapshot, ``attempt`` + 1, trigger kind ``retry``), then
         calls ``launcher`` with the restored request. ``new_workflow_id`` None
-        names the new run ``<first run's id>-retry<n>``. See
+        names the new run ``<first run's id>-retry<n>``. Every restored secret
+        must be the snapshot's (checked against its fingerprint) unless
+        ``accept_rotated`` names it (recorded on the new run's trail). See
         :mod:`wfaudit.retrigger` and ``docs/retrigger.md``.
         """
         return replay.retrigger(
@@ -652,6 +809,7 @@ class Auditor:
             by=by,
             tenant=self._tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
+            accept_rotated=accept_rotated,
         )
 
     # -- outcomes ------------------------------------------------------------
@@ -678,8 +836,11 @@ class Auditor:
                 "failed, error or cancelled"
             )
         kind = normalize_workflow_type(workflow_type)
+        self.check_key()
+        workflow_id = normalize_identity(workflow_id)
+        by = None if by is None or by == "" else normalize_identity(by)
         if reason is not None:
-            reason = self._mask_reason(str(workflow_id), kind, reason)
+            reason = self._mask_reason(workflow_id, kind, reason)
         record = self.store.set_status(
             workflow_id=str(workflow_id),
             workflow_type=kind,
@@ -720,6 +881,8 @@ class Auditor:
         """
         if not isinstance(reason, str):
             raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
+        if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
+            raise InvalidRequest("an outcome's reason must not contain NUL characters")
         if not self.plugin_manager.maskers():
             return reason
         request = TriggerRequest(
@@ -790,6 +953,11 @@ def _status(value: Status | str) -> Status:
     except ValueError:
         known = ", ".join(s.value for s in Status)
         raise InvalidRequest(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _keyring_setting(settings: Settings) -> str | None:
+    value = settings.options.get("fingerprint_keyring")
+    return value if isinstance(value, str) and value else None
 
 
 def _store_plugins(pm: PluginManager) -> str:

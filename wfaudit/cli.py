@@ -305,6 +305,8 @@ def main() -> None:
 
 
 from . import history_cli as _history_cli  # noqa: E402, F401 - log, show, diff, tag, annotate
+from . import keys_cli as _keys_cli  # noqa: E402, F401 - adds keys (show, export, import, rotate)
 from . import ops_cli as _ops_cli  # noqa: E402, F401 - adds verify, stats, drain, backup, health
 from . import retention_cli as _retention_cli  # noqa: E402, F401 - retention, hold, archive, restore
 from . import retrigger_cli as _retrigger_cli  # noqa: E402, F401 - adds retrigger
+from . import spool_cli as _spool_cli  # noqa: E402, F401 - adds spool list, retry, discard

@@ -8,7 +8,21 @@ Two codecs:
     Compressed with another blob's canonical JSON as a zstd raw-content
     dictionary (its ``base``): successive triggers of a pipeline repeat most of
     their request, so a delta holds little more than what changed. A base is
-    always a plain ``zstd`` blob, so reading a delta takes two blobs at most.
+    always a whole (plain ``zstd``) blob, so reading a delta takes two blobs.
+
+The invariant "a delta's base is a whole blob" holds by construction:
+:func:`compress_against` takes only a :class:`WholeBase`, which can be made only
+from a blob stored as plain ``zstd`` (see :mod:`wfaudit.deltas` for where bases
+are chosen), and the store refuses a delta whose base is not stored whole.
+Stores written before this rule may hold a delta whose base is a delta: reads
+follow such a chain up to :data:`MAX_DELTA_DEPTH` bases and refuse longer
+chains (or loops) with :class:`~wfaudit_hookspecs.BlobUnreadable`, which
+``wfaudit verify`` reports as an unreadable blob.
+
+Decompression is bounded by bytes before anything is allocated: a frame that
+declares a content size above the cap is refused at once, and a frame that
+declares none is streamed and stopped at the cap
+(:class:`~wfaudit_hookspecs.DecompressionBomb`).
 
 A blob records its codec, so that new codecs can be added while old blobs stay
 readable.
@@ -20,15 +34,39 @@ import collections
 import threading
 from collections.abc import Callable
 
+import attrs
 import zstandard
 
-from wfaudit_hookspecs import Blob, StoreError
+from wfaudit_hookspecs import (
+    Blob,
+    BlobUnreadable,
+    DecompressionBomb,
+    DeltaBaseUnavailable,
+    StoreError,
+)
 
-__all__ = ["ZSTD", "ZSTD_DELTA", "compress", "compress_against", "decode_blob", "decompress"]
+__all__ = [
+    "MAX_BLOB_BYTES",
+    "MAX_DELTA_DEPTH",
+    "ZSTD",
+    "ZSTD_DELTA",
+    "WholeBase",
+    "bounded_decompress",
+    "compress",
+    "compress_against",
+    "decode_blob",
+    "decompress",
+    "is_whole",
+]
 
 ZSTD = "zstd"
 ZSTD_DELTA = "zstd-delta"
-_MAX_OUTPUT = 256 * 1024 * 1024  # a decompression bomb stops here
+MAX_BLOB_BYTES = 256 * 1024 * 1024
+"""The most canonical JSON one blob may decompress to (a decompression bomb stops here)."""
+MAX_DELTA_DEPTH = 4
+"""The longest chain of delta bases a read follows (only stores written before
+bases had to be whole blobs hold chains longer than one)."""
+_STREAM_CHUNK = 1024 * 1024
 DICT_CACHE_BYTES = 48 * 1024 * 1024
 """Bases held by each thread's cache of dictionary-bound (de)compressors."""
 
@@ -100,31 +138,112 @@ def _dictionary(base: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 
 
+def is_whole(blob: Blob) -> bool:
+    """True for a blob that decodes on its own (no base): the only kind a delta
+    may be compressed against."""
+    return blob.codec == ZSTD and blob.base is None
+
+
+@attrs.frozen(repr=False)
+class WholeBase:
+    """The content of a blob stored whole, to compress deltas against.
+
+    Made only by :meth:`of` from the stored blob itself, so a delta can never be
+    compressed against content the store holds as a delta (or does not hold).
+    """
+
+    content_hash: str
+    canonical: bytes
+
+    def __repr__(self) -> str:  # never the content
+        return f"WholeBase({self.content_hash[:12]}, {len(self.canonical)} bytes)"
+
+    @classmethod
+    def of(cls, stored: Blob, canonical: bytes | None = None) -> WholeBase:
+        """The base made of ``stored``, a blob read from the store.
+
+        :param canonical: its content when the caller has it (spares decompressing).
+        :raises DeltaBaseUnavailable: ``stored`` is not a whole blob.
+        """
+        if not is_whole(stored):
+            raise DeltaBaseUnavailable(
+                f"blob {stored.content_hash[:12]} is stored as {stored.codec!r}"
+                f"{' against a base' if stored.base else ''}: not a whole blob, so no "
+                "delta may use it as its base"
+            )
+        if canonical is None:
+            canonical = decompress(stored.codec, stored.data)
+        return cls(stored.content_hash, canonical)
+
+
 def compress(data: bytes, level: int = 3) -> tuple[str, bytes]:
     """Compress canonical JSON on its own; returns ``(codec, bytes)``."""
     return ZSTD, _compressor(level).compress(data)
 
 
-def compress_against(data: bytes, base_hash: str, base: bytes, level: int = 3) -> bytes:
-    """Compress canonical JSON with ``base`` (another blob's content) as dictionary."""
+def compress_against(data: bytes, base: WholeBase, level: int = 3) -> bytes:
+    """Compress canonical JSON with ``base`` (a whole blob's content) as dictionary."""
+    if not isinstance(base, WholeBase):  # the invariant, for callers without mypy
+        raise TypeError("a delta is compressed against a WholeBase only")
     compressor = _dicts().get(
-        ("c", base_hash, level),
+        ("c", base.content_hash, level),
         lambda: zstandard.ZstdCompressor(
-            level=level, dict_data=_dictionary(base), write_content_size=True
+            level=level, dict_data=_dictionary(base.canonical), write_content_size=True
         ),
-        len(base),
+        len(base.canonical),
     )
     assert isinstance(compressor, zstandard.ZstdCompressor)
     return compressor.compress(data)
 
 
+def bounded_decompress(
+    decompressor: zstandard.ZstdDecompressor, data: bytes, limit: int, *, what: str = "blob"
+) -> bytes:
+    """Decompress one zstd frame, never producing (or allocating) more than ``limit`` bytes.
+
+    python-zstandard ignores ``max_output_size`` when the frame declares its
+    content size and allocates what the frame declares: the declared size is
+    checked first. A frame that declares none is streamed and stopped at the cap.
+
+    :raises DecompressionBomb: the output is (or declares to be) over ``limit``.
+    :raises zstandard.ZstdError: the bytes are not a valid frame.
+    """
+    declared = zstandard.frame_content_size(data)
+    if declared > limit:
+        raise DecompressionBomb(
+            f"{what} declares {declared:,} bytes once decompressed, over the "
+            f"{limit:,}-byte cap: refused (a decompression bomb, or tampered bytes)"
+        )
+    if declared >= 0:
+        return decompressor.decompress(data)
+    chunks: list[bytes] = []
+    total = 0
+    with decompressor.stream_reader(data, read_across_frames=False) as reader:
+        while True:
+            chunk = reader.read(_STREAM_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise DecompressionBomb(
+                    f"{what} decompresses past the {limit:,}-byte cap: refused "
+                    "(a decompression bomb, or tampered bytes)"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def decompress(
     codec: str, data: bytes, base_hash: str | None = None, base: bytes | None = None
 ) -> bytes:
-    """Decompress a blob's bytes written with ``codec`` (and ``base`` for a delta)."""
+    """Decompress a blob's bytes written with ``codec`` (and ``base`` for a delta).
+
+    :raises DecompressionBomb: the output would pass :data:`MAX_BLOB_BYTES`.
+    :raises StoreError: the bytes are corrupt, or the codec is unknown.
+    """
     try:
         if codec == ZSTD:
-            return _decompressor().decompress(data, max_output_size=_MAX_OUTPUT)
+            return bounded_decompress(_decompressor(), data, MAX_BLOB_BYTES)
         if codec == ZSTD_DELTA and base is not None and base_hash is not None:
             decompressor = _dicts().get(
                 ("d", base_hash, 0),
@@ -132,7 +251,7 @@ def decompress(
                 len(base),
             )
             assert isinstance(decompressor, zstandard.ZstdDecompressor)
-            return decompressor.decompress(data, max_output_size=_MAX_OUTPUT)
+            return bounded_decompress(decompressor, data, MAX_BLOB_BYTES)
     except zstandard.ZstdError as exc:
         raise StoreError(f"blob is corrupt: {exc}") from None
     if codec == ZSTD_DELTA:
@@ -141,24 +260,48 @@ def decompress(
 
 
 def decode_blob(blob: Blob, get_blob: Callable[[str], Blob | None]) -> bytes:
-    """A blob's canonical JSON, fetching its base with ``get_blob`` for a delta."""
+    """A blob's canonical JSON, fetching its base with ``get_blob`` for a delta.
+
+    A base is a whole blob; a chain of deltas written before that rule is
+    followed up to :data:`MAX_DELTA_DEPTH` bases.
+
+    :raises BlobUnreadable: a base is missing, or the chain is too long or loops.
+    :raises DecompressionBomb: the blob would decompress past the cap.
+    :raises StoreError: the bytes are corrupt.
+    """
+    return _decode(blob, get_blob, ())
+
+
+def _decode(blob: Blob, get_blob: Callable[[str], Blob | None], above: tuple[str, ...]) -> bytes:
+    """Decode ``blob``, a base of the deltas ``above`` (none for the blob read)."""
     if blob.codec != ZSTD_DELTA:
         return decompress(blob.codec, blob.data)
+    name = (above[0] if above else blob.content_hash)[:12]
+    if blob.content_hash in above:
+        raise BlobUnreadable(f"delta blob {name}: its chain of bases loops")
+    if len(above) >= MAX_DELTA_DEPTH:
+        raise BlobUnreadable(
+            f"delta blob {name}: its chain of bases is longer than {MAX_DELTA_DEPTH}"
+        )
     if blob.base is None:
-        raise StoreError(f"delta blob {blob.content_hash[:12]} names no base")
+        raise BlobUnreadable(f"delta blob {name} names no base")
     bound = _dicts().find(("d", blob.base, 0))
     if isinstance(bound, zstandard.ZstdDecompressor):
         # The base was read (and its dictionary loaded) before: no second read.
         try:
-            return bound.decompress(blob.data, max_output_size=_MAX_OUTPUT)
+            return bounded_decompress(bound, blob.data, MAX_BLOB_BYTES)
         except zstandard.ZstdError as exc:
             raise StoreError(f"blob is corrupt: {exc}") from None
     base_blob = get_blob(blob.base)
     if base_blob is None:
-        raise StoreError(
-            f"delta blob {blob.content_hash[:12]}: its base {blob.base[:12]} is missing"
-        )
-    if base_blob.codec != ZSTD:
-        raise StoreError(f"delta blob {blob.content_hash[:12]}: its base is itself a delta")
-    base = decompress(base_blob.codec, base_blob.data)
-    return decompress(blob.codec, blob.data, blob.base, base)
+        raise BlobUnreadable(f"delta blob {name}: its base {blob.base[:12]} is missing")
+    base = _decode(base_blob, get_blob, (*above, blob.content_hash))
+    if is_whole(base_blob):
+        return decompress(blob.codec, blob.data, blob.base, base)
+    # A base that is a delta is never cached as one: the shortcut above must
+    # not hide a chain that a process reading it afresh would have to follow.
+    try:
+        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(base))
+        return bounded_decompress(decompressor, blob.data, MAX_BLOB_BYTES)
+    except zstandard.ZstdError as exc:
+        raise StoreError(f"blob is corrupt: {exc}") from None

@@ -19,7 +19,7 @@ from rich.text import Text
 from wfaudit_hookspecs import InvalidRequest, Snapshot, Status
 from wfaudit_hookspecs.converter import unstructure
 
-from . import history, history_render, render
+from . import conflicts, history, history_render, render
 from .auditor import Auditor
 from .cli import CliState, cli, json_option, store_options
 from .diff import SnapshotDiff
@@ -162,16 +162,22 @@ def show(
             if store
             else []
         )
+        conflicting = conflicts.conflicts_of(auditor.store, snapshot)
     if config_only:
         click.echo(render.dump_json(snapshot.config))
     elif as_json:
         data = render.to_json_data(snapshot)
         data["tags"] = [t.name for t in tags]
         data["annotations"] = [unstructure(n) for n in notes]
+        data["conflicting_triggers"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, **(e.data or {})} for e in conflicting
+        ]
         click.echo(render.dump_json(data))
     else:
         view = render.snapshot_view(snapshot, snapshot.config)
         view.renderables.insert(1, history_render.history_block(tags, notes))
+        if conflicting:
+            view.renderables.insert(2, history_render.conflicts_table(conflicting))
         render.console().print(view)
 
 

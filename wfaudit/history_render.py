@@ -26,7 +26,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from wfaudit_hookspecs import Annotation, SnapshotRecord, SnapshotRef, Tag
+from wfaudit_hookspecs import Annotation, AuditEvent, SnapshotRecord, SnapshotRef, Tag
 
 from .diff import Change, SnapshotDiff
 from .history import TimelineEntry
@@ -34,6 +34,7 @@ from .masking import PLACEHOLDER_PREFIX
 
 __all__ = [
     "annotations_table",
+    "conflicts_table",
     "diff_header",
     "side_by_side",
     "timeline_table",
@@ -245,3 +246,20 @@ def history_block(tags: Sequence[Tag], notes: Sequence[Annotation]) -> Renderabl
     if notes:
         parts.append(annotations_table(notes))
     return Group(*parts)
+
+
+def conflicts_table(events: Sequence[AuditEvent]) -> Table:
+    """The conflicting triggers kept on a snapshot's trail (:mod:`wfaudit.conflicts`)."""
+    table = Table(title="Conflicting triggers (refused, kept as evidence)", title_justify="left")
+    for column in ("when (UTC)", "sent by", "content hash sent", "differs in", "via"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        table.add_row(
+            Text(event.at.strftime("%Y-%m-%d %H:%M:%S")),
+            Text(str(event.actor or "-")),
+            Text(str(data.get("conflicting_content_hash", "?"))[:12]),
+            Text(", ".join(str(name) for name in data.get("differing", ())) or "-"),
+            Text("spool" if data.get("spooled") else "audit"),
+        )
+    return table

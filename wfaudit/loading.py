@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from wfaudit_hookspecs import InvalidRequest
+from wfaudit_hookspecs.canonical import MAX_INT_DIGITS
 
-__all__ = ["MAX_EXPANDED_NODES", "load_payload", "parse_payload"]
+__all__ = ["MAX_EXPANDED_BYTES", "MAX_EXPANDED_NODES", "load_payload", "parse_payload"]
 
 MAX_EXPANDED_NODES = 1_000_000
 """The most nodes a YAML document may have once its aliases are expanded.
@@ -29,16 +30,33 @@ workflow files are far below this: the largest file of the corpus has a few
 thousand nodes.
 """
 
+MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+"""The most bytes of JSON a YAML document may stand for once its aliases are expanded.
+
+Counting nodes is not enough: an alias to a long string (or to a mapping full of
+them) repeats its bytes at every use, so a 1 MiB file of a few thousand aliases
+to large values would become hundreds of megabytes of snapshot. The size is an
+upper bound of the document's canonical JSON, computed on the parsed nodes
+before any value is built.
+"""
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1's surprising implicit types, refusing documents
-    whose aliases expand beyond :data:`MAX_EXPANDED_NODES`."""
+    whose aliases expand beyond :data:`MAX_EXPANDED_NODES` nodes or
+    :data:`MAX_EXPANDED_BYTES` bytes."""
 
     def construct_document(self, node: yaml.Node) -> Any:
-        if _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+        nodes, size = _expanded_size(node, MAX_EXPANDED_NODES, MAX_EXPANDED_BYTES)
+        where = f"YAML document at line {node.start_mark.line + 1}"
+        if nodes > MAX_EXPANDED_NODES:
             raise InvalidRequest(
-                f"YAML document at line {node.start_mark.line + 1} expands to more than "
-                f"{MAX_EXPANDED_NODES:,} nodes through its aliases"
+                f"{where} expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases"
+            )
+        if size > MAX_EXPANDED_BYTES:
+            raise InvalidRequest(
+                f"{where} expands to more than {MAX_EXPANDED_BYTES:,} bytes of JSON "
+                "through its aliases"
             )
         return super().construct_document(node)
 
@@ -78,13 +96,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _expanded_size(root: yaml.Node, limit: int) -> int:
-    """How many nodes ``root`` stands for with every alias expanded, counting up to
-    just past ``limit``. A node reached through several aliases is counted once per
-    use but sized once (memoised), so a document of aliases is checked in linear time.
+def _expanded_size(root: yaml.Node, max_nodes: int, max_bytes: int) -> tuple[int, int]:
+    """How many nodes, and at most how many bytes of JSON, ``root`` stands for with
+    every alias expanded, counting up to just past the limits. A node reached
+    through several aliases is counted once per use but sized once (memoised),
+    so a document of aliases is checked in linear time.
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_stack = (-1, -1)
     while pending:
         node, children_done = pending.pop()
         if not children_done and id(node) in sizes:
@@ -95,13 +115,20 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
         elif isinstance(node, yaml.MappingNode):
             children = [part for pair in node.value for part in pair]
         if not children_done:
-            sizes[id(node)] = -1  # on the stack: a recursive alias is a cycle
+            sizes[id(node)] = on_stack  # on the stack: a recursive alias is a cycle
             pending.append((node, True))
             pending.extend((child, False) for child in children if id(child) not in sizes)
             continue
-        # A child still marked -1 is an ancestor (a recursive alias): counted as 0.
-        total = 1 + sum(max(sizes.get(id(child), 0), 0) for child in children)
-        sizes[id(node)] = min(total, limit + 1)
+        # A child still on the stack is an ancestor (a recursive alias): counted as 0.
+        done = [sizes.get(id(child), on_stack) for child in children]
+        count = 1 + sum(max(n, 0) for n, _ in done)
+        if isinstance(node, yaml.ScalarNode):
+            # Quoted and escaped as JSON would: never less than the canonical form.
+            size = len(json.dumps(node.value, ensure_ascii=False).encode("utf-8"))
+        else:
+            # Brackets, and one separator (comma or colon) per child at most.
+            size = 2 + len(children) + sum(max(b, 0) for _, b in done)
+        sizes[id(node)] = (min(count, max_nodes + 1), min(size, max_bytes + 1))
     return sizes[id(root)]
 
 
@@ -133,6 +160,8 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
             raise InvalidRequest(
                 f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from None
+        except (RecursionError, ValueError) as exc:
+            raise _unreadable(source, "JSON", exc) from None
     try:
         documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.MarkedYAMLError as exc:
@@ -141,6 +170,21 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
         raise InvalidRequest(f"{source}: invalid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise InvalidRequest(f"{source}: invalid YAML ({type(exc).__name__})") from None
+    except (RecursionError, ValueError) as exc:
+        raise _unreadable(source, "YAML", exc) from None
     if not documents:
         raise InvalidRequest(f"{source} holds no document")
     return documents[0] if len(documents) == 1 else documents
+
+
+def _unreadable(source: str, kind: str, error: Exception) -> InvalidRequest:
+    """Data the parser gave up on: nested too deeply for it, or a number too long.
+
+    The parser's own message may quote the data; this one does not.
+    """
+    if isinstance(error, RecursionError):
+        return InvalidRequest(f"{source}: {kind} nested too deeply to read")
+    return InvalidRequest(
+        f"{source}: {kind} holds a number too long to read (integers have at most "
+        f"{MAX_INT_DIGITS:,} digits)"
+    )

@@ -37,6 +37,7 @@ __all__ = [
     "Marks",
     "MaskOutcome",
     "apply_marks",
+    "masked_key_text",
     "placeholder",
     "reference_spans",
     "unmask",
@@ -46,8 +47,9 @@ __all__ = [
 PLACEHOLDER_PREFIX = "[masked:"
 
 KEY_ENCODING = "key"
-"""The :attr:`~MaskedField.encoding` of a masked mapping *key*: the field's path
-ends with the placeholder that replaced the key (its value stays under it)."""
+"""The ``encoding`` of a :class:`MaskedField` that is a mapping *key*: its ``path``
+points at the entry under its masked key (the placeholder is the path's last
+token), and a ``span`` is one of the placeholders inside that key's text."""
 
 
 def placeholder(fingerprint: str) -> str:
@@ -451,15 +453,14 @@ def unmask(config: Any, fields: tuple[MaskedField, ...], values: Mapping[str, st
 
     ``values`` maps each field's :attr:`~MaskedField.key` to its secret. Spans of
     one string are put back from the last to the first, so that the recorded
-    offsets stay valid.
+    offsets stay valid. Masked mapping keys (:data:`KEY_ENCODING`) are put back
+    last, the deepest first, since the other fields' paths name them masked.
     """
     by_path: dict[str, list[MaskedField]] = {}
-    keys: list[MaskedField] = []
+    keys: dict[str, list[MaskedField]] = {}
     for field in fields:
-        if field.encoding == KEY_ENCODING:
-            keys.append(field)
-        else:
-            by_path.setdefault(field.path, []).append(field)
+        target = keys if field.encoding == KEY_ENCODING else by_path
+        target.setdefault(field.path, []).append(field)
     for pointer, path_fields in by_path.items():
         path = parse_pointer(pointer, config)
         whole = [f for f in path_fields if f.span is None]
@@ -474,12 +475,29 @@ def unmask(config: Any, fields: tuple[MaskedField, ...], values: Mapping[str, st
             start, end = field.span
             text = text[:start] + values[field.key] + text[end:]
         set_at(config, path, text)
-    # Keys last, deepest first: the paths above name the keys' placeholders.
-    for field in sorted(keys, key=lambda f: f.path.count("/"), reverse=True):
-        path = parse_pointer(field.path, config)
+    for pointer in sorted(keys, key=lambda p: p.count("/"), reverse=True):
+        path = parse_pointer(pointer, config)
         parent = get_at(config, path[:-1])
-        secret = values[field.key]
-        items = [(secret if k == path[-1] else k, v) for k, v in parent.items()]
+        masked = str(path[-1])
+        if not isinstance(parent, dict) or masked not in parent:
+            raise MaskingError(f"the masked key at {pointer} is not in the config")
+        original = masked_key_text(masked, keys[pointer], values)
+        if original != masked and original in parent:
+            raise MaskingError(f"restoring the masked key at {pointer} would overwrite a key")
+        items = list(parent.items())
         parent.clear()
-        parent.update(items)
+        parent.update((original if k == masked else k, v) for k, v in items)
     return config
+
+
+def masked_key_text(masked: str, fields: list[MaskedField], values: Mapping[str, str]) -> str:
+    """The original text of a masked key, from its fields' secrets."""
+    whole = [f for f in fields if f.span is None]
+    if whole:
+        return values[whole[0].key]
+    text = masked
+    for field in sorted(fields, key=lambda f: f.span or (0, 0), reverse=True):
+        assert field.span is not None
+        start, end = field.span
+        text = text[:start] + values[field.key] + text[end:]
+    return text

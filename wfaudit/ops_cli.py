@@ -16,8 +16,9 @@ from wfaudit_hookspecs import StoreError, StoreMaintenance, StoreStats
 
 from . import render
 from .cli import CliState, cli, json_option, store_options
+from .spool import DrainReport
 
-__all__ = ["backup", "drain", "health", "stats", "verify"]
+__all__ = ["backup", "drain", "health", "print_drain_report", "stats", "verify"]
 
 
 def _state() -> CliState:
@@ -147,23 +148,30 @@ def drain(limit: int | None, wait: float, as_json: bool) -> None:
         data = render.to_json_data(report)
         click.echo(render.dump_json({**data, "ok": report.ok, "spool": str(where)}))
     else:
-        click.echo(
-            f"replayed {report.replayed}, already stored {report.already_stored}, "
-            f"remaining {report.remaining}"
-        )
-        if report.rejected or report.corrupt:
-            click.echo(
-                f"set aside in {where / 'quarantine'}: {report.rejected} refused by the store, "
-                f"{report.corrupt} corrupt"
-            )
-        if report.too_new:
-            click.echo(f"{report.too_new} file(s) written by a newer wfaudit were left in place")
-        if report.busy:
-            click.echo("another process is draining this spool; try again later")
-        if report.error:
-            click.echo(f"stopped: {report.error}")
+        print_drain_report(report)
     if not report.ok:
         sys.exit(1)
+
+
+def print_drain_report(report: DrainReport) -> None:
+    """What a drain did, for people: counts, then each file set aside and why."""
+    click.echo(
+        f"replayed {report.replayed}, already stored {report.already_stored}, "
+        f"remaining {report.remaining}"
+    )
+    if report.rejected or report.corrupt:
+        click.echo(
+            f"quarantined {report.rejected + report.corrupt}: {report.rejected} refused by "
+            f"the store, {report.corrupt} corrupt (wfaudit spool list / retry / discard)"
+        )
+        for item in report.quarantined:
+            click.echo(f"  {item.name} ({item.kind}): {item.reason}")
+    if report.too_new:
+        click.echo(f"{report.too_new} file(s) written by a newer wfaudit were left in place")
+    if report.busy:
+        click.echo("another process is draining this spool; try again later")
+    if report.error:
+        click.echo(f"stopped: {report.error}")
 
 
 @cli.command()

@@ -18,7 +18,7 @@ import logging
 import pathlib
 import secrets
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -215,9 +215,25 @@ class WfauditTester:
 
         assert_masked(self.assert_audited(workflow_id, workflow_type), *pointers)
 
-    def assert_no_secret(self, *secrets: str, texts: tuple[tuple[str, str], ...] = ()) -> None:
+    def assert_no_secret(
+        self, *secrets: str | Mapping[str, str], texts: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         """No secret anywhere: every table, decompressed blobs, the SQLite files,
-        the spool, every snapshot, captured logs, and ``texts`` you add."""
+        the spool, every snapshot, captured logs, and ``texts`` you add.
+
+        Give secrets as strings (named ``secret #N`` in a failure) or as
+        mappings of labels to secrets; a failure names each leak's place and
+        label, never a value."""
+        __tracebackhide__ = True  # the frame's locals hold the secrets
+        from wfaudit.testing.scan import Secrets
+
+        labelled = Secrets()
+        for item in secrets:
+            if isinstance(item, Mapping):
+                labelled.update(item)
+            else:
+                labelled[f"secret #{len(labelled) + 1}"] = item
+        del secrets
         from wfaudit.testing.assertions import assert_no_secret
 
         paths: list[pathlib.Path] = [self.home]
@@ -227,7 +243,7 @@ class WfauditTester:
             paths.extend(sorted(database.parent.glob(database.name + "*")))
         logs = ("captured logs", self._caplog.text)
         assert_no_secret(
-            secrets,
+            labelled,
             auditor=self.auditor,
             database_url=database_url,
             paths=paths,

@@ -38,6 +38,7 @@ an orphan when no archive record names it and it was written more than
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import re
 import socket
@@ -56,6 +57,7 @@ from wfaudit_hookspecs import (
     Status,
     Store,
     StoreError,
+    StoreUnavailable,
     canonical_json,
     utcnow,
 )
@@ -90,6 +92,8 @@ from .archive import (
 if TYPE_CHECKING:
     from .auditor import Auditor
 
+log = logging.getLogger("wfaudit.retention")
+
 __all__ = [
     "DEFAULT_KEEP",
     "Action",
@@ -98,6 +102,7 @@ __all__ = [
     "RetentionPolicy",
     "RetentionRule",
     "RetentionStore",
+    "SweepFailure",
     "SweepReport",
     "Sweeper",
     "parse_duration",
@@ -409,8 +414,32 @@ class PlanItem:
 
 
 @attrs.frozen(kw_only=True)
+class SweepFailure:
+    """A snapshot a sweep could not archive: reported, left in the store, and
+    skipped (the sweep goes on with the others; the next sweep tries it again).
+
+    :ivar error: what failed (names the snapshot, the blob or the object key,
+        never data).
+    """
+
+    snapshot_id: str
+    tenant: str | None
+    pipeline_id: str
+    error: str
+
+
+MAX_REPORTED_FAILURES = 100
+"""Failures listed in a :class:`SweepReport` (``failed`` counts them all)."""
+
+
+@attrs.frozen(kw_only=True)
 class SweepReport:
-    """What a sweep did (``apply``) or would do (``plan``'s summary)."""
+    """What a sweep did (``apply``) or would do (``plan``'s summary).
+
+    :ivar failed: snapshots that could not be archived (a blob that does not
+        read, an object the archive refused): skipped, so neither archived nor
+        deleted; ``failures`` lists the first of them.
+    """
 
     as_of: _dt.datetime
     counts: Mapping[str, int]
@@ -422,6 +451,8 @@ class SweepReport:
     orphan_blobs: int = 0
     orphan_manifests: int = 0
     orphan_objects: int = 0
+    failed: int = 0
+    failures: tuple[SweepFailure, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -666,6 +697,7 @@ class Sweeper:
             holds = self.store.list_holds(tenant=self.tenant)
             total = self.store.count_snapshots(tenant=self.tenant)
             pending: list[tuple[RetentionCandidate, SweepStep]] = []
+            failures: list[SweepFailure] = []
             candidates = self.store.iter_candidates(tenant=self.tenant, before_id=cursor)
             for done, candidate in enumerate(candidates, start=1):
                 item = self.judge(candidate, as_of, holds)
@@ -673,8 +705,21 @@ class Sweeper:
                 if item.action in (Action.ARCHIVE, Action.DELETE):
                     record = None
                     if item.archive and not candidate.archived:
-                        # Only an interrupted sweep can have left an unrecorded object.
-                        record = self._write_archive(candidate, on_step, reuse=state.resumed)
+                        try:
+                            # Only an interrupted sweep can have left an unrecorded object.
+                            record = self._write_archive(candidate, on_step, reuse=state.resumed)
+                        except StoreUnavailable:
+                            raise  # the archive (or store) is down: nothing more can be done
+                        except StoreError as error:
+                            # This snapshot only (a blob that does not read, a key or
+                            # object the archive refuses): reported, skipped, and the
+                            # sweep goes on with the others.
+                            counts["done_failed"] += 1
+                            if len(failures) < MAX_REPORTED_FAILURES:
+                                failures.append(_failure(candidate, error))
+                            log.error("snapshot %s not archived, skipped: %s", candidate.id, error)
+                            cursor = candidate.id
+                            continue
                     step = SweepStep(
                         snapshot_id=candidate.id,
                         archive=record,
@@ -702,6 +747,8 @@ class Sweeper:
             orphan_blobs=counts["orphan_blobs"],
             orphan_manifests=counts["orphan_manifests"],
             orphan_objects=counts["orphan_objects"],
+            failed=counts["done_failed"],
+            failures=tuple(failures),
         )
 
     def _commit(
@@ -801,7 +848,10 @@ class Sweeper:
             base = exported.base
 
             def get_blob(content_hash: str) -> Any:
-                return base if base is not None and base.content_hash == content_hash else None
+                if base is not None and base.content_hash == content_hash:
+                    return base
+                # a chain of deltas written before bases had to be whole blobs
+                return self.store.get_blob(content_hash)
 
             canonical = codec.decode_blob(exported.blob, get_blob)
             archived_on = utcnow()
@@ -966,6 +1016,15 @@ class Sweeper:
         if chunk:
             removed += flush()
         return removed
+
+
+def _failure(candidate: RetentionCandidate, error: Exception) -> SweepFailure:
+    return SweepFailure(
+        snapshot_id=candidate.id,
+        tenant=candidate.tenant,
+        pipeline_id=candidate.pipeline_id,
+        error=str(error),
+    )
 
 
 def _owner() -> str:

@@ -166,6 +166,8 @@ def apply(no_orphans: bool, as_json: bool) -> None:
             report = sweeper.apply(orphans=not no_orphans)
     if as_json:
         click.echo(render.dump_json(render.to_json_data(report)))
+        if report.failed:
+            sys.exit(1)
         return
     resumed = " (resumed an interrupted sweep)" if report.resumed else ""
     click.echo(f"sweep {report.sweep_id} as of {_time(report.as_of)} UTC{resumed}")
@@ -177,6 +179,12 @@ def apply(no_orphans: bool, as_json: bool) -> None:
         f"orphans removed: {report.orphan_blobs} blob(s), {report.orphan_manifests} "
         f"manifest(s), {report.orphan_objects} archive object(s)"
     )
+    if report.failed:
+        # Each one skipped: neither archived nor deleted; the next sweep tries again.
+        click.echo(f"failed {report.failed} (skipped, left in the store):")
+        for failure in report.failures:
+            click.echo(f"  {failure.snapshot_id}: {failure.error}")
+        sys.exit(1)
 
 
 # -- legal holds ---------------------------------------------------------------------

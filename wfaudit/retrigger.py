@@ -9,7 +9,11 @@
    along the chain of parent snapshots is not exhausted
    (:class:`RetriesExhausted`); the plugins that produced the snapshot are
    installed (:class:`MissingPlugins`, or warnings when the caller allows it);
-   every masked secret is restorable (``SecretsUnavailable``, naming paths).
+   every masked secret is restorable (``SecretsUnavailable``, naming paths)
+   and is the secret the snapshot was taken with: each restored value is
+   checked against the keyed fingerprint stored for it (:func:`check_secrets`;
+   ``SecretsMismatch``, naming paths, unless the caller accepts rotated
+   secrets explicitly with ``accept_rotated``, which the trail records).
 2. **Record** a new snapshot of the new run: the parent's masked config and
    manifest (the same content hash: nothing is re-masked, nothing is stored
    twice), trigger kind ``retry``, ``parent`` = the parent's snapshot id,
@@ -38,7 +42,7 @@ import shlex
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -48,9 +52,11 @@ from wfaudit_hookspecs import (
     Failure,
     InvalidRequest,
     Manifest,
+    MaskedField,
     PluginError,
     RetryDecision,
     SecretRequest,
+    SecretsMismatch,
     SecretsUnavailable,
     Snapshot,
     SnapshotConflict,
@@ -60,12 +66,15 @@ from wfaudit_hookspecs import (
     TriggerKind,
     TriggerRequest,
     WfauditError,
+    canonical_json,
     check_json,
+    parse_pointer,
 )
+from wfaudit_hookspecs.pointer import get_at
 
 from .builtin.retry import ABSOLUTE_MAX_RETRIES, RetrySettings
 from .ids import new_id
-from .masking import unmask
+from .masking import KEY_ENCODING, PLACEHOLDER_PREFIX, unmask
 
 if TYPE_CHECKING:
     from .auditor import Auditor
@@ -74,6 +83,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DECIDED",
     "ENGINE_POLICY",
+    "ROTATION_ACCEPTED",
     "ExecLauncher",
     "FileLauncher",
     "LaunchFailed",
@@ -81,11 +91,14 @@ __all__ = [
     "MissingPlugins",
     "NotRetriggerable",
     "ReplayPlan",
+    "RestoredSecrets",
     "RetriesExhausted",
     "RetriggerResult",
+    "SecretCheck",
     "attempt_of",
     "cap_decision",
     "check_plugins",
+    "check_secrets",
     "failure_of",
     "lineage",
     "parse_command",
@@ -107,6 +120,10 @@ DECIDED = "retry.decided"
 """The audit-trail event recording the retry decision taken on a failure."""
 
 GENERIC_FORMAT = "generic"
+
+ROTATION_ACCEPTED = "secrets.rotation_accepted"
+"""The audit-trail event (on the new run) naming the rotated secrets a retrigger
+was allowed to launch with (``accept_rotated``): paths only, never values."""
 
 
 class RetriesExhausted(WfauditError):
@@ -343,6 +360,9 @@ class ReplayPlan:
     plugins: tuple[str, ...] = ()
     missing_plugins: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    secret_checks: tuple[SecretCheck, ...] = ()
+    """What restoring found, per secret (filled by :meth:`Auditor.plan_retrigger`
+    and :func:`retrigger`; empty after :func:`prepare` alone)."""
 
     @property
     def retry_number(self) -> int:
@@ -448,38 +468,253 @@ def _record_of(snapshot: Snapshot) -> SnapshotRecord:
     return SnapshotRecord(**values)
 
 
-def restore_request(auditor: Auditor, snapshot: Snapshot) -> TriggerRequest:
-    """The request a snapshot was taken of, with every secret restored.
+# -- restoring and checking the secrets ---------------------------------------------
 
-    :raises SecretsUnavailable: some secret was found by no restorer; the error
-        names the paths, never a value, and nothing is returned.
+MATCHING = "matching"
+ROTATED = "rotated"
+UNVERIFIED = "unverified"
+INVALID = "invalid"
+MISSING = "missing"
+
+
+@attrs.frozen(kw_only=True)
+class SecretCheck:
+    """What restoring found for one masked secret; never its value.
+
+    :ivar key: the secret's key (its path, with ``#start:end`` for a span).
+    :ivar state: ``matching`` (the restored value is the one the snapshot was
+        taken with: its fingerprint matches under the current or a retired key),
+        ``rotated`` (a value that differs: rotated or wrong), ``unverified`` (the
+        snapshot recorded no fingerprint for it), ``invalid`` (an answer that is
+        never used: ``reason`` says why) or ``missing`` (no restorer had it).
+    :ivar accepted: a ``rotated`` or ``unverified`` secret the caller accepted.
     """
-    requests = [SecretRequest.from_field(field) for field in snapshot.manifest.fields]
-    found: dict[str, str] = {}
-    if requests:
-        hook = auditor.plugin_manager.hook
-        answers = hook.wfaudit_restore_secrets(
+
+    key: str
+    state: str
+    accepted: bool = False
+    reason: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.state == MATCHING or (self.state in (ROTATED, UNVERIFIED) and self.accepted)
+
+
+@attrs.frozen
+class RestoredSecrets:
+    """The restored values of a snapshot's secrets, and the check of each."""
+
+    checks: tuple[SecretCheck, ...]
+    values: Mapping[str, str] = attrs.field(repr=False)
+    restorers: int = 0
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The keys of the rotated or unverified secrets the caller accepted."""
+        return tuple(c.key for c in self.checks if c.accepted and c.state != MATCHING)
+
+    def refusal(self) -> SecretsUnavailable | None:
+        """The error a retrigger with these values raises, or None if it may launch."""
+        missing = [c.key for c in self.checks if c.state == MISSING]
+        invalid = [c.key for c in self.checks if c.state == INVALID]
+        rotated = [c.key for c in self.checks if c.state in (ROTATED, UNVERIFIED) and not c.usable]
+        if missing:
+            detail = (
+                "no restorer had them"
+                if self.restorers
+                else "no restorer plugin is installed (install wfaudit-keyring)"
+            )
+            if invalid or rotated:
+                detail += "; and the values restored at " + ", ".join(invalid + rotated)
+                detail += " are not the snapshot's"
+            return SecretsUnavailable(missing, detail)
+        if invalid or rotated:
+            unverified = [c.key for c in self.checks if c.state == UNVERIFIED and not c.usable]
+            detail = (
+                "no fingerprint was recorded for " + ", ".join(unverified) if unverified else ""
+            )
+            return SecretsMismatch(rotated=rotated, invalid=invalid, detail=detail)
+        return None
+
+
+def check_secrets(
+    auditor: Auditor, snapshot: Snapshot, accept_rotated: Iterable[str] = ()
+) -> RestoredSecrets:
+    """Ask the restorers for every masked secret and check each answer.
+
+    A value is used only if it is the secret the snapshot was taken with: its
+    HMAC under the installation's current key or one of its retired keys
+    (:class:`wfaudit.keys.FingerprintKeys`) is the stored fingerprint. An
+    empty answer, a ``[masked:...]`` placeholder, text that is not JSON where
+    JSON was masked, and, for a secret inside a string, an answer holding the
+    text around the span (the whole string) are never used. A value that
+    differs (``rotated``) is used only when ``accept_rotated`` names its key or
+    path. Several restorers may answer one key: a matching answer wins.
+
+    :raises InvalidRequest: ``accept_rotated`` names no masked secret.
+    """
+    fields = snapshot.manifest.fields
+    accepted = _accepted(fields, accept_rotated)
+    hook = auditor.plugin_manager.hook
+    answers: dict[str, list[str]] = {}
+    if fields:
+        requests = [SecretRequest.from_field(field) for field in fields]
+        for answer in hook.wfaudit_restore_secrets(
             snapshot=snapshot, requests=requests, settings=auditor.settings.options
-        )
-        for answer in answers:
+        ):
             if answer is None:
                 continue
+            if not isinstance(answer, Mapping):
+                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
             for key, value in answer.items():
                 if not isinstance(value, str):
                     raise PluginError(
                         f"a restorer returned a {type(value).__name__} for {key}, not a string"
                     )
-                found.setdefault(key, value)
-    missing = [request.key for request in requests if request.key not in found]
-    if missing:
-        restorers = auditor.plugin_manager.hook.wfaudit_restore_secrets.get_hookimpls()
-        detail = (
-            "no restorer had them"
-            if restorers
-            else "no restorer plugin is installed (install wfaudit-keyring)"
+                answers.setdefault(str(key), []).append(value)
+    config = snapshot.config
+    checks: list[SecretCheck] = []
+    values: dict[str, str] = {}
+    for field in fields:
+        found = answers.get(field.key, [])
+        if not found:
+            checks.append(SecretCheck(key=field.key, state=MISSING))
+            continue
+        judged = [(_judge(auditor, field, config, value), value) for value in found]
+        judged.sort(key=lambda item: _PREFERENCE[item[0][0]])
+        (state, reason), value = judged[0]
+        ok = field.key in accepted or field.path in accepted
+        check = SecretCheck(
+            key=field.key,
+            state=state,
+            accepted=ok and state in (ROTATED, UNVERIFIED),
+            reason=reason,
         )
-        raise SecretsUnavailable(missing, detail)
-    config = unmask(check_json(snapshot.config), snapshot.manifest.fields, found)
+        checks.append(check)
+        if check.usable:
+            values[field.key] = value
+    restorers = len(hook.wfaudit_restore_secrets.get_hookimpls())
+    return RestoredSecrets(tuple(checks), values, restorers)
+
+
+_PREFERENCE = {MATCHING: 0, ROTATED: 1, UNVERIFIED: 2, INVALID: 3, MISSING: 4}
+
+
+def _accepted(fields: Sequence[MaskedField], accept_rotated: Iterable[str]) -> frozenset[str]:
+    if isinstance(accept_rotated, str):
+        accept_rotated = (accept_rotated,)
+    given = frozenset(str(item) for item in accept_rotated)
+    known = {field.key for field in fields} | {field.path for field in fields}
+    unknown = sorted(given - known)
+    if unknown:
+        raise InvalidRequest(
+            "accept_rotated names no masked secret of the snapshot: "
+            + ", ".join(unknown)
+            + " (give the paths, or path#start:end keys, that wfaudit show lists)"
+        )
+    return given
+
+
+def _judge(auditor: Auditor, field: MaskedField, config: Any, value: str) -> tuple[str, str]:
+    """The state of one answer for ``field``, with the reason of an invalid one."""
+    if PLACEHOLDER_PREFIX in value:
+        return INVALID, "a [masked:...] placeholder"
+    text = value
+    if field.encoding == "json":
+        try:
+            text = canonical_json(json.loads(value)).decode("utf-8")
+        except (ValueError, TypeError, WfauditError):
+            return INVALID, "not JSON text"
+    if auditor.keys.matches(text, field.fingerprint):
+        return MATCHING, ""
+    if not value.strip():
+        return INVALID, "empty"
+    if field.span is not None and not _fits_span(field, config, value):
+        return INVALID, "the text around the span too (the whole string?), not the span's secret"
+    if not field.fingerprint:
+        return UNVERIFIED, "no fingerprint recorded"
+    return ROTATED, ""
+
+
+_CONTEXT = 3
+"""The length from which a literal piece of the masked string next to a span, found
+inside a span's answer, shows the answer is more than the span."""
+
+
+def _fits_span(field: MaskedField, config: Any, value: str) -> bool:
+    """Whether ``value`` can be the secret of ``field``'s span alone.
+
+    An answer that starts with the masked string's literal text just before the
+    span, ends with the text just after it, or holds a longer literal piece of
+    the string around the span, is (a copy of) the whole string.
+    """
+    assert field.span is not None
+    try:
+        path = parse_pointer(field.path, config)
+        text = path[-1] if field.encoding == KEY_ENCODING else get_at(config, path)
+    except (KeyError, IndexError, TypeError, WfauditError):
+        return True
+    if not isinstance(text, str):
+        return True
+    start, end = field.span
+    literals = [piece for piece in _literals(text) if piece]
+    before = _literal_before(text, start)
+    after = _literal_after(text, end)
+    if (before and value.startswith(before)) or (after and value.endswith(after)):
+        return False
+    return not any(len(piece) >= _CONTEXT and piece in value for piece in literals)
+
+
+def _literals(text: str) -> list[str]:
+    """The pieces of a masked string between its placeholders."""
+    pieces: list[str] = []
+    rest = text
+    while True:
+        found = rest.find(PLACEHOLDER_PREFIX)
+        if found < 0:
+            pieces.append(rest)
+            return pieces
+        pieces.append(rest[:found])
+        close = rest.find("]", found)
+        if close < 0:
+            return pieces
+        rest = rest[close + 1 :]
+
+
+def _literal_before(text: str, start: int) -> str:
+    head = text[:start]
+    found = head.rfind(PLACEHOLDER_PREFIX)
+    if found >= 0:
+        close = head.find("]", found)
+        head = head[close + 1 :] if close >= 0 else ""
+    return head
+
+
+def _literal_after(text: str, end: int) -> str:
+    tail = text[end:]
+    found = tail.find(PLACEHOLDER_PREFIX)
+    return tail if found < 0 else tail[:found]
+
+
+def restore_request(
+    auditor: Auditor, snapshot: Snapshot, *, accept_rotated: Iterable[str] = ()
+) -> TriggerRequest:
+    """The request a snapshot was taken of, with every secret restored and checked.
+
+    :raises SecretsUnavailable: some secret was found by no restorer; the error
+        names the paths, never a value, and nothing is returned.
+    :raises SecretsMismatch: a restored value is not the snapshot's secret (see
+        :func:`check_secrets`), and ``accept_rotated`` does not accept it.
+    """
+    restored = check_secrets(auditor, snapshot, accept_rotated)
+    refusal = restored.refusal()
+    if refusal is not None:
+        raise refusal
+    return _restored_request(snapshot, restored)
+
+
+def _restored_request(snapshot: Snapshot, restored: RestoredSecrets) -> TriggerRequest:
+    config = unmask(check_json(snapshot.config), snapshot.manifest.fields, restored.values)
     return TriggerRequest(
         workflow_id=snapshot.workflow_id,
         workflow_type=snapshot.workflow_type,
@@ -505,8 +740,13 @@ def retrigger(
     by: str | None = None,
     tenant: str | None = None,
     allow_missing_plugins: bool = False,
+    accept_rotated: Iterable[str] = (),
 ) -> RetriggerResult:
     """Retrigger a failed run from its snapshot (see the module's docstring).
+
+    ``accept_rotated`` lists the secrets (paths or ``path#start:end`` keys)
+    that may be launched with a value other than the snapshot's (a rotated
+    secret); the new run's trail records them (:data:`ROTATION_ACCEPTED`).
 
     :raises LaunchFailed: the launcher raised; the new run's ``error`` outcome
         is recorded and in the exception.
@@ -519,9 +759,14 @@ def retrigger(
         tenant=tenant,
         allow_missing_plugins=allow_missing_plugins,
     )
-    restored = restore_request(auditor, snapshot)
+    secrets = check_secrets(auditor, snapshot, accept_rotated)
+    plan = attrs.evolve(plan, secret_checks=secrets.checks)
+    refusal = secrets.refusal()
+    if refusal is not None:
+        raise refusal
+    auditor.check_key()
     request = attrs.evolve(
-        restored,
+        _restored_request(snapshot, secrets),
         workflow_id=plan.workflow_id,
         trigger_kind=TriggerKind.RETRY,
         parent=snapshot.id,
@@ -529,6 +774,16 @@ def retrigger(
         triggered_by=by or snapshot.triggered_by,
     )
     record = _record_child(auditor, snapshot, plan, by)
+    if secrets.accepted:
+        paths = list(secrets.accepted)
+        auditor.store.append_event(
+            subject=record.id,
+            kind=ROTATION_ACCEPTED,
+            tenant=record.tenant,
+            actor=by or snapshot.triggered_by,
+            data={"paths": paths, "parent": snapshot.id},
+        )
+        auditor.notify(ROTATION_ACCEPTED, record, {"paths": paths})
     try:
         launched = launcher(request)
     except Exception as error:

@@ -3,7 +3,8 @@
 The restored request holds secrets, so it goes only where the user sends it:
 a file created with mode 0600 (``--output``), or the standard input of an
 orchestrator command run without a shell (``--exec``). ``--dry-run`` validates
-everything and prints the plan, never a secret.
+everything and prints the plan, with the state of each secret (matching,
+rotated, missing ...), never a secret.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from . import render
 from .auditor import Auditor, Outcome
 from .cli import CliState, cli, json_option, store_options
 from .retrigger import (
+    MATCHING,
     ExecLauncher,
     FileLauncher,
     Launcher,
     ReplayPlan,
     RetriggerResult,
+    SecretCheck,
     failure_of,
     parse_command,
 )
@@ -78,6 +81,15 @@ def _state() -> CliState:
     is_flag=True,
     help="Replay even if plugins that produced the snapshot are not installed (warns).",
 )
+@click.option(
+    "--accept-rotated",
+    "accept_rotated",
+    metavar="PATH",
+    multiple=True,
+    help="Launch even though the secret at PATH (a path, or path#start:end) differs from "
+    "the one the snapshot was taken with (it was rotated); recorded on the trail. Repeat "
+    "for several secrets. An empty or placeholder value is never accepted.",
+)
 @click.option("--by", default=None, help="Who retriggers (default: who triggered the run).")
 @click.option(
     "--dry-run", is_flag=True, help="Validate and print what would happen; record nothing."
@@ -93,6 +105,7 @@ def retrigger(
     command: str | None,
     success_status: str,
     allow_missing_plugins: bool,
+    accept_rotated: tuple[str, ...],
     by: str | None,
     dry_run: bool,
     as_json: bool,
@@ -100,7 +113,8 @@ def retrigger(
     """Run a failed workflow again from its snapshot, with its secrets restored.
 
     Checks the replay context first (schema version, the plugins that produced
-    the snapshot, the retry limit, every secret restorable); then records the
+    the snapshot, the retry limit, every secret restorable and equal to the one
+    the snapshot was taken with, by its fingerprint); then records the
     new run's snapshot (linked to its parent, attempt + 1, kind retry) and hands
     the restored request to --output FILE or --exec CMD. Give exactly one of
     --output, --exec and --dry-run.
@@ -128,8 +142,19 @@ def retrigger(
                 workflow_type,
                 new_workflow_id,
                 allow_missing_plugins=allow_missing_plugins,
+                accept_rotated=accept_rotated,
+                refuse=False,
             )
             _print_plan(plan, as_json)
+            refused = [c.key for c in plan.secret_checks if not c.usable]
+            if refused:
+                click.echo(
+                    "Error: the retrigger would be refused: the secrets at "
+                    + ", ".join(refused)
+                    + " cannot be used (see above)",
+                    err=True,
+                )
+                sys.exit(1)
             return
         launcher: Launcher
         if argv is not None:
@@ -144,6 +169,7 @@ def retrigger(
             launcher,
             by=by,
             allow_missing_plugins=allow_missing_plugins,
+            accept_rotated=accept_rotated,
         )
         outcome = None
         if argv is not None:
@@ -213,6 +239,10 @@ def _plan_data(plan: ReplayPlan) -> dict[str, Any]:
         "max_retries": plan.max_retries,
         "limit_source": plan.limit_source,
         "secrets": list(plan.secrets),
+        "secret_checks": [
+            {"key": c.key, "state": c.state, "accepted": c.accepted, "reason": c.reason or None}
+            for c in plan.secret_checks
+        ],
         "plugins": list(plan.plugins),
         "missing_plugins": list(plan.missing_plugins),
         "warnings": list(plan.warnings),
@@ -240,11 +270,33 @@ def _print_plan(plan: ReplayPlan, as_json: bool) -> None:
         f"as {parent.workflow_type} {plan.workflow_id}: attempt {plan.attempt}, "
         f"retry {plan.retry_number} of {plan.max_retries} ({plan.limit_source})"
     )
+    usable = sum(1 for check in plan.secret_checks if check.usable)
     click.echo(
-        f"secrets: {len(plan.secrets)} restorable"
+        f"secrets: {'' if usable == len(plan.secrets) else f'{usable} of '}"
+        f"{len(plan.secrets)} restorable"
         + (f" ({', '.join(plan.secrets)})" if plan.secrets else "")
     )
+    for check in plan.secret_checks:
+        click.echo(f"  {check.key}: {_describe(check)}")
     click.echo(f"produced by: {', '.join(plan.plugins) or 'unrecorded'}")
+
+
+_STATES = {
+    MATCHING: "restored, matches the snapshot's fingerprint",
+    "rotated": "restored, differs from the snapshot's (rotated or wrong)",
+    "unverified": "restored, not verifiable (the snapshot recorded no fingerprint)",
+    "invalid": "refused",
+    "missing": "missing (no restorer has it)",
+}
+
+
+def _describe(check: SecretCheck) -> str:
+    text = _STATES.get(check.state, check.state)
+    if check.reason and check.state == "invalid":
+        text += f": {check.reason}"
+    if check.state in ("rotated", "unverified"):
+        text += "; accepted (--accept-rotated)" if check.accepted else "; refused"
+    return text
 
 
 def _report(
@@ -268,6 +320,9 @@ def _report(
         f"attempt {record.attempt}, retry {plan.retry_number} of {plan.max_retries}, "
         f"snapshot {record.id} (parent {plan.parent.id})"
     )
+    accepted = [check.key for check in plan.secret_checks if check.accepted]
+    if accepted:
+        click.echo(f"launched with rotated secrets (recorded): {', '.join(accepted)}")
     if output is not None:
         click.echo(f"restored request written to {output} (mode 0600; it holds secrets)")
     if outcome is not None:

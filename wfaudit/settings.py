@@ -19,8 +19,14 @@ import attrs
 import platformdirs
 
 from wfaudit_hookspecs import ConfigurationError
+from wfaudit_hookspecs.canonical import MAX_DEPTH_CEILING
 
-__all__ = ["Settings", "env_flag"]
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_DEPTH", "Settings", "env_flag"]
+
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+"""16 MiB of canonical JSON: far above any real workflow request (a large one is
+~100 KB), far below what makes one audit hold the trigger path for seconds."""
+DEFAULT_MAX_REQUEST_DEPTH = 256
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -95,6 +101,10 @@ class Settings:
     zstd_level: int = 3
     delta_rebase_after: int = 64
     """Deltas per base before a pipeline gets a new base; 0 stores every blob whole."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """The largest config audited, in bytes of canonical JSON; larger is refused."""
+    max_request_depth: int = DEFAULT_MAX_REQUEST_DEPTH
+    """The deepest nesting of objects and arrays audited; deeper is refused."""
     key_file: pathlib.Path
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -138,6 +148,24 @@ class Settings:
             zstd_level=zstd_level,
             delta_rebase_after=_int_setting(
                 "delta_rebase_after", given, "WFAUDIT_DELTA_REBASE_AFTER", options, 64, 0, 10_000
+            ),
+            max_request_bytes=_int_setting(
+                "max_request_bytes",
+                given,
+                "WFAUDIT_MAX_REQUEST_BYTES",
+                options,
+                DEFAULT_MAX_REQUEST_BYTES,
+                1024,
+                1 << 30,
+            ),
+            max_request_depth=_int_setting(
+                "max_request_depth",
+                given,
+                "WFAUDIT_MAX_REQUEST_DEPTH",
+                options,
+                DEFAULT_MAX_REQUEST_DEPTH,
+                1,
+                MAX_DEPTH_CEILING,
             ),
             key_file=pathlib.Path(
                 given.get("key_file")

@@ -68,6 +68,7 @@ from wfaudit_hookspecs import (
     Store,
     StoreError,
     StoreMaintenance,
+    StoreRejected,
     StoreStats,
     StoreUnavailable,
     TrailCheck,
@@ -92,6 +93,7 @@ __all__ = [
     "DeferredStore",
     "DrainReport",
     "PersistContext",
+    "QuarantinedFile",
     "Spool",
     "SpoolDrainer",
     "SpoolEntry",
@@ -144,9 +146,13 @@ def is_spoolable(error: BaseException) -> bool:
     The store being down, locked or full (:class:`StoreUnavailable`), its schema
     being of another version (:class:`SchemaMismatch`: spool until it is
     upgraded), an unclassified database failure (a bare :class:`StoreError`) or
-    an OS error. Never a refusal: a conflicting snapshot or an invalid request
-    would be refused again at replay.
+    an OS error. Never a refusal: a conflicting snapshot, an invalid request or
+    data the store refused (:class:`StoreRejected`) would be refused again at
+    replay, and a spooled file that can never be replayed would hold up every
+    later one.
     """
+    if isinstance(error, StoreRejected | SnapshotConflict | InvalidRequest):
+        return False
     if isinstance(error, StoreUnavailable | SchemaMismatch | OSError):
         return True
     return type(error) is StoreError
@@ -208,6 +214,26 @@ def _file_name(record: SnapshotRecord) -> str:
 
 
 # -- files ---------------------------------------------------------------------------
+
+QUARANTINE_KINDS = ("corrupt", "rejected")
+"""``corrupt``: the file cannot be read; ``rejected``: the store refused its
+snapshot for good (a conflicting audit, data it cannot hold)."""
+
+
+@attrs.frozen(kw_only=True)
+class QuarantinedFile:
+    """A spool file drain set aside, and why (identities and the reason, never content)."""
+
+    name: str
+    kind: str
+    reason: str
+    path: Path
+    readable: bool = False
+    snapshot_id: str | None = None
+    workflow_id: str | None = None
+    workflow_type: str | None = None
+    tenant: str | None = None
+    written_on: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -340,7 +366,7 @@ class Spool:
     def quarantined(self) -> int:
         """How many files drain set aside (corrupt or rejected by the store)."""
         total = 0
-        for kind in ("corrupt", "rejected"):
+        for kind in QUARANTINE_KINDS:
             with contextlib.suppress(*_MISSING):
                 total += sum(
                     1
@@ -420,6 +446,100 @@ class Spool:
         _fsync_directory(target_dir)
         _fsync_directory(Path(path).parent)
         return target
+
+    def quarantined_files(self, tenant: str | None = None) -> list[QuarantinedFile]:
+        """The files drain set aside, oldest first, with the reason of each.
+
+        :param tenant: only this tenant's files (a corrupt file, whose tenant
+            cannot be read, is listed only when no tenant is given).
+        """
+        found: list[QuarantinedFile] = []
+        for kind in QUARANTINE_KINDS:
+            directory = self.directory / _QUARANTINE / kind
+            try:
+                names = sorted(e.name for e in os.scandir(directory) if e.name.endswith(_SUFFIX))
+            except _MISSING:
+                continue
+            for name in names:
+                item = self._describe(directory / name, kind)
+                if item is not None and (
+                    tenant is None or (item.readable and item.tenant == tenant)
+                ):
+                    found.append(item)
+        return sorted(found, key=lambda item: item.name)
+
+    def _describe(self, path: Path, kind: str) -> QuarantinedFile | None:
+        try:
+            reason = (path.parent / (path.name + ".reason")).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            reason = "(no reason was recorded)"
+        except (OSError, UnicodeDecodeError):
+            reason = "(the reason file cannot be read)"
+        fields: dict[str, Any] = {}
+        try:
+            entry = self.read(path)
+        except FileNotFoundError:
+            return None  # removed meanwhile (retried or discarded by another process)
+        except SpoolError:
+            pass
+        else:
+            record = entry.record
+            fields = {
+                "readable": True,
+                "snapshot_id": record.id,
+                "workflow_id": record.workflow_id,
+                "workflow_type": record.workflow_type,
+                "tenant": record.tenant,
+                "written_on": entry.written_on,
+            }
+        return QuarantinedFile(name=path.name, kind=kind, reason=reason, path=path, **fields)
+
+    def find_quarantined(self, name: str, tenant: str | None = None) -> QuarantinedFile:
+        """The quarantined file ``name`` names: its file name or snapshot id.
+
+        :raises SpoolError: no such file (in ``tenant``, when given).
+        """
+        for item in self.quarantined_files(tenant):
+            if name in (item.name, item.snapshot_id, item.name.removesuffix(_SUFFIX)):
+                return item
+        raise SpoolError(f"no quarantined spool file {name!r}; `wfaudit spool list` shows them")
+
+    def requeue(self, item: QuarantinedFile) -> Path:
+        """Put a quarantined file back in the spool, for the next drain to replay.
+
+        :raises SpoolError: the file is corrupt (nothing could replay it), or a
+            file of the same snapshot is waiting already.
+        """
+        if not item.readable:
+            raise SpoolError(
+                f"{item.name} is corrupt and cannot be replayed; inspect it in "
+                f"{item.path.parent}, then discard it"
+            )
+        directory = self._tenant_dir(item.tenant, create=True)
+        target = directory / item.name
+        if target.exists():
+            raise SpoolError(f"{item.name} is waiting in the spool already")
+        os.replace(item.path, target)
+        _fsync_directory(directory)
+        with contextlib.suppress(FileNotFoundError):
+            (item.path.parent / (item.name + ".reason")).unlink()
+        _fsync_directory(item.path.parent)
+        log.warning("quarantined spool file %s put back for replay", item.name)
+        return target
+
+    def discard(self, item: QuarantinedFile) -> None:
+        """Delete a quarantined file for good (an operator's explicit decision)."""
+        with contextlib.suppress(FileNotFoundError):
+            item.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (item.path.parent / (item.name + ".reason")).unlink()
+        _fsync_directory(item.path.parent)
+        log.warning(
+            "quarantined spool file %s (%s) discarded; it had been set aside: %s",
+            item.name,
+            item.kind,
+            item.reason,
+        )
 
     def clean_temporary(self) -> int:
         """Remove the temporary files of writers that died (killed mid-write)."""
@@ -569,6 +689,9 @@ class PersistContext:
     spool: Spool
     breaker: CircuitBreaker
     on_spooled: Callable[[], None]
+    standalone: Callable[[Blob], Blob] = attrs.field(default=lambda blob: blob)
+    """Makes a delta blob whole before it is spooled: a spooled snapshot must not
+    depend on a delta base that may be gone when it is replayed."""
 
 
 CURRENT: ContextVar[PersistContext | None] = ContextVar("wfaudit_persist_context", default=None)
@@ -584,13 +707,15 @@ class DrainReport:
 
     :ivar replayed: spooled snapshots the store now has.
     :ivar already_stored: spooled snapshots the store had already (replayed before).
-    :ivar rejected: files the store refused (a conflicting audit), set aside.
+    :ivar rejected: files whose snapshot the store refused for good (a conflicting
+        audit, data it cannot hold), set aside; the drain goes on with the next.
     :ivar corrupt: damaged files, set aside.
     :ivar too_new: files of a newer wfaudit, left in place.
     :ivar remaining: files still waiting.
     :ivar store_unavailable: drain stopped because the store failed again.
     :ivar busy: another process was draining this spool.
     :ivar error: why drain stopped early, if it did.
+    :ivar quarantined: the files this drain set aside, each with its reason.
     """
 
     replayed: int = 0
@@ -602,6 +727,7 @@ class DrainReport:
     store_unavailable: bool = False
     busy: bool = False
     error: str | None = None
+    quarantined: tuple[QuarantinedFile, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -655,6 +781,7 @@ class SpoolDrainer:
         """Replay spooled snapshots, oldest first, until done, ``limit``, or a failure."""
         counts = {"replayed": 0, "already_stored": 0, "rejected": 0, "corrupt": 0, "too_new": 0}
         unavailable, error = False, None
+        set_aside: list[QuarantinedFile] = []
         with self.spool.drain_lock(wait=wait) as got:
             if not got:
                 return DrainReport(busy=True, remaining=self.spool.depth(self._tenant))
@@ -662,13 +789,15 @@ class SpoolDrainer:
             for done, path in enumerate(self.spool.paths(self._tenant)):
                 if self._stop.is_set() or (limit is not None and done >= limit):
                     break
-                outcome, message = self._replay_file(path)
+                outcome, message, item = self._replay_file(path)
                 if outcome == "unavailable":
                     unavailable, error = True, message
                     break
                 if outcome == "error":
                     error = message
                     break
+                if item is not None:
+                    set_aside.append(item)
                 if outcome != "gone":
                     counts[outcome] += 1
         return DrainReport(
@@ -680,35 +809,54 @@ class SpoolDrainer:
             remaining=self.spool.depth(self._tenant),
             store_unavailable=unavailable,
             error=error,
+            quarantined=tuple(set_aside),
         )
 
-    def _replay_file(self, path: Path) -> tuple[str, str | None]:
+    def _replay_file(self, path: Path) -> tuple[str, str | None, QuarantinedFile | None]:
+        """Replay one file: the outcome, a message, and the file if it was set aside."""
         try:
             entry = self.spool.read(path)
         except FileNotFoundError:
-            return "gone", None
+            return "gone", None, None
         except SpoolFileTooNew:
-            return "too_new", None
+            return "too_new", None, None
         except CorruptSpoolFile as corrupt:
-            self.spool.quarantine(path, "corrupt", str(corrupt))
+            moved = self.spool.quarantine(path, "corrupt", str(corrupt))
             log.error("spool file set aside as corrupt: %s", corrupt)
-            return "corrupt", None
+            item = QuarantinedFile(name=path.name, kind="corrupt", reason=str(corrupt), path=moved)
+            return "corrupt", str(corrupt), item
         try:
             saved = self._replay(entry.record, entry.blob)
-        except SnapshotConflict as conflict:
-            self.spool.quarantine(path, "rejected", str(conflict))
-            log.error("spooled snapshot %s refused by the store: %s", entry.record.id, conflict)
-            return "rejected", None
-        except InvalidRequest as invalid:
-            self.spool.quarantine(path, "corrupt", str(invalid))
-            return "corrupt", None
         except Exception as failure:
             message = str(failure) if isinstance(failure, WfauditError) else type(failure).__name__
-            return ("unavailable" if is_spoolable(failure) else "error"), message
+            if is_spoolable(failure):
+                return "unavailable", message, None
+            # A permanent failure: this file can never be replayed as it is. It is
+            # set aside with the reason (never dropped) and the drain goes on, so
+            # that one bad file cannot hold up every later audit.
+            kind = "corrupt" if isinstance(failure, InvalidRequest) else "rejected"
+            if not isinstance(failure, WfauditError):
+                message = f"unexpected {message} while replaying it"
+            moved = self.spool.quarantine(path, kind, message)
+            log.error("spooled snapshot %s set aside (%s): %s", entry.record.id, kind, message)
+            record = entry.record
+            item = QuarantinedFile(
+                name=path.name,
+                kind=kind,
+                reason=message,
+                path=moved,
+                readable=True,
+                snapshot_id=record.id,
+                workflow_id=record.workflow_id,
+                workflow_type=record.workflow_type,
+                tenant=record.tenant,
+                written_on=entry.written_on,
+            )
+            return kind, message, item
         if not isinstance(saved, SaveResult) or saved.spooled:
-            return "error", "the persist stage did not store the spooled snapshot"
+            return "error", "the persist stage did not store the spooled snapshot", None
         self.spool.remove(path)
-        return ("replayed" if saved.created else "already_stored"), None
+        return ("replayed" if saved.created else "already_stored"), None, None
 
     # -- background ----------------------------------------------------------------------
 
@@ -773,7 +921,8 @@ class SpoolDrainer:
                     return
                 else:
                     self.breaker.reset()
-                    if report.remaining == 0 or not (report.replayed or report.already_stored):
+                    progress = report.replayed or report.already_stored or report.quarantined
+                    if report.remaining == 0 or not progress:
                         return
                     delay = 0.25
                     continue

@@ -6,6 +6,14 @@ recorded it, the blob rows' sizes); the engine then reads every blob,
 decompresses it with :mod:`wfaudit.codec` and checks it against its content hash,
 which no store can do without the codec. Scoped to the auditor's tenant when it
 has one.
+
+A blob that would decompress past the cap (a decompression bomb: a frame that
+declares, or streams, more than :data:`wfaudit.codec.MAX_BLOB_BYTES`) is refused
+before anything is allocated and reported as a modified blob; verification goes
+on with the next one. A delta whose base is missing, or whose chain of bases
+(written by a wfaudit before bases had to be whole blobs) is longer than
+:data:`wfaudit.codec.MAX_DELTA_DEPTH` or loops, is reported as unreadable; a
+shorter chain reads back and is no finding.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ import attrs
 
 from wfaudit_hookspecs import (
     Blob,
+    BlobUnreadable,
     ChainHead,
+    DecompressionBomb,
     Finding,
     Problem,
     StoreError,
@@ -64,6 +74,10 @@ def check_blob(
             raw = decode(blob, get_blob)
         else:
             raw = codec.decompress(blob.codec, blob.data)
+    except DecompressionBomb as bomb:
+        return Problem.MODIFIED, f"{bomb}: its bytes were changed"
+    except BlobUnreadable as unreadable:
+        return Problem.UNREADABLE, str(unreadable)
     except StoreError as error:
         if "not known" in str(error):
             return Problem.UNREADABLE, f"codec {blob.codec!r} is unknown to this wfaudit"

@@ -14,16 +14,22 @@ __all__ = [
     "AmbiguousReference",
     "AmbiguousSnapshot",
     "BadStoreURL",
+    "BlobUnreadable",
     "ConfigurationError",
+    "DecompressionBomb",
+    "DeltaBaseUnavailable",
     "InvalidRequest",
     "MaskingError",
     "MaskingRequired",
     "PluginError",
+    "RequestTooLarge",
     "SchemaMismatch",
+    "SecretsMismatch",
     "SecretsUnavailable",
     "SnapshotConflict",
     "SnapshotNotFound",
     "StoreError",
+    "StoreRejected",
     "StoreUnavailable",
     "TagConflict",
     "UnknownReference",
@@ -44,6 +50,20 @@ class ConfigurationError(WfauditError):
 
 class InvalidRequest(WfauditError):
     """A trigger request cannot be audited as given (bad identity, not JSON data)."""
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request's config is over a configured limit (size or nesting depth).
+
+    :ivar limit: the name of the setting that bounds it (``max_request_bytes``,
+        ``max_request_depth``).
+    :ivar maximum: the limit's value.
+    """
+
+    def __init__(self, message: str, *, limit: str, maximum: int) -> None:
+        self.limit = limit
+        self.maximum = maximum
+        super().__init__(message)
 
 
 class UnknownWorkflowType(InvalidRequest):
@@ -90,8 +110,31 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or written now (down, locked, disk full)."""
 
 
+class StoreRejected(StoreError):
+    """The store refused the data itself (a value it cannot hold, a constraint it
+    breaks): a permanent failure. Retrying the same write cannot succeed, so it is
+    never spooled; a spooled file that fails so is quarantined by ``wfaudit drain``."""
+
+
 class SchemaMismatch(StoreError):
     """The database schema is older or newer than this version of the store expects."""
+
+
+class DeltaBaseUnavailable(StoreError):
+    """A delta blob was offered whose base is not stored as a whole blob (missing,
+    deleted by retention since, or itself a delta): the store refuses it, and the
+    engine stores the snapshot as a whole blob instead."""
+
+
+class BlobUnreadable(StoreError):
+    """A stored blob cannot be decoded: its delta base is missing, its chain of
+    bases is too long or loops, or it would decompress past the size cap (a
+    decompression bomb). Verification reports it as a finding."""
+
+
+class DecompressionBomb(BlobUnreadable):
+    """Compressed bytes that declare (or stream) more output than the cap allows;
+    refused before the output is allocated."""
 
 
 class SnapshotConflict(StoreError):
@@ -140,3 +183,37 @@ class SecretsUnavailable(WfauditError):
         if detail:
             message += f" ({detail})"
         super().__init__(message)
+
+
+class SecretsMismatch(SecretsUnavailable):
+    """Restored values that are not the snapshot's secrets; their paths (never values).
+
+    :ivar rotated: keys whose restored value differs from the stored fingerprint
+        (a rotated or wrong secret; a retrigger may accept them explicitly).
+    :ivar invalid: keys whose answer is never accepted (empty, a placeholder,
+        not JSON where JSON was masked, the whole string for a span).
+    """
+
+    def __init__(
+        self, rotated: Iterable[str] = (), invalid: Iterable[str] = (), detail: str = ""
+    ) -> None:
+        self.rotated = tuple(rotated)
+        self.invalid = tuple(invalid)
+        self.paths = (*self.invalid, *self.rotated)
+        parts = []
+        if self.invalid:
+            parts.append(
+                "the restorers gave values that are never used (empty, a placeholder, or not "
+                "fitting the masked value) for " + ", ".join(self.invalid)
+            )
+        if self.rotated:
+            parts.append(
+                "the restored secrets at "
+                + ", ".join(self.rotated)
+                + " differ from the ones the snapshot was taken with (rotated or wrong; "
+                "accept rotated secrets explicitly: --accept-rotated PATH / accept_rotated=)"
+            )
+        message = "; ".join(parts) + "; nothing was launched"
+        if detail:
+            message += f" ({detail})"
+        WfauditError.__init__(self, message)

@@ -149,10 +149,14 @@ def wfaudit_restore_secrets(
     :attr:`~SecretRequest.key` (the masked field's JSON pointer, followed by
     ``#start:end`` for a secret inside a string, or by ``#key`` for a secret that
     was an object key, ``encoding="key"``) to the secret: a string, or for
-    ``encoding="json"`` fields, its JSON text. When several restorers answer
-    for the same key, the first answer (last registered plugin) wins. A secret
+    ``encoding="json"`` fields, its JSON text; for a span, the span's secret
+    alone, not the whole string. The engine checks every answer against the
+    field's fingerprint: when several restorers answer for the same key, an
+    answer that matches wins (else the first: last registered plugin). A secret
     nobody restores makes the retrigger fail with
-    :class:`~wfaudit_hookspecs.errors.SecretsUnavailable`; it never runs with
+    :class:`~wfaudit_hookspecs.errors.SecretsUnavailable`, and an answer that is
+    not the snapshot's secret (empty, a placeholder, rotated, wrong) with
+    :class:`~wfaudit_hookspecs.errors.SecretsMismatch`; it never runs with
     placeholders.
 
     :param snapshot: the snapshot being replayed, with its masked config.

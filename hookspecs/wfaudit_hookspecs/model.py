@@ -18,9 +18,11 @@ import attrs
 from .errors import InvalidRequest
 
 __all__ = [
+    "IDENTITY_MAX_LENGTH",
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
     "STATE_FIELDS",
+    "WORKFLOW_TYPE_MAX_LENGTH",
     "Annotation",
     "AuditEvent",
     "AuditResult",
@@ -50,6 +52,7 @@ __all__ = [
     "TriggerRequest",
     "WorkflowType",
     "check_tag_name",
+    "normalize_identity",
     "normalize_workflow_type",
     "set_clock",
     "utcnow",
@@ -119,20 +122,63 @@ def set_clock(clock: Callable[[], _dt.datetime] | None) -> None:
 # -- converters --------------------------------------------------------------
 
 
+IDENTITY_MAX_LENGTH = 255
+"""The longest identity (workflow id, pipeline id, tenant, ``triggered_by``), in characters."""
+
+WORKFLOW_TYPE_MAX_LENGTH = 64
+"""The longest workflow type, in characters."""
+
+# C0 and C1 control characters (NUL included) and lone surrogates: text a
+# database refuses (PostgreSQL has no NUL in text, UTF-8 no surrogates) or an
+# operator cannot read on a terminal. Identities are names, not data.
+_FORBIDDEN_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# An int of more bits than this has more than IDENTITY_MAX_LENGTH digits: refused
+# before its (quadratic) conversion to decimal is even attempted.
+_IDENTITY_MAX_BITS = 848
+
+
+def _check_name(text: str, what: str, longest: int) -> str:
+    if not text:
+        raise InvalidRequest(f"{what} must not be empty")
+    if len(text) > longest:
+        raise InvalidRequest(f"{what} must be at most {longest} characters (got {len(text):,})")
+    found = _FORBIDDEN_IN_NAMES.search(text)
+    if found is not None:
+        raise InvalidRequest(
+            f"{what} must not contain control characters (U+{ord(found.group()):04X} "
+            f"at position {found.start()})"
+        )
+    return text
+
+
 def _identity(value: object) -> str:
-    """Identities are strings; integers are accepted and converted."""
+    """Identities are strings; integers are accepted and converted.
+
+    Both are held to the same rules: at most :data:`IDENTITY_MAX_LENGTH`
+    characters, no control characters, not empty.
+    """
     if isinstance(value, bool):
         raise InvalidRequest("an identity must be a string or an integer, not a bool")
     if isinstance(value, int):
-        return str(value)
+        if value.bit_length() > _IDENTITY_MAX_BITS:
+            raise InvalidRequest(
+                f"an identity must be at most {IDENTITY_MAX_LENGTH} characters "
+                f"(got an integer of about {int(value.bit_length() * 0.30103):,} digits)"
+            )
+        return _check_name(str(value), "an identity", IDENTITY_MAX_LENGTH)
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise InvalidRequest("an identity must not be empty")
-        if len(text) > 255:
-            raise InvalidRequest("an identity must be at most 255 characters")
-        return text
+        return _check_name(value.strip(), "an identity", IDENTITY_MAX_LENGTH)
     raise InvalidRequest(f"an identity must be a string or an integer, not {type(value).__name__}")
+
+
+def normalize_identity(value: object) -> str:
+    """An identity (workflow id, pipeline id, tenant, who triggered or reported) as
+    stored: a string, or an int converted, at most :data:`IDENTITY_MAX_LENGTH`
+    characters, with no control characters.
+
+    :raises InvalidRequest: anything else, ints and strings alike.
+    """
+    return _identity(value)
 
 
 def _optional_identity(value: object) -> str | None:
@@ -143,7 +189,8 @@ def normalize_workflow_type(value: object) -> str:
     """``"pre-cd"`` → ``"PRE_CD"``: workflow types are upper case with underscores."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("a workflow type must be a non-empty string such as 'CI'")
-    return value.strip().upper().replace("-", "_")
+    text = _check_name(value.strip(), "a workflow type", WORKFLOW_TYPE_MAX_LENGTH)
+    return text.upper().replace("-", "_")
 
 
 def _labels(value: object) -> dict[str, str]:
@@ -155,11 +202,17 @@ def _labels(value: object) -> dict[str, str]:
     for position, (key, item) in enumerate(value.items()):
         if not isinstance(key, str) or not key:
             raise InvalidRequest("label keys must be non-empty strings")
+        _check_name(key, "a label key", IDENTITY_MAX_LENGTH)
         if not isinstance(item, str | int) or isinstance(item, bool):
             # By position, not by name: an error message never quotes request content.
             raise InvalidRequest(
                 f"label @{position} (the label number {position + 1}) must have a string "
                 f"value, not {type(item).__name__}"
+            )
+        if isinstance(item, int) and item.bit_length() > _IDENTITY_MAX_BITS:
+            raise InvalidRequest(
+                f"label @{position} (the label number {position + 1}) must have a value "
+                f"of at most {IDENTITY_MAX_LENGTH} digits"
             )
         out[key] = str(item)
     return dict(sorted(out.items()))
@@ -169,9 +222,12 @@ def _references(value: Iterable[SecretReference]) -> tuple[SecretReference, ...]
     return tuple(value)
 
 
+_MAX_ATTEMPT = 2**31 - 1
+
+
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidRequest(f"{attribute.name} must be an integer >= 1")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_ATTEMPT:
+        raise InvalidRequest(f"{attribute.name} must be an integer from 1 to {_MAX_ATTEMPT}")
 
 
 def _config_repr(value: object) -> str:
@@ -205,7 +261,7 @@ class TriggerRequest:
     trigger_kind: TriggerKind = attrs.field(default=TriggerKind.MANUAL, converter=TriggerKind)
     tenant: str | None = attrs.field(default=None, converter=_optional_identity)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
-    parent: str | None = None
+    parent: str | None = attrs.field(default=None, converter=_optional_identity)
     attempt: int = attrs.field(default=1, validator=_positive)
     format: str | None = None
     """The payload format (``github-actions``, ``argo``, ...), set by the adapter that
@@ -584,6 +640,9 @@ class EventKind:
     DELETED = "snapshot.deleted"
     HOLD_SET = "legal_hold.set"
     HOLD_RELEASED = "legal_hold.released"
+    CONFLICTING_TRIGGER = "snapshot.conflicting_trigger"
+    """A second trigger of an audited run with other content, refused and kept as
+    evidence: both content hashes, what differs and who sent it (never content)."""
 
 
 STATE_FIELDS = ("status", "status_reason", "updated_on", "updated_by")
@@ -622,7 +681,8 @@ class Problem:
     REORDERED = "reordered"
     INSERTED = "inserted"
     UNREADABLE = "unreadable"
-    """A blob whose codec this wfaudit does not know: it cannot be checked."""
+    """A blob this wfaudit cannot decode: an unknown codec, or a delta whose base is
+    missing or whose chain of bases is too long or loops."""
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,7 @@ from .model import (
 )
 from .pointer import Path
 
-__all__ = ["MaskContext", "Store", "StoreHistory", "StoreMaintenance"]
+__all__ = ["MaskContext", "Store", "StoreHistory", "StoreMaintenance", "StoreMeta"]
 
 
 class MaskContext(Protocol):
@@ -221,6 +221,24 @@ class StoreMaintenance(Protocol):
     def backup(self, destination: str) -> BackupResult:
         """Write a consistent copy of a live store to ``destination``; a backend
         that cannot (a server database) raises a StoreError saying what to use."""
+        ...
+
+
+@runtime_checkable
+class StoreMeta(Protocol):
+    """Named facts about a whole store (the id of its fingerprint key).
+
+    Optional: the engine skips the checks they serve on a store without them.
+    """
+
+    def read_meta(self, name: str) -> str | None:
+        """The value recorded under ``name``, or None."""
+        ...
+
+    def claim_meta(self, name: str, value: str, *, replace: str | None = None) -> str:
+        """Record ``value`` under ``name`` if nothing is recorded there yet, or if
+        ``replace`` is given and is what is recorded; in one transaction. Returns
+        what is recorded after the call (compare it with ``value``)."""
         ...
 
 

@@ -47,7 +47,7 @@ def spool_while_the_store_is_down(
     if context is None or not context.breaker.is_open():
         return None
     try:
-        context.spool.write(snapshot, payload)
+        context.spool.write(snapshot, context.standalone(payload))
     except OSError as error:
         log.error("cannot write the spool (%s); trying the store", error.strerror or error)
         return None  # the store may be back: the implementations after this one try it
@@ -60,7 +60,7 @@ def _spool(
 ) -> SaveResult:
     context.breaker.trip()
     try:
-        path = context.spool.write(snapshot, payload)
+        path = context.spool.write(snapshot, context.standalone(payload))
     except OSError as spool_error:
         log.critical(
             "the store failed (%s) and the spool cannot be written (%s): the snapshot of "

@@ -34,7 +34,7 @@ from .kit_plugins import (
 from .kit_store import StoreConformance, make_record
 from .memory_keyring import MemoryKeyring
 from .recorder import HookCall, HookRecorder
-from .scan import Finding, find_secrets, secret_forms
+from .scan import Finding, Secrets, find_secrets, secret_forms
 
 __all__ = [
     "DEFAULT_PLANTED",
@@ -49,6 +49,7 @@ __all__ = [
     "MemoryKeyring",
     "Planted",
     "RestorerConformance",
+    "Secrets",
     "StoreConformance",
     "assert_audited",
     "assert_differ_exactly",

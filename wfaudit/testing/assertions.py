@@ -6,7 +6,7 @@ Failure messages name paths, rules and places, never a secret's value.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from wfaudit.auditor import Auditor
@@ -21,7 +21,7 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.pointer import get_at
 
-from .scan import find_secrets
+from .scan import Finding, Secrets, find_secrets, label_secrets
 
 __all__ = [
     "assert_audited",
@@ -65,7 +65,7 @@ def assert_masked(snapshot: Snapshot, *pointers: str) -> None:
 
 
 def assert_no_secret(
-    secrets: Iterable[str],
+    secrets: Iterable[str] | Mapping[str, str],
     *,
     auditor: Auditor | None = None,
     database_url: str | None = None,
@@ -76,20 +76,30 @@ def assert_no_secret(
 
     Give the store's real URL (``database_url``) to scan every table, the
     SQLite files and spool directory (``paths``), the auditor to scan every
-    snapshot, and captured logs or command output (``texts``).
+    snapshot, and captured logs or command output (``texts``). ``secrets`` may
+    map labels to secrets (``{"docker password": ...}``): a failure names each
+    leak once, by where it is (table, row and column; file; snapshot and JSON
+    pointer; text) and by the secret's label (or ``secret #N``), never by value.
     """
-    secrets = list(secrets)
+    __tracebackhide__ = True  # the frame's locals hold the secrets
+    labelled = label_secrets(secrets)
+    del secrets
     findings = find_secrets(
-        secrets, auditor=auditor, database_url=database_url, paths=paths, texts=texts
+        Secrets(labelled), auditor=auditor, database_url=database_url, paths=paths, texts=texts
     )
+    del labelled
     if findings:
-        lines = [
-            f"  secret #{f.secret_index + 1} ({len(secrets[f.secret_index])} chars) "
-            f"in {f.where} [{f.form}]"
-            for f in findings[:20]
-        ]
-        more = f"\n  ... and {len(findings) - 20} more" if len(findings) > 20 else ""
-        raise AssertionError(f"{len(findings)} secret leak(s):\n" + "\n".join(lines) + more)
+        raise AssertionError(leak_report(findings))
+
+
+def leak_report(findings: Sequence[Finding], limit: int = 20) -> str:
+    """The failure message of :func:`assert_no_secret`: one line per finding."""
+    lines = [
+        f"  {f.label or f'secret #{f.secret_index + 1}'} in {f.where} [{f.form}]"
+        for f in findings[:limit]
+    ]
+    more = f"\n  ... and {len(findings) - limit} more" if len(findings) > limit else ""
+    return f"{len(findings)} secret leak(s):\n" + "\n".join(lines) + more + "\n(values not shown)"
 
 
 def assert_differ_exactly(diff: SnapshotDiff, paths: Sequence[str]) -> None:

@@ -28,6 +28,7 @@ from wfaudit_hookspecs import (
     AmbiguousSnapshot,
     AuditEvent,
     Blob,
+    DeltaBaseUnavailable,
     EventKind,
     HistoryQuery,
     Manifest,
@@ -40,6 +41,7 @@ from wfaudit_hookspecs import (
     Status,
     Store,
     StoreMaintenance,
+    StoreMeta,
     TriggerKind,
     canonical_json,
     content_hash,
@@ -183,6 +185,35 @@ class StoreConformance:
         assert store.save(second, same_blob).created, "same content, other run: a new snapshot"
         stored = store.get_blob(first.content_hash)
         assert stored is not None and stored.data == blob.data
+
+    def test_store_refuses_a_delta_whose_base_is_not_a_whole_blob(self, store: Store) -> None:
+        first, whole = make_record(1, content={"i": 1, "pad": "x" * 200})
+        store.save(first, whole)
+        second, _ = make_record(2, content={"i": 2, "pad": "x" * 200})
+        raw = canonical_json({"i": 2, "pad": "x" * 200})
+        base = codec.WholeBase.of(whole)
+        delta = Blob(
+            content_hash=second.content_hash,
+            codec=codec.ZSTD_DELTA,
+            raw_size=len(raw),
+            data=codec.compress_against(raw, base),
+            base=base.content_hash,
+        )
+        assert store.save(second, delta).created, "a delta on a whole blob is stored"
+        third, _ = make_record(3, content={"i": 3, "pad": "x" * 200})
+        raw3 = canonical_json({"i": 3, "pad": "x" * 200})
+        for base_hash in (second.content_hash, "0" * 64):  # a delta, a missing blob
+            on_it = Blob(
+                content_hash=third.content_hash,
+                codec=codec.ZSTD_DELTA,
+                raw_size=len(raw3),
+                data=codec.compress_against(raw3, codec.WholeBase(base_hash, raw)),
+                base=base_hash,
+            )
+            with pytest.raises(DeltaBaseUnavailable):
+                store.save(third, on_it)
+        assert store.get_record(workflow_id="3", workflow_type="CI") is None
+        assert store.get_blob(third.content_hash) is None, "a refused save left its blob behind"
 
     def test_store_keeps_every_write(self, store: Store) -> None:
         saved = set()
@@ -374,3 +405,24 @@ class StoreConformance:
             f"check_trail finds problems in an untouched store: {check.findings}"
         )
         assert check.events >= 6, f"check_trail looked at {check.events} of 6 events"
+
+    def test_store_meta_is_claimed_once_and_moved_only_from_what_is_recorded(
+        self, store: Store
+    ) -> None:
+        if not isinstance(store, StoreMeta):
+            pytest.skip("the store does not offer StoreMeta (the fingerprint key id is unchecked)")
+        name = "fingerprint_key_id"
+        assert store.read_meta(name) is None, "a fresh store records a key id"
+        assert store.claim_meta(name, "aaaa") == "aaaa", "the first claim is not recorded"
+        assert store.claim_meta(name, "bbbb") == "aaaa", "a second claim replaced the first"
+        assert store.claim_meta(name, "bbbb", replace="cccc") == "aaaa", (
+            "a claim replaced a value it did not name"
+        )
+        assert store.claim_meta(name, "bbbb", replace="aaaa") == "bbbb", (
+            "a claim naming the recorded value did not replace it"
+        )
+        assert store.read_meta(name) == "bbbb"
+        assert store.read_meta("another") is None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            claims = list(pool.map(lambda v: store.claim_meta("race", v), ["1", "2", "3", "4"]))
+        assert len(set(claims)) == 1, f"racing claims recorded different values: {claims}"

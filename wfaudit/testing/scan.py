@@ -13,25 +13,48 @@ import datetime as dt
 import json
 import pathlib
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 import zstandard
 
 from wfaudit.auditor import Auditor
-from wfaudit_hookspecs import HistoryQuery
+from wfaudit.codec import MAX_BLOB_BYTES, bounded_decompress
+from wfaudit_hookspecs import DecompressionBomb, HistoryQuery
 
-__all__ = ["Finding", "find_secrets", "secret_forms"]
+__all__ = ["Finding", "Secrets", "find_secrets", "label_secrets", "secret_forms"]
 
 
 @attrs.frozen
 class Finding:
-    """Where a secret was found: ``where`` names the place, never the secret."""
+    """Where a secret was found: ``where`` names the place (a table, row and
+    column, a file, a snapshot and the JSON pointer in it, a text), ``label``
+    which secret (the label it was given, or ``secret #N``), never the secret."""
 
     where: str
     form: str
     secret_index: int
+    label: str = ""
+
+
+class Secrets(dict[str, str]):
+    """Labelled secrets (label -> value) whose repr never shows a value: safe as
+    a local of a test (``pytest -l`` shows locals)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secret(s): {', '.join(self)}; values not shown>"
+
+    __str__ = __repr__
+
+
+def label_secrets(secrets: Iterable[str] | Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(label, secret)`` pairs: a mapping's keys are labels; a plain list's
+    secrets are labelled ``secret #1``, ``secret #2``, ... in order."""
+    if isinstance(secrets, Mapping):
+        return [(str(label), secret) for label, secret in secrets.items()]
+    return [(f"secret #{number}", secret) for number, secret in enumerate(secrets, 1)]
 
 
 def secret_forms(secret: str) -> dict[str, bytes]:
@@ -73,8 +96,8 @@ def _expand(value: object) -> Iterator[bytes]:
     if isinstance(value, bytes):
         yield value
         if value[:4] == b"\x28\xb5\x2f\xfd":  # zstd magic number
-            with contextlib.suppress(zstandard.ZstdError):
-                yield zstandard.ZstdDecompressor().decompress(value, max_output_size=1 << 28)
+            with contextlib.suppress(zstandard.ZstdError, DecompressionBomb):
+                yield bounded_decompress(zstandard.ZstdDecompressor(), value, MAX_BLOB_BYTES)
     else:
         yield str(value).encode("utf-8")
 
@@ -110,7 +133,8 @@ def scan_files(paths: Iterable[pathlib.Path], secrets: list[dict[str, bytes]]) -
 
 
 def scan_snapshots(auditor: Auditor, secrets: list[dict[str, bytes]]) -> Iterator[Finding]:
-    """Every snapshot the auditor can read: record and decompressed masked config."""
+    """Every snapshot the auditor can read: record and decompressed masked config,
+    each finding at the JSON pointer of the string (or key) that holds it."""
     from wfaudit_hookspecs.converter import unstructure
 
     before: dt.datetime | None = None
@@ -120,9 +144,30 @@ def scan_snapshots(auditor: Auditor, secrets: list[dict[str, bytes]]) -> Iterato
             return
         for record in records:
             snapshot = auditor.load(record)
-            text = json.dumps(unstructure(snapshot), default=str, ensure_ascii=False)
-            yield from _search(text.encode("utf-8"), secrets, f"snapshot {record.id}")
+            document = json.loads(json.dumps(unstructure(snapshot), default=str))
+            for pointer, text, is_key in _strings(document, ""):
+                place = f"snapshot {record.id} at {'a key of ' if is_key else ''}{pointer or '/'}"
+                data = text.encode("utf-8")
+                yield from _search(data, secrets, place)
+                escaped = json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
+                if escaped != data:
+                    # a secret with a quote or a newline, stored inside a JSON string
+                    yield from _search(escaped, secrets, place)
         before = records[-1].created_on
+
+
+def _strings(node: Any, pointer: str) -> Iterator[tuple[str, str, bool]]:
+    """``(pointer, string, is_key)`` for every string and key of a JSON document."""
+    if isinstance(node, str):
+        yield pointer, node, False
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield pointer, str(key), True
+            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            yield from _strings(value, f"{pointer}/{escaped}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{pointer}/{index}")
 
 
 def _query(auditor: Auditor, before: dt.datetime | None) -> HistoryQuery:
@@ -130,7 +175,7 @@ def _query(auditor: Auditor, before: dt.datetime | None) -> HistoryQuery:
 
 
 def find_secrets(
-    secrets: Iterable[str],
+    secrets: Iterable[str] | Mapping[str, str],
     *,
     auditor: Auditor | None = None,
     database_url: str | None = None,
@@ -140,14 +185,23 @@ def find_secrets(
     """Look for ``secrets`` in a database, files, an auditor's snapshots and texts.
 
     ``texts`` are ``(name, text)`` pairs: captured logs, command output.
+    ``secrets`` may be a mapping of labels to secrets: findings then carry the
+    label (else ``secret #N``). A secret found twice in one place is one finding.
     """
-    forms = [secret_forms(secret) for secret in secrets]
-    findings: list[Finding] = []
+    labelled = label_secrets(secrets)
+    forms = [secret_forms(secret) for _, secret in labelled]
+    found: list[Finding] = []
     if database_url:
-        findings.extend(scan_database(database_url, forms))
-    findings.extend(scan_files(paths, forms))
+        found.extend(scan_database(database_url, forms))
+    found.extend(scan_files(paths, forms))
     if auditor is not None:
-        findings.extend(scan_snapshots(auditor, forms))
+        found.extend(scan_snapshots(auditor, forms))
     for name, text in texts:
-        findings.extend(_search(text.encode("utf-8"), forms, name))
-    return findings
+        found.extend(_search(text.encode("utf-8"), forms, name))
+    findings: dict[tuple[str, int], Finding] = {}
+    for finding in found:
+        label = labelled[finding.secret_index][0]
+        findings.setdefault(
+            (finding.where, finding.secret_index), attrs.evolve(finding, label=label)
+        )
+    return list(findings.values())

@@ -142,3 +142,29 @@ def test_entry_point() -> None:
     assert found["keyring"].dist is not None
     assert found["keyring"].dist.name == "wfaudit-keyring"
     assert found["keyring"].load() is plugin
+
+
+def test_a_whole_string_value_is_cut_span_by_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = "[masked:" + "1" * 16 + "]", "[masked:" + "2" * 16 + "]"
+    masked = f"curl -u admin:{a} https://{b}@nexus.example/x"
+    snapshot = Snapshot(
+        id="01HV6Z3QK9M8X7W6V5T4S3R2Q1", workflow_id="42", workflow_type="CI",
+        pipeline_id="7", content_hash="00" * 32, config={"script": masked},
+    )  # fmt: skip
+    first = (14, 14 + len(a))
+    second = (masked.index(b), masked.index(b) + len(b))
+    requests = [request("/script", first), request("/script", second)]
+    monkeypatch.setenv("WHOLE", "curl -u admin:Adm1n!pw https://tok-9Qz8@nexus.example/x")
+    monkeypatch.setenv("ONLY", "tok-9Qz8")
+    table = {"env": {"/script#14:39": "WHOLE", f"/script#{second[0]}:{second[1]}": "ONLY"}}
+    found = plugin.wfaudit_restore_secrets(
+        snapshot=snapshot, requests=requests, settings={"restore": table}
+    )
+    assert found == {"/script#14:39": "Adm1n!pw", f"/script#{second[0]}:{second[1]}": "tok-9Qz8"}
+    # A value that is not the whole string (another host) is passed on as it is:
+    # the engine refuses it against the span's fingerprint.
+    monkeypatch.setenv("WHOLE", "curl -u admin:Adm1n!pw https://tok@other.example/x")
+    found = plugin.wfaudit_restore_secrets(
+        snapshot=snapshot, requests=requests, settings={"restore": table}
+    )
+    assert found["/script#14:39"] == "curl -u admin:Adm1n!pw https://tok@other.example/x"

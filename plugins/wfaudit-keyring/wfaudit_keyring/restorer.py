@@ -6,6 +6,11 @@ first value found. It answers nothing for a secret it cannot find: the engine
 then refuses the retrigger with ``SecretsUnavailable`` naming the missing paths.
 It never guesses (no fuzzy matching of names, no placeholder values) and never
 logs a value: log lines name the key and where it came from.
+
+Secrets inside a string are restored span by span: when the value found for a
+span is the whole string (a source that holds the full URL or command line),
+the span's secret is cut out of it along the masked string's text around the
+placeholders; the engine then checks every answer against its fingerprint.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,7 +26,8 @@ from typing import Any
 import keyring
 import keyring.errors
 
-from wfaudit_hookspecs import SecretRequest, Snapshot, hookimpl
+from wfaudit_hookspecs import SecretRequest, Snapshot, WfauditError, hookimpl, parse_pointer
+from wfaudit_hookspecs.pointer import get_at
 
 from .settings import RestoreSettings, Source
 
@@ -92,6 +99,8 @@ def restore(
                     "%s: the value in %s is not JSON text; not used", request.key, source.describe()
                 )
                 continue
+            if request.span is not None:
+                value = _span_secret(snapshot, request, requests, value)
             found[request.key] = value
             log.debug("%s restored from %s (%s)", request.key, source.describe(), source.origin)
             break
@@ -124,6 +133,35 @@ class _Lookup:
                 "the keyring is not available (%s); skipping keyring lookups", type(exc).__name__
             )
             return None
+
+
+def _span_secret(
+    snapshot: Snapshot, request: SecretRequest, requests: Sequence[SecretRequest], value: str
+) -> str:
+    """The secret of ``request``'s span: cut out of ``value`` when ``value`` is the
+    whole string (its text around the placeholders is the masked string's), else
+    ``value`` itself."""
+    try:
+        masked = get_at(snapshot.config, parse_pointer(request.path, snapshot.config))
+    except (KeyError, IndexError, TypeError, ValueError, WfauditError):  # the engine says
+        return value
+    if not isinstance(masked, str):
+        return value
+    spans = sorted(r.span for r in requests if r.path == request.path and r.span is not None)
+    pattern: list[str] = []
+    cursor = 0
+    for start, end in spans:
+        if start < cursor or end > len(masked):
+            return value
+        pattern.append(re.escape(masked[cursor:start]))
+        pattern.append("(.*)" if (start, end) == request.span else ".*?")
+        cursor = end
+    pattern.append(re.escape(masked[cursor:]))
+    match = re.fullmatch("".join(pattern), value, re.DOTALL)
+    if match is None or not match.group(1):
+        return value
+    log.debug("%s: the source holds the whole string; its span was cut out", request.key)
+    return match.group(1)
 
 
 def _is_json(value: str) -> bool:

@@ -271,3 +271,37 @@ def test_the_commands(
     assert len(objects) == 2
     secrets = [ENDPOINT_SECRET, seaweedfs.secret_access_key]
     assert find_secrets(secrets, database_url=store_url, texts=[*outputs, *objects]) == []
+
+
+def test_long_identities_archive_and_restore_on_s3(
+    auditor: Auditor, seaweedfs: S3Endpoint, wfaudit_clock: Clock
+) -> None:
+    """The longest valid identities give keys within S3's 1,024 bytes (long segments
+    are hashed): every snapshot is archived, listed and restored."""
+    long_ids = {
+        trigger(auditor, 1, pipeline_id="é" * 255, tenant="é" * 255): "é" * 255,
+        trigger(auditor, 2, pipeline_id="\U0001f680" * 255): "\U0001f680" * 255,
+        trigger(auditor, 3, pipeline_id="é" * 254 + "x"): "é" * 254 + "x",
+    }
+    originals = {sid: auditor.get_snapshot_by_id(sid) for sid in long_ids}
+    archive = seaweedfs.archive(f"long-{uuid.uuid4().hex[:8]}")
+    sweeper = Sweeper(auditor.store, RetentionPolicy(), archive=archive)
+    try:
+        wfaudit_clock.advance(days=31)
+        report = sweeper.apply()
+        assert (report.archived, report.deleted, report.failed) == (3, 3, 0)
+        store: Any = auditor.store
+        records = {r.snapshot_id: r for r in store.iter_archives(present=False)}
+        assert set(records) == set(long_ids)
+        assert all(len(r.object_key.encode()) <= 1024 for r in records.values())
+        assert len({r.object_key for r in records.values()}) == 3
+        assert sorted(archive.iter_keys("wfaudit/v1/")) == sorted(
+            r.object_key for r in records.values()
+        )
+        for sid, pipeline in long_ids.items():
+            assert sweeper.restore(sid, by="ops").restored
+            restored = auditor.get_snapshot_by_id(sid)
+            assert restored == originals[sid] and restored.pipeline_id == pipeline
+        assert_verified(auditor)
+    finally:
+        archive.close()

@@ -26,6 +26,7 @@ from wfaudit_sql.schema import metadata
 TABLES = {"blobs", "snapshots", "events", "chain_heads", "manifests", VERSION_TABLE}
 TABLES |= {"tags", "annotations"}  # 0004
 TABLES |= {"legal_holds", "archives", "retention_sweeps", "sweep_locks"}  # 0006
+TABLES |= {"store_meta"}  # 0008
 
 
 def tables(sql: Engine) -> set[str]:

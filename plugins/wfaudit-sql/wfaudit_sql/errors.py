@@ -1,5 +1,11 @@
 """Turning database errors into wfaudit's store errors.
 
+Each error is classed as *transient* (the store is down, busy, locked, out of
+resources: :class:`StoreUnavailable`, spooled by the engine and replayed
+later), *permanent* (the database refused this data: :class:`StoreRejected`,
+never spooled, quarantined if met at drain time) or neither (a plain
+:class:`StoreError`, such as a schema the database lacks).
+
 Engines are created with ``hide_parameters=True``, so SQLAlchemy's messages carry
 no bound values; these messages go further and quote only the first line of
 the driver's message (PostgreSQL's DETAIL lines may quote key values), next to
@@ -12,11 +18,11 @@ import sqlite3
 
 from sqlalchemy import exc as sa_exc
 
-from wfaudit_hookspecs import StoreError, StoreUnavailable
+from wfaudit_hookspecs import StoreError, StoreRejected, StoreUnavailable
 
 from .sqlite import is_busy
 
-__all__ = ["is_disconnect", "is_transient", "reason_of", "translate"]
+__all__ = ["is_disconnect", "is_permanent", "is_transient", "reason_of", "translate"]
 
 _MAX_REASON = 200
 
@@ -27,6 +33,12 @@ _PG_RETRYABLE = frozenset({"40001", "40P01"})
 _PG_BUSY = frozenset({"55P03", "57014"})
 # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL.
 _SQLITE_UNAVAILABLE = frozenset({8, 10, 13, 14, 15})
+# Errors of the data, not of the store: data exception (a value too long, a NUL
+# in text, bad encoding), integrity constraint violation, program limit exceeded
+# (an index row too large). The same write fails the same way every time.
+_PG_PERMANENT_CLASSES = frozenset({"22", "23", "54"})
+# SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE.
+_SQLITE_PERMANENT = frozenset({18, 19, 20, 25})
 
 
 def driver_error(error: BaseException) -> BaseException:
@@ -42,6 +54,26 @@ def is_transient(error: BaseException) -> bool:
     if is_busy(inner):
         return True
     return getattr(inner, "sqlstate", None) in _PG_RETRYABLE
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when the database refused the data itself: the same write can never succeed.
+
+    PostgreSQL says so by its SQLSTATE class (22, 23, 54); psycopg's own checks
+    before sending (a NUL in a text value) raise its ``DataError``; SQLite by its
+    result code or error class. A duplicate that the idempotent save expects
+    never gets here: it is an ``ON CONFLICT DO NOTHING``.
+    """
+    inner = driver_error(error)
+    sqlstate = getattr(inner, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate[:2] in _PG_PERMANENT_CLASSES
+    if isinstance(inner, sqlite3.Error):
+        code = getattr(inner, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_PERMANENT:
+            return True
+        return isinstance(inner, sqlite3.IntegrityError | sqlite3.DataError)
+    return isinstance(error, sa_exc.DataError | sa_exc.IntegrityError)
 
 
 def is_disconnect(error: BaseException) -> bool:
@@ -66,6 +98,10 @@ def translate(error: BaseException, url: str, *, waited: float | None = None) ->
     :param waited: seconds spent retrying a busy store, when that is why we gave up.
     """
     reason = reason_of(error)
+    if is_permanent(error):
+        return StoreRejected(
+            f"the store at {url} refused the data ({reason}); retrying cannot help"
+        )
     if is_transient(error) or getattr(driver_error(error), "sqlstate", None) in _PG_BUSY:
         waited_text = f" for {waited:.0f} s" if waited is not None else ""
         return StoreUnavailable(

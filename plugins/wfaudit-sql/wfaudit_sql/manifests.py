@@ -109,6 +109,14 @@ def decode(codec: str, data: bytes | str) -> str:
         if codec == CODEC_JSON:
             return data.decode("utf-8")
         if codec == CODEC_ZSTD:
+            # python-zstandard ignores max_output_size for a frame that declares its
+            # size (and allocates what it declares): check the declaration first.
+            declared = zstandard.frame_content_size(data)
+            if declared > _MAX_TEXT:
+                raise StoreError(
+                    f"a stored manifest declares {declared:,} bytes once decompressed, over "
+                    f"the {_MAX_TEXT:,}-byte cap: its bytes were changed"
+                )
             return _decompressor().decompress(data, max_output_size=_MAX_TEXT).decode("utf-8")
     except (zstandard.ZstdError, UnicodeError):
         raise StoreError("a stored manifest is corrupt: its bytes do not decode") from None

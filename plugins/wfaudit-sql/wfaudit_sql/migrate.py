@@ -28,7 +28,7 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0006_retention"
+HEAD_REVISION = "0008_keyid"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_audit_chain",
@@ -36,6 +36,7 @@ KNOWN_REVISIONS = (
     "0004_tags_annotations",
     "0005_manifest_store",
     "0006_retention",
+    "0008_keyid",
 )
 """Every revision this version of the code can upgrade from, oldest first."""
 

@@ -705,6 +705,7 @@ class RetentionMixin:
         """Delete a blob if it is still an orphan now (checked in the transaction)."""
 
         def work(connection: Connection) -> bool:
+            _lock_blob(connection, content_hash)
             result = connection.execute(
                 delete(blobs)
                 .where(blobs.c.content_hash == content_hash, _orphan())
@@ -1087,11 +1088,22 @@ def _orphan() -> ColumnElement[bool]:
     )
 
 
+def _lock_blob(connection: Connection, content_hash: str) -> None:
+    """Lock a blob row before judging it an orphan (PostgreSQL; SQLite has one
+    writer at a time). A save storing a delta on this blob holds a share lock on
+    it until it commits: the check that follows the lock sees that delta, so a
+    base is never deleted under a delta being saved."""
+    connection.execute(
+        select(blobs.c.content_hash).where(blobs.c.content_hash == content_hash).with_for_update()
+    )
+
+
 def _drop_unused_blobs(connection: Connection, content_hash: str) -> list[str]:
     """Delete a blob nothing needs any more, then its base if that is now unneeded."""
     dropped: list[str] = []
     current: str | None = content_hash
     while current is not None:
+        _lock_blob(connection, current)
         row = connection.execute(
             select(blobs.c.base_hash).where(blobs.c.content_hash == current, _orphan())
         ).first()

@@ -41,6 +41,7 @@ __all__ = [
     "retention_sweeps",
     "snapshot_annotations",
     "snapshots",
+    "store_meta",
     "sweep_locks",
     "tags",
 ]
@@ -375,4 +376,16 @@ sweep_locks = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat", BigInteger, nullable=False),
+)
+
+# -- store facts (0008) -----------------------------------------------------------------
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    # Named facts about the whole store: "fingerprint_key_id", the id of the key
+    # its fingerprints are made with (wfaudit.keys; never the key itself).
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+    Column("updated_on", UTCDateTime, nullable=False),
 )

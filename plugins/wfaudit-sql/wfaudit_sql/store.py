@@ -36,6 +36,7 @@ from wfaudit_hookspecs import (
     AuditEvent,
     BackupResult,
     Blob,
+    DeltaBaseUnavailable,
     EventKind,
     HistoryQuery,
     InvalidRequest,
@@ -45,6 +46,7 @@ from wfaudit_hookspecs import (
     SnapshotRecord,
     Status,
     StoreError,
+    StoreRejected,
     StoreStats,
     StoreUnavailable,
     Tag,
@@ -79,6 +81,7 @@ from .schema import (
     events,
     manifests,
     snapshots,
+    store_meta,
 )
 from .sqlite import SINGLE_READ_OPTION, WRITE_OPTION
 from .urls import parse_store_url
@@ -246,6 +249,8 @@ class SqlStore(RetentionMixin):
             return bool(connection.execute(self._insert_snapshot, row).rowcount == 1)
 
         def work(connection: Connection) -> SaveResult:
+            if blob.base is not None:
+                _check_delta_base(connection, blob)
             if insert_both(connection):
                 self._append(
                     connection,
@@ -637,6 +642,39 @@ class SqlStore(RetentionMixin):
             row = connection.execute(self._head_for_update, {"key": tenant}).one()
         return int(row[0]), str(row[1])
 
+    # -- store facts (the StoreMeta protocol) ---------------------------------------
+
+    def read_meta(self, name: str) -> str | None:
+        """The value recorded under ``name`` in ``store_meta``, or None."""
+        query = select(store_meta.c.value).where(store_meta.c.name == name)
+
+        def work(connection: Connection) -> str | None:
+            value: str | None = connection.execute(query).scalar()
+            return value
+
+        return self._run(work, write=False)
+
+    def claim_meta(self, name: str, value: str, *, replace: str | None = None) -> str:
+        """Record ``value`` under ``name`` unless another value is recorded (that is
+        not ``replace``); one transaction. Returns what is recorded afterwards."""
+        insert_row = _insert_ignoring_conflicts(self.backend, store_meta)
+
+        def work(connection: Connection) -> str:
+            now = utcnow()
+            connection.execute(insert_row.values(name=name, value=value, updated_on=now))
+            if replace is not None and replace != value:
+                connection.execute(
+                    update(store_meta)
+                    .where(store_meta.c.name == name, store_meta.c.value == replace)
+                    .values(value=value, updated_on=now)
+                )
+            recorded: str = connection.execute(
+                select(store_meta.c.value).where(store_meta.c.name == name)
+            ).scalar_one()
+            return recorded
+
+        return self._run(work, write=True)
+
     # -- maintenance ----------------------------------------------------------------
 
     def ping(self, *, write: bool = False) -> None:
@@ -889,6 +927,13 @@ class SqlStore(RetentionMixin):
             try:
                 with self._serial, engine.begin() as connection:
                     return work(connection)
+            except OverflowError as error:
+                # pysqlite refuses an int beyond 64 bits while binding it: the data,
+                # not the store, is at fault (PostgreSQL says so with a DataError).
+                raise StoreRejected(
+                    f"the store at {self.url} refused the data (an integer too large "
+                    "for the database); retrying cannot help"
+                ) from error
             except _DB_ERRORS as error:
                 if is_disconnect(error) and disconnects < _DISCONNECT_RETRIES:
                     # The server dropped this connection (it was terminated or
@@ -945,6 +990,34 @@ def _insert_ignoring_conflicts(backend: str, table: Any) -> Insert:
     from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
     return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def _check_delta_base(connection: Connection, blob: Blob) -> None:
+    """Refuse a delta whose base is not stored whole now (inside the save's
+    transaction): a delta's base is always a whole blob. A delta whose own content
+    is stored already is not written (the first blob of a hash is kept): allowed.
+
+    :raises DeltaBaseUnavailable: the base is missing, or itself a delta.
+    """
+    # FOR KEY SHARE on PostgreSQL: retention, which locks a blob before judging
+    # it an orphan, waits for this save and then sees the delta naming the base.
+    base = connection.execute(
+        select(blobs.c.codec, blobs.c.base_hash)
+        .where(blobs.c.content_hash == blob.base)
+        .with_for_update(read=True, key_share=True)
+    ).first()
+    if base is not None and base.codec == "zstd" and base.base_hash is None:
+        return
+    own = connection.execute(
+        select(blobs.c.content_hash).where(blobs.c.content_hash == blob.content_hash)
+    ).first()
+    if own is not None:
+        return
+    state = "missing" if base is None else "not a whole blob"
+    raise DeltaBaseUnavailable(
+        f"delta blob {blob.content_hash[:12]}: its base {str(blob.base)[:12]} is {state} "
+        "in the store; store the snapshot as a whole blob"
+    )
 
 
 def _save_both_statement() -> Any:

@@ -1,0 +1,167 @@
+"""``wfaudit spool``: look at the spool and manage the files drain set aside.
+
+``wfaudit drain`` replays the spool and moves a file that can never be replayed
+(the store refused its snapshot for good, or the file is damaged) to the
+quarantine, with the reason, and goes on with the next. Nothing leaves the
+quarantine but by these commands: ``list`` shows the files and their reasons,
+``retry`` puts files back and drains (after the cause was fixed: a schema
+upgraded, a conflicting snapshot resolved), ``discard`` deletes them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from . import render
+from .cli import CliState, cli, json_option, store_options
+from .ops_cli import print_drain_report
+from .spool import QuarantinedFile, Spool, SpoolError
+
+__all__ = ["spool"]
+
+
+def _state() -> CliState:
+    state: CliState = click.get_current_context().find_root().obj
+    return state
+
+
+def _spool() -> Spool:
+    """The spool of the store in ``--store`` (no store is opened: the store may be down)."""
+    from .settings import Settings
+
+    settings = Settings.load(store_url=_state().store_url)
+    return Spool(settings.home / "spool", settings.store_url)
+
+
+def _item_data(item: QuarantinedFile) -> dict[str, object]:
+    return {
+        "file": item.name,
+        "kind": item.kind,
+        "reason": item.reason,
+        "snapshot_id": item.snapshot_id,
+        "workflow_id": item.workflow_id,
+        "workflow_type": item.workflow_type,
+        "tenant": item.tenant,
+        "written_on": item.written_on,
+        "path": str(item.path),
+    }
+
+
+def _selected(spool: Spool, names: tuple[str, ...], every: bool) -> list[QuarantinedFile]:
+    tenant = _state().tenant
+    if every == bool(names):
+        raise click.UsageError("name the files (snapshot ids or file names) or give --all")
+    if every:
+        return spool.quarantined_files(tenant)
+    try:
+        return [spool.find_quarantined(name, tenant) for name in dict.fromkeys(names)]
+    except SpoolError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.group()
+def spool() -> None:
+    """The spool: snapshots waiting for the store, and the files drain set aside."""
+
+
+@spool.command("list")
+@store_options
+@json_option
+def list_files(as_json: bool) -> None:
+    """How many snapshots wait, and every quarantined file with its reason."""
+    the_spool = _spool()
+    tenant = _state().tenant
+    waiting = the_spool.depth(tenant)
+    items = the_spool.quarantined_files(tenant)
+    if as_json:
+        click.echo(
+            render.dump_json(
+                {
+                    "spool": str(the_spool.directory),
+                    "waiting": waiting,
+                    "quarantined": [_item_data(item) for item in items],
+                }
+            )
+        )
+        return
+    click.echo(f"spool {the_spool.directory}: {waiting} waiting, {len(items)} quarantined")
+    if not items:
+        return
+    table = Table(title="Quarantined (set aside by drain)", title_justify="left")
+    for column in ("snapshot", "workflow", "tenant", "kind", "reason"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            Text(item.snapshot_id or item.name),
+            Text(f"{item.workflow_type} {item.workflow_id}" if item.readable else "?"),
+            Text(item.tenant or "-"),
+            Text(item.kind),
+            Text(item.reason),
+        )
+    render.console().print(table)
+
+
+@spool.command()
+@click.argument("names", nargs=-1, metavar="[SNAPSHOT_ID|FILE]...")
+@click.option("--all", "every", is_flag=True, help="Every quarantined file (of --tenant).")
+@click.option(
+    "--no-drain", is_flag=True, help="Only put the files back; the next drain replays them."
+)
+@store_options
+@json_option
+def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) -> None:
+    """Put quarantined files back in the spool and drain it; exit 1 if any is set aside again."""
+    the_spool = _spool()
+    moved: list[str] = []
+    for item in _selected(the_spool, names, every):
+        try:
+            the_spool.requeue(item)
+        except SpoolError as error:
+            raise click.ClickException(str(error)) from None
+        moved.append(item.name)
+    report = None
+    if moved and not no_drain:
+        with _state().auditor(strict=False) as auditor:
+            report = auditor.drain_spool()
+    if as_json:
+        data: dict[str, object] = {"requeued": moved}
+        if report is not None:
+            data["drain"] = {**render.to_json_data(report), "ok": report.ok}
+        click.echo(render.dump_json(data))
+    else:
+        click.echo(f"put back {len(moved)} file(s)")
+        if report is not None:
+            print_drain_report(report)
+    if report is not None and not report.ok:
+        sys.exit(1)
+
+
+@spool.command()
+@click.argument("names", nargs=-1, metavar="[SNAPSHOT_ID|FILE]...")
+@click.option("--all", "every", is_flag=True, help="Every quarantined file (of --tenant).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@store_options
+@json_option
+def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> None:
+    """Delete quarantined files for good (their snapshots never reach the store)."""
+    the_spool = _spool()
+    items = _selected(the_spool, names, every)
+    if items and not yes:
+        click.confirm(
+            f"delete {len(items)} quarantined file(s) for good? Their snapshots never "
+            "reach the store",
+            abort=True,
+            err=True,
+        )
+    for item in items:
+        the_spool.discard(item)
+    if as_json:
+        click.echo(render.dump_json({"discarded": [_item_data(item) for item in items]}))
+        return
+    for item in items:
+        click.echo(f"discarded {item.name} ({item.kind}: {item.reason})")
+    click.echo(f"discarded {len(items)} file(s)")
