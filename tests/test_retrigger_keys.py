@@ -322,3 +322,32 @@ def test_the_keyring_entry_can_be_named_in_the_settings_file(
         assert auditor.audit_trigger(request("1001")).ok
         assert recorded_id(auditor) == key_id(shared)
         assert not auditor.settings.key_file.exists()  # no key file was made
+
+
+def test_the_chain_and_its_anchors_stay_verifiable_across_a_rotation(
+    replica: Callable[..., Auditor],
+) -> None:
+    """The chain key derives from the fingerprint key: after a rotation, events
+    keyed (and anchors written) under the retired key still verify, and a key
+    this installation never had is still reported."""
+    from wfaudit.verify import load_anchor, make_anchor, verify
+
+    old = replica("replica-a")
+    assert old.audit_trigger(request("2001")).ok
+    report = verify(old)
+    assert report.ok, report.findings
+    anchor_text = json.dumps(make_anchor(old, report).to_json(old))
+    old_chain_id = old.chain_key_id
+    rotate_keys(old.settings.key_file)
+
+    rotated = replica("replica-a")
+    assert rotated.chain_key_id != old_chain_id
+    assert rotated.audit_trigger(request("2002")).ok
+    anchor = load_anchor(anchor_text, rotated)
+    after = verify(rotated, anchor=anchor)
+    assert after.ok, after.findings
+
+    stranger = replica("replica-c")  # a key of another installation
+    foreign = verify(stranger)
+    assert not foreign.ok
+    assert any("keyed with chain key" in finding.detail for finding in foreign.findings)

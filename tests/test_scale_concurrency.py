@@ -21,6 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from wfaudit import Auditor
@@ -96,9 +97,14 @@ def run_workers(url: str, workers: int, per_worker: int, env: dict[str, str]) ->
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
 
 
-def test_eight_processes_audit_into_one_store(store_url: str, tmp_path: Path) -> None:
+def test_eight_processes_audit_into_one_store(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = {**os.environ, "WFAUDIT_LOAD_PLUGINS": "sql", "WFAUDIT_HOME": str(tmp_path / "home")}
     env.pop("WFAUDIT_STORE_URL", None)
+    # One installation: the verification below uses the workers' key (the chain key
+    # derives from it; another key's events are reported unreadable).
+    monkeypatch.setenv("WFAUDIT_HOME", env["WFAUDIT_HOME"])
     Auditor.from_url(store_url, allow_unmasked=True).close()  # create the schema once
 
     began = time.perf_counter()

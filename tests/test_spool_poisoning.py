@@ -39,6 +39,7 @@ from wfaudit_hookspecs import (
     StoreRejected,
     StoreUnavailable,
     TriggerRequest,
+    check_record_identities,
 )
 from wfaudit_sql.errors import is_permanent, translate
 from wfaudit_sql.store import SqlStore
@@ -117,6 +118,18 @@ def bad_records(backend: str) -> list[tuple[str, SnapshotRecord, Any]]:
     for change in changes:
         record, blob = make_record(f"bad-{next(iter(change))}")
         out.append((next(iter(change)), attrs.evolve(record, **change), blob))
+    return out
+
+
+def store_refused_records(backend: str) -> list[tuple[str, SnapshotRecord, Any]]:
+    """The :func:`bad_records` that pass the identity rules: only the store refuses them."""
+    out = []
+    for name, record, blob in bad_records(backend):
+        try:
+            check_record_identities(record)
+        except InvalidRequest:
+            continue
+        out.append((name, record, blob))
     return out
 
 
@@ -226,7 +239,7 @@ def test_a_record_the_store_refuses_is_reported_not_spooled(
 def spool_good_and_bad(auditor: Auditor, backend: str) -> tuple[list[SnapshotRecord], list[str]]:
     """Spool bad files first (the oldest, replayed first), then good ones."""
     bad_ids = []
-    for _name, record, blob in bad_records(backend):
+    for _name, record, blob in store_refused_records(backend):
         auditor.spool.write(record, blob)
         bad_ids.append(record.id)
     good = []
@@ -257,6 +270,46 @@ def test_drain_quarantines_a_permanent_failure_and_goes_on(
     listed = auditor.spool.quarantined_files()
     assert [q.snapshot_id for q in listed] == sorted(bad_ids)
     assert all(q.kind == "rejected" and q.readable for q in listed)
+    assert verify(auditor).ok
+
+
+SPOOLED_BY_AN_OLDER_WFAUDIT: list[dict[str, Any]] = [
+    {"triggered_by": "ci\x00bot"},
+    {"workflow_id": "9" * 300},
+    {"pipeline_id": "p-\x1b[2J"},
+    {"parent": "run\x85"},
+    {"workflow_id": " padded "},
+]
+
+
+def test_drain_holds_spooled_identities_to_todays_rules(
+    make_auditor: Callable[..., Auditor], store_url: str
+) -> None:
+    """A spool file written before the identity rules (or edited) is set aside with
+    the field named, on every backend: SQLite would otherwise take all of them."""
+    auditor = make_auditor(KeyNameMasker())
+    bad: dict[str, str] = {}
+    for change in SPOOLED_BY_AN_OLDER_WFAUDIT:
+        field = next(iter(change))
+        record, blob = make_record(f"old-{field}-{len(bad)}")
+        record = attrs.evolve(record, **change)
+        auditor.spool.write(record, blob)
+        bad[record.id] = field
+    good, good_blob = make_record("good-after-old-files")
+    auditor.spool.write(good, good_blob)
+
+    report = auditor.drain_spool()
+
+    assert report.replayed == 1 and report.remaining == 0, report
+    reasons = {
+        q.snapshot_id or q.name.removesuffix(".wfspool"): q.reason for q in report.quarantined
+    }
+    assert sorted(reasons) == sorted(bad)
+    for snapshot_id, field in bad.items():
+        assert reasons[snapshot_id].count(field) >= 1, reasons[snapshot_id]
+        assert "\x00" not in reasons[snapshot_id] and "\x1b" not in reasons[snapshot_id]
+        assert auditor.store.get_record_by_id(snapshot_id) is None
+    assert auditor.store.get_record_by_id(good.id) is not None
     assert verify(auditor).ok
 
 

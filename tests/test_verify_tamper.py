@@ -5,6 +5,8 @@ changed directly in SQL, one way per test: a snapshot row edited, deleted or
 inserted; an event edited, deleted, reordered or inserted; a blob's bytes
 changed; the chain head rewritten. Each change must be reported, with the right
 kind of problem and the row it concerns, by the API and by the command (exit 1).
+The systematic matrix (every table, the keyed chain, anchors) is
+tests/test_verify_matrix.py.
 """
 
 from __future__ import annotations

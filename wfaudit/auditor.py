@@ -8,6 +8,8 @@ calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -27,6 +29,7 @@ from wfaudit_hookspecs import (
     Failure,
     HistoryQuery,
     InvalidRequest,
+    KeyedTrail,
     MaskingRequired,
     PluginError,
     RetryDecision,
@@ -62,7 +65,7 @@ from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
-from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, load_keys
+from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
@@ -123,6 +126,14 @@ class Auditor:
         self._key = self.keys.current
         self._key_checked = threading.Event()
         self._key_lock = threading.Lock()
+        # The audit chain's key, derived from the installation key (never stored).
+        self._chain_key = self.keys.chain
+        self.chain_key_id = key_id(self._chain_key)
+        """The id of the chain key, as the store records it on keyed events."""
+        if isinstance(store, KeyedTrail):
+            store.use_chain_key(
+                self._chain_key, key_id=self.chain_key_id, retired=self.keys.retired_chain_keys()
+            )
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
@@ -180,6 +191,17 @@ class Auditor:
 
     def __repr__(self) -> str:
         return f"<Auditor store={self.store.url!r} tenant={self.settings.tenant!r}>"
+
+    def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
+        """HMAC-SHA256 (hex) of ``data`` under the chain key (anchor files carry one),
+        or under the retired chain key ``key_id`` names (None: no such key here)."""
+        key = self._chain_key
+        if key_id is not None and key_id != self.chain_key_id:
+            retired = self.keys.retired_chain_keys().get(key_id)
+            if retired is None:
+                return None
+            key = retired
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
 
     @property
     def workflow_types(self) -> dict[str, str]:

@@ -21,6 +21,14 @@ Rotation (``wfaudit keys rotate``) makes a new key and keeps the old one as a
 ``WFAUDIT_RETIRED_FINGERPRINT_KEYS`` (hex keys separated by commas): a
 retrigger checks a restored secret against the fingerprint stored for it under
 the current key and every retired one, so old snapshots stay verifiable.
+
+The audit chain is keyed with a second key derived from that one
+(:func:`chain_key`: HMAC-SHA256 of the installation key over a fixed label), so
+there is one secret to keep and back up, every process and replica that shares
+the fingerprint key chains alike, and a chain hash can never be mistaken for a
+fingerprint. Neither key is ever written to the store: the store keeps only
+:func:`key_id` of the chain key on each keyed event. After a rotation, events
+keyed under a retired key are checked with that key's chain key.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ __all__ = [
     "RETIRED_ENV",
     "FingerprintKeys",
     "KeyMismatch",
+    "chain_key",
     "export_text",
     "import_keys",
     "key_id",
@@ -61,6 +70,7 @@ KEY_ID_META = "fingerprint_key_id"
 """The name under which a store records the id of its fingerprint key."""
 
 _ID_LABEL = b"wfaudit fingerprint key id v1"
+_CHAIN_LABEL = b"wfaudit audit-chain key v1"
 _EXPORT_HEADER = (
     "# wfaudit fingerprint keys (hex): the first line is the current key, the others are\n"
     "# retired keys. This file is a secret: keep it 0600, delete it once imported.\n"
@@ -81,6 +91,11 @@ class KeyMismatch(ConfigurationError):
             f"here), or give every process the same {KEY_ENV} (hex), key file "
             f"(WFAUDIT_KEY_FILE) or keyring entry ({KEYRING_ENV}); nothing was written"
         )
+
+
+def chain_key(installation_key: bytes) -> bytes:
+    """The key of the audit chain's HMACs, derived from the installation key."""
+    return hmac.new(installation_key, _CHAIN_LABEL, hashlib.sha256).digest()
 
 
 def key_id(key: bytes) -> str:
@@ -121,6 +136,16 @@ class FingerprintKeys:
             hmac.compare_digest(hmac.new(key, data, hashlib.sha256).hexdigest(), fingerprint)
             for key in (self.current, *self.retired)
         )
+
+    @property
+    def chain(self) -> bytes:
+        """The current audit-chain key (:func:`chain_key`)."""
+        return chain_key(self.current)
+
+    def retired_chain_keys(self) -> dict[str, bytes]:
+        """The retired keys' chain keys, by chain key id: events keyed before a
+        rotation stay verifiable."""
+        return {key_id(chain): chain for chain in (chain_key(key) for key in self.retired)}
 
 
 # -- loading -----------------------------------------------------------------------

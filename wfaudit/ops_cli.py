@@ -1,4 +1,4 @@
-"""The operations commands: ``verify``, ``stats``, ``drain``, ``backup``, ``health``.
+"""The operations commands: ``verify``, ``anchor``, ``stats``, ``drain``, ``backup``, ``health``.
 
 Defined here and added to the ``wfaudit`` group by ``wfaudit.cli``. Each opens
 an auditor with the root's ``--store`` and ``--tenant`` (so a tenant-scoped
@@ -7,6 +7,8 @@ command sees and touches only that tenant's data) and takes ``--json``.
 
 from __future__ import annotations
 
+import os
+import pathlib
 import sys
 from typing import Any
 
@@ -18,7 +20,7 @@ from . import render
 from .cli import CliState, cli, json_option, store_options
 from .spool import DrainReport
 
-__all__ = ["backup", "drain", "health", "print_drain_report", "stats", "verify"]
+__all__ = ["anchor", "backup", "drain", "health", "print_drain_report", "stats", "verify"]
 
 
 def _state() -> CliState:
@@ -34,20 +36,32 @@ def _state() -> CliState:
     show_default=True,
     help="List at most this many findings (all are counted).",
 )
+@click.option(
+    "--anchors",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="An anchor file written by `wfaudit anchor`: every chain must still pass "
+    "through its recorded head, and a chain outside its tenant set must be keyed.",
+)
 @store_options
 @json_option
-def verify(max_findings: int, as_json: bool) -> None:
-    """Check the audit trail's hash chains, every snapshot against its events and
-    every blob against its content hash; exit 1 if anything was changed behind
-    the store's back (modified, deleted, reordered or inserted rows)."""
+def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -> None:
+    """Check the audit trail's keyed hash chains, every snapshot against its events,
+    the holds, tags, annotations and archive records against theirs, and every
+    blob against its content hash; exit 1 if anything was changed behind the
+    store's back (modified, deleted, reordered or inserted rows)."""
+    from .verify import load_anchor
     from .verify import verify as run_verify
 
+    text = None if anchor_file is None else _read_anchor_file(anchor_file)
     with _state().auditor() as auditor:
+        anchor = None if text is None else load_anchor(text, auditor, source=str(anchor_file))
         if sys.stderr.isatty() and not as_json:
             with render.console(stderr=True).status("verifying the audit trail and blobs..."):
-                report = run_verify(auditor, max_findings=max_findings)
+                report = run_verify(auditor, max_findings=max_findings, anchor=anchor)
         else:
-            report = run_verify(auditor, max_findings=max_findings)
+            report = run_verify(auditor, max_findings=max_findings, anchor=anchor)
     if as_json:
         click.echo(render.dump_json(render.to_json_data(report)))
     else:
@@ -58,6 +72,8 @@ def verify(max_findings: int, as_json: bool) -> None:
         )
         for head in report.heads:
             click.echo(f"chain {head.tenant or '(no tenant)'}: head #{head.seq} {head.hash}")
+        if report.anchored:
+            click.echo(f"checked against the anchors in {anchor_file}")
         if report.ok:
             click.echo("verify: OK, nothing was changed behind the store's back")
         else:
@@ -71,6 +87,74 @@ def verify(max_findings: int, as_json: bool) -> None:
             click.echo(f"verify: FAILED, {report.findings_total} finding(s)")
     if not report.ok:
         sys.exit(1)
+
+
+def _read_anchor_file(path: pathlib.Path) -> str:
+    from .verify import AnchorError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise AnchorError(f"cannot read the anchor file {path}: {reason}") from None
+
+
+@cli.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="Write the anchor to this file (mode 0600) instead of standard output.",
+)
+@click.option(
+    "--previous",
+    "previous_file",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="The last anchor: verify against it first, so that a new anchor never "
+    "certifies what was changed since.",
+)
+@store_options
+def anchor(output: pathlib.Path | None, previous_file: pathlib.Path | None) -> None:
+    """Verify the store, then write its chain heads (every tenant's, with the set
+    of tenants) as an anchor for `wfaudit verify --anchors`. Keep it where the
+    store's operators cannot write: a later verify proves the trail up to these
+    heads was neither rewritten nor cut short, and no tenant chain was forged."""
+    from .verify import load_anchor, make_anchor
+    from .verify import verify as run_verify
+
+    text = None if previous_file is None else _read_anchor_file(previous_file)
+    with _state().auditor() as auditor:
+        previous = None if text is None else load_anchor(text, auditor, source=str(previous_file))
+        report = run_verify(auditor, max_findings=1, anchor=previous)
+        data = make_anchor(auditor, report).to_json(auditor)
+    text = render.dump_json(data)
+    if output is None:
+        click.echo(text)
+        return
+    _write_private(output, text + "\n")
+    click.echo(
+        f"anchored {len(data['heads'])} chain(s) in {output}; keep it where the store's "
+        "operators cannot write"
+    )
+
+
+def _write_private(path: pathlib.Path, text: str) -> None:
+    """Write a file atomically, readable by its owner only."""
+    from .verify import AnchorError
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise AnchorError(f"cannot write the anchor file {path}: {error.strerror}") from None
 
 
 def _stats_data(stats: StoreStats, spool_depth: int, quarantined: int) -> dict[str, Any]:

@@ -993,7 +993,9 @@ class Sweeper:
         chunk: list[tuple[str, str]] = []
 
         def flush() -> int:
-            known = self.store.known_archive_keys([key for key, _ in chunk])
+            known = self.store.known_archive_keys(
+                [key for key, _ in chunk], snapshot_ids=[sid for _, sid in chunk]
+            )
             unrecorded = [(key, sid) for key, sid in chunk if key not in known]
             chunk.clear()
             if not unrecorded:

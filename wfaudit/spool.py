@@ -45,7 +45,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,10 @@ from wfaudit_hookspecs import (
     BackupResult,
     BadStoreURL,
     Blob,
+    ConfigurationError,
     HistoryQuery,
     InvalidRequest,
+    KeyedTrail,
     SaveResult,
     SchemaMismatch,
     SnapshotConflict,
@@ -74,6 +76,7 @@ from wfaudit_hookspecs import (
     TrailCheck,
     UnsupportedSchemaVersion,
     WfauditError,
+    check_record_identities,
     utcnow,
 )
 from wfaudit_hookspecs.converter import structure_record, unstructure
@@ -421,6 +424,12 @@ class Spool:
             raise CorruptSpoolFile(f"{path.name} is malformed: {type(error).__name__}") from None
         if blob.content_hash != record.content_hash:
             raise CorruptSpoolFile(f"{path.name}: the blob is not the record's")
+        try:
+            # Written by an older wfaudit, or edited: the identities are held to
+            # today's rules here, since a database such as SQLite would take them.
+            check_record_identities(record)
+        except InvalidRequest as error:
+            raise CorruptSpoolFile(f"{path.name}: {error}") from None
         return SpoolEntry(
             path=Path(path),
             record=record,
@@ -831,6 +840,10 @@ class SpoolDrainer:
             message = str(failure) if isinstance(failure, WfauditError) else type(failure).__name__
             if is_spoolable(failure):
                 return "unavailable", message, None
+            if isinstance(failure, ConfigurationError):
+                # This process is set up wrong (another fingerprint key than the
+                # store's): the file is sound, and so is every other; stop here.
+                return "error", message, None
             # A permanent failure: this file can never be replayed as it is. It is
             # set aside with the reason (never dropped) and the drain goes on, so
             # that one bad file cannot hold up every later audit.
@@ -979,6 +992,17 @@ class DeferredStore:
         self._next_try = time.monotonic() + retry_interval
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._chain_key: tuple[bytes, str, Mapping[str, bytes] | None] | None = None
+
+    def use_chain_key(
+        self, key: bytes, *, key_id: str, retired: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Hand the chain key to the real store once it is open (KeyedTrail)."""
+        with self._lock:
+            self._chain_key = (key, key_id, retired)
+            store = self._store
+        if store is not None and isinstance(store, KeyedTrail):
+            store.use_chain_key(key, key_id=key_id, retired=retired)
 
     def __repr__(self) -> str:
         state = "open" if self._store is not None else "not open yet"
@@ -1006,6 +1030,9 @@ class DeferredStore:
                 raise
             if opened is None:
                 raise BadStoreURL(f"no store plugin opens {self.url}")
+            if self._chain_key is not None and isinstance(opened, KeyedTrail):
+                key, key_id, retired = self._chain_key
+                opened.use_chain_key(key, key_id=key_id, retired=retired)
             self._store = opened
             self.url = opened.url
             log.info("the store at %s is open now", self.url)
@@ -1107,9 +1134,11 @@ class DeferredStore:
         if isinstance(target, StoreMaintenance):
             target.ping(write=write)
 
-    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
+    def check_trail(
+        self, *, tenant: str | None = None, max_findings: int = 1000, **options: Any
+    ) -> TrailCheck:
         check: TrailCheck = self._maintenance("verification").check_trail(
-            tenant=tenant, max_findings=max_findings
+            tenant=tenant, max_findings=max_findings, **options
         )
         return check
 

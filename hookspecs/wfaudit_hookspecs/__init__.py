@@ -70,6 +70,7 @@ from .model import (
     TriggerKind,
     TriggerRequest,
     WorkflowType,
+    check_record_identities,
     check_tag_name,
     normalize_identity,
     normalize_workflow_type,
@@ -77,7 +78,7 @@ from .model import (
     utcnow,
 )
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
+from .protocols import KeyedTrail, MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
 from .retention import ArchiveStore, StoreRetention, SweepBusy
 
 __version__ = "0.1.0"
@@ -107,6 +108,7 @@ __all__ = [
     "Finding",
     "HistoryQuery",
     "InvalidRequest",
+    "KeyedTrail",
     "Manifest",
     "MaskContext",
     "MaskedField",
@@ -153,6 +155,7 @@ __all__ = [
     "WorkflowType",
     "canonical_json",
     "check_json",
+    "check_record_identities",
     "check_tag_name",
     "content_hash",
     "hookimpl",

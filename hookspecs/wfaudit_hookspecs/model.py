@@ -51,6 +51,7 @@ __all__ = [
     "TriggerKind",
     "TriggerRequest",
     "WorkflowType",
+    "check_record_identities",
     "check_tag_name",
     "normalize_identity",
     "normalize_workflow_type",
@@ -179,6 +180,25 @@ def normalize_identity(value: object) -> str:
     :raises InvalidRequest: anything else, ints and strings alike.
     """
     return _identity(value)
+
+
+def check_record_identities(record: SnapshotRecord) -> None:
+    """Hold a record that did not come through :class:`TriggerRequest` (a spool
+    file, an import) to the same identity rules before it is stored.
+
+    :raises InvalidRequest: naming the field, never quoting its value.
+    """
+    for name in ("workflow_id", "pipeline_id", "tenant", "triggered_by", "parent"):
+        value = getattr(record, name)
+        if value is None and name not in ("workflow_id", "pipeline_id"):
+            continue
+        try:
+            if _identity(value) != value:
+                raise InvalidRequest("an identity must not have surrounding white space")
+        except InvalidRequest as error:
+            raise InvalidRequest(f"{name}: {error}") from None
+    normalize_workflow_type(record.workflow_type)
+    _labels(record.labels)
 
 
 def _optional_identity(value: object) -> str | None:
@@ -681,8 +701,9 @@ class Problem:
     REORDERED = "reordered"
     INSERTED = "inserted"
     UNREADABLE = "unreadable"
-    """A blob this wfaudit cannot decode: an unknown codec, or a delta whose base is
-    missing or whose chain of bases is too long or loops."""
+    """A blob this wfaudit cannot decode (an unknown codec, or a delta whose base is
+    missing or whose chain of bases is too long or loops), or events keyed with
+    another chain key than the one given: they cannot be checked."""
 
 
 @attrs.frozen(kw_only=True)
@@ -690,7 +711,9 @@ class Finding:
     """One row that verification found changed behind the store's back.
 
     :ivar problem: one of :class:`Problem`'s values.
-    :ivar table: ``events``, ``snapshots``, ``blobs`` or ``chain_heads``.
+    :ivar table: ``events``, ``snapshots``, ``blobs``, ``manifests``, ``chain_heads``,
+        or a table the events describe: ``tags``, ``annotations``,
+        ``legal_holds``, ``archives``.
     :ivar key: the row: a snapshot id, a blob's content hash, or for an event
         ``<chain>#<position>`` (and its row id).
     :ivar detail: what does not match; names columns and ids, never values.
@@ -716,6 +739,9 @@ class ChainHead:
     tenant: str | None
     seq: int
     hash: str
+    keyed_from: int | None = None
+    """The position from which every event of the chain up to ``seq`` is keyed
+    (HMAC under the chain key); None when the last event is not keyed."""
 
 
 @attrs.frozen(kw_only=True)

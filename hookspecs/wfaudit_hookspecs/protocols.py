@@ -23,7 +23,7 @@ from .model import (
 )
 from .pointer import Path
 
-__all__ = ["MaskContext", "Store", "StoreHistory", "StoreMaintenance", "StoreMeta"]
+__all__ = ["KeyedTrail", "MaskContext", "Store", "StoreHistory", "StoreMaintenance", "StoreMeta"]
 
 
 class MaskContext(Protocol):
@@ -239,6 +239,26 @@ class StoreMeta(Protocol):
         """Record ``value`` under ``name`` if nothing is recorded there yet, or if
         ``replace`` is given and is what is recorded; in one transaction. Returns
         what is recorded after the call (compare it with ``value``)."""
+        ...
+
+
+@runtime_checkable
+class KeyedTrail(Protocol):
+    """A store whose audit chain can be keyed (HMAC) with a key kept outside it.
+
+    Optional. The engine hands the key over once, right after opening the store
+    (it derives it from the installation's fingerprint key): from then on every
+    event the store appends is hashed under it and names ``key_id``, and
+    :meth:`StoreMaintenance.check_trail` verifies keyed events with it.
+    """
+
+    def use_chain_key(
+        self, key: bytes, *, key_id: str, retired: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Key the chain from the next appended event on; ``key_id`` names the key
+        (it is stored, the key never is). ``retired`` maps the ids of keys used
+        before a rotation to those keys, so that events keyed with them still
+        verify."""
         ...
 
 

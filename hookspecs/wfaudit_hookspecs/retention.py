@@ -317,8 +317,12 @@ class StoreRetention(Protocol):
         """How many snapshots (of ``tenant``) there are (for a progress bar)."""
         ...
 
-    def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of these archive object keys an archive record names."""
+    def known_archive_keys(
+        self, keys: Sequence[str], *, snapshot_ids: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of these archive object keys an archive record names (or, for the
+        ``snapshot_ids`` the keys belong to, a ``snapshot.archived`` event does:
+        an object the trail records is never an orphan, whatever its record says)."""
         ...
 
     def known_snapshot_ids(

@@ -12,6 +12,13 @@ breaks the link to the next one; the position in the chain (``chain_seq``) is
 deliberately left out of the form, so that an event moved to another position
 still verifies on its own and shows up as *reordered* rather than *modified*.
 
+With a chain key (:meth:`~wfaudit_sql.SqlStore.use_chain_key`, which the engine
+derives from the installation's fingerprint key, kept outside the database) the
+hash is an HMAC-SHA256 under that key over the same text, and the event's
+``key_id`` column names the key. Nobody without the key can then recompute the
+hashes of a rewritten chain. Events written before the chain was keyed have no
+``key_id`` and keep their plain SHA-256, which verification still checks.
+
 The ``snapshot.audited`` event seals its snapshot row: its data holds
 :func:`record_digest` (SHA-256 over the canonical JSON of every column that never
 changes after the audit) and the row's initial mutable state. Later events that
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,9 +109,11 @@ def event_form(
     }
 
 
-def event_hash(prev_hash: str, form: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) over the previous event's hash and this event's canonical form."""
-    digest = hashlib.sha256(prev_hash.encode("ascii", "replace"))
+def event_hash(prev_hash: str, form: Mapping[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 (hex) over the previous event's hash and this event's canonical form;
+    with ``key``, HMAC-SHA256 under that key over the same text."""
+    digest = hashlib.sha256() if key is None else hmac.new(key, digestmod=hashlib.sha256)
+    digest.update(prev_hash.encode("ascii", "replace"))
     digest.update(b"\n")
     digest.update(canonical_json(dict(form)))
     return digest.hexdigest()

@@ -36,6 +36,7 @@ KNOWN_REVISIONS = (
     "0004_tags_annotations",
     "0005_manifest_store",
     "0006_retention",
+    "0007_chain",
     "0008_keyid",
 )
 """Every revision this version of the code can upgrade from, oldest first."""

@@ -61,6 +61,7 @@ from .manifests import manifest_hash
 from .manifests import orphans as orphan_manifests
 from .records import blob_from_row, blob_row, dump_json, stored_tenant
 from .schema import (
+    HOLD_EVENT_PREDICATE,
     UTCDateTime,
     archives,
     blobs,
@@ -72,6 +73,7 @@ from .schema import (
     snapshots,
     sweep_locks,
 )
+from .trail import archive_differences
 
 __all__ = ["ALL_TENANTS", "RetentionMixin"]
 
@@ -102,7 +104,9 @@ class RetentionMixin:
 
     if TYPE_CHECKING:
 
-        def _run(self, work: Callable[[Connection], T], *, write: bool) -> T: ...
+        def _run(
+            self, work: Callable[[Connection], T], *, write: bool, consistent: bool = False
+        ) -> T: ...
 
         def _append(
             self,
@@ -171,9 +175,15 @@ class RetentionMixin:
 
         return self._run(work, write=False)
 
-    def known_archive_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` an archive record names."""
+    def known_archive_keys(
+        self, keys: Sequence[str], *, snapshot_ids: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of ``keys`` an archive record names, or a ``snapshot.archived``
+        event of one of ``snapshot_ids`` (read by the events' subject key): a
+        record deleted behind the store's back does not make its object an orphan."""
         wanted = list(dict.fromkeys(keys))
+        subjects = list(dict.fromkeys(snapshot_ids))
+        e = events.c
 
         def work(connection: Connection) -> set[str]:
             found: set[str] = set()
@@ -185,9 +195,18 @@ class RetentionMixin:
                         select(archives.c.object_key).where(archives.c.object_key.in_(chunk))
                     )
                 )
+            asked = set(wanted)
+            for start in range(0, len(subjects), 500):
+                chunk = subjects[start : start + 500]
+                query = select(e.data).where(e.subject.in_(chunk), e.kind == EventKind.ARCHIVED)
+                for (data,) in connection.execute(query):
+                    fact = _json_object(data) or {}
+                    key = fact.get("object_key")
+                    if isinstance(key, str) and key in asked:
+                        found.add(key)
             return found
 
-        return self._run(work, write=False) if wanted else set()
+        return self._run(work, write=False, consistent=True) if wanted else set()
 
     def known_snapshot_ids(
         self, snapshot_ids: Sequence[str], *, tenant: str | None = None
@@ -338,14 +357,25 @@ class RetentionMixin:
         return _hold(self._run(work, write=True))
 
     def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
-        """Holds, oldest first (only the active ones unless ``active=False``)."""
+        """Holds, oldest first (only the active ones unless ``active=False``).
+
+        A hold the audit trail records as in force is listed (and counts for a
+        sweep) even when its row was deleted or released behind the store's back.
+        """
         query = select(legal_holds).order_by(legal_holds.c.created_on, legal_holds.c.id)
-        if active:
-            query = query.where(legal_holds.c.released_on.is_(None))
         if tenant is not None:
             query = query.where(legal_holds.c.tenant == stored_tenant(tenant))
+        scope = None if tenant is None else stored_tenant(tenant)
 
-        return [_hold(row) for row in self._read_all(query)]
+        def work(connection: Connection) -> list[LegalHold]:
+            rows = {str(row["id"]): _hold(row) for row in connection.execute(query).mappings()}
+            in_force = _active_holds(connection, scope)
+            found = dict(rows) if not active else {h.id: h for h in in_force}
+            for hold in in_force:
+                found.setdefault(hold.id, hold)
+            return sorted(found.values(), key=lambda h: (h.created_on, h.id))
+
+        return self._run(work, write=False, consistent=True)
 
     # -- archives ---------------------------------------------------------------------
 
@@ -392,13 +422,48 @@ class RetentionMixin:
         return done.archived
 
     def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
-        """The archive record of a snapshot, or None."""
+        """The archive record of a snapshot, or None, checked against the
+        ``snapshot.archived`` event that recorded it: restore decides from the
+        chained facts, not from a row anyone with write access can edit.
+
+        :raises StoreError: the record has no such event, or differs from it.
+        """
         query = _archive_query().where(archives.c.snapshot_id == snapshot_id)
         if tenant is not None:
             query = query.where(archives.c.tenant == stored_tenant(tenant))
+        e = events.c
+        chained = (
+            select(e.tenant, e.data)
+            .where(e.subject == snapshot_id, e.kind == EventKind.ARCHIVED)
+            .order_by(e.seq.desc())
+        )
 
-        row = self._read_first(query)
-        return None if row is None else _archive(row)
+        def work(connection: Connection) -> tuple[RowMapping | None, Any]:
+            row = connection.execute(query).mappings().first()
+            if row is None:
+                return None, None
+            return row, connection.execute(chained).first()
+
+        row, event = self._run(work, write=False, consistent=True)
+        if row is None:
+            return None
+        fact = _json_object(event[1]) if event is not None else None
+        if event is None or fact is None or "object_key" not in fact:
+            raise StoreError(
+                f"the archive record of snapshot {snapshot_id} has no snapshot.archived "
+                "event on the audit trail: it was written behind the store's back "
+                "(run `wfaudit verify`)"
+            )
+        differing = archive_differences(row, fact)
+        if event[0] != row["tenant"]:
+            differing.insert(0, "tenant")
+        if differing:
+            raise StoreError(
+                f"the archive record of snapshot {snapshot_id} differs from its "
+                f"snapshot.archived event ({', '.join(differing)}): it was changed behind "
+                "the store's back (run `wfaudit verify`)"
+            )
+        return _archive(row)
 
     def iter_archives(
         self, *, tenant: str | None = None, present: bool | None = None, batch: int = 500
@@ -547,14 +612,7 @@ class RetentionMixin:
                         "tenant": row["tenant"],
                         "subject": snapshot_id,
                         "kind": EventKind.ARCHIVED,
-                        "data": {
-                            "archive_url": record.archive_url,
-                            "object_key": record.object_key,
-                            "object_sha256": record.object_sha256,
-                            "object_size": record.object_size,
-                            "content_hash": record.content_hash,
-                            "record_digest": record.record_digest,
-                        },
+                        "data": _archived_data(record),
                     }
                 )
                 stored_archive = {"object_key": record.object_key, "status": record.status}
@@ -959,7 +1017,34 @@ def _candidate(row: RowMapping) -> RetentionCandidate:
     )
 
 
+def _chained_tags(connection: Connection, snapshot_id: str) -> list[str]:
+    """The tags a snapshot carries according to its own events (tagged, then not
+    untagged): the subject's events, read by the ``(subject, seq)`` key."""
+    e = events.c
+    current: dict[str, None] = {}
+    query = (
+        select(e.kind, e.data)
+        .where(e.subject == snapshot_id, e.kind.in_((EventKind.TAGGED, EventKind.UNTAGGED)))
+        .order_by(e.seq)
+    )
+    for kind, data in connection.execute(query):
+        try:
+            fact = json.loads(data)
+        except (TypeError, ValueError):
+            continue
+        name = fact.get("tag") if isinstance(fact, dict) else None
+        if not isinstance(name, str):
+            continue
+        if kind == EventKind.TAGGED and "pipeline_id" in fact:
+            current[name] = None
+        elif kind == EventKind.UNTAGGED:
+            current.pop(name, None)
+    return sorted(current)
+
+
 def _references(connection: Connection, snapshot_id: str, limit: int = 10) -> list[str]:
+    """What references a snapshot: its retriggers, its tag rows, and the tags its
+    events say it carries (a tag row deleted behind the store's back still counts)."""
     found = sorted(
         f"retrigger {row[0]}"
         for row in connection.execute(
@@ -975,7 +1060,14 @@ def _references(connection: Connection, snapshot_id: str, limit: int = 10) -> li
                 select(name).where(tags.c["snapshot_id"] == snapshot_id).limit(limit - len(found))
             )
         )
-    return found
+    if len(found) < limit:
+        named = set(found)
+        found.extend(
+            f"tag {name}"
+            for name in _chained_tags(connection, snapshot_id)
+            if f"tag {name}" not in named
+        )
+    return found[:limit]
 
 
 def _snapshot_tenant(connection: Connection, snapshot_id: str, tenant: str | None) -> str:
@@ -1016,11 +1108,52 @@ def _hold(row: RowMapping) -> LegalHold:
     )
 
 
-def _active_holds(connection: Connection, tenant: str) -> list[LegalHold]:
-    query = select(legal_holds).where(
-        legal_holds.c.released_on.is_(None), legal_holds.c.tenant == tenant
-    )
-    return [_hold(row) for row in connection.execute(query).mappings()]
+def _active_holds(connection: Connection, tenant: str | None) -> list[LegalHold]:
+    """The holds in force in a tenant: the active ``legal_holds`` rows, and the
+    holds the audit trail records as set and not released.
+
+    Both, so that neither a hold row deleted (or released) behind the store's
+    back, nor a release event appended without its row, lets a sweep delete a
+    held snapshot; ``wfaudit verify`` reports the disagreement.
+    """
+    query = select(legal_holds).where(legal_holds.c.released_on.is_(None))
+    e = events.c
+    trail = select(e.tenant, e.kind, e.at, e.actor, e.data).where(text(HOLD_EVENT_PREDICATE))
+    if tenant is not None:
+        query = query.where(legal_holds.c.tenant == tenant)
+        trail = trail.where(e.tenant == tenant)
+    found = {str(row["id"]): _hold(row) for row in connection.execute(query).mappings()}
+    chained: dict[str, LegalHold | None] = {}
+    for chain, kind, at, actor, data in connection.execute(trail.order_by(e.tenant, e.chain_seq)):
+        try:
+            fact = json.loads(data)
+        except (TypeError, ValueError):
+            fact = None
+        if not isinstance(fact, dict) or not isinstance(fact.get("hold"), str):
+            continue
+        hold_id = fact["hold"]
+        if kind == EventKind.HOLD_RELEASED:
+            chained[hold_id] = None
+            continue
+        try:
+            chained.setdefault(
+                hold_id,
+                LegalHold(
+                    id=hold_id,
+                    scope=str(fact["scope"]),
+                    target=str(fact["target"]),
+                    tenant=chain or None,
+                    reason=fact.get("reason"),
+                    created_on=at,
+                    created_by=actor,
+                ),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    for hold_id, hold in chained.items():
+        if hold is not None and hold_id not in found:
+            found[hold_id] = hold
+    return list(found.values())
 
 
 def _archive_values(record: ArchiveRecord, tenant: str) -> dict[str, Any]:
@@ -1040,6 +1173,25 @@ def _archive_values(record: ArchiveRecord, tenant: str) -> dict[str, Any]:
         "content_hash": record.content_hash,
         "record_digest": record.record_digest,
         "restored_on": None,
+    }
+
+
+def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
+    """The ``snapshot.archived`` event's data: every column of the archive record
+    that carries meaning (``wfaudit verify`` and restore check the row against it)."""
+    return {
+        "archive_url": record.archive_url,
+        "object_key": record.object_key,
+        "object_sha256": record.object_sha256,
+        "object_size": record.object_size,
+        "content_hash": record.content_hash,
+        "record_digest": record.record_digest,
+        "workflow_id": record.workflow_id,
+        "workflow_type": record.workflow_type,
+        "pipeline_id": record.pipeline_id,
+        "status": record.status,
+        "created_on": timestamp_text(record.created_on),
+        "archived_on": timestamp_text(record.archived_on),
     }
 
 
@@ -1233,6 +1385,14 @@ def _sealed_digest(connection: Connection, snapshot_id: str) -> str | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return None if value is None else str(value)
+
+
+def _json_object(text_value: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text_value)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _stale(row: RowMapping, host: str, now: int) -> bool:

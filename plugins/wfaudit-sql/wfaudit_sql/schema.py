@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "FAILED_PREDICATE",
     "FAILED_STATUSES",
+    "HOLD_EVENT_PREDICATE",
     "UTCDateTime",
     "archives",
     "blobs",
@@ -102,6 +103,8 @@ _ID_LENGTH = 64
 FAILED_STATUSES = ("failed", "error")
 """The statuses of a failed run, in the partial index's predicate."""
 FAILED_PREDICATE = "status IN ('failed', 'error')"
+HOLD_EVENT_PREDICATE = "kind IN ('legal_hold.set', 'legal_hold.released')"
+"""The events of the partial index ``ix_events_holds``; queries spell it alike."""
 
 blobs = Table(
     "blobs",
@@ -238,8 +241,19 @@ events = Table(
     Column("chain_seq", BigInteger, nullable=False),
     Column("prev_hash", String(_HASH_LENGTH), nullable=False),
     Column("hash", String(_HASH_LENGTH), nullable=False),
+    # The id of the chain key ``hash`` is an HMAC under (0007); NULL: a plain
+    # SHA-256, as every event written before the chain was keyed.
+    Column("key_id", String(32), nullable=True),
     UniqueConstraint("subject", "seq"),
     UniqueConstraint("tenant", "chain_seq"),
+    # The legal-hold events of a tenant, which retention decides from (0007).
+    Index(
+        "ix_events_holds",
+        "tenant",
+        "chain_seq",
+        sqlite_where=text(HOLD_EVENT_PREDICATE),
+        postgresql_where=text(HOLD_EVENT_PREDICATE),
+    ),
 )
 
 chain_heads = Table(

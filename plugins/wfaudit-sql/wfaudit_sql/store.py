@@ -36,6 +36,7 @@ from wfaudit_hookspecs import (
     AuditEvent,
     BackupResult,
     Blob,
+    ChainHead,
     DeltaBaseUnavailable,
     EventKind,
     HistoryQuery,
@@ -182,6 +183,10 @@ class SqlStore(RetentionMixin):
         # head's move (data-modifying CTEs); SQLite runs them one by one.
         self._save_both = _save_both_statement() if self.backend == "postgresql" else None
         self._append_both = _append_both_statement() if self.backend == "postgresql" else None
+        # The chain key (use_chain_key): None appends plain SHA-256 links.
+        self._chain_key: bytes | None = None
+        self._chain_key_id: str | None = None
+        self._retired_chain_keys: dict[str, bytes] = {}
         try:
             if check_schema:
                 upgrade = migrate.auto_upgrade_from_env() if auto_upgrade is None else auto_upgrade
@@ -193,6 +198,22 @@ class SqlStore(RetentionMixin):
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r})"
+
+    def use_chain_key(
+        self, key: bytes, *, key_id: str, retired: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Hash every event appended from now on with HMAC-SHA256 under ``key``
+        (see :mod:`wfaudit_sql.chain`), and verify keyed events with it; events
+        keyed before a rotation are verified with their key in ``retired``.
+
+        :raises InvalidRequest: a key shorter than 16 bytes or a malformed id.
+        """
+        if not isinstance(key, bytes) or len(key) < 16:
+            raise InvalidRequest("a chain key is at least 16 bytes")
+        if not isinstance(key_id, str) or not 1 <= len(key_id) <= 32:
+            raise InvalidRequest("a chain key id is 1 to 32 characters")
+        self._chain_key, self._chain_key_id = bytes(key), key_id
+        self._retired_chain_keys = {str(name): bytes(old) for name, old in (retired or {}).items()}
 
     def __enter__(self) -> SqlStore:
         return self
@@ -604,7 +625,7 @@ class SqlStore(RetentionMixin):
         form = event_form(
             tenant=tenant, subject=subject, seq=seq, kind=kind, at=at, actor=actor, data=data_text
         )
-        digest = event_hash(prev_hash, form)
+        digest = event_hash(prev_hash, form, self._chain_key)
         values = {
             "tenant": tenant,
             "subject": subject,
@@ -616,6 +637,7 @@ class SqlStore(RetentionMixin):
             "chain_seq": position + 1,
             "prev_hash": prev_hash,
             "hash": digest,
+            "key_id": self._chain_key_id,
         }
         if self._append_both is not None:
             connection.execute(
@@ -690,25 +712,42 @@ class SqlStore(RetentionMixin):
 
         self._run(work, write=write)
 
-    def check_trail(self, *, tenant: str | None = None, max_findings: int = 1000) -> TrailCheck:
-        """Verify the chains, every snapshot row against its events, and the blob rows.
+    def check_trail(
+        self,
+        *,
+        tenant: str | None = None,
+        max_findings: int = 1000,
+        anchors: Sequence[ChainHead] = (),
+    ) -> TrailCheck:
+        """Verify the chains, every snapshot row against its events, the tables
+        the events describe (holds, tags, annotations, archives) and the blob rows.
 
         Runs in one read transaction (``REPEATABLE READ`` on PostgreSQL) so that
-        writes made meanwhile are not mistaken for tampering. See
-        :mod:`wfaudit_sql.trail` for what is reported.
+        writes made meanwhile are not mistaken for tampering. Keyed events are
+        checked with the chain key (:meth:`use_chain_key`). With ``anchors``
+        (heads recorded earlier, kept outside the database), each chain must
+        still pass through its anchored head. See :mod:`wfaudit_sql.trail` for
+        what is reported.
         """
         scope = None if tenant is None else stored_tenant(tenant)
+        key = trail.ChainKey(self._chain_key, self._chain_key_id, self._retired_chain_keys)
+        anchored = {stored_tenant(head.tenant): head for head in anchors}
+
+        def check(connection: Connection) -> TrailCheck:
+            return trail.check(
+                connection, tenant=scope, max_findings=max_findings, key=key, anchors=anchored
+            )
 
         def work(connection: Connection) -> TrailCheck:
             if self.backend != "sqlite":
-                return trail.check(connection, tenant=scope, max_findings=max_findings)
+                return check(connection)
             # SQLite keeps any bytes written into a TEXT column; text that is not
             # UTF-8 must show up as a modified row, not stop the verification.
             raw: Any = connection.connection.dbapi_connection
             previous = raw.text_factory
             raw.text_factory = _lenient_text
             try:
-                return trail.check(connection, tenant=scope, max_findings=max_findings)
+                return check(connection)
             finally:
                 raw.text_factory = previous
 

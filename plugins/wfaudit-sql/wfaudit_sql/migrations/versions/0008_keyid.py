@@ -1,7 +1,7 @@
 """Store facts: the id of the fingerprint key.
 
 Revision ID: 0008_keyid
-Revises: 0006_retention
+Revises: 0007_chain
 Create Date: 2026-12-06
 
 Adds ``store_meta`` (``name`` → ``value``): named facts about the whole store.
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_keyid"
-down_revision = "0006_retention"
+down_revision = "0007_chain"
 branch_labels = None
 depends_on = None
 
