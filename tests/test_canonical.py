@@ -66,19 +66,20 @@ def test_integral_float_and_int_differ() -> None:
 @pytest.mark.parametrize(
     ("value", "where"),
     [
-        ({"a": {1: "x"}}, "/a"),
-        ({"a": [1, math.nan]}, "/a/1"),
-        ({"a": math.inf}, "/a"),
-        ({"a": {"b": b"bytes"}}, "/a/b"),
-        ({"a": {"b", "c"}}, "/a"),
-        ({"a/b": {"c~d": "\ud800"}}, "/a~1b/c~0d"),
+        # Object keys by position (a key may be a secret): /@0 is the first key.
+        ({"a": {1: "x"}}, "/@0"),
+        ({"a": [1, math.nan]}, "/@0/1"),
+        ({"z": 1, "a": math.inf}, "/@1"),
+        ({"a": {"b": b"bytes"}}, "/@0/@0"),
+        ({"a": {"b", "c"}}, "/@0"),
+        ({"a/b": {"c~d": "\ud800"}}, "/@0/@0"),
     ],
 )
 def test_non_json_data_is_refused_naming_the_path(value: object, where: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         check_json(value)
     assert where in str(info.value)
-    if where != "/a" or not isinstance(value["a"], dict):  # type: ignore[index]
+    if where != "/@0" or not isinstance(value["a"], dict):  # type: ignore[index]
         # canonical_json expects checked data; beyond int keys, it refuses too.
         with pytest.raises(InvalidRequest):
             canonical_json(value)
@@ -93,7 +94,17 @@ def test_error_message_never_quotes_the_value() -> None:
     with pytest.raises(InvalidRequest) as info:
         check_json({"password": _Secretish()})
     assert "hunter2" not in str(info.value)
-    assert "/password" in str(info.value)
+    assert "/@0" in str(info.value)
+
+
+def test_error_message_never_quotes_a_key() -> None:
+    # A key can be a secret: {"https://user:pw@host/repo.git": ...}, an AKIA... id.
+    for key in ("https://user:pa55w0rd@git.example.com/r.git", "AKIAQYLPMN5HHHFPZAM2"):
+        with pytest.raises(InvalidRequest) as info:
+            check_json({"ok": 1, "remotes": {"origin": "x", key: {"w": math.nan}}})
+        message = str(info.value)
+        assert key not in message and "pa55w0rd" not in message and "remotes" not in message
+        assert "/@1/@1/@0" in message
 
 
 def test_check_json_returns_a_deep_copy() -> None:

@@ -293,7 +293,7 @@ def post_cd_request(seed: int = 3) -> Planting:
         "workflowNamePrefix": "3001-post-cd-3",
         "stageType": "POST",
         "gcpBlobConfig": {
-            "credentialFileJsonData": json.dumps(credential),
+            "credentialFileData": json.dumps(credential),
             "logBucketName": "acme-ci-logs",
         },
         "notifications": {

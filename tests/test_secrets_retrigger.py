@@ -51,7 +51,7 @@ def request_config() -> dict[str, Any]:
             "passkey": S3_PASSKEY,
             "endpointUrl": "https://s3.us-east-1.amazonaws.com",
         },
-        "gcpBlobConfig": {"credentialFileJsonData": copy.deepcopy(GCP_CREDENTIAL)},
+        "gcpBlobConfig": {"credentialFileData": copy.deepcopy(GCP_CREDENTIAL)},
         "env": {"DB_PASSWORD": DB_PASSWORD, "LOG_LEVEL": "info"},
         "steps": [
             {
@@ -147,7 +147,7 @@ def configure(
                 "keyring": {
                     "/dockerPassword": "ci-registry/robot",
                     "/blobStorageS3Config/*": "s3-{pipeline_id}/ci",
-                    "/gcpBlobConfig/credentialFileJsonData": "gcp/ci",
+                    "/gcpBlobConfig/credentialFileData": "gcp/ci",
                     api: "deploy/api-token",
                     "/inputVariables/*/value": "migrations/token",
                 },
@@ -178,7 +178,7 @@ def test_the_round_trip_restores_the_request_byte_for_byte(
     monkeypatch.setenv("WFA_ADMIN", ADMIN_PASSWORD)
     monkeypatch.setenv("DB_PASSWORD", DB_PASSWORD)  # the masker's env restore reference
     assert audited["/env/DB_PASSWORD"].restore.target == "DB_PASSWORD"
-    assert audited["/gcpBlobConfig/credentialFileJsonData"].encoding == "json"
+    assert audited["/gcpBlobConfig/credentialFileData"].encoding == "json"
     with caplog.at_level(logging.DEBUG), Auditor.from_url(store_url, strict=True) as auditor:
         restored = auditor.retrigger_request(501, "CI")
     assert canonical_json(restored.config) == canonical_json(request_config())

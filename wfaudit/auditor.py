@@ -67,7 +67,7 @@ from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
-from .masking import Marks, MaskOutcome, apply_marks
+from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 from .spool import CURRENT as SPOOL_CONTEXT
@@ -379,7 +379,7 @@ class Auditor:
                 "to store configs unmasked, pass allow_unmasked=True or set "
                 "WFAUDIT_ALLOW_UNMASKED=1"
             )
-        marks = Marks(request, config, self.settings.options)
+        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         for ref in request.references:  # what the adapter found
             marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
         self._hook.wfaudit_mask(context=marks)
@@ -915,7 +915,7 @@ class Auditor:
             config={"reason": reason},
         )
         config = check_json(request.config)
-        marks = Marks(request, config, self.settings.options)
+        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         # The maskers alone: wrappers of the mask hook (metrics, tracing) time
         # the audit's stages, and a reason is not an audit.
         wrappers = [
@@ -964,7 +964,8 @@ def _path_in(config: Any, pointer: str) -> Path:
         get_at(config, path)
     except (KeyError, IndexError, TypeError):
         raise PluginError(
-            f"an adapter listed a reference at {pointer}, which is not in the config"
+            "an adapter listed a reference at a path that is not in the config "
+            f"(it ends after {where(config, path)})"
         ) from None
     return path
 

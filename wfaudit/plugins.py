@@ -26,6 +26,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -113,6 +114,7 @@ class PluginManager(pluggy.PluginManager):
         self.failed: list[_Failed] = []
         self.workflow_types: dict[str, str] = {}
         self.payload_formats: dict[str, tuple[tuple[str, ...], str]] = {}
+        self.reference_syntax: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def maskers(self) -> tuple[str, ...]:
         """The names of the registered plugins implementing the mask hook.
@@ -296,6 +298,24 @@ def _collect_registrations(pm: PluginManager) -> None:
         )
 
     pm.hook.wfaudit_payload_formats(register=register_format)
+
+    syntax: dict[tuple[str, str], re.Pattern[str]] = {}
+
+    def register_syntax(kind: str, regex: str) -> None:
+        if not isinstance(kind, str) or not kind.strip():
+            raise PluginError("a reference syntax needs a non-empty kind")
+        if not isinstance(regex, str) or not regex:
+            raise PluginError(f"reference syntax {kind!r}: the regex must be a non-empty string")
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            raise PluginError(f"reference syntax {kind!r}: invalid regex: {exc}") from None
+        if compiled.fullmatch(""):
+            raise PluginError(f"reference syntax {kind!r}: the regex matches the empty string")
+        syntax.setdefault((kind.strip(), regex), compiled)
+
+    pm.hook.wfaudit_reference_syntax(register=register_syntax)
+    pm.reference_syntax = tuple((kind, compiled) for (kind, _), compiled in syntax.items())
 
 
 @functools.cache

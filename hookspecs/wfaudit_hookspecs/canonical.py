@@ -26,7 +26,6 @@ import json
 from typing import Any
 
 from .errors import InvalidRequest, RequestTooLarge
-from .pointer import to_pointer
 
 __all__ = [
     "MAX_DEPTH_CEILING",
@@ -94,11 +93,14 @@ def check_json(
     try:
         return walker.copy(value)
     except _Bad as bad:
-        where = _short_pointer(tuple(reversed(bad.path)))
+        where = _where(value, tuple(reversed(bad.path)))
         message = f"config {bad.what} at {where} {bad.problem}"
         if bad.limit is not None:
             raise RequestTooLarge(message, limit=bad.limit[0], maximum=bad.limit[1]) from None
-        raise InvalidRequest(message) from None
+        raise InvalidRequest(
+            f"{message} (object keys are given by position, @0 for the first: a key may "
+            "be a secret)"
+        ) from None
     except _TooBig:
         raise RequestTooLarge(
             f"config is larger than {max_bytes:,} bytes of canonical JSON "
@@ -108,12 +110,27 @@ def check_json(
         ) from None
 
 
-def _short_pointer(path: tuple[str | int, ...], most: int = 8) -> str:
-    """The pointer of ``path``, its middle elided when it is long (deep nesting)."""
-    if len(path) <= 2 * most:
-        return to_pointer(path) or "/"
-    elided = len(path) - 2 * most
-    return f"{to_pointer(path[:most])}/...({elided} more)...{to_pointer(path[-most:])}"
+def _where(document: Any, path: tuple[str | int, ...], most: int = 8) -> str:
+    """Where ``path`` is, without quoting the request: an object key may be a secret
+    (``{"https://user:pw@host/repo.git": ...}``), so each is named by its position
+    (``@2``: the third key); the middle of a long path (deep nesting) is elided."""
+    tokens: list[str] = []
+    node = document
+    for token in path:
+        if isinstance(node, dict):
+            tokens.append(f"@{next((n for n, k in enumerate(node) if k == token), '?')}")
+            node = node.get(token)
+        else:
+            tokens.append(str(token))
+            if isinstance(node, list | tuple) and isinstance(token, int) and token < len(node):
+                node = node[token]
+            else:
+                node = None
+    if len(tokens) > 2 * most:
+        elided = len(tokens) - 2 * most
+        head, tail = "/".join(tokens[:most]), "/".join(tokens[-most:])
+        return f"/{head}/...({elided} more).../{tail}"
+    return "/" + "/".join(tokens) if tokens else "/"
 
 
 class _Bad(Exception):

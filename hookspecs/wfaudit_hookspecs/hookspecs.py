@@ -41,6 +41,7 @@ __all__ = [
     "wfaudit_payload_formats",
     "wfaudit_persist",
     "wfaudit_pre_trigger",
+    "wfaudit_reference_syntax",
     "wfaudit_register_commands",
     "wfaudit_restore_secrets",
     "wfaudit_workflow_types",
@@ -146,7 +147,8 @@ def wfaudit_restore_secrets(
     Called for every implementation when a request is rebuilt for a retrigger.
     Each restorer returns the values it can find, as a mapping from the request's
     :attr:`~SecretRequest.key` (the masked field's JSON pointer, followed by
-    ``#start:end`` for a secret inside a string) to the secret: a string, or for
+    ``#start:end`` for a secret inside a string, or by ``#key`` for a secret that
+    was an object key, ``encoding="key"``) to the secret: a string, or for
     ``encoding="json"`` fields, its JSON text; for a span, the span's secret
     alone, not the whole string. The engine checks every answer against the
     field's fingerprint: when several restorers answer for the same key, an
@@ -231,6 +233,27 @@ def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None])
     tried when none recognised a payload.
 
     :param register: the callback that records a format.
+    """
+
+
+@hookspec
+def wfaudit_reference_syntax(register: Callable[[str, str], None]) -> None:
+    """Declare the syntax of the secret *references* a payload format uses.
+
+    Called once when the plugin manager is set up. Call ``register(kind,
+    regex)`` for each syntax (``register("jenkins-credential",
+    r"\\$\\{cred:(?P<name>[\\w.-]+)\\}")``): ``kind`` names the reference's
+    kind in the manifest, and the regex matches one reference (its group
+    ``name``, if any, is the name of the secret referred to).
+
+    Text a declared syntax matches is never masked, whichever masker marks it
+    (the engine drops the mark, or the part of a span inside the reference),
+    so that a retrigger still finds the reference to resolve. A value that is
+    nothing but references is listed in the manifest's references. An invalid
+    regex, or one that matches the empty string, fails plugin set-up with a
+    :class:`~wfaudit_hookspecs.errors.PluginError`.
+
+    :param register: the callback that records a syntax.
     """
 
 

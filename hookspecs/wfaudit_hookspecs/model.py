@@ -219,15 +219,20 @@ def _labels(value: object) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidRequest("labels must be a mapping of strings to strings")
     out: dict[str, str] = {}
-    for key, item in value.items():
+    for position, (key, item) in enumerate(value.items()):
         if not isinstance(key, str) or not key:
             raise InvalidRequest("label keys must be non-empty strings")
         _check_name(key, "a label key", IDENTITY_MAX_LENGTH)
         if not isinstance(item, str | int) or isinstance(item, bool):
-            raise InvalidRequest(f"label {key!r} must have a string value")
+            # By position, not by name: an error message never quotes request content.
+            raise InvalidRequest(
+                f"label @{position} (the label number {position + 1}) must have a string "
+                f"value, not {type(item).__name__}"
+            )
         if isinstance(item, int) and item.bit_length() > _IDENTITY_MAX_BITS:
             raise InvalidRequest(
-                f"label {key!r} must have a value of at most {IDENTITY_MAX_LENGTH} digits"
+                f"label @{position} (the label number {position + 1}) must have a value "
+                f"of at most {IDENTITY_MAX_LENGTH} digits"
             )
         out[key] = str(item)
     return dict(sorted(out.items()))
@@ -312,7 +317,10 @@ class MaskedField:
     :ivar span: for a secret inside a larger string, ``(start, end)`` of its
         placeholder in the *masked* string; None when the whole value was masked.
     :ivar encoding: ``text`` when the secret is the string itself, ``json`` when the
-        masked value was another JSON type (kept as its canonical JSON).
+        masked value was another JSON type (kept as its canonical JSON), ``key``
+        when the secret was an object *key*: ``path`` then ends with the
+        placeholder that replaced the key (unique in its object), and the value
+        stays under it.
     :ivar restore: where the restorer finds the secret again, if known.
     """
 
@@ -325,7 +333,9 @@ class MaskedField:
 
     @property
     def key(self) -> str:
-        """The field's key: its path, with ``#start:end`` for a span."""
+        """The field's key: its path, with ``#start:end`` for a span, ``#key`` for a key."""
+        if self.encoding == "key":
+            return f"{self.path}#key"
         return secret_key(self.path, self.span)
 
 
@@ -607,7 +617,10 @@ class SecretRequest:
 
     @property
     def key(self) -> str:
-        """What to answer this request under: its path, with ``#start:end`` for a span."""
+        """What to answer this request under: its path, with ``#start:end`` for a span,
+        ``#key`` for an object key (``encoding == "key"``)."""
+        if self.encoding == "key":
+            return f"{self.path}#key"
         return secret_key(self.path, self.span)
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +49,14 @@ class MaskContext(Protocol):
         """The ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for a masker's options."""
         ...
 
+    @property
+    def reference_syntax(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        """The reference syntaxes adapters declared (``wfaudit_reference_syntax``):
+        ``(kind, pattern)`` pairs. Text a pattern matches is a reference, never a
+        secret: the engine drops marks on it, and a masker may list it with
+        :meth:`reference` instead."""
+        ...
+
     def mask(
         self,
         path: Path,
@@ -55,6 +64,7 @@ class MaskContext(Protocol):
         rule: str,
         span: tuple[int, int] | None = None,
         restore: RestoreRef | None = None,
+        key: bool = False,
     ) -> None:
         """Mark the value at ``path`` as secret.
 
@@ -63,6 +73,12 @@ class MaskContext(Protocol):
         :param span: ``(start, end)`` of the secret inside a string value, in the
             original string; None masks the whole value.
         :param restore: where a restorer can find the secret again, if known.
+        :param key: mark the object *key* ``path[-1]`` of the object at ``path[:-1]``
+            instead of its value (``{"https://u:pw@host/repo.git": "primary"}``):
+            the engine replaces the key with its placeholder, unique in its object.
+
+        A mark on text that a declared reference syntax matches is dropped (for a
+        span, the parts outside the references stay marked).
         """
         ...
 

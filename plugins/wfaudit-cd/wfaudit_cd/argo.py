@@ -59,6 +59,14 @@ class ArgoFormat(KubernetesFormat):
     group: ClassVar[str] = ARGO_GROUP
     kinds: ClassVar[tuple[str, ...]] = _KINDS
     name: ClassVar[str] = "argo"
+    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
+        # Template tags: {{workflow.parameters.token}}, {{inputs.parameters.x}}, {{item}}.
+        (
+            "argo-variable",
+            r"\{\{=?\s*(?P<name>(?:inputs|outputs|workflow|steps|tasks|item|pod|node|retries)"
+            r"(?:\.[\w\-]+)*)\s*\}\}",
+        ),
+    )
     description: ClassVar[str] = (
         "Argo Workflows Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow "
         "or WorkflowEventBinding (apiVersion argoproj.io/*)"

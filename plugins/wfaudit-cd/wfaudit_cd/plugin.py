@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from wfaudit_ci.adapter import Adapter, declare_formats, pre_trigger
+from wfaudit_ci.adapter import Adapter, declare_formats, declare_reference_syntax, pre_trigger
 from wfaudit_ci.devtron import DevtronFormat
 from wfaudit_ci.tekton import TektonFormat
 from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
 
 from .argo import ArgoFormat
 
-__all__ = ["ADAPTERS", "wfaudit_payload_formats", "wfaudit_pre_trigger", "wfaudit_workflow_types"]
+__all__ = [
+    "ADAPTERS",
+    "wfaudit_payload_formats",
+    "wfaudit_pre_trigger",
+    "wfaudit_reference_syntax",
+    "wfaudit_workflow_types",
+]
 
 CD_TYPES = (WorkflowType.PRE_CD, WorkflowType.POST_CD)
 
@@ -45,3 +51,9 @@ def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None])
 def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
     """Recognise a deployment-stage payload and fill the request's identity and references."""
     return pre_trigger(ADAPTERS, request)
+
+
+@hookimpl
+def wfaudit_reference_syntax(register: Callable[[str, str], None]) -> None:
+    """Declare the reference syntax of these formats: never masked."""
+    declare_reference_syntax(ADAPTERS, register)

@@ -21,7 +21,14 @@ from wfaudit_hookspecs import AmbiguousPayload, SecretReference, TriggerKind, Tr
 
 from .identity import apply_facts
 
-__all__ = ["Adapter", "Facts", "PayloadFormat", "declare_formats", "pre_trigger"]
+__all__ = [
+    "Adapter",
+    "Facts",
+    "PayloadFormat",
+    "declare_formats",
+    "declare_reference_syntax",
+    "pre_trigger",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +66,10 @@ class PayloadFormat(abc.ABC):
     description: ClassVar[str]
     workflow_id_source: ClassVar[str]
     pipeline_id_source: ClassVar[str]
+    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """``(kind, regex)`` of each way the format refers to a secret or a value
+    resolved at run time (``$(params.token)``); declared through
+    ``wfaudit_reference_syntax``, so that no masker masks one."""
 
     @abc.abstractmethod
     def recognise(self, config: Any) -> bool:
@@ -98,6 +109,18 @@ def declare_formats(
     """Register each adapter's format with the workflow types it answers for."""
     for adapter in adapters:
         register(adapter.format.name, adapter.workflow_types, adapter.format.description)
+
+
+def declare_reference_syntax(
+    adapters: Sequence[Adapter], register: Callable[[str, str], None]
+) -> None:
+    """Register the reference syntax of each adapter's format (each once)."""
+    seen: set[tuple[str, str]] = set()
+    for adapter in adapters:
+        for kind, regex in adapter.format.reference_syntax:
+            if (kind, regex) not in seen:
+                seen.add((kind, regex))
+                register(kind, regex)
 
 
 def pre_trigger(adapters: Sequence[Adapter], request: TriggerRequest) -> TriggerRequest | None:

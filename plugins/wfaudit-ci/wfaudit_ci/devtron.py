@@ -57,6 +57,10 @@ class DevtronFormat(PayloadFormat):
     """Devtron's workflow request, for the stages of the adapter's workflow types."""
 
     name: ClassVar[str] = "devtron"
+    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
+        # Scoped variables, resolved by Devtron at deployment: @{{DB_HOST}}.
+        ("devtron-variable", r"@\{\{\s*(?P<name>[\w.\-]+)\s*\}\}"),
+    )
     description: ClassVar[str] = (
         "Devtron workflow request (JSON): workflowId, pipelineId, ciProjectDetails, "
         "stageType PRE/POST for the deployment stages"

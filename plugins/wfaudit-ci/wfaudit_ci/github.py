@@ -63,6 +63,10 @@ class GitHubActionsFormat(PayloadFormat):
     """A GitHub Actions workflow file, bare or wrapped with its run's contexts."""
 
     name: ClassVar[str] = "github-actions"
+    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
+        # Expressions, evaluated by the runner: ${{ secrets.NPM_TOKEN }}, ${{ inputs.x }}.
+        ("github-expression", r"\$\{\{(?P<name>[^{}]*)\}\}"),
+    )
     description: ClassVar[str] = (
         "GitHub Actions workflow (on + jobs), bare or as {workflow, github, env, vars, inputs}"
     )

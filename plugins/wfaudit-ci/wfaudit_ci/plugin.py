@@ -12,12 +12,18 @@ from collections.abc import Callable, Sequence
 
 from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
 
-from .adapter import Adapter, declare_formats, pre_trigger
+from .adapter import Adapter, declare_formats, declare_reference_syntax, pre_trigger
 from .devtron import DevtronFormat
 from .github import GitHubActionsFormat
 from .tekton import TektonFormat
 
-__all__ = ["ADAPTERS", "wfaudit_payload_formats", "wfaudit_pre_trigger", "wfaudit_workflow_types"]
+__all__ = [
+    "ADAPTERS",
+    "wfaudit_payload_formats",
+    "wfaudit_pre_trigger",
+    "wfaudit_reference_syntax",
+    "wfaudit_workflow_types",
+]
 
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(DevtronFormat(), (WorkflowType.CI,)),
@@ -42,3 +48,9 @@ def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None])
 def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
     """Recognise a CI payload and fill the request's identity, labels and references."""
     return pre_trigger(ADAPTERS, request)
+
+
+@hookimpl
+def wfaudit_reference_syntax(register: Callable[[str, str], None]) -> None:
+    """Declare the reference syntax of these formats: never masked."""
+    declare_reference_syntax(ADAPTERS, register)

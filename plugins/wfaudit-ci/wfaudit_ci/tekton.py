@@ -40,6 +40,15 @@ class TektonFormat(KubernetesFormat):
     group: ClassVar[str] = TEKTON_GROUP
     kinds: ClassVar[tuple[str, ...]] = _RUN_KINDS
     name: ClassVar[str] = "tekton"
+    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
+        # Variable substitution: $(params.token), $(params["api-token"]),
+        # $(tasks.build.results.digest), $(workspaces.creds.path).
+        (
+            "tekton-variable",
+            r"\$\((?P<name>(?:params|context|tasks|workspaces|steps|results|resources|inputs)"
+            r"(?:\.[\w\-*]+|\[['\"][^'\"\]]+['\"]\])+)\)",
+        ),
+    )
     description: ClassVar[str] = (
         "Tekton PipelineRun or TaskRun (apiVersion tekton.dev/*), alone or in a "
         "multi-document payload"

@@ -56,6 +56,7 @@ class CountingContext:
         self.masks = 0
         self.references = 0
         self.whole: set[Path] = set()
+        self.reference_syntax: tuple[Any, ...] = ()
 
     def mask(
         self,
@@ -64,9 +65,10 @@ class CountingContext:
         rule: str,
         span: tuple[int, int] | None = None,
         restore: RestoreRef | None = None,
+        key: bool = False,
     ) -> None:
         self.masks += 1
-        if span is None:
+        if span is None and not key:
             self.whole.add(path)
 
     def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:

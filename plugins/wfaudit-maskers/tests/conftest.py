@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path as FilePath
@@ -60,6 +61,7 @@ class RecordingContext:
         self._settings = settings or {}
         self.marks: dict[Path, Mark] = {}
         self.span_marks: dict[Path, list[Mark]] = {}
+        self.key_marks: dict[Path, Mark] = {}
         self.refs: list[Ref] = []
 
     @property
@@ -76,6 +78,10 @@ class RecordingContext:
     def settings(self) -> Mapping[str, Any]:
         return self._settings
 
+    @property
+    def reference_syntax(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        return ()
+
     def mask(
         self,
         path: Path,
@@ -83,7 +89,14 @@ class RecordingContext:
         rule: str,
         span: tuple[int, int] | None = None,
         restore: RestoreRef | None = None,
+        key: bool = False,
     ) -> None:
+        if key:
+            parent = self._value(path[:-1])
+            assert isinstance(parent, dict) and path[-1] in parent, "a key that is not there"
+            assert path not in self.key_marks, f"key {to_pointer(path)} marked twice"
+            self.key_marks[path] = Mark(rule, None, restore)
+            return
         node = self._config
         for token in path:
             node = node[token]  # KeyError / IndexError: a path that does not exist
@@ -108,8 +121,10 @@ class RecordingContext:
 
     @property
     def masked(self) -> dict[str, str]:
-        """pointer -> rule, and ``pointer#start:end`` -> rule for spans."""
+        """pointer -> rule, ``pointer#start:end`` -> rule for spans, and
+        ``pointer#key`` -> rule for keys."""
         out = {to_pointer(p): m.rule for p, m in self.marks.items()}
+        out.update((f"{to_pointer(p)}#key", m.rule) for p, m in self.key_marks.items())
         for path, marks in self.span_marks.items():
             for m in marks:
                 assert m.span is not None

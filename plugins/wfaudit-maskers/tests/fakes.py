@@ -275,7 +275,7 @@ def devtron_cd_request(stage: str) -> dict[str, Any]:
             "accountKey": f"{MARK}-azure-account-key",
         },
         "gcpBlobConfig": {
-            "credentialFileJsonData": copy.deepcopy(GCP_CREDENTIAL),
+            "credentialFileData": copy.deepcopy(GCP_CREDENTIAL),
             "cacheBucketName": "acme-ci-cache",
             "logBucketName": "acme-ci-logs",
             "artifactBucketName": "acme-ci-artifacts",

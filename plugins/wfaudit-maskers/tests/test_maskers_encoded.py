@@ -69,8 +69,19 @@ def test_helpers() -> None:
     assert not is_user_password("https://x")
     assert url_decoded("a%40b") == "a@b"
     assert url_decoded("plain") is None
-    assert variants("p@ss w0rd!") == {"p@ss w0rd!", "p%40ss%20w0rd%21", "p%40ss+w0rd%21"}
-    assert variants("Abc123456") == {"Abc123456"}
+    assert variants("p@ss w0rd!") == {
+        "p@ss w0rd!",
+        "p%40ss%20w0rd%21",
+        "p%40ss+w0rd%21",
+        "P@SS W0RD!",  # reversed case
+        "70407373207730726421",  # hex, both cases (no letters here)
+    }
+    assert variants("Abc123456") == {
+        "Abc123456",
+        "aBC123456",
+        "416263313233343536",
+        "416263313233343536".upper(),
+    }
 
 
 def test_copies_of_a_secret_found_by_name_are_masked(scan: Any) -> None:

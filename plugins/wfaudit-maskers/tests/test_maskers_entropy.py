@@ -62,7 +62,7 @@ def test_entropy_in_a_config(scan: Any) -> None:
     config = {
         "settings": {"endpoint": "https://api.example.com", "value": token},
         "imageDigest": "sha256:" + "ab" * 32,
-        "integrity": "Xq8Xz3LmN0pR7tV2wY5aB9cD1eF4gH6jK=",  # a checksum by its name
+        "integrity": "Zr9Ya4MnO1qS8uW3xZ6bC0dE2fG5hI7kL=",  # a checksum by its name
         "run": f"./notify --to ops {token[::-1]}",
     }
     context = scan(config)
@@ -89,3 +89,52 @@ def test_public_keys_and_certificates_are_kept() -> None:
     assert masker.find(f"github.com {ssh}") == ()
     private = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
     assert [f.rule for f in masker.find(private)] == ["pattern:private-key"]
+
+
+LOW_ENTROPY_RANDOM = [
+    # Hypothesis seed 104: a 32-character random token, in a list under a neutral key.
+    "OssvGCHbhUaGOQvveguUiC8lFEuCAlbU",
+    # Random draws whose letters fall in long same-case runs, or repeat.
+    "U43FZUmOhOfhmhvzvfzqmShhpRST1Kdb",
+    "nqrxnZiaqDaaEqu68GfmubcqIVOzFsrc",
+    "SkqyapqipLNURBPHxqisoseYVCjfv3IF",
+    "WwkyqBI1ZmRoTcuqrpPFKGFXliHfqLer",
+    # The masking evaluation (seed 3): an upper-case run with vowels (IVCIAZCI).
+    "2bRcRe346UrjgOulzanbsIVCIAZCITnP",
+]
+
+
+@pytest.mark.parametrize("token", LOW_ENTROPY_RANDOM)
+def test_random_tokens_in_the_lower_tail_are_found(scan: Any, token: str) -> None:
+    assert looks_random(token)
+    config = {"root": "3f9c2a7e1b4d5c6f7a8b9c0d1e2f3a4b5c6d7e8f", "planted": [token]}
+    assert scan(config).masked == {"/planted/0": "entropy"}
+
+
+def test_random_tokens_are_found_at_least_9999_times_in_10000() -> None:
+    # Uniform draws of 20 to 64 letters and digits, with all three classes.
+    rng = random.Random(104)
+    alphabet = string.ascii_letters + string.digits
+    missed = 0
+    for size in (20, 24, 32, 48, 64):
+        for _ in range(2000):
+            token = "".join(rng.choice(alphabet) for _ in range(size))
+            if not (any(c.isdigit() for c in token) and token.lower() != token != token.upper()):
+                continue
+            missed += not looks_random(token)
+    assert missed <= 3  # fewer than 1 in 10,000 expected (10,000 draws), with margin
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "runtimeEnvironmentVariables2",
+        "AbstractSingletonProxyFactoryBean1",
+        "kubernetesVersion1Upgrade",
+        "getHTTPResponseCode200Handler",
+        "buildConfigurationStrength2",
+        "mainWerrorUnitybatchNocertdataCurltestsWin64",
+    ],
+)
+def test_identifiers_made_of_words_are_kept(name: str) -> None:
+    assert not looks_random(name)

@@ -143,8 +143,8 @@ def test_reusable_workflow_secrets_inherit(scan: Any) -> None:
 
 def test_known_field_object_is_masked_whole(scan: Any) -> None:
     credential = {"type": "service_account", "private_key": "s3cr3t", "client_email": "ci@x"}
-    context = scan({"gcpBlobConfig": {"credentialFileJsonData": credential, "logBucketName": "l"}})
-    assert context.masked == {"/gcpBlobConfig/credentialFileJsonData": "known-field"}
+    context = scan({"gcpBlobConfig": {"credentialFileData": credential, "logBucketName": "l"}})
+    assert context.masked == {"/gcpBlobConfig/credentialFileData": "known-field"}
 
 
 @pytest.mark.parametrize("value", [{}, [], None, False, ""])

@@ -47,7 +47,7 @@ KNOWN_FIELD_NAMES = [
     "accessKey",
     "passkey",
     "accountKey",
-    "credentialFileJsonData",
+    "credentialFileData",
     "dockerPassword",
     "secretKey",
     "dockerCert",
@@ -56,7 +56,7 @@ KNOWN_FIELD_NAMES = [
     "DOCKER-PASSWORD",
     "DOCKERPASSWORD",
     "s3AccessKey",
-    "CREDENTIAL_FILE_JSON_DATA",
+    "CREDENTIAL_FILE_DATA",
     # git, cloud, kubeconfig
     "gitPassword",
     "git_token",

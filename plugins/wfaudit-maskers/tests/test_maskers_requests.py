@@ -35,7 +35,7 @@ def test_devtron_cd_requests(scan: Any, fakes: ModuleType, stage: str) -> None:
     context = scan(fakes.devtron_cd_request(stage))
     assert context.leaked(fakes.MARK) == []
     blob = (
-        {"/gcpBlobConfig/credentialFileJsonData": "known-field"}
+        {"/gcpBlobConfig/credentialFileData": "known-field"}
         if stage == "POST"
         else {"/azureBlobConfig/accountKey": "known-field"}
     )

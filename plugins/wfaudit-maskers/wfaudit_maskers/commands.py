@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .findings import Finding
 from .values import is_literal
 
-__all__ = ["FLAG_DETECTORS"]
+__all__ = ["FLAG_DETECTORS", "SQL_RULES", "sql_findings"]
 
 _SEGMENT_SPLIT = re.compile(r"[\r\n;|&]+")
 _MYSQL = re.compile(r"(?:^|[\s/])(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)(?:\s|$)")
@@ -91,3 +91,37 @@ FLAG_DETECTORS: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
 ``redis-cli -a S``, ``sqlcmd -P S``, ``openssl ... -passin pass:S`` and
 ``echo S | docker login --password-stdin`` and ``.netrc`` lines
 (``machine h login u password S``)."""
+
+
+SQL_RULES = ("embedded:sql-password",)
+
+_SQL_PASSWORD = re.compile(
+    r"""(?<![\w.$\-])(?:(?:ENCRYPTED\s+|UNENCRYPTED\s+)?PASSWORD(?:\s+FOR\s+\S+)?"""
+    r"""|IDENTIFIED(?:\s+WITH\s+\S+)?\s+BY(?:\s+PASSWORD)?)"""
+    r"""(?:\s*=\s*|\s+)(?:(?:OLD_)?PASSWORD\s*\(\s*)?"""
+    r"""(?:[EeNn]?'(?P<sq>(?:[^'\\]|''|\\.)*)'|"(?P<dq>(?:[^"\\]|""|\\.)*)"|(?P<word>[^\s;'"(),]+))""",
+    re.IGNORECASE,
+)
+_SQL_KEYWORDS = frozenset(
+    {"null", "expire", "valid", "password", "by", "values", "with", "default", "random"}
+)
+
+
+def sql_findings(text: str, _positions: object = ()) -> list[Finding]:
+    """A password set in SQL: ``ALTER USER u PASSWORD '...'``, ``CREATE ROLE r WITH
+    ENCRYPTED PASSWORD '...'``, ``IDENTIFIED BY '...'`` (MySQL, Oracle, also
+    ``IDENTIFIED WITH plugin BY``), ``SET PASSWORD FOR u = PASSWORD('...')``.
+    An unquoted value counts only after ``IDENTIFIED BY`` (Oracle)."""
+    out: list[Finding] = []
+    for match in _SQL_PASSWORD.finditer(text):
+        group = "sq" if match.group("sq") is not None else "dq"
+        if match.group(group) is None:
+            if not match.group(0).upper().lstrip().startswith("IDENTIFIED"):
+                continue
+            group = "word"
+            if match.group("word").lower() in _SQL_KEYWORDS:
+                continue
+        start, end = match.span(group)
+        if end > start and is_literal(text[start:end]):
+            out.append(Finding(start, end, "embedded:sql-password"))
+    return out

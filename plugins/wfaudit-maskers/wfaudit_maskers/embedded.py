@@ -14,7 +14,7 @@ needle. The detectors live in their own modules:
 from __future__ import annotations
 
 from .assignments import ASSIGNMENT_RULES, AssignmentDetector, bearer_findings
-from .commands import FLAG_DETECTORS
+from .commands import FLAG_DETECTORS, SQL_RULES, sql_findings
 from .manifests import K8S_RULES, k8s_secret_findings
 from .urls import URL_RULES, WEBHOOK_RULES, TokenTest, url_findings
 from .values import is_literal
@@ -24,6 +24,7 @@ __all__ = [
     "EMBEDDED_RULES",
     "FLAG_DETECTORS",
     "K8S_RULES",
+    "SQL_RULES",
     "URL_RULES",
     "WEBHOOK_RULES",
     "AssignmentDetector",
@@ -31,8 +32,9 @@ __all__ = [
     "bearer_findings",
     "is_literal",
     "k8s_secret_findings",
+    "sql_findings",
     "url_findings",
 ]
 
-EMBEDDED_RULES: tuple[str, ...] = (*URL_RULES, *ASSIGNMENT_RULES, *K8S_RULES)
+EMBEDDED_RULES: tuple[str, ...] = (*URL_RULES, *ASSIGNMENT_RULES, *K8S_RULES, *SQL_RULES)
 """The rule names of this family (the ``pattern:`` webhook rules are listed with the patterns)."""

@@ -102,11 +102,36 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9_.~\-]*")
 
 
 def variants(secret: str) -> set[str]:
-    """What a copy of ``secret`` may look like elsewhere: itself and URL-encoded."""
-    if _UNRESERVED.fullmatch(secret):
-        return {secret}  # URL-encoding leaves it as it is
-    out = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
-    return {variant for variant in out if len(variant) >= MIN_COPY_LENGTH}
+    """What a copy of ``secret`` may look like elsewhere: itself, URL-encoded (and
+    decoded, for a secret found %-encoded), in reversed case, and in hex."""
+    forms = {secret}
+    plain = url_decoded(secret)
+    decoded: set[str] = set()
+    if plain is not None and len(plain) >= MIN_DECODED_COPY:
+        # postgresql://app:%2AAb%40cd@db: the password is *Ab@cd, however short.
+        forms.add(plain)
+        decoded.add(plain)
+    out: set[str] = set()
+    for form in forms:
+        out.add(form)
+        if not _UNRESERVED.fullmatch(form):
+            out.add(quote(form, safe=""))
+            out.add(quote_plus(form, safe=""))
+        swapped = form.swapcase()
+        if swapped != form:
+            out.add(swapped)
+        if len(form) <= _MAX_HEX_COPY:
+            raw = form.encode("utf-8").hex()
+            out.update((raw, raw.upper()))
+    return {variant for variant in out if len(variant) >= MIN_COPY_LENGTH or variant in decoded}
+
+
+MIN_DECODED_COPY = 5
+"""The decoded form of a %-encoded secret is searched for from this length: its
+escapes said it holds characters no word has."""
+
+_MAX_HEX_COPY = 512
+"""Longer secrets (private keys) are not searched for in hex."""
 
 
 def words(text: str) -> frozenset[str]:

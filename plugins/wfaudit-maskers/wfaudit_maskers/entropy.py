@@ -75,15 +75,57 @@ def looks_random(token: str, min_length: int = DEFAULT_MIN_LENGTH) -> bool:
     size = len(body)
     if has_lower and has_upper:
         pieces = _PIECES.findall(body)
-        if size / len(pieces) > _MAX_MEAN_PIECE:
+        if size / len(pieces) > _MAX_MEAN_PIECE and _wordlike(pieces):
             return False
-        threshold = min(math.log2(size) - 0.7, 4.2)
+        # The lower tail of random draws: 1 in 10,000 random alphanumeric tokens
+        # of 16 to 64 characters falls below log2(size) - 1.05 bits.
+        threshold = min(math.log2(size) - 1.1, 3.9)
     elif size >= 32 and len(parts) == 1 and not _sequential(body):
         # One case and digits (an Azure DevOps PAT): long, and one part only.
         threshold = min(math.log2(size) - 1.0, 4.2)
     else:
         return False
     return shannon(body) >= threshold
+
+
+_COMMON_BIGRAMS = frozenset(
+    re.findall(
+        r"[a-z]{2}",
+        "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou "
+        "io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di "
+        "fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so rs un lo wa ge ie wh ee wi em "
+        "ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl ig "
+        "tu ev ld ry mp fe bl ab gh ty op wo sa ay ex ke fr oo av ag if ap gr od bo sp rd do "
+        "uc bu ei ov by rm ep tt oc fa ef cu rn sc gi da yo cr cl du ga qu ue ff ba ey ls va "
+        "um pp ua up lu go ht ru ug ds lt pi rc rr eg au ck ew mu br bi pt ak pu ui rg ib tl "
+        "ny ki rk ys ob mm fu ph og ms ye ud mb ip ub oi rl gu dr hr cc tw ft wn nu fl ew ks "
+        "ku gn kn sk sl sm sn sw tc xt ",
+    )
+)
+"""Letter pairs frequent in English words (and so in identifiers made of words)."""
+
+_MIN_WORD_BIGRAMS = 0.65
+"""The share of a word's letter pairs that are frequent: 0.8 to 1 in words, about
+0.3 in random letters."""
+
+
+def _wordlike(pieces: list[str]) -> bool:
+    """Whether most letters of ``pieces`` are in words (``runtime``, ``Environment``,
+    ``nocertdata``): their letter pairs are frequent ones; random runs of one case
+    (``Ofhmhvzvfzqm``, ``IVCIAZCI``) are not."""
+    letters = words = 0
+    for piece in pieces:
+        if not piece[0].isalpha():
+            continue
+        size = len(piece)
+        letters += size
+        if size < 3:
+            continue
+        lower = piece.lower()
+        common = sum(lower[n : n + 2] in _COMMON_BIGRAMS for n in range(size - 1))
+        if common >= _MIN_WORD_BIGRAMS * (size - 1):
+            words += size
+    return words * 3 >= letters * 2
 
 
 def _sequential(text: str) -> bool:

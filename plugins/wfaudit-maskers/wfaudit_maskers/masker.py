@@ -21,6 +21,8 @@ the secrets found, plain, base64- or URL-encoded, wherever they stand.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import operator
 import re
 from collections.abc import Iterable, Mapping
@@ -29,8 +31,9 @@ from typing import Any
 from wfaudit_hookspecs import MaskContext, Path, RestoreRef, TriggerRequest, hookimpl
 from wfaudit_hookspecs.pointer import get_at
 
-from .encoded import MIN_COPY_LENGTH, variants
-from .entropy import DEFAULT_MIN_LENGTH
+from .assignments import looks_like_flag
+from .encoded import MIN_COPY_LENGTH, MIN_DECODED_COPY, variants
+from .entropy import DEFAULT_MIN_LENGTH, looks_random
 from .findings import Finding
 from .names import NameClass, NameClassifier
 from .patterns import CATALOG, ValuePattern
@@ -52,7 +55,7 @@ class _KeyInfo:
     rules that see its string values, and whether the scanner sees them (none of
     these for an allowed key)."""
 
-    __slots__ = ("name", "rules", "scan_text", "string_rules")
+    __slots__ = ("name", "rules", "scan_key", "scan_text", "string_rules")
 
     def __init__(
         self,
@@ -65,6 +68,8 @@ class _KeyInfo:
         self.rules = rules
         self.string_rules = string_rules
         self.scan_text = scan_text
+        self.scan_key = False
+        """Whether the key itself may be a secret or a copy of one (see ``_key_info``)."""
 
 
 StringRule = tuple[Rule, str, tuple[str, ...]]
@@ -208,11 +213,19 @@ class Masker:
         """
         recorder = _Recorder(context, self._allow)
         pending: list[Pending] = []
-        self._walk(recorder, pending)
-        if pending and self._scanner is not None:
-            _Strings(self._scanner, recorder, pending).mark()
+        keys: list[tuple[Link, str]] = []
+        self._walk(recorder, pending, keys)
+        if (pending or keys) and self._scanner is not None:
+            _Strings(self._scanner, recorder, pending, keys).mark()
 
-    def _walk(self, context: _Recorder, pending: list[Pending]) -> None:
+    def _walk(
+        self,
+        context: _Recorder,
+        pending: list[Pending],
+        keys: list[tuple[Link, str]],
+    ) -> None:
+        """Walk the config: settle entries by name, and collect for the scanner the
+        strings (``pending``) and the keys to scan."""
         config = context.config
         texts = self._scanner is not None
         gate, gate_words = self._gate, self._gate_words
@@ -226,6 +239,9 @@ class Masker:
         known = self._keys.get
         key_info = self._key_info
         pend = pending.append
+        # Keys are scanned like values ({"https://u:pw@host/repo.git": "primary"}),
+        # for the copy search too: any key long enough to hold a secret.
+        pend_key = keys.append if texts else None
         # (container, its link, the info of the key holding it: list items inherit it)
         stack: list[tuple[Any, Link, _KeyInfo]] = [(_plain_type(config), None, self._plain)]
         push = stack.append
@@ -239,6 +255,8 @@ class Masker:
             if type(node) is dict:
                 for key, value in node.items():
                     info = known(key) or key_info(key)
+                    if info.scan_key and pend_key is not None:
+                        pend_key((link, key))
                     if info.rules:
                         if path is None:
                             path = _path(link)
@@ -279,6 +297,7 @@ class Masker:
                                     info.string_rules, context, path, index, value, held_by.name
                                 )
                             # Short flags too: ["--token", "..."] names the next item.
+                            # Short flags too: ["--token", "..."] names the next item.
                             if (
                                 texts
                                 and info.scan_text
@@ -301,6 +320,20 @@ class Masker:
         else:
             wanted = tuple(rule for rule in self._entry_rules if rule.wants(name))
             info = _KeyInfo(name, wanted, self._string_rules, True)
+        # The key itself may be a secret, or a copy of one, unless it is a name made
+        # of words (workflowNamePrefix), which no copy search and no value pattern
+        # takes for one (an AKIA... key is letters only: its prefix gives it away).
+        scanner = self._scanner
+        info.scan_key = (
+            scanner is not None
+            and not name.allowed
+            and len(key) >= MIN_KEY
+            and (
+                _WORDLIKE.fullmatch(key) is None
+                or scanner.may_start_token(key)
+                or looks_random(key, self.options.entropy_min_length)
+            )
+        )
         if len(self._keys) >= _MAX_KEYS:
             self._keys.clear()
         self._keys[key] = info
@@ -315,6 +348,9 @@ class _Recorder:
         self._context = context
         self._allow = allow
         self.secrets: set[str] = set()
+        self.inner_secrets: set[str] = set()
+        """The strings of objects masked whole (a credential JSON): its URLs and
+        e-mail addresses are not secret, so only those that look secret are copies."""
 
     @property
     def request(self) -> TriggerRequest:
@@ -328,6 +364,10 @@ class _Recorder:
     def settings(self) -> Mapping[str, Any]:
         return self._context.settings
 
+    @property
+    def reference_syntax(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        return self._context.reference_syntax
+
     def mask(
         self,
         path: Path,
@@ -335,20 +375,34 @@ class _Recorder:
         rule: str,
         span: tuple[int, int] | None = None,
         restore: RestoreRef | None = None,
+        key: bool = False,
     ) -> None:
+        if key:
+            name = path[-1] if path else None
+            if not isinstance(name, str):
+                return
+            if self._allow is not None and self._allow.fullmatch(name):
+                return
+            self._context.mask(path, rule=rule, restore=restore, key=True)
+            if len(name) >= MIN_COPY_LENGTH:
+                self.secrets.add(name)
+            return
         try:
             value = get_at(self._context.config, path)
         except (KeyError, IndexError, TypeError):
             value = None  # the engine reports a bad path
         secrets: list[str] = []
+        inner = False
         if isinstance(value, str):
             secrets.append(value if span is None else value[span[0] : span[1]])
         elif span is None and isinstance(value, dict | list):
             secrets.extend(_strings_in(value))
+            inner = True
         if self._allow is not None and secrets and all(map(self._allow.fullmatch, secrets)):
             return
         self._context.mask(path, rule=rule, span=span, restore=restore)
-        self.secrets.update(secret for secret in secrets if len(secret) >= MIN_COPY_LENGTH)
+        copies = self.inner_secrets if inner else self.secrets
+        copies.update(secret for secret in secrets if len(secret) >= MIN_COPY_LENGTH)
 
     def reference(self, path: Path, *, kind: str, name: str, rule: str = "") -> None:
         self._context.reference(path, kind=kind, name=name, rule=rule)
@@ -360,12 +414,25 @@ class _Recorder:
 class _Strings:
     """Marks what the scanner finds in the strings of one walk, then their copies."""
 
-    def __init__(self, scanner: TextScanner, context: _Recorder, pending: list[Pending]) -> None:
+    def __init__(
+        self,
+        scanner: TextScanner,
+        context: _Recorder,
+        pending: list[Pending],
+        keys: list[tuple[Link, str]],
+    ) -> None:
         self.scanner = scanner
         self.context = context
         self.pending = pending
-        self.batch: Batch = scanner.batch(dict.fromkeys(map(_VALUE, pending)))
+        self.keys = keys
+        self.shorts: list[Pending] = []
+        """Strings too short to scan that hold a copy of a short secret: looked for
+        only when a secret's decoded form is that short (rare)."""
+        texts = dict.fromkeys(map(_VALUE, pending))
+        texts.update(dict.fromkeys(map(_KEY, keys)))
+        self.batch: Batch = scanner.batch(texts)
         self.marked: dict[Path, list[tuple[int, int]]] = {}
+        self.marked_keys: set[Path] = set()
 
     def mark(self) -> None:
         scanner, batch = self.scanner, self.batch
@@ -390,15 +457,26 @@ class _Strings:
                     self._mark(target, value, finding.start, finding.end, finding.rule)
                 if type(key) is int and value[0] == "-":
                     self._flag_pair(path, key, value)
-        if self.context.secrets and scanner.enabled("encoded:copy"):
+            for link, name in self.keys:
+                if name in hot:
+                    findings = batch[name].findings
+                    if findings:
+                        self._mark_key((*_path(link), name), findings[0].rule)
+        if (self.context.secrets or self.context.inner_secrets) and scanner.enabled("encoded:copy"):
             self._copies()
+
+    def _mark_key(self, target: Path, rule: str) -> None:
+        if target in self.marked_keys or self.context.is_masked(target[:-1]):
+            return
+        self.marked_keys.add(target)
+        self.context.mask(target, rule=rule, key=True)
 
     def _mark(self, target: Path, value: str, start: int, end: int, rule: str) -> None:
         if not target or self.context.is_masked(target):
             return  # the engine cannot mask a config that is one bare string
         done = self.marked.setdefault(target, [])
-        if any(start < e and s < end for s, e in done):
-            return
+        if any(s <= start and end <= e for s, e in done):
+            return  # already covered; an overlapping span is merged by the engine
         done.append((start, end))
         span = None if start == 0 and end == len(value) else (start, end)
         self.context.mask(target, rule=rule, span=span)
@@ -411,31 +489,57 @@ class _Strings:
         if index + 1 >= len(container):
             return
         value = container[index + 1]
-        if isinstance(value, str) and not value.startswith("-") and is_literal(value):
+        if isinstance(value, str) and not looks_like_flag(value) and is_literal(value):
             self._mark((*path, index + 1), value, 0, len(value), "embedded:cli-flag")
 
     def _copies(self) -> None:
-        # Word-like values (SECRET_PASSWORD, my-secret) are also names used all
-        # over a config, and certificates are public (the same CA elsewhere is no
-        # leak): only values that look like secrets are searched for.
+        # Single words (SECRET_PASSWORD, my-secret) are also names used all over a
+        # config, and certificates are public (the same CA elsewhere is no leak):
+        # every other secret is searched for, as a substring, wherever it stands.
+        scan = self.scanner.scan_one
+        inner = (
+            s
+            for s in self.context.inner_secrets - self.context.secrets
+            if looks_random(s) or scan(s).findings
+        )
         secrets = [
             s
-            for s in self.context.secrets
+            for s in (*self.context.secrets, *inner)
             if not _WORDLIKE.fullmatch(s) and not s.startswith(_CERTIFICATE)
         ]
         if not secrets:
             return
+        batch = self.batch
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        # All the request's strings and keys, joined: each form of each secret is
+        # searched for in it once (a substring search in C, no word splitting), in
+        # lower case, so that a copy in any case (reversed, upper) is found too.
         wanted: set[str] = set()
         for secret in secrets:
             wanted |= variants(secret)
-        batch = self.batch
-        found: dict[str, list[tuple[int, int, str]]] = {}
-        for value in batch.holding(wanted):
-            for word in wanted.intersection(batch[value].words(value)):
-                start = value.find(word)
-                while start >= 0:
-                    found.setdefault(value, []).append((start, start + len(word), "encoded:copy"))
-                    start = value.find(word, start + len(word))
+        if any(len(form) < MIN_TEXT for form in wanted):
+            self.shorts = _short_strings(self.context.config)
+        texts = [*batch.texts, *dict.fromkeys(map(_VALUE, self.shorts))]
+        blob = "\x00".join(texts)
+        lowered = blob.lower()
+        caseless = len(lowered) == len(blob)  # lower() keeps offsets (not so for "İ")
+        haystack = lowered if caseless else blob
+        if caseless:
+            wanted = {form.lower() for form in wanted}
+        hits = sorted(
+            (start, start + len(form))
+            for form in wanted
+            if form in haystack
+            for start in _occurrences(haystack, form)
+        )
+        if hits:
+            starts = [0, *itertools.accumulate(len(text) + 1 for text in texts[:-1])]
+            for start, end in hits:
+                index = bisect.bisect_right(starts, start) - 1
+                offset = starts[index]
+                found.setdefault(texts[index], []).append(
+                    (start - offset, end - offset, "encoded:copy")
+                )
         for value in batch.decoded():
             for start, end, decoded in batch[value].decoded:
                 if any(secret in decoded for secret in secrets):
@@ -443,19 +547,57 @@ class _Strings:
                     found.setdefault(value, []).append((start, end, rule))
         if not found:
             return
-        for link, key, value, _info in self.pending:
+        for link, key, value, _info in itertools.chain(self.pending, self.shorts):
             spans = found.get(value)
             if spans:
                 path = _path(link)
                 target = path if key is None else (*path, key)
                 for start, end, rule in spans:
                     self._mark(target, value, start, end, rule)
+        for link, name in self.keys:
+            spans = found.get(name)
+            if spans:
+                self._mark_key((*_path(link), name), spans[0][2])
 
 
 _VALUE = operator.itemgetter(2)
+_KEY = operator.itemgetter(1)
+MIN_KEY = MIN_COPY_LENGTH
+"""Keys shorter than this are not scanned: too short for a secret or a copy of one."""
 _CERTIFICATE = ("-----BEGIN CERTIFICATE", "LS0tLS1CRUdJTiBDRVJU")
 """A PEM certificate, and its base64 (``-----BEGIN CERT``)."""
-_WORDLIKE = re.compile(r"[A-Za-z]+(?:[-_. ][A-Za-z]+)*")
+_WORDLIKE = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
+
+
+def _short_strings(config: Any) -> list[Pending]:
+    """The strings of ``config`` from MIN_DECODED_COPY to MIN_TEXT characters (the
+    scanner's walk skips them), for the copy search of a short decoded secret."""
+    out: list[Pending] = []
+    if not isinstance(config, dict | list | tuple):
+        return out
+    stack: list[tuple[Any, Link]] = [(config, None)]
+    plain = _KeyInfo(NameClass(""), (), (), True)
+    while stack:
+        node, link = stack.pop()
+        items: Iterable[tuple[Any, Any]] = (
+            node.items() if isinstance(node, dict) else enumerate(node)
+        )
+        for key, value in items:
+            if isinstance(value, str):
+                if MIN_DECODED_COPY <= len(value) < MIN_TEXT:
+                    out.append((link, key, value, plain))
+            elif isinstance(value, dict | list | tuple):
+                stack.append((value, (key, link)))
+    return out
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    out: list[int] = []
+    start = text.find(word)
+    while start >= 0:
+        out.append(start)
+        start = text.find(word, start + len(word))
+    return out
 
 
 def _strings_in(value: Any, limit: int = 256) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import vocabulary as vocab
+from .fold import fold_name
 
 __all__ = ["Keyword", "NameClass", "NameClassifier", "compact", "tokenize"]
 
@@ -202,7 +203,7 @@ class NameClassifier:
     # -- the classification ---------------------------------------------------------
 
     def _classify(self, name: str) -> NameClass:
-        tokens = tokenize(name)
+        tokens = tokenize(fold_name(name))  # a password with a Cyrillic "a" (U+0430) is a password
         joined = "".join(tokens)
         if joined in self._allowed:
             return NameClass(name, allowed=True, env_block=self._env_block(tokens))

@@ -35,7 +35,12 @@ class Reference(NamedTuple):
 # "${" and "{{".
 _EXPRESSION = re.compile(
     r"\$\{\{(?P<github>.*?)\}\}"  # GitHub Actions: ${{ secrets.X }}
-    r"|\$\((?P<tekton>[A-Za-z_][\w-]*(?:\.[\w\-\[\]'\"*]+)+)\)"  # Tekton: $(params.x)
+    # Tekton: $(params.x), $(params["x"]), $(tasks.t.results.r)
+    r"|\$\((?P<tekton>[A-Za-z_][\w-]*(?:\.[\w\-\[\]'\"*]+|\[['\"][^'\"\]]+['\"]\])+)\)"
+    # Resolver references: ${cred:npm} (Jenkins-style credentials), ${ssm:/p},
+    # ${vault:path}, ${env:X}: a scheme that names a secret store, then a name.
+    r"|\$\{(?P<resolver>(?:cred|creds|credential|credentials|secret|secrets|vault|env|ssm"
+    r"|ssm-secure|sm|kv|op|file):[^{}\s]+)\}"
     r"|\{\{(?P<template>[^{}\n]*)\}\}"  # Argo, Helm, Jinja: {{inputs.parameters.x}}
     r"|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}"  # shell: ${DB_PASSWORD}
     # Bare shell variables only in upper case: "$ecretPa55" is more likely a
@@ -74,6 +79,8 @@ _URI_KINDS = {
     "azure_keyvault_ref": "azure-keyvault",
     "onepassword": "onepassword",
 }
+
+_RESOLVER_KINDS = {"env": "env", "vault": "vault", "ssm": "aws-ssm", "ssm-secure": "aws-ssm"}
 
 _SELECTOR_KEYS = frozenset({"name", "key", "optional", "namespace"})
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -159,6 +166,9 @@ def _expression(match: re.Match[str]) -> list[Reference]:
         return _github(match["github"])
     if group == "tekton":
         return [Reference("template", match["tekton"])]
+    if group == "resolver":
+        scheme, _, name = match["resolver"].partition(":")
+        return [Reference(_RESOLVER_KINDS.get(scheme, "credential"), name)]
     if group == "template":
         inner = match["template"].strip()
         return [Reference("template", inner)] if inner else []

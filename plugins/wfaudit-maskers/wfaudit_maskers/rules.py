@@ -25,6 +25,7 @@ from wfaudit_hookspecs import MaskContext, Path
 from .names import NameClass, NameClassifier
 from .references import Reference, find_secret_expressions, k8s_selector, parse_reference
 from .restore import env_restore
+from .values import is_public_key
 
 __all__ = [
     "RULES",
@@ -163,6 +164,8 @@ class NameRule(Rule, abc.ABC):
             if refs is not None:
                 _report(context, path, refs, self.name)
                 return True
+            if is_public_key(value):
+                return True  # DEPLOY_KEY_PUB: ssh-ed25519 AAAA...: public, not secret
             return self._mask(context, path, holder, variable)
         if isinstance(value, int | float):
             return self._mask(context, path, holder, variable)
@@ -351,9 +354,11 @@ class PairRule(Rule):
     ) -> bool:
         if not isinstance(key, str) or not isinstance(container, dict):
             return False  # a list item inheriting the name "value"
-        label = container.get("name")
-        if not isinstance(label, str):
-            label = container.get("key")
+        label = None
+        for slot in _LABEL_SLOTS:  # Kubernetes, Tekton: name/key; CloudFormation, ECS: Name
+            label = container.get(slot)
+            if isinstance(label, str):
+                break
         if not isinstance(label, str) or not label:
             return False
         label_class = self.names.classify(label)
@@ -365,6 +370,9 @@ class PairRule(Rule):
                 # restores the value from the variable `label`.
                 return rule.claim(context, (*path, key), value, label_class, holder, label)
         return False
+
+
+_LABEL_SLOTS = ("name", "key", "Name", "Key", "NAME", "KEY")
 
 
 def _report(

@@ -30,6 +30,7 @@ from . import embedded
 from .encoded import ENCODED_RULES, b64_binary, b64_text, is_user_password, url_decoded, words
 from .entropy import DEFAULT_MIN_LENGTH, looks_random
 from .findings import Finding, family, merge
+from .fold import FOLD
 from .names import NameClassifier
 from .patterns import CATALOG, ValuePattern
 
@@ -193,11 +194,19 @@ class TextScanner:
             bearer: Handler = lambda text, _: embedded.bearer_findings(text)  # noqa: E731
             needles.extend((n, True, bearer, False) for n in (b"bearer", b"basic"))
             needles.append((b"config", True, self._assignments.config_set, False))
+            # {name: DB_PASSWORD, value: ...} in a manifest or JSON held in a string.
+            needles.append((b"value", True, self._assignments.pairs, True))
         if on("embedded:cli-flag"):
             wrapped: dict[Callable[[str], list[Finding]], Handler] = {}
             for needle, detector in embedded.FLAG_DETECTORS:
                 handler = wrapped.setdefault(detector, _ignore_positions(detector))
                 needles.append((needle.encode(), False, handler, False))
+        # JSON encoded twice (a JSON document held in a JSON string held in a
+        # string): its quotes are escaped, so it is read again unescaped.
+        needles.append((b'\\"', False, self._escaped, False))
+        if on("embedded:sql-password"):
+            sql = _ignore_positions(embedded.sql_findings)
+            needles.extend((n, True, sql, False) for n in (b"password", b"identified"))
         if on("embedded:k8s-secret"):
             needles.append(
                 (b"Secret", False, _ignore_positions(embedded.k8s_secret_findings), False)
@@ -258,6 +267,12 @@ class TextScanner:
         """Scan one string (no cache): decoded content, and tests."""
         return self._batch([text], depth)[0]
 
+    def may_start_token(self, text: str) -> bool:
+        """Whether a value pattern dispatched on its first characters may match ``text``."""
+        return any(
+            pattern.regex.match(text) is not None for pattern in self._by_prefix.get(text[:2], ())
+        )
+
     def flag_takes_secret(self, flag: str) -> bool:
         """Whether a command-line flag (``--password``) is followed by a secret."""
         return self._assignments.secret_name(flag.lstrip("-"), flag=True)
@@ -272,7 +287,10 @@ class TextScanner:
             return "embedded:url-token"
         return None
 
-    def _batch(self, texts: Sequence[str], depth: int) -> list[Scan]:
+    def _batch(self, originals: Sequence[str], depth: int) -> list[Scan]:
+        # Look-alike letters read as ASCII (a password with a Cyrillic "a" (U+0430)): one
+        # character for one, so offsets hold in the original strings.
+        texts = [text if text.isascii() else text.translate(FOLD) for text in originals]
         blob = "\x00".join(texts)
         data = blob.encode("latin-1", "replace")  # one byte per character
         starts = [0, *itertools.accumulate(len(text) + 1 for text in texts[:-1])]
@@ -344,6 +362,17 @@ class TextScanner:
             return _matches(pattern, text)
 
         return handler
+
+    def _escaped(self, text: str, _positions: list[int]) -> list[Finding]:
+        """Findings in ``text`` read with its JSON string escapes undone, mapped back."""
+        plain, starts, ends = _unescape(text)
+        if plain == text:
+            return []
+        out: list[Finding] = []
+        for finding in self._batch([plain], _MAX_DEPTH)[0].findings:
+            start, end = starts[finding.start], ends[finding.end - 1]
+            out.append(Finding(start, end, finding.rule))
+        return out
 
     def _urls(self, text: str, positions: list[int]) -> list[Finding]:
         return embedded.url_findings(text, positions, token_test=self)
@@ -423,11 +452,41 @@ class TextScanner:
         if (
             self._entropy
             and not part.startswith("AAAA")  # SSH public keys and known_hosts (wire format)
+            and not part.startswith("age1")  # age recipients (public keys, bech32)
             and looks_random(part, self.entropy_min_length)
             and not b64_binary(part)
             and not _HASH_BEFORE.search(text, max(0, start - 24), start)
         ):
             found.append(Finding(start, end, "entropy"))
+
+
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
+_ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` with JSON string escapes undone, and for each character of the
+    result where it starts and ends in ``text``."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    cursor = 0
+    for match in _ESCAPE.finditer(text):
+        for index in range(cursor, match.start()):
+            starts.append(index)
+            ends.append(index + 1)
+        pieces.append(text[cursor : match.start()])
+        code = match.group(1)
+        char = chr(int(code[1:], 16)) if code[0] == "u" else _ESCAPED.get(code, code)
+        pieces.append(char)
+        starts.append(match.start())
+        ends.append(match.end())
+        cursor = match.end()
+    for index in range(cursor, len(text)):
+        starts.append(index)
+        ends.append(index + 1)
+    pieces.append(text[cursor:])
+    return "".join(pieces), starts, ends
 
 
 _PUBLIC_BLOCK = re.compile(

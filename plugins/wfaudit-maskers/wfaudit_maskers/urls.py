@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Protocol
+from urllib.parse import unquote
 
 from .findings import Finding
 from .values import is_literal
@@ -74,7 +75,11 @@ def _userinfo(text: str, start: int, at: int, host: str, test: TokenTest) -> lis
     colon = userinfo.find(":")
     if colon >= 0:
         password = userinfo[colon + 1 :]
-        if is_literal(password):
+        # A %-encoded password (app:%2AAb%40cd@db) is literal: an escape is not a
+        # %VARIABLE%, and an encoded "$" or "/" is no expansion or file name. The
+        # copy search looks for both forms.
+        plain = unquote(password) if "%" in password else password
+        if (len(plain) >= 3 and plain != password) or is_literal(password):
             return [Finding(start + colon + 1, at, "embedded:url-password")]
         return []
     if "sentry" in host and _HEX32.fullmatch(userinfo):

@@ -12,7 +12,7 @@ import re
 
 from .references import parse_reference
 
-__all__ = ["is_literal"]
+__all__ = ["is_literal", "is_public_key"]
 
 _PLACEHOLDER_WORDS = frozenset(
     {
@@ -24,6 +24,7 @@ _PLACEHOLDER_WORDS = frozenset(
 """Values that hold no secret: flags, type names and the usual placeholders."""
 
 _REPEATED = re.compile(r"(.)\1*")
+_PERCENT_REFERENCE = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|%\{[^}]*\}|%\([^)]*\)[sdr]")
 
 
 def is_literal(value: str) -> bool:
@@ -32,10 +33,45 @@ def is_literal(value: str) -> bool:
     if len(text) < 3 or text.lower() in _PLACEHOLDER_WORDS:
         return False
     first = text[0]
-    if first in "$%<" or text.startswith("{{"):
-        return False  # shell, Windows or template expansion; <placeholder>
+    if first in "$<" or text.startswith("{{"):
+        return False  # shell or template expansion; <placeholder>
+    if first == "%" and _PERCENT_REFERENCE.match(text):
+        return False  # %DB_PASSWORD% (Windows), %{password}, %(password)s
     if first in "/@" or text.startswith(("./", "../", "~/")):
         return False  # a file holding the secret (--from-file=password=./pw, -d @body.json)
     if _REPEATED.fullmatch(text):
         return False  # "****", "xxxxxx"
     return parse_reference(text) is None
+
+
+_SSH_PUBLIC = re.compile(
+    r"(?:(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp(?:256|384|521)"
+    r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)(?:-cert-v01@openssh\.com)?"
+    r"[ \t]+AAAA[A-Za-z0-9+/]+={0,3}(?:[ \t]+[^\r\n]*)?)"
+)
+_PEM_PUBLIC = re.compile(
+    r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |SSH2 )?PUBLIC KEY|PGP PUBLIC KEY BLOCK)-----"
+    r"[A-Za-z0-9+/=:\s,.\-\"'()]*?-----END (?P=kind)-----"
+)
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
+"""An age recipient: bech32 of a public key (the secret key is AGE-SECRET-KEY-1...)."""
+
+
+def is_public_key(value: str) -> bool:
+    """Whether ``value`` is nothing but public keys: SSH public keys (one per line,
+    ``authorized_keys``), PEM public keys, PGP public key blocks, age recipients.
+
+    Public keys are not secrets, whatever the name they stand under
+    (``DEPLOY_KEY_PUB``, ``SSH_PUBLIC_KEY``).
+    """
+    text = value.strip()
+    if not text or "PRIVATE" in text:
+        return False
+    if text.startswith("-----BEGIN"):
+        rest = _PEM_PUBLIC.sub("", text)
+        return not rest.strip() and rest != text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return all(
+        _SSH_PUBLIC.fullmatch(line) or all(map(_AGE_RECIPIENT.fullmatch, line.split(",")))
+        for line in lines
+    )

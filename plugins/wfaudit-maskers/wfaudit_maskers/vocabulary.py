@@ -97,7 +97,7 @@ KNOWN_FIELDS: MappingProxyType[str, frozenset[str] | None] = MappingProxyType(
         "access key": None,
         "passkey": None,
         "account key": None,
-        "credential file json data": None,
+        "credential file data": None,  # Go field CredentialFileJsonData, sent as this
         "docker password": None,
         "secret key": None,
         "docker cert": None,
