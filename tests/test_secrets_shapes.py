@@ -470,6 +470,21 @@ def test_secrets_starting_with_a_percent_sign(template: str) -> None:
     assert mask({"run": kept}).config["run"] == kept
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "%FWJlI1O5JVTavkd%lBcO",  # found by the masking evaluation at seed 20261206
+        "%Ab3dE%9xYz7Qw%Lk2",
+        "%{x}Rt5Kb1Nc4fQz8Lm",
+    ],
+)
+def test_a_secret_that_starts_like_a_percent_reference_is_masked(secret: str) -> None:
+    run = f"helm repo add acme https://charts.example.com --username ci --password {secret}"
+    assert leaks(mask({"steps": [{"run": run}]}), secret) == []
+    for kept in ("login --password %CI_PASSWORD%", "login --password %USER%:%PASS%"):
+        assert mask({"run": kept}).config["run"] == kept
+
+
 @pytest.mark.parametrize("key", ["AKIARXLXPPDZQYULZLKO", "ASIAQWERTYUIOPASDFGH"])
 def test_a_letters_only_token_used_as_a_key(key: str) -> None:
     outcome = mask({"env": {key: "ci-bot", "workflowNamePrefix": "w"}})

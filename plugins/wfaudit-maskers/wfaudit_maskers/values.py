@@ -24,6 +24,7 @@ _PLACEHOLDER_WORDS = frozenset(
 """Values that hold no secret: flags, type names and the usual placeholders."""
 
 _REPEATED = re.compile(r"(.)\1*")
+_LITERAL_CHARS = re.compile(r"[^\W_]")
 _PERCENT_REFERENCE = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%|%\{[^}]*\}|%\([^)]*\)[sdr]")
 
 
@@ -35,8 +36,10 @@ def is_literal(value: str) -> bool:
     first = text[0]
     if first in "$<" or text.startswith("{{"):
         return False  # shell or template expansion; <placeholder>
-    if first == "%" and _PERCENT_REFERENCE.match(text):
-        return False  # %DB_PASSWORD% (Windows), %{password}, %(password)s
+    if first == "%" and not _LITERAL_CHARS.search(_PERCENT_REFERENCE.sub("", text)):
+        # %DB_PASSWORD% (Windows), %{password}, %(password)s, %USER%:%PASS%: only
+        # references. A value that merely starts like one (%FWJl1O5J%lBcO) is literal.
+        return False
     if first in "/@" or text.startswith(("./", "../", "~/")):
         return False  # a file holding the secret (--from-file=password=./pw, -d @body.json)
     if _REPEATED.fullmatch(text):
