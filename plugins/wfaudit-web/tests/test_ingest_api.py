@@ -614,3 +614,80 @@ def test_with_no_store_reachable_a_trigger_is_202_and_fsynced_in_the_spool(
     assert spool.depth("team-a") == 1
     (path,) = spool.paths("team-a")
     assert find_secrets(SECRETS, paths=[path]) == []
+
+
+# -- the worker's bounds: request timeout, bounded concurrency ------------------------------
+
+
+def _slow_request(url: str, token: str, *, declared: int, sent: bytes) -> Any:
+    """A POST whose body stops short of its Content-Length (the client stalls)."""
+    import socket
+    import urllib.parse
+
+    where = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((where.hostname, where.port), timeout=60)
+    sock.sendall(
+        (
+            f"POST /api/v1/triggers HTTP/1.1\r\nHost: {where.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+        + sent
+    )
+    return sock
+
+
+def _read_status(sock: Any) -> tuple[int, dict[str, Any]]:
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(
+    store: str, serve: Callable[[Any], Server]
+) -> None:
+    server = serve(create_app(store, ingest_tokens(), limits=Limits(timeout=0.5)))
+    sock = _slow_request(server.url, WRITE_A, declared=500, sent=b'{"workflow_id": ')
+    try:
+        status, body = _read_status(sock)
+    finally:
+        sock.close()
+    assert status == 408
+    assert "did not arrive" in body["error"]
+    _nothing_written(store)
+
+
+def test_past_the_queue_a_request_gets_503_with_retry_after(
+    store: str, serve: Callable[[Any], Server]
+) -> None:
+    server = serve(
+        create_app(store, ingest_tokens(), limits=Limits(concurrency=1, queue=0, timeout=120))
+    )
+    payload = json.dumps(trigger()).encode()
+    stalled = _slow_request(server.url, WRITE_A, declared=len(payload), sent=payload[:10])
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            # Until the stalled request is admitted, a probe is admitted and refused (400).
+            deadline = time.monotonic() + 60
+            while True:
+                probe = http.post("/api/v1/triggers", content=b"{", headers=bearer(WRITE_A))
+                if probe.status_code == 503 or time.monotonic() > deadline:
+                    break
+                assert probe.status_code == 400
+                time.sleep(0.05)
+            assert probe.status_code == 503, probe.text
+            assert probe.headers["Retry-After"] == "1"
+            assert "busy" in probe.json()["error"]
+            stalled.sendall(payload[10:])
+            status, body = _read_status(stalled)
+            assert status == 201 and body["created"] is True
+            # The slot is free again.
+            again = http.post("/api/v1/triggers", json=trigger(), headers=bearer(WRITE_A))
+            assert again.status_code == 200
+    finally:
+        stalled.close()
