@@ -40,7 +40,7 @@ def blocks() -> list[tuple[str, str]]:
 def test_every_block_is_of_a_kind_this_test_runs() -> None:
     kinds = [kind for kind, _ in blocks()]
     assert set(kinds) <= {"sh", "toml", "json", "yaml"}, kinds
-    assert kinds.count("sh") >= 5
+    assert kinds.count("sh") == 6
 
 
 def test_the_settings_block_is_what_the_readers_take(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +132,7 @@ def test_the_pages_commands_work_against_a_live_server(
 ) -> None:
     env, address = served
     shell = [text for kind, text in blocks() if kind == "sh"][1:]
-    trigger, batch, outcome, cloudevent = shell
+    trigger, batch, outcome, retrigger, cloudevent = shell
     answer = json.loads(_run(trigger, env, address))
     (shown,) = [json.loads(text) for kind, text in blocks() if kind == "json"]
     assert set(answer) == set(shown) and set(answer["ref"]) == set(shown["ref"])
@@ -146,6 +146,11 @@ def test_the_pages_commands_work_against_a_live_server(
     assert [r["status"] for r in results] == [201, 422]
     recorded = json.loads(_run(outcome, env, address))
     assert recorded["record"]["status"] == "failed"
+    # No restorer knows where DB_PASSWORD lives: the plan says the retrigger would be refused.
+    plan = json.loads(_run(retrigger, env, address))
+    assert plan["dry_run"] is True and plan["attempt"] == 2
+    assert plan["refused"] == ["/env/DB_PASSWORD"]
+    assert "s3cr3t-Pa55-word" not in json.dumps(plan)
     started = json.loads(_run(cloudevent, env, address))
     assert started["ref"]["workflow_id"] == "8f0e2a44-5b1c-4d3e-9f60-7a8b9c0d1e2f"
     # The same trigger again: the same snapshot, 200.

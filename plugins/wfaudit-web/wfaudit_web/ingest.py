@@ -46,6 +46,7 @@ from wfaudit_hookspecs import (
     ConfigurationError,
     InvalidRequest,
     RequestTooLarge,
+    SecretsUnavailable,
     SnapshotConflict,
     SnapshotNotFound,
     StoreError,
@@ -55,7 +56,7 @@ from wfaudit_hookspecs import (
 )
 
 from . import data
-from .access import READ, WRITE, Access
+from .access import READ, RETRIGGER, WRITE, Access
 
 if TYPE_CHECKING:
     from .app import WebApp
@@ -86,6 +87,10 @@ _REQUIRED = ("workflow_id", "workflow_type", "pipeline_id", "config")
 _OPTIONAL = ("triggered_by", "format", "labels", "parent", "attempt", "trigger_kind", "tenant")
 _OUTCOME_REQUIRED = ("workflow_id", "workflow_type", "status")
 _OUTCOME_OPTIONAL = ("reason", "by", "tenant")
+_RETRIGGER_REQUIRED = ("workflow_id", "workflow_type")
+_RETRIGGER_OPTIONAL = ("dry_run", "accept_rotated", "new_workflow_id", "by", "tenant")
+_REFUSED_RETRIGGERS = {"RetriesExhausted", "MissingPlugins"}
+"""wfaudit.retrigger's refusals (a retry limit, plugins not installed): 422."""
 _STRUCTURED = "application/cloudevents+json"
 _BATCHED = "application/cloudevents-batch+json"
 
@@ -171,7 +176,9 @@ def status_of(error: type[BaseException] | None) -> int:
         return 404
     if issubclass(error, RequestTooLarge):
         return 413
-    if issubclass(error, InvalidRequest):
+    if issubclass(error, InvalidRequest | SecretsUnavailable):
+        return 422
+    if {kind.__name__ for kind in error.__mro__} & _REFUSED_RETRIGGERS:
         return 422
     if issubclass(error, StoreError | OSError | TimeoutError):
         return 503  # the store (or the spool's disk) cannot take it now: retry
@@ -391,6 +398,115 @@ def post_outcome(web: WebApp, access: Access, body: bytes, request: Request) -> 
     return 200, _outcome_json(outcome)
 
 
+# -- retriggers -----------------------------------------------------------------------------
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    parent = plan.parent
+    return {
+        "parent": {
+            "snapshot_id": parent.id,
+            "workflow_id": parent.workflow_id,
+            "workflow_type": parent.workflow_type,
+            "pipeline_id": parent.pipeline_id,
+            "status": parent.status.value,
+            "reason": parent.status_reason,
+        },
+        "workflow_id": plan.workflow_id,
+        "attempt": plan.attempt,
+        "retry": plan.retry_number,
+        "max_retries": plan.max_retries,
+        "limit_source": plan.limit_source,
+        "secrets": list(plan.secrets),
+        "secret_checks": [
+            {"key": c.key, "state": c.state, "accepted": c.accepted, "reason": c.reason or None}
+            for c in plan.secret_checks
+        ],
+        "plugins": list(plan.plugins),
+        "warnings": list(plan.warnings),
+    }
+
+
+def post_retrigger(web: WebApp, access: Access, body: bytes, request: Request) -> Answer:
+    """Plan a retrigger (``dry_run``), or record it and hand back the restored request.
+
+    Without ``dry_run`` the new run is recorded (``parent``, ``attempt`` + 1, kind
+    ``retry``) exactly as ``wfaudit retrigger --output`` does, and the answer's
+    ``request`` is the document that command writes: it holds the restored
+    secrets, for the orchestrator to launch (Devtron's
+    ``GetWorkflowRequestFromSnapshotForRetrigger``).
+    """
+    from wfaudit.retrigger import NotRetriggerable, request_document
+
+    fields = _fields(parse_json(body), _RETRIGGER_REQUIRED, _RETRIGGER_OPTIONAL)
+    tenant = _tenant(access, fields)
+    workflow_id = _text(fields, "workflow_id", required=True) or ""
+    workflow_type = _text(fields, "workflow_type", required=True) or ""
+    new_workflow_id = _text(fields, "new_workflow_id", required=False)
+    dry_run = fields.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Problem(422, "dry_run must be true or false")
+    rotated = fields.get("accept_rotated", [])
+    if not isinstance(rotated, list) or not all(isinstance(key, str) for key in rotated):
+        raise Problem(422, "accept_rotated must be a list of secret paths")
+    by = _text(fields, "by", required=False) or access.name
+    try:
+        auditor = web.auditor(tenant)
+        if dry_run:
+            plan = auditor.plan_retrigger(
+                workflow_id, workflow_type, new_workflow_id, accept_rotated=rotated, refuse=False
+            )
+            refused = [check.key for check in plan.secret_checks if not check.usable]
+            return 200, {"dry_run": True, **_plan_json(plan), "refused": refused}
+        try:
+            result = auditor.retrigger(
+                workflow_id,
+                workflow_type,
+                new_workflow_id,
+                lambda restored: None,  # the orchestrator launches it from the answer
+                by=by,
+                accept_rotated=rotated,
+            )
+        except NotRetriggerable:
+            child = _recorded_retry(auditor, workflow_id, workflow_type, new_workflow_id)
+            if child is None:
+                raise
+            # A retry of this request (its answer lost): the same run, restored again.
+            restored = auditor.retrigger_request(
+                child.workflow_id, child.workflow_type, accept_rotated=rotated
+            )
+            return 200, {
+                "dry_run": False,
+                "workflow_id": child.workflow_id,
+                "attempt": child.attempt,
+                "snapshot_id": child.id,
+                "request": request_document(restored, workflow_id),
+            }
+    except WfauditError as error:
+        return _error_answer(error)
+    return 201, {
+        "dry_run": False,
+        **_plan_json(result.plan),
+        "snapshot_id": result.record.id,
+        "request": request_document(result.request, workflow_id),
+    }
+
+
+def _recorded_retry(
+    auditor: Auditor, workflow_id: str, workflow_type: str, new_workflow_id: str | None
+) -> Any:
+    """The retry already recorded of the failed run (the store keeps one per
+    parent), when it is the one asked for (``new_workflow_id``, if given)."""
+    try:
+        failed = auditor.get_snapshot(workflow_id, workflow_type)
+    except SnapshotNotFound:
+        return None
+    for record in auditor.history(pipeline_id=failed.pipeline_id, limit=500):
+        if record.parent == failed.id and new_workflow_id in (None, record.workflow_id):
+            return record
+    return None
+
+
 # -- CloudEvents ------------------------------------------------------------------------
 
 
@@ -582,12 +698,12 @@ class Ingest:
             self._slots = anyio.CapacityLimiter(self.limits.concurrency)
         return self._slots
 
-    def endpoint(self, work: Work) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(self, work: Work, scope: str = WRITE) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             from .app import Refused
 
             try:
-                access = self.web.access(request, WRITE, cookie=False)
+                access = self.web.access(request, scope, cookie=False)
                 status, answer = await self._run(work, access, request)
             except Refused as refused:
                 headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
@@ -600,6 +716,8 @@ class Ingest:
                 return JSONResponse({"error": f"internal error ({type(error).__name__})"}, 500)
             if status == 204:
                 return Response(status_code=204)
+            if scope == RETRIGGER:  # the answer holds restored secrets: never cached
+                return JSONResponse(answer, status, headers={"Cache-Control": "no-store"})
             if status >= 500:
                 log.warning("an ingest request failed (%d): %s", status, answer.get("error_type"))
             return JSONResponse(answer, status)
@@ -661,5 +779,10 @@ def routes(web: WebApp, limits: Limits) -> list[Route]:
         Route("/api/v1/triggers", ingest.endpoint(post_trigger), methods=["POST"]),
         Route("/api/v1/triggers/batch", ingest.endpoint(post_batch), methods=["POST"]),
         Route("/api/v1/outcomes", ingest.endpoint(post_outcome), methods=["POST"]),
+        Route(
+            "/api/v1/retriggers",
+            ingest.endpoint(post_retrigger, RETRIGGER),
+            methods=["POST"],
+        ),
         Route("/api/v1/cloudevents", cloudevents, methods=["GET", "POST"]),
     ]

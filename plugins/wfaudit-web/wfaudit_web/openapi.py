@@ -227,7 +227,48 @@ def _ingest() -> dict[str, Any]:
             )
         },
         "/api/v1/cloudevents": {"post": cloudevent, **counts},
+        "/api/v1/retriggers": {"post": _retrigger(common)},
     }
+
+
+def _retrigger(common: tuple[str, ...]) -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["workflow_id", "workflow_type"],
+        "additionalProperties": False,
+        "properties": {
+            "workflow_id": {**_ID, "description": "The failed run."},
+            "workflow_type": {"type": "string"},
+            "dry_run": {"type": "boolean", "description": "Only the plan: nothing recorded."},
+            "accept_rotated": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Secret paths that may differ from the snapshot's (rotated).",
+            },
+            "new_workflow_id": {**_ID, "description": "The new run's id (default <id>-retryN)."},
+            "by": {"type": "string"},
+            "tenant": {"type": "string"},
+        },
+    }
+    plan = {"type": "object", "description": "The plan: parent, attempt, secret checks..."}
+    operation = _post(
+        "Retrigger a failed run (retrigger scope, never implied by another). With dry_run: "
+        "the plan. Without: the retry is recorded and the restored request (secrets restored "
+        "on the server, checked against their fingerprints) is answered for the "
+        "orchestrator to launch; asking again answers the same run (200).",
+        body,
+        {
+            "200": _json(plan, "The plan (dry_run), or the retry recorded before (a retry)."),
+            "201": _json(plan, "The retry recorded; request holds the restored request."),
+        },
+        *common,
+        "404",
+    )
+    operation["responses"]["403"] = _json(_ERROR, "The token lacks the retrigger scope.")
+    operation["responses"]["422"] = _json(
+        _ERROR, "Not retriggerable: secrets not restorable, retries exhausted, plugins missing."
+    )
+    return operation
 
 
 def openapi(version: str) -> dict[str, Any]:
