@@ -691,3 +691,20 @@ def test_past_the_queue_a_request_gets_503_with_retry_after(
             assert again.status_code == 200
     finally:
         stalled.close()
+
+
+def test_a_token_without_the_read_scope_does_not_sign_in(store: str, client: httpx.Client) -> None:
+    import re
+
+    for token, signed_in in ((WRITE_A, False), (RETRIGGER_A, False), (READ_A, True)):
+        client.cookies.clear()
+        page = client.get("/login")
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert found, page.text
+        answer = client.post(
+            "/login",
+            content=f"token={token}&csrf={found[1]}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert (answer.status_code == 303) is signed_in, (token[:5], answer.status_code)
+        assert (COOKIE in answer.headers.get("set-cookie", "")) is signed_in
