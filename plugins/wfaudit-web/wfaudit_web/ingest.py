@@ -28,6 +28,7 @@ import base64
 import binascii
 import builtins
 import collections
+import difflib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -257,12 +258,23 @@ def _text(item: Mapping[str, Any], name: str, *, required: bool) -> str | None:
 def _fields(item: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise Problem(422, "the body must be a JSON object")
-    unknown = sorted(set(item) - {*required, *optional})
+    known = (*required, *optional)
+    unknown = [name for name in item if name not in known]
     if unknown:
-        # Field names are the client's keys: shown only when they are ordinary names.
-        shown = [name if name.isidentifier() and len(name) <= 40 else "..." for name in unknown]
-        known = ", ".join((*required, *optional))
-        raise Problem(422, f"unknown field(s) {', '.join(shown)}; the fields are {known}")
+        # A key is the client's data (a secret may be one): never echoed, only the
+        # fields it may have meant are named.
+        meant = sorted(
+            {
+                match
+                for name in unknown
+                if isinstance(name, str)
+                for match in difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            }
+        )
+        hint = f"; did you mean {', '.join(meant)}?" if meant else ""
+        raise Problem(
+            422, f"{len(unknown)} unknown field(s){hint} (the fields are {', '.join(known)})"
+        )
     return item
 
 
