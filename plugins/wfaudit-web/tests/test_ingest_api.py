@@ -710,3 +710,18 @@ def test_a_token_without_the_read_scope_does_not_sign_in(store: str, client: htt
         )
         assert (answer.status_code == 303) is signed_in, (token[:5], answer.status_code)
         assert (COOKIE in answer.headers.get("set-cookie", "")) is signed_in
+
+
+def test_a_structured_cloudevent_may_carry_its_data_in_base64(
+    store: str, client: httpx.Client
+) -> None:
+    import base64
+
+    data = base64.b64encode(json.dumps({"taskRun": pipeline_run("b64-run")}).encode()).decode()
+    event = structured("dev.tekton.event.taskrun.started.v1", None)
+    del event["data"]
+    answer = post_structured(client, {**event, "data_base64": data})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["ref"]["workflow_id"] == "b64-run"
+    assert answer.json()["ref"]["tenant"] == "team-a"  # the token's tenant
+    assert stored(store) == [("b64-run", "triggered", "team-a")]
