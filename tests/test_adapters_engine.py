@@ -24,6 +24,7 @@ from wfaudit_hookspecs import (
     InvalidRequest,
     TriggerKind,
     TriggerRequest,
+    UnknownWorkflowType,
     UnrecognisedPayload,
 )
 
@@ -150,6 +151,22 @@ def test_identity_and_kind_from_a_github_run_reach_the_snapshot(auditor: Auditor
     names = {(r.path, r.name) for r in snapshot.manifest.references if r.kind == "github-secret"}
     assert ("/workflow/jobs/publish/steps/0/env/NODE_AUTH_TOKEN", "NPM_TOKEN") in names
     assert snapshot.config == config  # nothing in this request is a secret value
+
+
+def test_identify_reads_the_ids_as_the_audit_would_and_stores_nothing(auditor: Auditor) -> None:
+    """``Auditor.identify``: what an outcome reported from a payload alone (a Tekton
+    CloudEvent) finds its run by; the same identity as the audit's."""
+    config = load_payload(str(EXAMPLES / "github-actions-run.json"))
+    found = auditor.identify(run(config, "CI", "-"))
+    assert (found.workflow_id, found.format) == ("9876543210-2", "github-actions")
+    assert found.pipeline_id == "example-org/web-shop/.github/workflows/ci.yml"
+    assert auditor.history() == []
+    result = auditor.audit_trigger(run(config, "CI", "-"))
+    assert result.ref is not None and result.ref.workflow_id == found.workflow_id
+    with pytest.raises(InvalidRequest, match="no adapter recognised"):
+        auditor.identify(run({"plain": "payload"}, "CI", "-"))
+    with pytest.raises(UnknownWorkflowType):
+        auditor.identify(run(config, "NOPE", "w1", pipeline_id="p1"))
 
 
 # -- the CLI and the API give the same snapshot ---------------------------------

@@ -299,6 +299,19 @@ class Auditor:
             spooled=saved.spooled,
         )
 
+    def identify(self, request: TriggerRequest) -> TriggerRequest:
+        """The request as the audit would see it, without auditing it: the adapter
+        that recognises the payload has read the ids given as ``-`` (and its format,
+        labels, trigger kind), and the tenant is this auditor's.
+
+        An outcome reported from the payload alone (a Tekton ``…successful``
+        CloudEvent) finds its run so. Raises what the audit would raise before
+        masking (:class:`InvalidRequest` and its kinds); the returned request
+        still holds the payload's secrets: do not log it.
+        """
+        checked = self._checked_config(request.config)
+        return self._check_request(self._pre_trigger(attrs.evolve(request, config=checked)))
+
     def _pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
         answers = [
             answer

@@ -192,12 +192,13 @@ def _serve(*args: str, env: dict[str, Any]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.wfaudit_backends("sqlite")
 def test_serve_refuses_to_start_without_a_token(store_url: str) -> None:
     env = {**os.environ, "WFAUDIT_LOAD_PLUGINS": PLUGINS + ",web"}
-    env.pop("WFAUDIT_WEB_TOKEN", None)
+    for name in ("WFAUDIT_WEB_TOKEN", "WFAUDIT_INGEST_TOKEN", "WFAUDIT_RETRIGGER_TOKEN"):
+        env.pop(name, None)
     result = _serve("--store", store_url, "serve", "--port", "0", env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "Error: no access token is configured: set WFAUDIT_WEB_TOKEN (or [tool.wfaudit.web] "
-        "tokens); the web view serves no data without one"
+        "Error: no access token is configured: set WFAUDIT_WEB_TOKEN or WFAUDIT_INGEST_TOKEN "
+        "(or [tool.wfaudit.web] tokens); the server serves no data without one"
     )
     short = _serve("--store", store_url, "serve", env={**env, "WFAUDIT_WEB_TOKEN": "short"})
     assert short.returncode == 1

@@ -46,10 +46,14 @@ def test_the_openapi_paths_are_the_apps_routes(
     assert documented == set(routes) - PAGES - {"/openapi.json"}
     assert set(routes) >= PAGES  # no page was renamed away from the list above
     for path, item in spec["paths"].items():
-        assert set(item) == {"get"}, path  # read-only
-        assert "GET" in (routes[path].methods or ()), path
-        declared = {p["name"] for p in item["get"]["parameters"] if p["in"] == "path"}
-        assert declared == set(routes[path].param_convertors), path
+        methods = set(routes[path].methods or ()) - {"HEAD"}
+        assert {method.upper() for method in item} == methods, path
+        for operation in item.values():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(routes[path].param_convertors), path
+            if operation is not item.get("get"):  # a write: a body and its refusals
+                assert operation["requestBody"]["required"] is True, path
+                assert {"401", "403", "413", "422"} <= set(operation["responses"]), path
 
 
 @pytest.mark.parametrize(

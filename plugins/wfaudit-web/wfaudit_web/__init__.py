@@ -1,4 +1,5 @@
-"""A read-only HTTP API and web view for wfaudit (Starlette, served by uvicorn).
+"""An HTTP API (reading, and ingest for orchestrators) and web view for wfaudit
+(Starlette, served by uvicorn).
 
 Build the app with :func:`create_app`; ``wfaudit serve`` runs it.
 """

@@ -43,8 +43,8 @@ from wfaudit_hookspecs import (
     WfauditError,
 )
 
-from . import data, pages
-from .access import Access, Tokens
+from . import data, ingest, pages
+from .access import READ, Access, Tokens
 from .openapi import openapi
 
 __all__ = ["COOKIE", "CSRF_COOKIE", "CSRF_FIELD", "WebApp", "create_app"]
@@ -110,15 +110,26 @@ class WebApp:
 
     # -- access ------------------------------------------------------------
 
-    def access(self, request: Request) -> Access:
+    def access(self, request: Request, scope: str = READ, *, cookie: bool = True) -> Access:
+        """What the request's token grants; it must hold ``scope``.
+
+        :param cookie: the sign-in cookie counts (the pages and reading API);
+            writes take the ``Authorization`` header only, so that no other site
+            can make a signed-in browser send one.
+        """
         if not self.tokens:
             raise Refused(401, "no access token is configured: this server serves no data")
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE)
+        if scheme.lower() == "bearer":
+            token: str | None = value.strip()
+        else:
+            token = request.cookies.get(COOKIE) if cookie else None
         found = self.tokens.check(token)
         if found is None:
             raise Refused(401, "a valid bearer token is required")
+        if not found.allows(scope):
+            raise Refused(403, f"this token is not granted the {scope!r} scope")
         return found
 
     def scoped(self, request: Request) -> Auditor:
@@ -346,11 +357,13 @@ def create_app(
     *,
     plugins: Sequence[object] = (),
     load_entrypoints: bool = True,
+    limits: ingest.Limits | None = None,
 ) -> Starlette:
     """The app for the store at ``store_url`` (None: the configured default store).
 
-    :param tokens: who may read; with none, no data is served.
+    :param tokens: who may read and write; with none, no data is served.
     :param plugins: plugins to register in code in the app's auditors.
+    :param limits: the ingest API's limits (body size, timeout, concurrency).
     """
     web = WebApp(store_url, tokens, plugins=plugins, load_entrypoints=load_entrypoints)
     description = openapi(_version())
@@ -416,7 +429,8 @@ def create_app(
                 403,
             )
         token = (form.get("token") or [""])[0]
-        if not web.tokens or web.tokens.check(token) is None:
+        granted = web.tokens.check(token) if web.tokens else None
+        if granted is None or not granted.allows(READ):
             return login_form(request, "that token is not valid", 401)
         response = RedirectResponse("/ui", status_code=303)
         response.delete_cookie(CSRF_COOKIE, path="/login")  # one sign-in per form
@@ -461,6 +475,7 @@ def create_app(
         Route("/ui/pipelines/{pipeline_id}", _html_route(web, ui_timeline)),
         Route("/ui/snapshots/{snapshot_id}", _html_route(web, ui_snapshot)),
         Route("/ui/diff", _html_route(web, ui_diff)),
+        *ingest.routes(web, limits or ingest.Limits()),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.web = web

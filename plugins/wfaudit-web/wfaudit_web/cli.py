@@ -1,4 +1,4 @@
-"""``wfaudit serve``: the read-only API and web view, served by uvicorn."""
+"""``wfaudit serve``: the API (reading and ingest) and web view, served by uvicorn."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from wfaudit.cli import CliState, store_options
 from wfaudit.settings import Settings
 from wfaudit_hookspecs import ConfigurationError, WfauditError
 
-from .access import DEFAULT_TOKEN_ENV, Tokens
+from .access import DEFAULT_TOKEN_ENV, INGEST_TOKEN_ENV, Tokens
 from .app import create_app
+from .ingest import Limits
 
 __all__ = ["serve"]
 
@@ -27,25 +28,29 @@ __all__ = ["serve"]
 )
 @store_options
 def serve(host: str, port: int) -> None:
-    """Serve the read-only HTTP API and the timeline / snapshot / diff pages.
+    """Serve the HTTP API and the timeline / snapshot / diff pages.
 
-    Readers need a bearer token: WFAUDIT_WEB_TOKEN (bound to --tenant when
-    given), or the tokens named in [tool.wfaudit.web]. Without one, nothing is
-    served.
+    Readers need a bearer token with the read scope: WFAUDIT_WEB_TOKEN (bound
+    to --tenant when given), or the tokens named in [tool.wfaudit.web].
+    Orchestrators sending triggers, outcomes and CloudEvents need one with the
+    write scope: WFAUDIT_INGEST_TOKEN, or a token with scopes = ["write"] (see
+    docs/ingest.md). Without a token, nothing is served.
     """
     import uvicorn
 
     state: CliState = click.get_current_context().find_root().obj
-    tokens = Tokens.from_settings(Settings.load().options, tenant=state.tenant)
+    options = Settings.load().options
+    tokens = Tokens.from_settings(options, tenant=state.tenant)
     if not tokens:
         raise ConfigurationError(
-            f"no access token is configured: set {DEFAULT_TOKEN_ENV} (or [tool.wfaudit.web] "
-            "tokens); the web view serves no data without one"
+            f"no access token is configured: set {DEFAULT_TOKEN_ENV} or {INGEST_TOKEN_ENV} "
+            "(or [tool.wfaudit.web] tokens); the server serves no data without one"
         )
+    limits = Limits.from_settings(options)
     # Refuse a store that does not exist before listening (StoreNotFound), rather
     # than serve errors; a store that is down now may come up later.
     state.auditor(strict=False).close()
-    app = create_app(state.store_url, tokens)
+    app = create_app(state.store_url, tokens, limits=limits)
     listener = _listen(host, port)
     bound = int(listener.getsockname()[1])  # the port taken, when --port 0
     shown = f"[{host}]" if ":" in host else host
