@@ -9,9 +9,11 @@ Plugins add commands through ``wfaudit_register_commands``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -202,6 +204,24 @@ def _parse_labels(
 @click.option(
     "--format", "payload_format", default=None, help="Force the payload format (an adapter's name)."
 )
+@click.option(
+    "--parent",
+    metavar="REF",
+    default=None,
+    help="The id of the snapshot this run retries or follows.",
+)
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which attempt of the run this is.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 1) when the store is unavailable instead of spooling the audit.",
+)
 @store_options
 @json_option
 def trigger(
@@ -213,12 +233,23 @@ def trigger(
     trigger_kind: str,
     labels: dict[str, str],
     payload_format: str | None,
+    parent: str | None,
+    attempt: int,
+    strict: bool,
     as_json: bool,
 ) -> None:
-    """Audit one trigger from a JSON or YAML payload file (or - for stdin)."""
+    """Audit one trigger from a JSON or YAML payload file (or - for stdin).
+
+    Non-blocking by default: when the store is down, locked or full, the masked
+    snapshot goes to the local durable spool, a line says so and the exit status
+    is 0; ``wfaudit drain`` (with the same --store) stores it later. Bad input (an
+    invalid or oversized request, a conflicting second trigger of a run) still
+    exits 1. With --strict a store failure fails too, and nothing is spooled.
+    """
     config = _load(payload)
     state: CliState = click.get_current_context().find_root().obj
-    with state.auditor(create=True) as auditor:
+    # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
+    with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
         request = TriggerRequest(
             workflow_id=workflow_id,
             workflow_type=workflow_type,
@@ -229,22 +260,54 @@ def trigger(
             tenant=state.tenant,
             labels=labels,
             format=payload_format,
+            parent=parent,
+            attempt=attempt,
         )
         result = auditor.audit_trigger(request)
+    workflow = result.ref.workflow_id if result.ref else request.workflow_id
+    if not result.ok:  # non-blocking mode returns what strict mode raises
+        raise AuditRefused(result.error or result.error_type or "the audit failed")
     if as_json:
         click.echo(render.dump_json(render.to_json_data(result)))
-    else:
-        render.console().print(
-            render.audit_table(
-                [
-                    (
-                        request.workflow_type,
-                        result.ref.workflow_id if result.ref else request.workflow_id,
-                        result,
-                    )
-                ]
-            )
+    elif not result.spooled:
+        render.console().print(render.audit_table([(request.workflow_type, workflow, result)]))
+    if result.spooled:
+        snapshot = f" (snapshot {result.ref.id})" if result.ref else ""
+        click.echo(
+            f"spooled: the store is unavailable; {request.workflow_type} {workflow}{snapshot} "
+            "is kept in the local spool: run `wfaudit drain` with the same --store to store it",
+            err=as_json,
         )
+
+
+_AUDIT_LOGGERS = ("wfaudit", "wfaudit.spool")
+"""The loggers of the audit path, whose records the trigger command says in its own line."""
+
+
+@contextlib.contextmanager
+def _one_line_outcome() -> Iterator[None]:
+    """Keep the audit path's log records (failed, spooled) off the terminal.
+
+    The command prints one line saying what happened; with logging not configured,
+    Python would print each record too. Other records (a plugin that failed to
+    load) still reach standard error, as they would without this.
+    """
+    if logging.getLogger().handlers or os.environ.get("WFAUDIT_DEBUG"):
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: record.name not in _AUDIT_LOGGERS)
+    logger = logging.getLogger("wfaudit")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+class AuditRefused(WfauditError):
+    """``wfaudit trigger`` could not audit the request (one line, exit status 1)."""
 
 
 def _load(payload: str) -> Any:
