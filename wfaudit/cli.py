@@ -298,6 +298,9 @@ def trigger(
 ) -> None:
     """Audit one trigger from a JSON or YAML payload file (or - for stdin).
 
+    Prints one line: ``audited: TYPE ID, snapshot ID (new snapshot | already
+    audited (no-op), N masked)``, or the audit result as JSON with --json.
+
     Non-blocking by default: when the store is down, locked or full, the masked
     snapshot goes to the local durable spool, a line says so and the exit status
     is 0; ``wfaudit drain`` (with the same --store) stores it later. Bad input (an
