@@ -282,11 +282,15 @@ def test_unknown_type_bad_url_and_unreachable_database(
         wfaudit(*args, "--type", "CI", store="ftp://example.org/x"),
         "no store plugin owns URLs of scheme 'ftp'",
     )
+    down = "postgresql://wf:topsecretpw@127.0.0.1:1/test"
     line = one_line_error(
-        wfaudit(*args, "--type", "CI", store="postgresql://wf:topsecretpw@127.0.0.1:1/test"),
-        "cannot reach the store",
+        wfaudit(*args, "--type", "CI", "--strict", store=down), "cannot reach the store"
     )
     assert "topsecretpw" not in line
+    # Without --strict the audit is spooled (issue #18): exit 0, one line, no password.
+    spooled = wfaudit(*args, "--type", "CI", store=down)
+    assert spooled.returncode == 0 and spooled.stderr == ""
+    assert spooled.stdout.startswith("spooled: ") and "topsecretpw" not in spooled.stdout
 
 
 def test_demo_runs_and_leaks_nothing(tmp_path: pathlib.Path) -> None:

@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from wfaudit_hookspecs import (
     SCHEMA_VERSION,
     AuditResult,
@@ -29,8 +32,9 @@ from wfaudit_hookspecs import (
     hookimpl,
 )
 
-from .auditor import AuditFailed, Auditor, Outcome
-from .diff import Change, SnapshotDiff
+if TYPE_CHECKING:
+    from .auditor import AuditFailed, Auditor, Outcome
+    from .diff import Change, SnapshotDiff
 
 __version__ = "0.1.0"
 
@@ -59,3 +63,26 @@ __all__ = [
     "WorkflowType",
     "hookimpl",
 ]
+
+_LAZY = {
+    "AuditFailed": "auditor",
+    "Auditor": "auditor",
+    "Outcome": "auditor",
+    "Change": "diff",
+    "SnapshotDiff": "diff",
+}
+"""Names imported on first use, so that ``wfaudit --version`` (and every command
+that needs neither) starts without the engine's modules (issue #18)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -9,10 +9,14 @@ Plugins add commands through ``wfaudit_register_commands``.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
+import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import click
@@ -24,10 +28,13 @@ from wfaudit_hookspecs import (
     WfauditError,
 )
 
-from . import render
-from .auditor import Auditor
-from .plugins import make_plugin_manager
-from .settings import Settings
+from . import __version__
+
+# Start-up time matters (an orchestrator may run ``wfaudit trigger`` for every
+# run): the engine, rich and the commands' modules are imported when a command
+# needs them, not here (issue #18; bench/bench_cli.py measures it).
+if TYPE_CHECKING:
+    from .auditor import Auditor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,15 +51,19 @@ class CliState:
     store_url: str | None = None
     tenant: str | None = None
 
-    def auditor(self, strict: bool = True, *, create: bool = False) -> Auditor:
+    def auditor(self, strict: bool | None = True, *, create: bool = False) -> Auditor:
         """An auditor on the command's store.
 
+        :param strict: raise store errors (True, the default of the commands);
+            None leaves it to ``WFAUDIT_STRICT`` and the settings file.
         :param create: the command adds data and may create a store that does
             not exist yet. Every other command (all that only read, and those
             that change what is already stored) leaves it False: a mistyped
             ``--store`` then fails with :class:`StoreNotFound` instead of
             creating an empty store and reporting on it.
         """
+        from .auditor import Auditor
+
         return Auditor.from_url(self.store_url, tenant=self.tenant, strict=strict, create=create)
 
 
@@ -81,6 +92,50 @@ class WfauditGroup(click.Group):
                 err=True,
             )
             ctx.exit(70)
+
+
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(("log", "show", "diff", "tag", "untag", "tags", "annotate"), "history_cli"),
+    "keys": "keys_cli",
+    **dict.fromkeys(("verify", "anchor", "stats", "drain", "backup", "health"), "ops_cli"),
+    **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
+    "retrigger": "retrigger_cli",
+    "spool": "spool_cli",
+}
+"""The engine's commands defined outside this module, by name: the module is
+imported when its command is first asked for. A name missing here still works
+(every module is then imported); it only costs start-up time."""
+
+
+class RootGroup(WfauditGroup):
+    """The ``wfaudit`` group: commands are imported on first use.
+
+    Running one command imports its module only; the plugins' commands
+    (``wfaudit_register_commands``) are registered when a name is not the
+    engine's, or when every command is listed (``--help``).
+    """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is not None:
+                importlib.import_module(f"{__package__}.{module}")
+                command = super().get_command(ctx, cmd_name)
+        if command is None:
+            _load_all_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _load_all_commands()
+        return super().list_commands(ctx)
+
+
+def _load_all_commands() -> None:
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"{__package__}.{module}")
+    _register_plugin_commands()
 
 
 def _silence_stdout() -> None:
@@ -127,7 +182,7 @@ def json_option(function: F) -> F:
     )
 
 
-@click.group(cls=WfauditGroup)
+@click.group(cls=RootGroup)
 @click.option(
     "--store",
     "store_url",
@@ -139,10 +194,12 @@ def json_option(function: F) -> F:
 @click.option(
     "--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant."
 )
-@click.version_option(package_name="wfaudit")
+@click.version_option(version=__version__, prog_name="wfaudit")
 @click.pass_context
 def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
     """Audit workflow triggers: immutable, secret-free snapshots of what ran."""
+    from .settings import Settings
+
     ctx.obj = CliState(store_url=store_url or Settings.load().store_url, tenant=tenant)
 
 
@@ -152,6 +209,9 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
 @json_option
 def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
     """List the plugins found, their distributions and the hooks they implement."""
+    from . import render
+    from .plugins import make_plugin_manager
+
     infos = [i for i in make_plugin_manager().describe() if show_all or not i.builtin]
     if hook:
         infos = [i for i in infos if hook in i.hooks]
@@ -202,6 +262,24 @@ def _parse_labels(
 @click.option(
     "--format", "payload_format", default=None, help="Force the payload format (an adapter's name)."
 )
+@click.option(
+    "--parent",
+    metavar="REF",
+    default=None,
+    help="The id of the snapshot this run retries or follows.",
+)
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which attempt of the run this is.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 1) when the store is unavailable instead of spooling the audit.",
+)
 @store_options
 @json_option
 def trigger(
@@ -213,12 +291,26 @@ def trigger(
     trigger_kind: str,
     labels: dict[str, str],
     payload_format: str | None,
+    parent: str | None,
+    attempt: int,
+    strict: bool,
     as_json: bool,
 ) -> None:
-    """Audit one trigger from a JSON or YAML payload file (or - for stdin)."""
+    """Audit one trigger from a JSON or YAML payload file (or - for stdin).
+
+    Prints one line: ``audited: TYPE ID, snapshot ID (new snapshot | already
+    audited (no-op), N masked)``, or the audit result as JSON with --json.
+
+    Non-blocking by default: when the store is down, locked or full, the masked
+    snapshot goes to the local durable spool, a line says so and the exit status
+    is 0; ``wfaudit drain`` (with the same --store) stores it later. Bad input (an
+    invalid or oversized request, a conflicting second trigger of a run) still
+    exits 1. With --strict a store failure fails too, and nothing is spooled.
+    """
     config = _load(payload)
     state: CliState = click.get_current_context().find_root().obj
-    with state.auditor(create=True) as auditor:
+    # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
+    with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
         request = TriggerRequest(
             workflow_id=workflow_id,
             workflow_type=workflow_type,
@@ -229,22 +321,65 @@ def trigger(
             tenant=state.tenant,
             labels=labels,
             format=payload_format,
+            parent=parent,
+            attempt=attempt,
         )
         result = auditor.audit_trigger(request)
-    if as_json:
-        click.echo(render.dump_json(render.to_json_data(result)))
-    else:
-        render.console().print(
-            render.audit_table(
-                [
-                    (
-                        request.workflow_type,
-                        result.ref.workflow_id if result.ref else request.workflow_id,
-                        result,
-                    )
-                ]
-            )
+    workflow = result.ref.workflow_id if result.ref else request.workflow_id
+    if not result.ok:  # non-blocking mode returns what strict mode raises
+        raise AuditRefused(result.error or result.error_type or "the audit failed")
+    snapshot = f"snapshot {result.ref.id}" if result.ref else "no snapshot"
+    if result.spooled:
+        line = (
+            f"spooled: the store is unavailable; {request.workflow_type} {workflow} "
+            f"({snapshot}) is kept in the local spool: run `wfaudit drain` with the same "
+            "--store to store it"
         )
+    else:
+        # One plain line (no table): an orchestrator logs it, and rich stays unimported.
+        outcome = "new snapshot" if result.created else "already audited (no-op)"
+        line = (
+            f"audited: {request.workflow_type} {workflow}, {snapshot} "
+            f"({outcome}, {result.masked} masked)"
+        )
+    if as_json:
+        # An AuditResult holds strings, numbers and booleans only: no converter (and
+        # no rich, through render) is needed for it.
+        click.echo(json.dumps(attrs.asdict(result), indent=2, ensure_ascii=False))
+        if result.spooled:
+            click.echo(line, err=True)
+    else:
+        click.echo(line)
+
+
+_AUDIT_LOGGERS = ("wfaudit", "wfaudit.spool")
+"""The loggers of the audit path, whose records the trigger command says in its own line."""
+
+
+@contextlib.contextmanager
+def _one_line_outcome() -> Iterator[None]:
+    """Keep the audit path's log records (failed, spooled) off the terminal.
+
+    The command prints one line saying what happened; with logging not configured,
+    Python would print each record too. Other records (a plugin that failed to
+    load) still reach standard error, as they would without this.
+    """
+    if logging.getLogger().handlers or os.environ.get("WFAUDIT_DEBUG"):
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: record.name not in _AUDIT_LOGGERS)
+    logger = logging.getLogger("wfaudit")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+class AuditRefused(WfauditError):
+    """``wfaudit trigger`` could not audit the request (one line, exit status 1)."""
 
 
 def _load(payload: str) -> Any:
@@ -274,6 +409,8 @@ def status(
     as_json: bool,
 ) -> None:
     """Record the outcome of a run: running, succeeded, failed, error or cancelled."""
+    from . import render
+
     state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
         outcome = auditor.record_outcome(workflow_id, workflow_type, status, reason, by=by)
@@ -291,30 +428,32 @@ def status(
 @store_options
 def demo() -> None:
     """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them."""
+    from . import render
     from .demo import run_demo
 
     state: CliState = click.get_current_context().find_root().obj
     run_demo(state.auditor(strict=False, create=True), render.console())
 
 
+_plugin_commands_registered = False
+
+
 def _register_plugin_commands() -> None:
+    """Let the plugins add their commands (once per process)."""
+    global _plugin_commands_registered
+    if _plugin_commands_registered:
+        return
+    from .plugins import make_plugin_manager
+
     try:
         pm = make_plugin_manager()
     except WfauditError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    _plugin_commands_registered = True
     pm.hook.wfaudit_register_commands(cli=cli)
 
 
 def main() -> None:
     """Entry point of the ``wfaudit`` script."""
-    _register_plugin_commands()
     cli(prog_name="wfaudit")
-
-
-from . import history_cli as _history_cli  # noqa: E402, F401 - log, show, diff, tag, annotate
-from . import keys_cli as _keys_cli  # noqa: E402, F401 - adds keys (show, export, import, rotate)
-from . import ops_cli as _ops_cli  # noqa: E402, F401 - adds verify, stats, drain, backup, health
-from . import retention_cli as _retention_cli  # noqa: E402, F401 - retention, hold, archive, restore
-from . import retrigger_cli as _retrigger_cli  # noqa: E402, F401 - adds retrigger
-from . import spool_cli as _spool_cli  # noqa: E402, F401 - adds spool list, retry, discard

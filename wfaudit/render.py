@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.json import JSON
@@ -24,8 +24,9 @@ from rich.text import Text
 from wfaudit_hookspecs import AuditResult, SnapshotRecord
 from wfaudit_hookspecs.converter import unstructure
 
-from .diff import SnapshotDiff
-from .plugins import PluginInfo
+if TYPE_CHECKING:  # the trigger command renders neither: keep its start-up light
+    from .diff import SnapshotDiff
+    from .plugins import PluginInfo
 
 __all__ = [
     "add_row",

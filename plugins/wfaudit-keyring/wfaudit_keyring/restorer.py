@@ -23,9 +23,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keyring
-import keyring.errors
-
 from wfaudit_hookspecs import SecretRequest, Snapshot, WfauditError, hookimpl, parse_pointer
 from wfaudit_hookspecs.pointer import get_at
 
@@ -123,6 +120,10 @@ class _Lookup:
         if not source.service or not source.name:
             log.warning("%s is not a keyring 'service/username'; skipped", source.describe())
             return None
+        # keyring (and its backends) load on first use: not on every `wfaudit` start.
+        import keyring
+        import keyring.errors
+
         try:
             return keyring.get_password(source.service, source.name)
         except keyring.errors.KeyringError as exc:

@@ -8,7 +8,25 @@ the spool's depth at scrape time, and :func:`~wfaudit_prometheus.exporter.serve`
 
 from __future__ import annotations
 
-from .exporter import StoreCollector, make_registry, serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .metrics import REGISTRY
 
+if TYPE_CHECKING:
+    from .exporter import StoreCollector, make_registry, serve
+
 __all__ = ["REGISTRY", "StoreCollector", "make_registry", "serve"]
+
+_LAZY = {"StoreCollector": "exporter", "make_registry": "exporter", "serve": "exporter"}
+"""Imported on first use: loading the ``prometheus`` entry point (every ``wfaudit``
+start) needs the metrics, not the HTTP exporter."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
