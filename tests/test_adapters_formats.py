@@ -126,7 +126,10 @@ def test_a_forced_format_only_asks_that_format() -> None:
 
 def test_two_formats_of_one_plugin_claiming_a_payload_is_ambiguous() -> None:
     both = [ARGO, PIPELINE_RUN]
-    with pytest.raises(AmbiguousPayload, match=r"\(argo, tekton\); choose one with format="):
+    with pytest.raises(
+        AmbiguousPayload,
+        match=r"\(argo, tekton\); choose one with --format \(format= in the Python API\)",
+    ):
         adapt(request(both, "PRE_CD"))
     forced = adapt(request(both, "PRE_CD", format="argo"))
     assert forced is not None and forced.format == "argo"

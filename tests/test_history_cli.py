@@ -64,7 +64,7 @@ def test_diff_unified_side_by_side_colour_and_json(store: str) -> None:
     assert ESC not in plain
     assert plain.splitlines()[0].startswith("--- a ")
     assert plain.splitlines()[1].startswith("+++ b ")
-    assert "2 change(s): 1 step modified, variables" in plain
+    assert "2 changes: 1 step modified, variables" in plain
     assert "~ /env/LOG_LEVEL\n    - info\n    + debug" in plain
     # A multi-line script is diffed line by line.
     assert "    +make coverage" in plain
@@ -254,7 +254,7 @@ def test_the_views_count_secrets_by_status_unchanged_included(
     ]
     for view in views:
         assert "secrets: 1 changed, 1 unchanged" in view
-    assert views[0].splitlines()[2:4] == ["1 change(s): secrets", "secrets: 1 changed, 1 unchanged"]
+    assert views[0].splitlines()[2:4] == ["1 change: secrets", "secrets: 1 changed, 1 unchanged"]
     data = json.loads(ok(wfaudit("diff", "s-1:CI", "s-2:CI", "--json", store=store_url)))
     assert data["secrets"] == {
         "changed": ["/dockerPassword"],

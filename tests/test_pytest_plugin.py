@@ -159,7 +159,7 @@ def test_differ(wfaudit):
     result.stdout.fnmatch_lines(
         [
             "*AssertionError: CI workflow 404 was not audited; latest snapshots: none*",
-            "*AssertionError: * secret leak(s):*",
+            "*AssertionError: * secret leak*:*",
             "*secret #1 in table blobs*",
             "*AssertionError: /note is not in the manifest (masked paths: /dockerPassword)*",
             "*snapshots differ:*",

@@ -88,7 +88,7 @@ def test_limits_the_most_specific_setting_wins_then_the_environment() -> None:
         ({"MAX_CI_WORKFLOW_RETRIES": "-1"}, {}, "outside 0..100"),
         ({"WFAUDIT_MAX_RETRIES": "101"}, {}, "outside 0..100"),
         ({"WFAUDIT_RETRIES_ENABLED": "maybe"}, {}, "WFAUDIT_RETRIES_ENABLED='maybe' is not a"),
-        ({}, {"enable": True}, "unknown key(s) enable"),
+        ({}, {"enable": True}, "unknown key enable"),
         ({}, {"retryable": "timeout*"}, "retryable must be a list"),
         ({}, {"max_retries": True}, "is not a number of retries"),
         ({}, {"delay_seconds": -1}, "delay_seconds must be"),

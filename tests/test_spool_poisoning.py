@@ -389,7 +389,7 @@ def test_drain_and_spool_commands_manage_the_quarantine(
     # Retrying a file whose cause is not fixed sets it aside again (exit 1);
     # a corrupt file cannot be retried; neither is ever dropped.
     again = wfaudit("spool", "retry", bad.id, store=store_url, home=home)
-    assert again.returncode == 1 and "put back 1 file(s)" in again.stdout
+    assert again.returncode == 1 and "put back 1 file" in again.stdout
     assert "quarantined 1: 1 refused by the store" in again.stdout
     no = wfaudit("spool", "retry", corrupt.name, store=store_url, home=home)
     assert no.returncode == 1 and "corrupt and cannot be replayed" in no.stderr
@@ -407,7 +407,7 @@ def test_drain_and_spool_commands_manage_the_quarantine(
 
     discarded = wfaudit("spool", "discard", "--all", "--yes", store=store_url, home=home)
     assert discarded.returncode == 0, discarded.stderr
-    assert "discarded 2 file(s)" in discarded.stdout and bad.id in discarded.stdout
+    assert "discarded 2 files" in discarded.stdout and bad.id in discarded.stdout
     assert auditor.spool.quarantined() == 0
     assert wfaudit("drain", store=store_url, home=home).returncode == 0
 

@@ -578,7 +578,7 @@ def test_anchor_and_verify_anchors_commands(
     path.parent.mkdir()
     written = runner.invoke(cli, ["--store", store_url, "anchor", "--output", str(path)])
     assert written.exit_code == 0, written.output
-    assert "anchored 1 chain(s)" in written.output
+    assert "anchored 1 chain " in written.output
     assert path.stat().st_mode & 0o777 == 0o600
     data = json.loads(path.read_text())
     assert data["tenants"] == [""] and data["heads"][0]["keyed_from"] == 1

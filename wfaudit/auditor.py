@@ -345,7 +345,8 @@ class Auditor:
         if len(answers) > 1:
             formats = ", ".join(sorted(str(a.format) for a in answers))
             raise AmbiguousPayload(
-                f"several adapters claim this payload ({formats}); choose one with format=..."
+                f"several adapters claim this payload ({formats}); choose one with --format "
+                "(format= in the Python API)"
             )
         return answers[0] if answers else request
 
@@ -864,6 +865,7 @@ class Auditor:
 
         A ``failed`` or ``error`` outcome asks the retry policies
         (``wfaudit_on_failure``); their combined decision is in the result.
+        The same status recorded again with no ``reason`` keeps the stored one.
         """
         new_status = _status(status)
         if new_status is Status.TRIGGERED:
@@ -877,6 +879,14 @@ class Auditor:
         by = None if by is None or by == "" else normalize_identity(by)
         if reason is not None:
             reason = self._mask_reason(workflow_id, kind, reason)
+        else:
+            # The same status again without a reason (a reporter repeating
+            # itself) keeps the reason given before; a new status starts afresh.
+            current = self.store.get_record(
+                workflow_id=str(workflow_id), workflow_type=kind, tenant=self._tenant(tenant)
+            )
+            if current is not None and current.status is new_status:
+                reason = current.status_reason
         record = self.store.set_status(
             workflow_id=str(workflow_id),
             workflow_type=kind,

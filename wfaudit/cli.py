@@ -182,7 +182,7 @@ def json_option(function: F) -> F:
     )
 
 
-@click.group(cls=RootGroup)
+@click.group(cls=RootGroup, invoke_without_command=True)
 @click.option(
     "--store",
     "store_url",
@@ -198,6 +198,9 @@ def json_option(function: F) -> F:
 @click.pass_context
 def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
     """Audit workflow triggers: immutable, secret-free snapshots of what ran."""
+    if ctx.invoked_subcommand is None:  # `wfaudit` alone: the help, not an error
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     from .settings import Settings
 
     ctx.obj = CliState(store_url=store_url or Settings.load().store_url, tenant=tenant)
@@ -212,8 +215,12 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
     from . import render
     from .plugins import make_plugin_manager
 
-    infos = [i for i in make_plugin_manager().describe() if show_all or not i.builtin]
+    pm = make_plugin_manager()
+    infos = [i for i in pm.describe() if show_all or not i.builtin]
     if hook:
+        known = sorted(name for name in vars(pm.hook) if name.startswith("wfaudit_"))
+        if hook not in known:
+            raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
         infos = [i for i in infos if hook in i.hooks]
     if as_json:
         click.echo(render.dump_json([attrs.asdict(i) for i in infos]))

@@ -123,6 +123,17 @@ def log(
     if as_json:
         click.echo(render.dump_json([history.entry_json(e) for e in entries]))
         return
+    if not entries:
+        filtered = any(
+            (pipeline_id, workflow_id, workflow_type, status, labels, since, until, before)
+        )
+        click.echo(
+            "no snapshot matches these filters"
+            if filtered
+            else "no snapshot in this store yet: `wfaudit trigger FILE --type CI --workflow-id "
+            "ID --pipeline-id P` audits one (`wfaudit demo` shows the whole loop)"
+        )
+        return
     console = render.console()
     console.print(history_render.timeline_table(entries, show_pipeline=pipeline_id is None))
     if len(entries) == limit:
@@ -358,6 +369,10 @@ def tags(pipeline_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(render.dump_json([unstructure(t) for t in found]))
         return
+    if not found:
+        where = f" in pipeline {pipeline_id}" if pipeline_id else ""
+        click.echo(f"no tag{where} yet: `wfaudit tag REF NAME` puts one on a snapshot")
+        return
     table = Table(title="Tags", title_justify="left")
     for column in ("name", "pipeline", "snapshot", "tagged (UTC)", "by"):
         table.add_column(column, overflow="fold")
@@ -372,11 +387,28 @@ def tags(pipeline_id: str | None, as_json: bool) -> None:
     render.console().print(table)
 
 
+class _HiddenAliases(click.Option):
+    """An option whose help shows only its first name: the others are old names
+    still taken (``annotate --author`` is ``--by``, as everywhere else)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        names, text = record
+        for old in self.opts[1:]:
+            names = names.replace(f", {old}", "")
+        return names, text
+
+
 @cli.command()
 @click.argument("ref")
 @click.argument("note")
 @click.option(
-    "--author",
+    "--by",
+    "--author",  # the old name, still taken, not shown
+    "author",
+    cls=_HiddenAliases,
     required=True,
     envvar="WFAUDIT_AUTHOR",
     help="Who writes the note (default: WFAUDIT_AUTHOR).",

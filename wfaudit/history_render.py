@@ -31,6 +31,7 @@ from wfaudit_hookspecs import Annotation, AuditEvent, SnapshotRecord, SnapshotRe
 from .diff import Change, SnapshotDiff
 from .history import TimelineEntry
 from .masking import PLACEHOLDER_PREFIX
+from .words import plural
 
 __all__ = [
     "annotations_table",
@@ -77,7 +78,7 @@ def timeline_table(
             cells.append(Text(r.pipeline_id))
         changed = Text(entry.changed or "(not compared)")
         if entry.annotations:
-            changed.append(f"  [{len(entry.annotations)} note(s)]", style="magenta")
+            changed.append(f"  [{plural(len(entry.annotations), 'note')}]", style="magenta")
         cells += [
             Text(r.trigger_kind.value),
             Text(r.triggered_by or ""),
@@ -114,7 +115,9 @@ def diff_header(
     if diff.identical:
         lines.append(Text("identical configs (same content hash)"))
     else:
-        lines.append(Text(f"{len(diff.changes)} change(s): {diff.summary.words()}", style="bold"))
+        lines.append(
+            Text(f"{plural(len(diff.changes), 'change')}: {diff.summary.words()}", style="bold")
+        )
     if diff.secrets:
         lines.append(Text(f"secrets: {diff.secrets.words()}", style="magenta"))
     return lines

@@ -32,6 +32,7 @@ from .keys import (
 from .retrigger import write_private
 from .settings import Settings
 from .spool import DeferredStore
+from .words import plural
 
 __all__ = ["keys"]
 
@@ -138,7 +139,9 @@ def export_keys(output: pathlib.Path) -> None:
         write_private(output, text.encode("ascii"))
     except OSError as error:
         raise ConfigurationError(f"cannot write {output}: {error.strerror or error}") from None
-    click.echo(f"key {ring.id} and {len(ring.retired)} retired key(s) written to {output} (0600)")
+    click.echo(
+        f"key {ring.id} and {plural(len(ring.retired), 'retired key')} written to {output} (0600)"
+    )
 
 
 @keys.command(name="import")

@@ -5,6 +5,14 @@ files are written for tools that read it that way: only ``true``/``false`` are
 booleans (GitHub's ``on:`` stays the string ``"on"``), timestamps stay strings,
 and scalar keys become strings. Error messages give the position, never the
 offending text, since a payload may hold secrets.
+
+The format is told by content as well as by name: text that starts with ``{``
+or ``[`` is read as JSON, and, unless the file is named ``*.json``, as YAML
+(flow style, ``{a: 1}``) when it is not JSON. A key given twice in one mapping
+(object) is refused, in JSON and YAML alike, since one of the two values would
+be silently lost: the message locates it by position (``/@1/@3``: the fourth
+key, as written, of the object that is the second key of the document), never
+by name, since a key may be a secret.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ class _Loader(yaml.SafeLoader):
                 f"{where} expands to more than {MAX_EXPANDED_BYTES:,} bytes of JSON "
                 "through its aliases"
             )
+        _refuse_duplicate_yaml_keys(self, node)
         return super().construct_document(node)
 
 
@@ -74,23 +83,111 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _key(loader: yaml.SafeLoader, key_node: yaml.Node) -> str:
+    """A mapping key as the payload holds it: scalars become strings."""
+    key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int | float):
+        return str(key)
+    if not isinstance(key, str):
+        raise InvalidRequest(
+            f"YAML mapping key at line {key_node.start_mark.line + 1} is not a scalar"
+        )
+    return key
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
     loader.flatten_mapping(node)
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, bool):
-            key = "true" if key else "false"
-        elif key is None:
-            key = "null"
-        elif isinstance(key, int | float):
-            key = str(key)
-        elif not isinstance(key, str):
-            raise InvalidRequest(
-                f"YAML mapping key at line {key_node.start_mark.line + 1} is not a scalar"
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
+        out[_key(loader, key_node)] = loader.construct_object(value_node, deep=True)
     return out
+
+
+def _pointer(tokens: list[str]) -> str:
+    return "/" + "/".join(tokens) if tokens else "the top level"
+
+
+def _duplicate_message(where: list[str], first: int, again: int, line: int | None) -> str:
+    at = f" (line {line})" if line is not None else ""
+    return (
+        f"duplicate key at {_pointer([*where, f'@{again}'])}{at}: the same key as "
+        f"@{first} of that mapping; a key may be given once (one value would be lost)"
+    )
+
+
+def _refuse_duplicate_yaml_keys(loader: yaml.SafeLoader, root: yaml.Node) -> None:
+    """Refuse a mapping that gives a key twice, before any value is built.
+
+    A key merged in with ``<<`` may be given again (that is what a merge is
+    for); keys written in the mapping itself may not. Each node is looked at
+    once, however many aliases reach it.
+    """
+    seen: set[int] = set()
+    pending: list[tuple[yaml.Node, list[str]]] = [(root, [])]
+    while pending:
+        node, where = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            children = [(child, [*where, str(n)]) for n, child in enumerate(node.value)]
+            pending.extend(reversed(children))  # in document order
+        elif isinstance(node, yaml.MappingNode):
+            first_at: dict[str, int] = {}
+            values = [(value, [*where, f"@{n}"]) for n, (_, value) in enumerate(node.value)]
+            pending.extend(reversed(values))
+            for n, (key_node, _) in enumerate(node.value):
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue
+                key = _key(loader, key_node)
+                if key in first_at:
+                    raise InvalidRequest(
+                        _duplicate_message(where, first_at[key], n, key_node.start_mark.line + 1)
+                    )
+                first_at[key] = n
+
+
+class _Duplicate(dict[str, Any]):
+    """An object of a JSON text that gives a key twice: where, by position."""
+
+    first = 0
+    again = 0
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    first_at: dict[str, int] = {}
+    for n, (key, _) in enumerate(pairs):
+        if key in first_at:
+            duplicate = _Duplicate(out)
+            duplicate.first, duplicate.again = first_at[key], n
+            return duplicate
+        first_at[key] = n
+    raise AssertionError("unreachable: a shorter dict has a repeated key")
+
+
+def _refuse_duplicate_json_keys(data: Any) -> None:
+    """Raise for the first object (in document order) that gave a key twice."""
+    pending: list[tuple[Any, list[str]]] = [(data, [])]
+    while pending:
+        node, where = pending.pop()
+        if isinstance(node, _Duplicate):
+            raise InvalidRequest(_duplicate_message(where, node.first, node.again, None))
+        if isinstance(node, dict):
+            children = [(value, [*where, f"@{n}"]) for n, value in enumerate(node.values())]
+        elif isinstance(node, list):
+            children = [(value, [*where, str(n)]) for n, value in enumerate(node)]
+        else:
+            continue
+        pending.extend(reversed(children))
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -153,15 +250,34 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
         raise InvalidRequest(f"{source} is not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
         raise InvalidRequest(f"{source} is empty")
-    if text.lstrip()[:1] in ("{", "["):
+    name = source.lower()
+    if text.lstrip()[:1] in ("{", "[") or name.endswith(".json"):
         try:
-            return json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_object)
         except json.JSONDecodeError as exc:
-            raise InvalidRequest(
+            json_error = InvalidRequest(
                 f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
+            )
+            if name.endswith(".json"):
+                raise json_error from None
+            # Flow-style YAML ({a: 1}) starts as JSON does: read it as YAML.
+            try:
+                return _parse_yaml(text, source)
+            except InvalidRequest:
+                if name.endswith((".yml", ".yaml")):
+                    raise
+                raise json_error from None
         except (RecursionError, ValueError) as exc:
             raise _unreadable(source, "JSON", exc) from None
+        try:
+            _refuse_duplicate_json_keys(data)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{source}: {exc}") from None
+        return data
+    return _parse_yaml(text, source)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     try:
         documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.MarkedYAMLError as exc:
@@ -170,6 +286,8 @@ def parse_payload(raw: bytes, *, source: str = "payload") -> Any:
         raise InvalidRequest(f"{source}: invalid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise InvalidRequest(f"{source}: invalid YAML ({type(exc).__name__})") from None
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{source}: {exc}") from None
     except (RecursionError, ValueError) as exc:
         raise _unreadable(source, "YAML", exc) from None
     if not documents:

@@ -19,6 +19,7 @@ from wfaudit_hookspecs import StoreError, StoreMaintenance, StoreStats
 from . import render
 from .cli import CliState, cli, json_option, store_options
 from .spool import DrainReport
+from .words import plural
 
 __all__ = ["anchor", "backup", "drain", "health", "print_drain_report", "stats", "verify"]
 
@@ -67,8 +68,9 @@ def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -
     else:
         scope = f" of tenant {report.tenant!r}" if report.tenant else ""
         click.echo(
-            f"checked{scope}: {report.chains} chain(s), {report.events} event(s), "
-            f"{report.snapshots} snapshot(s), {report.blobs} blob(s)"
+            f"checked{scope}: {plural(report.chains, 'chain')}, "
+            f"{plural(report.events, 'event')}, {plural(report.snapshots, 'snapshot')}, "
+            f"{plural(report.blobs, 'blob')}"
         )
         for head in report.heads:
             click.echo(f"chain {head.tenant or '(no tenant)'}: head #{head.seq} {head.hash}")
@@ -84,7 +86,7 @@ def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -
             more = report.findings_total - len(report.findings)
             if more:
                 click.echo(f"... and {more} more")
-            click.echo(f"verify: FAILED, {report.findings_total} finding(s)")
+            click.echo(f"verify: FAILED, {plural(report.findings_total, 'finding')}")
     if not report.ok:
         sys.exit(1)
 
@@ -135,7 +137,7 @@ def anchor(output: pathlib.Path | None, previous_file: pathlib.Path | None) -> N
         return
     _write_private(output, text + "\n")
     click.echo(
-        f"anchored {len(data['heads'])} chain(s) in {output}; keep it where the store's "
+        f"anchored {plural(len(data['heads']), 'chain')} in {output}; keep it where the store's "
         "operators cannot write"
     )
 
@@ -251,7 +253,10 @@ def print_drain_report(report: DrainReport) -> None:
         for item in report.quarantined:
             click.echo(f"  {item.name} ({item.kind}): {item.reason}")
     if report.too_new:
-        click.echo(f"{report.too_new} file(s) written by a newer wfaudit were left in place")
+        click.echo(
+            f"{plural(report.too_new, 'file')} written by a newer wfaudit "
+            f"{'was' if report.too_new == 1 else 'were'} left in place"
+        )
     if report.busy:
         click.echo("another process is draining this spool; try again later")
     if report.error:
@@ -287,10 +292,21 @@ def backup(destination: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--write", is_flag=True, help="Probe the store with a write transaction.")
+@click.option(
+    "--live",
+    "liveness",
+    is_flag=True,
+    help="Exit 1 only when down: a store out of reach is fine while the spool takes "
+    "the audits (a liveness probe).",
+)
 @store_options
 @json_option
-def health(write: bool, as_json: bool) -> None:
-    """Probe the store and the spool: status ok, degraded or down; exit 1 when down."""
+def health(write: bool, liveness: bool, as_json: bool) -> None:
+    """Probe the store and the spool: status ok, degraded or down.
+
+    Exit 1 when the store cannot be read (down, or degraded with the audits
+    spooled); with --live, only when down.
+    """
     from .health import check
 
     with _state().auditor(strict=False) as auditor:
@@ -307,5 +323,5 @@ def health(write: bool, as_json: bool) -> None:
             f"spool:  {report.spool_depth} waiting, {report.spool_quarantined} set aside, "
             f"{'writable' if report.spool_writable else 'NOT writable'}"
         )
-    if not report.live:
+    if not report.live or (not liveness and not report.ready):
         sys.exit(1)

@@ -14,6 +14,9 @@ Environment variables:
     an empty string to load no entry point at all.
 ``WFAUDIT_DISABLE_PLUGINS``
     Comma-separated entry point names never to load.
+
+A name in either that no installed entry point has (a typo) is warned of,
+with the names there are.
 ``WFAUDIT_TRACE_PLUGINS``
     ``1`` writes every hook call and its result to standard error.
 """
@@ -177,9 +180,30 @@ def _entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
 _loaded: dict[str, Any] = {}
 
 
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_unknown(variable: str, names: set[str] | None) -> None:
+    """Warn (once a process) of a name in ``variable`` that no entry point has:
+    a typo there would leave a plugin loaded, or skipped, silently."""
+    known = {ep.name for ep in _entry_points()}
+    for name in sorted((names or set()) - known):
+        if (variable, name) in _warned:
+            continue
+        _warned.add((variable, name))
+        log.warning(
+            "%s names %r, which is no installed plugin; the plugins: %s",
+            variable,
+            name,
+            ", ".join(sorted(known)) or "none",
+        )
+
+
 def _load_entry_points(pm: PluginManager) -> None:
     allowed = _env_names("WFAUDIT_LOAD_PLUGINS")
     disabled = _env_names("WFAUDIT_DISABLE_PLUGINS") or set()
+    _warn_unknown("WFAUDIT_LOAD_PLUGINS", allowed)
+    _warn_unknown("WFAUDIT_DISABLE_PLUGINS", disabled)
     for ep in _entry_points():
         if ep.name in disabled or (allowed is not None and ep.name not in allowed):
             continue

@@ -37,6 +37,8 @@ from wfaudit_hookspecs import (
     normalize_workflow_type,
 )
 
+from .words import plural
+
 __all__ = [
     "MIN_PREFIX",
     "NeedsPipeline",
@@ -155,7 +157,7 @@ def resolve(
     if not found:
         raise UnknownReference(
             f"{ref.text!r}: the history of pipeline {base.pipeline_id!r} "
-            f"({base.workflow_type}) does not go {ref.back} snapshot(s) back from "
+            f"({base.workflow_type}) does not go {plural(ref.back, 'snapshot')} back from "
             f"{ref.base}"
         )
     return found[0]

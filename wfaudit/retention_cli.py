@@ -26,6 +26,7 @@ from . import render
 from .auditor import Auditor
 from .cli import CliState, cli, json_option, store_options
 from .retention import Action, PlanItem, Sweeper
+from .words import plural
 
 __all__ = ["archive", "archived_listing", "hold", "restore", "retention"]
 
@@ -80,10 +81,20 @@ def plan(show_all: bool, limit: int, as_json: bool) -> None:
         sweeper = Sweeper.for_auditor(auditor)
         as_of = utcnow()
         items = sweeper.plan(as_of=as_of)
+        configured = bool(auditor.settings.options.get("retention"))
         if as_json:
-            _plan_json(items, as_of, show_all)
+            _plan_json(items, as_of, show_all, configured)
         else:
+            if not configured:
+                click.echo(NO_POLICY)
             _plan_table(items, as_of, show_all, limit)
+
+
+NO_POLICY = (
+    "no retention policy is configured ([tool.wfaudit.retention] in pyproject.toml, or "
+    "[retention] in wfaudit.toml): the defaults apply (succeeded and cancelled 30d; "
+    "failed, error, running and triggered 90d)"
+)
 
 
 def _item_data(item: PlanItem) -> dict[str, Any]:
@@ -91,12 +102,14 @@ def _item_data(item: PlanItem) -> dict[str, Any]:
     return data
 
 
-def _plan_json(items: Iterator[PlanItem], as_of: Any, show_all: bool) -> None:
-    """Stream the report: one item at a time, so memory stays flat."""
+def _plan_json(items: Iterator[PlanItem], as_of: Any, show_all: bool, configured: bool) -> None:
+    """Stream the report: one item at a time, so memory stays flat.
+    ``policy_configured`` is false when the defaults apply."""
     counts: Counter[str] = Counter()
     archived = 0
     out = sys.stdout
-    out.write('{\n  "as_of": ' + render.dump_json(as_of.isoformat()) + ',\n  "items": [')
+    out.write('{\n  "as_of": ' + render.dump_json(as_of.isoformat()))
+    out.write(',\n  "policy_configured": ' + json.dumps(configured) + ',\n  "items": [')
     first = True
     for item in items:
         counts[item.action.value] += 1
@@ -182,8 +195,9 @@ def apply(no_orphans: bool, as_json: bool) -> None:
         + ", ".join(f"{key} {value}" for key, value in sorted(report.counts.items()))
     )
     click.echo(
-        f"orphans removed: {report.orphan_blobs} blob(s), {report.orphan_manifests} "
-        f"manifest(s), {report.orphan_objects} archive object(s)"
+        f"orphans removed: {plural(report.orphan_blobs, 'blob')}, "
+        f"{plural(report.orphan_manifests, 'manifest')}, "
+        f"{plural(report.orphan_objects, 'archive object')}"
     )
     if report.failed:
         # Each one skipped: neither archived nor deleted; the next sweep tries again.

@@ -20,6 +20,7 @@ from . import render
 from .cli import CliState, cli, json_option, store_options
 from .ops_cli import print_drain_report
 from .spool import QuarantinedFile, Spool, SpoolError
+from .words import plural
 
 __all__ = ["spool"]
 
@@ -133,7 +134,7 @@ def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) ->
             data["drain"] = {**render.to_json_data(report), "ok": report.ok}
         click.echo(render.dump_json(data))
     else:
-        click.echo(f"put back {len(moved)} file(s)")
+        click.echo(f"put back {plural(len(moved), 'file')}")
         if report is not None:
             print_drain_report(report)
     if report is not None and not report.ok:
@@ -152,7 +153,7 @@ def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> No
     items = _selected(the_spool, names, every)
     if items and not yes:
         click.confirm(
-            f"delete {len(items)} quarantined file(s) for good? Their snapshots never "
+            f"delete {plural(len(items), 'quarantined file')} for good? Their snapshots never "
             "reach the store",
             abort=True,
             err=True,
@@ -164,4 +165,4 @@ def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> No
         return
     for item in items:
         click.echo(f"discarded {item.name} ({item.kind}: {item.reason})")
-    click.echo(f"discarded {len(items)} file(s)")
+    click.echo(f"discarded {plural(len(items), 'file')}")

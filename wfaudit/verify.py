@@ -51,6 +51,7 @@ from wfaudit_hookspecs import (
 
 from . import codec
 from .auditor import Auditor
+from .words import plural
 
 __all__ = [
     "ANCHOR_FORMAT",
@@ -269,7 +270,7 @@ def make_anchor(auditor: Auditor, report: VerifyReport) -> Anchor:
     """
     if not report.ok:
         raise StoreError(
-            f"the store does not verify ({report.findings_total} finding(s)): "
+            f"the store does not verify ({plural(report.findings_total, 'finding')}): "
             "see `wfaudit verify`; an anchor would record a tampered trail as good"
         )
     return Anchor(

@@ -158,7 +158,8 @@ class RetrySettings:
         unknown = sorted(set(table) - _KEYS)
         if unknown:
             raise ConfigurationError(
-                f"{_WHERE}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
+                f"{_WHERE}: unknown {'key' if len(unknown) == 1 else 'keys'} "
+                f"{', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
             )
         enabled = _flag(table.get("enabled", False), f"{_WHERE} enabled")
         for variable in _ENABLED_VARIABLES:  # WFAUDIT_ first, then Devtron's name

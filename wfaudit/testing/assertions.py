@@ -12,6 +12,7 @@ from typing import Any
 from wfaudit.auditor import Auditor
 from wfaudit.diff import SnapshotDiff, diff_configs
 from wfaudit.masking import PLACEHOLDER_PREFIX
+from wfaudit.words import plural
 from wfaudit_hookspecs import (
     Snapshot,
     SnapshotNotFound,
@@ -99,7 +100,12 @@ def leak_report(findings: Sequence[Finding], limit: int = 20) -> str:
         for f in findings[:limit]
     ]
     more = f"\n  ... and {len(findings) - limit} more" if len(findings) > limit else ""
-    return f"{len(findings)} secret leak(s):\n" + "\n".join(lines) + more + "\n(values not shown)"
+    return (
+        f"{plural(len(findings), 'secret leak')}:\n"
+        + "\n".join(lines)
+        + more
+        + "\n(values not shown)"
+    )
 
 
 def assert_differ_exactly(diff: SnapshotDiff, paths: Sequence[str]) -> None:

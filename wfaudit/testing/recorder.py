@@ -9,6 +9,8 @@ from typing import Any
 import attrs
 import pluggy
 
+from wfaudit.words import plural
+
 __all__ = ["HookCall", "HookRecorder"]
 
 
@@ -69,9 +71,9 @@ class HookRecorder:
         calls = self.of(name)
         if not calls or (times is not None and len(calls) != times):
             seen = ", ".join(self.names()) or "no hook at all"
-            wanted = f"{times} time(s)" if times is not None else "at least once"
+            wanted = plural(times, "time") if times is not None else "at least once"
             raise AssertionError(
-                f"{name} was called {len(calls)} time(s), wanted {wanted}; calls: {seen}"
+                f"{name} was called {plural(len(calls), 'time')}, wanted {wanted}; calls: {seen}"
             )
         return calls
 

@@ -22,6 +22,7 @@ import zstandard
 
 from wfaudit.auditor import Auditor
 from wfaudit.codec import MAX_BLOB_BYTES, bounded_decompress
+from wfaudit.words import plural
 from wfaudit_hookspecs import DecompressionBomb, HistoryQuery
 
 __all__ = ["Finding", "Secrets", "find_secrets", "label_secrets", "secret_forms"]
@@ -44,7 +45,7 @@ class Secrets(dict[str, str]):
     a local of a test (``pytest -l`` shows locals)."""
 
     def __repr__(self) -> str:
-        return f"<{len(self)} secret(s): {', '.join(self)}; values not shown>"
+        return f"<{plural(len(self), 'secret')}: {', '.join(self)}; values not shown>"
 
     __str__ = __repr__
 

@@ -137,7 +137,8 @@ def pre_trigger(adapters: Sequence[Adapter], request: TriggerRequest) -> Trigger
     if len(claims) > 1:
         names = ", ".join(sorted(adapter.format.name for adapter in claims))
         raise AmbiguousPayload(
-            f"several adapters claim this payload ({names}); choose one with format=..."
+            f"several adapters claim this payload ({names}); choose one with --format "
+            "(format= in the Python API)"
         )
     if not claims:
         return None

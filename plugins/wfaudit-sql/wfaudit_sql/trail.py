@@ -261,7 +261,8 @@ class _Walk:
                 Problem.UNREADABLE,
                 "events",
                 _label(chain, first, last),
-                f"{count} event(s) are keyed with chain key {key_id} and {given}: "
+                f"{count} {'event is' if count == 1 else 'events are'} keyed with chain key "
+                f"{key_id} and {given}: "
                 "verify with the installation's fingerprint key",
                 chain,
             )
@@ -602,6 +603,11 @@ def _check_subject(
     _check_state(row, group, findings)
 
 
+def _differ(names: Sequence[str]) -> str:
+    """``"tenant differs"``, ``"labels, manifest differ"``."""
+    return f"{', '.join(names)} {'differs' if len(names) == 1 else 'differ'}"
+
+
 def _ranges(numbers: Sequence[int], most: int = 10) -> str:
     """``[4, 5, 6, 9]`` → ``"4-6,9"`` (at most ``most`` ranges, then "...")."""
     spans: list[list[int]] = []
@@ -644,7 +650,7 @@ def _check_sealed(row: Mapping[str, Any], audited: Row[Any], findings: _Findings
             Problem.MODIFIED,
             "snapshots",
             str(row["id"]),
-            f"{', '.join(dict.fromkeys(differing))} differ(s) from what the audit recorded",
+            f"{_differ(list(dict.fromkeys(differing)))} from what the audit recorded",
             row["tenant"],
         )
 
@@ -664,7 +670,7 @@ def _check_state(row: Mapping[str, Any], group: Sequence[Row[Any]], findings: _F
             Problem.MODIFIED,
             "snapshots",
             str(row["id"]),
-            f"{', '.join(differing)} differ(s) from the last recorded state",
+            f"{_differ(differing)} from the last recorded state",
             row["tenant"],
         )
 
@@ -774,7 +780,7 @@ class _Described:
                     Problem.MODIFIED,
                     "tags",
                     key,
-                    f"{', '.join(differing)} differ(s) from the snapshot.tagged event",
+                    f"{_differ(differing)} from the snapshot.tagged event",
                     row["tenant"],
                 )
         for name, (pipeline, _) in sorted(expected.items()):
@@ -830,7 +836,7 @@ class _Described:
                     Problem.MODIFIED,
                     "annotations",
                     str(number),
-                    f"{', '.join(differing)} differ(s) from the snapshot.annotated event",
+                    f"{_differ(differing)} from the snapshot.annotated event",
                     row["tenant"],
                 )
         for number in sorted(expected):
@@ -882,7 +888,7 @@ class _Described:
                 Problem.MODIFIED,
                 "archives",
                 subject,
-                f"{', '.join(differing)} differ(s) from the snapshot.archived event",
+                f"{_differ(differing)} from the snapshot.archived event",
                 row["tenant"],
             )
 
@@ -997,7 +1003,7 @@ def _check_holds(
                 Problem.MODIFIED,
                 "legal_holds",
                 hold,
-                f"{', '.join(differing)} differ(s) from the hold's events",
+                f"{_differ(differing)} from the hold's events",
                 row["tenant"],
             )
     for hold, fact in sorted(facts.holds.items()):

@@ -96,7 +96,7 @@ def test_the_api_over_a_real_server(seeded: Seeded, app_server: Server) -> None:
             }
         ]
         assert diff["summary"]["secrets_changed"] is True
-        assert client.get("/api/v1/diff?a=x", headers=a).status_code == 400
+        assert client.get("/api/v1/diff?b=x", headers=a).status_code == 400
 
         plugins = client.get("/api/v1/plugins", headers=a).json()["plugins"]
         assert {"sql", "maskers"} <= {p["name"] for p in plugins}

@@ -35,8 +35,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from wfaudit import Auditor
+from wfaudit.diff import SnapshotDiff
 from wfaudit_hookspecs import (
+    AmbiguousSnapshot,
     InvalidRequest,
+    Snapshot,
     SnapshotNotFound,
     StoreError,
     StoreMaintenance,
@@ -157,6 +160,8 @@ def _required(request: Request, name: str) -> str:
 def _status_of(error: WfauditError) -> int:
     if isinstance(error, SnapshotNotFound):
         return 404
+    if isinstance(error, AmbiguousSnapshot):
+        return 400
     if isinstance(error, InvalidRequest):
         return 400
     if isinstance(error, StoreError):
@@ -233,12 +238,46 @@ def cross_origin(request: Request) -> bool:
 
 
 def _error_page(status: int, message: str) -> str:
-    import html
+    return pages.error_page(status, message)
 
-    return (
-        f"<!DOCTYPE html><html><head><title>{status}</title></head><body>"
-        f'<h1>{status}</h1><p>{html.escape(message)}</p><p><a href="/ui">back</a></p>'
-        "</body></html>"
+
+def not_routed(request: Request, exc: Exception) -> Response:
+    """No route for this path (404) or method (405): JSON under ``/api/``, a
+    styled page elsewhere, like every other error of the app."""
+    status = getattr(exc, "status_code", 404)
+    message = "no such page" if status == 404 else "method not allowed"
+    if request.url.path.startswith("/api/"):
+        message = "no such endpoint" if status == 404 else message
+        return JSONResponse({"error": message}, status)
+    return HTMLResponse(_error_page(status, message), status)
+
+
+def _snapshot(auditor: Auditor, request: Request) -> Snapshot:
+    """The snapshot the path names: an id, or any reference the CLI takes
+    (``1001:CI``, a tag, a unique id prefix; :mod:`wfaudit.refs`)."""
+    return auditor.get(request.path_params["snapshot_id"])
+
+
+def _pipeline_id(request: Request) -> str:
+    """The pipeline id of the path, or of ``?id=`` (the form for the ids ``.``
+    and ``..``, which a URL path cannot carry: clients resolve them away)."""
+    pipeline_id = request.path_params.get("pipeline_id")
+    if pipeline_id is None:
+        pipeline_id = _required(request, "id")
+    return str(pipeline_id)
+
+
+def _diff(auditor: Auditor, request: Request) -> SnapshotDiff:
+    """The diff the query asks for: ``a`` and ``b`` (default ``HEAD``) are
+    references as ``wfaudit diff`` takes them (an id or unique prefix,
+    ``WORKFLOW_ID:TYPE``, a tag, ``HEAD``, each with an optional ``~N``);
+    ``pipeline_id`` and ``workflow_type`` are the context of ``HEAD``."""
+    params = request.query_params
+    return auditor.diff(
+        _required(request, "a"),
+        params.get("b") or "HEAD",
+        pipeline_id=params.get("pipeline_id") or None,
+        workflow_type=params.get("workflow_type") or None,
     )
 
 
@@ -258,21 +297,17 @@ def api_snapshots(app: WebApp, request: Request) -> Any:
 
 
 def api_snapshot(app: WebApp, request: Request) -> Any:
-    snapshot = app.scoped(request).get_snapshot_by_id(request.path_params["snapshot_id"])
-    return data.snapshot_json(snapshot)
+    return data.snapshot_json(_snapshot(app.scoped(request), request))
 
 
 def api_history(app: WebApp, request: Request) -> Any:
-    pipeline_id = request.path_params["pipeline_id"]
+    pipeline_id = _pipeline_id(request)
     entries = data.timeline(app.scoped(request), pipeline_id, limit=_limit(request))
     return {"pipeline_id": pipeline_id, "timeline": data.timeline_json(entries)}
 
 
 def api_diff(app: WebApp, request: Request) -> Any:
-    a_id, b_id = _required(request, "a"), _required(request, "b")
-    auditor = app.scoped(request)
-    a, b = auditor.get_snapshot_by_id(a_id), auditor.get_snapshot_by_id(b_id)
-    return data.diff_json(auditor.diff(a, b))
+    return data.diff_json(_diff(app.scoped(request), request))
 
 
 def api_plugins(app: WebApp, request: Request) -> Any:
@@ -327,21 +362,20 @@ def ui_index(app: WebApp, request: Request) -> str:
 
 
 def ui_timeline(app: WebApp, request: Request) -> str:
-    pipeline_id = request.path_params["pipeline_id"]
+    pipeline_id = _pipeline_id(request)
     entries = data.timeline(app.scoped(request), pipeline_id, limit=_limit(request))
     return pages.timeline_page(pipeline_id, entries)
 
 
 def ui_snapshot(app: WebApp, request: Request) -> str:
-    snapshot = app.scoped(request).get_snapshot_by_id(request.path_params["snapshot_id"])
-    return pages.snapshot_page(snapshot)
+    return pages.snapshot_page(_snapshot(app.scoped(request), request))
 
 
 def ui_diff(app: WebApp, request: Request) -> str:
-    a_id, b_id = _required(request, "a"), _required(request, "b")
     auditor = app.scoped(request)
-    a, b = auditor.get_snapshot_by_id(a_id), auditor.get_snapshot_by_id(b_id)
-    return pages.diff_page(a, b, auditor.diff(a, b))
+    diff = _diff(auditor, request)
+    a, b = auditor.get_snapshot_by_id(diff.a.id), auditor.get_snapshot_by_id(diff.b.id)
+    return pages.diff_page(a, b, diff)
 
 
 def _version() -> str:
@@ -465,18 +499,25 @@ def create_app(
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout),
         Route("/api/v1/snapshots", _json_route(web, api_snapshots)),
-        Route("/api/v1/snapshots/{snapshot_id}", _json_route(web, api_snapshot)),
-        Route("/api/v1/pipelines/{pipeline_id}/history", _json_route(web, api_history)),
+        # Ids may hold '/' (``ci/build-and-push``): every id is a ``path`` parameter.
+        Route("/api/v1/snapshots/{snapshot_id:path}", _json_route(web, api_snapshot)),
+        Route("/api/v1/pipelines/history", _json_route(web, api_history)),
+        Route("/api/v1/pipelines/{pipeline_id:path}/history", _json_route(web, api_history)),
         Route("/api/v1/diff", _json_route(web, api_diff)),
         Route("/api/v1/plugins", _json_route(web, api_plugins)),
         Route("/api/v1/stats", _json_route(web, api_stats)),
         Route("/api/v1/verify", _json_route(web, api_verify)),
         Route("/ui", _html_route(web, ui_index)),
-        Route("/ui/pipelines/{pipeline_id}", _html_route(web, ui_timeline)),
-        Route("/ui/snapshots/{snapshot_id}", _html_route(web, ui_snapshot)),
+        Route("/ui/pipelines", _html_route(web, ui_timeline)),
+        Route("/ui/pipelines/{pipeline_id:path}", _html_route(web, ui_timeline)),
+        Route("/ui/snapshots/{snapshot_id:path}", _html_route(web, ui_snapshot)),
         Route("/ui/diff", _html_route(web, ui_diff)),
         *ingest.routes(web, limits or ingest.Limits()),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_routed, 405: not_routed},
+    )
     app.state.web = web
     return app

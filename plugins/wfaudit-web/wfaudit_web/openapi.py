@@ -273,7 +273,12 @@ def _retrigger(common: tuple[str, ...]) -> dict[str, Any]:
 
 def openapi(version: str) -> dict[str, Any]:
     """The description; every data endpoint needs the bearer token."""
-    snapshot_id = _param("snapshot_id", "path", "A snapshot id.")
+    snapshot_id = _param(
+        "snapshot_id",
+        "path",
+        "A snapshot id, or a reference as the CLI takes it (a unique id prefix, "
+        "WORKFLOW_ID:TYPE, a tag), percent-encoded.",
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -301,13 +306,27 @@ def openapi(version: str) -> dict[str, Any]:
             ),
             "/api/v1/pipelines/{pipeline_id}/history": _get(
                 "A pipeline's timeline: each snapshot with what changed since the previous one.",
-                _param("pipeline_id", "path", "A pipeline id."),
+                _param("pipeline_id", "path", "A pipeline id, percent-encoded ('/' as %2F)."),
+                _LIMIT,
+            ),
+            "/api/v1/pipelines/history": _get(
+                "A pipeline's timeline, the pipeline named in the query (for the ids '.' "
+                "and '..', which a URL path cannot carry).",
+                _param("id", "query", "A pipeline id.", required=True),
                 _LIMIT,
             ),
             "/api/v1/diff": _get(
                 "What changed from snapshot a to snapshot b (secrets only as changed).",
-                _param("a", "query", "The older snapshot id.", required=True),
-                _param("b", "query", "The newer snapshot id.", required=True),
+                _param(
+                    "a",
+                    "query",
+                    "The older snapshot: an id or unique prefix, WORKFLOW_ID:TYPE, a tag, "
+                    "HEAD, each optionally followed by ~N (as wfaudit diff takes them).",
+                    required=True,
+                ),
+                _param("b", "query", "The newer snapshot, a reference likewise (default HEAD)."),
+                _param("pipeline_id", "query", "The pipeline of HEAD when a and b name none."),
+                _param("workflow_type", "query", "The workflow type of HEAD."),
             ),
             "/api/v1/plugins": _get("The plugins loaded and the hooks they implement."),
             "/api/v1/stats": _get("Counts, bytes raw and stored, ratios, spool depth."),

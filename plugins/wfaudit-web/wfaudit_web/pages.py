@@ -19,7 +19,16 @@ from wfaudit_hookspecs import Snapshot, SnapshotRecord
 
 from .data import TimelineEntry
 
-__all__ = ["diff_page", "index_page", "login_page", "snapshot_page", "timeline_page"]
+__all__ = [
+    "diff_page",
+    "error_page",
+    "index_page",
+    "login_page",
+    "pipeline_url",
+    "snapshot_page",
+    "snapshot_url",
+    "timeline_page",
+]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1d232b; background: #f6f7f9; }
@@ -65,6 +74,20 @@ def _q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
+def pipeline_url(pipeline_id: str) -> str:
+    """The timeline page of a pipeline, for any id the engine accepts: ``/`` and
+    every other reserved character are percent-encoded; the ids ``.`` and ``..``,
+    which clients resolve away in a path, go in the query."""
+    if pipeline_id in (".", ".."):
+        return f"/ui/pipelines?id={_q(pipeline_id)}"
+    return f"/ui/pipelines/{_q(pipeline_id)}"
+
+
+def snapshot_url(snapshot_id: str) -> str:
+    """The page of one snapshot."""
+    return f"/ui/snapshots/{_q(snapshot_id)}"
+
+
 def _layout(title: str, body: str, *, where: str = "") -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -103,9 +126,9 @@ def _rows(rows: Iterable[str]) -> str:
 def index_page(records: Sequence[SnapshotRecord]) -> str:
     """The newest snapshots, with links to their pipelines' timelines."""
     rows = _rows(
-        f'<tr><td>{_when(r)}</td><td><a href="/ui/pipelines/{_q(r.pipeline_id)}">'
+        f'<tr><td>{_when(r)}</td><td><a href="{_e(pipeline_url(r.pipeline_id))}">'
         f"{_e(r.pipeline_id)}</a></td><td>{_e(r.workflow_type)}</td>"
-        f'<td><a href="/ui/snapshots/{_q(r.id)}">{_e(r.workflow_id)}</a></td>'
+        f'<td><a href="{_e(snapshot_url(r.id))}">{_e(r.workflow_id)}</a></td>'
         f"<td>{_status(r)}</td><td>{r.attempt}</td><td>{_e(r.triggered_by)}</td></tr>"
         for r in records
     )
@@ -135,7 +158,7 @@ def timeline_page(pipeline_id: str, entries: Sequence[TimelineEntry]) -> str:
         changed = entry.changed if entry.changed is not None else "not compared"
         rows.append(
             f'<tr data-snapshot="{_e(r.id)}"><td>{_when(r)}</td><td>{_e(r.workflow_type)}</td>'
-            f'<td><a href="/ui/snapshots/{_q(r.id)}">{_e(r.workflow_id)}</a>{tags}</td>'
+            f'<td><a href="{_e(snapshot_url(r.id))}">{_e(r.workflow_id)}</a>{tags}</td>'
             f"<td>{_status(r)}</td><td>{r.attempt}</td><td>{_e(r.triggered_by)}</td>"
             f'<td class="changed">{_e(changed)}{diff_link}{notes}</td></tr>'
         )
@@ -155,7 +178,7 @@ def snapshot_page(snapshot: Snapshot) -> str:
     facts = [
         ("Snapshot", f"<code>{_e(s.id)}</code>"),
         ("Workflow", f"{_e(s.workflow_type)} <code>{_e(s.workflow_id)}</code>"),
-        ("Pipeline", f'<a href="/ui/pipelines/{_q(s.pipeline_id)}">{_e(s.pipeline_id)}</a>'),
+        ("Pipeline", f'<a href="{_e(pipeline_url(s.pipeline_id))}">{_e(s.pipeline_id)}</a>'),
         ("Status", _status(s) + (f" {_e(s.status_reason)}" if s.status_reason else "")),
         (
             "Attempt",
@@ -216,7 +239,7 @@ def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff) -> str:
 
     def head(s: Snapshot) -> str:
         return (
-            f'<a href="/ui/snapshots/{_q(s.id)}">{_e(s.workflow_type)} {_e(s.workflow_id)}</a>'
+            f'<a href="{_e(snapshot_url(s.id))}">{_e(s.workflow_type)} {_e(s.workflow_id)}</a>'
             f" · {_when(s)} · {_status(s)}"
         )
 
@@ -231,6 +254,15 @@ def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff) -> str:
         f'<pre id="config-b">{_config_html(b.config)}</pre></div>'
     )
     return _layout("Diff", body, where=f"pipeline {b.pipeline_id}")
+
+
+def error_page(status: int, message: str) -> str:
+    """An error (404, 400, 503...) in the pages' layout, with a way back."""
+    body = (
+        f'<h1>{status}</h1><p class="status status-failed" id="error">{_e(message)}</p>'
+        '<p><a href="/ui">Back to the newest snapshots</a></p>'
+    )
+    return _layout(f"Error {status}", body, where=f"error {status}")
 
 
 def login_page(error: str | None = None, *, csrf: str = "") -> str:

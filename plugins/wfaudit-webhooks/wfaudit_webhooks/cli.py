@@ -63,7 +63,8 @@ def list_command(as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['id']}  {row['event']:<22} snapshot {row['snapshot']}  "
-            f"{row['endpoint']}  {row['attempts']} attempt(s)  {row['last_error']}"
+            f"{row['endpoint']}  {row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}  "
+            f"{row['last_error']}"
         )
 
 

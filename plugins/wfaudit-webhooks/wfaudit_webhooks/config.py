@@ -129,7 +129,8 @@ class WebhookConfig:
         unknown = sorted(set(table) - _KEYS)
         if unknown:
             raise ConfigurationError(
-                f"unknown webhooks setting(s) {', '.join(unknown)}; "
+                f"unknown webhooks {'setting' if len(unknown) == 1 else 'settings'} "
+                f"{', '.join(unknown)}; "
                 f"known: {', '.join(sorted(_KEYS))}"
             )
         endpoints = _strings(table, "endpoints", ())

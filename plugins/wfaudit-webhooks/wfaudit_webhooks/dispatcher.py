@@ -202,12 +202,13 @@ class Dispatcher:
 
     def _dead(self, delivery: Delivery, error: str) -> None:
         log.warning(
-            "webhook %s (%s) to %s failed for good after %d attempt(s): %s; "
+            "webhook %s (%s) to %s failed for good after %d %s: %s; "
             "it is in the dead-letter queue (wfaudit webhooks dlq list)",
             delivery.id,
             delivery.kind,
             redact_url(delivery.endpoint),
             delivery.attempts,
+            "attempt" if delivery.attempts == 1 else "attempts",
             error,
         )
         try:
