@@ -155,3 +155,27 @@ def test_found_a_random_token_in_a_list_under_a_neutral_key(key: str, token: str
             assert not any(form in leaf for leaf in leaves), (
                 f"under {key!r} at {items.index(token)}"
             )
+
+
+PRIVATE_KEY_BLOCK = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "1fH+ZM9TBrKrmGsNmjQ8mT3OA94HhblZa/QFPiyCEs5lkO+nMLpQAK4lXOELxyxe\n"
+    "H8ilqtekYJEB1J5/TkPo+QyFcIoCVvQ2hmsCfjdpypYlVoecyxp9Ahc2mHiCjMS3\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    ["3f9c2a7e1b4d5c6f7a8b9c0d1e2f3a4b5c6d7e8f", "release-2026.12", "--verbose"],
+)
+def test_found_a_value_after_a_pem_block_in_a_list_is_no_flag_value(kept: str) -> None:
+    # Hypothesis, in a fresh clone's CI run: a PEM block starts with dashes and names
+    # a private key, and the string after it in a list was masked as the password
+    # of a `--private-key` flag. Only flag-shaped words are flags.
+    leaves = strings(mask({"root": [PRIVATE_KEY_BLOCK, kept]}))
+    assert kept in leaves
+    assert not any("1fH+ZM9TBrKrmGsNmjQ8" in leaf for leaf in leaves)
+    # A real flag in a list still takes the secret after it.
+    leaves = strings(mask({"args": ["--private-key", "Qz8Lm2Xw7Rt5Kb1Nc4fYp"]}))
+    assert "Qz8Lm2Xw7Rt5Kb1Nc4fYp" not in leaves

@@ -34,6 +34,9 @@ from .fold import FOLD
 from .names import NameClassifier
 from .patterns import CATALOG, ValuePattern
 
+_FLAG_WORD = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_.\-]*")
+"""A command-line flag's shape: ``--password``, ``-p``, ``--db.password``."""
+
 __all__ = ["MIN_TEXT", "Batch", "Scan", "TextScanner", "text_rule_names"]
 
 MIN_TEXT = 8
@@ -274,7 +277,12 @@ class TextScanner:
         )
 
     def flag_takes_secret(self, flag: str) -> bool:
-        """Whether a command-line flag (``--password``) is followed by a secret."""
+        """Whether a command-line flag (``--password``) is followed by a secret.
+
+        Only a flag-shaped word is a flag: a PEM block starts with dashes and names
+        a private key, but the string after it in a list is no password."""
+        if _FLAG_WORD.fullmatch(flag) is None:
+            return False
         return self._assignments.secret_name(flag.lstrip("-"), flag=True)
 
     def rule(self, text: str) -> str | None:
