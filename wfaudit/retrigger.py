@@ -369,6 +369,36 @@ class ReplayPlan:
         """Which retry this is (1 for the first)."""
         return self.attempt - 1
 
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON data (``wfaudit retrigger --dry-run --json`` and the
+        ingest API's retriggers); it holds no secret."""
+        parent = self.parent
+        return {
+            "parent": {
+                "snapshot_id": parent.id,
+                "workflow_id": parent.workflow_id,
+                "workflow_type": parent.workflow_type,
+                "pipeline_id": parent.pipeline_id,
+                "status": parent.status.value,
+                "reason": parent.status_reason,
+                "schema_version": parent.schema_version,
+                "content_hash": parent.content_hash,
+            },
+            "workflow_id": self.workflow_id,
+            "attempt": self.attempt,
+            "retry": self.retry_number,
+            "max_retries": self.max_retries,
+            "limit_source": self.limit_source,
+            "secrets": list(self.secrets),
+            "secret_checks": [
+                {"key": c.key, "state": c.state, "accepted": c.accepted, "reason": c.reason or None}
+                for c in self.secret_checks
+            ],
+            "plugins": list(self.plugins),
+            "missing_plugins": list(self.missing_plugins),
+            "warnings": list(self.warnings),
+        }
+
 
 @attrs.frozen(kw_only=True)
 class RetriggerResult:

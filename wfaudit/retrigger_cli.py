@@ -220,35 +220,6 @@ def _record_exit(
     )
 
 
-def _plan_data(plan: ReplayPlan) -> dict[str, Any]:
-    parent = plan.parent
-    return {
-        "parent": {
-            "snapshot_id": parent.id,
-            "workflow_id": parent.workflow_id,
-            "workflow_type": parent.workflow_type,
-            "pipeline_id": parent.pipeline_id,
-            "status": parent.status.value,
-            "reason": parent.status_reason,
-            "schema_version": parent.schema_version,
-            "content_hash": parent.content_hash,
-        },
-        "workflow_id": plan.workflow_id,
-        "attempt": plan.attempt,
-        "retry": plan.retry_number,
-        "max_retries": plan.max_retries,
-        "limit_source": plan.limit_source,
-        "secrets": list(plan.secrets),
-        "secret_checks": [
-            {"key": c.key, "state": c.state, "accepted": c.accepted, "reason": c.reason or None}
-            for c in plan.secret_checks
-        ],
-        "plugins": list(plan.plugins),
-        "missing_plugins": list(plan.missing_plugins),
-        "warnings": list(plan.warnings),
-    }
-
-
 def _warn(plan: ReplayPlan) -> None:
     for warning in plan.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -256,7 +227,7 @@ def _warn(plan: ReplayPlan) -> None:
 
 def _print_plan(plan: ReplayPlan, as_json: bool) -> None:
     if as_json:
-        click.echo(render.dump_json({"dry_run": True, **_plan_data(plan)}))
+        click.echo(render.dump_json({"dry_run": True, **plan.to_json()}))
         return
     _warn(plan)
     parent = plan.parent
@@ -306,7 +277,7 @@ def _report(
     if as_json:
         data: dict[str, Any] = {
             "dry_run": False,
-            **_plan_data(plan),
+            **plan.to_json(),
             "snapshot_id": record.id,
             "output": None if output is None else str(output),
             "exit_status": None if outcome is None else int(result.launched),

@@ -413,32 +413,6 @@ def post_outcome(web: WebApp, access: Access, body: bytes, request: Request) -> 
 # -- retriggers -----------------------------------------------------------------------------
 
 
-def _plan_json(plan: Any) -> dict[str, Any]:
-    parent = plan.parent
-    return {
-        "parent": {
-            "snapshot_id": parent.id,
-            "workflow_id": parent.workflow_id,
-            "workflow_type": parent.workflow_type,
-            "pipeline_id": parent.pipeline_id,
-            "status": parent.status.value,
-            "reason": parent.status_reason,
-        },
-        "workflow_id": plan.workflow_id,
-        "attempt": plan.attempt,
-        "retry": plan.retry_number,
-        "max_retries": plan.max_retries,
-        "limit_source": plan.limit_source,
-        "secrets": list(plan.secrets),
-        "secret_checks": [
-            {"key": c.key, "state": c.state, "accepted": c.accepted, "reason": c.reason or None}
-            for c in plan.secret_checks
-        ],
-        "plugins": list(plan.plugins),
-        "warnings": list(plan.warnings),
-    }
-
-
 def post_retrigger(web: WebApp, access: Access, body: bytes, request: Request) -> Answer:
     """Plan a retrigger (``dry_run``), or record it and hand back the restored request.
 
@@ -469,7 +443,7 @@ def post_retrigger(web: WebApp, access: Access, body: bytes, request: Request) -
                 workflow_id, workflow_type, new_workflow_id, accept_rotated=rotated, refuse=False
             )
             refused = [check.key for check in plan.secret_checks if not check.usable]
-            return 200, {"dry_run": True, **_plan_json(plan), "refused": refused}
+            return 200, {"dry_run": True, **plan.to_json(), "refused": refused}
         try:
             result = auditor.retrigger(
                 workflow_id,
@@ -498,7 +472,7 @@ def post_retrigger(web: WebApp, access: Access, body: bytes, request: Request) -
         return _error_answer(error)
     return 201, {
         "dry_run": False,
-        **_plan_json(result.plan),
+        **result.plan.to_json(),
         "snapshot_id": result.record.id,
         "request": request_document(result.request, workflow_id),
     }
