@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 
 from tests.ingest_server import (
+    GO_MODULE,
     INGEST_TOKEN,
     RETRIGGER_TOKEN,
     go,
+    go_env,
     go_toolchain,
     live_server,
 )
@@ -60,6 +62,18 @@ def devtron(go_work: pathlib.Path) -> pathlib.Path:
     binary = go_work / "bin" / "devtron"
     go(go_work, "build", "-o", str(binary), "./examples/devtron")
     return binary
+
+
+def test_without_go_the_tests_skip_unless_go_is_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `go` there
+    monkeypatch.delenv("WFAUDIT_REQUIRE_GO", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Go toolchain"):
+        go_toolchain()
+    monkeypatch.setenv("WFAUDIT_REQUIRE_GO", "1")
+    with pytest.raises(pytest.fail.Exception, match="WFAUDIT_REQUIRE_GO=1"):
+        go_toolchain()
 
 
 def test_the_go_module_is_vetted_formatted_and_its_unit_tests_pass(go_work: pathlib.Path) -> None:
@@ -172,6 +186,37 @@ def test_the_devtron_example_is_audited_masked_retriggered_and_idempotent(
     with Auditor.from_url(served.store_url, strict=True) as auditor:
         assert sorted(r.workflow_id for r in auditor.history()) == ["4711", "4712"]
         assert str(auditor.get_snapshot("4711", "CI").status) == "succeeded"
+
+
+def test_the_clients_live_tests_pass_against_the_server_and_store_what_they_sent(
+    go_work: pathlib.Path, served: Any
+) -> None:
+    """clients/go/wfaudit/live_test.go against the live server: batches, refusals,
+    outcomes and a retrigger plan; then what the store holds."""
+    done = subprocess.run(
+        [go_toolchain(), "test", "-count=1", "-v", "-run", "^TestLive", "./wfaudit"],
+        cwd=GO_MODULE,
+        env={
+            **go_env(go_work),
+            "WFAUDIT_LIVE_URL": served.url,
+            "WFAUDIT_INGEST_TOKEN": INGEST_TOKEN,
+            "WFAUDIT_RETRIGGER_TOKEN": RETRIGGER_TOKEN,
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("--- PASS: TestLive") == 3, done.stdout
+    assert "SKIP" not in done.stdout
+    with Auditor.from_url(served.store_url, strict=True) as auditor:
+        found = {r.workflow_id: r for r in auditor.history()}
+        assert set(found) == {"go-1", "go-3"}
+        assert str(found["go-3"].status) == "failed" and str(found["go-1"].status) == "triggered"
+        assert found["go-1"].labels["branch"] == "main"
+        assert found["go-1"].triggered_by == "go-client"
+        assert find_secrets({"password": "Go-live-Pa55word-Vx71"}, auditor=auditor) == []
 
 
 def test_a_changed_request_for_the_same_run_is_a_logged_conflict(

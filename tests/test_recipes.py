@@ -107,7 +107,7 @@ def tekton_event(
     meta = run["metadata"]
     headers = {
         "Ce-Id": str(uuid.uuid4()),
-        "Ce-Source": f"/apis///namespaces/{meta['namespace']}//{meta['name']}",
+        "Ce-Source": f"/apis/tekton.dev/v1/namespaces/{meta['namespace']}/pipelineruns/{meta['name']}",
         "Ce-Specversion": "1.0",
         "Ce-Subject": meta["name"],
         "Ce-Time": "2026-11-20T08:02:11.000000Z",

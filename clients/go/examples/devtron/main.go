@@ -90,6 +90,7 @@ func (h *handler) reTriggerCiFromSnapshot(ctx context.Context, failedId, newWork
 		WorkflowID:    strconv.Itoa(failedId),
 		WorkflowType:  wfaudit.CI,
 		NewWorkflowID: strconv.Itoa(newWorkflowId),
+		By:            "devtron",
 	})
 	if err != nil {
 		return fmt.Errorf("retrigger of CI %d refused: %w", failedId, err)
