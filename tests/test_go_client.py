@@ -24,6 +24,7 @@ from tests.ingest_server import (
     GO_MODULE,
     INGEST_TOKEN,
     RETRIGGER_TOKEN,
+    LiveServer,
     go,
     go_env,
     go_toolchain,
@@ -80,9 +81,10 @@ def test_the_go_module_is_vetted_formatted_and_its_unit_tests_pass(go_work: path
     version = go(go_work, "version")
     assert "go1." in version
     go(go_work, "vet", "./...")
+    gofmt = pathlib.Path(go(go_work, "env", "GOROOT").strip()) / "bin" / "gofmt"
     unformatted = subprocess.run(
-        [str(pathlib.Path(go_toolchain()).parent / "gofmt"), "-l", "."],
-        cwd=pathlib.Path(__file__).resolve().parent.parent / "clients" / "go",
+        [str(gofmt), "-l", "."],
+        cwd=GO_MODULE,
         capture_output=True,
         text=True,
         check=True,
@@ -91,7 +93,7 @@ def test_the_go_module_is_vetted_formatted_and_its_unit_tests_pass(go_work: path
     output = go(go_work, "test", "-count=1", "./...")
     assert "ok  \twfaudit/clients/go/wfaudit" in output, output
     # The module needs nothing beyond the standard library.
-    assert "require" not in (pathlib.Path(__file__).parent.parent / "clients/go/go.mod").read_text()
+    assert "require" not in (GO_MODULE / "go.mod").read_text()
 
 
 def run_devtron(
@@ -117,7 +119,7 @@ def run_devtron(
 
 
 @pytest.fixture
-def served(store_url: str, tmp_path: pathlib.Path) -> Iterator[Any]:
+def served(store_url: str, tmp_path: pathlib.Path) -> Iterator[LiveServer]:
     (tmp_path / "wfaudit.toml").write_text(RESTORE)
     env = {
         **SECRETS,
@@ -133,7 +135,7 @@ def _secrets() -> dict[str, str]:
 
 
 def test_the_devtron_example_is_audited_masked_retriggered_and_idempotent(
-    devtron: pathlib.Path, served: Any, tmp_path: pathlib.Path
+    devtron: pathlib.Path, served: LiveServer, tmp_path: pathlib.Path
 ) -> None:
     launched = tmp_path / "launched"
     done, _ = run_devtron(
@@ -189,7 +191,7 @@ def test_the_devtron_example_is_audited_masked_retriggered_and_idempotent(
 
 
 def test_the_clients_live_tests_pass_against_the_server_and_store_what_they_sent(
-    go_work: pathlib.Path, served: Any
+    go_work: pathlib.Path, served: LiveServer
 ) -> None:
     """clients/go/wfaudit/live_test.go against the live server: batches, refusals,
     outcomes and a retrigger plan; then what the store holds."""
@@ -220,7 +222,7 @@ def test_the_clients_live_tests_pass_against_the_server_and_store_what_they_sent
 
 
 def test_a_changed_request_for_the_same_run_is_a_logged_conflict(
-    devtron: pathlib.Path, served: Any, tmp_path: pathlib.Path
+    devtron: pathlib.Path, served: LiveServer, tmp_path: pathlib.Path
 ) -> None:
     """Workflow 4711's request audited first with other content: the example's
     audit is refused (409, a typed error logged), the run is launched anyway."""
