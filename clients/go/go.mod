@@ -1,0 +1,3 @@
+module wfaudit/clients/go
+
+go 1.19
