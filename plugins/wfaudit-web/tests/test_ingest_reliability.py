@@ -34,7 +34,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from wfaudit.spool import Spool, spool_roots
+from wfaudit.spool import Spool, spool_roots, worker_spool_root
 from wfaudit_sql.urls import parse_store_url
 
 from .conftest import PLUGINS
@@ -454,3 +454,69 @@ def test_the_real_server_refuses_with_a_json_error_and_writes_nothing(
         server.stop()
     assert stored(store_url) == ({}, 0)
     assert spooled(home, store_url) == 0
+
+
+# -- spools a worker left -----------------------------------------------------------------
+
+
+def spool_while_locked(store_url: str, root: Path, runs: list[str]) -> None:
+    """Audit ``runs`` into the spool at ``root`` (a worker's), the store being locked."""
+    from wfaudit import Auditor
+
+    outage = Outage(store_url, None)
+    outage.begin()
+    try:
+        with Auditor.from_url(outage.server_url, spool_root=root) as auditor:
+            for run in runs:
+                result = auditor.audit_trigger(**{**payload(run), "workflow_id": run})
+                assert result.spooled, result
+    finally:
+        outage.end()
+
+
+@pytest.fixture
+def locked_store(
+    store: tuple[str, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, Path, dict[str, str]]:
+    store_url, home, env = store
+    for name in ("WFAUDIT_HOME", "WFAUDIT_LOAD_PLUGINS"):
+        monkeypatch.setenv(name, env[name])
+    url = Outage(store_url, None).server_url
+    return url, home, {**env, "WFAUDIT_STORE_URL": url}
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_drain_replays_every_workers_spool(
+    locked_store: tuple[str, Path, dict[str, str]],
+) -> None:
+    url, home, env = locked_store
+    store_url = url.partition("?")[0]
+    spool_while_locked(store_url, worker_spool_root(home / "spool", 3), ["w3-a", "w3-b"])
+    spool_while_locked(store_url, home / "spool", ["default-a"])
+    assert spooled(home, url) == 3
+    drained = wfaudit("drain", "--json", env=env)
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert json.loads(drained.stdout)["replayed"] == 3
+    assert spooled(home, url) == 0
+    assert sorted(stored(store_url)[0]) == ["default-a", "w3-a", "w3-b"]
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_a_server_drains_at_start_up_what_a_slot_no_longer_run_left(
+    locked_store: tuple[str, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Slot 5 of an earlier ``--workers 6`` left files; ``--workers 2`` stores them
+    at start-up, with no audit to prompt it."""
+    url, home, env = locked_store
+    store_url = url.partition("?")[0]
+    spool_while_locked(store_url, worker_spool_root(home / "spool", 5), ["w5-a", "w5-b"])
+    server = Server(env, tmp_path / "serve.log")
+    server.start()
+    try:
+        deadline = time.monotonic() + 60
+        while spooled(home, url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    assert spooled(home, url) == 0
+    assert sorted(stored(store_url)[0]) == ["w5-a", "w5-b"]
