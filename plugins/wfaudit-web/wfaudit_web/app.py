@@ -62,6 +62,9 @@ CSRF_COOKIE = "wfaudit_csrf"
 CSRF_FIELD = "csrf"
 """The form field that must repeat it."""
 MAX_LIMIT = 500
+READINESS = ("read", "ingest")
+"""What ``/readyz?for=`` asks: ``read`` (the default), the store answers;
+``ingest``, a write is durable (the store answers or the spool can be written)."""
 
 
 class Refused(Exception):
@@ -454,14 +457,21 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     def readyz(request: Request) -> Response:
-        # The engine's readiness: the store answers, with the schema this wfaudit needs.
+        # The engine's readiness: the store answers, with the schema this wfaudit
+        # needs. ``?for=ingest``: ready while a write is durable, in the store or,
+        # the store being down, in this worker's spool (202) -- an ingest replica
+        # must stay behind its load balancer through a store outage, or the
+        # orchestrators' audits would find no server instead of the spool.
         from wfaudit import health
 
+        purpose = request.query_params.get("for", "read")
+        if purpose not in READINESS:
+            return JSONResponse({"error": f"for= is one of {', '.join(READINESS)}"}, 400)
         try:
             report = health.check(web.auditor(None))
         except WfauditError as error:
             return JSONResponse({"status": "unavailable", "error": type(error).__name__}, 503)
-        if not report.ready:
+        if not (report.live if purpose == "ingest" else report.ready):
             return JSONResponse({"status": "unavailable", "health": report.status}, 503)
         return JSONResponse({"status": "ready", "health": report.status})
 
