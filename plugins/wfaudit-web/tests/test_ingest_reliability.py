@@ -520,3 +520,49 @@ def test_a_server_drains_at_start_up_what_a_slot_no_longer_run_left(
         server.stop()
     assert spooled(home, url) == 0
     assert sorted(stored(store_url)[0]) == ["w5-a", "w5-b"]
+
+
+# -- the supervisor -----------------------------------------------------------------------
+
+
+def test_workers_that_cannot_start_stop_the_supervisor(tmp_path: Path) -> None:
+    """Restarting a worker that exits at once would only spin: after a few young
+    deaths in a row, the supervisor gives up (status 1), each time in the same slot."""
+    from wfaudit_web.workers import GIVE_UP_AFTER, Supervisor
+
+    started = tmp_path / "started"
+    script = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n'); sys.exit(3)"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        supervisor = Supervisor(
+            listener,
+            2,
+            lambda fd, slot: [sys.executable, "-c", script, str(started), str(slot)],
+            restart_delay=0.01,
+        )
+        assert supervisor.run() == 1
+    slots = started.read_text().split()
+    assert sorted(set(slots)) == ["0", "1"]
+    assert max(slots.count("0"), slots.count("1")) == GIVE_UP_AFTER
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_workers_stop_when_their_supervisor_is_killed(
+    store: tuple[str, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """SIGKILL to the supervisor alone: its workers notice and stop, and the port
+    is free for the server started again."""
+    _, _, env = store
+    server = Server(env, tmp_path / "serve.log")
+    server.start()
+    assert server.process is not None
+    workers = server.workers_pids()
+    assert len(workers) == 2
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphan workers"
+    server.start()  # binds the same port
+    server.stop()
+    assert server.process.returncode == 0

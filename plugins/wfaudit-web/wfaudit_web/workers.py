@@ -63,6 +63,8 @@ class Supervisor:
     :param count: how many workers.
     :param command: the worker's command line, given the socket's file
         descriptor and a slot.
+    :param restart_delay: seconds before a worker that died young is started
+        again (doubled at each young death in a row).
     """
 
     def __init__(
@@ -70,10 +72,13 @@ class Supervisor:
         listener: socket.socket,
         count: int,
         command: Callable[[int, int], Sequence[str]],
+        *,
+        restart_delay: float = RESTART_DELAY,
     ) -> None:
         self.listener = listener
         self.count = count
         self.command = command
+        self.restart_delay = restart_delay
         self._workers: dict[int, _Worker] = {}
         self._stopping = threading.Event()
 
@@ -125,7 +130,7 @@ class Supervisor:
                         flush=True,
                     )
                     return 1
-                delay = min(RESTART_DELAY * 2**deaths, MAX_RESTART_DELAY) if young else 0.0
+                delay = min(self.restart_delay * 2**deaths, MAX_RESTART_DELAY) if young else 0.0
                 log.warning("worker %d exited (status %d); starting it again", slot, code)
                 worker.young_deaths = deaths
                 pending[slot] = now + delay
