@@ -71,8 +71,11 @@ class Server:
     """``wfaudit serve --workers N`` in its own process group, on a fixed port
     (so that a restarted server answers where the clients send)."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *, workers: int = 2, tenant: str | None = None
+    ) -> None:
         self.env = env
+        self.tenant = tenant
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -83,7 +86,9 @@ class Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "wfaudit", "serve", "--host", "127.0.0.1"),
+                    *(sys.executable, "-m", "wfaudit"),
+                    *(("--tenant", self.tenant) if self.tenant else ()),
+                    *("serve", "--host", "127.0.0.1"),
                     *("--port", str(self.port), "--workers", str(self.workers)),
                 ],
                 env=self.env,
@@ -403,9 +408,12 @@ def test_the_real_server_refuses_with_a_json_error_and_writes_nothing(
         "]\n"
     )
     tenant_token = "reliability-team-a-token-0123456789"
+    # `wfaudit --tenant team-a serve`: the tokens of the variables are bound to team-a,
+    # in every worker as in one process.
     server = Server(
         {**env, "WFAUDIT_CONFIG": str(settings), "WFAUDIT_TOKEN_CI_A": tenant_token},
         tmp_path / "serve.log",
+        tenant="team-a",
     )
     good = json.dumps(payload("r1")).encode()
     event = {"specversion": "1.0", "id": "e-1", "source": "/x"}  # no type
@@ -417,6 +425,13 @@ def test_the_real_server_refuses_with_a_json_error_and_writes_nothing(
             "other tenant",
             "/api/v1/triggers",
             {"Authorization": f"Bearer {tenant_token}"},
+            json.dumps({**payload("r2"), "tenant": "team-b"}).encode(),
+            403,
+        ),
+        (
+            "other tenant (--tenant)",
+            "/api/v1/triggers",
+            {"Authorization": f"Bearer {WRITE}"},
             json.dumps({**payload("r2"), "tenant": "team-b"}).encode(),
             403,
         ),
@@ -450,10 +465,15 @@ def test_the_real_server_refuses_with_a_json_error_and_writes_nothing(
                 assert answer.headers["content-type"] == "application/json", name
                 assert isinstance(answer.json()["error"], str), name
                 assert PASSWORD not in answer.text and WRITE not in answer.text, name
+            assert stored(store_url) == ({}, 0)
+            assert spooled(home, store_url) == 0
+            accepted = http.post(
+                "/api/v1/triggers", json=payload("r4"), headers={"Authorization": f"Bearer {WRITE}"}
+            )
+            assert accepted.status_code == 201, accepted.text
+            assert accepted.json()["ref"]["tenant"] == "team-a"
     finally:
         server.stop()
-    assert stored(store_url) == ({}, 0)
-    assert spooled(home, store_url) == 0
 
 
 # -- spools a worker left -----------------------------------------------------------------

@@ -118,13 +118,12 @@ def serve(
 
 
 def _worker_command(host: str, port: int, state: CliState) -> Callable[[int, int], list[str]]:
-    """The command line of a worker. The store URL and the tenant go by the
-    environment (inherited), never by the command line: a URL may hold a password,
-    and command lines are visible to every user of the machine."""
+    """The command line of a worker: the same options as this process's. The store
+    URL goes by the environment (inherited), never by the command line: a URL may
+    hold a password, and command lines are visible to every user of the machine."""
     if state.store_url is not None:
         os.environ["WFAUDIT_STORE_URL"] = state.store_url
-    if state.tenant is not None:
-        os.environ["WFAUDIT_TENANT"] = state.tenant
+    tenant = ["--tenant", state.tenant] if state.tenant is not None else []
     parent = os.getpid()
 
     def command(fd: int, slot: int) -> list[str]:
@@ -132,6 +131,7 @@ def _worker_command(host: str, port: int, state: CliState) -> Callable[[int, int
             sys.executable,
             "-m",
             "wfaudit",
+            *tenant,
             "serve",
             "--host",
             host,
