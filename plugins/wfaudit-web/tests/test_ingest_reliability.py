@@ -505,8 +505,13 @@ def locked_store(
     return url, home, {**env, "WFAUDIT_STORE_URL": url}
 
 
+def pathlib_name(directory: str) -> str:
+    """``spool`` or ``worker-<slot>``: the spool root a store's spool directory is in."""
+    return Path(directory).parent.name
+
+
 @pytest.mark.wfaudit_backends("sqlite")
-def test_drain_replays_every_workers_spool(
+def test_spool_list_and_drain_cover_every_workers_spool(
     locked_store: tuple[str, Path, dict[str, str]],
 ) -> None:
     url, home, env = locked_store
@@ -514,6 +519,14 @@ def test_drain_replays_every_workers_spool(
     spool_while_locked(store_url, worker_spool_root(home / "spool", 3), ["w3-a", "w3-b"])
     spool_while_locked(store_url, home / "spool", ["default-a"])
     assert spooled(home, url) == 3
+    listed = wfaudit("spool", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)
+    assert shown["waiting"] == 3
+    assert [(pathlib_name(item["spool"]), item["waiting"]) for item in shown["spools"]] == [
+        ("spool", 1),
+        ("worker-3", 2),
+    ]
     drained = wfaudit("drain", "--json", env=env)
     assert drained.returncode == 0, drained.stdout + drained.stderr
     assert json.loads(drained.stdout)["replayed"] == 3
