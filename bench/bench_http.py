@@ -24,6 +24,7 @@ The machine is a 2-core one shared with other work: the two workers, the load
 generator and the database all take their CPU from those 2 cores.
 
     python bench/bench_http.py [--quick] [--no-write]
+    python bench/bench_http.py --section-from bench/results/http.json   # the page only
     python bench/run.py --only http [--quick]
 
 Writes bench/results/http.json and the "http" section of docs/benchmarks.md
@@ -419,8 +420,31 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _published_audit_ms() -> float | None:
+    """The in-process audit's median in the saved full run of the suite (the
+    `audit_trigger end to end` section), to compare this run's machine with."""
+    try:
+        saved = json.loads((HERE / "results" / "run-full.json").read_text(encoding="utf-8"))
+        return float(saved["benchmarks"]["audit"]["results"]["audit_new_blob"]["median_ms"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def markdown(results: dict[str, Any]) -> str:
     latency = results["latency"]
+    published = _published_audit_ms()
+    slower = (
+        []
+        if published is None
+        else [
+            f"The in-process audit took {latency['in_process']['median_ms']:.1f} ms (median) "
+            f"in this run, against {published:.2f} ms in the suite's saved run of "
+            "`audit_trigger end to end` (the same request and code path): the machine was "
+            f"about {latency['in_process']['median_ms'] / published:.1f}x slower while this "
+            "ran, and every figure here is slowed alike.",
+            "",
+        ]
+    )
     inside, outside = latency["in_process"], latency["http"]
     rows = []
     for item in results["throughput"]:
@@ -470,6 +494,7 @@ def markdown(results: dict[str, Any]) -> str:
         "event loop again, the client), which on a machine loaded well beyond its 2 cores "
         "costs milliseconds: the `GET /healthz` row is that cost with nothing else in it.",
         "",
+        *slower,
         "**Sustained audits per second** (load from a separate process: one thread and one "
         "kept-alive connection per client; a fixed number of audits per row, timed from "
         "the first request to the last answer; every answer `2xx` in the end: a `503` "
@@ -505,7 +530,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a run of well under a minute")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # the load process
+    parser.add_argument(
+        "--section-from", metavar="JSON", help="only rewrite the page's section from saved results"
+    )
     args = parser.parse_args(argv)
+    if args.section_from:
+        from docs_section import write_section
+
+        saved = json.loads(pathlib.Path(args.section_from).read_text(encoding="utf-8"))
+        write_section(NAME, TITLE, markdown(saved))
+        return 0
     if args.load:
         host, port, clients, batch, audits, first = json.loads(args.load)
         sys.stdout.write(json.dumps(load(host, port, clients, batch, audits, first)))
