@@ -58,6 +58,7 @@ BENCHMARKS = (
     "bench_log",  # history / diff reads (issue #6), when present
     "bench_retention",  # the retention sweep (issue #8), when present
     "bench_cli",  # wfaudit --version and trigger as whole processes (issue #18)
+    "bench_http",  # the ingest API of wfaudit serve over loopback (issue #18)
 )
 """The suite, in running order: module names in bench/. A listed module that does
 not exist (yet) is skipped and said so."""

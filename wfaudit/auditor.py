@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import pathlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
@@ -79,6 +80,7 @@ from .spool import (
     Spool,
     SpoolDrainer,
     is_spoolable,
+    spool_roots,
 )
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
@@ -116,7 +118,14 @@ class Auditor:
     store. An auditor may be shared by the threads of a process.
     """
 
-    def __init__(self, store: Store, plugin_manager: PluginManager, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plugin_manager: PluginManager,
+        settings: Settings,
+        *,
+        spool_root: pathlib.Path | None = None,
+    ) -> None:
         self.store = store
         self.plugin_manager = plugin_manager
         self.settings = settings
@@ -138,7 +147,7 @@ class Auditor:
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
-        self._attach_spool()
+        self._attach_spool(spool_root)
 
     @classmethod
     def from_url(
@@ -151,6 +160,7 @@ class Auditor:
         strict: bool | None = None,
         allow_unmasked: bool | None = None,
         create: bool = True,
+        spool_root: pathlib.Path | None = None,
     ) -> Self:
         """Open an auditor on the store at ``url``.
 
@@ -165,6 +175,9 @@ class Auditor:
         :param create: a store that does not exist yet may be created. Pass False
             to only read: a missing store (a typo in the path, an empty
             database) then raises :class:`StoreNotFound` and nothing is created.
+        :param spool_root: where this auditor spools (default
+            ``$WFAUDIT_HOME/spool``); each worker of ``wfaudit serve --workers N``
+            has its own (:func:`wfaudit.spool.worker_spool_root`).
         """
         settings = Settings.load(
             store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
@@ -178,7 +191,7 @@ class Auditor:
             store = _deferred_store(pm, settings, error, create=create)
         if store is None:
             raise BadStoreURL(_unowned_url_message(settings.store_url, pm))
-        return cls(store, pm, settings)
+        return cls(store, pm, settings, spool_root=spool_root)
 
     def close(self) -> None:
         self._drainer.stop()
@@ -416,9 +429,9 @@ class Auditor:
 
     # -- the durable spool (wfaudit.spool) ------------------------------------
 
-    def _attach_spool(self) -> None:
+    def _attach_spool(self, root: pathlib.Path | None) -> None:
         """Set up this auditor's spool, circuit breaker and background drainer."""
-        self.spool = Spool(self.settings.home / "spool", self.settings.store_url)
+        self.spool = Spool(root or self.settings.home / "spool", self.settings.store_url)
         breaker = CircuitBreaker()
         self._drainer = SpoolDrainer(
             self.spool,
@@ -587,6 +600,39 @@ class Auditor:
         process that is draining the same spool.
         """
         return self._drainer.drain(limit=limit, wait=wait)
+
+    def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
+        """Replay this auditor's spool, then every other spool of this store in the
+        data directory (:func:`wfaudit.spool.spool_roots`: the default one and each
+        worker's of ``wfaudit serve --workers N``), as one report.
+
+        Any process may drain any of them: each spool's drain lock keeps two
+        drainers apart, and a replay the store already has is a no-op. So the
+        files of a worker that died, or of a slot no longer run, are not stranded.
+        ``limit`` counts the files of each spool; a spool another process is
+        draining is waited for up to ``wait`` seconds, then reported ``busy``.
+        """
+        reports = [self.drain_spool(limit=limit, wait=wait)]
+        if reports[0].store_unavailable or reports[0].error:
+            return reports[0]
+        for root in spool_roots(self.settings.home / "spool"):
+            if root == self.spool.root:
+                continue
+            other = Spool(root, self.settings.store_url)
+            if not other.has_pending(self.settings.tenant):
+                continue
+            drainer = SpoolDrainer(
+                other,
+                CircuitBreaker(),
+                self._replay,
+                probe=self._probe_store,
+                tenant=self.settings.tenant,
+            )
+            report = drainer.drain(limit=limit, wait=wait)
+            reports.append(report)
+            if report.store_unavailable or report.error:
+                break
+        return DrainReport.combined(reports)
 
     # -- reading -------------------------------------------------------------
 

@@ -226,9 +226,15 @@ def stats(as_json: bool) -> None:
 @json_option
 def drain(limit: int | None, wait: float, as_json: bool) -> None:
     """Replay the snapshots spooled while the store was unavailable; exit 1 if
-    some remain or had to be set aside."""
+    some remain or had to be set aside.
+
+    Every spool of the data directory is replayed: the default one and each
+    worker's of `wfaudit serve --workers N` (one that died left its files there).
+    """
     with _state().auditor(create=True) as auditor:  # the spool's audits may be the first
-        report = auditor.drain_spool(limit=limit, wait=wait)
+        # Every spool of the data directory: the default one and those of the
+        # workers of `wfaudit serve --workers N`.
+        report = auditor.drain_spools(limit=limit, wait=wait)
         where = auditor.spool.directory
     if as_json:
         data = render.to_json_data(report)

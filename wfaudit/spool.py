@@ -15,6 +15,16 @@ Layout and crash safety::
             .<id>.<pid>.<random>.tmp            a file being written
         quarantine/{corrupt,rejected}/          files drain could not replay
         .drain.lock                             one drainer at a time
+    $WFAUDIT_HOME/spool/worker-<slot>/<store key>/...
+                                                the spool of worker <slot> of
+                                                ``wfaudit serve --workers N``
+
+Each worker of a multi-process server writes its own spool (no two processes
+race for one directory's drain lock on every audit); a restarted worker takes
+its slot's spool back, and every drain of the data directory
+(:func:`spool_roots`: ``wfaudit drain``, the server's periodic drain) replays
+every worker's spool too, so files left by a worker that died, or by a slot no
+longer run, are never stranded.
 
 A file is written to a temporary name, flushed and fsynced, renamed into place
 (atomic) and then the directory is fsynced, so a crash (SIGKILL, power loss)
@@ -104,7 +114,9 @@ __all__ = [
     "SpoolFileTooNew",
     "is_spoolable",
     "sanitize_url",
+    "spool_roots",
     "store_key",
+    "worker_spool_root",
 ]
 
 log = logging.getLogger("wfaudit.spool")
@@ -124,6 +136,8 @@ _SCHEME_ALIASES = {
     "sqlite+pysqlite": "sqlite",
 }
 _STALE_TEMP_SECONDS = 3600.0
+_WORKER_PREFIX = "worker-"
+_WORKER_NAME = re.compile(r"^worker-[0-9]{1,6}$")
 _MISSING = (FileNotFoundError, NotADirectoryError)
 """A spool directory that is not there (yet): nothing waits in it."""
 
@@ -214,6 +228,32 @@ def _file_name(record: SnapshotRecord) -> str:
         record.id if _SAFE_NAME.match(record.id) else hashlib.sha256(record.id.encode()).hexdigest()
     )
     return name + _SUFFIX
+
+
+# -- the spools of one data directory -------------------------------------------------
+
+
+def worker_spool_root(root: Path, slot: int) -> Path:
+    """The spool root of worker ``slot`` of a multi-process server (``root`` is
+    ``$WFAUDIT_HOME/spool``)."""
+    if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < 1_000_000:
+        raise ConfigurationError(f"a worker slot is an integer in 0..999999, not {slot!r}")
+    return Path(root) / f"{_WORKER_PREFIX}{slot}"
+
+
+def spool_roots(root: Path) -> list[Path]:
+    """Every spool root under ``root`` (``$WFAUDIT_HOME/spool``): the root itself,
+    then each worker's (``worker-<slot>``), in slot order."""
+    root = Path(root)
+    try:
+        workers = [
+            Path(entry.path)
+            for entry in os.scandir(root)
+            if _WORKER_NAME.match(entry.name) and entry.is_dir()
+        ]
+    except _MISSING:
+        workers = []
+    return [root, *sorted(workers, key=lambda path: int(path.name[len(_WORKER_PREFIX) :]))]
 
 
 # -- files ---------------------------------------------------------------------------
@@ -742,6 +782,23 @@ class DrainReport:
     def ok(self) -> bool:
         """Nothing waits and nothing had to be set aside."""
         return not (self.remaining or self.rejected or self.corrupt or self.busy or self.error)
+
+    @classmethod
+    def combined(cls, reports: list[DrainReport]) -> DrainReport:
+        """One report of several drains (of several spools): counts summed, the
+        first error kept."""
+        return cls(
+            replayed=sum(report.replayed for report in reports),
+            already_stored=sum(report.already_stored for report in reports),
+            rejected=sum(report.rejected for report in reports),
+            corrupt=sum(report.corrupt for report in reports),
+            too_new=sum(report.too_new for report in reports),
+            remaining=sum(report.remaining for report in reports),
+            store_unavailable=any(report.store_unavailable for report in reports),
+            busy=any(report.busy for report in reports),
+            error=next((report.error for report in reports if report.error), None),
+            quarantined=tuple(item for report in reports for item in report.quarantined),
+        )
 
 
 Replay = Callable[[SnapshotRecord, Blob], SaveResult]

@@ -6,6 +6,9 @@ quarantine, with the reason, and goes on with the next. Nothing leaves the
 quarantine but by these commands: ``list`` shows the files and their reasons,
 ``retry`` puts files back and drains (after the cause was fixed: a schema
 upgraded, a conflicting snapshot resolved), ``discard`` deletes them.
+
+Every spool of the data directory is covered: the default one and each worker's
+of ``wfaudit serve --workers N`` (:func:`wfaudit.spool.spool_roots`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from rich.text import Text
 from . import render
 from .cli import CliState, cli, json_option, store_options
 from .ops_cli import print_drain_report
-from .spool import QuarantinedFile, Spool, SpoolError
+from .spool import QuarantinedFile, Spool, SpoolError, spool_roots
 from .words import plural
 
 __all__ = ["spool"]
@@ -30,12 +33,15 @@ def _state() -> CliState:
     return state
 
 
-def _spool() -> Spool:
-    """The spool of the store in ``--store`` (no store is opened: the store may be down)."""
+def _spools() -> list[Spool]:
+    """The spools of the store in ``--store``: the default one first, then each
+    worker's that exists (no store is opened: the store may be down)."""
     from .settings import Settings
 
     settings = Settings.load(store_url=_state().store_url)
-    return Spool(settings.home / "spool", settings.store_url)
+    roots = spool_roots(settings.home / "spool")
+    spools = [Spool(root, settings.store_url) for root in roots]
+    return [spools[0], *(each for each in spools[1:] if each.directory.is_dir())]
 
 
 def _item_data(item: QuarantinedFile) -> dict[str, object]:
@@ -52,16 +58,26 @@ def _item_data(item: QuarantinedFile) -> dict[str, object]:
     }
 
 
-def _selected(spool: Spool, names: tuple[str, ...], every: bool) -> list[QuarantinedFile]:
+def _selected(
+    spools: list[Spool], names: tuple[str, ...], every: bool
+) -> list[tuple[Spool, QuarantinedFile]]:
+    """The quarantined files named (or every one), each with the spool it is in."""
     tenant = _state().tenant
     if every == bool(names):
         raise click.UsageError("name the files (snapshot ids or file names) or give --all")
     if every:
-        return spool.quarantined_files(tenant)
-    try:
-        return [spool.find_quarantined(name, tenant) for name in dict.fromkeys(names)]
-    except SpoolError as error:
-        raise click.ClickException(str(error)) from None
+        return [(each, item) for each in spools for item in each.quarantined_files(tenant)]
+    found = []
+    for name in dict.fromkeys(names):
+        for each in spools:
+            try:
+                found.append((each, each.find_quarantined(name, tenant)))
+                break
+            except SpoolError as error:
+                missing = error
+        else:
+            raise click.ClickException(str(missing)) from None
+    return found
 
 
 @cli.group()
@@ -74,22 +90,31 @@ def spool() -> None:
 @json_option
 def list_files(as_json: bool) -> None:
     """How many snapshots wait, and every quarantined file with its reason."""
-    the_spool = _spool()
+    spools = _spools()
     tenant = _state().tenant
-    waiting = the_spool.depth(tenant)
-    items = the_spool.quarantined_files(tenant)
+    counts = [(each, each.depth(tenant), each.quarantined_files(tenant)) for each in spools]
+    items = [item for _, _, found in counts for item in found]
     if as_json:
         click.echo(
             render.dump_json(
                 {
-                    "spool": str(the_spool.directory),
-                    "waiting": waiting,
+                    "spool": str(spools[0].directory),
+                    "waiting": sum(waiting for _, waiting, _ in counts),
                     "quarantined": [_item_data(item) for item in items],
+                    "spools": [
+                        {
+                            "spool": str(each.directory),
+                            "waiting": waiting,
+                            "quarantined": len(found),
+                        }
+                        for each, waiting, found in counts
+                    ],
                 }
             )
         )
         return
-    click.echo(f"spool {the_spool.directory}: {waiting} waiting, {len(items)} quarantined")
+    for each, waiting, found in counts:
+        click.echo(f"spool {each.directory}: {waiting} waiting, {len(found)} quarantined")
     if not items:
         return
     table = Table(title="Quarantined (set aside by drain)", title_justify="left")
@@ -116,18 +141,17 @@ def list_files(as_json: bool) -> None:
 @json_option
 def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) -> None:
     """Put quarantined files back in the spool and drain it; exit 1 if any is set aside again."""
-    the_spool = _spool()
     moved: list[str] = []
-    for item in _selected(the_spool, names, every):
+    for each, item in _selected(_spools(), names, every):
         try:
-            the_spool.requeue(item)
+            each.requeue(item)
         except SpoolError as error:
             raise click.ClickException(str(error)) from None
         moved.append(item.name)
     report = None
     if moved and not no_drain:
         with _state().auditor(strict=False) as auditor:
-            report = auditor.drain_spool()
+            report = auditor.drain_spools()
     if as_json:
         data: dict[str, object] = {"requeued": moved}
         if report is not None:
@@ -149,8 +173,8 @@ def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) ->
 @json_option
 def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> None:
     """Delete quarantined files for good (their snapshots never reach the store)."""
-    the_spool = _spool()
-    items = _selected(the_spool, names, every)
+    selected = _selected(_spools(), names, every)
+    items = [item for _, item in selected]
     if items and not yes:
         click.confirm(
             f"delete {plural(len(items), 'quarantined file')} for good? Their snapshots never "
@@ -158,8 +182,8 @@ def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> No
             abort=True,
             err=True,
         )
-    for item in items:
-        the_spool.discard(item)
+    for each, item in selected:
+        each.discard(item)
     if as_json:
         click.echo(render.dump_json({"discarded": [_item_data(item) for item in items]}))
         return

@@ -152,7 +152,15 @@ def test_ids_given_as_dash_are_read_from_the_payload(store: str, client: httpx.C
 
 
 def _nothing_written(store: str) -> None:
+    """Nothing in the store, and nothing in any spool of the data directory."""
+    import os
+    import pathlib
+
+    from wfaudit.spool import Spool, spool_roots
+
     assert stored(store) == []
+    root = pathlib.Path(os.environ["WFAUDIT_HOME"]) / "spool"
+    assert [Spool(each, store).depth() for each in spool_roots(root)] == [0]
 
 
 @pytest.mark.parametrize(

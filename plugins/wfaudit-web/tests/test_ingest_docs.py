@@ -4,7 +4,7 @@ The shell blocks run in bash as written, against a real ``wfaudit serve``
 started by the page's first block (the only liberty: the port, 8080 on the page,
 is a free one here, and ``$HOME`` is a temporary directory). The TOML block is
 fed to the settings readers, the JSON block compared with a real answer, the
-YAML block parsed.
+Tekton YAML block parsed (the Kubernetes one: test_ingest_kubernetes.py).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_the_settings_block_is_what_the_readers_take(monkeypatch: pytest.MonkeyP
 
 
 def test_the_tekton_sink_block_points_at_the_endpoint() -> None:
-    (text,) = [text for kind, text in blocks() if kind == "yaml"]
+    (text,) = [text for kind, text in blocks() if kind == "yaml" and "config-defaults" in text]
     config = yaml.safe_load(text)
     assert config["metadata"] == {"name": "config-defaults", "namespace": "tekton-pipelines"}
     assert config["data"]["default-cloud-events-sink"].endswith("/api/v1/cloudevents")

@@ -85,6 +85,17 @@ def test_readyz_answers_503_when_the_store_is_not_there(
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json() == expected
+        # An ingest replica stays ready while its audits can be spooled (202): a
+        # store outage must not take every replica from behind the load balancer.
+        ingest = client.get("/readyz", params={"for": "ingest"})
+        if url.startswith("nope"):
+            assert (ingest.status_code, ingest.json()) == (503, expected)
+        else:
+            assert (ingest.status_code, ingest.json()) == (
+                200,
+                {"status": "ready", "health": "degraded"},
+            )
+        assert client.get("/readyz", params={"for": "nothing"}).status_code == 400
 
 
 def test_metrics_answer_503_when_the_multiproc_directory_is_missing(

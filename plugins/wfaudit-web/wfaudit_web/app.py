@@ -22,6 +22,7 @@ import contextlib
 import hmac
 import importlib.metadata
 import logging
+import pathlib
 import secrets
 import threading
 import urllib.parse
@@ -36,6 +37,7 @@ from starlette.routing import Route
 
 from wfaudit import Auditor
 from wfaudit.diff import SnapshotDiff
+from wfaudit.spool import DrainReport, Spool, spool_roots
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
     InvalidRequest,
@@ -60,6 +62,9 @@ CSRF_COOKIE = "wfaudit_csrf"
 CSRF_FIELD = "csrf"
 """The form field that must repeat it."""
 MAX_LIMIT = 500
+READINESS = ("read", "ingest")
+"""What ``/readyz?for=`` asks: ``read`` (the default), the store answers;
+``ingest``, a write is durable (the store answers or the spool can be written)."""
 
 
 class Refused(Exception):
@@ -81,8 +86,10 @@ class WebApp:
         *,
         plugins: Sequence[object] = (),
         load_entrypoints: bool = True,
+        spool_root: pathlib.Path | None = None,
     ) -> None:
         self.store_url = store_url
+        self.spool_root = spool_root
         self.tokens = tokens
         self._plugins = tuple(plugins)
         self._load_entrypoints = load_entrypoints
@@ -101,8 +108,32 @@ class WebApp:
                     create=False,  # the web view only reads: it never creates a store
                     plugins=self._plugins,
                     load_entrypoints=self._load_entrypoints,
+                    spool_root=self.spool_root,
                 )
             return auditor
+
+    def drain(self) -> DrainReport | None:
+        """Replay every spool of the data directory (this worker's, the other
+        workers', one a dead worker left) into the store, unless nothing waits
+        or another process is draining. Never raises: a drain that cannot run
+        now is the next one's."""
+        try:
+            auditor = self.auditor(None)
+            roots = spool_roots(auditor.settings.home / "spool")
+            if not any(Spool(root, auditor.settings.store_url).has_pending() for root in roots):
+                return None
+            report = auditor.drain_spools(wait=0.0)
+        except Exception as error:  # a background drain never takes the worker down
+            log.warning("the periodic spool drain failed: %s", type(error).__name__)
+            return None
+        if report.replayed or report.already_stored:
+            log.info(
+                "spool drain: %d replayed, %d already stored, %d remaining",
+                report.replayed,
+                report.already_stored,
+                report.remaining,
+            )
+        return report
 
     def close(self) -> None:
         with self._lock:
@@ -385,6 +416,13 @@ def _version() -> str:
         return "0"
 
 
+def _drain_periodically(web: WebApp, interval: float, stop: threading.Event) -> None:
+    while True:
+        web.drain()
+        if stop.wait(interval):
+            return
+
+
 def create_app(
     store_url: str | None,
     tokens: Tokens,
@@ -392,28 +430,48 @@ def create_app(
     plugins: Sequence[object] = (),
     load_entrypoints: bool = True,
     limits: ingest.Limits | None = None,
+    spool_root: pathlib.Path | None = None,
+    drain_interval: float | None = None,
 ) -> Starlette:
     """The app for the store at ``store_url`` (None: the configured default store).
 
     :param tokens: who may read and write; with none, no data is served.
     :param plugins: plugins to register in code in the app's auditors.
     :param limits: the ingest API's limits (body size, timeout, concurrency).
+    :param spool_root: where this worker spools (default ``$WFAUDIT_HOME/spool``).
+    :param drain_interval: while the app runs, every spool of the data directory
+        is drained every this many seconds (at start-up first), so that what a
+        worker that died left is stored without waiting for the next audit;
+        None: only after audits, as in any auditor.
     """
-    web = WebApp(store_url, tokens, plugins=plugins, load_entrypoints=load_entrypoints)
+    web = WebApp(
+        store_url,
+        tokens,
+        plugins=plugins,
+        load_entrypoints=load_entrypoints,
+        spool_root=spool_root,
+    )
     description = openapi(_version())
 
     def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     def readyz(request: Request) -> Response:
-        # The engine's readiness: the store answers, with the schema this wfaudit needs.
+        # The engine's readiness: the store answers, with the schema this wfaudit
+        # needs. ``?for=ingest``: ready while a write is durable, in the store or,
+        # the store being down, in this worker's spool (202) -- an ingest replica
+        # must stay behind its load balancer through a store outage, or the
+        # orchestrators' audits would find no server instead of the spool.
         from wfaudit import health
 
+        purpose = request.query_params.get("for", "read")
+        if purpose not in READINESS:
+            return JSONResponse({"error": f"for= is one of {', '.join(READINESS)}"}, 400)
         try:
             report = health.check(web.auditor(None))
         except WfauditError as error:
             return JSONResponse({"status": "unavailable", "error": type(error).__name__}, 503)
-        if not report.ready:
+        if not (report.live if purpose == "ingest" else report.ready):
             return JSONResponse({"status": "unavailable", "health": report.status}, 503)
         return JSONResponse({"status": "ready", "health": report.status})
 
@@ -487,8 +545,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        web.close()
+        stop = threading.Event()
+        drainer = None
+        if drain_interval is not None:
+            drainer = threading.Thread(
+                target=_drain_periodically,
+                args=(web, drain_interval, stop),
+                name="wfaudit-web-drain",
+                daemon=True,
+            )
+            drainer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if drainer is not None:
+                drainer.join(timeout=10)
+            web.close()
 
     routes = [
         Route("/", root),

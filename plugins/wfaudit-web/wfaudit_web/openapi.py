@@ -333,7 +333,12 @@ def openapi(version: str) -> dict[str, Any]:
             "/api/v1/verify": _get("Whether the audit trail and blobs are as written."),
             "/metrics": _metrics(),
             "/healthz": _get("Liveness: the process answers.", public=True),
-            "/readyz": _get("Readiness: the store answers.", public=True),
+            "/readyz": _get(
+                "Readiness: the store answers (503 if not). for=ingest: a write is "
+                "durable, in the store or, the store being down, in the spool.",
+                _param("for", "query", "read (the default) or ingest."),
+                public=True,
+            ),
             **_ingest(),
         },
     }
