@@ -294,5 +294,62 @@ def test_server_mode_loads_neither_the_engine_nor_a_plugin(
         "wfaudit_sql",
         "wfaudit_maskers",
         "wfaudit_web",
+        # Nor the contract's model, the settings class or the HTTP library: the
+        # process stays about as light as `wfaudit --version` (bench/bench_cli.py).
+        "wfaudit_hookspecs.model",
+        "wfaudit.settings",
+        "attr",
+        "attrs",
+        "pluggy",
+        "logging",
+        "http.client",
+        "email",
+        "platformdirs",
     )
     assert _loaded(modules, *heavy) == []
+
+
+def test_the_answer_reader_takes_what_http_servers_send() -> None:
+    """The plain-HTTP reader (no http.client on this path): lengths, chunks, junk."""
+    from wfaudit.remote import _parse_answer
+
+    plain = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\n{}junk"
+    assert _parse_answer(plain) == (201, {"content-length": "2", "retry-after": "3"}, b"{}")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'3\r\n{"a\r\n5;x=y\r\n": 1}\r\n0\r\n\r\n'
+    )
+    assert _parse_answer(chunked)[2] == b'{"a": 1}'
+    for junk in (b"", b"SSH-2.0-OpenSSH\r\n", b"HTTP/1.1 abc\r\n\r\n", b"HTTP/1.1 200 OK\r\n"):
+        with pytest.raises(ValueError, match=r"incomplete answer|not an HTTP answer"):
+            _parse_answer(junk)
+
+
+def test_a_server_that_is_not_http_is_not_audited(request_file: pathlib.Path) -> None:
+    """A port that answers something else: "not audited", nothing kept, no traceback."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = send(f"http://127.0.0.1:{port}", request_file, "10", "--timeout", "0.5")
+    finally:
+        listener.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("not audited: ") and "malformed answer" in result.stdout
+    assert "Traceback" not in result.stderr
+    _no_secret(result)

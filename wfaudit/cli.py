@@ -12,21 +12,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
 import click
 
-from wfaudit_hookspecs import (
-    Status,
-    TriggerKind,
-    TriggerRequest,
-    WfauditError,
-)
+from wfaudit_hookspecs import WfauditError
 
 from . import __version__
 
@@ -38,18 +31,41 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+TRIGGER_KINDS = ("manual", "webhook", "schedule", "retry")
+"""The values of :class:`~wfaudit_hookspecs.TriggerKind`, spelt here so that the
+command line is built without the model's module (a test keeps them equal)."""
+OUTCOME_STATUSES = ("running", "succeeded", "failed", "error", "cancelled")
+"""The values of :class:`~wfaudit_hookspecs.Status` an outcome may take (all but
+``triggered``), spelt here for the same reason."""
 
-@attrs.define
+
 class CliState:
     """What the root command hands its subcommands (and plugins' commands).
 
     :ivar store_url: the resolved store URL (``--store``, ``WFAUDIT_STORE_URL``,
-        the settings file, or the embedded default).
+        the settings file, or the embedded default), resolved when first read:
+        ``trigger --server`` never reads the settings.
     :ivar tenant: the tenant to scope to, if any.
     """
 
-    store_url: str | None = None
-    tenant: str | None = None
+    def __init__(self, store_url: str | None = None, tenant: str | None = None) -> None:
+        self._store_url = store_url
+        self.tenant = tenant
+
+    @property
+    def store_url(self) -> str:
+        if self._store_url is None:
+            from .settings import Settings
+
+            self._store_url = Settings.load().store_url
+        return self._store_url
+
+    @store_url.setter
+    def store_url(self, value: str | None) -> None:
+        self._store_url = value
+
+    def __repr__(self) -> str:
+        return f"CliState(store_url={self._store_url!r}, tenant={self.tenant!r})"
 
     def auditor(self, strict: bool | None = True, *, create: bool = False) -> Auditor:
         """An auditor on the command's store.
@@ -201,9 +217,7 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
     if ctx.invoked_subcommand is None:  # `wfaudit` alone: the help, not an error
         click.echo(ctx.get_help())
         ctx.exit(0)
-    from .settings import Settings
-
-    ctx.obj = CliState(store_url=store_url or Settings.load().store_url, tenant=tenant)
+    ctx.obj = CliState(store_url=store_url, tenant=tenant)
 
 
 @cli.command()
@@ -223,6 +237,8 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
         infos = [i for i in infos if hook in i.hooks]
     if as_json:
+        import attrs
+
         click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
     else:
         render.console().print(render.plugins_table(infos))
@@ -254,7 +270,7 @@ def _parse_labels(
 @click.option(
     "--kind",
     "trigger_kind",
-    type=click.Choice([k.value for k in TriggerKind]),
+    type=click.Choice(TRIGGER_KINDS),
     default="manual",
     show_default=True,
 )
@@ -293,11 +309,12 @@ def _parse_labels(
 @click.option(
     "--server",
     metavar="URL",
+    envvar="WFAUDIT_SERVER",
     default=None,
     help=(
         "Send the trigger to a running `wfaudit serve` (http://HOST:PORT), which masks "
-        "and stores it; the engine is not loaded here. The token: WFAUDIT_INGEST_TOKEN "
-        "or --token-file."
+        "and stores it; the engine is not loaded here (default: WFAUDIT_SERVER). The "
+        "token: WFAUDIT_INGEST_TOKEN or --token-file."
     ),
 )
 @click.option(
@@ -365,14 +382,18 @@ def trigger(
             "attempt": attempt,
             "tenant": state.tenant,
         }
-        from .settings import Settings
+        from .settings_file import strict_setting
 
         # As locally: WFAUDIT_STRICT or the settings file may say strict too.
-        strict = strict or Settings.load().strict
+        strict = strict or strict_setting()
         _trigger_remote(
             server, token_file, timeout, payload, fields, strict=strict, as_json=as_json
         )
         return
+    import attrs
+
+    from wfaudit_hookspecs import TriggerRequest
+
     config = _load(payload)
     # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
     with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
@@ -506,6 +527,8 @@ def _one_line_outcome() -> Iterator[None]:
     Python would print each record too. Other records (a plugin that failed to
     load) still reach standard error, as they would without this.
     """
+    import logging  # the local audit path only: --server and --version go without
+
     if logging.getLogger().handlers or os.environ.get("WFAUDIT_DEBUG"):
         yield
         return
@@ -532,7 +555,7 @@ def _load(payload: str) -> Any:
 
 @cli.command()
 @click.argument("workflow_id")
-@click.argument("status", type=click.Choice([s.value for s in Status if s is not Status.TRIGGERED]))
+@click.argument("status", type=click.Choice(OUTCOME_STATUSES))
 @click.option("--type", "workflow_type", required=True, help="Workflow type of WORKFLOW_ID.")
 @click.option(
     "--reason",

@@ -34,9 +34,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from wfaudit_hookspecs import WfauditError
 
@@ -48,6 +46,8 @@ TOKEN_ENV = "WFAUDIT_INGEST_TOKEN"  # noqa: S105 - a variable name, not a token
 PATH = "/api/v1/triggers"
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _MAX_ERROR_CHARS = 500
+_MAX_ANSWER_BYTES = 1024 * 1024
+"""An answer to one trigger is a few hundred bytes; more is not a wfaudit server."""
 
 
 class ServerRefused(WfauditError):
@@ -58,8 +58,7 @@ class RemoteSetupError(WfauditError):
     """The ``--server`` options cannot work (bad URL, no token): exit 1."""
 
 
-@attrs.frozen(kw_only=True)
-class RemoteAnswer:
+class RemoteAnswer(NamedTuple):
     """What came back from the server.
 
     :ivar status: the HTTP status, or None when no answer came.
@@ -91,12 +90,15 @@ def read_token(token_file: str | None) -> str:
         token = text.strip().splitlines()[0].strip() if text.strip() else ""
         if not token:
             raise RemoteSetupError(f"the token file {token_file} is empty")
-        return token
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise RemoteSetupError(
-            f"--server needs a write token: set {TOKEN_ENV} or pass --token-file PATH"
-        )
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise RemoteSetupError(
+                f"--server needs a write token: set {TOKEN_ENV} or pass --token-file PATH"
+            )
+    if not token.isprintable() or not token.isascii() or " " in token:
+        # Never quoted: it is a secret, even when malformed.
+        raise RemoteSetupError("the token holds spaces, control or non-ASCII characters")
     return token
 
 
@@ -118,7 +120,9 @@ def endpoint(server: str) -> urllib.parse.SplitResult:
             f"{TOKEN_ENV} or --token-file"
         )
     del port
-    path = parts.path.rstrip("/")
+    if not (parts.hostname or "").isascii():
+        raise RemoteSetupError("--server: write the host name in ASCII (its IDNA form)")
+    path = urllib.parse.quote(parts.path.rstrip("/"), safe="/:@!$&'()*+,;=-._~%")
     if not path.endswith(PATH):
         path += PATH
     return parts._replace(path=path)
@@ -133,8 +137,6 @@ def send_trigger(
     (the request is idempotent) while ``timeout`` seconds allow; then the answer
     has a ``problem``. Any other answer is returned as it came.
     """
-    import http.client  # only here: the local path never needs it
-
     target = endpoint(server)
     body = json.dumps(fields, ensure_ascii=False, allow_nan=False).encode("utf-8")
     headers = {
@@ -146,22 +148,14 @@ def send_trigger(
     deadline = time.monotonic() + timeout
     pause = 0.1
     while True:
-        left = deadline - time.monotonic()
-        connection_type = (
-            http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-        )
-        connection = connection_type(target.hostname or "", target.port, timeout=max(left, 0.001))
+        left = max(deadline - time.monotonic(), 0.001)
+        status: int | None = None
+        raw, retry_after = b"", None
         try:
-            connection.request("POST", target.path, body=body, headers=headers)
-            response = connection.getresponse()
-            status = response.status
-            raw = response.read()
-            retry_after = response.getheader("Retry-After")
-        except (OSError, http.client.HTTPException) as error:
+            status, answer_headers, raw = _post(target, body, headers, left)
+            retry_after = answer_headers.get("retry-after")
+        except (OSError, ValueError) as error:  # ValueError: a malformed answer
             problem = _transport_problem(error)
-            status, raw, retry_after = None, b"", None
-        finally:
-            connection.close()
         if status is not None and status not in _RETRY_STATUSES:
             return RemoteAnswer(status=status, body=_json_body(raw))
         if status is not None:
@@ -175,7 +169,98 @@ def send_trigger(
         pause = min(pause * 2, 2.0)
 
 
+def _post(
+    target: urllib.parse.SplitResult, body: bytes, headers: Mapping[str, str], timeout: float
+) -> tuple[int, dict[str, str], bytes]:
+    """One POST: the status, the headers (lower-case names) and the body.
+
+    Plain HTTP is spoken over a socket here: :mod:`http.client` imports the
+    email package, a fifth of this command's start-up (bench/bench_cli.py).
+    HTTPS goes through :mod:`http.client` (TLS costs more than that anyway).
+    """
+    host = target.hostname or ""
+    if target.scheme == "https":
+        import http.client
+
+        connection = http.client.HTTPSConnection(host, target.port, timeout=timeout)
+        try:
+            connection.request("POST", target.path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            answer = response.read(_MAX_ANSWER_BYTES + 1)
+            if len(answer) > _MAX_ANSWER_BYTES:
+                raise ValueError("the answer is too long")
+            names = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, names, answer
+        except http.client.HTTPException as error:
+            raise ValueError(type(error).__name__) from None
+        finally:
+            connection.close()
+    import socket
+
+    netloc = host if target.port is None else f"{host}:{target.port}"
+    if ":" in host:  # an IPv6 literal
+        netloc = f"[{host}]" + ("" if target.port is None else f":{target.port}")
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = (
+        f"POST {target.path} HTTP/1.1\r\nHost: {netloc}\r\n{head}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1") + body
+    deadline = time.monotonic() + timeout
+    # The host as bytes: a str would be encoded through the IDNA codec (an import).
+    address = (host.encode("ascii"), target.port or 80)
+    with socket.create_connection(address, timeout=timeout) as sock:  # type: ignore[arg-type]
+        sock.sendall(request)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > _MAX_ANSWER_BYTES:
+                raise ValueError("the answer is too long")
+            chunks.append(chunk)
+    return _parse_answer(b"".join(chunks))
+
+
+def _parse_answer(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """An HTTP/1.1 answer read to the end of the connection."""
+    head, separator, rest = data.partition(b"\r\n\r\n")
+    if not separator:
+        raise ValueError("an incomplete answer")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError("not an HTTP answer")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        rest = _unchunked(rest)
+    elif headers.get("content-length", "").isdigit():
+        rest = rest[: int(headers["content-length"])]
+    return int(parts[1]), headers, rest
+
+
+def _unchunked(data: bytes) -> bytes:
+    out: list[bytes] = []
+    while True:
+        size_line, separator, data = data.partition(b"\r\n")
+        if not separator:
+            raise ValueError("a malformed chunked answer")
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[:size])
+        data = data[size + 2 :]
+
+
 def _transport_problem(error: BaseException) -> str:
+    if isinstance(error, ValueError):
+        return f"a malformed answer ({error})"
     if isinstance(error, TimeoutError):
         return "no answer in time"
     if isinstance(error, ConnectionRefusedError):
