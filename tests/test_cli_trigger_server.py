@@ -39,13 +39,15 @@ class Server:
         self.home = home
 
 
-@pytest.fixture
-def server(tmp_path: pathlib.Path) -> Iterator[Server]:
-    """``wfaudit serve`` on a fresh SQLite store (port 0), with a write token.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``wfaudit serve`` on a fresh SQLite store (port 0), with a write token; one for
+    the module's tests, which use workflow ids of their own.
 
     The store's lock deadlines are short, so that a store held locked by the test
     is down for the server within a second (its answers turn 202).
     """
+    tmp_path = tmp_path_factory.mktemp("served")
     path = tmp_path / "served.sqlite3"
     store_url = f"sqlite:///{path}?busy_timeout=100&retry_deadline=0.5"
     Auditor.from_url(store_url, create=True).close()  # serve never creates a store
@@ -219,7 +221,35 @@ def test_a_conflict_and_refusals_fail_with_one_line(
     _no_secret(conflict, unknown, wrong, missing)
 
     with Auditor.from_url(server.store_url, create=False) as auditor:
-        assert [r.workflow_id for r in auditor.history(pipeline_id="7")] == ["3"]
+        stored = {r.workflow_id for r in auditor.history(pipeline_id="7")}
+    assert "3" in stored and not stored & {"4", "5"}
+
+
+def test_a_yaml_payload_and_a_tenant(server: Server, tmp_path: pathlib.Path) -> None:
+    """The payload is read here (YAML too) and sent as JSON; --tenant goes in the body."""
+    path = tmp_path / "request.yaml"
+    path.write_text(f"pipelineName: ci-7\ndockerPassword: {SECRET}\non: push\n")
+    result = wfaudit(
+        "--tenant",
+        "team-a",
+        "trigger",
+        str(path),
+        "--type",
+        "CI",
+        "--workflow-id",
+        "11",
+        "--pipeline-id",
+        "7",
+        "--server",
+        server.url,
+        env={"WFAUDIT_INGEST_TOKEN": TOKEN},
+    )
+    assert ok(result).startswith("audited: CI 11, ")
+    with Auditor.from_url(server.store_url, create=False, tenant="team-a") as auditor:
+        record = auditor.get_snapshot("11", "CI")
+    assert record.tenant == "team-a"
+    assert record.config["on"] == "push" and SECRET not in json.dumps(record.config)
+    _no_secret(result)
 
 
 def test_the_servers_store_down_is_spooled_on_the_server(

@@ -487,7 +487,7 @@ def _trigger_remote(
         return
     if status is not None and 400 <= status < 500 and status != 408:
         raise remote.refused(answer)
-    problem = answer.problem or f"the server answered {status}"
+    problem = answer.problem or remote.answered(answer)
     if strict:
         raise AuditRefused(f"the wfaudit server at {server} cannot take the trigger: {problem}")
     line = (

@@ -38,7 +38,17 @@ from typing import Any, NamedTuple
 
 from wfaudit_hookspecs import WfauditError
 
-__all__ = ["TOKEN_ENV", "RemoteAnswer", "ServerRefused", "read_token", "send_trigger"]
+__all__ = [
+    "TOKEN_ENV",
+    "RemoteAnswer",
+    "RemoteSetupError",
+    "ServerRefused",
+    "answered",
+    "endpoint",
+    "read_token",
+    "refused",
+    "send_trigger",
+]
 
 TOKEN_ENV = "WFAUDIT_INGEST_TOKEN"  # noqa: S105 - a variable name, not a token
 """The environment variable holding the ``write`` token, as ``wfaudit serve`` reads it."""
@@ -159,7 +169,7 @@ def send_trigger(
         if status is not None and status not in _RETRY_STATUSES:
             return RemoteAnswer(status=status, body=_json_body(raw))
         if status is not None:
-            problem = f"the server answered {status}{_error_suffix(_json_body(raw))}"
+            problem = answered(RemoteAnswer(status=status, body=_json_body(raw)))
         wait = pause
         if retry_after is not None and retry_after.strip().isdigit():
             wait = max(wait, float(retry_after.strip()))
@@ -283,6 +293,11 @@ def _error_suffix(body: Mapping[str, Any]) -> str:
     if not isinstance(error, str) or not error:
         return ""
     return f": {error[:_MAX_ERROR_CHARS]}"
+
+
+def answered(answer: RemoteAnswer) -> str:
+    """What the server answered, said in a few words (its status and message)."""
+    return f"the server answered {answer.status}{_error_suffix(answer.body)}"
 
 
 def refused(answer: RemoteAnswer) -> ServerRefused:
