@@ -289,7 +289,7 @@ def markdown(results: dict[str, Any]) -> str:
         *(
             [
                 f"Rows marked *baseline {results['baseline']}* ran the same commands, in the "
-                "same run, with the sources of that commit (before the lazy start-up) first "
+                "same run, with the sources of that commit (the one compared with) first "
                 "on `PYTHONPATH`, as `python -m wfaudit`.",
                 "",
             ]
@@ -308,7 +308,7 @@ def markdown(results: dict[str, Any]) -> str:
         "the audit of 50 KB itself is a small part. Without SQLAlchemy at all (the masked "
         "record handed to a spool and a detached drain, say) the rest still weighs several "
         "bare interpreters, and the answer would no longer say stored or conflicting; "
-        "docs/cli.md says why the fast path for an orchestrator is `--server`. Without "
+        "docs/user-guide.md says why the fast path for an orchestrator is `--server`. Without "
         "cached bytecode (`PYTHONDONTWRITEBYTECODE=1` and a source checkout, as in this "
         "project's development shells) every module is compiled in every run, which adds "
         "several hundred milliseconds to each `wfaudit` process.",
