@@ -11,6 +11,7 @@ not lose a command: the plugins' commands are still found, by name and in
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import json
 import os
@@ -78,8 +79,59 @@ def test_version_loads_neither_the_engine_nor_a_plugin() -> None:
         "wfaudit_maskers",
         "keyring",
         "starlette",
+        # Nor the contract's model (attrs classes) or its hook markers (pluggy): the
+        # package loads them on first use.
+        "wfaudit_hookspecs.model",
+        "attr",
+        "attrs",
+        "pluggy",
+        "logging",
+        "platformdirs",
     )
     assert _loaded(modules, *heavy) == []
+
+
+def test_the_spelt_choices_are_the_models_values() -> None:
+    """The command line spells the trigger kinds and outcome statuses (to start
+    without the model): they must stay the enums' values."""
+    from wfaudit_hookspecs import Status, TriggerKind
+
+    assert tuple(kind.value for kind in TriggerKind) == cli_module.TRIGGER_KINDS
+    assert (
+        tuple(status.value for status in Status if status is not Status.TRIGGERED)
+        == cli_module.OUTCOME_STATUSES
+    )
+
+
+@pytest.mark.parametrize("package", ["wfaudit_hookspecs", "wfaudit"])
+def test_every_public_name_of_the_lazy_packages_is_the_real_one(package: str) -> None:
+    """``wfaudit_hookspecs`` and ``wfaudit`` load most names on first use; each
+    name of ``__all__`` must still be there, and be the object of its module."""
+    code = (
+        "import importlib, json, sys\n"
+        f"package = importlib.import_module({package!r})\n"
+        "lazy = dict(package._LAZY)\n"
+        "found = {}\n"
+        "for name in package.__all__:\n"
+        "    value = getattr(package, name)\n"
+        "    module = lazy.get(name)\n"
+        "    if module is not None:\n"
+        "        where = module if '.' in module or module.startswith('wfaudit_') else "
+        "package.__name__ + '.' + module\n"
+        "        real = importlib.import_module(where)\n"
+        "        real = real if name == module else getattr(real, name)\n"
+        "        assert value is real, name\n"
+        "    found[name] = True\n"
+        "print(json.dumps(sorted(found)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    names = json.loads(result.stdout)
+    module = importlib.import_module(package)
+    assert names == sorted(module.__all__)
+    assert set(vars(module).get("_LAZY", {})) <= set(module.__all__) | {"hookspecs"}
 
 
 def test_trigger_loads_what_audits_and_nothing_else(tmp_path: pathlib.Path) -> None:

@@ -280,3 +280,38 @@ def test_the_views_count_secrets_by_status_unchanged_included(
     texts = [(f"output {i}", text) for i, text in enumerate([*views, same, log])]
     texts += [("json", json.dumps([data, same_json]))]
     assert not find_secrets([ROTATED_FROM, ROTATED_TO, KEPT], texts=texts)
+
+
+def test_show_of_a_5_mb_payload_prints_it_plain_and_whole(store_url: str, tmp_path: Any) -> None:
+    """#21 item 9: rich wrapping and highlighting a 5 MB document took 22 s; past the
+    highlight limit the config is printed as plain indented JSON, whole (bench/ has
+    no figure: the test only proves it completes and loses nothing)."""
+    steps = [
+        {"name": f"step-{i}", "script": "\n".join(f"echo line {j} of step {i}" for j in range(40))}
+        for i in range(5_000)
+    ]
+    config = {"pipelineName": "huge", "steps": steps}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(config))
+    assert path.stat().st_size > 5_000_000
+    ok(
+        wfaudit(
+            "trigger",
+            str(path),
+            "--type",
+            "CI",
+            "--workflow-id",
+            "huge-1",
+            "--pipeline-id",
+            "9",
+            "--format",
+            "generic",
+            "--strict",
+            store=store_url,
+        )
+    )
+    shown = ok(wfaudit("show", "huge-1:CI", store=store_url))
+    heading, _, body = shown.partition("too long to highlight: printed plain below)\n")
+    assert "masked config (" in heading and "workflow      CI huge-1" in heading
+    assert json.loads(body) == config
+    assert ESC not in shown

@@ -88,7 +88,7 @@ def test_the_byte_bound_is_never_below_the_canonical_json() -> None:
     """The bound is an upper estimate of the snapshot's canonical JSON."""
     import yaml
 
-    from wfaudit.loading import _expanded_size, _Loader
+    from wfaudit.yaml_loading import _expanded_size, _Loader
     from wfaudit_hookspecs import canonical_json
 
     samples = [

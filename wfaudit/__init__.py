@@ -11,28 +11,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from wfaudit_hookspecs import (
-    SCHEMA_VERSION,
-    AuditResult,
-    Failure,
-    Manifest,
-    MaskedField,
-    RestoreRef,
-    RetryDecision,
-    SecretReference,
-    SecretRequest,
-    Snapshot,
-    SnapshotRecord,
-    SnapshotRef,
-    Status,
-    TriggerKind,
-    TriggerRequest,
-    WfauditError,
-    WorkflowType,
-    hookimpl,
-)
+from wfaudit_hookspecs import WfauditError
 
 if TYPE_CHECKING:
+    from wfaudit_hookspecs import (
+        SCHEMA_VERSION,
+        AuditResult,
+        Failure,
+        Manifest,
+        MaskedField,
+        RestoreRef,
+        RetryDecision,
+        SecretReference,
+        SecretRequest,
+        Snapshot,
+        SnapshotRecord,
+        SnapshotRef,
+        Status,
+        TriggerKind,
+        TriggerRequest,
+        WorkflowType,
+        hookimpl,
+    )
+
     from .auditor import AuditFailed, Auditor, Outcome
     from .diff import Change, SnapshotDiff
 
@@ -64,7 +65,26 @@ __all__ = [
     "hookimpl",
 ]
 
+_CONTRACT = "wfaudit_hookspecs"
+
 _LAZY = {
+    "SCHEMA_VERSION": _CONTRACT,
+    "AuditResult": _CONTRACT,
+    "Failure": _CONTRACT,
+    "Manifest": _CONTRACT,
+    "MaskedField": _CONTRACT,
+    "RestoreRef": _CONTRACT,
+    "RetryDecision": _CONTRACT,
+    "SecretReference": _CONTRACT,
+    "SecretRequest": _CONTRACT,
+    "Snapshot": _CONTRACT,
+    "SnapshotRecord": _CONTRACT,
+    "SnapshotRef": _CONTRACT,
+    "Status": _CONTRACT,
+    "TriggerKind": _CONTRACT,
+    "TriggerRequest": _CONTRACT,
+    "WorkflowType": _CONTRACT,
+    "hookimpl": _CONTRACT,
     "AuditFailed": "auditor",
     "Auditor": "auditor",
     "Outcome": "auditor",
@@ -79,7 +99,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    path = module if module == _CONTRACT else f"{__name__}.{module}"
+    value = getattr(importlib.import_module(path), name)
     globals()[name] = value
     return value
 

@@ -12,21 +12,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
 import click
 
-from wfaudit_hookspecs import (
-    Status,
-    TriggerKind,
-    TriggerRequest,
-    WfauditError,
-)
+from wfaudit_hookspecs import WfauditError
 
 from . import __version__
 
@@ -38,18 +31,41 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+TRIGGER_KINDS = ("manual", "webhook", "schedule", "retry")
+"""The values of :class:`~wfaudit_hookspecs.TriggerKind`, spelt here so that the
+command line is built without the model's module (a test keeps them equal)."""
+OUTCOME_STATUSES = ("running", "succeeded", "failed", "error", "cancelled")
+"""The values of :class:`~wfaudit_hookspecs.Status` an outcome may take (all but
+``triggered``), spelt here for the same reason."""
 
-@attrs.define
+
 class CliState:
     """What the root command hands its subcommands (and plugins' commands).
 
     :ivar store_url: the resolved store URL (``--store``, ``WFAUDIT_STORE_URL``,
-        the settings file, or the embedded default).
+        the settings file, or the embedded default), resolved when first read:
+        ``trigger --server`` never reads the settings.
     :ivar tenant: the tenant to scope to, if any.
     """
 
-    store_url: str | None = None
-    tenant: str | None = None
+    def __init__(self, store_url: str | None = None, tenant: str | None = None) -> None:
+        self._store_url = store_url
+        self.tenant = tenant
+
+    @property
+    def store_url(self) -> str:
+        if self._store_url is None:
+            from .settings import Settings
+
+            self._store_url = Settings.load().store_url
+        return self._store_url
+
+    @store_url.setter
+    def store_url(self, value: str | None) -> None:
+        self._store_url = value
+
+    def __repr__(self) -> str:
+        return f"CliState(store_url={self._store_url!r}, tenant={self.tenant!r})"
 
     def auditor(self, strict: bool | None = True, *, create: bool = False) -> Auditor:
         """An auditor on the command's store.
@@ -201,9 +217,7 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
     if ctx.invoked_subcommand is None:  # `wfaudit` alone: the help, not an error
         click.echo(ctx.get_help())
         ctx.exit(0)
-    from .settings import Settings
-
-    ctx.obj = CliState(store_url=store_url or Settings.load().store_url, tenant=tenant)
+    ctx.obj = CliState(store_url=store_url, tenant=tenant)
 
 
 @cli.command()
@@ -223,6 +237,8 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
         infos = [i for i in infos if hook in i.hooks]
     if as_json:
+        import attrs
+
         click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
     else:
         render.console().print(render.plugins_table(infos))
@@ -254,7 +270,7 @@ def _parse_labels(
 @click.option(
     "--kind",
     "trigger_kind",
-    type=click.Choice([k.value for k in TriggerKind]),
+    type=click.Choice(TRIGGER_KINDS),
     default="manual",
     show_default=True,
 )
@@ -285,7 +301,34 @@ def _parse_labels(
 @click.option(
     "--strict",
     is_flag=True,
-    help="Fail (exit 1) when the store is unavailable instead of spooling the audit.",
+    help=(
+        "Fail (exit 1) when the store is unavailable instead of spooling the audit "
+        "(with --server: when the server cannot be reached)."
+    ),
+)
+@click.option(
+    "--server",
+    metavar="URL",
+    envvar="WFAUDIT_SERVER",
+    default=None,
+    help=(
+        "Send the trigger to a running `wfaudit serve` (http://HOST:PORT), which masks "
+        "and stores it; the engine is not loaded here (default: WFAUDIT_SERVER). The "
+        "token: WFAUDIT_INGEST_TOKEN or --token-file."
+    ),
+)
+@click.option(
+    "--token-file",
+    metavar="PATH",
+    default=None,
+    help="With --server: a file holding the write token (instead of WFAUDIT_INGEST_TOKEN).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="With --server: seconds to get an answer, retries included.",
 )
 @store_options
 @json_option
@@ -301,6 +344,9 @@ def trigger(
     parent: str | None,
     attempt: int,
     strict: bool,
+    server: str | None,
+    token_file: str | None,
+    timeout: float,
     as_json: bool,
 ) -> None:
     """Audit one trigger from a JSON or YAML payload file (or - for stdin).
@@ -313,9 +359,42 @@ def trigger(
     is 0; ``wfaudit drain`` (with the same --store) stores it later. Bad input (an
     invalid or oversized request, a conflicting second trigger of a run) still
     exits 1. With --strict a store failure fails too, and nothing is spooled.
+
+    With --server URL the trigger goes to a running `wfaudit serve` (POST
+    /api/v1/triggers), which masks and stores it or, its store down, spools it on
+    the server (the "spooled:" line); the lines and exit statuses are the local
+    ones. A server that cannot be reached (or answers 5xx after retries within
+    --timeout) gives a "not audited:" line and exit 0: the trigger is then kept
+    nowhere (it holds secrets and cannot be masked here); --strict exits 1
+    instead, for the caller to retry.
     """
-    config = _load(payload)
     state: CliState = click.get_current_context().find_root().obj
+    if server is not None:
+        fields: dict[str, Any] = {
+            "workflow_id": workflow_id,
+            "workflow_type": workflow_type,
+            "pipeline_id": pipeline_id,
+            "triggered_by": triggered_by,
+            "trigger_kind": trigger_kind,
+            "labels": labels,
+            "format": payload_format,
+            "parent": parent,
+            "attempt": attempt,
+            "tenant": state.tenant,
+        }
+        from .settings_file import strict_setting
+
+        # As locally: WFAUDIT_STRICT or the settings file may say strict too.
+        strict = strict or strict_setting()
+        _trigger_remote(
+            server, token_file, timeout, payload, fields, strict=strict, as_json=as_json
+        )
+        return
+    import attrs
+
+    from wfaudit_hookspecs import TriggerRequest
+
+    config = _load(payload)
     # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
     with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
         request = TriggerRequest(
@@ -359,6 +438,83 @@ def trigger(
         click.echo(line)
 
 
+def _trigger_remote(
+    server: str,
+    token_file: str | None,
+    timeout: float,
+    payload: str,
+    fields: dict[str, Any],
+    *,
+    strict: bool,
+    as_json: bool,
+) -> None:
+    """``trigger --server``: the payload read here, masked and stored by the server."""
+    from . import remote  # neither the engine nor a plugin: a light process
+
+    token = remote.read_token(token_file)
+    remote.endpoint(server)  # a bad URL is refused before the payload is read
+    body = {key: value for key, value in fields.items() if value is not None}
+    body["config"] = _load(payload)
+    answer = remote.send_trigger(server, token, body, timeout=timeout)
+    workflow = f"{fields['workflow_type']} {fields['workflow_id']}"
+    status = answer.status
+    if status in (200, 201, 202):
+        data = answer.body
+        ref = data.get("ref") if isinstance(data.get("ref"), dict) else None
+        snapshot = (
+            f"snapshot {data.get('snapshot_id')}" if data.get("snapshot_id") else "no snapshot"
+        )
+        if ref is not None and ref.get("workflow_id") is not None:
+            workflow = f"{ref.get('workflow_type')} {ref.get('workflow_id')}"
+        if status == 202:
+            line = (
+                f"spooled: the server's store is unavailable; {workflow} ({snapshot}) is kept "
+                "in the server's durable spool, which its drain stores"
+            )
+        else:
+            outcome = "new snapshot" if status == 201 else "already audited (no-op)"
+            line = f"audited: {workflow}, {snapshot} ({outcome}, {data.get('masked', 0)} masked)"
+        result = {
+            "ok": True,
+            "ref": ref,
+            "created": status == 201,
+            "error": None,
+            "error_type": None,
+            "masked": data.get("masked", 0),
+            "spooled": status == 202,
+        }
+        _say(line, result, as_json, line_to_stderr=status == 202)
+        return
+    if status is not None and 400 <= status < 500 and status != 408:
+        raise remote.refused(answer)
+    problem = answer.problem or remote.answered(answer)
+    if strict:
+        raise AuditRefused(f"the wfaudit server at {server} cannot take the trigger: {problem}")
+    line = (
+        f"not audited: the wfaudit server at {server} cannot take the trigger ({problem}); "
+        f"{workflow} is NOT kept anywhere: retry, or pass --strict to fail"
+    )
+    result = {
+        "ok": False,
+        "ref": None,
+        "created": False,
+        "error": line,
+        "error_type": "ServerUnavailable",
+        "masked": 0,
+        "spooled": False,
+    }
+    _say(line, result, as_json, line_to_stderr=True)
+
+
+def _say(line: str, result: dict[str, Any], as_json: bool, *, line_to_stderr: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        if line_to_stderr:
+            click.echo(line, err=True)
+    else:
+        click.echo(line)
+
+
 _AUDIT_LOGGERS = ("wfaudit", "wfaudit.spool")
 """The loggers of the audit path, whose records the trigger command says in its own line."""
 
@@ -371,6 +527,8 @@ def _one_line_outcome() -> Iterator[None]:
     Python would print each record too. Other records (a plugin that failed to
     load) still reach standard error, as they would without this.
     """
+    import logging  # the local audit path only: --server and --version go without
+
     if logging.getLogger().handlers or os.environ.get("WFAUDIT_DEBUG"):
         yield
         return
@@ -397,7 +555,7 @@ def _load(payload: str) -> Any:
 
 @cli.command()
 @click.argument("workflow_id")
-@click.argument("status", type=click.Choice([s.value for s in Status if s is not Status.TRIGGERED]))
+@click.argument("status", type=click.Choice(OUTCOME_STATUSES))
 @click.option("--type", "workflow_type", required=True, help="Workflow type of WORKFLOW_ID.")
 @click.option(
     "--reason",

@@ -185,11 +185,15 @@ def show(
         ]
         click.echo(render.dump_json(data))
     else:
-        view = render.snapshot_view(snapshot, snapshot.config)
+        text = render.config_json(snapshot.config)
+        plain = text if len(text) > render.HIGHLIGHT_LIMIT else None
+        view = render.snapshot_view(snapshot, snapshot.config, plain_config=plain)
         view.renderables.insert(1, history_render.history_block(tags, notes))
         if conflicting:
             view.renderables.insert(2, history_render.conflicts_table(conflicting))
         render.console().print(view)
+        if plain is not None:  # a large document: as it is, neither wrapped nor highlighted
+            click.echo(plain)
 
 
 def _find(

@@ -29,8 +29,10 @@ if TYPE_CHECKING:  # the trigger command renders neither: keep its start-up ligh
     from .plugins import PluginInfo
 
 __all__ = [
+    "HIGHLIGHT_LIMIT",
     "add_row",
     "audit_table",
+    "config_json",
     "diff_view",
     "dump_json",
     "history_table",
@@ -119,7 +121,24 @@ def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
     return table
 
 
-def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
+HIGHLIGHT_LIMIT = 256 * 1024
+"""The longest masked config (characters of indented JSON) ``show`` highlights in a
+panel. Wrapping and highlighting a document costs rich seconds per megabyte (a 5 MB
+payload took 22 s): a longer one is printed as plain indented JSON after the rest."""
+
+
+def config_json(config: Any) -> str:
+    """A masked config as indented JSON, as ``show`` prints it."""
+    return json.dumps(config, indent=2, ensure_ascii=False)
+
+
+def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | None = None) -> Group:
+    """Identity, manifest and the masked config in a highlighted panel.
+
+    :param plain_config: the config's JSON when it is too long to highlight
+        (:data:`HIGHLIGHT_LIMIT`): the view then ends with a heading only, and the
+        caller prints this text after it, as it is.
+    """
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style="bold")
     meta.add_column()
@@ -168,6 +187,15 @@ def snapshot_view(record: SnapshotRecord, config: Any) -> Group:
         for ref in manifest.references:
             add_row(table, ref.path, ref.kind, ref.name)
         parts.append(table)
+    if plain_config is not None:
+        parts.append(
+            Text(
+                f"masked config ({len(plain_config):,} characters of JSON, too long to "
+                "highlight: printed plain below)",
+                style="bold",
+            )
+        )
+        return Group(*parts)
     parts.append(
         Panel(
             JSON(json.dumps(config, ensure_ascii=False)),

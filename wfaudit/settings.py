@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import platformdirs
 
 from wfaudit_hookspecs import ConfigurationError
 from wfaudit_hookspecs.canonical import MAX_DEPTH_CEILING
+
+from .settings_file import env_flag, strict_setting
+from .settings_file import file_options as _file_options
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_DEPTH", "Settings", "env_flag"]
 
@@ -28,46 +29,11 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 ~100 KB), far below what makes one audit hold the trigger path for seconds."""
 DEFAULT_MAX_REQUEST_DEPTH = 256
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
+def _user_data_dir() -> str:
+    import platformdirs  # only without WFAUDIT_HOME: a tenth of a light command's start-up
 
-def env_flag(name: str, default: bool = False) -> bool:
-    """Read a boolean environment variable; anything unclear is an error."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no")
-
-
-def _file_options() -> dict[str, Any]:
-    explicit = os.environ.get("WFAUDIT_CONFIG")
-    candidates: list[tuple[pathlib.Path, bool]] = []
-    if explicit:
-        candidates.append((pathlib.Path(explicit), False))
-    else:
-        candidates.append((pathlib.Path("wfaudit.toml"), False))
-        candidates.append((pathlib.Path("pyproject.toml"), True))
-    for path, nested in candidates:
-        if not path.is_file():
-            if explicit:
-                raise ConfigurationError(f"WFAUDIT_CONFIG names {path}, which does not exist")
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read settings from {path}: {exc}") from None
-        table = data.get("tool", {}).get("wfaudit", {}) if nested else data
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{path}: [tool.wfaudit] must be a table")
-        if table or not nested:
-            return table
-    return {}
+    return platformdirs.user_data_dir("wfaudit", appauthor=False)
 
 
 def _int_setting(
@@ -117,7 +83,7 @@ class Settings:
             given.get("home")
             or os.environ.get("WFAUDIT_HOME")
             or options.get("home")
-            or platformdirs.user_data_dir("wfaudit", appauthor=False)
+            or _user_data_dir()
         ).expanduser()
         store_url = (
             given.get("store_url")
@@ -138,9 +104,7 @@ class Settings:
             home=home,
             store_url=str(store_url),
             tenant=given.get("tenant") or os.environ.get("WFAUDIT_TENANT") or options.get("tenant"),
-            strict=given.get(
-                "strict", env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))
-            ),
+            strict=given.get("strict", strict_setting(options)),
             allow_unmasked=given.get(
                 "allow_unmasked",
                 env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),

@@ -6,8 +6,9 @@ types they exchange with the engine. Nothing here depends on the engine.
 
 from __future__ import annotations
 
-from . import hookspecs
-from ._markers import PROJECT_NAME, hookimpl, hookspec
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .canonical import canonical_json, check_json, content_hash
 from .errors import (
     AmbiguousPayload,
@@ -39,48 +40,160 @@ from .errors import (
     UnsupportedSchemaVersion,
     WfauditError,
 )
-from .model import (
-    SCHEMA_VERSION,
-    STANDARD_WORKFLOW_TYPES,
-    STATE_FIELDS,
-    Annotation,
-    AuditEvent,
-    AuditResult,
-    BackupResult,
-    Blob,
-    ChainHead,
-    EventKind,
-    Failure,
-    Finding,
-    HistoryQuery,
-    Manifest,
-    MaskedField,
-    Problem,
-    RestoreRef,
-    RetryDecision,
-    SaveResult,
-    SecretReference,
-    SecretRequest,
-    Snapshot,
-    SnapshotRecord,
-    SnapshotRef,
-    Status,
-    StoreStats,
-    Tag,
-    TrailCheck,
-    TriggerKind,
-    TriggerRequest,
-    WorkflowType,
-    check_record_identities,
-    check_tag_name,
-    normalize_identity,
-    normalize_workflow_type,
-    set_clock,
-    utcnow,
-)
 from .pointer import Path, parse_pointer, to_pointer
-from .protocols import KeyedTrail, MaskContext, Store, StoreHistory, StoreMaintenance, StoreMeta
-from .retention import ArchiveStore, StoreRetention, SweepBusy
+
+if TYPE_CHECKING:
+    from . import hookspecs
+    from ._markers import (
+        PROJECT_NAME,
+        hookimpl,
+        hookspec,
+    )
+    from .model import (
+        SCHEMA_VERSION,
+        STANDARD_WORKFLOW_TYPES,
+        STATE_FIELDS,
+        Annotation,
+        AuditEvent,
+        AuditResult,
+        BackupResult,
+        Blob,
+        ChainHead,
+        EventKind,
+        Failure,
+        Finding,
+        HistoryQuery,
+        Manifest,
+        MaskedField,
+        Problem,
+        RestoreRef,
+        RetryDecision,
+        SaveResult,
+        SecretReference,
+        SecretRequest,
+        Snapshot,
+        SnapshotRecord,
+        SnapshotRef,
+        Status,
+        StoreStats,
+        Tag,
+        TrailCheck,
+        TriggerKind,
+        TriggerRequest,
+        WorkflowType,
+        check_record_identities,
+        check_tag_name,
+        normalize_identity,
+        normalize_workflow_type,
+        set_clock,
+        utcnow,
+    )
+    from .protocols import (
+        KeyedTrail,
+        MaskContext,
+        Store,
+        StoreHistory,
+        StoreMaintenance,
+        StoreMeta,
+    )
+    from .retention import (
+        ArchiveStore,
+        StoreRetention,
+        SweepBusy,
+    )
+
+_LAZY: dict[str, str] = {
+    "hookspecs": "hookspecs",
+    **dict.fromkeys(
+        (
+            "SCHEMA_VERSION",
+            "STANDARD_WORKFLOW_TYPES",
+            "STATE_FIELDS",
+            "Annotation",
+            "AuditEvent",
+            "AuditResult",
+            "BackupResult",
+            "Blob",
+            "ChainHead",
+            "EventKind",
+            "Failure",
+            "Finding",
+            "HistoryQuery",
+            "Manifest",
+            "MaskedField",
+            "Problem",
+            "RestoreRef",
+            "RetryDecision",
+            "SaveResult",
+            "SecretReference",
+            "SecretRequest",
+            "Snapshot",
+            "SnapshotRecord",
+            "SnapshotRef",
+            "Status",
+            "StoreStats",
+            "Tag",
+            "TrailCheck",
+            "TriggerKind",
+            "TriggerRequest",
+            "WorkflowType",
+            "check_record_identities",
+            "check_tag_name",
+            "normalize_identity",
+            "normalize_workflow_type",
+            "set_clock",
+            "utcnow",
+        ),
+        "model",
+    ),
+    **dict.fromkeys(
+        (
+            "KeyedTrail",
+            "MaskContext",
+            "Store",
+            "StoreHistory",
+            "StoreMaintenance",
+            "StoreMeta",
+        ),
+        "protocols",
+    ),
+    **dict.fromkeys(
+        (
+            "ArchiveStore",
+            "StoreRetention",
+            "SweepBusy",
+        ),
+        "retention",
+    ),
+    **dict.fromkeys(
+        (
+            "PROJECT_NAME",
+            "hookimpl",
+            "hookspec",
+        ),
+        "_markers",
+    ),
+}
+"""Names imported on first use. The errors, canonical JSON and pointers are light
+and always here; the model (attrs classes), the protocols and the hook markers
+(pluggy) are imported when first asked for, so that a process that needs only
+the errors (``wfaudit --version``, ``wfaudit trigger --server``) starts without
+them (issue #18). ``from wfaudit_hookspecs import X`` works for every name."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    imported = importlib.import_module(f"{__name__}.{module}")
+    value = imported if name == module else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
