@@ -153,7 +153,7 @@ def test_log_as_tsv_has_the_rows_of_the_json(store: str, tmp_path: pathlib.Path)
     rows = list(csv.DictReader(io.StringIO(tsv), delimiter="\t"))
     assert len(rows) == len(data) == 4
     for row, entry in zip(rows, data, strict=True):
-        for key in ("id", "workflow_id", "pipeline_id", "status", "changed", "triggered_by"):
+        for key in ("id", "workflow_id", "pipeline_id", "status", "changed", "content_hash"):
             assert row[key] == str(entry[key]), key
         assert row["tags"] == ", ".join(entry["tags"])
     as_json = ok(run("log", "--format", "json", store=store, cwd=tmp_path))

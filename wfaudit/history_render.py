@@ -103,7 +103,7 @@ def timeline_rows(
             r.triggered_by,
             Text(r.status.value, style="red" if r.status.is_failure else ""),
             str(r.attempt),
-            r.content_hash[:12],
+            Shown(Text(r.content_hash[:12]), r.content_hash),
             Text(", ".join(entry.tags), style="bold cyan"),
             changed_cell,
         ]

@@ -73,7 +73,8 @@ header form.logout button { background: none; border: 1px solid #fff8; color: #f
 .linediff .line-added { background: #dcf5dc; } .linediff .hunk-head { color: #2b6cb0; }
 .linediff details > summary, details.configs > summary {
   cursor: pointer; color: #5b6672; font-size: .8rem; padding: .15rem .6rem; }
-details.value > summary { cursor: pointer; } details.value .more { color: #5b6672; font-size: .8rem; }
+details.value > summary { cursor: pointer; }
+details.value .more { color: #5b6672; font-size: .8rem; }
 details.configs { margin-top: 1.4rem; } details.configs > summary { font-size: 1rem; }
 .labels code { background: #eef1f5; border-radius: .2rem; padding: 0 .3rem; margin-right: .3rem; }
 """

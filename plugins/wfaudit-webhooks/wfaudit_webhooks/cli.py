@@ -42,7 +42,7 @@ DEAD_LETTER_COLUMNS = (
     Column("id", "id", "id"),
     Column("event", "event", "fixed", priority=3),
     Column("snapshot", "snapshot", "id", priority=2),
-    Column("endpoint", "endpoint", priority=4),
+    Column("endpoint", "endpoint", priority=4, min_width=24),
     Column("attempts", "attempts", "fixed", priority=5, justify="right"),
     Column("last error", "last_error", priority=1),
 )
