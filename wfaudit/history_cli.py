@@ -277,9 +277,10 @@ def diff(
 
 def _diff_console(color: str) -> Console:
     """A console that colours on a terminal (or when asked) and prints plain text
-    otherwise; wide enough for pointers when output goes to a file or a pipe."""
+    otherwise, as wide as COLUMNS, the terminal, or 160 columns for a file or a
+    pipe (:func:`wfaudit.render.console`)."""
     terminal = sys.stdout.isatty() if color == "auto" else color == "always"
-    width = None if sys.stdout.isatty() else 160
+    width = render.console().width
     return render.console(
         force_terminal=terminal,
         no_color=not terminal,
