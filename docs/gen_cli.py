@@ -29,6 +29,15 @@ store that does not exist yet. Every other command refuses it (exit 1, with a hi
 and creates nothing: a mistyped `--store sqlite:///…/wfaudit.sqlite` is an error, not an
 empty store reported as "verify: OK". A plain path given as `--store` gets the
 `sqlite:///` URL it may mean.
+
+Commands that print a table (`log`, `log --archived`, `tags`, `plugins`, `hold list`,
+`retention plan`, `spool list`, `webhooks dlq list`) take `--format table|tsv|json`.
+A table fits the terminal, or `COLUMNS` when set: it first shortens times, then drops
+the least useful columns, then shortens long text with `…`; an id is never split or
+shortened. Piped or redirected with `COLUMNS` unset, a table is plain text: no
+borders or colours, every column, whole values, one line per row. `--format tsv` is
+for scripts: a header line of field names (as `--json` names them), tab-separated whole
+values, `\\t`, `\\n` and `\\\\` escaped, an empty value as an empty field.
 """
 
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wfaudit import render
+from wfaudit import render, tables
 from wfaudit_hookspecs import AuditResult
 
 PIPELINE = "pipe[/]x"
@@ -121,7 +121,8 @@ def test_render_views_never_parse_markup_even_on_a_markup_console(text: str) -> 
     """The views build Text cells, so they hold even on a console with markup on."""
     result = AuditResult(ok=False, error=text)
     console = Console(width=300, record=True, markup=True, emoji=True)
-    console.print(render.audit_table([(text, text, result)]))
+    rows = render.audit_rows([(text, text, result)])
+    console.print(tables.rich_table(rows, tables.fit(rows, 300), terminal=True))
     table = Table(title="t")
     table.add_column("c")
     render.add_row(table, text)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from tests.conftest import KeyNameMasker
@@ -25,6 +27,7 @@ from wfaudit.diff import (
     SnapshotDiff,
     apply_changes,
     diff_configs,
+    line_diff,
     shape_of,
     summarize,
 )
@@ -917,3 +920,36 @@ def test_secrets_of_steps_that_moved_down_are_unchanged(
     }
     _check_every_masked_field(diff, old, new)
     assert {c.path + "/token" for c in diff.changes if c.op == "added"} == set(diff.secrets.added)
+
+
+_script_lines = st.lists(
+    st.sampled_from(["make", "make test", "cd app", "", "echo ok"]), max_size=25
+)
+
+
+@given(before=_script_lines, after=_script_lines, context=st.integers(0, 4))
+def test_line_diff_is_diff_u(before: list[str], after: list[str], context: int) -> None:
+    """The line diff of scripts (the CLI's and the web view's) is what ``diff -u``
+    shows: the same hunks, headers and lines as difflib's unified diff."""
+    old, new = "\n".join(before), "\n".join(after)
+    expected = [
+        line
+        for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=context)
+        if not line.startswith(("---", "+++"))
+    ]
+    shown = []
+    for hunk in line_diff(old, new, context):
+        shown.append(hunk.header())
+        shown.extend(mark + line for mark, line in hunk.lines)
+        assert hunk.old_end - hunk.old_start == sum(m != "+" for m, _ in hunk.lines)
+        assert hunk.new_end - hunk.new_start == sum(m != "-" for m, _ in hunk.lines)
+    assert shown == expected
+
+
+def test_line_diff_of_a_one_line_change_in_a_long_script() -> None:
+    old = "\n".join(f"step {n}" for n in range(100))
+    new = old.replace("step 50", "step fifty")
+    (hunk,) = line_diff(old, new, 2)
+    assert hunk.header() == "@@ -49,5 +49,5 @@"
+    assert [m for m, _ in hunk.lines] == [" ", " ", "-", "+", " ", " "]
+    assert (hunk.old_start, hunk.old_end) == (48, 53)

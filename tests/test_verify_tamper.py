@@ -229,3 +229,36 @@ def test_outcomes_and_appended_events_keep_the_store_verifiable(filled: Auditor)
     store.append_event(subject="pipeline:p1", kind="legal_hold.set", tenant=None, actor="legal")
     filled.record_outcome(first.workflow_id, "CI", "succeeded", by="runner")
     assert verify(filled).ok
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("labels", '{"app":"forged-value-xyz"}'),
+        ("triggered_by", "mallory"),
+        ("created_by", "mallory"),
+        ("config_size", 1),
+        ("schema_version", 7),
+        ("trigger_kind", "schedule"),
+        ("pipeline_id", "forged-value-xyz"),
+    ],
+)
+def test_a_changed_sealed_column_is_named(
+    filled: Auditor, sql: Engine, store_url: str, column: str, value: object
+) -> None:
+    """``verify`` names the column (and the table and row) changed behind the
+    store's back, never its value (issue 21, item 10)."""
+    with sql.begin() as connection:
+        key = snapshot_id(connection, "4")
+        connection.execute(
+            text(f"UPDATE snapshots SET {column} = :v WHERE id = :id"),  # noqa: S608 - a test's own names
+            {"v": value, "id": key},
+        )
+    report = verify(filled)
+    (finding,) = [f for f in report.findings if f.table == "snapshots"]
+    assert (finding.problem, finding.key) == ("modified", key)
+    assert finding.detail == f"{column} differs from what the audit recorded"
+    shown = CliRunner().invoke(cli, ["--store", store_url, "verify"])
+    assert shown.exit_code == 1
+    assert f"snapshots/{key}: {column} differs from what the audit recorded" in shown.output
+    assert "forged-value-xyz" not in shown.output and "mallory" not in shown.output

@@ -198,6 +198,31 @@ def json_option(function: F) -> F:
     )
 
 
+FORMATS = ("table", "tsv", "json")
+"""The values of ``--format`` on the commands that print tables (:mod:`wfaudit.tables`)."""
+
+
+def format_option(function: F) -> F:
+    """``--format table|tsv|json`` on a command that prints a table (json is --json)."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="table (fits the terminal; plain when piped), tsv (for scripts) or json (--json).",
+    )(function)
+
+
+def chosen_format(as_json: bool, output_format: str | None) -> str:
+    """The format ``--json`` and ``--format`` ask for (``table`` by default).
+
+    :raises click.UsageError: both given, and they disagree.
+    """
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output_format} disagree: give one")
+    return "json" if as_json else output_format or "table"
+
+
 @click.group(cls=RootGroup, invoke_without_command=True)
 @click.option(
     "--store",
@@ -224,10 +249,13 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include the engine's built-in plugins.")
 @click.option("--hook", default=None, help="Only plugins implementing this hook.")
 @json_option
-def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
+@format_option
+def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str | None) -> None:
     """List the plugins found, their distributions and the hooks they implement."""
-    from . import render
+    from . import render, tables
     from .plugins import make_plugin_manager
+
+    fmt = chosen_format(as_json, output_format)
 
     pm = make_plugin_manager()
     infos = [i for i in pm.describe() if show_all or not i.builtin]
@@ -236,12 +264,12 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
         if hook not in known:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
         infos = [i for i in infos if hook in i.hooks]
-    if as_json:
+    if fmt == "json":
         import attrs
 
         click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
     else:
-        render.console().print(render.plugins_table(infos))
+        tables.emit(render.plugins_rows(infos), fmt)
 
 
 def _parse_labels(

@@ -19,7 +19,7 @@ from rich.rule import Rule
 
 from wfaudit_hookspecs import TriggerKind, TriggerRequest, WfauditError
 
-from . import render
+from . import history, history_render, render, tables
 from .auditor import Auditor
 
 __all__ = ["DEMO_SECRETS", "demo_requests", "run_demo"]
@@ -106,20 +106,26 @@ def run_demo(auditor: Auditor, console: Console) -> None:
         console.print(Rule(f"1. audit four triggers into {auditor.store.url}"))
         requests = demo_requests()
         results = [(r.workflow_type, r.workflow_id, auditor.audit_trigger(r)) for r in requests]
-        console.print(render.audit_table(results))
+        tables.emit(render.audit_rows(results), console=console)
         failed = [result for _, _, result in results if not result.ok]
         if failed:
             raise WfauditError(f"the demo audit failed: {failed[0].error}")
 
+        # The same views as the commands named in each step print.
         console.print(Rule("2. wfaudit log"))
-        console.print(render.history_table(auditor.history(limit=10)))
+        entries = history.timeline(auditor, history.history_query(auditor, limit=10))
+        tables.emit(history_render.timeline_rows(entries, show_pipeline=True), console=console)
 
-        console.print(Rule("3. wfaudit show 1001 --type CI (secrets masked, fingerprinted)"))
+        console.print(Rule("3. wfaudit show 1001:CI (secrets masked, fingerprinted)"))
         first = auditor.get_snapshot(1001, "CI")
-        console.print(render.snapshot_view(first, first.config))
+        render.print_view(render.snapshot_view(first, first.config), console)
 
         console.print(Rule("4. wfaudit diff 1001:CI 1002:CI"))
-        console.print(render.diff_view(auditor.diff(first, auditor.get_snapshot(1002, "CI"))))
+        diff = auditor.diff(first, auditor.get_snapshot(1002, "CI"))
+        for line in history_render.diff_header(diff):
+            console.print(line)
+        for line in history_render.unified_lines(diff):
+            console.print(line)
 
         console.print(Rule("5. no planted secret reached the store"))
         leaks = [s for s in DEMO_SECRETS if _stored_anywhere(auditor, s)]

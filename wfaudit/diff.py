@@ -61,9 +61,12 @@ __all__ = [
     "SecretSummary",
     "Shape",
     "SnapshotDiff",
+    "TextHunk",
     "apply_changes",
     "diff_configs",
     "diff_snapshots",
+    "is_multiline",
+    "line_diff",
     "shape_of",
     "summarize",
 ]
@@ -953,3 +956,62 @@ class _Patcher:
             i = moved[j] if j in moved else next(staying)
             out.append(self.rebuild(old[i], f"{old_pointer}/{i}", f"{new_pointer}/{j}"))
         return out
+
+
+# -- multi-line strings (scripts) ------------------------------------------------------
+
+
+@attrs.frozen
+class TextHunk:
+    """A run of changed lines of a multi-line string, with unchanged lines around.
+
+    :ivar old_start: the index (from 0) of its first line in the old text.
+    :ivar old_end: one past its last line in the old text.
+    :ivar new_start: likewise in the new text.
+    :ivar new_end: likewise in the new text.
+    :ivar lines: ``(mark, line)`` in order: ``" "`` unchanged, ``"-"`` removed,
+        ``"+"`` added.
+    """
+
+    old_start: int
+    old_end: int
+    new_start: int
+    new_end: int
+    lines: tuple[tuple[str, str], ...]
+
+    def header(self) -> str:
+        """The hunk's ``@@ -1,3 +1,4 @@`` line, as ``diff -u`` writes it."""
+        old, new = _range(self.old_start, self.old_end), _range(self.new_start, self.new_end)
+        return f"@@ -{old} +{new} @@"
+
+
+def _range(start: int, end: int) -> str:
+    length = end - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
+
+
+def is_multiline(old: Any, new: Any) -> bool:
+    """True when a change of ``old`` into ``new`` is best shown line by line
+    (two strings, either holding a newline: a script, a Dockerfile)."""
+    return isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new)
+
+
+def line_diff(old: str, new: str, context: int = 3) -> list[TextHunk]:
+    """The changed lines of ``old`` → ``new``, in hunks with ``context``
+    unchanged lines around each, aligned as ``diff -u`` aligns them. The
+    command line and the web view both show scripts' changes with it."""
+    before, after = old.splitlines(), new.splitlines()
+    hunks = []
+    for group in difflib.SequenceMatcher(None, before, after).get_grouped_opcodes(context):
+        lines: list[tuple[str, str]] = []
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                lines.extend((" ", line) for line in before[i1:i2])
+                continue
+            lines.extend(("-", line) for line in before[i1:i2])
+            lines.extend(("+", line) for line in after[j1:j2])
+        first, last = group[0], group[-1]
+        hunks.append(TextHunk(first[1], last[2], first[3], last[4], tuple(lines)))
+    return hunks

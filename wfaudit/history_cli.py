@@ -13,17 +13,16 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from wfaudit_hookspecs import InvalidRequest, Snapshot, Status
 from wfaudit_hookspecs.converter import unstructure
 
-from . import conflicts, history, history_render, render
+from . import conflicts, history, history_render, render, tables
 from .auditor import Auditor
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
 from .diff import SnapshotDiff
 from .refs import history_store, optional_history_store
+from .tables import Column, Rows
 
 __all__ = ["annotate", "diff", "log", "show", "tag", "tags", "untag"]
 
@@ -83,6 +82,7 @@ def _pipeline_option(help_text: str) -> Callable[[F], F]:
 )
 @store_options
 @json_option
+@format_option
 def log(
     pipeline_id: str | None,
     workflow_id: str | None,
@@ -96,15 +96,21 @@ def log(
     no_changes: bool,
     archived: bool,
     as_json: bool,
+    output_format: str | None,
 ) -> None:
     """A timeline of snapshots, newest first: time, type, trigger kind, user, status,
     attempt, content hash, tags, and what changed since the snapshot before it (in
-    the same pipeline and workflow type) in a few words. Page with --before."""
+    the same pipeline and workflow type) in a few words. Page with --before.
+
+    The table fits the terminal (or COLUMNS): it drops the least useful columns
+    first and never splits an id; piped, it is plain text with every column.
+    --format tsv and --json are for scripts."""
+    fmt = chosen_format(as_json, output_format)
     if archived:
         from .retention_cli import archived_listing
 
         with _state().auditor() as auditor:
-            archived_listing(auditor, pipeline_id=pipeline_id, limit=limit, as_json=as_json)
+            archived_listing(auditor, pipeline_id=pipeline_id, limit=limit, fmt=fmt)
         return
     with _state().auditor() as auditor:
         query = history.history_query(
@@ -120,8 +126,12 @@ def log(
             limit=limit,
         )
         entries = history.timeline(auditor, query, changes=not no_changes)
-    if as_json:
+    if fmt == "json":
         click.echo(render.dump_json([history.entry_json(e) for e in entries]))
+        return
+    rows = history_render.timeline_rows(entries, show_pipeline=pipeline_id is None)
+    if fmt == "tsv":
+        tables.emit(rows, "tsv")
         return
     if not entries:
         filtered = any(
@@ -134,8 +144,7 @@ def log(
             "ID --pipeline-id P` audits one (`wfaudit demo` shows the whole loop)"
         )
         return
-    console = render.console()
-    console.print(history_render.timeline_table(entries, show_pipeline=pipeline_id is None))
+    tables.emit(rows)
     if len(entries) == limit:
         click.echo(f"more: wfaudit log ... --before {entries[-1].record.id}")
 
@@ -188,10 +197,11 @@ def show(
         text = render.config_json(snapshot.config)
         plain = text if len(text) > render.HIGHLIGHT_LIMIT else None
         view = render.snapshot_view(snapshot, snapshot.config, plain_config=plain)
-        view.renderables.insert(1, history_render.history_block(tags, notes))
+        extra: render.View = [*history_render.history_block(tags, notes)]
         if conflicting:
-            view.renderables.insert(2, history_render.conflicts_table(conflicting))
-        render.console().print(view)
+            extra.append(history_render.conflicts_rows(conflicting))
+        view[1:1] = extra
+        render.print_view(view, render.console())
         if plain is not None:  # a large document: as it is, neither wrapped nor highlighted
             click.echo(plain)
 
@@ -271,9 +281,10 @@ def diff(
 
 def _diff_console(color: str) -> Console:
     """A console that colours on a terminal (or when asked) and prints plain text
-    otherwise; wide enough for pointers when output goes to a file or a pipe."""
+    otherwise, as wide as COLUMNS, the terminal, or 160 columns for a file or a
+    pipe (:func:`wfaudit.render.console`)."""
     terminal = sys.stdout.isatty() if color == "auto" else color == "always"
-    width = None if sys.stdout.isatty() else 160
+    width = render.console().width
     return render.console(
         force_terminal=terminal,
         no_color=not terminal,
@@ -360,35 +371,45 @@ def untag(name: str, pipeline_id: str | None, by: str | None, as_json: bool) -> 
         )
 
 
+TAG_COLUMNS = (
+    Column("name", "name", "fixed"),
+    Column("snapshot", "snapshot_id", "id"),
+    Column("pipeline", "pipeline_id", priority=1),
+    Column("tagged (UTC)", "created_on", "fixed", priority=2, compact=lambda t: t[5:16]),
+    Column("by", "created_by", priority=3),
+)
+"""The columns of ``wfaudit tags``, most important first."""
+
+
 @cli.command()
 @_pipeline_option("Only this pipeline's tags.")
 @store_options
 @json_option
-def tags(pipeline_id: str | None, as_json: bool) -> None:
-    """List tags: name, pipeline, snapshot, when and by whom."""
+@format_option
+def tags(pipeline_id: str | None, as_json: bool, output_format: str | None) -> None:
+    """List tags: name, snapshot, pipeline, when and by whom."""
+    fmt = chosen_format(as_json, output_format)
     with _state().auditor() as auditor:
         found = history_store(auditor.store).list_tags(
             pipeline_id=pipeline_id, tenant=auditor.settings.tenant
         )
-    if as_json:
+    if fmt == "json":
         click.echo(render.dump_json([unstructure(t) for t in found]))
         return
-    if not found:
+    if not found and fmt == "table":
         where = f" in pipeline {pipeline_id}" if pipeline_id else ""
         click.echo(f"no tag{where} yet: `wfaudit tag REF NAME` puts one on a snapshot")
         return
-    table = Table(title="Tags", title_justify="left")
-    for column in ("name", "pipeline", "snapshot", "tagged (UTC)", "by"):
-        table.add_column(column, overflow="fold")
+    rows = Rows(list(TAG_COLUMNS), title="Tags")
     for t in found:
-        table.add_row(
-            Text(t.name),
-            Text(t.pipeline_id),
-            Text(t.snapshot_id),
-            Text(t.created_on.strftime("%Y-%m-%d %H:%M:%S")),
-            Text(t.created_by or ""),
+        rows.add(
+            t.name,
+            t.snapshot_id,
+            t.pipeline_id,
+            t.created_on.strftime("%Y-%m-%d %H:%M:%S"),
+            t.created_by,
         )
-    render.console().print(table)
+    tables.emit(rows, fmt)
 
 
 class _HiddenAliases(click.Option):

@@ -16,29 +16,29 @@ header counts the masked fields by status, ``unchanged`` included.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from wfaudit_hookspecs import Annotation, AuditEvent, SnapshotRecord, SnapshotRef, Tag
 
-from .diff import Change, SnapshotDiff
+from .diff import Change, SnapshotDiff, is_multiline, line_diff
 from .history import TimelineEntry
 from .masking import PLACEHOLDER_PREFIX
+from .tables import Cell, Column, Rows, Shown
 from .words import plural
 
 __all__ = [
-    "annotations_table",
-    "conflicts_table",
+    "annotations_rows",
+    "conflicts_rows",
     "diff_header",
+    "history_block",
     "side_by_side",
-    "timeline_table",
+    "timeline_rows",
     "unified_lines",
 ]
 
@@ -60,36 +60,55 @@ def _when(record: SnapshotRecord) -> str:
 # -- the timeline ----------------------------------------------------------------------
 
 
-def timeline_table(
+def _compact_time(text: str) -> str:
+    """``2026-12-06 11:43:58`` → ``12-06 11:43`` (a narrow table's form)."""
+    return text[5:16] if len(text) == 19 else text
+
+
+TIMELINE_COLUMNS = (
+    Column("id", "id", "id"),
+    Column("created (UTC)", "created_on", "fixed", priority=5, compact=_compact_time),
+    Column("type", "workflow_type", "fixed", priority=3),
+    Column("workflow", "workflow_id", priority=2),
+    Column("pipeline", "pipeline_id", priority=4),
+    Column("kind", "trigger_kind", "fixed", priority=8),
+    Column("by", "triggered_by", priority=7),
+    Column("status", "status", "fixed"),
+    Column("attempt", "attempt", "fixed", priority=9, justify="right"),
+    Column("hash", "content_hash", "fixed", priority=10),
+    Column("tags", "tags", priority=6),
+    Column("changed", "changed", priority=1, min_width=20),
+)
+"""The columns of ``wfaudit log``, most important first (priority 0 is never dropped)."""
+
+
+def timeline_rows(
     entries: Sequence[TimelineEntry], *, show_pipeline: bool, title: str = "Timeline"
-) -> Table:
+) -> Rows:
     """``wfaudit log``: one row per snapshot, newest first."""
-    table = Table(title=title, title_justify="left")
-    columns = ["created (UTC)", "type", "workflow"]
-    if show_pipeline:
-        columns.append("pipeline")
-    columns += ["kind", "by", "status", "attempt", "hash", "tags", "changed since previous"]
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    columns = [c for c in TIMELINE_COLUMNS if show_pipeline or c.key != "pipeline_id"]
+    rows = Rows(columns, title=title)
     for entry in entries:
         r = entry.record
-        cells: list[Text] = [Text(_when(r)), Text(r.workflow_type), Text(r.workflow_id)]
-        if show_pipeline:
-            cells.append(Text(r.pipeline_id))
         changed = Text(entry.changed or "(not compared)")
         if entry.annotations:
             changed.append(f"  [{plural(len(entry.annotations), 'note')}]", style="magenta")
+        # TSV gets the words alone, as --json's "changed" (empty: not compared).
+        changed_cell = Shown(changed, entry.changed)
+        cells: list[Cell] = [r.id, _when(r), r.workflow_type, r.workflow_id]
+        if show_pipeline:
+            cells.append(r.pipeline_id)
         cells += [
-            Text(r.trigger_kind.value),
-            Text(r.triggered_by or ""),
+            r.trigger_kind.value,
+            r.triggered_by,
             Text(r.status.value, style="red" if r.status.is_failure else ""),
-            Text(str(r.attempt)),
-            Text(r.content_hash[:12]),
+            str(r.attempt),
+            Shown(Text(r.content_hash[:12]), r.content_hash),
             Text(", ".join(entry.tags), style="bold cyan"),
-            changed,
+            changed_cell,
         ]
-        table.add_row(*cells)
-    return table
+        rows.add(*cells)
+    return rows
 
 
 # -- diffs -----------------------------------------------------------------------------
@@ -170,7 +189,7 @@ def unified_lines(diff: SnapshotDiff, *, full: bool = False, context: int = 1) -
             continue
         else:
             lines.append(Text(f"{_MARKS[change.op]} {change.path}", style=style))
-        if change.op == "modified" and _multiline(change.old, change.new):
+        if change.op == "modified" and is_multiline(change.old, change.new):
             lines.extend(_text_diff(change.old, change.new, context))
             continue
         if change.op != "added":
@@ -180,24 +199,19 @@ def unified_lines(diff: SnapshotDiff, *, full: bool = False, context: int = 1) -
     return lines
 
 
-def _multiline(old: Any, new: Any) -> bool:
-    return isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new)
-
-
 def _text_diff(old: str, new: str, context: int) -> list[Text]:
     out = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=context):
-        if line.startswith(("---", "+++")):
-            continue
-        style = "cyan" if line.startswith("@@") else "red" if line[:1] == "-" else ""
-        style = "green" if line[:1] == "+" else style
-        out.append(Text(f"    {line}", style=style))
+    for hunk in line_diff(old, new, context):
+        out.append(Text(f"    {hunk.header()}", style="cyan"))
+        for mark, line in hunk.lines:
+            style = "red" if mark == "-" else "green" if mark == "+" else ""
+            out.append(Text(f"    {mark}{line}", style=style))
     return out
 
 
 def side_by_side(diff: SnapshotDiff, *, full: bool = False) -> Table:
     """The side-by-side view: path, before, after."""
-    table = Table(title=None, expand=False)
+    table = Table(title=None, expand=False)  # a view (before and after wrap), not a listing
     table.add_column("", no_wrap=True)
     table.add_column("path", overflow="fold")
     table.add_column("before", overflow="fold", style="red")
@@ -225,44 +239,52 @@ def side_by_side(diff: SnapshotDiff, *, full: bool = False) -> Table:
 # -- show ------------------------------------------------------------------------------
 
 
-def annotations_table(notes: Sequence[Annotation]) -> Table:
-    table = Table(title="Annotations", title_justify="left")
-    for column in ("#", "when (UTC)", "author", "path", "note"):
-        table.add_column(column, overflow="fold")
+ANNOTATION_COLUMNS = (
+    Column("#", "id", "fixed", justify="right"),
+    Column("when (UTC)", "created_on", "fixed", priority=2, compact=_compact_time),
+    Column("author", "author", priority=3),
+    Column("path", "path", priority=1),
+    Column("note", "note", wrap=True),
+)
+CONFLICT_COLUMNS = (
+    Column("when (UTC)", "at", "fixed", compact=_compact_time),
+    Column("sent by", "actor", priority=2),
+    Column("content hash sent", "content_hash", "fixed", priority=3),
+    Column("differs in", "differing", priority=1),
+    Column("via", "via", "fixed", priority=4),
+)
+
+
+def annotations_rows(notes: Sequence[Annotation]) -> Rows:
+    rows = Rows(list(ANNOTATION_COLUMNS), title="Annotations")
     for note in notes:
-        table.add_row(
-            Text(str(note.id)),
-            Text(note.created_on.strftime("%Y-%m-%d %H:%M:%S")),
-            Text(note.author),
-            Text(note.path or "(snapshot)"),
-            Text(note.note),
+        rows.add(
+            str(note.id),
+            note.created_on.strftime("%Y-%m-%d %H:%M:%S"),
+            note.author,
+            note.path or "(snapshot)",
+            note.note,
         )
-    return table
+    return rows
 
 
-def history_block(tags: Sequence[Tag], notes: Sequence[Annotation]) -> RenderableType:
+def history_block(tags: Sequence[Tag], notes: Sequence[Annotation]) -> list[Text | Rows]:
     """Tags and annotations of one snapshot, for ``wfaudit show``."""
-    parts: list[RenderableType] = []
     line = Text("tags: ", style="bold")
     line.append(", ".join(t.name for t in tags) or "-", style="cyan" if tags else "")
-    parts.append(line)
-    if notes:
-        parts.append(annotations_table(notes))
-    return Group(*parts)
+    return [line, annotations_rows(notes)] if notes else [line]
 
 
-def conflicts_table(events: Sequence[AuditEvent]) -> Table:
+def conflicts_rows(events: Sequence[AuditEvent]) -> Rows:
     """The conflicting triggers kept on a snapshot's trail (:mod:`wfaudit.conflicts`)."""
-    table = Table(title="Conflicting triggers (refused, kept as evidence)", title_justify="left")
-    for column in ("when (UTC)", "sent by", "content hash sent", "differs in", "via"):
-        table.add_column(column, overflow="fold")
+    rows = Rows(list(CONFLICT_COLUMNS), title="Conflicting triggers (refused, kept as evidence)")
     for event in events:
         data = event.data if isinstance(event.data, dict) else {}
-        table.add_row(
-            Text(event.at.strftime("%Y-%m-%d %H:%M:%S")),
-            Text(str(event.actor or "-")),
-            Text(str(data.get("conflicting_content_hash", "?"))[:12]),
-            Text(", ".join(str(name) for name in data.get("differing", ())) or "-"),
-            Text("spool" if data.get("spooled") else "audit"),
+        rows.add(
+            event.at.strftime("%Y-%m-%d %H:%M:%S"),
+            None if event.actor is None else str(event.actor),
+            str(data.get("conflicting_content_hash", "?"))[:12],
+            ", ".join(str(name) for name in data.get("differing", ())) or None,
+            "spool" if data.get("spooled") else "audit",
         )
-    return table
+    return rows

@@ -12,10 +12,11 @@ placeholder stays visible), and the styles of our own words are set on
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
+from rich.console import Console, RenderableType
 from rich.json import JSON
 from rich.panel import Panel
 from rich.table import Table
@@ -24,19 +25,21 @@ from rich.text import Text
 from wfaudit_hookspecs import AuditResult, SnapshotRecord
 from wfaudit_hookspecs.converter import unstructure
 
-if TYPE_CHECKING:  # the trigger command renders neither: keep its start-up light
-    from .diff import SnapshotDiff
+from . import tables
+from .tables import Column, Rows
+
+if TYPE_CHECKING:  # the trigger command renders nothing: keep its start-up light
     from .plugins import PluginInfo
 
 __all__ = [
     "HIGHLIGHT_LIMIT",
+    "View",
     "add_row",
-    "audit_table",
+    "audit_rows",
     "config_json",
-    "diff_view",
     "dump_json",
-    "history_table",
-    "plugins_table",
+    "plugins_rows",
+    "print_view",
     "snapshot_view",
     "to_json_data",
 ]
@@ -60,47 +63,37 @@ def _when(record: SnapshotRecord) -> str:
     return record.created_on.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def history_table(records: Sequence[SnapshotRecord], title: str = "Snapshots") -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in (
-        "created (UTC)",
-        "type",
-        "workflow",
-        "pipeline",
-        "kind",
-        "by",
-        "status",
-        "attempt",
-        "hash",
-        "masked",
-    ):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        add_row(
-            table,
-            _when(r),
-            r.workflow_type,
-            r.workflow_id,
-            r.pipeline_id,
-            r.trigger_kind.value,
-            r.triggered_by or "",
-            r.status.value,
-            str(r.attempt),
-            r.content_hash[:12],
-            str(len(r.manifest.fields)),
-        )
-    return table
+View = list[RenderableType | Rows]
+"""A view printed by :func:`print_view`: rich renderables, and tables as
+:class:`~wfaudit.tables.Rows` (fitted to the width, plain when piped)."""
 
 
-def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
-    table = Table(title="Audited triggers", title_justify="left")
-    for column in ("type", "workflow", "snapshot", "hash", "masked", "result"):
-        table.add_column(column)
+def print_view(parts: View, out: Console) -> None:
+    """Print a view's parts in order, each table by the rule of :mod:`wfaudit.tables`."""
+    for part in parts:
+        if isinstance(part, Rows):
+            tables.emit(part, console=out)
+        else:
+            out.print(part)
+
+
+AUDIT_COLUMNS = (
+    Column("type", "workflow_type", "fixed"),
+    Column("workflow", "workflow_id"),
+    Column("snapshot", "snapshot_id", "id"),
+    Column("hash", "content_hash", "fixed", priority=2),
+    Column("masked", "masked", "fixed", priority=3, justify="right"),
+    Column("result", "result", priority=1),
+)
+
+
+def audit_rows(rows: Iterable[tuple[str, str, AuditResult]]) -> Rows:
+    """What audits did, one row per trigger (``wfaudit demo``)."""
+    table = Rows(list(AUDIT_COLUMNS), title="Audited triggers")
     for workflow_type, workflow_id, result in rows:
         if result.ok and result.ref is not None:
             outcome = "new snapshot" if result.created else "already audited (no-op)"
-            add_row(
-                table,
+            table.add(
                 workflow_type,
                 workflow_id,
                 result.ref.id,
@@ -109,15 +102,8 @@ def audit_table(rows: Iterable[tuple[str, str, AuditResult]]) -> Table:
                 outcome,
             )
         else:
-            add_row(
-                table,
-                workflow_type,
-                workflow_id,
-                "-",
-                "-",
-                "-",
-                Text(f"failed: {result.error}", style="red"),
-            )
+            failed = Text(f"failed: {result.error}", style="red")
+            table.add(workflow_type, workflow_id, None, None, None, failed)
     return table
 
 
@@ -132,8 +118,22 @@ def config_json(config: Any) -> str:
     return json.dumps(config, indent=2, ensure_ascii=False)
 
 
-def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | None = None) -> Group:
-    """Identity, manifest and the masked config in a highlighted panel.
+FIELD_COLUMNS = (
+    Column("path", "path", "id"),
+    Column("rule", "rule", priority=2),
+    Column("fingerprint", "fingerprint", "fixed", priority=3),
+    Column("span", "span", "fixed", priority=4),
+    Column("restore from", "restore", priority=1),
+)
+REFERENCE_COLUMNS = (
+    Column("path", "path", "id"),
+    Column("kind", "kind", "fixed", priority=1),
+    Column("name", "name"),
+)
+
+
+def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | None = None) -> View:
+    """``wfaudit show``: identity, labels, masked fields, references, the masked config.
 
     :param plain_config: the config's JSON when it is too long to highlight
         (:data:`HIGHLIGHT_LIMIT`): the view then ends with a heading only, and the
@@ -161,32 +161,27 @@ def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | No
         ("schema", f"version {record.schema_version}"),
         ("size", f"{record.config_size} bytes of canonical JSON"),
         ("adapter", record.manifest.adapter or "generic"),
-        ("maskers", ", ".join(record.manifest.maskers) or "none"),
+        ("maskers", ", ".join(record.manifest.maskers) or "-"),
     ):
         add_row(meta, label, value)
-    parts: list[Any] = [meta]
+    parts: View = [meta]
     manifest = record.manifest
     if manifest.fields:
-        table = Table(title="Masked fields", title_justify="left")
-        for column in ("path", "rule", "fingerprint", "span", "restore from"):
-            table.add_column(column, overflow="fold")
+        fields = Rows(list(FIELD_COLUMNS), title="Masked fields")
         for f in manifest.fields:
-            add_row(
-                table,
+            fields.add(
                 f.path,
                 f.rule,
                 f.fingerprint[:16],
                 f"{f.span[0]}..{f.span[1]}" if f.span else "whole value",
-                f"{f.restore.kind}:{f.restore.target}" if f.restore else "-",
+                f"{f.restore.kind}:{f.restore.target}" if f.restore else None,
             )
-        parts.append(table)
+        parts.append(fields)
     if manifest.references:
-        table = Table(title="Secret references", title_justify="left")
-        for column in ("path", "kind", "name"):
-            table.add_column(column, overflow="fold")
+        references = Rows(list(REFERENCE_COLUMNS), title="Secret references")
         for ref in manifest.references:
-            add_row(table, ref.path, ref.kind, ref.name)
-        parts.append(table)
+            references.add(ref.path, ref.kind, ref.name)
+        parts.append(references)
     if plain_config is not None:
         parts.append(
             Text(
@@ -195,7 +190,7 @@ def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | No
                 style="bold",
             )
         )
-        return Group(*parts)
+        return parts
     parts.append(
         Panel(
             JSON(json.dumps(config, ensure_ascii=False)),
@@ -203,66 +198,28 @@ def snapshot_view(record: SnapshotRecord, config: Any, *, plain_config: str | No
             title_align="left",
         )
     )
-    return Group(*parts)
+    return parts
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+PLUGIN_COLUMNS = (
+    Column("name", "name"),
+    Column("distribution", "distribution", priority=2),
+    Column("version", "version", "fixed", priority=3),
+    Column("hooks", "hooks", priority=1, wrap=True),
+)
 
 
-_MARKS = {
-    "added": Text("+", style="green"),
-    "removed": Text("-", style="red"),
-    "modified": Text("~", style="yellow"),
-    "moved": Text("↕", style="cyan"),
-}
-
-
-def diff_view(diff: SnapshotDiff) -> Group | Text:
-    a, b = diff.a, diff.b
-    header = Text(
-        f"{a.id} ({a.workflow_type} {a.workflow_id}) → {b.id} ({b.workflow_type} {b.workflow_id})"
-    )
-    secrets = Text(f"secrets: {diff.secrets.words()}", style="magenta")
-    if diff.identical:
-        identical = Text.assemble(header, "\nidentical configs (same content hash)")
-        return Group(identical, secrets) if diff.secrets else identical
-    summary = Text(f"changed: {diff.summary.words()}")
-    table = Table(title=f"{len(diff.changes)} changes", title_justify="left")
-    for column in ("", "path", "before", "after"):
-        table.add_column(column, overflow="fold")
-    for change in diff.changes:
-        mark = _MARKS[change.op]
-        if change.secret is not None:
-            add_row(
-                table,
-                mark,
-                change.path,
-                Text("secret", style="magenta"),
-                Text(f"secret {change.secret}", style="magenta"),
-            )
-        elif change.op == "moved":
-            add_row(table, mark, change.path, f"moved from {change.from_path}", "")
-        else:
-            before = "" if change.op == "added" else _short(change.old)
-            after = "" if change.op == "removed" else _short(change.new)
-            add_row(table, mark, change.path, before, after)
-    return Group(header, summary, *([secrets] if diff.secrets else []), table)
-
-
-def plugins_table(infos: Sequence[PluginInfo]) -> Table:
-    table = Table(title="Plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
-        table.add_column(column, overflow="fold")
+def plugins_rows(infos: Sequence[PluginInfo]) -> Rows:
+    """``wfaudit plugins``: each plugin, its distribution and the hooks it implements."""
+    rows = Rows(list(PLUGIN_COLUMNS), title="Plugins")
     for info in infos:
         hooks = (
             Text(", ".join(info.hooks))
             if info.error is None
             else Text(f"not loaded: {info.error}", style="red")
         )
-        add_row(table, info.name, info.distribution or "-", info.version or "-", hooks)
-    return table
+        rows.add(info.name, info.distribution, info.version, hooks)
+    return rows
 
 
 def console(stderr: bool = False, **options: Any) -> Console:
@@ -271,6 +228,12 @@ def console(stderr: bool = False, **options: Any) -> Console:
 
     :param options: more :class:`~rich.console.Console` options (colour, width).
     """
-    # Wide enough for hashes and pointers when output goes to a file or a pipe.
-    options.setdefault("width", None if Console().is_terminal else 160)
+    # COLUMNS wins; else the terminal's width; a file or a pipe gets 160 columns,
+    # wide enough for hashes and pointers (tables ignore it: see wfaudit.tables).
+    if "width" not in options:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            options["width"] = int(columns)
+        elif not Console(stderr=stderr).is_terminal:
+            options["width"] = 160
     return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False, **options)

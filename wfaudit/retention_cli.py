@@ -16,16 +16,15 @@ from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from wfaudit_hookspecs import InvalidRequest, utcnow
 from wfaudit_hookspecs.retention import ArchiveRecord, HoldScope, LegalHold
 
-from . import render
+from . import render, tables
 from .auditor import Auditor
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
 from .retention import Action, PlanItem, Sweeper
+from .tables import Column, Rows
 from .words import plural
 
 __all__ = ["archive", "archived_listing", "hold", "restore", "retention"]
@@ -42,16 +41,9 @@ def _time(value: Any) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
-def _print(*renderables: Any) -> None:
-    """Print rich renderables through ``click.echo``. Rich ends the process with
-    status 1 when its reader goes away (``wfaudit retention plan | head``); a
-    write through click raises BrokenPipeError instead, which the command group
-    ends quietly with status 0, as every other command."""
-    console = render.console()
-    with console.capture() as capture:
-        for renderable in renderables:
-            console.print(renderable)
-    click.echo(capture.get(), nl=False)
+def _compact_time(text: str) -> str:
+    """``2026-12-06 11:43`` → ``12-06 11:43`` (a narrow table's form)."""
+    return text[5:] if len(text) == 16 else text
 
 
 @cli.group()
@@ -71,19 +63,23 @@ def retention() -> None:
     type=click.IntRange(min=0),
     default=50,
     show_default=True,
-    help="Rows of the table (the JSON report lists every item).",
+    help="Rows of the table (the JSON and TSV reports list every item).",
 )
 @store_options
 @json_option
-def plan(show_all: bool, limit: int, as_json: bool) -> None:
+@format_option
+def plan(show_all: bool, limit: int, as_json: bool, output_format: str | None) -> None:
     """Dry run: what a sweep now would archive, delete and keep, and why."""
+    fmt = chosen_format(as_json, output_format)
     with _state().auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor)
         as_of = utcnow()
         items = sweeper.plan(as_of=as_of)
         configured = bool(auditor.settings.options.get("retention"))
-        if as_json:
+        if fmt == "json":
             _plan_json(items, as_of, show_all, configured)
+        elif fmt == "tsv":
+            _plan_tsv(items, show_all)
         else:
             if not configured:
                 click.echo(NO_POLICY)
@@ -123,10 +119,30 @@ def _plan_json(items: Iterator[PlanItem], as_of: Any, show_all: bool, configured
     out.flush()
 
 
+PLAN_COLUMNS = (
+    Column("snapshot", "snapshot_id", "id"),
+    Column("pipeline", "pipeline_id", priority=2),
+    Column("status", "status", "fixed", priority=3),
+    Column("action", "action", "fixed"),
+    Column("why", "reason", priority=1, wrap=True),
+)
+"""The columns of ``wfaudit retention plan``, most important first."""
+
+
+def _plan_cells(item: PlanItem) -> tuple[str, str, str, str, str]:
+    return item.snapshot_id, item.pipeline_id, item.status, item.action.value, item.reason
+
+
+def _plan_tsv(items: Iterator[PlanItem], show_all: bool) -> None:
+    """Every item acted on or blocked (every item with ``show_all``), streamed."""
+    click.echo(tables.tsv_header(PLAN_COLUMNS))
+    for item in items:
+        if item.action != Action.KEEP or show_all:
+            click.echo(tables.tsv_line(_plan_cells(item)))
+
+
 def _plan_table(items: Iterator[PlanItem], as_of: Any, show_all: bool, limit: int) -> None:
-    table = Table(title=f"Retention plan as of {_time(as_of)} UTC", title_justify="left")
-    for column in ("snapshot", "pipeline", "status", "action", "why"):
-        table.add_column(column, overflow="fold")
+    rows = Rows(list(PLAN_COLUMNS), title=f"Retention plan as of {_time(as_of)} UTC")
     counts: Counter[str] = Counter()
     archived = listed = 0
     for item in items:
@@ -136,26 +152,17 @@ def _plan_table(items: Iterator[PlanItem], as_of: Any, show_all: bool, limit: in
             continue
         listed += 1
         if listed <= limit:
-            render.add_row(
-                table,
-                item.snapshot_id,
-                item.pipeline_id,
-                item.status,
-                item.action.value,
-                item.reason,
-            )
-    shown: list[Any] = []
+            rows.add(*_plan_cells(item))
     if listed:
-        shown.append(table)
+        tables.emit(rows)
         if listed > limit:
-            shown.append(Text(f"... and {listed - limit} more (--limit, or --json for all)"))
-    summary = Table(title="Summary", title_justify="left")
-    summary.add_column("action")
-    summary.add_column("snapshots", justify="right")
+            click.echo(f"... and {listed - limit} more (--limit, or --json for all)")
+    counted = Column("snapshots", "count", "fixed", justify="right")
+    summary = Rows([Column("action", "action", "fixed"), counted], title="Summary")
     for action in _SHOWN_ACTIONS:
-        render.add_row(summary, action.value, str(counts[action.value]))
-    render.add_row(summary, "(archived by the sweep)", str(archived))
-    _print(*shown, summary)
+        summary.add(action.value, str(counts[action.value]))
+    summary.add("(archived by the sweep)", str(archived))
+    tables.emit(summary)
 
 
 @retention.command()
@@ -215,23 +222,33 @@ def hold() -> None:
     """Legal holds: while active, nothing they cover is deleted."""
 
 
-def _hold_table(holds: list[LegalHold]) -> Table:
-    table = Table(title="Legal holds", title_justify="left")
-    for column in ("id", "scope", "target", "tenant", "since", "by", "reason", "released"):
-        table.add_column(column, overflow="fold")
+HOLD_COLUMNS = (
+    Column("id", "id", "id"),
+    Column("scope", "scope", "fixed", priority=3),
+    Column("target", "target", "id"),
+    Column("tenant", "tenant", priority=6),
+    Column("since", "created_on", "fixed", priority=4, compact=_compact_time),
+    Column("by", "created_by", priority=5),
+    Column("reason", "reason", priority=2, wrap=True),
+    Column("released", "released_on", "fixed", priority=7, compact=_compact_time),
+)
+"""The columns of ``wfaudit hold list``, most important first."""
+
+
+def _hold_rows(holds: list[LegalHold]) -> Rows:
+    rows = Rows(list(HOLD_COLUMNS), title="Legal holds")
     for item in holds:
-        render.add_row(
-            table,
+        rows.add(
             item.id,
             item.scope,
             item.target,
-            item.tenant or "-",
+            item.tenant,
             _time(item.created_on),
-            item.created_by or "-",
-            item.reason or "-",
-            _time(item.released_on),
+            item.created_by,
+            item.reason,
+            None if item.released_on is None else _time(item.released_on),
         )
-    return table
+    return rows
 
 
 @hold.command("add")
@@ -297,16 +314,24 @@ def hold_release(hold_id: str, reason: str | None, by: str | None, as_json: bool
 @click.option("--all", "show_all", is_flag=True, help="Include released holds.")
 @store_options
 @json_option
-def hold_list(show_all: bool, as_json: bool) -> None:
+@format_option
+def hold_list(show_all: bool, as_json: bool, output_format: str | None) -> None:
     """List the active legal holds (with --all, the released ones too)."""
     with _state().auditor() as auditor:
         holds = Sweeper.for_auditor(auditor, archive=False).store.list_holds(
             tenant=auditor.settings.tenant, active=not show_all
         )
-    if as_json:
+    fmt = chosen_format(as_json, output_format)
+    if fmt == "json":
         click.echo(render.dump_json(render.to_json_data(holds)))
+    elif not holds and fmt == "table":
+        click.echo(
+            "no legal hold"
+            + ("" if show_all else " is active")
+            + ": `wfaudit hold add --snapshot ID` places one"
+        )
     else:
-        _print(_hold_table(holds))
+        tables.emit(_hold_rows(holds), fmt)
 
 
 # -- archive and restore -----------------------------------------------------------------
@@ -346,24 +371,25 @@ def restore(snapshot_id: str, by: str | None, as_json: bool) -> None:
         click.echo(f"{result.snapshot_id} is in the store already; nothing to restore")
 
 
-def archived_table(records: list[ArchiveRecord]) -> Table:
-    """The rich table of ``wfaudit log --archived``."""
-    table = Table(title="Archived snapshots", title_justify="left")
-    for column in (
-        "id",
-        "type",
-        "workflow",
-        "pipeline",
-        "status",
-        "created",
-        "archived",
-        "in store",
-        "object",
-    ):
-        table.add_column(column, overflow="fold")
+ARCHIVED_COLUMNS = (
+    Column("id", "snapshot_id", "id"),
+    Column("type", "workflow_type", "fixed", priority=2),
+    Column("workflow", "workflow_id", priority=1),
+    Column("pipeline", "pipeline_id", priority=4),
+    Column("status", "status", "fixed", priority=3),
+    Column("created", "created_on", "fixed", priority=6, compact=_compact_time),
+    Column("archived", "archived_on", "fixed", priority=5, compact=_compact_time),
+    Column("in store", "present", "fixed", priority=7),
+    Column("object", "object_key", priority=8),
+)
+"""The columns of ``wfaudit log --archived``, most important first."""
+
+
+def archived_rows(records: list[ArchiveRecord]) -> Rows:
+    """The table of ``wfaudit log --archived``."""
+    rows = Rows(list(ARCHIVED_COLUMNS), title="Archived snapshots")
     for record in records:
-        render.add_row(
-            table,
+        rows.add(
             record.snapshot_id,
             record.workflow_type,
             record.workflow_id,
@@ -374,13 +400,19 @@ def archived_table(records: list[ArchiveRecord]) -> Table:
             "yes" if record.present else "no",
             record.object_key,
         )
-    return table
+    return rows
 
 
 def archived_listing(
-    auditor: Auditor, *, pipeline_id: str | None = None, limit: int = 50, as_json: bool = False
+    auditor: Auditor,
+    *,
+    pipeline_id: str | None = None,
+    limit: int = 50,
+    as_json: bool = False,
+    fmt: str = "table",
 ) -> None:
-    """Print the archived snapshots, newest archive first (``wfaudit log --archived``)."""
+    """Print the archived snapshots, newest archive first (``wfaudit log --archived``),
+    as JSON (``as_json``, or ``fmt`` json), a table or TSV (:mod:`wfaudit.tables`)."""
     store = Sweeper.for_auditor(auditor, archive=False).store
     records: list[ArchiveRecord] = []
     for record in store.iter_archives(tenant=auditor.settings.tenant, batch=min(limit, 500)):
@@ -389,7 +421,7 @@ def archived_listing(
         records.append(record)
         if len(records) >= limit:
             break
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(render.dump_json(render.to_json_data(records)))
     else:
-        _print(archived_table(records))
+        tables.emit(archived_rows(records), fmt)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from . import render
-from .cli import CliState, cli, json_option, store_options
+from . import render, tables
+from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
 from .ops_cli import print_drain_report
 from .spool import QuarantinedFile, Spool, SpoolError, spool_roots
+from .tables import Column, Rows
 from .words import plural
 
 __all__ = ["spool"]
@@ -85,16 +84,29 @@ def spool() -> None:
     """The spool: snapshots waiting for the store, and the files drain set aside."""
 
 
+QUARANTINE_COLUMNS = (
+    Column("snapshot", "snapshot_id", "id"),
+    Column("workflow", "workflow", priority=1),
+    Column("tenant", "tenant", priority=3),
+    Column("kind", "kind", "fixed", priority=2),
+    Column("reason", "reason", wrap=True),
+)
+"""The columns of ``wfaudit spool list``, most important first."""
+
+
 @spool.command("list")
 @store_options
 @json_option
-def list_files(as_json: bool) -> None:
-    """How many snapshots wait, and every quarantined file with its reason."""
+@format_option
+def list_files(as_json: bool, output_format: str | None) -> None:
+    """How many snapshots wait, and every quarantined file with its reason
+    (--format tsv: the quarantined files only)."""
+    fmt = chosen_format(as_json, output_format)
     spools = _spools()
     tenant = _state().tenant
     counts = [(each, each.depth(tenant), each.quarantined_files(tenant)) for each in spools]
     items = [item for _, _, found in counts for item in found]
-    if as_json:
+    if fmt == "json":
         click.echo(
             render.dump_json(
                 {
@@ -113,22 +125,22 @@ def list_files(as_json: bool) -> None:
             )
         )
         return
+    rows = Rows(list(QUARANTINE_COLUMNS), title="Quarantined (set aside by drain)")
+    for item in items:
+        rows.add(
+            item.snapshot_id or item.name,
+            f"{item.workflow_type} {item.workflow_id}" if item.readable else "?",
+            item.tenant,
+            item.kind,
+            item.reason,
+        )
+    if fmt == "tsv":
+        tables.emit(rows, "tsv")
+        return
     for each, waiting, found in counts:
         click.echo(f"spool {each.directory}: {waiting} waiting, {len(found)} quarantined")
-    if not items:
-        return
-    table = Table(title="Quarantined (set aside by drain)", title_justify="left")
-    for column in ("snapshot", "workflow", "tenant", "kind", "reason"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
-            Text(item.snapshot_id or item.name),
-            Text(f"{item.workflow_type} {item.workflow_id}" if item.readable else "?"),
-            Text(item.tenant or "-"),
-            Text(item.kind),
-            Text(item.reason),
-        )
-    render.console().print(table)
+    if items:
+        tables.emit(rows)
 
 
 @spool.command()

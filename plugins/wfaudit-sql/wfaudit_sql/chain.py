@@ -21,7 +21,8 @@ hashes of a rewritten chain. Events written before the chain was keyed have no
 
 The ``snapshot.audited`` event seals its snapshot row: its data holds
 :func:`record_digest` (SHA-256 over the canonical JSON of every column that never
-changes after the audit) and the row's initial mutable state. Later events that
+changes after the audit), a short digest of each of those columns (so that a
+changed row's column can be named) and the row's initial mutable state. Later events that
 change the row carry the new state, so the row must always equal its newest
 recorded state.
 
@@ -42,6 +43,7 @@ from wfaudit_hookspecs import STATE_FIELDS, canonical_json
 __all__ = [
     "GENESIS",
     "SEALED_COLUMNS",
+    "column_digests",
     "event_form",
     "event_hash",
     "record_digest",
@@ -124,6 +126,22 @@ def record_digest(row: Mapping[Any, Any]) -> str:
     return hashlib.sha256(
         canonical_json({name: _plain(row[name]) for name in SEALED_COLUMNS})
     ).hexdigest()
+
+
+COLUMN_DIGEST_LENGTH = 12
+"""Hex digits of each column's digest: enough to name a changed column (the
+whole row's integrity rests on :func:`record_digest`)."""
+
+
+def column_digests(row: Mapping[Any, Any]) -> dict[str, str]:
+    """A short SHA-256 of each sealed column, by name: with them, verification
+    names the column of a row changed behind the store's back."""
+    return {name: column_digest(row, name) for name in SEALED_COLUMNS}
+
+
+def column_digest(row: Mapping[Any, Any], name: str) -> str:
+    text = canonical_json({name: _plain(row[name])})
+    return hashlib.sha256(text).hexdigest()[:COLUMN_DIGEST_LENGTH]
 
 
 def state_of(row: Mapping[Any, Any]) -> dict[str, Any]:

@@ -58,7 +58,14 @@ from wfaudit_hookspecs import (
 )
 
 from . import migrate, tags, trail
-from .chain import GENESIS, event_form, event_hash, record_digest, state_of
+from .chain import (
+    GENESIS,
+    column_digests,
+    event_form,
+    event_hash,
+    record_digest,
+    state_of,
+)
 from .connect import create_store_engine, session_settings
 from .errors import is_disconnect, is_transient, translate
 from .manifests import ManifestCache, record_query
@@ -296,6 +303,7 @@ class SqlStore(RetentionMixin):
             "attempt": record.attempt,
             "parent": record.parent,
             "record_digest": record_digest(row),
+            "column_digests": column_digests(row),
             "state": state_of(row),
         }
         actor = record.created_by or record.triggered_by

@@ -57,7 +57,16 @@ from wfaudit_hookspecs import (
     TrailCheck,
 )
 
-from .chain import GENESIS, event_form, event_hash, record_digest, state_of, timestamp_text
+from .chain import (
+    GENESIS,
+    SEALED_COLUMNS,
+    column_digest,
+    event_form,
+    event_hash,
+    record_digest,
+    state_of,
+    timestamp_text,
+)
 from .manifests import manifest_text, record_query
 from .schema import (
     archives,
@@ -632,13 +641,7 @@ def _check_sealed(row: Mapping[str, Any], audited: Row[Any], findings: _Findings
         differing.append("tenant")
     if "record_digest" in data:
         if record_digest(row) != data["record_digest"]:
-            # Name what can be named from the event; the digest covers the rest.
-            named = [
-                column
-                for field, column in _LEGACY_FIELDS.items()
-                if field in data and data[field] != row[column]
-            ]
-            differing.extend(named or ["a sealed column"])
+            differing.extend(_changed_columns(row, data))
     else:
         differing.extend(
             column
@@ -653,6 +656,28 @@ def _check_sealed(row: Mapping[str, Any], audited: Row[Any], findings: _Findings
             f"{_differ(list(dict.fromkeys(differing)))} from what the audit recorded",
             row["tenant"],
         )
+
+
+def _changed_columns(row: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+    """The sealed columns of ``row`` that differ from what its audit recorded:
+    by each column's digest, and by the values the event holds in clear."""
+    named = [
+        column
+        for field, column in _LEGACY_FIELDS.items()
+        if field in data and data[field] != row[column]
+    ]
+    digests = data.get("column_digests")
+    if isinstance(digests, dict):
+        named.extend(
+            column
+            for column in SEALED_COLUMNS
+            if column in digests and digests[column] != column_digest(row, column)
+        )
+    if named:
+        return named
+    # An event written before wfaudit recorded a digest per column (or the row's
+    # columns all match theirs, and the event's record digest was changed).
+    return ["a sealed column (the audit recorded one digest of them all)"]
 
 
 def _check_state(row: Mapping[str, Any], group: Sequence[Row[Any]], findings: _Findings) -> None:

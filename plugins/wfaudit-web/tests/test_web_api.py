@@ -174,7 +174,14 @@ def test_pages_escape_and_mark_secrets(seeded: Seeded, app_server: Server) -> No
         assert '<span class="secret-changed">secret changed</span>' in diff
         page = client.get(f"/ui/snapshots/{ids['first']}").text
         assert "/env/DB_PASSWORD" in page and 'class="masked"' in page
-        client.get("/logout")
+        form_tail = page.split('action="/logout"><input type="hidden" name="csrf" value="', 1)[1]
+        logout = form_tail.split('"', 1)[0]
+        signed_out = client.post(
+            "/logout",
+            content=f"csrf={logout}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert signed_out.status_code == 303
         assert client.get("/ui/pipelines/shop-api").status_code == 401
 
 

@@ -140,6 +140,106 @@ def test_timeline_and_diff_in_headless_chromium(
     assert "404" in driver.find_element(By.TAG_NAME, "h1").text  # type: ignore[attr-defined]
 
 
+def _script(step: int, version: str) -> str:
+    lines = [f"echo step {step} line {n}" for n in range(30)]
+    lines[12] = f"make release VERSION={version}"
+    return "\n".join(lines)
+
+
+def _big_config(version: str) -> dict[str, object]:
+    """A realistic request: 30 steps of 30-line scripts. Between the two versions
+    one line of one script changes, and a long one-line value."""
+    return {
+        "steps": [
+            {"name": f"step-{n}", "script": _script(n, version if n == 7 else "1.0")}
+            for n in range(30)
+        ],
+        "notes": ("release notes " * 40) + version,
+    }
+
+
+def _sign_in(driver: object, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{url}/login")  # type: ignore[attr-defined]
+    token = driver.find_element(By.NAME, "token")  # type: ignore[attr-defined]
+    token.send_keys(TOKEN_A)
+    token.submit()
+
+
+@pytest.mark.wfaudit_backends("sqlite")
+def test_a_one_step_script_change_is_a_short_page_with_a_line_diff(
+    seeded: Seeded, app_server: Server, browser: object, tmp_path: pathlib.Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from wfaudit import Auditor, history
+
+    ids = {}
+    with Auditor.from_url(seeded.store_url, tenant="team-a", strict=True) as auditor:
+        for run, version in (("301", "1.0"), ("302", "1.1")):
+            result = auditor.audit_trigger(
+                workflow_id=run,
+                workflow_type="CI",
+                pipeline_id="scripts",
+                config=_big_config(version),
+                labels={"app": "shop", "team": "a"},
+            )
+            assert result.ref is not None
+            ids[run] = result.ref.id
+        history.tag(auditor, ids["302"], "release-1.1", by="ana")
+    driver = browser
+    _sign_in(driver, app_server.url)
+    driver.get(f"{app_server.url}/ui/diff?a=301:CI&b=302:CI")  # type: ignore[attr-defined]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#changes > tbody > tr")  # type: ignore[attr-defined]
+    assert [row.find_element(By.TAG_NAME, "code").text for row in rows] == [
+        "/notes",
+        "/steps/7/script",
+    ]
+    removed = driver.find_elements(By.CSS_SELECTOR, ".linediff .line-removed")  # type: ignore[attr-defined]
+    added = driver.find_elements(By.CSS_SELECTOR, ".linediff .line-added")  # type: ignore[attr-defined]
+    assert [line.text for line in removed] == ["-make release VERSION=1.0"]
+    assert [line.text for line in added] == ["+make release VERSION=1.1"]
+    assert removed[0].is_displayed() and added[0].is_displayed()
+    colour = added[0].value_of_css_property("background-color")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), colour  # highlighted
+    # Three unchanged lines around the change; the others folded.
+    context = driver.find_elements(By.CSS_SELECTOR, ".linediff pre.hunk .line-same")  # type: ignore[attr-defined]
+    assert len(context) == 6 and all(line.is_displayed() for line in context)
+    folded = driver.find_elements(By.CSS_SELECTOR, ".linediff details")  # type: ignore[attr-defined]
+    assert [d.find_element(By.TAG_NAME, "summary").text for d in folded] == [
+        "9 unchanged lines",
+        "14 unchanged lines",
+    ]
+    assert not folded[0].find_element(By.CSS_SELECTOR, ".line-same").is_displayed()
+    # The long one-line value is cut, with the whole a click away.
+    long_value = driver.find_element(By.CSS_SELECTOR, "details.value")  # type: ignore[attr-defined]
+    assert "characters: show all" in long_value.text
+    # The whole configs are folded: a one-step change is a short page.
+    assert not driver.find_element(By.ID, "config-a").is_displayed()  # type: ignore[attr-defined]
+    height = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
+    assert height < 1200, height
+    _screenshot(driver, tmp_path, "web-diff-script.png")
+    driver.find_element(By.CSS_SELECTOR, "details.configs > summary").click()  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "config-b").is_displayed()  # type: ignore[attr-defined]
+    expanded = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
+    assert expanded > 3 * height  # what was folded is all there
+
+    driver.get(f"{app_server.url}/ui/snapshots/302:CI")  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "labels").text == "app=shop team=a"  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "tags").text == "release-1.1"  # type: ignore[attr-defined]
+    _screenshot(driver, tmp_path, "web-snapshot-labels.png")
+
+    driver.find_element(By.ID, "logout").click()  # type: ignore[attr-defined]
+    assert driver.current_url.endswith("/login")  # type: ignore[attr-defined]
+    page = driver.page_source  # type: ignore[attr-defined]
+    assert "Sign in" in page and 'id="error"' not in page
+    driver.get(f"{app_server.url}/ui/snapshots/302:CI")  # type: ignore[attr-defined]
+    assert "Sign in" in driver.title  # type: ignore[attr-defined]  # signed out
+    assert not driver.find_elements(By.ID, "error")  # type: ignore[attr-defined]
+    _screenshot(driver, tmp_path, "web-login.png")
+
+
 @pytest.mark.parametrize("required", [False, True], ids=["skip", "required"])
 def test_a_missing_browser_skips_or_fails_as_required(
     monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, required: bool

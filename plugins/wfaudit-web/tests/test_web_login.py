@@ -106,3 +106,52 @@ def test_a_wrong_token_with_a_good_form_is_401(app_server: Server) -> None:
         response = client.post("/login", content=f"token=not-a-token&csrf={csrf}", headers=FORM)
         assert response.status_code == 401
         assert f"{COOKIE}=" not in response.headers.get("set-cookie", "")
+
+
+def _sign_in(client: httpx.Client) -> None:
+    csrf = _csrf(client.get("/login").text)
+    assert _signed_in(client.post("/login", content=f"token={TOKEN_A}&csrf={csrf}", headers=FORM))
+
+
+def _logout_token(page: str) -> str:
+    found = re.search(r'action="/logout"><input type="hidden" name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def test_a_first_visit_is_greeted_without_an_error(app_server: Server) -> None:
+    with httpx.Client(base_url=app_server.url, timeout=30) as client:
+        for path in ("/login", "/ui/pipelines/shop-api"):
+            page = client.get(path).text
+            assert "status status-failed" not in page and 'id="error"' not in page, path
+            assert "Sign in" in page and 'action="/logout"' not in page
+        csrf = _csrf(client.get("/login").text)
+        failed = client.post("/login", content=f"token=not-a-token&csrf={csrf}", headers=FORM)
+        assert 'class="status status-failed" id="error">that token is not valid' in failed.text
+
+
+def test_signed_in_pages_have_a_sign_out_button_that_drops_the_cookie(
+    app_server: Server,
+) -> None:
+    with httpx.Client(base_url=app_server.url, timeout=30) as client:
+        _sign_in(client)
+        for path in ("/ui", "/ui/pipelines/shop-api", "/ui/snapshots/101:CI", "/ui/snapshots/nope"):
+            assert 'action="/logout"' in client.get(path).text, path
+        token = _logout_token(client.get("/ui").text)
+        assert client.get("/logout").status_code == 405  # a link cannot sign out
+        response = client.post("/logout", content=f"csrf={token}", headers=FORM)
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+        assert f'{COOKIE}=""' in response.headers["set-cookie"]  # deleted
+        assert client.get("/ui/pipelines/shop-api").status_code == 401
+
+
+@pytest.mark.parametrize("case", ["no-field", "mismatch", "cross-origin"])
+def test_a_forged_sign_out_is_refused(app_server: Server, case: str) -> None:
+    with httpx.Client(base_url=app_server.url, timeout=30) as client:
+        _sign_in(client)
+        token = _logout_token(client.get("/ui").text)
+        body = {"no-field": "", "mismatch": f"csrf={token[::-1]}", "cross-origin": f"csrf={token}"}
+        headers = {**FORM, **({"Origin": "http://evil.example"} if case == "cross-origin" else {})}
+        response = client.post("/logout", content=body[case], headers=headers)
+        assert response.status_code == 403
+        assert client.get("/ui/pipelines/shop-api").status_code == 200  # still signed in

@@ -9,7 +9,8 @@ snapshot is "not found" (404), as one that does not exist. ``/metrics`` is
 process-wide (the audit counters have no tenant label): only a token bound to
 no tenant reads it; others get 403.
 
-The sign-in form (``POST /login``) is protected against cross-site request
+The sign-in form (``POST /login``) and the sign-out button (``POST /logout``,
+on every page of a browser signed in) are protected against cross-site request
 forgery twice: a POST whose ``Origin`` (else ``Referer``) names another host
 than the request's own is refused, and the form must carry the anti-forgery
 token that the page showing it put in a ``SameSite=Strict`` cookie (a
@@ -52,7 +53,7 @@ from . import data, ingest, pages
 from .access import READ, Access, Tokens
 from .openapi import openapi
 
-__all__ = ["COOKIE", "CSRF_COOKIE", "CSRF_FIELD", "WebApp", "create_app"]
+__all__ = ["COOKIE", "CSRF_COOKIE", "CSRF_FIELD", "LOGOUT_CSRF_COOKIE", "WebApp", "create_app"]
 
 log = logging.getLogger("wfaudit.web")
 
@@ -61,6 +62,8 @@ CSRF_COOKIE = "wfaudit_csrf"
 """The cookie holding the sign-in form's anti-forgery token (sent to /login only)."""
 CSRF_FIELD = "csrf"
 """The form field that must repeat it."""
+LOGOUT_CSRF_COOKIE = "wfaudit_logout_csrf"
+"""The cookie holding the sign-out form's anti-forgery token (set at sign-in)."""
 MAX_LIMIT = 500
 READINESS = ("read", "ingest")
 """What ``/readyz?for=`` asks: ``read`` (the default), the store answers;
@@ -218,23 +221,72 @@ def _json_route(app: WebApp, handler: Handler) -> Callable[[Request], Response]:
 
 def _html_route(app: WebApp, handler: Handler) -> Callable[[Request], Response]:
     def endpoint(request: Request) -> Response:
-        try:
-            return HTMLResponse(handler(app, request))
-        except Refused as refused:
-            if refused.status == 401:
-                return login_form(request, refused.message, 401)
-            return HTMLResponse(_error_page(refused.status, refused.message), refused.status)
-        except WfauditError as error:
-            status = _status_of(error)
-            return HTMLResponse(_error_page(status, str(error)), status)
+        # A browser signed in with the cookie gets a sign-out button: its form
+        # repeats the token of a cookie set at sign-in (minted here for a session
+        # older than that cookie).
+        minted = None
+        if request.cookies.get(COOKIE):
+            request.state.logout = request.cookies.get(LOGOUT_CSRF_COOKIE)
+            if not request.state.logout:
+                minted = request.state.logout = secrets.token_urlsafe(32)
+        else:
+            request.state.logout = None
+        response = _html_response(app, handler, request)
+        if minted is not None:
+            _set_logout_cookie(request, response, minted)
+        return response
 
     return endpoint
 
 
-def login_form(request: Request, message: str | None = None, status: int = 200) -> Response:
-    """The sign-in page, with a fresh anti-forgery token in the form and in a cookie."""
+def _html_response(app: WebApp, handler: Handler, request: Request) -> Response:
+    try:
+        return HTMLResponse(handler(app, request))
+    except Refused as refused:
+        if refused.status == 401:
+            if _presented(request) or not app.tokens:
+                return login_form(request, refused.message, 401)
+            # A first visit: no token was tried yet, so nothing failed.
+            return login_form(request, None, 401, note="Sign in with an access token to go on.")
+        return HTMLResponse(
+            _error_page(refused.status, refused.message, _logout(request)), refused.status
+        )
+    except WfauditError as error:
+        status = _status_of(error)
+        return HTMLResponse(_error_page(status, str(error), _logout(request)), status)
+
+
+def _presented(request: Request) -> bool:
+    """True when the request carried a token (a header, or the sign-in cookie)."""
+    return bool(request.headers.get("authorization") or request.cookies.get(COOKIE))
+
+
+def _logout(request: Request) -> str | None:
+    """The sign-out form's token for this page, None when not signed in by cookie."""
+    token: str | None = getattr(request.state, "logout", None)
+    return token
+
+
+def _set_logout_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        LOGOUT_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def login_form(
+    request: Request, message: str | None = None, status: int = 200, *, note: str | None = None
+) -> Response:
+    """The sign-in page, with a fresh anti-forgery token in the form and in a cookie.
+
+    :param message: why the last attempt failed (red); None when nothing failed.
+    :param note: a neutral line (why signing in is asked for).
+    """
     token = secrets.token_urlsafe(32)
-    response = HTMLResponse(pages.login_page(message, csrf=token), status)
+    response = HTMLResponse(pages.login_page(message, csrf=token, note=note), status)
     response.set_cookie(
         CSRF_COOKIE,
         token,
@@ -268,8 +320,8 @@ def cross_origin(request: Request) -> bool:
     return parts.netloc.lower() != host
 
 
-def _error_page(status: int, message: str) -> str:
-    return pages.error_page(status, message)
+def _error_page(status: int, message: str, logout: str | None = None) -> str:
+    return pages.error_page(status, message, logout=logout)
 
 
 def not_routed(request: Request, exc: Exception) -> Response:
@@ -389,24 +441,27 @@ def api_verify(app: WebApp, request: Request) -> Any:
 
 
 def ui_index(app: WebApp, request: Request) -> str:
-    return pages.index_page(app.scoped(request).history(limit=_limit(request)))
+    records = app.scoped(request).history(limit=_limit(request))
+    return pages.index_page(records, logout=_logout(request))
 
 
 def ui_timeline(app: WebApp, request: Request) -> str:
     pipeline_id = _pipeline_id(request)
     entries = data.timeline(app.scoped(request), pipeline_id, limit=_limit(request))
-    return pages.timeline_page(pipeline_id, entries)
+    return pages.timeline_page(pipeline_id, entries, logout=_logout(request))
 
 
 def ui_snapshot(app: WebApp, request: Request) -> str:
-    return pages.snapshot_page(_snapshot(app.scoped(request), request))
+    auditor = app.scoped(request)
+    snapshot = _snapshot(auditor, request)
+    return pages.snapshot_page(snapshot, data.tags_of(auditor, snapshot), logout=_logout(request))
 
 
 def ui_diff(app: WebApp, request: Request) -> str:
     auditor = app.scoped(request)
     diff = _diff(auditor, request)
     a, b = auditor.get_snapshot_by_id(diff.a.id), auditor.get_snapshot_by_id(diff.b.id)
-    return pages.diff_page(a, b, diff)
+    return pages.diff_page(a, b, diff, logout=_logout(request))
 
 
 def _version() -> str:
@@ -533,11 +588,26 @@ def create_app(
             samesite="strict",
             secure=request.url.scheme == "https",
         )
+        _set_logout_cookie(request, response, secrets.token_urlsafe(32))
         return response
 
-    def logout(request: Request) -> Response:
+    async def logout(request: Request) -> Response:
+        # Guarded as the sign-in form is: same origin, and the form repeats the
+        # token of the cookie set at sign-in (another site cannot sign a user out).
+        refused = None
+        if cross_origin(request):
+            refused = "sign-out refused: the form was sent from another site"
+        else:
+            form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+            expected = request.cookies.get(LOGOUT_CSRF_COOKIE, "")
+            given = (form.get(CSRF_FIELD) or [""])[0]
+            if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+                refused = "sign-out refused: the form is not this site's; reload the page"
+        if refused is not None:
+            return HTMLResponse(_error_page(403, refused), 403)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
+        response.delete_cookie(LOGOUT_CSRF_COOKIE)
         return response
 
     def root(request: Request) -> Response:
@@ -570,7 +640,7 @@ def create_app(
         Route("/openapi.json", openapi_json),
         Route("/metrics", metrics),
         Route("/login", login, methods=["GET", "POST"]),
-        Route("/logout", logout),
+        Route("/logout", logout, methods=["POST"]),
         Route("/api/v1/snapshots", _json_route(web, api_snapshots)),
         # Ids may hold '/' (``ci/build-and-push``): every id is a ``path`` parameter.
         Route("/api/v1/snapshots/{snapshot_id:path}", _json_route(web, api_snapshot)),

@@ -14,6 +14,7 @@ import attrs
 from wfaudit import Auditor, history
 from wfaudit.diff import SnapshotDiff
 from wfaudit.history import TimelineEntry
+from wfaudit.refs import optional_history_store
 from wfaudit_hookspecs import Snapshot, SnapshotRecord
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "diff_json",
     "record_json",
     "snapshot_json",
+    "tags_of",
     "timeline",
     "timeline_json",
 ]
@@ -103,6 +105,14 @@ def diff_json(diff: SnapshotDiff) -> dict[str, Any]:
             for change in diff.changes
         ],
     }
+
+
+def tags_of(auditor: Auditor, snapshot: SnapshotRecord) -> list[str]:
+    """The names of the snapshot's tags (none when the store keeps no tags)."""
+    store = optional_history_store(auditor.store)
+    if store is None:
+        return []
+    return [t.name for t in store.list_tags(snapshot_ids=[snapshot.id], tenant=snapshot.tenant)]
 
 
 def timeline(auditor: Auditor, pipeline_id: str, *, limit: int = 50) -> list[TimelineEntry]:

@@ -2,7 +2,9 @@
 
 Plain server-rendered HTML, no script: every value is escaped, configs are the
 masked ones, and a secret in a diff is marked ``secret changed`` (added,
-removed) without either value.
+removed) without either value. What is long is folded with ``<details>``
+(unchanged lines of a script, a long value, the whole configs under a diff),
+so a one-step change is a short page.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from wfaudit.diff import SnapshotDiff
+from wfaudit.diff import SnapshotDiff, is_multiline, line_diff
 from wfaudit_hookspecs import Snapshot, SnapshotRecord
 
 from .data import TimelineEntry
@@ -23,6 +25,7 @@ __all__ = [
     "diff_page",
     "error_page",
     "index_page",
+    "line_diff_html",
     "login_page",
     "pipeline_url",
     "snapshot_page",
@@ -61,6 +64,19 @@ dt { font-weight: 600; } dd { margin: 0; }
   border-radius: .3rem; margin-left: .3rem; }
 .note { color: #5b6672; font-size: .8rem; margin-top: .2rem; }
 form.login { background: #fff; border: 1px solid #d9dde3; padding: 1rem; max-width: 28rem; }
+header form.logout { margin-left: auto; }
+header form.logout button { background: none; border: 1px solid #fff8; color: #fff;
+  border-radius: .3rem; padding: .15rem .6rem; cursor: pointer; }
+.linediff { background: #fff; border: 1px solid #d9dde3; }
+.linediff pre { border: 0; padding: 0 .6rem; white-space: pre-wrap; }
+.linediff .line { display: block; } .linediff .line-removed { background: #fbe0e0; }
+.linediff .line-added { background: #dcf5dc; } .linediff .hunk-head { color: #2b6cb0; }
+.linediff details > summary, details.configs > summary {
+  cursor: pointer; color: #5b6672; font-size: .8rem; padding: .15rem .6rem; }
+details.value > summary { cursor: pointer; }
+details.value .more { color: #5b6672; font-size: .8rem; }
+details.configs { margin-top: 1.4rem; } details.configs > summary { font-size: 1rem; }
+.labels code { background: #eef1f5; border-radius: .2rem; padding: 0 .3rem; margin-right: .3rem; }
 """
 
 _PLACEHOLDER = re.compile(r"\[masked:[0-9a-f]+\]")
@@ -88,12 +104,21 @@ def snapshot_url(snapshot_id: str) -> str:
     return f"/ui/snapshots/{_q(snapshot_id)}"
 
 
-def _layout(title: str, body: str, *, where: str = "") -> str:
+def _layout(title: str, body: str, *, where: str = "", logout: str | None = None) -> str:
+    """A page: the header (with a sign-out button when ``logout``, the sign-out
+    form's anti-forgery token, is given), then ``body``."""
+    sign_out = (
+        '<form class="logout" method="post" action="/logout">'
+        f'<input type="hidden" name="csrf" value="{_e(logout)}">'
+        '<button type="submit" id="logout">Sign out</button></form>'
+        if logout
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)} · wfaudit</title><style>{STYLE}</style></head><body>"
-        f'<header><a href="/ui">wfaudit</a><span class="where">{_e(where)}</span></header>'
-        f"<main>{body}</main></body></html>"
+        f'<header><a href="/ui">wfaudit</a><span class="where">{_e(where)}</span>{sign_out}'
+        f"</header><main>{body}</main></body></html>"
     )
 
 
@@ -111,19 +136,63 @@ def _config_html(config: Any) -> str:
     return _PLACEHOLDER.sub(lambda m: f'<span class="masked">{m.group(0)}</span>', text)
 
 
+def _marked(text: str) -> str:
+    return _PLACEHOLDER.sub(lambda m: f'<span class="masked">{m.group(0)}</span>', _e(text))
+
+
+SHORT = 240
+"""Characters of a value shown before it is folded (a click shows it whole)."""
+
+
 def _value(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if len(text) > 240:
-        text = text[:239] + "…"
-    marked = _PLACEHOLDER.sub(lambda m: f'<span class="masked">{m.group(0)}</span>', _e(text))
-    return f"<code>{marked}</code>"
+    if len(text) <= SHORT:
+        return f"<code>{_marked(text)}</code>"
+    return (
+        f'<details class="value"><summary><code>{_marked(text[: SHORT - 1])}…</code> '
+        f'<span class="more">({len(text):,} characters: show all)</span></summary>'
+        f"<code>{_marked(text)}</code></details>"
+    )
+
+
+def _lines(lines: Sequence[str], css: str, mark: str = " ") -> str:
+    return "".join(f'<span class="line {css}">{_marked(mark + line)}</span>' for line in lines)
+
+
+def _unchanged(lines: Sequence[str]) -> str:
+    """Unchanged lines between hunks, folded (a click shows them)."""
+    if not lines:
+        return ""
+    count = f"{len(lines)} unchanged line{'' if len(lines) == 1 else 's'}"
+    return f"<details><summary>{count}</summary><pre>{_lines(lines, 'line-same')}</pre></details>"
+
+
+def line_diff_html(old: str, new: str) -> str:
+    """A multi-line string's change (a script) as the engine's line diff
+    (:func:`wfaudit.diff.line_diff`, what ``wfaudit diff`` shows): removed lines
+    red, added lines green, each hunk with three unchanged lines around it and
+    the other unchanged lines folded."""
+    before = old.splitlines()
+    parts = []
+    done = 0
+    for hunk in line_diff(old, new, 3):
+        parts.append(_unchanged(before[done : hunk.old_start]))
+        body = "".join(
+            _lines([line], {"-": "line-removed", "+": "line-added"}.get(mark, "line-same"), mark)
+            for mark, line in hunk.lines
+        )
+        head = f'<span class="line hunk-head">{_e(hunk.header())}</span>'
+        parts.append(f'<pre class="hunk">{head}{body}</pre>')
+        done = hunk.old_end
+    parts.append(_unchanged(before[done:]))
+    return f'<div class="linediff">{"".join(parts)}</div>'
 
 
 def _rows(rows: Iterable[str]) -> str:
     return "".join(rows)
 
 
-def index_page(records: Sequence[SnapshotRecord]) -> str:
+def index_page(records: Sequence[SnapshotRecord], *, logout: str | None = None) -> str:
     """The newest snapshots, with links to their pipelines' timelines."""
     rows = _rows(
         f'<tr><td>{_when(r)}</td><td><a href="{_e(pipeline_url(r.pipeline_id))}">'
@@ -137,10 +206,12 @@ def index_page(records: Sequence[SnapshotRecord]) -> str:
         "<th>Type</th><th>Workflow</th><th>Status</th><th>Attempt</th><th>User</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
     )
-    return _layout("Snapshots", body)
+    return _layout("Snapshots", body, logout=logout)
 
 
-def timeline_page(pipeline_id: str, entries: Sequence[TimelineEntry]) -> str:
+def timeline_page(
+    pipeline_id: str, entries: Sequence[TimelineEntry], *, logout: str | None = None
+) -> str:
     """A pipeline's timeline: time, type, status, attempt, user, what changed."""
     rows = []
     for entry in entries:
@@ -169,12 +240,16 @@ def timeline_page(pipeline_id: str, entries: Sequence[TimelineEntry]) -> str:
         "<th>Status</th><th>Attempt</th><th>User</th><th>What changed</th></tr></thead>"
         f"<tbody>{_rows(rows)}</tbody></table>"
     )
-    return _layout(f"Pipeline {pipeline_id}", body, where=f"pipeline {pipeline_id}")
+    return _layout(f"Pipeline {pipeline_id}", body, where=f"pipeline {pipeline_id}", logout=logout)
 
 
-def snapshot_page(snapshot: Snapshot) -> str:
-    """One snapshot: identity, the manifest of masked fields, the masked config."""
+def snapshot_page(
+    snapshot: Snapshot, tags: Sequence[str] = (), *, logout: str | None = None
+) -> str:
+    """One snapshot: identity, labels, tags, the manifest of masked fields, the masked config."""
     s = snapshot
+    labels = " ".join(f"<code>{_e(key)}={_e(value)}</code>" for key, value in s.labels.items())
+    tagged = "".join(f'<span class="tag">{_e(name)}</span>' for name in tags)
     facts = [
         ("Snapshot", f"<code>{_e(s.id)}</code>"),
         ("Workflow", f"{_e(s.workflow_type)} <code>{_e(s.workflow_id)}</code>"),
@@ -185,6 +260,8 @@ def snapshot_page(snapshot: Snapshot) -> str:
             str(s.attempt) + (f" (parent <code>{_e(s.parent)}</code>)" if s.parent else ""),
         ),
         ("Triggered", f"{_when(s)} UTC by {_e(s.triggered_by or '—')} ({_e(s.trigger_kind)})"),
+        ("Labels", f'<span class="labels" id="labels">{labels or "-"}</span>'),
+        ("Tags", f'<span id="tags">{tagged or "-"}</span>'),
         ("Content hash", f"<code>{_e(s.content_hash)}</code>"),
         ("Adapter", _e(s.manifest.adapter or "generic")),
     ]
@@ -212,28 +289,37 @@ def snapshot_page(snapshot: Snapshot) -> str:
         )
         + f'<h2>Masked config</h2><pre id="config">{_config_html(s.config)}</pre>'
     )
-    return _layout(f"Snapshot {s.id}", body, where=f"snapshot {s.workflow_id}")
+    return _layout(f"Snapshot {s.id}", body, where=f"snapshot {s.workflow_id}", logout=logout)
 
 
 def _secret_badge(kind: str) -> str:
     return f'<span class="secret-changed">secret {_e(kind)}</span>'
 
 
-def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff) -> str:
-    """Side by side: each change with its value before and after; secrets marked."""
+def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff, *, logout: str | None = None) -> str:
+    """Side by side: each change with its value before and after; secrets marked.
+
+    A changed multi-line string (a script) is shown as a line diff across both
+    columns; the whole configs follow, folded.
+    """
     rows = []
     for change in diff.changes:
+        values: str
         if change.secret:
-            before = after = _secret_badge(change.secret)
+            badge = _secret_badge(change.secret)
+            values = f"<td>{badge}</td><td>{badge}</td>"
+        elif change.op == "moved":
+            values = f"<td>at <code>{_e(change.from_path)}</code></td>"
+            values += f"<td>at <code>{_e(change.path)}</code></td>"
+        elif change.op == "modified" and is_multiline(change.old, change.new):
+            values = f'<td colspan="2">{line_diff_html(change.old, change.new)}</td>'
         else:
             before = _value(change.old) if change.op in ("modified", "removed") else ""
             after = _value(change.new) if change.op in ("modified", "added") else ""
-            if change.op == "moved":
-                before = f"at <code>{_e(change.from_path)}</code>"
-                after = f"at <code>{_e(change.path)}</code>"
+            values = f"<td>{before}</td><td>{after}</td>"
         rows.append(
             f'<tr class="op-{_e(change.op)}"><td><code>{_e(change.path)}</code></td>'
-            f"<td>{_e(change.op)}</td><td>{before}</td><td>{after}</td></tr>"
+            f"<td>{_e(change.op)}</td>{values}</tr>"
         )
     summary = "identical" if diff.identical else diff.summary.words()
 
@@ -249,29 +335,33 @@ def diff_page(a: Snapshot, b: Snapshot, diff: SnapshotDiff) -> str:
         '<table id="changes"><thead><tr><th>Path</th><th>Change</th>'
         f"<th>A: {head(a)}</th><th>B: {head(b)}</th></tr></thead>"
         f"<tbody>{_rows(rows)}</tbody></table>"
-        '<h2>Masked configs</h2><div class="side">'
-        f'<pre id="config-a">{_config_html(a.config)}</pre>'
-        f'<pre id="config-b">{_config_html(b.config)}</pre></div>'
+        '<details class="configs" id="configs"><summary>Masked configs of A and B</summary>'
+        f'<div class="side"><pre id="config-a">{_config_html(a.config)}</pre>'
+        f'<pre id="config-b">{_config_html(b.config)}</pre></div></details>'
     )
-    return _layout("Diff", body, where=f"pipeline {b.pipeline_id}")
+    return _layout("Diff", body, where=f"pipeline {b.pipeline_id}", logout=logout)
 
 
-def error_page(status: int, message: str) -> str:
+def error_page(status: int, message: str, *, logout: str | None = None) -> str:
     """An error (404, 400, 503...) in the pages' layout, with a way back."""
     body = (
         f'<h1>{status}</h1><p class="status status-failed" id="error">{_e(message)}</p>'
         '<p><a href="/ui">Back to the newest snapshots</a></p>'
     )
-    return _layout(f"Error {status}", body, where=f"error {status}")
+    return _layout(f"Error {status}", body, where=f"error {status}", logout=logout)
 
 
-def login_page(error: str | None = None, *, csrf: str = "") -> str:
+def login_page(error: str | None = None, *, csrf: str = "", note: str | None = None) -> str:
     """A form that keeps the bearer token in a cookie for the browser's pages.
 
+    :param error: why the last attempt failed (shown in red); None on a first visit.
     :param csrf: the anti-forgery token the form posts back (the same value is in
         the sign-in cookie the response sets: see ``wfaudit_web.app``).
+    :param note: a neutral line above the form (why signing in is asked for).
     """
-    message = f'<p class="status status-failed">{_e(error)}</p>' if error else ""
+    message = f'<p class="status status-failed" id="error">{_e(error)}</p>' if error else ""
+    if note:
+        message += f'<p class="muted" id="note">{_e(note)}</p>'
     body = (
         f"<h1>Sign in</h1>{message}"
         '<form class="login" method="post" action="/login">'

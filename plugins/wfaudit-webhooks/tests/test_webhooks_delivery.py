@@ -184,6 +184,11 @@ def test_failing_deliveries_go_to_the_dead_letter_queue_and_replay(
     assert {row["snapshot"] for row in letters} == {result.ref.id}
     assert letters[0]["endpoint"] == f"http://127.0.0.1:{receiver.server.server_port}/…"
     assert KEY not in listed.stdout and SECRET not in listed.stdout
+    tsv = _cli("webhooks", "dlq", "list", "--format", "tsv").stdout.splitlines()
+    assert tsv[0] == "id\tevent\tsnapshot\tendpoint\tattempts\tlast_error"
+    assert [line.split("\t")[0] for line in tsv[1:]] == [row["id"] for row in letters]
+    table = _cli("webhooks", "dlq", "list").stdout  # piped: plain, ids whole
+    assert all(row["id"] in table and row["snapshot"] in table for row in letters)
 
     # The receiver is fixed for the first one (200), the second still fails (500 repeats).
     receiver.statuses = [500, 500, 500, 400, 200, 500]

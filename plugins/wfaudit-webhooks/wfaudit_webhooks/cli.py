@@ -6,7 +6,9 @@ import json
 
 import click
 
+from wfaudit.cli import chosen_format, format_option
 from wfaudit.settings import Settings
+from wfaudit.tables import Column, Rows, emit
 from wfaudit_hookspecs import ConfigurationError
 
 from .config import WebhookConfig, redact_url
@@ -36,10 +38,23 @@ def dlq() -> None:
     """Deliveries that kept failing."""
 
 
+DEAD_LETTER_COLUMNS = (
+    Column("id", "id", "id"),
+    Column("event", "event", "fixed", priority=3),
+    Column("snapshot", "snapshot", "id", priority=2),
+    Column("endpoint", "endpoint", priority=4, min_width=24),
+    Column("attempts", "attempts", "fixed", priority=5, justify="right"),
+    Column("last error", "last_error", priority=1),
+)
+"""The columns of ``wfaudit webhooks dlq list``, most important first."""
+
+
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def list_command(as_json: bool) -> None:
+@format_option
+def list_command(as_json: bool, output_format: str | None) -> None:
     """List the dead letters, oldest first (bodies are not printed)."""
+    fmt = chosen_format(as_json, output_format)
     letters = DeadLetters(_config().dead_letters).list()
     rows = [
         {
@@ -54,18 +69,16 @@ def list_command(as_json: bool) -> None:
         }
         for letter in letters
     ]
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    if not rows:
+    if not rows and fmt == "table":
         click.echo("no dead letters")
         return
+    table = Rows(list(DEAD_LETTER_COLUMNS), title="Dead letters")
     for row in rows:
-        click.echo(
-            f"{row['id']}  {row['event']:<22} snapshot {row['snapshot']}  "
-            f"{row['endpoint']}  {row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}  "
-            f"{row['last_error']}"
-        )
+        table.add(*(str(row[column.key]) for column in DEAD_LETTER_COLUMNS))
+    emit(table, fmt)
 
 
 @dlq.command("replay")
