@@ -30,6 +30,7 @@ no command hides in an unlabelled block.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -230,7 +231,10 @@ def environment(home: pathlib.Path) -> dict[str, str]:
         if not key.startswith(("WFAUDIT_", "FORCE_COLOR", "NO_COLOR", "COLUMNS", "LINES"))
     }
     bindir = str(pathlib.Path(sys.executable).parent)
+    scratch = home.parent / "tmp"  # what the blocks (the demo) put in a temporary directory
+    scratch.mkdir(exist_ok=True)
     env.update(
+        TMPDIR=str(scratch),
         WFAUDIT_HOME=str(home),
         PATH=bindir + os.pathsep + env.get("PATH", ""),
         TERM="dumb",
@@ -251,27 +255,57 @@ def command(block: Block, script: pathlib.Path) -> list[str]:
     return ["bash", "-euo", "pipefail", str(script)]
 
 
-@pytest.mark.parametrize("page", runnable_pages())
-def test_the_run_blocks_of_the_page_run_as_written(page: str, tmp_path: pathlib.Path) -> None:
+def run(
+    argv: list[str], cwd: pathlib.Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def run_page(page: str, tmp_path: pathlib.Path, first: list[str] | None = None) -> None:
+    """The page's ``run`` blocks, in order, in a scratch directory (after the
+    command ``first``, if given)."""
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     (work / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
     env = environment(home)
+    if first:
+        done = run(first, work, env)
+        assert done.returncode == 0, done.stdout[-4000:]
     text = (ROOT / page).read_text(encoding="utf-8")
     blocks = [b for b in parse(text, page) if b.kind == "run"]
     for number, block in enumerate(blocks):
-        argv = command(block, tmp_path / f"block-{number}.{block.language}")
-        done = subprocess.run(
-            argv,
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run(command(block, tmp_path / f"block-{number}.{block.language}"), work, env)
         assert done.returncode == 0, f"{block.where} failed:\n{block.text}\n{done.stdout[-4000:]}"
+
+
+@pytest.mark.parametrize("page", runnable_pages())
+def test_the_run_blocks_of_the_page_run_as_written(page: str, tmp_path: pathlib.Path) -> None:
+    run_page(page, tmp_path)
+
+
+def test_the_readme_runs_in_order_after_the_demo(tmp_path: pathlib.Path) -> None:
+    """A newcomer runs the demo (the first command), then the README's examples,
+    which use the demo's ids (workflow 1001, pipeline 7): the demo kept to its
+    own store, so they run as written on the fresh default store."""
+    first = (ROOT / "README.md").read_text(encoding="utf-8").split("```sh\n", 1)[1]
+    assert first.splitlines()[0].endswith("&& .venv/bin/wfaudit demo")
+    env_home = tmp_path / "home"
+    run_page("README.md", tmp_path, first=[sys.executable, "-m", "wfaudit", "demo"])
+    assert (env_home / "wfaudit.sqlite3").is_file()  # the examples' store: the default one
+    listed = run(
+        [sys.executable, "-m", "wfaudit", "log", "--json"], tmp_path / "work", environment(env_home)
+    )
+    assert listed.returncode == 0, listed.stdout
+    assert sorted(r["workflow_id"] for r in json.loads(listed.stdout)) == ["1001", "1002"]
 
 
 # -- what the pages point at -------------------------------------------------------------
