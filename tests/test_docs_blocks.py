@@ -104,7 +104,8 @@ def parse(text: str, page: str) -> list[Block]:
                 break
             before -= 1
         body = textwrap.dedent("\n".join(lines[index + 1 : end])) + "\n"
-        blocks.append(Block(page, index + 1, fence["info"].strip(), body, kind, arg))
+        language = (fence["info"].split() or [""])[0].strip("{}.").lower()  # `python title=x`
+        blocks.append(Block(page, index + 1, language, body, kind, arg))
         index = end + 1
     return blocks
 
@@ -167,7 +168,7 @@ def test_the_collector_finds_what_is_wrong() -> None:
            ```
         <!-- not-run: because it needs a cluster -->
         Words between.
-        ```py
+        ```Py title="a.py"
         x = 1
         ```
         ```
