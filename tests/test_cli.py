@@ -294,8 +294,12 @@ def test_unknown_type_bad_url_and_unreachable_database(
 
 
 def test_demo_runs_and_leaks_nothing(tmp_path: pathlib.Path) -> None:
-    env = {"WFAUDIT_HOME": str(tmp_path / "home")}
-    first = wfaudit("demo", env=env)
+    """The demo runs on a throw-away store of its own: not the default store of
+    WFAUDIT_HOME, nor WFAUDIT_STORE_URL's; it prints where it is."""
+    home, mine = tmp_path / "home", tmp_path / "mine.sqlite3"
+    env = {"WFAUDIT_HOME": str(home), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    first = wfaudit("demo", store=f"sqlite:///{mine}", env=env)
     out = ok(first)
     for heading in (
         "1. audit four triggers",
@@ -306,9 +310,21 @@ def test_demo_runs_and_leaks_nothing(tmp_path: pathlib.Path) -> None:
     ):
         assert heading in out
     assert "new snapshot" in out and "secret changed" in out and "none found" in out
-    again = ok(wfaudit("demo", env=env))
-    assert "already audited (no-op)" in again
-    database = b"".join(p.read_bytes() for p in (tmp_path / "home").glob("wfaudit.sqlite3*"))
+    assert not home.exists() and not mine.exists(), "the demo touched the user's store"
+    (throwaway,) = (tmp_path / "tmp").glob("wfaudit-demo-*")
+    url = f"sqlite:///{throwaway / 'wfaudit.sqlite3'}"
+    assert f"Look at it:  wfaudit --store {url} log" in out
+    assert f"Remove it:   rm -r {throwaway}" in out
+    # The printed command works, from another home; a second demo gets another store.
+    listed = json.loads(ok(wfaudit("--store", url, "log", "--json", env=env)))
+    assert sorted(r["workflow_id"] for r in listed) == ["1001", "1002", "2001", "3001"]
+    ok(wfaudit("demo", env=env))
+    assert len(list((tmp_path / "tmp").glob("wfaudit-demo-*"))) == 2
+    # Given --store on the command line, the demo runs there (again: a no-op; with the
+    # throw-away store's own key, which is in its directory).
+    again = ok(wfaudit("demo", "--store", url, env={**env, "WFAUDIT_HOME": str(throwaway)}))
+    assert "already audited (no-op)" in again and "Look at it" not in again
+    database = b"".join(p.read_bytes() for p in throwaway.glob("wfaudit.sqlite3*"))
     for secret in DEMO_SECRETS:
         assert secret not in out + again + first.stderr
         assert secret.encode() not in database

@@ -1,8 +1,9 @@
 """docs/history.md replayed: its example is rebuilt and every output it shows is
 checked against the output of the command, so the page cannot rot.
 
-The page's setup block (```sh) runs with bash in a fresh directory next to a
-link to ``../shared`` (the corpus), on a fresh SQLite store; then every ``$
+The page's setup block (```sh) runs with bash in a fresh directory holding a
+link to the repository's ``docs`` (the example's workflow files are in
+docs/examples/history, as in a clone), on a fresh SQLite store; then every ``$
 wfaudit ...`` line of its ```text blocks runs there, in the page's order, and
 what it prints (standard output and error) must be the lines under it. What a
 run generates is compared by shape: snapshot ids, times and the fingerprints
@@ -11,7 +12,8 @@ and the ids (and fingerprints) of the page must map one to one onto those of
 the run. A line ``...`` (or ``... (what is left out)``) stands for any number
 of lines. The secrets of the example come from the environment, so the page
 holds none; no output holds a byte of them. The fingerprint key is fixed, so
-that the content hashes of the masked snapshots are the page's.
+that the content hashes of the masked snapshots are the page's. The page's
+Python block runs last, on the same store.
 
 To regenerate the page's outputs after a change: ``python tests/test_docs_history.py``.
 """
@@ -37,8 +39,7 @@ from wfaudit.testing import find_secrets
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "history.md"
-SHARED = ROOT.parent / "shared"
-HISTORY = SHARED / "corpus" / "history"
+HISTORY = ROOT / "docs" / "examples" / "history"
 
 SECRETS = {
     # Test secrets of the example, sharing no substring of more than 2 characters.
@@ -210,21 +211,34 @@ def bash(script: str, cwd: pathlib.Path, env: dict[str, str]) -> subprocess.Comp
 
 def replay(where: pathlib.Path) -> Replay:
     """The page's setup, then each of its commands, in ``where`` (made empty)."""
-    (where / "shared").symlink_to(SHARED, target_is_directory=True)
     work, home = where / "work", where / "home"
     work.mkdir()
+    (work / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
     store_url = f"sqlite:///{where / 'store.sqlite3'}"
     env = environment(home, store_url)
     setup = bash("set -euo pipefail\n" + setup_script(PAGE), work, env)
     assert setup.returncode == 0, setup.stdout
     outputs = tuple(tuple(bash(e.command, work, env).stdout.splitlines()) for e in EXAMPLES)
-    return Replay(outputs, setup.stdout, store_url, home)
+    python = subprocess.run(
+        [sys.executable, "-c", python_block(PAGE)],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert python.returncode == 0, python.stdout
+    return Replay(outputs, setup.stdout + python.stdout, store_url, home)
 
 
-needs_corpus = pytest.mark.skipif(
-    not HISTORY.is_dir() or shutil.which("bash") is None,
-    reason="needs ../shared/corpus/history and bash",
-)
+def python_block(page: Sequence[Block]) -> str:
+    """The page's Python block (it runs on the store the commands made)."""
+    return "\n".join(next(b for b in page if b.info == "python").lines) + "\n"
+
+
+needs_corpus = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +248,10 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Replay:
 
 def test_the_page_has_its_setup_and_examples() -> None:
     script = setup_script(PAGE)
-    assert "wfaudit trigger ../shared/corpus/history/" in script
+    assert "wfaudit trigger docs/examples/history/" in script
+    folders = re.findall(r"history/([^/]+)/\$\{v", script)
+    assert len(folders) == 2 and all((HISTORY / folder).is_dir() for folder in folders)
+    assert (HISTORY / "SOURCES.md").is_file()
     assert len(EXAMPLES) >= 15
     assert {"$OLD_PASSWORD", "$NEW_PASSWORD", "$SONAR_TOKEN"} <= set(re.findall(r"\$\w+", script))
     text = DOC.read_text("utf-8")

@@ -3,6 +3,7 @@ run and hold: each command of the section runs, and the states are the code's.""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -10,7 +11,7 @@ import shlex
 import subprocess
 import sys
 
-from wfaudit import retrigger
+from wfaudit import Auditor, TriggerRequest, retrigger
 from wfaudit.keys import KeyMismatch
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
@@ -64,3 +65,14 @@ def test_the_documented_states_are_the_codes() -> None:
     code = [retrigger.MATCHING, retrigger.ROTATED, retrigger.UNVERIFIED]
     code += [retrigger.INVALID, retrigger.MISSING]
     assert documented == code
+
+
+def test_the_documented_request_document_is_the_codes(tmp_path: pathlib.Path) -> None:
+    """The request document of docs/retrigger.md has the code's keys, and its
+    ``format`` is a payload format the installed adapters declare."""
+    shown = section("retrigger.md", "`wfaudit retrigger`").split("```json\n", 1)[1]
+    document = json.loads(shown.split("```", 1)[0])
+    request = TriggerRequest(workflow_id="1", workflow_type="CI", pipeline_id="7", config={})
+    assert list(document) == list(retrigger.request_document(request, "1"))
+    with Auditor.from_url(f"sqlite:///{tmp_path / 'store.db'}") as auditor:
+        assert document["format"] in auditor.plugin_manager.payload_formats

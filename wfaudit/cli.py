@@ -620,12 +620,35 @@ def status(
 @cli.command()
 @store_options
 def demo() -> None:
-    """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them."""
-    from . import render
-    from .demo import run_demo
+    """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them.
 
-    state: CliState = click.get_current_context().find_root().obj
-    run_demo(state.auditor(strict=False, create=True), render.console())
+    The demo writes into a new throw-away store in a temporary directory, which it
+    prints with the commands to look at it: never into your store (neither the
+    default one nor WFAUDIT_STORE_URL's). Give --store (before or after `demo`) to
+    run it on that store instead.
+    """
+    from . import render
+    from .demo import run_demo, throwaway_auditor, throwaway_hint
+
+    ctx = click.get_current_context()
+    state: CliState = ctx.find_root().obj
+    console = render.console()
+    if _store_given_on_command_line(ctx):
+        run_demo(state.auditor(strict=False, create=True), console)
+        return
+    auditor, home = throwaway_auditor(tenant=state.tenant)
+    run_demo(auditor, console)
+    click.echo()
+    click.echo(throwaway_hint(home))
+
+
+def _store_given_on_command_line(ctx: click.Context) -> bool:
+    """Whether ``--store`` was given as an option (not taken from the environment)."""
+    given = click.core.ParameterSource.COMMANDLINE
+    return (
+        ctx.get_parameter_source("store") == given
+        or ctx.find_root().get_parameter_source("store_url") == given
+    )
 
 
 _plugin_commands_registered = False

@@ -1,19 +1,26 @@
-"""``wfaudit demo``: the main job, end to end, on the configured store.
+"""``wfaudit demo``: the main job, end to end, on a throw-away store.
 
 It audits a CI, a pre-CD and a post-CD trigger (Devtron-style workflow requests
 carrying fake secrets), then a second CI trigger of the same pipeline with a new
 commit and a rotated registry password; lists them, shows one masked, diffs the
-two CI triggers, and checks that no planted secret reached the store. Running
-it again is safe: the repeated audits are no-ops.
+two CI triggers, and checks that no planted secret reached the store. It runs
+on a new store in a temporary directory (:func:`throwaway_auditor`), so that it
+never writes into the user's store: the ids it uses (workflow 1001, pipeline 7)
+are those a newcomer's first real audits are likely to use. Run on a given
+store, it is safe to repeat: the repeated audits are no-ops.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import pathlib
+import shlex
+import tempfile
 from importlib import resources
 from typing import Any
 
+import attrs
 from rich.console import Console
 from rich.rule import Rule
 
@@ -21,8 +28,10 @@ from wfaudit_hookspecs import TriggerKind, TriggerRequest, WfauditError
 
 from . import history, history_render, render, tables
 from .auditor import Auditor
+from .plugins import make_plugin_manager
+from .settings import Settings
 
-__all__ = ["DEMO_SECRETS", "demo_requests", "run_demo"]
+__all__ = ["DEMO_SECRETS", "demo_requests", "run_demo", "throwaway_auditor", "throwaway_hint"]
 
 DEMO_SECRETS = (
     "ghp_demoDemoDemoDemoDemoDemoDemoDemo0001",
@@ -98,6 +107,44 @@ def demo_requests() -> list[TriggerRequest]:
             labels={"app": "payments-api"},
         ),
     ]
+
+
+def throwaway_auditor(*, tenant: str | None = None) -> tuple[Auditor, pathlib.Path]:
+    """An auditor on a new SQLite store in a new temporary directory, and that directory.
+
+    The directory is the auditor's whole home: its store, its fingerprint key and
+    its spool. Nothing is written anywhere else (not into the user's store, nor
+    their key file or keyring). The directory is kept, so that the user can look
+    at what the demo stored (:func:`throwaway_hint`).
+    """
+    home = pathlib.Path(tempfile.mkdtemp(prefix="wfaudit-demo-"))
+    url = f"sqlite:///{home / 'wfaudit.sqlite3'}"
+    settings = Settings.load(
+        home=str(home),
+        store_url=url,
+        key_file=str(home / "fingerprint.key"),
+        tenant=tenant,
+        strict=False,
+    )
+    # A key kept in a keyring is the installation's: the demo makes its own.
+    options = {k: v for k, v in settings.options.items() if k != "fingerprint_keyring"}
+    settings = attrs.evolve(settings, options=options)
+    pm = make_plugin_manager()
+    store = pm.hook.wfaudit_open_store(url=url, create=True)
+    if store is None:
+        raise WfauditError(f"no store plugin opens {url}: is wfaudit-sql installed?")
+    return Auditor(store, pm, settings), home
+
+
+def throwaway_hint(home: pathlib.Path) -> str:
+    """How to look at (and remove) the demo's throw-away store in ``home``."""
+    store = shlex.quote(f"sqlite:///{home / 'wfaudit.sqlite3'}")
+    return (
+        f"The demo's store is {store} (your own store was not touched).\n"
+        f"Look at it:  wfaudit --store {store} log\n"
+        f"             wfaudit --store {store} show 1001 --type CI\n"
+        f"Remove it:   rm -r {shlex.quote(str(home))}"
+    )
 
 
 def run_demo(auditor: Auditor, console: Console) -> None:
