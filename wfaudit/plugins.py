@@ -53,6 +53,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.persist",
     "wfaudit.builtin.spool",
     "wfaudit.builtin.retry",
+    "wfaudit.builtin.memory",
 )
 """The engine's own behaviour, written as plugins."""
 

@@ -7,12 +7,16 @@
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
   :func:`find_secrets`.
+- The reference storage backend :class:`MemoryStore` (``memory://``, registered
+  with the engine, so ``Auditor.from_url("memory://")`` works anywhere).
 
 The pytest fixtures (``wfaudit``, ``wfaudit_auditor``, ...) come with the
 plugin ``wfaudit.pytest_plugin``, registered automatically.
 """
 
 from __future__ import annotations
+
+from wfaudit.builtin.memory import MemoryStore
 
 from .assertions import (
     assert_audited,
@@ -47,6 +51,7 @@ __all__ = [
     "HookRecorder",
     "MaskerConformance",
     "MemoryKeyring",
+    "MemoryStore",
     "Planted",
     "RestorerConformance",
     "Secrets",

@@ -76,7 +76,15 @@ def _database(tmp_path: pathlib.Path) -> tuple[str, list[pathlib.Path]]:
 
 @attrs.frozen
 class Planted:
-    """A config with secrets planted in it, and the secrets."""
+    """A config with secrets planted in it, and the secrets.
+
+    :ivar config: a request's config (JSON data) carrying the secrets, where your
+        masker must find them.
+    :ivar secrets: each planted secret, exactly as it appears in ``config``; the
+        kit also plants them base64- and URL-encoded, and looks for every form in
+        the store afterwards.
+    :ivar label: names the case in a failure (default: ``case N``).
+    """
 
     config: Mapping[str, Any] = attrs.field(repr=False)
     secrets: tuple[str, ...] = attrs.field(repr=False)
@@ -360,13 +368,20 @@ class RestorerConformance:
 
 @attrs.frozen
 class AdapterCase:
-    """A payload an adapter must claim, and what it must make of it."""
+    """A payload an adapter must claim, and what it must make of it.
+
+    :ivar workflow_type: the type the orchestrator triggers it as (``CI``, or a
+        type the adapter declares).
+    :ivar config: the payload, as JSON data, exactly as the orchestrator sends it.
+    :ivar format: the format the adapter must set on the request it returns.
+    :ivar label: names the case in a failure (default: its format).
+    """
 
     workflow_type: str
     config: Any
     format: str
     references: frozenset[str] = frozenset()
-    """JSON pointers of the secret references the adapter must list."""
+    """JSON pointers (strings, ``/a/0/b``) of the secret references the adapter must list."""
     label: str = ""
 
 
