@@ -140,7 +140,12 @@ class PluginManager(pluggy.PluginManager):
         names = []
         try:
             for plugin in plugins:
-                names.append(register_in_code(self, plugin))
+                # A plugin that is in already (installed, and given again by a test's
+                # marker) stays in after the block: it was not this block's to add.
+                known = self.is_registered(plugin)
+                name = register_in_code(self, plugin)
+                if not known:
+                    names.append(name)
             _unregister_invalid(self, names)
             _collect_registrations(self)
             yield
@@ -251,7 +256,16 @@ def _plugin_name(plugin: object) -> str:
 
 
 def register_in_code(pm: PluginManager, plugin: object) -> str:
-    """Register a plugin given in code; a bad one is an error, not a warning."""
+    """Register a plugin given in code; a bad one is an error, not a warning.
+
+    A plugin object that is registered already (an installed plugin's module,
+    given again in code or by a test's ``wfaudit_plugins`` marker) is reused
+    under the name it has: registering it twice would call its hooks twice.
+    """
+    if pm.is_registered(plugin):
+        existing = pm.get_name(plugin)
+        if existing is not None:
+            return existing
     name = _plugin_name(plugin)
     try:
         pm.register(plugin, name=name)
