@@ -101,6 +101,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
     "retrigger": "retrigger_cli",
     "spool": "spool_cli",
+    "new-plugin": "scaffold_cli",
 }
 """The engine's commands defined outside this module, by name: the module is
 imported when its command is first asked for. A name missing here still works
@@ -157,6 +158,14 @@ def _override(attribute: str) -> Callable[[click.Context, click.Parameter, str |
     return callback
 
 
+def _use_plugin_dirs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+    # Eager, and through the environment: plugin commands are looked up before the
+    # root command runs, and every plugin manager the command makes reads it.
+    if values:
+        current = [d for d in os.environ.get("WFAUDIT_PLUGINS_DIR", "").split(os.pathsep) if d]
+        os.environ["WFAUDIT_PLUGINS_DIR"] = os.pathsep.join([*values, *current])
+
+
 def store_options(function: F) -> F:
     """``--store`` and ``--tenant`` on a command, overriding the root's."""
     function = click.option(
@@ -193,6 +202,17 @@ def json_option(function: F) -> F:
 )
 @click.option(
     "--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant."
+)
+@click.option(
+    "--plugins-dir",
+    "plugins_dirs",
+    metavar="DIR",
+    multiple=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_use_plugin_dirs,
+    help="Also load the plugin modules in DIR, without installing them (repeatable; "
+    "WFAUDIT_PLUGINS_DIR).",
 )
 @click.version_option(version=__version__, prog_name="wfaudit")
 @click.pass_context

@@ -19,6 +19,13 @@ A name in either that no installed entry point has (a typo) is warned of,
 with the names there are.
 ``WFAUDIT_TRACE_PLUGINS``
     ``1`` writes every hook call and its result to standard error.
+``WFAUDIT_PLUGINS_DIR``
+    Directories (separated by ``os.pathsep``) whose plugin modules are loaded
+    without packaging them (``wfaudit --plugins-dir DIR``): every module
+    (``name.py``) and package (``name/__init__.py``) there that holds a
+    ``@hookimpl``, under its module name, after the entry points. Names starting
+    with ``_`` or ``test``, ``conftest`` and ``setup`` are skipped.
+    ``WFAUDIT_LOAD_PLUGINS`` and ``WFAUDIT_DISABLE_PLUGINS`` apply to them too.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import pathlib
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +45,13 @@ from typing import Any
 import attrs
 import pluggy
 
-from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs, normalize_workflow_type
+from wfaudit_hookspecs import (
+    PROJECT_NAME,
+    ConfigurationError,
+    PluginError,
+    hookspecs,
+    normalize_workflow_type,
+)
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -231,6 +245,78 @@ def _load_entry_points(pm: PluginManager) -> None:
         pm.origins[ep.name] = (dist, version, False)
 
 
+PLUGINS_DIR_VARIABLE = "WFAUDIT_PLUGINS_DIR"
+_SKIPPED_MODULES = ("conftest", "setup", "noxfile")
+
+
+def plugin_dirs() -> list[pathlib.Path]:
+    """The directories of ``WFAUDIT_PLUGINS_DIR``; one that is not a directory is an error."""
+    raw = os.environ.get(PLUGINS_DIR_VARIABLE, "")
+    dirs = []
+    for entry in raw.split(os.pathsep):
+        if not entry.strip():
+            continue
+        path = pathlib.Path(entry).expanduser()
+        if not path.is_dir():
+            raise ConfigurationError(
+                f"{PLUGINS_DIR_VARIABLE} (or --plugins-dir) names {entry}, which is not a directory"
+            )
+        dirs.append(path.resolve())
+    return dirs
+
+
+def _module_names(directory: pathlib.Path) -> list[str]:
+    names = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and entry.suffix == ".py":
+            name = entry.stem
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            name = entry.name
+        else:
+            continue
+        if name.startswith(("_", "test")) or name in _SKIPPED_MODULES or not name.isidentifier():
+            continue
+        names.append(name)
+    return names
+
+
+def _has_hookimpls(module: object) -> bool:
+    marker = f"{PROJECT_NAME}_impl"
+    return any(hasattr(value, marker) for value in vars(module).values())
+
+
+def _load_plugin_dirs(pm: PluginManager) -> None:
+    """Register the plugin modules of ``WFAUDIT_PLUGINS_DIR`` (forgiving, like entry points)."""
+    allowed = _env_names("WFAUDIT_LOAD_PLUGINS")
+    disabled = _env_names("WFAUDIT_DISABLE_PLUGINS") or set()
+    for directory in plugin_dirs():
+        if str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
+        for name in _module_names(directory):
+            if name in disabled or (allowed is not None and name not in allowed):
+                continue
+            if pm.has_plugin(name) or pm.is_blocked(name):
+                continue
+            try:
+                module = importlib.import_module(name)
+                if not _has_hookimpls(module) or pm.is_registered(module):
+                    continue  # a helper module, or a plugin installed as well
+                pm.register(module, name=name)
+            except Exception as exc:  # a broken plugin must not break the host
+                log.warning(
+                    "plugin %s (from %s) was not loaded: %s: %s",
+                    name,
+                    directory,
+                    type(exc).__name__,
+                    exc,
+                )
+                pm.failed.append(
+                    _Failed(name, str(directory), None, f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            pm.origins[name] = (str(directory), None, False)
+
+
 def _unregister_invalid(pm: PluginManager, strict_names: Iterable[str]) -> None:
     """Drop plugins implementing hooks that do not exist (typos, removed hooks)."""
     strict = set(strict_names)
@@ -284,6 +370,7 @@ def make_plugin_manager(
         pm.origins[module_name] = ("wfaudit", _own_version(), True)
     if load_entrypoints:
         _load_entry_points(pm)
+        _load_plugin_dirs(pm)
     in_code = [register_in_code(pm, plugin) for plugin in plugins]
     _unregister_invalid(pm, in_code)
     if os.environ.get("WFAUDIT_TRACE_PLUGINS", "") not in ("", "0"):
