@@ -231,7 +231,12 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
 @click.option("--hook", default=None, help="Only plugins implementing this hook.")
 @json_option
 def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
-    """List the plugins found, their distributions and the hooks they implement."""
+    """List the plugins found, their distributions and the hooks they implement.
+
+    With --hook, only the plugins implementing that hook, in the order a call
+    reaches them, each marked as a wrapper (runs around the others: timing,
+    spooling, notifications) or an implementation.
+    """
     from . import render
     from .plugins import make_plugin_manager
 
@@ -241,11 +246,21 @@ def plugins(show_all: bool, hook: str | None, as_json: bool) -> None:
         known = sorted(name for name in vars(pm.hook) if name.startswith("wfaudit_"))
         if hook not in known:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
-        infos = [i for i in infos if hook in i.hooks]
+        # In the order a call reaches them, wrappers (timing, spooling) marked apart.
+        order = {name: index for index, (name, _) in enumerate(pm.call_order(hook))}
+        infos = sorted((i for i in infos if hook in i.hooks), key=lambda i: order[i.name])
+        if not infos and not as_json:
+            hint = "" if show_all else " (--all shows the engine's built-in ones too)"
+            click.echo(f"no plugin implements {hook}{hint}")
+            return
     if as_json:
-        click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
+        items = [attrs.asdict(i) for i in infos]
+        if hook:
+            for item in items:
+                item["role"] = "wrapper" if hook in item["wrappers"] else "implementation"
+        click.echo(render.dump_json(items))
     else:
-        render.console().print(render.plugins_table(infos))
+        render.console().print(render.plugins_table(infos, hook=hook))
 
 
 def _parse_labels(

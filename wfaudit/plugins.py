@@ -82,6 +82,9 @@ class PluginInfo:
     version: str | None = None
     builtin: bool = False
     error: str | None = None
+    wrappers: tuple[str, ...] = ()
+    """The hooks among ``hooks`` this plugin *wraps* (``@hookimpl(wrapper=True)``:
+    timing, spooling, notifications) rather than implements."""
 
 
 @attrs.frozen
@@ -169,6 +172,16 @@ class PluginManager(pluggy.PluginManager):
                     self.unregister(name=name)
             _collect_registrations(self)
 
+    def call_order(self, hook: str) -> list[tuple[str, bool]]:
+        """The plugins implementing ``hook``, in the order a call reaches them:
+        ``(name, is_wrapper)``. Wrappers come first (each runs around the rest);
+        then implementations, last registered first (``tryfirst`` / ``trylast``
+        move one to the front or the back)."""
+        impls = getattr(self.hook, hook).get_hookimpls()
+        return [
+            (impl.plugin_name, bool(impl.wrapper or impl.hookwrapper)) for impl in reversed(impls)
+        ]
+
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin, then every entry point that failed to load."""
         out = []
@@ -176,8 +189,19 @@ class PluginManager(pluggy.PluginManager):
             if plugin is None:
                 continue
             distribution, version, builtin = self.origins.get(name, (None, None, False))
-            hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or ()))
-            out.append(PluginInfo(name, hooks, distribution, version, builtin))
+            callers = self.get_hookcallers(plugin) or ()
+            hooks = tuple(sorted(caller.name for caller in callers))
+            wrappers = tuple(
+                sorted(
+                    caller.name
+                    for caller in callers
+                    if any(
+                        impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+                        for impl in caller.get_hookimpls()
+                    )
+                )
+            )
+            out.append(PluginInfo(name, hooks, distribution, version, builtin, None, wrappers))
         out.extend(
             PluginInfo(f.name, (), f.distribution, f.version, False, f.error) for f in self.failed
         )
@@ -207,6 +231,8 @@ def _warn_unknown(variable: str, names: set[str] | None) -> None:
     """Warn (once a process) of a name in ``variable`` that no entry point has:
     a typo there would leave a plugin loaded, or skipped, silently."""
     known = {ep.name for ep in _entry_points()}
+    with contextlib.suppress(ConfigurationError):  # reported when the directories load
+        known.update(name for directory in plugin_dirs() for name in _module_names(directory))
     for name in sorted((names or set()) - known):
         if (variable, name) in _warned:
             continue

@@ -223,13 +223,24 @@ def diff_view(diff: SnapshotDiff) -> Group | Text:
     return Group(header, summary, *([secrets] if diff.secrets else []), table)
 
 
-def plugins_table(infos: Sequence[PluginInfo]) -> Table:
-    table = Table(title="Plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
+def plugins_table(infos: Sequence[PluginInfo], hook: str | None = None) -> Table:
+    """The plugins; with ``hook``, in call order, each marked wrapper or implementation."""
+    title = "Plugins" if hook is None else f"Plugins implementing {hook}, in call order"
+    table = Table(title=title, title_justify="left")
+    columns = (
+        ("name", "distribution", "version", "hooks")
+        if hook is None
+        else ("name", "distribution", "version", "role")
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     for info in infos:
+        if hook is not None:
+            role = "wrapper" if hook in info.wrappers else "implementation"
+            add_row(table, info.name, info.distribution or "-", info.version or "-", Text(role))
+            continue
         hooks = (
-            Text(", ".join(info.hooks))
+            Text(", ".join(f"{h} (wrapper)" if h in info.wrappers else h for h in info.hooks))
             if info.error is None
             else Text(f"not loaded: {info.error}", style="red")
         )
