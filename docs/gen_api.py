@@ -24,7 +24,7 @@ import attrs
 
 import wfaudit.testing
 import wfaudit_hookspecs
-from wfaudit_hookspecs import canonical, errors, pointer, protocols
+from wfaudit_hookspecs import canonical, errors, pointer, protocols, views
 
 HEADER = """# API reference
 
@@ -70,8 +70,16 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
     (
         "Maskers: the mask context",
         "A masker receives a `MaskContext` in `wfaudit_mask`, reads its config and "
-        "marks secrets; the engine masks them and records each in the manifest.",
-        (protocols.MaskContext, wfaudit_hookspecs.RestoreRef),
+        "marks secrets; the engine masks them and records each in the manifest. "
+        "`wfaudit_hookspecs.views.mask_pattern` does the walking and decoding: a masker "
+        "of one token format is one call.",
+        (
+            protocols.MaskContext,
+            wfaudit_hookspecs.RestoreRef,
+            views.mask_pattern,
+            views.decoded_views,
+            views.View,
+        ),
     ),
     (
         "Restorers: secret requests",

@@ -73,47 +73,23 @@ and the API reference (`docs/api.md`) in the wfaudit repository.
 _MASKER = '''\
 """A wfaudit masker for {name} tokens (``{prefix}_`` and 32 hex digits).
 
-Change :data:`TOKEN` to your token's pattern; the rest finds it as it is and
-inside base64 runs and URL-encoded strings.
+Change :data:`TOKEN` to your token's pattern: ``mask_pattern`` finds it as it is
+and in the decoded views of every string (URL-encoded, base64, JSON inside a
+string), and marks it on the original text.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-import urllib.parse
-
 from wfaudit_hookspecs import MaskContext, hookimpl
-from wfaudit_hookspecs.pointer import iter_nodes
+from wfaudit_hookspecs.views import mask_pattern
 
-TOKEN = re.compile(r"{prefix}_[0-9a-f]{{32}}")
-RULE = "{name}.token"
-BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{{16,}}={{0,2}}")
+TOKEN = r"{prefix}_[0-9a-f]{{32}}"
 
 
 @hookimpl
 def wfaudit_mask(context: MaskContext) -> None:
     """Mark every token in the config's strings, plain or encoded."""
-    for path, value in iter_nodes(context.config):
-        if not isinstance(value, str):
-            continue
-        for match in TOKEN.finditer(value):
-            context.mask(path, rule=RULE, span=match.span())
-        if "%" in value and TOKEN.search(urllib.parse.unquote(value)):
-            context.mask(path, rule=RULE + ".url-encoded")  # offsets differ: the whole value
-        for run in BASE64_RUN.finditer(value):
-            if TOKEN.search(_base64_text(run.group())):
-                context.mask(path, rule=RULE + ".base64", span=run.span())
-
-
-def _base64_text(text: str) -> str:
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        return ""
-    return raw.decode("latin-1")
+    mask_pattern(context, TOKEN, rule="{name}.token")
 '''
 
 _MASKER_TEST = '''\

@@ -34,6 +34,7 @@ from .kit_plugins import (
     MaskerConformance,
     Planted,
     RestorerConformance,
+    url_encode,
 )
 from .kit_store import StoreConformance, make_record
 from .memory_keyring import MemoryKeyring
@@ -64,4 +65,5 @@ __all__ = [
     "find_secrets",
     "make_record",
     "secret_forms",
+    "url_encode",
 ]
