@@ -108,3 +108,13 @@ def test_between_two_answers_the_one_matching_the_fingerprint_wins(
         )
         restored = auditor.retrigger_request("1", "CI")
     assert restored.config == {"password": "Order-Pa55word-0001"}
+
+
+def test_entry_points_are_registered_in_the_order_of_their_names() -> None:
+    from wfaudit.plugins import _entry_points
+
+    names = [ep.name for ep in _entry_points()]
+    assert names == sorted(names)
+    pm = make_plugin_manager()
+    registered = [name for name, _ in pm.list_name_plugin() if name in names]
+    assert registered == sorted(registered) and len(registered) >= 2

@@ -2,7 +2,9 @@
 
 Load order (later plugins are called first): the built-in plugins of
 :data:`DEFAULT_PLUGINS`, then the ``wfaudit`` entry points of installed
-distributions, then the plugins passed in code. Loading is forgiving: an entry
+distributions sorted by entry point name, then the modules of
+``WFAUDIT_PLUGINS_DIR`` (by directory, then module name), then the plugins
+passed in code. Loading is forgiving: an entry
 point that fails to import, or that implements a hook that does not exist, is
 skipped with a warning and listed by ``wfaudit plugins`` as failed; the host
 never crashes because of one broken plugin.
@@ -217,8 +219,16 @@ def _env_names(variable: str) -> set[str] | None:
 
 @functools.cache
 def _entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
-    # Scanning installed distributions costs tens of milliseconds: once per process.
-    return tuple(importlib.metadata.entry_points(group=PROJECT_NAME))
+    """The ``wfaudit`` entry points, by name: the order they are registered in.
+
+    Sorted, so that the order does not depend on how the distributions happen to
+    lie on ``sys.path``: implementations are called last-registered-first, so
+    between two plugins of one hook, the one whose entry point name sorts later
+    is asked first (``tryfirst``/``trylast`` override it). Scanning installed
+    distributions costs tens of milliseconds: once per process.
+    """
+    found = importlib.metadata.entry_points(group=PROJECT_NAME)
+    return tuple(sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist else "")))
 
 
 _loaded: dict[str, Any] = {}
