@@ -80,7 +80,9 @@ def test_the_api_reference_documents_every_field_of_the_plugin_types() -> None:
     ],
 )
 def test_a_secret_reference_path_must_be_a_pointer(path: object, says: str) -> None:
-    with pytest.raises(InvalidRequest, match=r"SecretReference\.path must be a JSON pointer") as info:
+    with pytest.raises(
+        InvalidRequest, match=r"SecretReference\.path must be a JSON pointer"
+    ) as info:
         SecretReference(path=path, kind="k8s-secret", name="db")  # type: ignore[arg-type]
     assert says in str(info.value)
 
