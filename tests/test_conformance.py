@@ -216,6 +216,47 @@ class TestPlainOnly(MaskerConformance):
         "test_masker_finds_encoded_secrets and base64",
         "*secret leak*",
     ),
+    "masker-url": (
+        '''
+import base64, binascii, re
+import pytest
+from wfaudit import hookimpl
+from wfaudit_hookspecs.pointer import iter_nodes
+from wfaudit.testing import MaskerConformance, Planted
+
+TOKEN = re.compile(r"acme_[0-9a-f]{32}")
+RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+class NoUrlDecoding:
+    """Finds ACME tokens plain and base64-encoded, never URL-decodes."""
+    @hookimpl
+    def wfaudit_mask(self, context):
+        for path, value in iter_nodes(context.config):
+            if not isinstance(value, str):
+                continue
+            for match in TOKEN.finditer(value):
+                context.mask(path, rule="acme", span=match.span())
+            for run in RUN.finditer(value):
+                try:
+                    decoded = base64.b64decode(run.group()).decode("latin-1")
+                except (binascii.Error, ValueError):
+                    continue
+                if TOKEN.search(decoded):
+                    context.mask(path, rule="acme.base64", span=run.span())
+
+class TestNoUrlDecoding(MaskerConformance):
+    @pytest.fixture
+    def masker(self):
+        return NoUrlDecoding()
+    @pytest.fixture
+    def planted(self):
+        # Letters, digits and "_" only: urllib's quote() leaves it as it is.
+        token = "acme_" + "0123456789abcdef" * 2
+        return [Planted(config={"note": f"use {token} to deploy"}, secrets=(token,))]
+''',
+        "test_masker_finds_encoded_secrets and url",
+        "*secret 1 (url-encoded) in snapshot *",
+    ),
     "restorer": (
         '''
 import pytest

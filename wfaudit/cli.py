@@ -117,6 +117,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
     "retrigger": "retrigger_cli",
     "spool": "spool_cli",
+    "new-plugin": "scaffold_cli",
 }
 """The engine's commands defined outside this module, by name: the module is
 imported when its command is first asked for. A name missing here still works
@@ -171,6 +172,14 @@ def _override(attribute: str) -> Callable[[click.Context, click.Parameter, str |
             setattr(ctx.find_root().obj, attribute, value)
 
     return callback
+
+
+def _use_plugin_dirs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+    # Eager, and through the environment: plugin commands are looked up before the
+    # root command runs, and every plugin manager the command makes reads it.
+    if values:
+        current = [d for d in os.environ.get("WFAUDIT_PLUGINS_DIR", "").split(os.pathsep) if d]
+        os.environ["WFAUDIT_PLUGINS_DIR"] = os.pathsep.join([*values, *current])
 
 
 def store_options(function: F) -> F:
@@ -235,6 +244,17 @@ def chosen_format(as_json: bool, output_format: str | None) -> str:
 @click.option(
     "--tenant", envvar="WFAUDIT_TENANT", default=None, help="Scope every command to this tenant."
 )
+@click.option(
+    "--plugins-dir",
+    "plugins_dirs",
+    metavar="DIR",
+    multiple=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_use_plugin_dirs,
+    help="Also load the plugin modules in DIR, without installing them (repeatable; "
+    "WFAUDIT_PLUGINS_DIR).",
+)
 @click.version_option(version=__version__, prog_name="wfaudit")
 @click.pass_context
 def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
@@ -251,7 +271,12 @@ def cli(ctx: click.Context, store_url: str | None, tenant: str | None) -> None:
 @json_option
 @format_option
 def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str | None) -> None:
-    """List the plugins found, their distributions and the hooks they implement."""
+    """List the plugins found, their distributions and the hooks they implement.
+
+    With --hook, only the plugins implementing that hook, in the order a call
+    reaches them, each marked as a wrapper (runs around the others: timing,
+    spooling, notifications) or an implementation.
+    """
     from . import render, tables
     from .plugins import make_plugin_manager
 
@@ -263,13 +288,23 @@ def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str 
         known = sorted(name for name in vars(pm.hook) if name.startswith("wfaudit_"))
         if hook not in known:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
-        infos = [i for i in infos if hook in i.hooks]
+        # In the order a call reaches them, wrappers (timing, spooling) marked apart.
+        order = {name: index for index, (name, _) in enumerate(pm.call_order(hook))}
+        infos = sorted((i for i in infos if hook in i.hooks), key=lambda i: order[i.name])
+        if not infos and fmt == "table":
+            hint = "" if show_all else " (--all shows the engine's built-in ones too)"
+            click.echo(f"no plugin implements {hook}{hint}")
+            return
     if fmt == "json":
         import attrs
 
-        click.echo(render.dump_json([attrs.asdict(i) for i in infos]))
+        items = [attrs.asdict(i) for i in infos]
+        if hook:
+            for item in items:
+                item["role"] = "wrapper" if hook in item["wrappers"] else "implementation"
+        click.echo(render.dump_json(items))
     else:
-        tables.emit(render.plugins_rows(infos), fmt)
+        tables.emit(render.plugins_rows(infos, hook=hook), fmt)
 
 
 def _parse_labels(

@@ -2,7 +2,9 @@
 
 Load order (later plugins are called first): the built-in plugins of
 :data:`DEFAULT_PLUGINS`, then the ``wfaudit`` entry points of installed
-distributions, then the plugins passed in code. Loading is forgiving: an entry
+distributions sorted by entry point name, then the modules of
+``WFAUDIT_PLUGINS_DIR`` (by directory, then module name), then the plugins
+passed in code. Loading is forgiving: an entry
 point that fails to import, or that implements a hook that does not exist, is
 skipped with a warning and listed by ``wfaudit plugins`` as failed; the host
 never crashes because of one broken plugin.
@@ -19,6 +21,13 @@ A name in either that no installed entry point has (a typo) is warned of,
 with the names there are.
 ``WFAUDIT_TRACE_PLUGINS``
     ``1`` writes every hook call and its result to standard error.
+``WFAUDIT_PLUGINS_DIR``
+    Directories (separated by ``os.pathsep``) whose plugin modules are loaded
+    without packaging them (``wfaudit --plugins-dir DIR``): every module
+    (``name.py``) and package (``name/__init__.py``) there that holds a
+    ``@hookimpl``, under its module name, after the entry points. Names starting
+    with ``_`` or ``test``, ``conftest`` and ``setup`` are skipped.
+    ``WFAUDIT_LOAD_PLUGINS`` and ``WFAUDIT_DISABLE_PLUGINS`` apply to them too.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import pathlib
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +47,13 @@ from typing import Any
 import attrs
 import pluggy
 
-from wfaudit_hookspecs import PROJECT_NAME, PluginError, hookspecs, normalize_workflow_type
+from wfaudit_hookspecs import (
+    PROJECT_NAME,
+    ConfigurationError,
+    PluginError,
+    hookspecs,
+    normalize_workflow_type,
+)
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -53,6 +69,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.persist",
     "wfaudit.builtin.spool",
     "wfaudit.builtin.retry",
+    "wfaudit.builtin.memory",
 )
 """The engine's own behaviour, written as plugins."""
 
@@ -67,6 +84,9 @@ class PluginInfo:
     version: str | None = None
     builtin: bool = False
     error: str | None = None
+    wrappers: tuple[str, ...] = ()
+    """The hooks among ``hooks`` this plugin *wraps* (``@hookimpl(wrapper=True)``:
+    timing, spooling, notifications) rather than implements."""
 
 
 @attrs.frozen
@@ -139,7 +159,12 @@ class PluginManager(pluggy.PluginManager):
         names = []
         try:
             for plugin in plugins:
-                names.append(register_in_code(self, plugin))
+                # A plugin that is in already (installed, and given again by a test's
+                # marker) stays in after the block: it was not this block's to add.
+                known = self.is_registered(plugin)
+                name = register_in_code(self, plugin)
+                if not known:
+                    names.append(name)
             _unregister_invalid(self, names)
             _collect_registrations(self)
             yield
@@ -149,6 +174,16 @@ class PluginManager(pluggy.PluginManager):
                     self.unregister(name=name)
             _collect_registrations(self)
 
+    def call_order(self, hook: str) -> list[tuple[str, bool]]:
+        """The plugins implementing ``hook``, in the order a call reaches them:
+        ``(name, is_wrapper)``. Wrappers come first (each runs around the rest);
+        then implementations, last registered first (``tryfirst`` / ``trylast``
+        move one to the front or the back)."""
+        impls = getattr(self.hook, hook).get_hookimpls()
+        return [
+            (impl.plugin_name, bool(impl.wrapper or impl.hookwrapper)) for impl in reversed(impls)
+        ]
+
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin, then every entry point that failed to load."""
         out = []
@@ -156,8 +191,19 @@ class PluginManager(pluggy.PluginManager):
             if plugin is None:
                 continue
             distribution, version, builtin = self.origins.get(name, (None, None, False))
-            hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or ()))
-            out.append(PluginInfo(name, hooks, distribution, version, builtin))
+            callers = self.get_hookcallers(plugin) or ()
+            hooks = tuple(sorted(caller.name for caller in callers))
+            wrappers = tuple(
+                sorted(
+                    caller.name
+                    for caller in callers
+                    if any(
+                        impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+                        for impl in caller.get_hookimpls()
+                    )
+                )
+            )
+            out.append(PluginInfo(name, hooks, distribution, version, builtin, None, wrappers))
         out.extend(
             PluginInfo(f.name, (), f.distribution, f.version, False, f.error) for f in self.failed
         )
@@ -173,8 +219,16 @@ def _env_names(variable: str) -> set[str] | None:
 
 @functools.cache
 def _entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
-    # Scanning installed distributions costs tens of milliseconds: once per process.
-    return tuple(importlib.metadata.entry_points(group=PROJECT_NAME))
+    """The ``wfaudit`` entry points, by name: the order they are registered in.
+
+    Sorted, so that the order does not depend on how the distributions happen to
+    lie on ``sys.path``: implementations are called last-registered-first, so
+    between two plugins of one hook, the one whose entry point name sorts later
+    is asked first (``tryfirst``/``trylast`` override it). Scanning installed
+    distributions costs tens of milliseconds: once per process.
+    """
+    found = importlib.metadata.entry_points(group=PROJECT_NAME)
+    return tuple(sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist else "")))
 
 
 _loaded: dict[str, Any] = {}
@@ -187,6 +241,8 @@ def _warn_unknown(variable: str, names: set[str] | None) -> None:
     """Warn (once a process) of a name in ``variable`` that no entry point has:
     a typo there would leave a plugin loaded, or skipped, silently."""
     known = {ep.name for ep in _entry_points()}
+    with contextlib.suppress(ConfigurationError):  # reported when the directories load
+        known.update(name for directory in plugin_dirs() for name in _module_names(directory))
     for name in sorted((names or set()) - known):
         if (variable, name) in _warned:
             continue
@@ -225,6 +281,78 @@ def _load_entry_points(pm: PluginManager) -> None:
         pm.origins[ep.name] = (dist, version, False)
 
 
+PLUGINS_DIR_VARIABLE = "WFAUDIT_PLUGINS_DIR"
+_SKIPPED_MODULES = ("conftest", "setup", "noxfile")
+
+
+def plugin_dirs() -> list[pathlib.Path]:
+    """The directories of ``WFAUDIT_PLUGINS_DIR``; one that is not a directory is an error."""
+    raw = os.environ.get(PLUGINS_DIR_VARIABLE, "")
+    dirs = []
+    for entry in raw.split(os.pathsep):
+        if not entry.strip():
+            continue
+        path = pathlib.Path(entry).expanduser()
+        if not path.is_dir():
+            raise ConfigurationError(
+                f"{PLUGINS_DIR_VARIABLE} (or --plugins-dir) names {entry}, which is not a directory"
+            )
+        dirs.append(path.resolve())
+    return dirs
+
+
+def _module_names(directory: pathlib.Path) -> list[str]:
+    names = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and entry.suffix == ".py":
+            name = entry.stem
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            name = entry.name
+        else:
+            continue
+        if name.startswith(("_", "test")) or name in _SKIPPED_MODULES or not name.isidentifier():
+            continue
+        names.append(name)
+    return names
+
+
+def _has_hookimpls(module: object) -> bool:
+    marker = f"{PROJECT_NAME}_impl"
+    return any(hasattr(value, marker) for value in vars(module).values())
+
+
+def _load_plugin_dirs(pm: PluginManager) -> None:
+    """Register the plugin modules of ``WFAUDIT_PLUGINS_DIR`` (forgiving, like entry points)."""
+    allowed = _env_names("WFAUDIT_LOAD_PLUGINS")
+    disabled = _env_names("WFAUDIT_DISABLE_PLUGINS") or set()
+    for directory in plugin_dirs():
+        if str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))
+        for name in _module_names(directory):
+            if name in disabled or (allowed is not None and name not in allowed):
+                continue
+            if pm.has_plugin(name) or pm.is_blocked(name):
+                continue
+            try:
+                module = importlib.import_module(name)
+                if not _has_hookimpls(module) or pm.is_registered(module):
+                    continue  # a helper module, or a plugin installed as well
+                pm.register(module, name=name)
+            except Exception as exc:  # a broken plugin must not break the host
+                log.warning(
+                    "plugin %s (from %s) was not loaded: %s: %s",
+                    name,
+                    directory,
+                    type(exc).__name__,
+                    exc,
+                )
+                pm.failed.append(
+                    _Failed(name, str(directory), None, f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            pm.origins[name] = (str(directory), None, False)
+
+
 def _unregister_invalid(pm: PluginManager, strict_names: Iterable[str]) -> None:
     """Drop plugins implementing hooks that do not exist (typos, removed hooks)."""
     strict = set(strict_names)
@@ -250,7 +378,16 @@ def _plugin_name(plugin: object) -> str:
 
 
 def register_in_code(pm: PluginManager, plugin: object) -> str:
-    """Register a plugin given in code; a bad one is an error, not a warning."""
+    """Register a plugin given in code; a bad one is an error, not a warning.
+
+    A plugin object that is registered already (an installed plugin's module,
+    given again in code or by a test's ``wfaudit_plugins`` marker) is reused
+    under the name it has: registering it twice would call its hooks twice.
+    """
+    if pm.is_registered(plugin):
+        existing = pm.get_name(plugin)
+        if existing is not None:
+            return existing
     name = _plugin_name(plugin)
     try:
         pm.register(plugin, name=name)
@@ -269,6 +406,7 @@ def make_plugin_manager(
         pm.origins[module_name] = ("wfaudit", _own_version(), True)
     if load_entrypoints:
         _load_entry_points(pm)
+        _load_plugin_dirs(pm)
     in_code = [register_in_code(pm, plugin) for plugin in plugins]
     _unregister_invalid(pm, in_code)
     if os.environ.get("WFAUDIT_TRACE_PLUGINS", "") not in ("", "0"):

@@ -87,6 +87,10 @@ def wfaudit_store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) ->
     )
     if not configured:
         yield f"sqlite:///{tmp_path / 'wfaudit.sqlite3'}"
+    elif configured.rstrip("/") == "memory:":
+        # memory:// is a new store at each opening: name one for the test, so that
+        # every auditor the test opens (its own included) shares it.
+        yield f"memory://wfaudit-test-{secrets.token_hex(6)}"
     elif configured.startswith(("postgresql", "postgres")):
         with _postgres_schema(configured) as url:
             yield url
@@ -152,11 +156,21 @@ def wfaudit_keyring() -> Iterator[MemoryKeyring]:
 
 @pytest.fixture
 def wfaudit_auditor(
-    request: pytest.FixtureRequest, wfaudit_store_url: str, wfaudit_home: pathlib.Path
+    request: pytest.FixtureRequest,
+    wfaudit_store_url: str,
+    wfaudit_home: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Auditor]:
     """A strict :class:`~wfaudit.Auditor` on a fresh store, with the installed
-    plugins and those of the ``wfaudit_plugins`` marker."""
+    plugins and those of the ``wfaudit_plugins`` marker.
+
+    ``WFAUDIT_STORE_URL`` is set to the same store for the test, so that an
+    orchestrator's own ``Auditor.from_url()`` (or a ``wfaudit`` command run by
+    the test) writes where the fixtures and assertions look.
+    """
     from wfaudit.auditor import Auditor
+
+    monkeypatch.setenv("WFAUDIT_STORE_URL", wfaudit_store_url)
 
     plugins: list[object] = []
     for marker in request.node.iter_markers("wfaudit_plugins"):
@@ -237,7 +251,12 @@ class WfauditTester:
         from wfaudit.testing.assertions import assert_no_secret
 
         paths: list[pathlib.Path] = [self.home]
-        database_url = self.store_url
+        database_url: str | None = self.store_url
+        if not self.store_url.startswith(("sqlite", "postgres")):
+            database_url = None  # not a database: its snapshots and trail are read below
+            events = self.auditor.store.list_events(limit=1_000_000)
+            trail = "\n".join(f"{e.kind} {e.actor} {dict(e.data)}" for e in events)
+            texts = (*texts, ("the store's audit trail", trail))
         if self.store_url.startswith("sqlite:///"):
             database = pathlib.Path(self.store_url.removeprefix("sqlite:///").split("?", 1)[0])
             paths.extend(sorted(database.parent.glob(database.name + "*")))

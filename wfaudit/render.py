@@ -209,12 +209,23 @@ PLUGIN_COLUMNS = (
 )
 
 
-def plugins_rows(infos: Sequence[PluginInfo]) -> Rows:
-    """``wfaudit plugins``: each plugin, its distribution and the hooks it implements."""
-    rows = Rows(list(PLUGIN_COLUMNS), title="Plugins")
+def plugins_rows(infos: Sequence[PluginInfo], hook: str | None = None) -> Rows:
+    """``wfaudit plugins``: each plugin, its distribution and the hooks it implements;
+    with ``hook``, in call order, each marked wrapper or implementation."""
+    if hook is None:
+        rows = Rows(list(PLUGIN_COLUMNS), title="Plugins")
+    else:
+        rows = Rows(
+            [*PLUGIN_COLUMNS[:3], Column("role", "role", "fixed", priority=1)],
+            title=f"Plugins implementing {hook}, in call order",
+        )
     for info in infos:
+        if hook is not None:
+            role = "wrapper" if hook in info.wrappers else "implementation"
+            rows.add(info.name, info.distribution, info.version, role)
+            continue
         hooks = (
-            Text(", ".join(info.hooks))
+            Text(", ".join(f"{h} (wrapper)" if h in info.wrappers else h for h in info.hooks))
             if info.error is None
             else Text(f"not loaded: {info.error}", style="red")
         )

@@ -271,6 +271,19 @@ class TriggerRequest:
 
     ``config`` is the complete request as JSON data, secrets included; it never
     appears in ``repr``. Identities are strings (integers are converted).
+
+    :ivar workflow_id: the orchestrator's id of this run; with ``workflow_type``
+        (and ``tenant``) it names the run: a run is audited once.
+    :ivar workflow_type: ``CI``, ``PRE_CD``, ``POST_CD`` or a type an adapter
+        declares (``wfaudit_workflow_types``); upper-cased.
+    :ivar pipeline_id: the pipeline the run belongs to (its history groups by it).
+    :ivar config: the complete request as JSON data (dicts with string keys,
+        lists, strings, numbers, booleans, None).
+    :ivar triggered_by: who or what triggered the run.
+    :ivar tenant: the tenant the run belongs to, if the installation has tenants.
+    :ivar labels: string labels to filter the history by (``env=prod``).
+    :ivar parent: the snapshot id this run retries or follows.
+    :ivar attempt: which attempt of the run this is, from 1.
     """
 
     workflow_id: str = attrs.field(converter=_identity)
@@ -344,18 +357,57 @@ def secret_key(path: str, span: tuple[int, int] | None) -> str:
     return path if span is None else f"{path}#{span[0]}:{span[1]}"
 
 
+def _pointer_text(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        hint = (
+            " (convert a path tuple with wfaudit_hookspecs.to_pointer(path))"
+            if isinstance(value, tuple | list)
+            else ""
+        )
+        raise InvalidRequest(
+            f"SecretReference.{attribute.name} must be a JSON pointer string such as "
+            f"'/env/0/value', not a {type(value).__name__}{hint}"
+        )
+    if value and not value.startswith("/"):
+        raise InvalidRequest(
+            f"SecretReference.{attribute.name} must be a JSON pointer (RFC 6901): empty for "
+            "the whole config, else starting with '/', as in '/env/0/value'"
+        )
+
+
+def _text(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"SecretReference.{attribute.name} must be a string, not a {type(value).__name__}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class SecretReference:
     """A *reference* to a secret found in a config (not a secret itself).
 
     Examples: ``${{ secrets.NPM_TOKEN }}`` in a GitHub workflow, a Kubernetes
-    ``secretKeyRef``, ``vault:secret/data/ci#token``.
+    ``secretKeyRef``, ``vault:secret/data/ci#token``. Adapters list them on the
+    request they return from ``wfaudit_pre_trigger``; maskers record them with
+    ``MaskContext.reference``; the manifest keeps them, so that a retrigger knows
+    what the run referred to.
+
+    :ivar path: where the reference is in the config, as a JSON pointer (RFC 6901)
+        *string*: ``"/spec/env/0/valueFrom/secretKeyRef"``; ``~`` and ``/`` inside a
+        key are written ``~0`` and ``~1``; ``""`` is the whole config. A path tuple
+        (what ``iter_nodes`` yields) is converted with ``to_pointer(path)``; anything
+        but a pointer string raises :class:`~wfaudit_hookspecs.errors.InvalidRequest`
+        when the reference is made.
+    :ivar kind: what kind of reference it is, in the adapter's terms
+        (``github-secret``, ``k8s-secret``, ``vault``).
+    :ivar name: what it refers to (``NPM_TOKEN``, ``registry-credentials``).
+    :ivar rule: the rule that found it, for people reading the manifest.
     """
 
-    path: str
-    kind: str
-    name: str
-    rule: str = ""
+    path: str = attrs.field(validator=_pointer_text)
+    kind: str = attrs.field(validator=_text)
+    name: str = attrs.field(validator=_text)
+    rule: str = attrs.field(default="", validator=_text)
 
 
 @attrs.frozen(kw_only=True)

@@ -7,12 +7,16 @@
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
   :func:`find_secrets`.
+- The reference storage backend :class:`MemoryStore` (``memory://``, registered
+  with the engine, so ``Auditor.from_url("memory://")`` works anywhere).
 
 The pytest fixtures (``wfaudit``, ``wfaudit_auditor``, ...) come with the
 plugin ``wfaudit.pytest_plugin``, registered automatically.
 """
 
 from __future__ import annotations
+
+from wfaudit.builtin.memory import MemoryStore
 
 from .assertions import (
     assert_audited,
@@ -30,6 +34,7 @@ from .kit_plugins import (
     MaskerConformance,
     Planted,
     RestorerConformance,
+    url_encode,
 )
 from .kit_store import StoreConformance, make_record
 from .memory_keyring import MemoryKeyring
@@ -47,6 +52,7 @@ __all__ = [
     "HookRecorder",
     "MaskerConformance",
     "MemoryKeyring",
+    "MemoryStore",
     "Planted",
     "RestorerConformance",
     "Secrets",
@@ -59,4 +65,5 @@ __all__ = [
     "find_secrets",
     "make_record",
     "secret_forms",
+    "url_encode",
 ]

@@ -12,7 +12,6 @@ import base64
 import copy
 import json
 import pathlib
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +43,7 @@ __all__ = [
     "Planted",
     "RestorerConformance",
     "kit_auditor",
+    "url_encode",
 ]
 
 
@@ -76,7 +76,15 @@ def _database(tmp_path: pathlib.Path) -> tuple[str, list[pathlib.Path]]:
 
 @attrs.frozen
 class Planted:
-    """A config with secrets planted in it, and the secrets."""
+    """A config with secrets planted in it, and the secrets.
+
+    :ivar config: a request's config (JSON data) carrying the secrets, where your
+        masker must find them.
+    :ivar secrets: each planted secret, exactly as it appears in ``config``; the
+        kit also plants them base64- and URL-encoded, and looks for every form in
+        the store afterwards.
+    :ivar label: names the case in a failure (default: ``case N``).
+    """
 
     config: Mapping[str, Any] = attrs.field(repr=False)
     secrets: tuple[str, ...] = attrs.field(repr=False)
@@ -108,6 +116,22 @@ def _encode_leaves(config: Any, secrets: Sequence[str], encode: Callable[[str], 
                 parent = parent[token]
             parent[path[-1]] = text
     return out
+
+
+def url_encode(secret: str) -> str:
+    """``secret`` URL-encoded as the kit plants it: every character but ASCII
+    letters and digits as ``%XX`` (UTF-8).
+
+    ``-``, ``.``, ``_`` and ``~`` are encoded too (RFC 3986 lets an encoder do so,
+    and a decoder must read them back): with ``urllib.parse.quote``'s choice a
+    token such as ``acme_0f3a...`` would be planted unchanged, and a masker that
+    never decodes URLs would pass. A secret of letters and digits only cannot
+    change; the URL-encoded case skips when every planted secret is such.
+    """
+    return "".join(
+        char if char.isascii() and char.isalnum() else "".join(f"%{b:02X}" for b in char.encode())
+        for char in secret
+    )
 
 
 NON_SECRETS: Mapping[str, Any] = {
@@ -197,8 +221,15 @@ class MaskerConformance:
         encode: Callable[[str], str] = (
             (lambda s: base64.b64encode(s.encode()).decode())
             if encoding == "base64"
-            else (lambda s: urllib.parse.quote(s, safe=""))
+            else url_encode
         )
+        if encoding == "url-encoded":
+            changing = [s for case in planted for s in case.secrets if url_encode(s) != s]
+            if not changing:
+                pytest.skip(
+                    "no planted secret changes when URL-encoded (letters and digits only): "
+                    "plant one with another character to test URL decoding"
+                )
         auditor = kit_auditor(masker)
         secrets = self._audit_encoded(auditor, planted, encode, encoding)
         url, files = _database(tmp_path)
@@ -212,11 +243,16 @@ class MaskerConformance:
         encoding: str,
     ) -> Secrets:
         # Its own frame: the encoded configs never become a test's locals. The
-        # secrets' encoded forms are among those assert_no_secret looks for.
+        # secrets' encoded forms are among those assert_no_secret looks for, and
+        # the exact form planted is looked for as a secret of its own.
+        found = _labelled(planted)
         for index, case in enumerate(planted):
             encoded = _encode_leaves(case.config, case.secrets, encode)
             self._audit(auditor, encoded, f"{encoding}-{index}")
-        return _labelled(planted)
+            for label, secret in case.labelled(index + 1).items():
+                if encode(secret) != secret:
+                    found[f"{label} ({encoding})"] = encode(secret)
+        return found
 
     def test_masker_keeps_what_is_not_secret(
         self, masker: object, kit_auditor: Callable[..., Auditor]
@@ -360,13 +396,20 @@ class RestorerConformance:
 
 @attrs.frozen
 class AdapterCase:
-    """A payload an adapter must claim, and what it must make of it."""
+    """A payload an adapter must claim, and what it must make of it.
+
+    :ivar workflow_type: the type the orchestrator triggers it as (``CI``, or a
+        type the adapter declares).
+    :ivar config: the payload, as JSON data, exactly as the orchestrator sends it.
+    :ivar format: the format the adapter must set on the request it returns.
+    :ivar label: names the case in a failure (default: its format).
+    """
 
     workflow_type: str
     config: Any
     format: str
     references: frozenset[str] = frozenset()
-    """JSON pointers of the secret references the adapter must list."""
+    """JSON pointers (strings, ``/a/0/b``) of the secret references the adapter must list."""
     label: str = ""
 
 

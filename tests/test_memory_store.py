@@ -1,0 +1,84 @@
+"""``memory://``, the reference backend: it passes the store conformance kit and
+works wherever a store URL is taken."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from wfaudit import Auditor
+from wfaudit.testing import MemoryStore, StoreConformance, make_record
+from wfaudit.verify import verify
+from wfaudit_hookspecs import (
+    SnapshotNotFound,
+    StoreError,
+    StoreMaintenance,
+    StoreMeta,
+    StoreNotFound,
+)
+
+
+class TestMemoryStoreConformance(StoreConformance):
+    @pytest.fixture
+    def store(self) -> Iterator[MemoryStore]:
+        store = MemoryStore("memory://")
+        yield store
+        store.close()
+
+
+def test_the_memory_store_offers_the_optional_protocols() -> None:
+    store = MemoryStore()
+    assert isinstance(store, StoreMeta) and isinstance(store, StoreMaintenance)
+    record, blob = make_record(1)
+    store.save(record, blob)
+    assert store.stats().snapshots == 1
+    assert [b.content_hash for b in store.iter_blobs()] == [record.content_hash]
+    with pytest.raises(StoreError, match="cannot be backed up"):
+        store.backup("/tmp/nowhere")
+
+
+def test_auditor_from_url_memory_audits_and_reads_back() -> None:
+    with Auditor.from_url("memory://", allow_unmasked=True, strict=True) as auditor:
+        result = auditor.audit_trigger(
+            workflow_id=1001, workflow_type="CI", pipeline_id=7, config={"run": "make"}
+        )
+        assert result.ok and result.created
+        assert auditor.get_snapshot(1001, "CI").config == {"run": "make"}
+        report = verify(auditor)
+        assert report.ok, report
+
+
+def test_a_named_memory_store_is_shared_in_the_process() -> None:
+    name = "memory://shared-by-name-test"
+    with Auditor.from_url(name, allow_unmasked=True, strict=True) as writer:
+        writer.audit_trigger(workflow_id=1, workflow_type="CI", pipeline_id=1, config={"a": 1})
+    with Auditor.from_url(name, allow_unmasked=True, strict=True, create=False) as reader:
+        assert reader.get_snapshot(1, "CI").config == {"a": 1}
+    with (
+        Auditor.from_url("memory://", allow_unmasked=True) as fresh,
+        pytest.raises(SnapshotNotFound),
+    ):
+        fresh.get_snapshot(1, "CI")
+
+
+def test_reading_a_memory_store_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(StoreNotFound, match="no memory store memory://never-made"):
+        MemoryStore("memory://never-made", create=False)
+    with pytest.raises(StoreNotFound, match="nothing to read"):
+        MemoryStore("memory://", create=False)
+
+
+def test_the_cli_takes_a_memory_store() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wfaudit", "--store", "memory://", "log"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: memory:// is a new, empty store")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,36 @@
+"""``wfaudit new-plugin``: write a plugin package skeleton that passes its own kit."""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from .cli import cli
+from .scaffold import KINDS
+
+__all__ = ["new_plugin"]
+
+
+@cli.command("new-plugin")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path("."),
+    show_default=True,
+    help="Where to write the package folder wfaudit-NAME.",
+)
+def new_plugin(kind: str, name: str, directory: pathlib.Path) -> None:
+    """Write wfaudit-NAME/: a plugin package of KIND (pyproject.toml with its entry
+    point, the module, a test running the kit of its kind, a README).
+
+    It passes its kit as written: `wfaudit --plugins-dir wfaudit-NAME plugins`
+    lists it, and `python -m pytest tests` in it runs the kit.
+    """
+    from .scaffold import write_skeleton
+
+    target = write_skeleton(kind, name, directory)
+    click.echo(f"wrote {target}: cd {target} && python -m pytest tests")
