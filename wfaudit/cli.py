@@ -100,6 +100,8 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("verify", "anchor", "stats", "drain", "backup", "health"), "ops_cli"),
     **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
     "retrigger": "retrigger_cli",
+    "restore-map": "restore_map_cli",
+    "import": "import_cli",
     "spool": "spool_cli",
 }
 """The engine's commands defined outside this module, by name: the module is
@@ -313,6 +315,8 @@ def trigger(
     is 0; ``wfaudit drain`` (with the same --store) stores it later. Bad input (an
     invalid or oversized request, a conflicting second trigger of a run) still
     exits 1. With --strict a store failure fails too, and nothing is spooled.
+    With auditing switched off (WFAUDIT_ENABLED=false or ENABLE_WORKFLOW_AUDIT=false)
+    it says so and exits 0.
     """
     config = _load(payload)
     state: CliState = click.get_current_context().find_root().obj
@@ -332,6 +336,17 @@ def trigger(
             attempt=attempt,
         )
         result = auditor.audit_trigger(request)
+    if result.disabled:
+        line = (
+            f"disabled: auditing is switched off (WFAUDIT_ENABLED / ENABLE_WORKFLOW_AUDIT); "
+            f"{request.workflow_type} {request.workflow_id} was not audited"
+        )
+        if as_json:
+            click.echo(json.dumps(attrs.asdict(result), indent=2, ensure_ascii=False))
+            click.echo(line, err=True)
+        else:
+            click.echo(line)
+        return
     workflow = result.ref.workflow_id if result.ref else request.workflow_id
     if not result.ok:  # non-blocking mode returns what strict mode raises
         raise AuditRefused(result.error or result.error_type or "the audit failed")

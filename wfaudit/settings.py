@@ -18,31 +18,47 @@ from typing import Any
 import attrs
 import platformdirs
 
-from wfaudit_hookspecs import ConfigurationError
+from wfaudit_hookspecs import ConfigurationError, parse_bool
 from wfaudit_hookspecs.canonical import MAX_DEPTH_CEILING
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_DEPTH", "Settings", "env_flag"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_REQUEST_DEPTH",
+    "ENABLED_VARIABLES",
+    "Settings",
+    "env_flag",
+]
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """16 MiB of canonical JSON: far above any real workflow request (a large one is
 ~100 KB), far below what makes one audit hold the trigger path for seconds."""
 DEFAULT_MAX_REQUEST_DEPTH = 256
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
 
 def env_flag(name: str, default: bool = False) -> bool:
-    """Read a boolean environment variable; anything unclear is an error."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no")
+    """Read a boolean environment variable (the one parser: :func:`wfaudit_hookspecs.parse_bool`).
+
+    Unset or empty: ``default``; Go's forms (``1``, ``t``, ``TRUE`` ...) and
+    yes/no, on/off are accepted; anything else is a :class:`ConfigurationError`.
+    """
+    return parse_bool(os.environ.get(name), name, default=default)
+
+
+ENABLED_VARIABLES = ("WFAUDIT_ENABLED", "ENABLE_WORKFLOW_AUDIT")
+"""The master switch's variables, most specific first (Devtron's name second)."""
+
+
+def _file_flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    return parse_bool(options.get(key), key, default=default)
+
+
+def _enabled(options: Mapping[str, Any]) -> bool:
+    """The master switch: the first of :data:`ENABLED_VARIABLES` set (and not empty),
+    else the file's ``enabled``, else on."""
+    for variable in ENABLED_VARIABLES:
+        if os.environ.get(variable, "").strip():
+            return env_flag(variable)
+    return _file_flag(options, "enabled", True)
 
 
 def _file_options() -> dict[str, Any]:
@@ -106,6 +122,10 @@ class Settings:
     max_request_depth: int = DEFAULT_MAX_REQUEST_DEPTH
     """The deepest nesting of objects and arrays audited; deeper is refused."""
     key_file: pathlib.Path
+    enabled: bool = True
+    """The master switch (``WFAUDIT_ENABLED``, else Devtron's ``ENABLE_WORKFLOW_AUDIT``,
+    else ``enabled`` in the file): False turns every audit into a no-op that says
+    so (``AuditResult.disabled``), for a gradual rollout without uninstalling."""
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -139,12 +159,13 @@ class Settings:
             store_url=str(store_url),
             tenant=given.get("tenant") or os.environ.get("WFAUDIT_TENANT") or options.get("tenant"),
             strict=given.get(
-                "strict", env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))
+                "strict", env_flag("WFAUDIT_STRICT", _file_flag(options, "strict", False))
             ),
             allow_unmasked=given.get(
                 "allow_unmasked",
-                env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),
+                env_flag("WFAUDIT_ALLOW_UNMASKED", _file_flag(options, "allow_unmasked", False)),
             ),
+            enabled=given.get("enabled", _enabled(options)),
             zstd_level=zstd_level,
             delta_rebase_after=_int_setting(
                 "delta_rebase_after", given, "WFAUDIT_DELTA_REBASE_AFTER", options, 64, 0, 10_000

@@ -39,6 +39,7 @@ from .errors import (
     UnsupportedSchemaVersion,
     WfauditError,
 )
+from .flags import env_flag, parse_bool
 from .model import (
     SCHEMA_VERSION,
     STANDARD_WORKFLOW_TYPES,
@@ -160,11 +161,13 @@ __all__ = [
     "check_record_identities",
     "check_tag_name",
     "content_hash",
+    "env_flag",
     "hookimpl",
     "hookspec",
     "hookspecs",
     "normalize_identity",
     "normalize_workflow_type",
+    "parse_bool",
     "parse_pointer",
     "set_clock",
     "to_pointer",
