@@ -186,29 +186,31 @@ class DevtronTable:
         return f"{PG_URL}?options={quote(f'-csearch_path={self.schema}', safe='')}"
 
     def insert(self, rows: Iterable[Row]) -> None:
-        with self._connection.cursor() as cursor:
-            with cursor.copy(
+        with (
+            self._connection.cursor() as cursor,
+            cursor.copy(
                 "COPY workflow_config_snapshot (id, workflow_id, workflow_type, pipeline_id, "
                 "workflow_request_json, workflow_request_schema_version, created_on, created_by, "
                 "updated_on, updated_by) FROM STDIN"
-            ) as copy_:
-                for row in rows:
-                    if row.id is None:
-                        row.id = self._next_id()
-                    copy_.write_row(
-                        (
-                            row.id,
-                            row.workflow_id,
-                            row.workflow_type,
-                            row.pipeline_id,
-                            row.request_json,
-                            row.schema_version,
-                            row.created_on,
-                            row.created_by,
-                            row.created_on,
-                            row.created_by,
-                        )
+            ) as copy_,
+        ):
+            for row in rows:
+                if row.id is None:
+                    row.id = self._next_id()
+                copy_.write_row(
+                    (
+                        row.id,
+                        row.workflow_id,
+                        row.workflow_type,
+                        row.pipeline_id,
+                        row.request_json,
+                        row.schema_version,
+                        row.created_on,
+                        row.created_by,
+                        row.created_on,
+                        row.created_by,
                     )
+                )
 
     def _next_id(self) -> int:
         self._last = getattr(self, "_last", 0) + 1

@@ -16,6 +16,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.devtron_table import (
+    DevtronTable,
+    GoEncoder,
+    Planted,
+    Row,
+    gzip_b64,
+    realistic_requests,
+    rows_of,
+)
 from wfaudit import Auditor
 from wfaudit.cli import cli
 from wfaudit.devtron_import import (
@@ -27,16 +36,6 @@ from wfaudit.devtron_import import (
 from wfaudit.retrigger import BLANKED_AT_SOURCE
 from wfaudit.testing import assert_no_secret
 from wfaudit_hookspecs import SnapshotRecord
-
-from tests.devtron_table import (
-    DevtronTable,
-    GoEncoder,
-    Planted,
-    Row,
-    gzip_b64,
-    realistic_requests,
-    rows_of,
-)
 
 PLUGINS = "sql,ci,cd,maskers,keyring"
 

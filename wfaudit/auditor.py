@@ -289,6 +289,53 @@ class Auditor:
         *,
         dry_run: bool = False,
     ) -> AuditResult:
+        record, canonical = self._build(request, stage, origin, check_key=not dry_run)
+        manifest = record.manifest
+        if dry_run:
+            return AuditResult(ok=True, ref=record.ref, created=True, masked=len(manifest.fields))
+        blob = self._encoder.encode(record, canonical)
+
+        stage.name = "persist"
+        try:
+            try:
+                saved = self._persist(record, blob, spool=origin is None)
+            except DeltaBaseUnavailable:
+                # The base this process remembered is not stored whole any more
+                # (retention deleted it since): store this snapshot whole instead.
+                self._encoder.unusable(record, blob)
+                blob = self._encoder.whole(record, canonical)
+                saved = self._persist(record, blob, spool=origin is None)
+        except SnapshotConflict as conflict:
+            child = self._retriggered_run(record)
+            if child is not None:
+                return AuditResult(
+                    ok=True, ref=child.ref, created=False, masked=len(manifest.fields)
+                )
+            raise self._conflict(conflict, record, blob) from None
+        if not isinstance(saved, SaveResult):
+            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
+        if not saved.spooled:
+            self._encoder.stored(record, blob, canonical)
+        if saved.created and not saved.spooled:
+            self.notify(EventKind.AUDITED, record)
+        return AuditResult(
+            ok=True,
+            ref=saved.ref,
+            created=saved.created,
+            masked=len(manifest.fields),
+            spooled=saved.spooled,
+        )
+
+    def _build(
+        self,
+        request: TriggerRequest,
+        stage: Stage,
+        origin: Origin | None = None,
+        *,
+        check_key: bool = True,
+    ) -> tuple[SnapshotRecord, bytes]:
+        """The record and canonical masked JSON of a request: checked, adapted, masked,
+        hashed; nothing is written (``check_key`` claims the key in a new store)."""
         # Before any work: the engine's own deep copy, validated and measured in
         # one pass, which stops as soon as the config is over a limit.
         checked = self._checked_config(request.config)
@@ -299,7 +346,7 @@ class Auditor:
         if origin is not None and request.triggered_by is None:
             request = attrs.evolve(request, triggered_by=origin.created_by)
 
-        if not dry_run:
+        if check_key:
             stage.name = "key"
             self._check_key(transient_ok=not self.settings.strict and origin is None)
 
@@ -341,40 +388,19 @@ class Auditor:
                 updated_on=origin.updated_on,
                 updated_by=origin.updated_by,
             )
-        if dry_run:
-            return AuditResult(ok=True, ref=record.ref, created=True, masked=len(manifest.fields))
-        blob = self._encoder.encode(record, canonical)
+        return record, canonical
 
-        stage.name = "persist"
+    def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
+        """The record (a new id) and canonical masked JSON an audit of ``request``
+        would store, without storing anything; errors are raised (the retrigger
+        records its new run from this)."""
+        stage = Stage()
         try:
-            try:
-                saved = self._persist(record, blob, spool=origin is None)
-            except DeltaBaseUnavailable:
-                # The base this process remembered is not stored whole any more
-                # (retention deleted it since): store this snapshot whole instead.
-                self._encoder.unusable(record, blob)
-                blob = self._encoder.whole(record, canonical)
-                saved = self._persist(record, blob, spool=origin is None)
-        except SnapshotConflict as conflict:
-            child = self._retriggered_run(record)
-            if child is not None:
-                return AuditResult(
-                    ok=True, ref=child.ref, created=False, masked=len(manifest.fields)
-                )
-            raise self._conflict(conflict, record, blob) from None
-        if not isinstance(saved, SaveResult):
-            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
-        if not saved.spooled:
-            self._encoder.stored(record, blob, canonical)
-        if saved.created and not saved.spooled:
-            self.notify(EventKind.AUDITED, record)
-        return AuditResult(
-            ok=True,
-            ref=saved.ref,
-            created=saved.created,
-            masked=len(manifest.fields),
-            spooled=saved.spooled,
-        )
+            return self._build(request, stage, check_key=False)
+        except WfauditError:
+            raise
+        except Exception as exc:  # its message could quote the request: scrubbed
+            raise AuditFailed(_safe_message(exc, stage)) from None
 
     def _retriggered_run(self, record: SnapshotRecord) -> SnapshotRecord | None:
         """The stored new run of a retrigger that this audit is the orchestrator's own

@@ -95,7 +95,8 @@ BLANKED_FIELDS: tuple[str, ...] = (
 registry's ``DockerPassword``, ``AccessKey``, ``SecretKey``, ``DockerCert``."""
 
 IMPORT_LABEL = ("imported-from", "devtron")
-"""The label every imported snapshot carries (``wfaudit log --label imported-from=devtron``)."""
+"""The label every imported snapshot carries (``wfaudit log --label imported-from=devtron``);
+one of :data:`wfaudit.retrigger.ORIGIN_LABELS`, which a retrigger's new run does not inherit."""
 
 PAGE_SIZE = 500
 """Rows read from Devtron's database per query (keyset paging on ``id``)."""

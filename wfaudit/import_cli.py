@@ -50,10 +50,10 @@ def devtron(source: str, table: str, dry_run: bool, as_json: bool) -> None:
     trigger, masked with the current maskers (Devtron blanked only eight fields)
     and stored with its original times and identities, labelled
     imported-from=devtron. Re-running imports nothing new; an interrupted run
-    continues. --dry-run reads the store to tell what is present already, and never
-    creates one (`wfaudit db upgrade` does). Prints a summary (imported, already present, refused with the
-    reason); exit 1 when a row was refused. A progress bar goes to standard error
-    when it is a terminal.
+    continues. --dry-run reads the store to tell what is present already, and
+    never creates one (`wfaudit db upgrade` does). Prints a summary (imported,
+    already present, refused with the reason); exit 1 when a row was refused. A
+    progress bar goes to standard error when it is a terminal.
     """
     state: CliState = click.get_current_context().find_root().obj
     with state.auditor(strict=True, create=not dry_run) as auditor:

@@ -14,7 +14,7 @@ import click
 
 from . import render
 from .cli import CliState, cli, json_option, store_options
-from .retrigger import restore_map
+from .retrigger import MATCHING, NOT_FOUND, RestoreMapEntry, restore_map
 from .words import plural
 
 __all__ = ["restore_map_command"]
@@ -59,6 +59,7 @@ def restore_map_command(ref: str, check: bool, as_json: bool) -> None:
                             "rule": e.rule,
                             "state": e.state,
                             "restores": e.restores,
+                            "reason": e.reason or None,
                             "source": e.source,
                         }
                         for e in entries
@@ -76,11 +77,20 @@ def restore_map_command(ref: str, check: bool, as_json: bool) -> None:
         )
         width = max((len(e.key) for e in entries), default=0)
         for entry in entries:
-            verdict = "restores" if entry.restores else f"NOT ({entry.state})"
-            click.echo(f"  {entry.key:<{width}}  {verdict:<20}  {entry.source}")
+            click.echo(f"  {entry.key:<{width}}  {_verdict(entry):<22}  {entry.source}")
         click.echo(
             f"{len(entries) - len(missing)} will restore, {len(missing)} will not"
             + ("" if not missing else ": a retrigger would be refused")
         )
     if check and missing:
         sys.exit(1)
+
+
+def _verdict(entry: RestoreMapEntry) -> str:
+    if not entry.restores:
+        return f"WILL NOT ({entry.state})"
+    if entry.state == MATCHING:
+        return "restores"
+    if entry.source.startswith(NOT_FOUND) or entry.source.startswith("no "):
+        return "kept empty (blanked)"
+    return f"restores ({entry.state})"

@@ -53,6 +53,7 @@ from wfaudit_hookspecs import (
     InvalidRequest,
     Manifest,
     MaskedField,
+    MaskingError,
     PluginError,
     RetryDecision,
     SecretRequest,
@@ -68,7 +69,6 @@ from wfaudit_hookspecs import (
     WfauditError,
     canonical_json,
     check_json,
-    content_hash,
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import get_at
@@ -85,6 +85,7 @@ __all__ = [
     "BLANKED_AT_SOURCE",
     "DECIDED",
     "ENGINE_POLICY",
+    "ORIGIN_LABELS",
     "ROTATION_ACCEPTED",
     "ExecLauncher",
     "FileLauncher",
@@ -651,6 +652,10 @@ def check_secrets(
 
 _PREFERENCE = {MATCHING: 0, ROTATED: 1, UNVERIFIED: 2, INVALID: 3, MISSING: 4}
 
+ORIGIN_LABELS = frozenset({"imported-from"})
+"""Labels that say how a snapshot came to be (``wfaudit import``), not what the run
+is: a retrigger's new run does not inherit them."""
+
 BLANKED_AT_SOURCE = "blanked-at-source"
 """The rule of a masked field whose secret the source system had blanked before
 wfaudit saw the request (the eight fields Devtron's own sanitiser empties, in an
@@ -908,7 +913,14 @@ def retrigger(
         snapshot,
     )
     _check_masks_kept(snapshot, masked.config)
-    record = _record_child(auditor, snapshot, plan, by, masked)
+    # The new run's snapshot is the parent's (same content, stored once) unless the
+    # adapter wrote new identities in, or secrets the source had blanked come back:
+    # then it is the launched request, masked, as the orchestrator's audit of the
+    # new run will mask it (the same audit, not a conflict).
+    remask = masked.config != snapshot.config or any(
+        field.rule == BLANKED_AT_SOURCE for field in snapshot.manifest.fields
+    )
+    record = _record_child(auditor, snapshot, plan, by, request if remask else masked, remask)
     if secrets.accepted:
         paths = list(secrets.accepted)
         auditor.store.append_event(
@@ -953,7 +965,7 @@ def _child_request(
         triggered_by=by or snapshot.triggered_by,
         trigger_kind=TriggerKind.RETRY,
         tenant=snapshot.tenant,
-        labels=snapshot.labels,
+        labels={k: v for k, v in snapshot.labels.items() if k not in ORIGIN_LABELS},
         parent=snapshot.id,
         attempt=attempt,
         format=snapshot.manifest.adapter,
@@ -994,12 +1006,39 @@ def _check_masks_kept(snapshot: Snapshot, config: Any) -> None:
             )
 
 
+def _check_masks_cover(parent: Snapshot, child: SnapshotRecord, config: Any) -> None:
+    """The new run's snapshot masks every secret its parent's masked (a maskers'
+    change since must not store a restored secret in the clear)."""
+    masked = {field.path for field in child.manifest.fields}
+    for field in parent.manifest.fields:
+        if field.path in masked or field.encoding == KEY_ENCODING:
+            continue
+        if field.rule == BLANKED_AT_SOURCE and _value_at(config, field.path) == "":
+            continue  # empty at the source, and empty again: nothing to mask
+        raise MaskingError(
+            f"the new run's request would leave {field.path} unmasked, which its parent "
+            "masked (have the maskers changed?); nothing was recorded or launched"
+        )
+
+
+def _value_at(config: Any, pointer: str) -> Any:
+    try:
+        return get_at(config, parse_pointer(pointer, config))
+    except (KeyError, IndexError, TypeError, ValueError, WfauditError):
+        return None
+
+
 def _record_child(
-    auditor: Auditor, snapshot: Snapshot, plan: ReplayPlan, by: str | None, new_run: TriggerRequest
+    auditor: Auditor,
+    snapshot: Snapshot,
+    plan: ReplayPlan,
+    by: str | None,
+    new_run: TriggerRequest,
+    remask: bool,
 ) -> SnapshotRecord:
-    """Record the new run: the parent's masked config, with the new identities the
-    adapter wrote in (a new blob then), so that the orchestrator's audit of the new
-    run is this same audit."""
+    """Record the new run: the parent's masked config as it is, or (``remask``) the
+    launched request ``new_run`` masked by the audit's pipeline, so that the
+    orchestrator's audit of the new run is this same audit."""
     triggered_by = new_run.triggered_by
     actor = by or triggered_by
     record = SnapshotRecord(
@@ -1012,21 +1051,27 @@ def _record_child(
         tenant=snapshot.tenant,
         triggered_by=triggered_by,
         trigger_kind=TriggerKind.RETRY,
-        labels=snapshot.labels,
+        labels=new_run.labels,
         parent=snapshot.id,
         attempt=plan.attempt,
         config_size=snapshot.config_size,
         created_by=actor,
         updated_by=actor,
     )
-    if new_run.config == snapshot.config:
+    if not remask:
         blob = auditor.store.get_blob(snapshot.content_hash)
         if blob is None:  # read moments ago by prepare(): the store changed under us
             raise NotRetriggerable(f"snapshot {snapshot.id}: its blob is gone")
     else:
-        canonical = canonical_json(new_run.config)
+        built, canonical = auditor.snapshot_of(new_run)
+        _check_masks_cover(snapshot, built, new_run.config)
         record = attrs.evolve(
-            record, content_hash=content_hash(canonical), config_size=len(canonical)
+            record,
+            content_hash=built.content_hash,
+            config_size=built.config_size,
+            manifest=built.manifest,
+            labels=built.labels,
+            triggered_by=built.triggered_by,
         )
         blob = auditor._encoder.whole(record, canonical)
     try:
