@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,7 +35,7 @@ def go_encoder(tmp_path_factory: pytest.TempPathFactory) -> GoEncoder:
 @pytest.fixture
 def imported(
     store_url: str, go_encoder: GoEncoder, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Planted]]:
+) -> dict[str, Planted]:
     """A CI and a pre-CD run of Devtron's table, imported into the store."""
     monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", PLUGINS)
     monkeypatch.setenv("WORKFLOW_RETRIES_ENABLED", "T")  # Go's spelling of true
@@ -54,7 +53,7 @@ def imported(
         assert result.exit_code == 0, result.output
     finally:
         table.drop()
-    yield runs
+    return runs
 
 
 def profile_environment(monkeypatch: pytest.MonkeyPatch, run: Planted) -> dict[str, str]:
@@ -175,8 +174,10 @@ def test_hook_wfaudit_new_run(
         payload.write_text(json.dumps(config), encoding="utf-8")
         line = CliRunner().invoke(
             cli,
-            ["trigger", str(payload), "--type", "CI", "--workflow-id", "-", "--pipeline-id", "-"]
-            + ["--store", store_url],
+            [
+                *("trigger", str(payload), "--type", "CI"),
+                *("--workflow-id", "-", "--pipeline-id", "-", "--store", store_url),
+            ],
         )
         assert line.exit_code == 0, line.output
         assert f"snapshot {child.id} (already audited (no-op)" in line.output
