@@ -261,3 +261,34 @@ def test_decode_refuses_a_gzip_bomb_before_inflating_it() -> None:
     with pytest.raises(Exception, match="inflates beyond max_request_bytes"):
         decode_request(bomb, max_bytes=10_000)
     assert decode_request(bomb, max_bytes=1_000_000)["workflowId"] == 1
+
+
+def test_a_run_audited_live_already_is_present_and_left_as_it_is(
+    devtron: DevtronTable, go_encoder: GoEncoder, store_url: str, plugins: None
+) -> None:
+    """Devtron audited by wfaudit live for a while before its history is imported."""
+    planted = list(realistic_requests(3, seed=4))
+    devtron.insert(rows_of(planted, go_encoder))
+    live = planted[1]
+    with Auditor.from_url(store_url, strict=True) as auditor:
+        audited = auditor.audit_trigger(
+            workflow_id="-",
+            pipeline_id="-",
+            workflow_type=live.workflow_type,
+            config=live.request,
+            labels={"source": "live"},
+        )
+        assert audited.ok and audited.created
+    for dry in (["--dry-run"], []):
+        result = run("import", "devtron", "--from", devtron.url, "--store", store_url, *dry)
+        assert result.exit_code == 0, result.output
+        assert "imported 2, already present 1, refused 0" in result.output.replace(
+            "would import", "imported"
+        )
+    with Auditor.from_url(store_url, strict=True) as auditor:
+        record = auditor.store.get_record(
+            workflow_id=str(live.workflow_id), workflow_type=live.workflow_type
+        )
+        assert record is not None and record.labels["source"] == "live"
+        events = auditor.store.list_events(subject=record.id, tenant=None, limit=100)
+        assert [event.kind for event in events] == ["snapshot.audited"]  # no conflict evidence

@@ -306,6 +306,8 @@ class Auditor:
                 blob = self._encoder.whole(record, canonical)
                 saved = self._persist(record, blob, spool=origin is None)
         except SnapshotConflict as conflict:
+            if origin is not None:  # an import meets a run stored already: no evidence
+                raise
             child = self._retriggered_run(record)
             if child is not None:
                 return AuditResult(

@@ -45,6 +45,7 @@ import attrs
 
 from wfaudit_hookspecs import (
     ConfigurationError,
+    HistoryQuery,
     InvalidRequest,
     StoreError,
     StoreUnavailable,
@@ -440,6 +441,9 @@ def import_rows(
         refused: list[Refusal] = []
         store = auditor.store
         tenant = auditor.settings.tenant
+        # What earlier imports stored, read once in pages: a rerun skips those rows
+        # before decoding them. A run audited live is found when its save says so.
+        seen = _imported_runs(auditor)
         for row in read_rows(source, page=page):
             try:
                 request, origin = request_of(
@@ -448,8 +452,9 @@ def import_rows(
             except (RowRefused, InvalidRequest) as error:
                 refused.append(_refusal(row, str(error)))
             else:
-                if (
-                    store.get_record(
+                if (request.workflow_id, request.workflow_type) in seen or (
+                    dry_run  # (a dry run cannot learn it from a save)
+                    and store.get_record(
                         workflow_id=request.workflow_id,
                         workflow_type=request.workflow_type,
                         tenant=tenant,
@@ -459,12 +464,20 @@ def import_rows(
                     present += 1
                 else:
                     result = auditor.import_snapshot(request, origin, dry_run=dry_run)
-                    if not result.ok:
-                        refused.append(_refusal(row, result.error or "refused"))
-                    elif result.created:
+                    if result.ok and result.created:
                         imported += 1
+                    elif result.ok or (
+                        result.error_type == "SnapshotConflict"
+                        and store.get_record(
+                            workflow_id=request.workflow_id,
+                            workflow_type=request.workflow_type,
+                            tenant=tenant,
+                        )
+                        is not None
+                    ):
+                        present += 1  # audited live (or imported) already: left as it is
                     else:
-                        present += 1
+                        refused.append(_refusal(row, result.error or "refused"))
             done += 1
             if progress is not None:
                 progress(done, max(total, done))
@@ -481,6 +494,20 @@ def import_rows(
         refused=tuple(refused),
         dry_run=dry_run,
     )
+
+
+def _imported_runs(auditor: Auditor) -> set[tuple[str, str]]:
+    """``(workflow_id, workflow_type)`` of every snapshot an import stored, newest first
+    in pages of 1,000 (keyset paging)."""
+    seen: set[tuple[str, str]] = set()
+    query = HistoryQuery(tenant=auditor.settings.tenant, labels=dict([IMPORT_LABEL]), limit=1000)
+    while True:
+        records = auditor.store.history(query)
+        seen.update((r.workflow_id, r.workflow_type) for r in records)
+        if len(records) < query.limit:
+            return seen
+        last = records[-1]
+        query = attrs.evolve(query, before=last.created_on, before_id=last.id)
 
 
 def summary_lines(report: ImportReport, *, limit: int = 50) -> Sequence[str]:
