@@ -8,15 +8,34 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import attrs
 import click
+
+from wfaudit_hookspecs import StoreNotFound
 
 from . import render
 from .cli import CliState, WfauditGroup, cli, json_option, store_options
 from .devtron_import import DEFAULT_TABLE, import_rows, summary_lines
 
+if TYPE_CHECKING:
+    from .auditor import Auditor
+
 __all__ = ["devtron", "import_group"]
+
+
+def _auditor(state: CliState, dry_run: bool) -> Auditor:
+    """The store's auditor; for a dry run on a store that does not exist yet, one on
+    an empty in-memory store (nothing is present, nothing is created)."""
+    if not dry_run:
+        return state.auditor(strict=True, create=True)
+    try:
+        return state.auditor(strict=True, create=False)
+    except StoreNotFound:
+        from .auditor import Auditor
+
+        return Auditor.from_url("sqlite:///:memory:", tenant=state.tenant, strict=True, create=True)
 
 
 @cli.group("import", cls=WfauditGroup)
@@ -51,12 +70,12 @@ def devtron(source: str, table: str, dry_run: bool, as_json: bool) -> None:
     and stored with its original times and identities, labelled
     imported-from=devtron. Re-running imports nothing new; an interrupted run
     continues. --dry-run reads the store to tell what is present already, and
-    never creates one (`wfaudit db upgrade` does). Prints a summary (imported,
+    never creates one (a store that does not exist has nothing). Prints a summary (imported,
     already present, refused with the reason); exit 1 when a row was refused. A
     progress bar goes to standard error when it is a terminal.
     """
     state: CliState = click.get_current_context().find_root().obj
-    with state.auditor(strict=True, create=not dry_run) as auditor:
+    with _auditor(state, dry_run) as auditor:
         if sys.stderr.isatty() and not as_json:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
