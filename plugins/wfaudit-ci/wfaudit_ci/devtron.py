@@ -101,6 +101,11 @@ class DevtronFormat(PayloadFormat):
             and workflow_type in (WorkflowType.PRE_CD, WorkflowType.POST_CD)
         ):
             stage = workflow_type  # a minimal CD request: the caller names its stage
+        if stage is None and config.get("stageType") is None:
+            raise InvalidRequest(
+                f"this devtron request is a deployment request (Type CD, no stageType) but was "
+                f"triggered as {workflow_type}; trigger it as PRE_CD or POST_CD"
+            )
         if stage is None:
             raise InvalidRequest(
                 "this devtron request's stageType is not empty (CI), PRE or POST; "
