@@ -47,7 +47,6 @@ from wfaudit_hookspecs import (
     ConfigurationError,
     HistoryQuery,
     InvalidRequest,
-    StoreError,
     StoreUnavailable,
     TriggerRequest,
     WfauditError,
@@ -481,8 +480,6 @@ def import_rows(
             done += 1
             if progress is not None:
                 progress(done, max(total, done))
-    except StoreError:
-        raise
     finally:
         source.close()
     return ImportReport(
