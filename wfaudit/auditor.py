@@ -57,6 +57,7 @@ from wfaudit_hookspecs import (
     WfauditError,
     canonical_json,
     check_json,
+    check_record_identities,
     content_hash,
     normalize_identity,
     normalize_workflow_type,
@@ -290,6 +291,8 @@ class Auditor:
         dry_run: bool = False,
     ) -> AuditResult:
         record, canonical = self._build(request, stage, origin, check_key=not dry_run)
+        if origin is not None:  # held to the rules of a spooled record too
+            check_record_identities(record)
         manifest = record.manifest
         if dry_run:
             return AuditResult(ok=True, ref=record.ref, created=True, masked=len(manifest.fields))
