@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
 import wfaudit_cd.plugin as cd_plugin
@@ -530,3 +531,81 @@ def test_the_adapters_depend_on_the_contract_only() -> None:
         "assert not engine, engine"
     )
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+
+
+# -- Devtron: the minimal shape of Devtron's own tests, and a retrigger's new run --------
+
+DEVTRON_MINIMAL = {"workflowId": 123, "pipelineId": 456, "Type": "CI", "triggeredBy": 1}
+
+
+@pytest.mark.parametrize(
+    ("config", "workflow_type", "identity"),
+    [
+        (DEVTRON_MINIMAL, "CI", ("123", "456", "1")),
+        ({**DEVTRON_MINIMAL, "Type": "JOB"}, "CI", ("123", "456", "1")),
+        ({**DEVTRON_MINIMAL, "Type": "CD"}, "PRE_CD", ("123", "456", "1")),
+        ({**DEVTRON_MINIMAL, "Type": "CD"}, "POST_CD", ("123", "456", "1")),
+        ({**DEVTRON_MINIMAL, "Type": "CD", "stageType": "POST"}, "POST_CD", ("123", "456", "1")),
+    ],
+)
+def test_devtrons_minimal_request_is_recognised(
+    config: dict[str, Any], workflow_type: str, identity: tuple[str, str, str]
+) -> None:
+    answer = adapt(request(config, workflow_type))
+    assert answer is not None and answer.format == "devtron"
+    assert (answer.workflow_id, answer.pipeline_id, answer.triggered_by) == identity
+
+
+@pytest.mark.parametrize(
+    ("config", "workflow_type"),
+    [
+        ({**DEVTRON_MINIMAL, "Type": "CD"}, "CI"),  # a deployment request audited as CI
+        ({**DEVTRON_MINIMAL, "Type": "CI", "stageType": "PRE"}, "CI"),
+    ],
+)
+def test_a_minimal_request_that_contradicts_its_type_is_refused(
+    config: dict[str, Any], workflow_type: str
+) -> None:
+    with pytest.raises(InvalidRequest, match="trigger it as P"):
+        adapt(request(config, workflow_type))
+
+
+@pytest.mark.parametrize(
+    "config", [{"workflowId": 1, "Type": "BUILD"}, {"workflowId": 1, "Type": 3}, {"Type": "CI"}]
+)
+def test_a_type_key_alone_does_not_make_a_devtron_request(config: dict[str, Any]) -> None:
+    assert adapt(request(config, "CI", workflow_id="w", pipeline_id="p")) is None
+
+
+def new_run(config: Any, workflow_type: str, workflow_id: str) -> TriggerRequest | None:
+    req = request(config, workflow_type, workflow_id=workflow_id, pipeline_id="p")
+    req = attrs.evolve(req, format="devtron")
+    answers = [
+        a for a in (ci_plugin.wfaudit_new_run(req), cd_plugin.wfaudit_new_run(req)) if a is not None
+    ]
+    assert len(answers) <= 1
+    return answers[0] if answers else None
+
+
+def test_devtrons_new_run_identities_are_written_where_devtron_keeps_them() -> None:
+    ci = {**DEVTRON_CI, "triggeredBy": 7}
+    answer = new_run(ci, "CI", "4712")
+    assert answer is not None and answer.config is not ci
+    assert (answer.config["workflowId"], answer.config["triggeredBy"]) == (4712, 1)
+    assert answer.triggered_by == "1" and ci["workflowId"] == 1  # the given config is kept
+    pre = new_run(DEVTRON_PRE, "PRE_CD", "5121")
+    assert pre is not None
+    assert (pre.config["workflowRunnerId"], pre.config["workflowId"]) == (5121, 1)
+    minimal_cd = new_run({**DEVTRON_MINIMAL, "Type": "CD"}, "POST_CD", "99")
+    assert minimal_cd is not None and minimal_cd.config["workflowId"] == 99
+    # Not a Devtron request: the other formats keep the config as it is.
+    other = attrs.evolve(
+        request(WORKFLOW, workflow_id="5", pipeline_id="p"), format="github-actions"
+    )
+    assert ci_plugin.wfaudit_new_run(other) is None
+
+
+@pytest.mark.parametrize("workflow_id", ["1001-retry1", "0", "-3", "12a"])
+def test_a_devtron_new_run_needs_an_integer_id(workflow_id: str) -> None:
+    with pytest.raises(InvalidRequest, match="a Devtron run's id is a positive integer"):
+        new_run(DEVTRON_CI, "CI", workflow_id)

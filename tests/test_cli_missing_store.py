@@ -21,7 +21,7 @@ import pytest
 
 from wfaudit import cli as cli_module
 
-CREATORS = frozenset({"trigger", "demo", "drain", "db upgrade"})
+CREATORS = frozenset({"trigger", "demo", "drain", "db upgrade", "import devtron"})
 """Commands that add data: they may create the store (``db upgrade`` is how an
 operator creates one on purpose)."""
 

@@ -8,6 +8,7 @@ calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import hmac
 import json
@@ -32,6 +33,8 @@ from wfaudit_hookspecs import (
     HistoryQuery,
     InvalidRequest,
     KeyedTrail,
+    Manifest,
+    MaskedField,
     MaskingRequired,
     PluginError,
     RetryDecision,
@@ -48,12 +51,14 @@ from wfaudit_hookspecs import (
     StoreMeta,
     StoreUnavailable,
     Tag,
+    TriggerKind,
     TriggerRequest,
     UnknownWorkflowType,
     UnrecognisedPayload,
     WfauditError,
     canonical_json,
     check_json,
+    check_record_identities,
     content_hash,
     normalize_identity,
     normalize_workflow_type,
@@ -64,6 +69,7 @@ from wfaudit_hookspecs.pointer import Path, get_at
 from . import codec, conflicts, refs
 from . import history as _history
 from . import retrigger as replay
+from .builtin.retry import RetrySettings
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
@@ -83,7 +89,7 @@ from .spool import (
     spool_roots,
 )
 
-__all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Outcome"]
+__all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Origin", "Outcome"]
 
 FROM_PAYLOAD = "-"
 """An identity given as ``-`` is read from the payload by the adapter that recognises it."""
@@ -96,6 +102,43 @@ log = logging.getLogger("wfaudit")
 
 class AuditFailed(WfauditError):
     """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
+
+
+@attrs.frozen(kw_only=True)
+class Origin:
+    """Where an imported snapshot comes from (:meth:`Auditor.import_snapshot`).
+
+    :ivar created_on: when the source recorded the trigger (timezone-aware).
+    :ivar created_by: who the source says created it, and ``updated_*`` likewise.
+    :ivar blanked: JSON pointers of the fields the source blanked (emptied) as
+        secrets before storing the request: recorded as masked fields without a
+        fingerprint, so that a retrigger restores them.
+    """
+
+    created_on: _dt.datetime
+    created_by: str | None
+    updated_on: _dt.datetime
+    updated_by: str | None
+    blanked: tuple[str, ...] = ()
+
+
+def _with_blanked(manifest: Manifest, config: Any, blanked: Sequence[str]) -> Manifest:
+    """``manifest`` with a fingerprint-less masked field for each blanked pointer that
+    still holds the empty string in the masked config (and is not masked already)."""
+    known = {field.path for field in manifest.fields}
+    extra: list[MaskedField] = []
+    for pointer in blanked:
+        if pointer in known:
+            continue
+        try:
+            value = get_at(config, parse_pointer(pointer, config))
+        except (KeyError, IndexError, TypeError, ValueError, WfauditError):
+            continue
+        if value == "":
+            extra.append(MaskedField(path=pointer, rule=replay.BLANKED_AT_SOURCE, fingerprint=""))
+    if not extra:
+        return manifest
+    return attrs.evolve(manifest, fields=(*manifest.fields, *extra))
 
 
 @attrs.frozen(kw_only=True)
@@ -130,6 +173,9 @@ class Auditor:
         self.plugin_manager = plugin_manager
         self.settings = settings
         self._hook = plugin_manager.hook
+        # The retry settings are read at each failure; a bad value (a typo in
+        # WORKFLOW_RETRIES_ENABLED) fails here, at start, not as a silent veto.
+        RetrySettings.load(settings.options)
         self.keys: FingerprintKeys = load_keys(
             settings.key_file, keyring_target=_keyring_setting(settings)
         )
@@ -232,7 +278,13 @@ class Auditor:
         (without secrets), reported to the ``wfaudit_audit_error`` hook and
         returned as ``AuditResult(ok=False, error=...)``. With ``strict`` the
         error is raised instead.
+
+        With auditing switched off (``WFAUDIT_ENABLED=false`` or Devtron's
+        ``ENABLE_WORKFLOW_AUDIT=false``) it does nothing and returns
+        ``AuditResult(ok=True, disabled=True)``.
         """
+        if not self.settings.enabled:
+            return AuditResult(ok=True, disabled=True)
         stage = Stage()
         try:
             if request is None:
@@ -243,60 +295,40 @@ class Auditor:
         except Exception as exc:  # non-blocking policy: nothing escapes but in strict mode
             return self._failed(request, exc, stage)
 
-    def _audit(self, request: TriggerRequest, stage: Stage) -> AuditResult:
-        # Before any work: the engine's own deep copy, validated and measured in
-        # one pass, which stops as soon as the config is over a limit.
-        checked = self._checked_config(request.config)
-        request = attrs.evolve(request, config=checked)
-
-        stage.name = "pre-trigger"
-        request = self._check_request(self._pre_trigger(request))
-
-        stage.name = "key"
-        self._check_key(transient_ok=not self.settings.strict)
-
-        stage.name = "mask"
-        masked = self._mask(request, checked)
-        stage.secrets = masked.secrets
-
-        stage.name = "encode"
-        canonical = canonical_json(masked.config)
-        digest = content_hash(canonical)
-        record = SnapshotRecord(
-            id=new_id(),
-            workflow_id=request.workflow_id,
-            workflow_type=request.workflow_type,
-            pipeline_id=request.pipeline_id,
-            content_hash=digest,
-            manifest=attrs.evolve(
-                masked.manifest,
-                plugins=replay.producers(
-                    self.plugin_manager, masked.manifest.adapter, masked.manifest.maskers
-                ),
-            ),
-            tenant=request.tenant,
-            triggered_by=request.triggered_by,
-            trigger_kind=request.trigger_kind,
-            labels=request.labels,
-            parent=request.parent,
-            attempt=request.attempt,
-            config_size=len(canonical),
-            created_by=request.triggered_by,
-            updated_by=request.triggered_by,
-        )
+    def _audit(
+        self,
+        request: TriggerRequest,
+        stage: Stage,
+        origin: Origin | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> AuditResult:
+        record, canonical = self._build(request, stage, origin, check_key=not dry_run)
+        if origin is not None:  # held to the rules of a spooled record too
+            check_record_identities(record)
+        manifest = record.manifest
+        if dry_run:
+            return AuditResult(ok=True, ref=record.ref, created=True, masked=len(manifest.fields))
         blob = self._encoder.encode(record, canonical)
 
         stage.name = "persist"
         try:
             try:
-                saved = self._persist(record, blob)
+                saved = self._persist(record, blob, spool=origin is None)
             except DeltaBaseUnavailable:
                 # The base this process remembered is not stored whole any more
                 # (retention deleted it since): store this snapshot whole instead.
                 self._encoder.unusable(record, blob)
                 blob = self._encoder.whole(record, canonical)
-                saved = self._persist(record, blob)
+                saved = self._persist(record, blob, spool=origin is None)
         except SnapshotConflict as conflict:
+            if origin is not None:  # an import meets a run stored already: no evidence
+                raise
+            child = self._retriggered_run(record)
+            if child is not None:
+                return AuditResult(
+                    ok=True, ref=child.ref, created=False, masked=len(manifest.fields)
+                )
             raise self._conflict(conflict, record, blob) from None
         if not isinstance(saved, SaveResult):
             raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
@@ -308,9 +340,139 @@ class Auditor:
             ok=True,
             ref=saved.ref,
             created=saved.created,
-            masked=len(masked.manifest.fields),
+            masked=len(manifest.fields),
             spooled=saved.spooled,
         )
+
+    def _build(
+        self,
+        request: TriggerRequest,
+        stage: Stage,
+        origin: Origin | None = None,
+        *,
+        check_key: bool = True,
+    ) -> tuple[SnapshotRecord, bytes]:
+        """The record and canonical masked JSON of a request: checked, adapted, masked,
+        hashed; nothing is written (``check_key`` claims the key in a new store)."""
+        # Before any work: the engine's own deep copy, validated and measured in
+        # one pass, which stops as soon as the config is over a limit.
+        checked = self._checked_config(request.config)
+        request = attrs.evolve(request, config=checked)
+
+        stage.name = "pre-trigger"
+        request = self._check_request(self._pre_trigger(request))
+        if origin is not None and request.triggered_by is None:
+            request = attrs.evolve(request, triggered_by=origin.created_by)
+
+        if check_key:
+            stage.name = "key"
+            self._check_key(transient_ok=not self.settings.strict and origin is None)
+
+        stage.name = "mask"
+        masked = self._mask(request, checked)
+        stage.secrets = masked.secrets
+        manifest = masked.manifest
+        if origin is not None and origin.blanked:
+            manifest = _with_blanked(manifest, masked.config, origin.blanked)
+
+        stage.name = "encode"
+        canonical = canonical_json(masked.config)
+        digest = content_hash(canonical)
+        record = SnapshotRecord(
+            id=new_id(),
+            workflow_id=request.workflow_id,
+            workflow_type=request.workflow_type,
+            pipeline_id=request.pipeline_id,
+            content_hash=digest,
+            manifest=attrs.evolve(
+                manifest,
+                plugins=replay.producers(self.plugin_manager, manifest.adapter, manifest.maskers),
+            ),
+            tenant=request.tenant,
+            triggered_by=request.triggered_by,
+            trigger_kind=request.trigger_kind,
+            labels=request.labels,
+            parent=request.parent,
+            attempt=request.attempt,
+            config_size=len(canonical),
+            created_by=request.triggered_by,
+            updated_by=request.triggered_by,
+        )
+        if origin is not None:
+            record = attrs.evolve(
+                record,
+                created_on=origin.created_on,
+                created_by=origin.created_by,
+                updated_on=origin.updated_on,
+                updated_by=origin.updated_by,
+            )
+        return record, canonical
+
+    def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
+        """The record (a new id) and canonical masked JSON an audit of ``request``
+        would store, without storing anything; errors are raised (the retrigger
+        records its new run from this)."""
+        stage = Stage()
+        try:
+            return self._build(request, stage, check_key=False)
+        except WfauditError:
+            raise
+        except Exception as exc:  # its message could quote the request: scrubbed
+            raise AuditFailed(_safe_message(exc, stage)) from None
+
+    def _retriggered_run(self, record: SnapshotRecord) -> SnapshotRecord | None:
+        """The stored new run of a retrigger that this audit is the orchestrator's own
+        audit of, or None.
+
+        A retrigger records its new run (``parent``, ``attempt``, kind ``retry``)
+        before launching it; the orchestrator then audits the run it launched, as it
+        audits every run, without knowing the lineage. That audit is the same audit
+        (same content, pipeline, labels and ``triggered_by``) and links to the
+        parent through the stored run; an audit that names a lineage of its own is
+        held to it exactly.
+        """
+        if record.parent is not None or record.attempt != 1:
+            return None
+        if record.trigger_kind not in (TriggerKind.MANUAL, TriggerKind.RETRY):
+            return None
+        stored = self.store.get_record(
+            workflow_id=record.workflow_id, workflow_type=record.workflow_type, tenant=record.tenant
+        )
+        if stored is None or stored.parent is None or stored.trigger_kind is not TriggerKind.RETRY:
+            return None
+        same = (
+            stored.content_hash == record.content_hash
+            and stored.pipeline_id == record.pipeline_id
+            and dict(stored.labels) == dict(record.labels)
+            and record.triggered_by in (None, stored.triggered_by)
+        )
+        return stored if same else None
+
+    def import_snapshot(
+        self, request: TriggerRequest, origin: Origin, *, dry_run: bool = False
+    ) -> AuditResult:
+        """Store the snapshot of a trigger another system recorded (``wfaudit import``).
+
+        The request passes the audit's pipeline (limits, adapters, identity
+        checks, the current maskers); the record keeps ``origin``'s times and
+        identities, and the fields the source had blanked are recorded as masked
+        (:data:`wfaudit.retrigger.BLANKED_AT_SOURCE`). Idempotent as an audit is:
+        the same import again is ``created=False``. Never spools: a store failure
+        raises (:class:`StoreError`), so the caller stops and resumes later. Any
+        other error is returned as ``ok=False`` with a one-line ``error`` that
+        quotes no secret. With ``dry_run`` nothing is written.
+        """
+        stage = Stage()
+        try:
+            return self._audit(request, stage, origin, dry_run=dry_run)
+        except SnapshotConflict as exc:
+            return AuditResult(ok=False, error=str(exc), error_type=type(exc).__name__)
+        except StoreError:
+            raise
+        except Exception as exc:
+            return AuditResult(
+                ok=False, error=_safe_message(exc, stage), error_type=type(exc).__name__
+            )
 
     def identify(self, request: TriggerRequest) -> TriggerRequest:
         """The request as the audit would see it, without auditing it: the adapter
@@ -447,13 +609,15 @@ class Auditor:
             standalone=self._encoder.standalone,
         )
 
-    def _persist(self, record: SnapshotRecord, blob: Blob) -> SaveResult | None:
+    def _persist(
+        self, record: SnapshotRecord, blob: Blob, *, spool: bool = True
+    ) -> SaveResult | None:
         """The persist stage, with the spool's hooks active for this call only.
 
-        Only the non-blocking audit spools: in strict mode a store failure is
-        the caller's to see.
+        Only the non-blocking audit spools: in strict mode (and for an import,
+        ``spool=False``) a store failure is the caller's to see.
         """
-        context = None if self.settings.strict else self._persist_context
+        context = None if self.settings.strict or not spool else self._persist_context
         token = SPOOL_CONTEXT.set(context)
         try:
             saved: SaveResult | None = self._hook.wfaudit_persist(

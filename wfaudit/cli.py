@@ -116,6 +116,8 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("verify", "anchor", "stats", "drain", "backup", "health"), "ops_cli"),
     **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
     "retrigger": "retrigger_cli",
+    "restore-map": "restore_map_cli",
+    "import": "import_cli",
     "spool": "spool_cli",
     "new-plugin": "scaffold_cli",
 }
@@ -430,6 +432,8 @@ def trigger(
     --timeout) gives a "not audited:" line and exit 0: the trigger is then kept
     nowhere (it holds secrets and cannot be masked here); --strict exits 1
     instead, for the caller to retry.
+    With auditing switched off (WFAUDIT_ENABLED=false or ENABLE_WORKFLOW_AUDIT=false)
+    it says so and exits 0.
     """
     state: CliState = click.get_current_context().find_root().obj
     if server is not None:
@@ -474,6 +478,17 @@ def trigger(
             attempt=attempt,
         )
         result = auditor.audit_trigger(request)
+    if result.disabled:
+        line = (
+            f"disabled: auditing is switched off (WFAUDIT_ENABLED / ENABLE_WORKFLOW_AUDIT); "
+            f"{request.workflow_type} {request.workflow_id} was not audited"
+        )
+        if as_json:
+            click.echo(json.dumps(attrs.asdict(result), indent=2, ensure_ascii=False))
+            click.echo(line, err=True)
+        else:
+            click.echo(line)
+        return
     workflow = result.ref.workflow_id if result.ref else request.workflow_id
     if not result.ok:  # non-blocking mode returns what strict mode raises
         raise AuditRefused(result.error or result.error_type or "the audit failed")

@@ -56,6 +56,9 @@ class HealthReport:
     spool_writable: bool
     circuit_open: bool
     checked_on: _dt.datetime
+    auditing: bool = True
+    """False when the master switch (``WFAUDIT_ENABLED`` / ``ENABLE_WORKFLOW_AUDIT``)
+    turned auditing off: triggers are not audited, whatever the store's state."""
 
 
 def _schema(store: Any) -> tuple[str | None, bool | None]:
@@ -108,6 +111,7 @@ def check(auditor: Auditor, *, write: bool = False) -> HealthReport:
         spool_writable=writable,
         circuit_open=auditor._persist_context.breaker.is_open(),
         checked_on=utcnow(),
+        auditing=auditor.settings.enabled,
     )
 
 

@@ -321,6 +321,11 @@ def health(write: bool, liveness: bool, as_json: bool) -> None:
         click.echo(render.dump_json(render.to_json_data(report)))
     else:
         click.echo(f"status: {report.status} (live: {report.live}, ready: {report.ready})")
+        if not report.auditing:
+            click.echo(
+                "audit:  OFF (WFAUDIT_ENABLED / ENABLE_WORKFLOW_AUDIT is false): "
+                "triggers are not audited"
+            )
         store_state = "ok" if report.store_ok else f"unavailable ({report.store_error})"
         click.echo(f"store:  {report.store}: {store_state}")
         if report.schema_revision is not None:

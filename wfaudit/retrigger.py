@@ -53,6 +53,7 @@ from wfaudit_hookspecs import (
     InvalidRequest,
     Manifest,
     MaskedField,
+    MaskingError,
     PluginError,
     RetryDecision,
     SecretRequest,
@@ -81,8 +82,10 @@ if TYPE_CHECKING:
     from .plugins import PluginManager
 
 __all__ = [
+    "BLANKED_AT_SOURCE",
     "DECIDED",
     "ENGINE_POLICY",
+    "ORIGIN_LABELS",
     "ROTATION_ACCEPTED",
     "ExecLauncher",
     "FileLauncher",
@@ -91,6 +94,7 @@ __all__ = [
     "MissingPlugins",
     "NotRetriggerable",
     "ReplayPlan",
+    "RestoreMapEntry",
     "RestoredSecrets",
     "RetriesExhausted",
     "RetriggerResult",
@@ -101,10 +105,12 @@ __all__ = [
     "check_secrets",
     "failure_of",
     "lineage",
+    "new_run_request",
     "parse_command",
     "prepare",
     "producers",
     "request_document",
+    "restore_map",
     "restore_request",
     "retrigger",
     "write_private",
@@ -478,6 +484,11 @@ def prepare(
             f"{snapshot.workflow_type} workflow {new_id_text!r} is audited already; "
             "choose another new workflow id"
         )
+    # The adapter's check of the new identity (Devtron's ids are integers): a dry
+    # run says so too, before anything is recorded or launched.
+    new_run_request(
+        auditor, _child_request(snapshot, snapshot.config, new_id_text, attempt, None), snapshot
+    )
     plan = ReplayPlan(
         parent=_record_of(snapshot),
         workflow_id=new_id_text,
@@ -606,14 +617,26 @@ def check_secrets(
     checks: list[SecretCheck] = []
     values: dict[str, str] = {}
     for field in fields:
+        blanked = field.rule == BLANKED_AT_SOURCE
         found = answers.get(field.key, [])
+        if not found and blanked:
+            checks.append(
+                SecretCheck(
+                    key=field.key,
+                    state=UNVERIFIED,
+                    accepted=True,
+                    reason="blanked at the source and restored by no restorer: kept empty",
+                )
+            )
+            values[field.key] = ""
+            continue
         if not found:
             checks.append(SecretCheck(key=field.key, state=MISSING))
             continue
         judged = [(_judge(auditor, field, config, value), value) for value in found]
         judged.sort(key=lambda item: _PREFERENCE[item[0][0]])
         (state, reason), value = judged[0]
-        ok = field.key in accepted or field.path in accepted
+        ok = blanked or field.key in accepted or field.path in accepted
         check = SecretCheck(
             key=field.key,
             state=state,
@@ -628,6 +651,87 @@ def check_secrets(
 
 
 _PREFERENCE = {MATCHING: 0, ROTATED: 1, UNVERIFIED: 2, INVALID: 3, MISSING: 4}
+
+ORIGIN_LABELS = frozenset({"imported-from"})
+"""Labels that say how a snapshot came to be (``wfaudit import``), not what the run
+is: a retrigger's new run does not inherit them."""
+
+BLANKED_AT_SOURCE = "blanked-at-source"
+"""The rule of a masked field whose secret the source system had blanked before
+wfaudit saw the request (the eight fields Devtron's own sanitiser empties, in an
+imported snapshot): no fingerprint can exist. At a retrigger a restored value is
+used unverified (and accepted, on the trail), an empty one too; one no restorer
+finds stays empty, as Devtron's own retrigger leaves a credential its current
+configuration does not have."""
+
+
+NOT_FOUND = "not found"
+"""How a restorer's description of a secret it cannot find begins (``wfaudit_restore_sources``)."""
+
+
+@attrs.frozen(kw_only=True)
+class RestoreMapEntry:
+    """Where one masked secret of a snapshot will be restored from; never its value.
+
+    :ivar key: the secret's key (its path, ``#start:end`` for a span).
+    :ivar rule: the masker rule that masked it.
+    :ivar state: what restoring found (:class:`SecretCheck` states: ``matching``,
+        ``rotated``, ``unverified``, ``invalid``, ``missing``).
+    :ivar source: the restorers' description of where it is (or was looked for).
+    """
+
+    key: str
+    rule: str
+    state: str
+    source: str
+
+    reason: str = ""
+    usable: bool = False
+
+    @property
+    def restores(self) -> bool:
+        """A retrigger would launch with it (the snapshot's own secret, or one
+        accepted: blanked at the source)."""
+        return self.usable
+
+
+def restore_map(auditor: Auditor, snapshot: Snapshot) -> tuple[RestoreMapEntry, ...]:
+    """For each masked secret of ``snapshot``: whether it will restore, and from where.
+
+    The restorers are asked for the values (``wfaudit_restore_secrets``, each
+    checked against its fingerprint, then dropped) and for their sources
+    (``wfaudit_restore_sources``). Nothing returned holds a value.
+    """
+    checks = {check.key: check for check in check_secrets(auditor, snapshot).checks}
+    # (check_secrets raised nothing: accept_rotated is empty.)
+    fields = snapshot.manifest.fields
+    requests = [SecretRequest.from_field(field) for field in fields]
+    sources: dict[str, str] = {}
+    if requests:
+        for answer in auditor.plugin_manager.hook.wfaudit_restore_sources(
+            snapshot=snapshot, requests=requests, settings=auditor.settings.options
+        ):
+            if answer is None:
+                continue
+            if not isinstance(answer, Mapping):
+                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
+            for key, text in answer.items():
+                current = sources.get(str(key))
+                if current is None or (
+                    current.startswith(NOT_FOUND) and not str(text).startswith(NOT_FOUND)
+                ):
+                    sources[str(key)] = " ".join(str(text).split())
+    return tuple(
+        RestoreMapEntry(
+            key=field.key,
+            rule=field.rule,
+            state=checks[field.key].state,
+            source=sources.get(field.key, "no restorer knows where it is"),
+            reason=checks[field.key].reason,
+            usable=checks[field.key].usable,
+        )
+        for field in fields
+    )
 
 
 def _accepted(fields: Sequence[MaskedField], accept_rotated: Iterable[str]) -> frozenset[str]:
@@ -655,8 +759,10 @@ def _judge(auditor: Auditor, field: MaskedField, config: Any, value: str) -> tup
             text = canonical_json(json.loads(value)).decode("utf-8")
         except (ValueError, TypeError, WfauditError):
             return INVALID, "not JSON text"
-    if auditor.keys.matches(text, field.fingerprint):
+    if field.fingerprint and auditor.keys.matches(text, field.fingerprint):
         return MATCHING, ""
+    if field.rule == BLANKED_AT_SOURCE:
+        return UNVERIFIED, "blanked at the source: no fingerprint to check"
     if not value.strip():
         return INVALID, "empty"
     if field.span is not None and not _fits_span(field, config, value):
@@ -795,15 +901,26 @@ def retrigger(
     if refusal is not None:
         raise refusal
     auditor.check_key()
-    request = attrs.evolve(
-        _restored_request(snapshot, secrets),
-        workflow_id=plan.workflow_id,
-        trigger_kind=TriggerKind.RETRY,
-        parent=snapshot.id,
-        attempt=plan.attempt,
-        triggered_by=by or snapshot.triggered_by,
+    restored = _restored_request(snapshot, secrets)
+    request = new_run_request(
+        auditor,
+        _child_request(snapshot, restored.config, plan.workflow_id, plan.attempt, by),
+        snapshot,
     )
-    record = _record_child(auditor, snapshot, plan, by)
+    masked = new_run_request(
+        auditor,
+        _child_request(snapshot, check_json(snapshot.config), plan.workflow_id, plan.attempt, by),
+        snapshot,
+    )
+    _check_masks_kept(snapshot, masked.config)
+    # The new run's snapshot is the parent's (same content, stored once) unless the
+    # adapter wrote new identities in, or secrets the source had blanked come back:
+    # then it is the launched request, masked, as the orchestrator's audit of the
+    # new run will mask it (the same audit, not a conflict).
+    remask = masked.config != snapshot.config or any(
+        field.rule == BLANKED_AT_SOURCE for field in snapshot.manifest.fields
+    )
+    record = _record_child(auditor, snapshot, plan, by, request if remask else masked, remask)
     if secrets.accepted:
         paths = list(secrets.accepted)
         auditor.store.append_event(
@@ -836,13 +953,94 @@ def retrigger(
     return RetriggerResult(plan=plan, record=record, request=request, launched=launched)
 
 
+def _child_request(
+    snapshot: Snapshot, config: Any, workflow_id: str, attempt: int, by: str | None
+) -> TriggerRequest:
+    """The new run's request before its adapter wrote the new identities in."""
+    return TriggerRequest(
+        workflow_id=workflow_id,
+        workflow_type=snapshot.workflow_type,
+        pipeline_id=snapshot.pipeline_id,
+        config=config,
+        triggered_by=by or snapshot.triggered_by,
+        trigger_kind=TriggerKind.RETRY,
+        tenant=snapshot.tenant,
+        labels={k: v for k, v in snapshot.labels.items() if k not in ORIGIN_LABELS},
+        parent=snapshot.id,
+        attempt=attempt,
+        format=snapshot.manifest.adapter,
+    )
+
+
+def new_run_request(
+    auditor: Auditor, request: TriggerRequest, parent: SnapshotRecord
+) -> TriggerRequest:
+    """``request`` with the new run's identities written into its config by the
+    adapter of its format (``wfaudit_new_run``); as it is when no adapter answers.
+
+    The identity fields the engine decided (workflow id, type, pipeline, parent,
+    attempt, kind, tenant) stay the engine's: an adapter changes the config and
+    ``triggered_by`` only.
+    """
+    if request.format in (None, GENERIC_FORMAT):
+        return request
+    answer = auditor.plugin_manager.hook.wfaudit_new_run(request=request, parent=parent)
+    if answer is None:
+        return request
+    if not isinstance(answer, TriggerRequest):
+        raise PluginError(f"an adapter returned {type(answer).__name__} from wfaudit_new_run")
+    return attrs.evolve(request, config=answer.config, triggered_by=answer.triggered_by)
+
+
+def _check_masks_kept(snapshot: Snapshot, config: Any) -> None:
+    """An adapter's new-run config keeps every masked value where it was."""
+    for field in snapshot.manifest.fields:
+        try:
+            before = get_at(snapshot.config, parse_pointer(field.path, snapshot.config))
+            after = get_at(config, parse_pointer(field.path, config))
+        except (KeyError, IndexError, TypeError, ValueError, WfauditError):
+            before, after = True, False
+        if before != after:
+            raise PluginError(
+                f"the adapter's new-run request moved or changed the masked value at {field.path}"
+            )
+
+
+def _check_masks_cover(parent: Snapshot, child: SnapshotRecord, config: Any) -> None:
+    """The new run's snapshot masks every secret its parent's masked (a maskers'
+    change since must not store a restored secret in the clear)."""
+    masked = {field.path for field in child.manifest.fields}
+    for field in parent.manifest.fields:
+        if field.path in masked or field.encoding == KEY_ENCODING:
+            continue
+        if field.rule == BLANKED_AT_SOURCE and _value_at(config, field.path) == "":
+            continue  # empty at the source, and empty again: nothing to mask
+        raise MaskingError(
+            f"the new run's request would leave {field.path} unmasked, which its parent "
+            "masked (have the maskers changed?); nothing was recorded or launched"
+        )
+
+
+def _value_at(config: Any, pointer: str) -> Any:
+    try:
+        return get_at(config, parse_pointer(pointer, config))
+    except (KeyError, IndexError, TypeError, ValueError, WfauditError):
+        return None
+
+
 def _record_child(
-    auditor: Auditor, snapshot: Snapshot, plan: ReplayPlan, by: str | None
+    auditor: Auditor,
+    snapshot: Snapshot,
+    plan: ReplayPlan,
+    by: str | None,
+    new_run: TriggerRequest,
+    remask: bool,
 ) -> SnapshotRecord:
-    blob = auditor.store.get_blob(snapshot.content_hash)
-    if blob is None:  # read moments ago by prepare(): the store changed under us
-        raise NotRetriggerable(f"snapshot {snapshot.id}: its blob is gone")
-    actor = by or snapshot.triggered_by
+    """Record the new run: the parent's masked config as it is, or (``remask``) the
+    launched request ``new_run`` masked by the audit's pipeline, so that the
+    orchestrator's audit of the new run is this same audit."""
+    triggered_by = new_run.triggered_by
+    actor = by or triggered_by
     record = SnapshotRecord(
         id=new_id(),
         workflow_id=plan.workflow_id,
@@ -851,15 +1049,31 @@ def _record_child(
         content_hash=snapshot.content_hash,
         manifest=snapshot.manifest,
         tenant=snapshot.tenant,
-        triggered_by=actor,
+        triggered_by=triggered_by,
         trigger_kind=TriggerKind.RETRY,
-        labels=snapshot.labels,
+        labels=new_run.labels,
         parent=snapshot.id,
         attempt=plan.attempt,
         config_size=snapshot.config_size,
         created_by=actor,
         updated_by=actor,
     )
+    if not remask:
+        blob = auditor.store.get_blob(snapshot.content_hash)
+        if blob is None:  # read moments ago by prepare(): the store changed under us
+            raise NotRetriggerable(f"snapshot {snapshot.id}: its blob is gone")
+    else:
+        built, canonical = auditor.snapshot_of(new_run)
+        _check_masks_cover(snapshot, built, new_run.config)
+        record = attrs.evolve(
+            record,
+            content_hash=built.content_hash,
+            config_size=built.config_size,
+            manifest=built.manifest,
+            labels=built.labels,
+            triggered_by=built.triggered_by,
+        )
+        blob = auditor._encoder.whole(record, canonical)
     try:
         saved = auditor._replay(record, blob)
     except SnapshotConflict as conflict:

@@ -22,6 +22,7 @@ from . import render
 from .auditor import Auditor, Outcome
 from .cli import CliState, cli, json_option, store_options
 from .retrigger import (
+    BLANKED_AT_SOURCE,
     MATCHING,
     ExecLauncher,
     FileLauncher,
@@ -291,9 +292,17 @@ def _report(
         f"attempt {record.attempt}, retry {plan.retry_number} of {plan.max_retries}, "
         f"snapshot {record.id} (parent {plan.parent.id})"
     )
+    source_blanked = {f.key for f in plan.parent.manifest.fields if f.rule == BLANKED_AT_SOURCE}
     accepted = [check.key for check in plan.secret_checks if check.accepted]
-    if accepted:
-        click.echo(f"launched with rotated secrets (recorded): {', '.join(accepted)}")
+    rotated = [key for key in accepted if key not in source_blanked]
+    blanked = [key for key in accepted if key in source_blanked]
+    if rotated:
+        click.echo(f"launched with rotated secrets (recorded): {', '.join(rotated)}")
+    if blanked:
+        click.echo(
+            "launched with the secrets the source had blanked, unverified or kept empty "
+            f"(recorded): {', '.join(blanked)}"
+        )
     if output is not None:
         click.echo(f"restored request written to {output} (mode 0600; it holds secrets)")
     if outcome is not None:

@@ -16,13 +16,19 @@ from typing import Any
 
 import attrs
 
-from wfaudit_hookspecs import ConfigurationError
+from wfaudit_hookspecs import ConfigurationError, parse_bool
 from wfaudit_hookspecs.canonical import MAX_DEPTH_CEILING
 
 from .settings_file import env_flag, strict_setting
 from .settings_file import file_options as _file_options
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_MAX_REQUEST_DEPTH", "Settings", "env_flag"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_REQUEST_DEPTH",
+    "ENABLED_VARIABLES",
+    "Settings",
+    "env_flag",
+]
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """16 MiB of canonical JSON: far above any real workflow request (a large one is
@@ -34,6 +40,23 @@ def _user_data_dir() -> str:
     import platformdirs  # only without WFAUDIT_HOME: a tenth of a light command's start-up
 
     return platformdirs.user_data_dir("wfaudit", appauthor=False)
+
+
+ENABLED_VARIABLES = ("WFAUDIT_ENABLED", "ENABLE_WORKFLOW_AUDIT")
+"""The master switch's variables, most specific first (Devtron's name second)."""
+
+
+def _file_flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    return parse_bool(options.get(key), key, default=default)
+
+
+def _enabled(options: Mapping[str, Any]) -> bool:
+    """The master switch: the first of :data:`ENABLED_VARIABLES` set (and not empty),
+    else the file's ``enabled``, else on."""
+    for variable in ENABLED_VARIABLES:
+        if os.environ.get(variable, "").strip():
+            return env_flag(variable)
+    return _file_flag(options, "enabled", True)
 
 
 def _int_setting(
@@ -72,6 +95,10 @@ class Settings:
     max_request_depth: int = DEFAULT_MAX_REQUEST_DEPTH
     """The deepest nesting of objects and arrays audited; deeper is refused."""
     key_file: pathlib.Path
+    enabled: bool = True
+    """The master switch (``WFAUDIT_ENABLED``, else Devtron's ``ENABLE_WORKFLOW_AUDIT``,
+    else ``enabled`` in the file): False turns every audit into a no-op that says
+    so (``AuditResult.disabled``), for a gradual rollout without uninstalling."""
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -107,8 +134,9 @@ class Settings:
             strict=given.get("strict", strict_setting(options)),
             allow_unmasked=given.get(
                 "allow_unmasked",
-                env_flag("WFAUDIT_ALLOW_UNMASKED", bool(options.get("allow_unmasked", False))),
+                env_flag("WFAUDIT_ALLOW_UNMASKED", _file_flag(options, "allow_unmasked", False)),
             ),
+            enabled=given.get("enabled", _enabled(options)),
             zstd_level=zstd_level,
             delta_rebase_after=_int_setting(
                 "delta_rebase_after", given, "WFAUDIT_DELTA_REBASE_AFTER", options, 64, 0, 10_000

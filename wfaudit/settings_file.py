@@ -12,24 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from wfaudit_hookspecs import ConfigurationError
+from wfaudit_hookspecs.flags import parse_bool
 
-__all__ = ["env_flag", "file_options", "strict_setting"]
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+__all__ = ["env_flag", "file_options", "parse_bool", "strict_setting"]
 
 
 def env_flag(name: str, default: bool = False) -> bool:
-    """Read a boolean environment variable; anything unclear is an error."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no")
+    """Read a boolean environment variable (the one parser: :func:`wfaudit_hookspecs.parse_bool`).
+
+    Unset or empty: ``default``; Go's forms (``1``, ``t``, ``TRUE`` ...) and
+    yes/no, on/off are accepted; anything else is a :class:`ConfigurationError`.
+    """
+    return parse_bool(os.environ.get(name), name, default=default)
 
 
 def file_options() -> dict[str, Any]:
@@ -64,4 +58,4 @@ def strict_setting(options: Mapping[str, Any] | None = None) -> bool:
     when not given), else False."""
     if options is None:
         options = file_options()
-    return env_flag("WFAUDIT_STRICT", bool(options.get("strict", False)))
+    return env_flag("WFAUDIT_STRICT", parse_bool(options.get("strict"), "strict", default=False))

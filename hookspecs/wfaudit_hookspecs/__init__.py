@@ -40,6 +40,7 @@ from .errors import (
     UnsupportedSchemaVersion,
     WfauditError,
 )
+from .flags import env_flag, parse_bool
 from .pointer import Path, parse_pointer, to_pointer
 
 if TYPE_CHECKING:
@@ -273,11 +274,13 @@ __all__ = [
     "check_record_identities",
     "check_tag_name",
     "content_hash",
+    "env_flag",
     "hookimpl",
     "hookspec",
     "hookspecs",
     "normalize_identity",
     "normalize_workflow_type",
+    "parse_bool",
     "parse_pointer",
     "set_clock",
     "to_pointer",

@@ -35,6 +35,7 @@ __all__ = [
     "wfaudit_audit_error",
     "wfaudit_event",
     "wfaudit_mask",
+    "wfaudit_new_run",
     "wfaudit_on_failure",
     "wfaudit_open_archive",
     "wfaudit_open_store",
@@ -44,6 +45,7 @@ __all__ = [
     "wfaudit_reference_syntax",
     "wfaudit_register_commands",
     "wfaudit_restore_secrets",
+    "wfaudit_restore_sources",
     "wfaudit_workflow_types",
 ]
 
@@ -164,6 +166,55 @@ def wfaudit_restore_secrets(
     :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for a
         restorer's options (mappings of paths to keyring entries or variables).
     :returns: ``{key: value}`` for the secrets found, or None.
+    """
+
+
+@hookspec
+def wfaudit_restore_sources(
+    snapshot: Snapshot, requests: Sequence[SecretRequest], settings: Mapping[str, Any]
+) -> Mapping[str, str] | None:
+    """Say where each of a snapshot's masked secrets would be restored from (restorers).
+
+    Called for every implementation by ``wfaudit restore-map --check``, beside
+    :func:`wfaudit_restore_secrets` (whose answers say *whether* each secret
+    restores and matches its fingerprint). A restorer answers, by the request's
+    :attr:`~SecretRequest.key`, one line naming the source that holds the secret
+    (``env DEVTRON_DOCKER_PASSWORD (devtron profile)``) or, for a secret it
+    cannot find, the sources it tried (``not found: env X, keyring svc/name``).
+    It may read a source to see that it holds a value, but never returns,
+    logs or describes a value. The first answer per key wins (last registered
+    plugin first); an answer that finds a source wins over one that does not.
+
+    :param snapshot: the stored snapshot, with its masked config.
+    :param requests: its masked fields.
+    :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings.
+    :returns: ``{key: description}`` for the requests this restorer knows about, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def wfaudit_new_run(request: TriggerRequest, parent: SnapshotRecord) -> TriggerRequest | None:
+    """Write a retrigger's new identities into its request (the adapters' hook).
+
+    Called twice by a retrigger, after its checks and before anything is recorded:
+    once with the parent's *masked* config (the new run's snapshot is stored from
+    the answer) and once with the *restored* config (the launcher gets the
+    answer). ``request`` already carries the new run's ``workflow_id``,
+    ``attempt``, ``parent`` and trigger kind ``retry``; its ``format`` is the
+    parent's adapter. The adapter that owns ``request.format`` returns an
+    ``attrs.evolve`` of it whose ``config`` holds the new run's identities where
+    the orchestrator keeps them (Devtron: ``workflowId`` and ``triggeredBy`` =
+    its system user, 1) and whose ``triggered_by`` is who the orchestrator will
+    say triggered it; so that the orchestrator's own audit of the new run is
+    the same audit (idempotent), not a conflict. It must not add, remove or
+    move a masked value. Stops at first non-None result; None everywhere keeps
+    the parent's config as it is.
+
+    :param request: the new run's request (do not modify it).
+    :param parent: the failed run's record.
+    :returns: the new run's request, or None when the format is not this plugin's.
+    :raises InvalidRequest: the new identity does not fit the format (Devtron
+        ids are integers); nothing is recorded or launched.
     """
 
 

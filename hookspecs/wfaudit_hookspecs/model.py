@@ -615,7 +615,8 @@ class Annotation:
 class AuditResult:
     """What ``Auditor.audit_trigger`` returns; it never holds a secret.
 
-    :ivar ok: the snapshot is stored (new or already there).
+    :ivar ok: the snapshot is stored (new or already there), or auditing is
+        switched off (``disabled``): neither is a failure of the audit.
     :ivar ref: the stored snapshot, when ``ok``.
     :ivar created: a new snapshot was made (False for a repeated, identical audit).
     :ivar error: one line saying why the audit failed, when not ``ok``.
@@ -623,6 +624,9 @@ class AuditResult:
     :ivar masked: how many values were masked.
     :ivar spooled: the store was unavailable and the (masked) snapshot went to the
         durable local spool; it reaches the store when the spool is drained.
+    :ivar disabled: auditing is switched off (``WFAUDIT_ENABLED`` /
+        ``ENABLE_WORKFLOW_AUDIT`` false): nothing was read, masked or stored,
+        and ``ref`` is None.
     """
 
     ok: bool
@@ -632,6 +636,7 @@ class AuditResult:
     error_type: str | None = None
     masked: int = 0
     spooled: bool = False
+    disabled: bool = False
 
     @property
     def snapshot_id(self) -> str | None:

@@ -13,8 +13,12 @@ can retry forever.
 Settings (see ``docs/retrigger.md``): the most specific setting wins, and at
 equal specificity the environment wins over the ``[tool.wfaudit.retry]`` table:
 
-* ``WFAUDIT_RETRIES_ENABLED`` (or the established ``WORKFLOW_RETRIES_ENABLED``),
-  ``enabled``: false by default.
+* ``WFAUDIT_RETRIES_ENABLED`` (or Devtron's ``WORKFLOW_RETRIES_ENABLED``),
+  ``enabled``: false by default. Booleans are parsed by the one parser of every
+  setting (:func:`wfaudit_hookspecs.parse_bool`: Go's ``1, t, T, TRUE, true,
+  True`` / ``0, f, F, FALSE, false, False``, yes/no, on/off; empty is unset); any
+  other value is a ``ConfigurationError`` when the auditor starts, not a silent
+  veto of every retry.
 * ``MAX_CI_WORKFLOW_RETRIES`` (CI), ``MAX_CD_WORKFLOW_RUNNER_RETRIES`` (PRE_CD
   and POST_CD), ``[retry.max_retries_by_type]`` (any type), then
   ``WFAUDIT_MAX_RETRIES`` / ``max_retries`` for every type: 3 by default.
@@ -43,6 +47,7 @@ from wfaudit_hookspecs import (
     WorkflowType,
     hookimpl,
     normalize_workflow_type,
+    parse_bool,
 )
 
 __all__ = [
@@ -74,6 +79,7 @@ DEFAULT_RETRYABLE: tuple[str, ...] = (
     "*node lost*",
     "*node not ready*",
     "*evicted*",
+    "*pod deleted*",
     "*oomkilled*",
     "*imagepullbackoff*",
     "*errimagepull*",
@@ -121,8 +127,6 @@ _KEYS = frozenset(
     }
 )
 _WHERE = f"[tool.wfaudit.{TABLE}]"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @attrs.frozen(kw_only=True)
@@ -161,10 +165,10 @@ class RetrySettings:
                 f"{_WHERE}: unknown {'key' if len(unknown) == 1 else 'keys'} "
                 f"{', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
             )
-        enabled = _flag(table.get("enabled", False), f"{_WHERE} enabled")
+        enabled = parse_bool(table.get("enabled"), f"{_WHERE} enabled", default=False)
         for variable in _ENABLED_VARIABLES:  # WFAUDIT_ first, then Devtron's name
-            if variable in env:
-                enabled = _flag(env[variable], variable)
+            if env.get(variable, "").strip():  # empty is unset: the next one decides
+                enabled = parse_bool(env[variable], variable, default=enabled)
                 break
 
         default_limit = (DEFAULT_MAX_RETRIES, "the default")
@@ -193,8 +197,8 @@ class RetrySettings:
             not_retryable=_patterns(
                 table.get("not_retryable", DEFAULT_NOT_RETRYABLE), "not_retryable"
             ),
-            error_is_retryable=_flag(
-                table.get("error_is_retryable", True), f"{_WHERE} error_is_retryable"
+            error_is_retryable=parse_bool(
+                table.get("error_is_retryable"), f"{_WHERE} error_is_retryable", default=True
             ),
             delay_seconds=_delay(table.get("delay_seconds", 0)),
         )
@@ -222,18 +226,6 @@ class RetrySettings:
         if not reason:
             return False, "no reason was given, and only known-transient reasons are retried"
         return False, "the reason matches no retryable pattern"
-
-
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise ConfigurationError(f"{name}={value!r} is not a boolean; use true/false (or 1/0)")
 
 
 def _count(value: object, name: str) -> int:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from wfaudit_ci.adapter import Adapter, declare_formats, declare_reference_syntax, pre_trigger
+from wfaudit_ci.adapter import (
+    Adapter,
+    declare_formats,
+    declare_reference_syntax,
+    new_run,
+    pre_trigger,
+)
 from wfaudit_ci.devtron import DevtronFormat
 from wfaudit_ci.tekton import TektonFormat
 from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
@@ -19,6 +25,7 @@ from .argo import ArgoFormat
 
 __all__ = [
     "ADAPTERS",
+    "wfaudit_new_run",
     "wfaudit_payload_formats",
     "wfaudit_pre_trigger",
     "wfaudit_reference_syntax",
@@ -57,3 +64,9 @@ def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
 def wfaudit_reference_syntax(register: Callable[[str, str], None]) -> None:
     """Declare the reference syntax of these formats: never masked."""
     declare_reference_syntax(ADAPTERS, register)
+
+
+@hookimpl
+def wfaudit_new_run(request: TriggerRequest) -> TriggerRequest | None:
+    """Write a retrigger's new identities into a payload of these formats (Devtron's)."""
+    return new_run(ADAPTERS, request)

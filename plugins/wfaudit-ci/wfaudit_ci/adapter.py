@@ -27,6 +27,7 @@ __all__ = [
     "PayloadFormat",
     "declare_formats",
     "declare_reference_syntax",
+    "new_run",
     "pre_trigger",
 ]
 
@@ -83,6 +84,17 @@ class PayloadFormat(abc.ABC):
         :class:`~wfaudit_hookspecs.InvalidRequest` when the payload contradicts
         the workflow type (a Devtron post-CD request audited as CI).
         """
+
+    def new_run(
+        self, config: Any, workflow_type: str, workflow_id: str
+    ) -> tuple[Any, str | None] | None:
+        """A retrigger's config for its new run ``workflow_id``, and who triggers it.
+
+        Formats whose payload carries the run's identity (Devtron's
+        ``workflowId``) return ``(new config, triggered_by)``: a new object, never
+        ``config`` modified. The default, None, keeps the config as it is.
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -145,3 +157,21 @@ def pre_trigger(adapters: Sequence[Adapter], request: TriggerRequest) -> Trigger
     payload_format = claims[0].format
     facts = payload_format.read(request.config, request.workflow_type)
     return apply_facts(request, facts, payload_format)
+
+
+def new_run(adapters: Sequence[Adapter], request: TriggerRequest) -> TriggerRequest | None:
+    """A retrigger's request with the new run's identities in its payload (the body of
+    the plugins' ``wfaudit_new_run``), or None when no format here owns the request."""
+    for adapter in adapters:
+        if adapter.format.name != request.format or request.workflow_type not in (
+            adapter.workflow_types
+        ):
+            continue
+        answer = adapter.format.new_run(request.config, request.workflow_type, request.workflow_id)
+        if answer is None:
+            return None
+        config, triggered_by = answer
+        return attrs.evolve(
+            request, config=config, triggered_by=triggered_by or request.triggered_by
+        )
+    return None

@@ -11,10 +11,10 @@ from typing import Any
 
 from wfaudit_hookspecs import SecretRequest, Snapshot, hookimpl
 
-from .restorer import restore
+from .restorer import describe, restore
 from .settings import RestoreSettings
 
-__all__ = ["wfaudit_restore_secrets"]
+__all__ = ["wfaudit_restore_secrets", "wfaudit_restore_sources"]
 
 
 @hookimpl
@@ -26,3 +26,11 @@ def wfaudit_restore_secrets(
     :raises ConfigurationError: when the ``restore`` table is invalid.
     """
     return restore(snapshot, requests, RestoreSettings.from_settings(settings)) or None
+
+
+@hookimpl
+def wfaudit_restore_sources(
+    snapshot: Snapshot, requests: Sequence[SecretRequest], settings: Mapping[str, Any]
+) -> dict[str, str] | None:
+    """Where each secret is found (or the sources tried), never a value."""
+    return describe(snapshot, requests, RestoreSettings.from_settings(settings)) or None

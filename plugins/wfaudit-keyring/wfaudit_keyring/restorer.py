@@ -28,7 +28,7 @@ from wfaudit_hookspecs.pointer import get_at
 
 from .settings import RestoreSettings, Source
 
-__all__ = ["Restorer", "restore"]
+__all__ = ["Restorer", "describe", "restore"]
 
 log = logging.getLogger("wfaudit.keyring")
 
@@ -67,6 +67,50 @@ class Restorer:
         return restore(snapshot, requests, self.options) or None
 
 
+def describe(
+    snapshot: Snapshot, requests: Sequence[SecretRequest], options: RestoreSettings
+) -> dict[str, str]:
+    """``{request.key: where}``: the source that holds each secret, or the sources
+    tried when none does (for ``wfaudit restore-map``). Sources are read to see
+    that they hold a value; no value is returned or logged."""
+    per_path = Counter(request.path for request in requests)
+    fields = _fields(snapshot)
+    lookup = _Lookup()
+    out: dict[str, str] = {}
+    for request in requests:
+        tried: list[str] = []
+        single = per_path[request.path] == 1
+        for template in options.sources(request, single=single, snapshot=snapshot):
+            source = _filled(template, fields)
+            if lookup.get(source) is not None:
+                out[request.key] = f"{source.describe()} ({source.origin})"
+                break
+            tried.append(source.describe())
+        else:
+            out[request.key] = (
+                "not found: " + ", ".join(dict.fromkeys(tried)) if tried else "no source"
+            )
+    return out
+
+
+def _fields(snapshot: Snapshot) -> dict[str, str]:
+    return {
+        "workflow_id": snapshot.workflow_id,
+        "workflow_type": snapshot.workflow_type,
+        "pipeline_id": snapshot.pipeline_id,
+        "tenant": snapshot.tenant or "",
+    }
+
+
+def _filled(template: Source, fields: Mapping[str, str]) -> Source:
+    return Source(
+        template.kind,
+        template.service.format_map(fields),
+        template.name.format_map(fields),
+        template.origin,
+    )
+
+
 def restore(
     snapshot: Snapshot, requests: Sequence[SecretRequest], options: RestoreSettings
 ) -> dict[str, str]:
@@ -81,7 +125,8 @@ def restore(
     lookup = _Lookup()
     found: dict[str, str] = {}
     for request in requests:
-        for template in options.sources(request, single=per_path[request.path] == 1):
+        single = per_path[request.path] == 1
+        for template in options.sources(request, single=single, snapshot=snapshot):
             source = Source(
                 template.kind,
                 template.service.format_map(fields),

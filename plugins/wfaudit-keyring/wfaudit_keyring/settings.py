@@ -4,6 +4,7 @@
 
     [tool.wfaudit.restore]
     keyring_service = "wfaudit"      # optional: look unmapped secrets up as (service, key)
+    profiles = ["devtron"]           # the default: Devtron snapshots by convention
 
     [tool.wfaudit.restore.keyring]   # pointer (or pattern) = "service/username"
     "/dockerPassword" = "ci-registry/robot"
@@ -20,6 +21,11 @@ pattern: ``*`` matches within one pointer token, ``**`` across tokens, ``?``
 one character. Targets may name ``{workflow_id}``, ``{workflow_type}``,
 ``{pipeline_id}`` and ``{tenant}`` of the snapshot being replayed.
 
+A profile names, by a documented convention, where the secrets of one
+orchestrator's snapshots are kept (:mod:`wfaudit_keyring.devtron`); it is tried
+after the mappings and the masker's restore references, before
+``keyring_service``. ``profiles = []`` turns the conventions off.
+
 Unknown options and malformed entries are refused rather than ignored: a
 misspelt table would leave a retrigger unable to find its secrets, with an
 error pointing at the wrong place.
@@ -33,9 +39,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wfaudit_hookspecs import ConfigurationError, SecretRequest
+from wfaudit_hookspecs import ConfigurationError, SecretRequest, Snapshot
 
-__all__ = ["KINDS", "PLACEHOLDERS", "TABLE", "Entry", "RestoreSettings", "Source"]
+from . import devtron
+
+__all__ = [
+    "KINDS",
+    "PLACEHOLDERS",
+    "PROFILES",
+    "TABLE",
+    "Entry",
+    "RestoreSettings",
+    "Source",
+]
 
 TABLE = "restore"
 """The key of this plugin's table in the wfaudit settings."""
@@ -45,6 +61,9 @@ KINDS = ("keyring", "env")
 
 PLACEHOLDERS = frozenset({"workflow_id", "workflow_type", "pipeline_id", "tenant"})
 """What a target may name, filled from the snapshot being replayed."""
+
+PROFILES = (devtron.PROFILE,)
+"""The restore profiles this plugin knows; all are on by default."""
 
 _WHERE = f"[tool.wfaudit.{TABLE}]"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -110,6 +129,7 @@ class RestoreSettings:
     exact: tuple[Entry, ...] = ()
     patterns: tuple[Entry, ...] = ()
     keyring_service: str | None = None
+    profiles: tuple[str, ...] = PROFILES
 
     @classmethod
     def build(
@@ -118,6 +138,7 @@ class RestoreSettings:
         keyring: Mapping[str, Any] | None = None,
         env: Mapping[str, Any] | None = None,
         keyring_service: str | None = None,
+        profiles: Any = PROFILES,
     ) -> RestoreSettings:
         """Validate options given in code or read from settings.
 
@@ -135,6 +156,7 @@ class RestoreSettings:
             exact=tuple(e for e in entries if e.pattern is None),
             patterns=tuple(e for e in entries if e.pattern is not None),
             keyring_service=keyring_service,
+            profiles=_profiles(profiles),
         )
 
     @classmethod
@@ -146,21 +168,27 @@ class RestoreSettings:
         if not isinstance(table, Mapping):
             raise ConfigurationError(f"{_WHERE} must be a table, not {type(table).__name__}")
         unknown = sorted(
-            str(key) for key in table if key not in ("keyring", "env", "keyring_service")
+            str(key)
+            for key in table
+            if key not in ("keyring", "env", "keyring_service", "profiles")
         )
         if unknown:
             raise ConfigurationError(
                 f"{_WHERE}: unknown option {', '.join(map(repr, unknown))}; "
-                "the options are env, keyring, keyring_service"
+                "the options are env, keyring, keyring_service, profiles"
             )
         return cls.build(**table)
 
-    def sources(self, request: SecretRequest, *, single: bool) -> Iterator[Source]:
+    def sources(
+        self, request: SecretRequest, *, single: bool, snapshot: Snapshot | None = None
+    ) -> Iterator[Source]:
         """Where to look for ``request``'s secret, most specific first.
 
         Exact pointers, then patterns (in the order configured), then the restore
-        reference the masker recorded, then the default keyring service. The
-        restorer takes the first source that has a value.
+        reference the masker recorded, then the profile of the ``snapshot``'s
+        adapter (its environment variables, then its keyring entries), then the
+        default keyring service. The restorer takes the first source that has a
+        value.
         """
         for entry in (*self.exact, *self.patterns):
             if entry.matches(request, single):
@@ -168,6 +196,17 @@ class RestoreSettings:
         ref = request.restore
         if ref is not None and ref.kind in KINDS:
             yield Source.of(ref.kind, _escape(ref.target), "the snapshot's restore reference")
+        if (
+            snapshot is not None
+            and devtron.PROFILE in self.profiles
+            and snapshot.manifest.adapter == devtron.ADAPTER
+        ):
+            names = devtron.names(snapshot, request)
+            origin = f"the {devtron.PROFILE} profile"
+            for name in names:
+                yield Source("env", "", _escape(devtron.ENV_PREFIX + name), origin)
+            for name in names:
+                yield Source("keyring", devtron.KEYRING_SERVICE, _escape(name), origin)
         if self.keyring_service is not None:
             yield Source(
                 "keyring",
@@ -175,6 +214,18 @@ class RestoreSettings:
                 _escape(request.key),
                 f"{_WHERE} keyring_service",
             )
+
+
+def _profiles(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigurationError(f'{_WHERE} profiles: expected a list such as ["devtron"]')
+    unknown = sorted(str(item) for item in value if item not in PROFILES)
+    if unknown:
+        raise ConfigurationError(
+            f"{_WHERE} profiles: unknown profile {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(PROFILES)}"
+        )
+    return tuple(dict.fromkeys(str(item) for item in value))
 
 
 def _table(kind: str, value: object) -> list[tuple[str, Any]]:

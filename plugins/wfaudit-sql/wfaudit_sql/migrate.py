@@ -8,13 +8,12 @@ checks that they agree), so that checking needs no Alembic either.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import column, select, table, text
 from sqlalchemy.engine import Connection
 
-from wfaudit_hookspecs import ConfigurationError, SchemaMismatch
+from wfaudit_hookspecs import SchemaMismatch, env_flag
 
 __all__ = [
     "AUTO_UPGRADE_ENV",
@@ -48,8 +47,6 @@ PostgreSQL schema) shared with an application that uses Alembic too is safe."""
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 AUTO_UPGRADE_ENV = "WFAUDIT_DB_AUTO_UPGRADE"
-_FALSE = frozenset({"0", "false", "no", "off"})
-_TRUE = frozenset({"", "1", "true", "yes", "on"})
 
 # A lock per database *and* schema: stores in different schemas of one database
 # can migrate at the same time.
@@ -57,13 +54,9 @@ _PG_LOCK_KEY = "hashtextextended('wfaudit-sql migrate ' || current_schema(), 0)"
 
 
 def auto_upgrade_from_env() -> bool:
-    """Whether a store behind the head revision is upgraded when opened (default yes)."""
-    value = os.environ.get(AUTO_UPGRADE_ENV, "").strip().lower()
-    if value in _FALSE:
-        return False
-    if value in _TRUE:
-        return True
-    raise ConfigurationError(f"{AUTO_UPGRADE_ENV} must be 0 or 1, not {value!r}")
+    """Whether a store behind the head revision is upgraded when opened (default yes;
+    unset or empty keeps the default, see :func:`wfaudit_hookspecs.parse_bool`)."""
+    return env_flag(AUTO_UPGRADE_ENV, default=True)
 
 
 def read_revision(connection: Connection) -> str | None:

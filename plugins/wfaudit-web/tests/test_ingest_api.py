@@ -110,7 +110,7 @@ def test_a_trigger_is_stored_once_and_a_retry_gets_the_same_answer(
     first = client.post("/api/v1/triggers", json=trigger(), headers=bearer(WRITE_A))
     assert first.status_code == 201, first.text
     body = first.json()
-    assert set(body) == {"ref", "snapshot_id", "created", "spooled", "masked"}
+    assert set(body) == {"ref", "snapshot_id", "created", "spooled", "masked", "disabled"}
     assert body["created"] is True and body["spooled"] is False and body["masked"] >= 2
     assert body["ref"]["id"] == body["snapshot_id"]
     assert body["ref"]["workflow_id"] == "101" and body["ref"]["tenant"] == "team-a"

@@ -345,6 +345,7 @@ def audit_answer(result: AuditResult) -> Answer:
         "created": result.created,
         "spooled": result.spooled,
         "masked": result.masked,
+        "disabled": result.disabled,  # auditing switched off: nothing stored (ref null)
     }
 
 
