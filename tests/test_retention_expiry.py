@@ -145,9 +145,9 @@ def test_archive_records_carry_run_times_dates_and_reasons(
     assert third.started_on == third.created_on and third.status == "cancelled"
     assert third.duration_seconds == pytest.approx(60, abs=1)
     # The archived event says so too (the trail outlives the record).
-    event = [
+    event = next(
         e for e in store_auditor.store.list_events(subject=plain) if e.kind == EventKind.ARCHIVED
-    ][0]
+    )
     assert event.data["retention_reason"] == "ttl" and event.data["expires_on"]
     assert_verified(store_auditor)
 
@@ -178,7 +178,7 @@ def test_expiry_frees_what_is_past_its_date_never_what_is_held(
     assert (dry.expired, dry.held, dry.bytes_freed) == (4, 1, due_bytes)
     assert {item.snapshot_id: item.action for item in dry.items} == {
         ids[0]: ArchiveAction.HOLD,
-        **{sid: ArchiveAction.EXPIRE for sid in ids[1:]},
+        **dict.fromkeys(ids[1:], ArchiveAction.EXPIRE),
     }
     assert all(path.exists() for path in objects.values())  # a dry run deletes nothing
     assert len(archives(store_auditor)) == 5
@@ -559,3 +559,35 @@ def test_migration_0009_carries_archives_forward(
     assert records[ids["gone"]].retention_reason == ArchiveRetention.TTL
     assert records[ids["gone"]].expires_on == records[ids["gone"]].archived_on + 30 * DAY
     assert_verified(auditor)
+
+
+def test_hook_wfaudit_retention_run(
+    make_auditor: Callable[..., Auditor], wfaudit_clock: Clock, tmp_path: pathlib.Path
+) -> None:
+    """Every observer hears of each cycle, failed or not; one that raises silences none."""
+    from wfaudit import hookimpl
+
+    heard: list[Any] = []
+
+    class Broken:
+        @hookimpl
+        def wfaudit_retention_run(self, run: Any, settings: Any) -> None:
+            raise RuntimeError("an observer's bug")
+
+    class Listener:
+        @hookimpl
+        def wfaudit_retention_run(self, run: Any, settings: Any) -> None:
+            heard.append((run.id, run.ok, run.error, dict(settings)))
+
+    auditor = make_auditor(Listener(), Broken(), strict=True, allow_unmasked=True)
+    sweep = Sweeper.for_auditor(auditor)  # no archive configured: the policy needs one
+    failed = sweep.run_cycle().run
+    assert heard[-1][:3] == (failed.id, False, failed.error)
+    assert "no archive is configured" in (failed.error or "")
+    fine = Sweeper(
+        auditor.store,
+        RetentionPolicy(),
+        archive=FileArchive(tmp_path / "archive", fsync=False),
+        on_run=auditor.notify_retention_run,
+    ).run_cycle()
+    assert heard[-1][:3] == (fine.run.id, True, None) and len(heard) == 2
