@@ -591,3 +591,73 @@ def test_hook_wfaudit_retention_run(
         on_run=auditor.notify_retention_run,
     ).run_cycle()
     assert heard[-1][:3] == (fine.run.id, True, None) and len(heard) == 2
+
+
+def test_a_store_that_cannot_be_locked_fails_the_cycle_and_is_told(
+    store_url: str, tmp_path: pathlib.Path
+) -> None:
+    """The store is down when the cycle starts: nothing can be recorded, but the
+    observers (the webhook) still hear of the failed cycle."""
+    from contextlib import AbstractContextManager
+
+    from wfaudit_hookspecs import StoreUnavailable
+    from wfaudit_sql import SqlStore
+
+    class Unreachable(SqlStore):
+        def sweep_lock(self, *, owner: str) -> AbstractContextManager[None]:
+            raise StoreUnavailable(f"the store at {self.url} does not answer")
+
+    told: list[Any] = []
+    with Unreachable(store_url) as store:
+        sweep = Sweeper(
+            store,
+            RetentionPolicy(),
+            archive=FileArchive(tmp_path / "archive", fsync=False),
+            on_run=told.append,
+        )
+        result = sweep.run_cycle()
+        assert not result.run.ok and "does not answer" in (result.run.error or "")
+        assert result.run.finished_on is not None and told == [result.run]
+        assert store.last_run(ok=None) is None  # nothing could be recorded
+
+
+def test_the_expire_and_keep_commands(
+    store_auditor: Auditor,
+    run: Run,
+    wfaudit_clock: Clock,
+    tmp_path: pathlib.Path,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = run("1"), run("2")
+    root = tmp_path / "archive"
+    settings = tmp_path / "wfaudit.toml"
+    settings.write_text(
+        f'[retention]\narchive_url = "{root.as_uri()}"\nsucceeded = "1d"\narchive_keep = "10d"\n'
+    )
+    monkeypatch.setenv("WFAUDIT_CONFIG", str(settings))
+    wfaudit_clock.advance(days=2)
+    assert "deleted 2" in invoke(store_url, "retention", "apply")
+
+    out = invoke(store_url, "retention", "keep", first, "--until", "2030-01-01", "--reason", "x")
+    assert out.strip() == f"archive of {first} kept until 2030-01-01 00:00 UTC (manual)"
+    data = json.loads(invoke(store_url, "retention", "keep", second, "--forever", "--json"))
+    assert data["expires_on"] is None and data["retention_reason"] == "manual"
+    out = invoke(store_url, "retention", "keep", second, "--policy")
+    assert out.strip().endswith("(ttl)") and "kept until" in out
+    assert "give one of --until TIME, --forever or --policy" in invoke(
+        store_url, "retention", "keep", second, code=1
+    )
+    assert "has no archive record" in invoke(
+        store_url, "retention", "keep", "nope", "--forever", code=1
+    )
+
+    wfaudit_clock.advance(days=11)
+    dry = invoke(store_url, "retention", "expire", "--dry-run")
+    assert "would expire 1 archive object, would free" in dry and second in dry
+    assert (root / archives(store_auditor)[second].object_key).exists()
+    report = json.loads(invoke(store_url, "retention", "expire", "--json"))
+    assert (report["expired"], report["kept"], report["dry_run"]) == (1, 1, False)
+    assert report["items"][0]["snapshot_id"] == second
+    assert list(archives(store_auditor)) == [first]
+    assert_verified(store_auditor)

@@ -662,6 +662,7 @@ class Sweeper:
         self._open_other = open_other
         self._notify = notify
         self._on_run = on_run
+        self._others: dict[str, ArchiveStore] = {}
 
     @classmethod
     def for_auditor(cls, auditor: Auditor, *, archive: bool = True) -> Sweeper:
@@ -685,9 +686,12 @@ class Sweeper:
         )
 
     def close(self) -> None:
-        """Close the archive store."""
+        """Close the archive store (and the others opened for restores and expiry)."""
         if self.archive is not None:
             self.archive.close()
+        for other in self._others.values():
+            other.close()
+        self._others.clear()
 
     # -- deciding -------------------------------------------------------------------
 
@@ -1175,6 +1179,7 @@ class Sweeper:
                 counts["kept"] += 1
                 continue
             if item.action == ArchiveAction.EXPIRE and not dry_run:
+                target = self._archive_for(record.archive_url)  # before anything is written
                 blocked = self.store.expire_archive(
                     record.snapshot_id,
                     object_key=record.object_key,
@@ -1191,7 +1196,7 @@ class Sweeper:
                     )
                 else:
                     try:
-                        self._archive_for(record.archive_url).delete(record.object_key)
+                        target.delete(record.object_key)
                     except StoreUnavailable:
                         raise
                     except StoreError as error:
@@ -1294,41 +1299,71 @@ class Sweeper:
             the cycle did not run).
         """
         owner = _owner()
-        with self.store.sweep_lock(owner=owner):
-            run = RetentionRun(
-                id=f"run-{os.urandom(10).hex()}",
-                tenant=self.tenant,
-                started_on=utcnow(),
-                finished_on=None,
-                ok=False,
-                owner=owner,
-            )
-            with _logged("the start of retention run %s is not recorded", run.id):
-                self.store.record_run(run)
-            sweep: SweepReport | None = None
-            expiry: ExpiryReport | None = None
-            error: str | None = None
-            try:
-                self._check_archive()
-                sweep = self._apply_locked(orphans=False, batch=batch, on_item=None, on_step=None)
-                expiry = self._expire_locked(dry_run=False)
-                cleaned = self._clean_orphans()
-            except Exception as exc:  # every failure of a cycle is reported, then survived
-                error = str(exc) if isinstance(exc, WfauditError) else _unexpected(exc)
-                cleaned = Counter()
-            counts = _cycle_counts(sweep, expiry, cleaned)
-            if error is None and counts["failed"]:
-                error = (
-                    f"{counts['failed']} snapshot(s) or archive object(s) could not be "
-                    "handled (`wfaudit retention apply` / `expire --dry-run` list them)"
+        started = utcnow()
+        result: CycleResult | None = None
+        try:
+            with self.store.sweep_lock(owner=owner):
+                result = self._cycle(owner, batch)
+        except SweepBusy:
+            raise
+        except Exception as exc:  # the lock could not be taken or released: the store is down
+            run = (
+                result.run
+                if result is not None
+                else RetentionRun(
+                    id=_run_id(),
+                    tenant=self.tenant,
+                    started_on=started,
+                    finished_on=None,
+                    ok=False,
+                    owner=owner,
                 )
-            run = attrs.evolve(
-                run, finished_on=utcnow(), ok=error is None, counts=dict(counts), error=error
             )
-            with _logged("the end of retention run %s is not recorded", run.id):
-                self.store.record_run(run)
+            error = str(exc) if isinstance(exc, WfauditError) else _unexpected(exc)
+            run = attrs.evolve(run, finished_on=utcnow(), ok=False, error=error)
+            result = CycleResult(
+                run=run,
+                sweep=None if result is None else result.sweep,
+                expiry=None if result is None else result.expiry,
+            )
         if self._on_run is not None:
-            self._on_run(run)
+            self._on_run(result.run)
+        return result
+
+    def _cycle(self, owner: str, batch: int) -> CycleResult:
+        """:meth:`run_cycle`'s work, the caller holding the sweep lock."""
+        run = RetentionRun(
+            id=_run_id(),
+            tenant=self.tenant,
+            started_on=utcnow(),
+            finished_on=None,
+            ok=False,
+            owner=owner,
+        )
+        with _logged("the start of retention run %s is not recorded", run.id):
+            self.store.record_run(run)
+        sweep: SweepReport | None = None
+        expiry: ExpiryReport | None = None
+        error: str | None = None
+        try:
+            self._check_archive()
+            sweep = self._apply_locked(orphans=False, batch=batch, on_item=None, on_step=None)
+            expiry = self._expire_locked(dry_run=False)
+            cleaned = self._clean_orphans()
+        except Exception as exc:  # every failure of a cycle is reported, then survived
+            error = str(exc) if isinstance(exc, WfauditError) else _unexpected(exc)
+            cleaned = Counter()
+        counts = _cycle_counts(sweep, expiry, cleaned)
+        if error is None and counts["failed"]:
+            error = (
+                f"{counts['failed']} snapshot(s) or archive object(s) could not be "
+                "handled (`wfaudit retention apply` / `expire --dry-run` list them)"
+            )
+        run = attrs.evolve(
+            run, finished_on=utcnow(), ok=error is None, counts=dict(counts), error=error
+        )
+        with _logged("the end of retention run %s is not recorded", run.id):
+            self.store.record_run(run)
         return CycleResult(run=run, sweep=sweep, expiry=expiry)
 
     # -- restoring and cleaning up ------------------------------------------------------
@@ -1393,7 +1428,10 @@ class Sweeper:
             raise ConfigurationError(
                 f"the snapshot was archived to {url}, which is not the configured archive"
             )
-        return self._open_other(url)
+        opened = self._others.get(url)
+        if opened is None:
+            opened = self._others[url] = self._open_other(url)
+        return opened
 
     def clean_orphans(self, *, objects: bool = True) -> Counter[str]:
         """Delete blobs no snapshot uses, manifests none names, and this store's
@@ -1479,6 +1517,10 @@ def _cycle_counts(
         )
     counts.update(cleaned)
     return counts
+
+
+def _run_id() -> str:
+    return f"run-{os.urandom(10).hex()}"
 
 
 def _unexpected(exc: BaseException) -> str:
