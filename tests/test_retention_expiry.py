@@ -661,3 +661,35 @@ def test_the_expire_and_keep_commands(
     assert report["items"][0]["snapshot_id"] == second
     assert list(archives(store_auditor)) == [first]
     assert_verified(store_auditor)
+
+
+def test_the_store_checks_holds_and_the_snapshot_again_when_expiring(
+    store_auditor: Auditor, run: Run, wfaudit_clock: Clock, tmp_path: pathlib.Path
+) -> None:
+    """A hold placed (or a restore done) after the sweep judged the record still wins:
+    the store checks both in the transaction that would expire it."""
+    held, restored, changed = run("1", pipeline="legal"), run("2"), run("3")
+    sweep = sweeper(store_auditor, tmp_path / "archive", succeeded=DAY)
+    wfaudit_clock.advance(days=2)
+    assert sweep.apply().deleted == 3
+    store: Any = store_auditor.store
+    records = archives(store_auditor)
+    hold = store.add_hold(scope=HoldScope.PIPELINE, target="legal", tenant=None, reason=None, by=None)
+    assert sweep.restore(restored).restored
+
+    def expire(sid: str, key: str | None = None) -> str | None:
+        return store.expire_archive(
+            sid, object_key=key or records[sid].object_key, by="t", data={}
+        )
+
+    assert expire(held) == f"legal hold {hold.id}"
+    assert expire(restored) == "the snapshot is in the store"
+    assert expire(changed, "another/key.wfa") == "its archive record changed"
+    assert set(archives(store_auditor)) == {held, restored, changed}
+    assert expire(changed) is None
+    assert set(archives(store_auditor)) == {held, restored}
+    # Its object is now one no record names: an orphan, once the grace has passed.
+    wfaudit_clock.advance(days=2)
+    assert sweep.clean_orphans()["orphan_objects"] == 1
+    assert not (tmp_path / "archive" / records[changed].object_key).exists()
+    assert_verified(store_auditor)

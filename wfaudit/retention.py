@@ -1187,13 +1187,15 @@ class Sweeper:
                     data={"reason": item.reason},
                 )
                 if blocked is not None:
-                    item = attrs.evolve(
-                        item,
-                        action=ArchiveAction.HOLD
-                        if blocked.startswith("legal hold")
-                        else ArchiveAction.IN_STORE,
-                        reason=f"{blocked}; {item.reason}",
-                    )
+                    # Found in the transaction: a hold placed, a snapshot restored, or
+                    # the record changed since it was read (then the next sweep judges it).
+                    if blocked.startswith("legal hold"):
+                        action = ArchiveAction.HOLD
+                    elif blocked.startswith("the snapshot is in the store"):
+                        action = ArchiveAction.IN_STORE
+                    else:
+                        action = ArchiveAction.KEEP
+                    item = attrs.evolve(item, action=action, reason=f"{blocked}; {item.reason}")
                 else:
                     try:
                         target.delete(record.object_key)
@@ -1202,7 +1204,7 @@ class Sweeper:
                     except StoreError as error:
                         # The record is gone: the object is an orphan the cleanup retries.
                         log.error("archive object %s not deleted: %s", record.object_key, error)
-            counts[item.action.value] += 1
+            counts["kept" if item.action == ArchiveAction.KEEP else item.action.value] += 1
             if item.action == ArchiveAction.EXPIRE:
                 counts["bytes_freed"] += record.object_size
             if len(items) < MAX_REPORTED_FAILURES * 10:

@@ -36,7 +36,7 @@ from wfaudit.testing.clock import Clock
 from wfaudit.verify import verify
 from wfaudit_hookspecs import EventKind, TriggerRequest
 from wfaudit_hookspecs.retention import HoldScope
-from wfaudit_prometheus import RULES_FILE, make_registry
+from wfaudit_prometheus import REGISTRY, RULES_FILE, make_registry
 
 from .conftest import parse
 
@@ -111,7 +111,13 @@ def test_a_simulated_month_of_scheduled_retention(
         archive_keep=8 * DAY,
     )
     told: list[Any] = []
-    sweeper = Sweeper(store, policy, archive=FileArchive(root, fsync=False), on_run=told.append)
+
+    def on_run(run: Any) -> None:
+        told.append(run)
+        auditor.notify_retention_run(run)  # the observers: the metrics plugin counts
+
+    counters_before = parse(generate_latest(REGISTRY).decode())
+    sweeper = Sweeper(store, policy, archive=FileArchive(root, fsync=False), on_run=on_run)
     runs: dict[str, str] = {}  # snapshot id -> its pipeline
     holds: dict[str, Any] = {}
 
@@ -238,6 +244,18 @@ def test_a_simulated_month_of_scheduled_retention(
     assert values["wfaudit_archive_objects"] == len(list(root.rglob("*.wfa")))
     assert values["wfaudit_store_stored_bytes"] > 0
     assert firing(values, now) == set()
+    counters = parse(generate_latest(REGISTRY).decode())
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return counters.get(key, 0.0) - counters_before.get(key, 0.0)
+
+    assert delta("wfaudit_retention_runs_total", outcome="ok") == 120
+    assert delta("wfaudit_retention_runs_total", outcome="failed") == 0
+    assert delta("wfaudit_archive_expired_objects_total") == totals
+    assert delta("wfaudit_archive_freed_bytes_total") == sum(
+        run.counts.get("bytes_freed", 0) for run in told
+    )
     # The runner stops: a day later (and a little) the missing-sweep alert fires, and only it.
     assert firing(values, now + dt.timedelta(hours=25)) == {"WfauditRetentionSweepMissing"}
     # A store and an archive above the thresholds fire theirs.
