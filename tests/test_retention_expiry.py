@@ -674,13 +674,13 @@ def test_the_store_checks_holds_and_the_snapshot_again_when_expiring(
     assert sweep.apply().deleted == 3
     store: Any = store_auditor.store
     records = archives(store_auditor)
-    hold = store.add_hold(scope=HoldScope.PIPELINE, target="legal", tenant=None, reason=None, by=None)
+    hold = store.add_hold(
+        scope=HoldScope.PIPELINE, target="legal", tenant=None, reason=None, by=None
+    )
     assert sweep.restore(restored).restored
 
     def expire(sid: str, key: str | None = None) -> str | None:
-        return store.expire_archive(
-            sid, object_key=key or records[sid].object_key, by="t", data={}
-        )
+        return store.expire_archive(sid, object_key=key or records[sid].object_key, by="t", data={})
 
     assert expire(held) == f"legal hold {hold.id}"
     assert expire(restored) == "the snapshot is in the store"
@@ -693,3 +693,62 @@ def test_the_store_checks_holds_and_the_snapshot_again_when_expiring(
     assert sweep.clean_orphans()["orphan_objects"] == 1
     assert not (tmp_path / "archive" / records[changed].object_key).exists()
     assert_verified(store_auditor)
+
+
+HOLDER = """
+import sys, time
+from wfaudit_sql import SqlStore
+with SqlStore(sys.argv[1]) as store:
+    with store.sweep_lock(owner="another runner"):
+        print("locked", flush=True)
+        time.sleep(120)
+"""
+
+
+def test_a_second_runner_process_skips_and_says_so(
+    store_auditor: Auditor, store_url: str, tmp_path: pathlib.Path
+) -> None:
+    """Two processes: one holds the sweep lock (a running cycle, an apply); the
+    command run by cron in another exits 75 with one line, and runs once it is free."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "WFAUDIT_STORE_URL": store_url,
+        "WFAUDIT_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
+        "WFAUDIT_LOAD_PLUGINS": "sql",
+    }
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, store_url], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        skipped = subprocess.run(
+            [sys.executable, "-m", "wfaudit", "retention", "run", "--once"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert skipped.returncode == BUSY_EXIT, skipped.stderr
+        assert skipped.stdout == ""
+        assert skipped.stderr.count("\n") == 1 and "this run is skipped" in skipped.stderr
+        assert "Traceback" not in skipped.stderr
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # The holder died without releasing: the server (PostgreSQL) or the next taker
+    # (SQLite: its process is gone) frees the lock.
+    done = subprocess.run(
+        [sys.executable, "-m", "wfaudit", "retention", "run", "--once"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert " ok: " in done.stdout

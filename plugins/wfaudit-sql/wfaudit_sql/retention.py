@@ -588,6 +588,7 @@ class RetentionMixin:
             connection.execute(
                 update(archives).where(archives.c.snapshot_id == snapshot_id).values(values)
             )
+            self._renew_lock(connection)
             if event:
                 self._append(
                     connection,
@@ -651,6 +652,7 @@ class RetentionMixin:
                 ):
                     return f"legal hold {hold.id}"
             connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
+            self._renew_lock(connection)
             self._append(
                 connection,
                 tenant=row["tenant"],
@@ -1191,6 +1193,11 @@ class RetentionMixin:
                 finished_on=now if finished else None,
             )
         )
+        self._renew_lock(connection)
+
+    def _renew_lock(self, connection: Connection) -> None:
+        """Renew this process's SQLite lock row (its heartbeat), in a write that a
+        sweep or an expiry makes anyway: a long sweep keeps its lease."""
         if self.backend == "sqlite":
             connection.execute(
                 update(sweep_locks)
