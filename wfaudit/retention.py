@@ -28,6 +28,15 @@ store (in the transaction of each batch), so an interrupted sweep resumes where
 it stopped, with the same ``as_of`` time, and ends in the state, and with the
 counts, an uninterrupted one would have reached.
 
+Archives expire too: each archive record carries a retention date and its
+reason (``ttl``: the policy's ``archive_keep``; ``policy``: a rule's; ``manual``:
+an operator's), and :meth:`Sweeper.expire` deletes the objects past their date,
+never one a legal hold covers nor one whose snapshot is in the store.
+:meth:`Sweeper.run_cycle` is one unattended cycle (sweep, expiry, orphans) under
+the sweep lock, recorded in the store and told to the ``wfaudit_retention_run``
+observers; :func:`run_every` runs cycles on a schedule, with an injectable
+clock and sleep.
+
 Orphan cleanup deletes only this store's archive objects: an object is this
 store's when the snapshot its key and header name is one the store's audit
 trail knows (snapshot ids are unique to the store that audited them), and it is

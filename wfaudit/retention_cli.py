@@ -1,5 +1,6 @@
-"""The retention commands: ``retention plan|apply``, ``hold add|release|list``,
-``archive ID``, ``restore ID``, and the listing behind ``log --archived``.
+"""The retention commands: ``retention plan|apply|expire|run|keep``, ``hold
+add|release|list``, ``archive ID``, ``restore ID``, and the listing behind ``log
+--archived`` (every filter of ``log``, paged with ``--before``).
 
 Defined here and added to the ``wfaudit`` group by ``wfaudit.cli``. The policy is
 ``[tool.wfaudit.retention]`` of ``wfaudit.toml`` / ``pyproject.toml`` (see
