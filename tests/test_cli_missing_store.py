@@ -49,6 +49,8 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     # Commands that check their options (one of several is required) before
     # opening the store.
     "hold add": ("--pipeline", "p"),
+    "retention keep": ("--forever",),
+    "retention run": ("--once",),
     "retrigger": ("--workflow-id", "1", "--dry-run"),
     # The host's key, not the store's: to standard output, so that it leaves no file.
     "keys export": ("--output", "-"),

@@ -65,6 +65,7 @@ from wfaudit_hookspecs import (
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import Path, get_at
+from wfaudit_hookspecs.retention import RetentionRun
 
 from . import codec, conflicts, refs
 from . import history as _history
@@ -741,6 +742,11 @@ class Auditor:
             data=dict(data or {}),
             settings=self.settings.options,
         )
+
+    def notify_retention_run(self, run: RetentionRun) -> None:
+        """Tell the ``wfaudit_retention_run`` observers that a retention cycle ended
+        (webhooks alert on a failed one). Observer errors are logged and ignored."""
+        self._observe("wfaudit_retention_run", run=run, settings=self.settings.options)
 
     def _observe(self, name: str, **kwargs: Any) -> None:
         """Call an observer hook. Each observer is isolated by the plugin manager

@@ -110,7 +110,19 @@ def log(
         from .retention_cli import archived_listing
 
         with _state().auditor() as auditor:
-            archived_listing(auditor, pipeline_id=pipeline_id, limit=limit, fmt=fmt)
+            # The same filters as the live timeline; --before pages the archive.
+            query = history.history_query(
+                auditor,
+                pipeline_id=pipeline_id,
+                workflow_id=workflow_id,
+                workflow_type=workflow_type,
+                status=status,
+                labels=history.parse_labels(labels),
+                since=since,
+                until=until,
+                limit=limit,
+            )
+            archived_listing(auditor, query, before=before, fmt=fmt)
         return
     with _state().auditor() as auditor:
         query = history.history_query(

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from typing import Any
 
 import click
 
-from wfaudit_hookspecs import StoreError, StoreMaintenance, StoreStats
+from wfaudit_hookspecs import StoreError, StoreMaintenance
 
 from . import render
 from .cli import CliState, cli, json_option, store_options
@@ -159,40 +158,18 @@ def _write_private(path: pathlib.Path, text: str) -> None:
         raise AnchorError(f"cannot write the anchor file {path}: {error.strerror}") from None
 
 
-def _stats_data(stats: StoreStats, spool_depth: int, quarantined: int) -> dict[str, Any]:
-    return {
-        "snapshots": stats.snapshots,
-        "blobs": stats.blobs,
-        "events": stats.events,
-        "tenants": stats.tenants,
-        "by_status": dict(stats.by_status),
-        "raw_bytes": stats.raw_bytes,
-        "unique_raw_bytes": stats.unique_raw_bytes,
-        "stored_bytes": stats.stored_bytes,
-        "compression_ratio": round(stats.compression_ratio, 3),
-        "dedup_ratio": round(stats.dedup_ratio, 3),
-        "overall_ratio": round(stats.overall_ratio, 3),
-        "spool_depth": spool_depth,
-        "spool_quarantined": quarantined,
-    }
-
-
 @cli.command()
 @store_options
 @json_option
 def stats(as_json: bool) -> None:
     """Counts, bytes raw vs stored, compression and dedup ratios, spool depth."""
+    from .stats import stats_data
+
     with _state().auditor() as auditor:
-        store = auditor.store
-        if not isinstance(store, StoreMaintenance):
-            raise StoreError(f"the store at {store.url} does not report statistics")
-        numbers = store.stats(tenant=auditor.settings.tenant)
-        data = _stats_data(
-            numbers, auditor.spool.depth(auditor.settings.tenant), auditor.spool.quarantined()
-        )
-        url = store.url
+        data = stats_data(auditor)  # the web API's /api/v1/stats renders the same
+        url = auditor.store.url
     if as_json:
-        click.echo(render.dump_json({"store": url, "tenant": _state().tenant, **data}))
+        click.echo(render.dump_json({"store": url, **data}))
         return
     click.echo(
         f"store:         {url}" + (f" (tenant {_state().tenant})" if _state().tenant else "")
@@ -200,6 +177,9 @@ def stats(as_json: bool) -> None:
     click.echo(f"snapshots:     {data['snapshots']:,}")
     for status, count in data["by_status"].items():
         click.echo(f"  {status + ':':12} {count:,}")
+    click.echo("by type:")
+    for kind, count in data["by_workflow_type"].items():
+        click.echo(f"  {kind + ':':12} {count:,}")
     click.echo(f"blobs:         {data['blobs']:,} distinct configs")
     click.echo(f"events:        {data['events']:,}")
     click.echo(f"raw bytes:     {data['raw_bytes']:,} (every snapshot's config, whole)")
@@ -211,6 +191,10 @@ def stats(as_json: bool) -> None:
     click.echo(
         f"spool depth:   {data['spool_depth']:,} waiting, {data['spool_quarantined']} set aside"
     )
+    if data["archive"] is not None:
+        archive = data["archive"]
+        click.echo(f"archive:       {archive['objects']:,} objects, {archive['bytes']:,} bytes")
+        click.echo(f"last sweep:    {data['retention_last_success'] or 'never'} (last successful)")
 
 
 @cli.command()

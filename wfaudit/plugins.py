@@ -97,7 +97,11 @@ class _Failed:
     error: str
 
 
-OBSERVER_HOOKS: tuple[str, ...] = ("wfaudit_event", "wfaudit_audit_error")
+OBSERVER_HOOKS: tuple[str, ...] = (
+    "wfaudit_event",
+    "wfaudit_audit_error",
+    "wfaudit_retention_run",
+)
 """Hooks whose implementations only observe. pluggy stops a hook call at the
 first implementation that raises, so a broken observer would silence the others
 (metrics, webhooks): the manager isolates each one (:func:`_isolated`)."""

@@ -28,6 +28,15 @@ store (in the transaction of each batch), so an interrupted sweep resumes where
 it stopped, with the same ``as_of`` time, and ends in the state, and with the
 counts, an uninterrupted one would have reached.
 
+Archives expire too: each archive record carries a retention date and its
+reason (``ttl``: the policy's ``archive_keep``; ``policy``: a rule's; ``manual``:
+an operator's), and :meth:`Sweeper.expire` deletes the objects past their date,
+never one a legal hold covers nor one whose snapshot is in the store.
+:meth:`Sweeper.run_cycle` is one unattended cycle (sweep, expiry, orphans) under
+the sweep lock, recorded in the store and told to the ``wfaudit_retention_run``
+observers; :func:`run_every` runs cycles on a schedule, with an injectable
+clock and sleep.
+
 Orphan cleanup deletes only this store's archive objects: an object is this
 store's when the snapshot its key and header name is one the store's audit
 trail knows (snapshot ids are unique to the store that audited them), and it is
@@ -52,22 +61,27 @@ import attrs
 from wfaudit_hookspecs import (
     ConfigurationError,
     EventKind,
+    InvalidRequest,
     SnapshotNotFound,
     SnapshotRecord,
     Status,
     Store,
     StoreError,
     StoreUnavailable,
+    WfauditError,
     canonical_json,
     utcnow,
 )
 from wfaudit_hookspecs.retention import (
     ArchiveRecord,
+    ArchiveRetention,
     ArchiveStore,
     ExportedSnapshot,
     LegalHold,
     RetentionCandidate,
+    RetentionRun,
     StoreRetention,
+    SweepBusy,
     SweepProgress,
     SweepStep,
     hold_covers,
@@ -97,6 +111,11 @@ log = logging.getLogger("wfaudit.retention")
 __all__ = [
     "DEFAULT_KEEP",
     "Action",
+    "ArchiveAction",
+    "ArchiveItem",
+    "ArchiveVerdict",
+    "CycleResult",
+    "ExpiryReport",
     "PlanItem",
     "RestoreResult",
     "RetentionPolicy",
@@ -106,6 +125,8 @@ __all__ = [
     "SweepReport",
     "Sweeper",
     "parse_duration",
+    "parse_every",
+    "run_every",
 ]
 
 DAY = _dt.timedelta(days=1)
@@ -202,6 +223,10 @@ class RetentionRule:
     selector: tuple[tuple[str, str], ...]
     keep: _dt.timedelta | None
     archive: Archive = Archive.BEFORE_DELETE
+    archive_keep: _dt.timedelta | None = None
+    """How long the archive objects of matching snapshots are kept (None: forever),
+    when ``archive_keep_set``; else the policy's ``archive_keep`` applies."""
+    archive_keep_set: bool = False
 
     @classmethod
     def of(
@@ -209,9 +234,11 @@ class RetentionRule:
         selector: str,
         keep: object,
         archive: str | Archive = Archive.BEFORE_DELETE,
+        archive_keep: object = None,
     ) -> RetentionRule:
         """A rule from its settings' form: ``RetentionRule.of("category=security", "5y",
-        archive="immediately")``."""
+        archive="immediately", archive_keep="7y")`` (``archive_keep`` None: the
+        policy's)."""
         try:
             when = Archive(archive)
         except ValueError:
@@ -223,6 +250,10 @@ class RetentionRule:
             selector=parse_selector(selector),
             keep=parse_duration(keep, name=f"retention rule {selector!r}: keep"),
             archive=when,
+            archive_keep=None
+            if archive_keep is None
+            else parse_duration(archive_keep, name=f"retention rule {selector!r}: archive_keep"),
+            archive_keep_set=archive_keep is not None,
         )
 
     @property
@@ -238,6 +269,15 @@ class Verdict:
     due: _dt.datetime | None
     basis: str
     archive_now: bool
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveVerdict:
+    """How long the policy keeps one archive object, and why."""
+
+    expires_on: _dt.datetime | None
+    reason: str
+    basis: str
 
 
 @attrs.frozen(kw_only=True)
@@ -269,6 +309,9 @@ class RetentionPolicy:
     archive_url: str | None = None
     archive_prefix: str = "wfaudit"
     orphan_grace: _dt.timedelta = DAY
+    archive_keep: _dt.timedelta | None = None
+    """How long an archive object is kept after the archiving (None: forever),
+    unless a matching rule's ``archive_keep`` says otherwise."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> RetentionPolicy:
@@ -292,6 +335,7 @@ class RetentionPolicy:
             "archive_before_delete",
             "archive_url",
             "archive_prefix",
+            "archive_keep",
             "rules",
         }
         unknown = sorted(set(table) - known)
@@ -309,7 +353,7 @@ class RetentionPolicy:
                 raise ConfigurationError(
                     "each [[tool.wfaudit.retention.rules]] needs a selector and keep"
                 )
-            extra = sorted(set(entry) - {"selector", "keep", "archive"})
+            extra = sorted(set(entry) - {"selector", "keep", "archive", "archive_keep"})
             if extra:
                 raise ConfigurationError(f"retention rule has unknown keys: {', '.join(extra)}")
             rules.append(
@@ -317,6 +361,7 @@ class RetentionPolicy:
                     str(entry["selector"]),
                     entry["keep"],
                     entry.get("archive", Archive.BEFORE_DELETE),
+                    entry.get("archive_keep"),
                 )
             )
         floors = {}
@@ -344,6 +389,36 @@ class RetentionPolicy:
             archive_before_delete=before,
             archive_url=None if url is None else str(url),
             archive_prefix=str(table.get("archive_prefix", "wfaudit")).strip("/") or "wfaudit",
+            archive_keep=parse_duration(
+                table.get("archive_keep", "forever"), name="retention archive_keep"
+            ),
+        )
+
+    def archive_verdict(
+        self, labels: Mapping[str, str], archived_on: _dt.datetime
+    ) -> ArchiveVerdict:
+        """When an archive object (of a snapshot with these ``labels``, archived at
+        ``archived_on``) expires: the longest ``archive_keep`` of the matching rules
+        that set one (reason ``policy``), else the policy's (``ttl``)."""
+        matching = [
+            rule
+            for rule in self.rules
+            if rule.archive_keep_set and selector_matches(rule.selector, labels)
+        ]
+        if matching:
+            chosen = max(
+                matching,
+                key=lambda rule: (
+                    _dt.timedelta.max if rule.archive_keep is None else rule.archive_keep
+                ),
+            )
+            keep, reason = chosen.archive_keep, ArchiveRetention.POLICY
+            basis = f"rule {chosen.name}: archive kept {_describe(keep)}"
+        else:
+            keep, reason = self.archive_keep, ArchiveRetention.TTL
+            basis = f"archive_keep: {_describe(keep)}"
+        return ArchiveVerdict(
+            expires_on=None if keep is None else archived_on + keep, reason=reason, basis=basis
         )
 
     def verdict(self, candidate: RetentionCandidate) -> Verdict:
@@ -455,6 +530,72 @@ class SweepReport:
     failures: tuple[SweepFailure, ...] = ()
 
 
+class ArchiveAction(StrEnum):
+    """What an archive expiry sweep does with one archive record."""
+
+    KEEP = "keep"
+    """Not expired yet (or kept indefinitely)."""
+    EXPIRE = "expire"
+    """Past its retention date: the object and its record are deleted."""
+    HOLD = "hold"
+    """Past its date, but an active legal hold covers it."""
+    IN_STORE = "in-store"
+    """Past its date, but the snapshot is back in the store (restored, or not
+    deleted yet): the archive stays while the snapshot does."""
+    UNREADABLE = "unreadable"
+    """Its labels are unknown and its object cannot be read: left, reported."""
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveItem:
+    """One archive record in an expiry sweep: what happens to it and why."""
+
+    snapshot_id: str
+    tenant: str | None
+    pipeline_id: str
+    workflow_type: str
+    object_key: str
+    object_size: int
+    expires_on: _dt.datetime | None
+    retention_reason: str
+    action: ArchiveAction
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class ExpiryReport:
+    """What an archive expiry sweep did (or, with ``dry_run``, would do).
+
+    :ivar expired: archive objects deleted (would be, in a dry run).
+    :ivar bytes_freed: their bytes.
+    :ivar dated: records whose retention date the sweep set or refreshed from
+        the policy (records made before revision 0009 get theirs so).
+    :ivar items: the records past their date (expired, held, in the store,
+        unreadable), the first :data:`MAX_REPORTED_FAILURES` x 10 of them.
+    """
+
+    as_of: _dt.datetime
+    dry_run: bool
+    examined: int = 0
+    expired: int = 0
+    bytes_freed: int = 0
+    held: int = 0
+    in_store: int = 0
+    kept: int = 0
+    dated: int = 0
+    failed: int = 0
+    items: tuple[ArchiveItem, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class CycleResult:
+    """One cycle of :meth:`Sweeper.run_cycle`: the run as recorded, and the reports."""
+
+    run: RetentionRun
+    sweep: SweepReport | None = None
+    expiry: ExpiryReport | None = None
+
+
 @attrs.frozen(kw_only=True)
 class RestoreResult:
     """What :meth:`Sweeper.restore` did.
@@ -499,6 +640,9 @@ class Sweeper:
         that is not the configured one).
     :param notify: told of each archive, deletion and restore once the trail
         holds it (``Auditor.notify``, which calls the ``wfaudit_event`` observers).
+    :param on_run: told of each retention cycle's end (:meth:`run_cycle`), failed
+        or not (``Auditor.notify_retention_run``: the ``wfaudit_retention_run``
+        observers, which send a failed cycle as a signed webhook).
     """
 
     def __init__(
@@ -511,6 +655,7 @@ class Sweeper:
         actor: str | None = "wfaudit retention",
         open_other: Callable[[str], ArchiveStore] | None = None,
         notify: Notify | None = None,
+        on_run: Callable[[RetentionRun], None] | None = None,
     ) -> None:
         if archive is not None and url_has_credentials(archive.url):
             # The URL is recorded in every archive record and event: never a secret.
@@ -525,6 +670,8 @@ class Sweeper:
         self.actor = actor
         self._open_other = open_other
         self._notify = notify
+        self._on_run = on_run
+        self._others: dict[str, ArchiveStore] = {}
 
     @classmethod
     def for_auditor(cls, auditor: Auditor, *, archive: bool = True) -> Sweeper:
@@ -544,12 +691,16 @@ class Sweeper:
             tenant=auditor.settings.tenant,
             open_other=open_other,
             notify=auditor.notify,
+            on_run=auditor.notify_retention_run,
         )
 
     def close(self) -> None:
-        """Close the archive store."""
+        """Close the archive store (and the others opened for restores and expiry)."""
         if self.archive is not None:
             self.archive.close()
+        for other in self._others.values():
+            other.close()
+        self._others.clear()
 
     # -- deciding -------------------------------------------------------------------
 
@@ -691,51 +842,64 @@ class Sweeper:
         """
         self._check_archive()
         with self.store.sweep_lock(owner=_owner()):
-            state = self.store.open_sweep(tenant=self.tenant, as_of=utcnow())
-            as_of, cursor = state.as_of, state.cursor
-            counts: Counter[str] = Counter({k: int(v) for k, v in state.counts.items()})
-            holds = self.store.list_holds(tenant=self.tenant)
-            total = self.store.count_snapshots(tenant=self.tenant)
-            pending: list[tuple[RetentionCandidate, SweepStep]] = []
-            failures: list[SweepFailure] = []
-            candidates = self.store.iter_candidates(tenant=self.tenant, before_id=cursor)
-            for done, candidate in enumerate(candidates, start=1):
-                item = self.judge(candidate, as_of, holds)
-                counts[item.action.value] += 1
-                if item.action in (Action.ARCHIVE, Action.DELETE):
-                    record = None
-                    if item.archive and not candidate.archived:
-                        try:
-                            # Only an interrupted sweep can have left an unrecorded object.
-                            record = self._write_archive(candidate, on_step, reuse=state.resumed)
-                        except StoreUnavailable:
-                            raise  # the archive (or store) is down: nothing more can be done
-                        except StoreError as error:
-                            # This snapshot only (a blob that does not read, a key or
-                            # object the archive refuses): reported, skipped, and the
-                            # sweep goes on with the others.
-                            counts["done_failed"] += 1
-                            if len(failures) < MAX_REPORTED_FAILURES:
-                                failures.append(_failure(candidate, error))
-                            log.error("snapshot %s not archived, skipped: %s", candidate.id, error)
-                            cursor = candidate.id
-                            continue
-                    step = SweepStep(
-                        snapshot_id=candidate.id,
-                        archive=record,
-                        delete=item.action == Action.DELETE,
-                        reason={"policy": item.reason},
-                    )
-                    pending.append((candidate, step))
-                cursor = candidate.id
-                if len(pending) >= batch or done % (batch * 10) == 0:
-                    self._commit(pending, counts, state.id, cursor, on_step)
-                if on_item is not None:
-                    on_item(done, total)
-            self._commit(pending, counts, state.id, cursor, on_step)
-            cleaned = self._clean_orphans() if orphans else Counter[str]()
-            counts.update(cleaned)
-            self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=True)
+            return self._apply_locked(
+                orphans=orphans, batch=batch, on_item=on_item, on_step=on_step
+            )
+
+    def _apply_locked(
+        self,
+        *,
+        orphans: bool,
+        batch: int,
+        on_item: Callable[[int, int], None] | None,
+        on_step: StepCallback | None,
+    ) -> SweepReport:
+        """:meth:`apply`'s work, the caller holding the sweep lock."""
+        state = self.store.open_sweep(tenant=self.tenant, as_of=utcnow())
+        as_of, cursor = state.as_of, state.cursor
+        counts: Counter[str] = Counter({k: int(v) for k, v in state.counts.items()})
+        holds = self.store.list_holds(tenant=self.tenant)
+        total = self.store.count_snapshots(tenant=self.tenant)
+        pending: list[tuple[RetentionCandidate, SweepStep]] = []
+        failures: list[SweepFailure] = []
+        candidates = self.store.iter_candidates(tenant=self.tenant, before_id=cursor)
+        for done, candidate in enumerate(candidates, start=1):
+            item = self.judge(candidate, as_of, holds)
+            counts[item.action.value] += 1
+            if item.action in (Action.ARCHIVE, Action.DELETE):
+                record = None
+                if item.archive and not candidate.archived:
+                    try:
+                        # Only an interrupted sweep can have left an unrecorded object.
+                        record = self._write_archive(candidate, on_step, reuse=state.resumed)
+                    except StoreUnavailable:
+                        raise  # the archive (or store) is down: nothing more can be done
+                    except StoreError as error:
+                        # This snapshot only (a blob that does not read, a key or
+                        # object the archive refuses): reported, skipped, and the
+                        # sweep goes on with the others.
+                        counts["done_failed"] += 1
+                        if len(failures) < MAX_REPORTED_FAILURES:
+                            failures.append(_failure(candidate, error))
+                        log.error("snapshot %s not archived, skipped: %s", candidate.id, error)
+                        cursor = candidate.id
+                        continue
+                step = SweepStep(
+                    snapshot_id=candidate.id,
+                    archive=record,
+                    delete=item.action == Action.DELETE,
+                    reason={"policy": item.reason},
+                )
+                pending.append((candidate, step))
+            cursor = candidate.id
+            if len(pending) >= batch or done % (batch * 10) == 0:
+                self._commit(pending, counts, state.id, cursor, on_step)
+            if on_item is not None:
+                on_item(done, total)
+        self._commit(pending, counts, state.id, cursor, on_step)
+        cleaned = self._clean_orphans() if orphans else Counter[str]()
+        counts.update(cleaned)
+        self.store.save_sweep(state.id, cursor=cursor, counts=counts, finished=True)
         return SweepReport(
             as_of=as_of,
             counts={k: v for k, v in counts.items() if not k.startswith(("orphan", "done_"))},
@@ -859,6 +1023,7 @@ class Sweeper:
             archive.put(key, data)
             if on_step is not None:
                 on_step("object-written", candidate)
+        verdict = self.policy.archive_verdict(candidate.labels, archived_on)
         return ArchiveRecord(
             snapshot_id=candidate.id,
             tenant=candidate.tenant,
@@ -874,6 +1039,9 @@ class Sweeper:
             object_size=len(data),
             content_hash=candidate.content_hash,
             record_digest=exported.record_digest,
+            labels=dict(candidate.labels),
+            expires_on=verdict.expires_on,
+            retention_reason=verdict.reason,
         )
 
     def _check_archive(self) -> None:
@@ -891,6 +1059,323 @@ class Sweeper:
                 "archive_before_delete = false to delete without archiving"
             )
         return self.archive
+
+    # -- archive expiry ------------------------------------------------------------------
+
+    def judge_archive(
+        self,
+        record: ArchiveRecord,
+        labels: Mapping[str, str] | None,
+        as_of: _dt.datetime,
+        holds: list[LegalHold],
+    ) -> tuple[ArchiveItem, ArchiveVerdict | None]:
+        """The fate of one archive record at ``as_of``, and the policy's verdict on
+        it (None for a manual date, which sweeps leave as it is)."""
+        verdict = None
+        expires_on, why = record.expires_on, "set by an operator"
+        reason = record.retention_reason or ArchiveRetention.TTL
+        if labels is None:
+            return self._archive_item(
+                record,
+                expires_on,
+                reason,
+                ArchiveAction.UNREADABLE,
+                "its labels are unknown and its object does not read",
+            ), None
+        if record.retention_reason != ArchiveRetention.MANUAL:
+            verdict = self.policy.archive_verdict(labels, record.archived_on)
+            expires_on, reason, why = verdict.expires_on, verdict.reason, verdict.basis
+        if expires_on is None or expires_on > as_of:
+            until = "indefinitely" if expires_on is None else f"until {expires_on:%Y-%m-%d}"
+            item = self._archive_item(
+                record, expires_on, reason, ArchiveAction.KEEP, f"kept {until} ({why})"
+            )
+            return item, verdict
+        due = f"expired {expires_on:%Y-%m-%d} ({why})"
+        if record.present:
+            action, text = ArchiveAction.IN_STORE, f"the snapshot is in the store; {due}"
+        else:
+            action, text = ArchiveAction.EXPIRE, due
+            for hold in holds:
+                if hold_covers(
+                    hold,
+                    snapshot_id=record.snapshot_id,
+                    tenant=record.tenant,
+                    pipeline_id=record.pipeline_id,
+                    labels=labels,
+                ):
+                    action = ArchiveAction.HOLD
+                    text = f"legal hold {hold.id} ({hold.scope} {hold.target}); {due}"
+                    break
+        return self._archive_item(record, expires_on, reason, action, text), verdict
+
+    @staticmethod
+    def _archive_item(
+        record: ArchiveRecord,
+        expires_on: _dt.datetime | None,
+        reason: str,
+        action: ArchiveAction,
+        text: str,
+    ) -> ArchiveItem:
+        return ArchiveItem(
+            snapshot_id=record.snapshot_id,
+            tenant=record.tenant,
+            pipeline_id=record.pipeline_id,
+            workflow_type=record.workflow_type,
+            object_key=record.object_key,
+            object_size=record.object_size,
+            expires_on=expires_on,
+            retention_reason=reason,
+            action=action,
+            reason=text,
+        )
+
+    def expire(
+        self, *, dry_run: bool = False, on_item: Callable[[ArchiveItem], None] | None = None
+    ) -> ExpiryReport:
+        """Delete the archive objects past their retention date, holding the sweep lock.
+
+        Every archive record (of the tenant) is judged: a manual date stays as
+        it is; any other gets the date the policy says now (``archive_keep``, or
+        the longest of the matching rules'), refreshed in its record when it
+        changed. A record past its date is expired, unless an active legal hold
+        covers it or its snapshot is in the store: one store transaction checks
+        both again, deletes the record and appends ``archive.expired``; then the
+        object is deleted (an object left by a kill in between is an orphan that
+        the cleanup deletes). With ``dry_run`` nothing is written.
+
+        :raises SweepBusy: another sweep is running.
+        """
+        with self.store.sweep_lock(owner=_owner()):
+            return self._expire_locked(dry_run=dry_run, on_item=on_item)
+
+    def _expire_locked(
+        self, *, dry_run: bool, on_item: Callable[[ArchiveItem], None] | None = None
+    ) -> ExpiryReport:
+        as_of = utcnow()
+        holds = self.store.list_holds(tenant=self.tenant)
+        counts: Counter[str] = Counter()
+        items: list[ArchiveItem] = []
+        for record in self.store.iter_archives(tenant=self.tenant):
+            counts["examined"] += 1
+            labels = record.labels
+            learnt = False
+            if labels is None:
+                labels = self._labels_from_object(record)
+                learnt = labels is not None
+            item, verdict = self.judge_archive(record, labels, as_of, holds)
+            if on_item is not None:
+                on_item(item)
+            if (
+                not dry_run
+                and verdict is not None
+                and (
+                    learnt
+                    or verdict.expires_on != record.expires_on
+                    or verdict.reason != record.retention_reason
+                )
+            ):
+                self.store.set_archive_retention(
+                    record.snapshot_id,
+                    expires_on=verdict.expires_on,
+                    reason=verdict.reason,
+                    by=self.actor,
+                    labels=labels if learnt else None,
+                    event=False,
+                )
+                counts["dated"] += 1
+            if item.action == ArchiveAction.KEEP:
+                counts["kept"] += 1
+                continue
+            if item.action == ArchiveAction.EXPIRE and not dry_run:
+                target = self._archive_for(record.archive_url)  # before anything is written
+                blocked = self.store.expire_archive(
+                    record.snapshot_id,
+                    object_key=record.object_key,
+                    by=self.actor,
+                    data={"reason": item.reason},
+                )
+                if blocked is not None:
+                    # Found in the transaction: a hold placed, a snapshot restored, or
+                    # the record changed since it was read (then the next sweep judges it).
+                    if blocked.startswith("legal hold"):
+                        action = ArchiveAction.HOLD
+                    elif blocked.startswith("the snapshot is in the store"):
+                        action = ArchiveAction.IN_STORE
+                    else:
+                        action = ArchiveAction.KEEP
+                    item = attrs.evolve(item, action=action, reason=f"{blocked}; {item.reason}")
+                else:
+                    try:
+                        target.delete(record.object_key)
+                    except StoreUnavailable:
+                        raise
+                    except StoreError as error:
+                        # The record is gone: the object is an orphan the cleanup retries.
+                        log.error("archive object %s not deleted: %s", record.object_key, error)
+            counts["kept" if item.action == ArchiveAction.KEEP else item.action.value] += 1
+            if item.action == ArchiveAction.EXPIRE:
+                counts["bytes_freed"] += record.object_size
+            if len(items) < MAX_REPORTED_FAILURES * 10:
+                items.append(item)
+        return ExpiryReport(
+            as_of=as_of,
+            dry_run=dry_run,
+            examined=counts["examined"],
+            expired=counts[ArchiveAction.EXPIRE.value],
+            bytes_freed=counts["bytes_freed"],
+            held=counts[ArchiveAction.HOLD.value],
+            in_store=counts[ArchiveAction.IN_STORE.value],
+            kept=counts["kept"],
+            dated=counts["dated"],
+            failed=counts[ArchiveAction.UNREADABLE.value],
+            items=tuple(items),
+        )
+
+    def _labels_from_object(self, record: ArchiveRecord) -> dict[str, str] | None:
+        """The labels an archive object's header keeps (checked against its record's
+        SHA-256), for a record made before the records kept them; None if unreadable."""
+        try:
+            data = self._archive_for(record.archive_url).get(record.object_key)
+        except StoreUnavailable:
+            raise
+        except (StoreError, ConfigurationError):
+            return None
+        if object_sha256(data) != record.object_sha256:
+            return None
+        try:
+            labels = parse_object(data, where=record.object_key).row.get("labels")
+        except StoreError:
+            return None
+        if not isinstance(labels, Mapping):
+            return None
+        return {str(key): str(value) for key, value in labels.items()}
+
+    def keep_archive(
+        self,
+        snapshot_id: str,
+        *,
+        until: _dt.datetime | None = None,
+        forever: bool = False,
+        note: str | None = None,
+        by: str | None = None,
+    ) -> ArchiveRecord:
+        """Set an archive's retention date by hand (``until``, or ``forever``: reason
+        ``manual``, which sweeps leave as it is), or, with neither, give it back to
+        the policy; appends ``archive.retention_set`` to the trail.
+
+        :raises SnapshotNotFound: the snapshot has no archive record.
+        """
+        if until is not None and forever:
+            raise InvalidRequest("an archive is kept until a date or forever, not both")
+        record = self.store.get_archive(snapshot_id, tenant=self.tenant)
+        if record is None:
+            raise SnapshotNotFound(
+                f"snapshot {snapshot_id!r} has no archive record "
+                "(`wfaudit log --archived` lists the archived snapshots)"
+            )
+        labels = record.labels
+        if until is not None or forever:
+            expires_on, reason = until, ArchiveRetention.MANUAL
+        else:
+            if labels is None:
+                labels = self._labels_from_object(record)
+            verdict = self.policy.archive_verdict(labels or {}, record.archived_on)
+            expires_on, reason = verdict.expires_on, verdict.reason
+        return self.store.set_archive_retention(
+            snapshot_id,
+            expires_on=expires_on,
+            reason=reason,
+            by=by or self.actor,
+            note=note,
+            tenant=self.tenant,
+            labels=labels if record.labels is None else None,
+        )
+
+    # -- one scheduled cycle -------------------------------------------------------------
+
+    def run_cycle(self, *, batch: int = 100) -> CycleResult:
+        """One cycle of ``wfaudit retention run``, under the sweep lock: the sweep of
+        the store (archive, then delete), the expiry of the archive, the orphan
+        cleanup; recorded in the store (``retention_runs``, the last successful
+        one being what the metrics and alerts watch) and told to the
+        ``on_run`` observers, failed or not.
+
+        A cycle fails when something stops it (the store or the archive cannot be
+        reached, the policy needs an archive and none is configured) or when a
+        snapshot or an archive object could not be handled; a failed cycle is
+        recorded with its error and the next cycle resumes.
+
+        :raises SweepBusy: another sweep holds the lock (nothing is recorded:
+            the cycle did not run).
+        """
+        owner = _owner()
+        started = utcnow()
+        result: CycleResult | None = None
+        try:
+            with self.store.sweep_lock(owner=owner):
+                result = self._cycle(owner, batch)
+        except SweepBusy:
+            raise
+        except Exception as exc:  # the lock could not be taken or released: the store is down
+            run = (
+                result.run
+                if result is not None
+                else RetentionRun(
+                    id=_run_id(),
+                    tenant=self.tenant,
+                    started_on=started,
+                    finished_on=None,
+                    ok=False,
+                    owner=owner,
+                )
+            )
+            error = str(exc) if isinstance(exc, WfauditError) else _unexpected(exc)
+            run = attrs.evolve(run, finished_on=utcnow(), ok=False, error=error)
+            result = CycleResult(
+                run=run,
+                sweep=None if result is None else result.sweep,
+                expiry=None if result is None else result.expiry,
+            )
+        if self._on_run is not None:
+            self._on_run(result.run)
+        return result
+
+    def _cycle(self, owner: str, batch: int) -> CycleResult:
+        """:meth:`run_cycle`'s work, the caller holding the sweep lock."""
+        run = RetentionRun(
+            id=_run_id(),
+            tenant=self.tenant,
+            started_on=utcnow(),
+            finished_on=None,
+            ok=False,
+            owner=owner,
+        )
+        with _logged("the start of retention run %s is not recorded", run.id):
+            self.store.record_run(run)
+        sweep: SweepReport | None = None
+        expiry: ExpiryReport | None = None
+        error: str | None = None
+        try:
+            self._check_archive()
+            sweep = self._apply_locked(orphans=False, batch=batch, on_item=None, on_step=None)
+            expiry = self._expire_locked(dry_run=False)
+            cleaned = self._clean_orphans()
+        except Exception as exc:  # every failure of a cycle is reported, then survived
+            error = str(exc) if isinstance(exc, WfauditError) else _unexpected(exc)
+            cleaned = Counter()
+        counts = _cycle_counts(sweep, expiry, cleaned)
+        if error is None and counts["failed"]:
+            error = (
+                f"{counts['failed']} snapshot(s) or archive object(s) could not be "
+                "handled (`wfaudit retention apply` / `expire --dry-run` list them)"
+            )
+        run = attrs.evolve(
+            run, finished_on=utcnow(), ok=error is None, counts=dict(counts), error=error
+        )
+        with _logged("the end of retention run %s is not recorded", run.id):
+            self.store.record_run(run)
+        return CycleResult(run=run, sweep=sweep, expiry=expiry)
 
     # -- restoring and cleaning up ------------------------------------------------------
 
@@ -954,7 +1439,10 @@ class Sweeper:
             raise ConfigurationError(
                 f"the snapshot was archived to {url}, which is not the configured archive"
             )
-        return self._open_other(url)
+        opened = self._others.get(url)
+        if opened is None:
+            opened = self._others[url] = self._open_other(url)
+        return opened
 
     def clean_orphans(self, *, objects: bool = True) -> Counter[str]:
         """Delete blobs no snapshot uses, manifests none names, and this store's
@@ -1020,6 +1508,56 @@ class Sweeper:
         return removed
 
 
+def _cycle_counts(
+    sweep: SweepReport | None, expiry: ExpiryReport | None, cleaned: Counter[str]
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    if sweep is not None:
+        counts.update(
+            archived=sweep.archived,
+            deleted=sweep.deleted,
+            blocked=sweep.blocked,
+            failed=sweep.failed,
+        )
+    if expiry is not None:
+        counts.update(
+            expired=expiry.expired,
+            bytes_freed=expiry.bytes_freed,
+            archives_held=expiry.held,
+            failed=expiry.failed,
+        )
+    counts.update(cleaned)
+    return counts
+
+
+def _run_id() -> str:
+    return f"run-{os.urandom(10).hex()}"
+
+
+def _unexpected(exc: BaseException) -> str:
+    # The message of an unexpected error could quote data: name the type only.
+    return f"unexpected {type(exc).__name__} (run `wfaudit retention apply` to see it)"
+
+
+class _logged:
+    """Log (and swallow) a store error: recording a run must not hide the run's own
+    outcome, which the observers still hear of."""
+
+    def __init__(self, message: str, *args: object) -> None:
+        self.message, self.args = message, args
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any
+    ) -> bool:
+        if exc is None or not isinstance(exc, WfauditError):
+            return False
+        log.error(self.message + ": %s", *self.args, exc)
+        return True
+
+
 def _failure(candidate: RetentionCandidate, error: Exception) -> SweepFailure:
     return SweepFailure(
         snapshot_id=candidate.id,
@@ -1070,3 +1608,75 @@ def _stale_object(archive: ArchiveStore, key: str, snapshot_id: str, cutoff: _dt
         return False
     when = parsed.archived_on
     return when is not None and when < cutoff
+
+
+# -- scheduling ---------------------------------------------------------------------------
+
+_EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> _dt.timedelta:
+    """The period of ``retention run --every``: ``30s``, ``15m``, ``1h``, ``1d``.
+
+    :raises ConfigurationError: anything else, or less than a minute.
+    """
+    match = _EVERY.match(str(text).lower())
+    if match is None:
+        raise ConfigurationError(
+            f"--every {text!r} is not a period: write 15m, 1h, 6h or 1d (s, m, h, d)"
+        )
+    period = _dt.timedelta(seconds=int(match.group(1)) * _EVERY_UNITS[match.group(2)])
+    if period < _dt.timedelta(minutes=1):
+        raise ConfigurationError(f"--every {text!r} is shorter than a minute")
+    return period
+
+
+def run_every(
+    sweeper: Sweeper,
+    every: _dt.timedelta,
+    *,
+    cycles: int | None = None,
+    clock: Callable[[], _dt.datetime] = utcnow,
+    sleep: Callable[[float], None] | None = None,
+    on_cycle: Callable[[CycleResult, _dt.datetime], None] | None = None,
+    on_busy: Callable[[SweepBusy, _dt.datetime], None] | None = None,
+) -> int:
+    """Run :meth:`Sweeper.run_cycle` every ``every``, ``cycles`` times (None: until
+    interrupted); returns how many cycles ran.
+
+    Cycles start on a fixed grid (start, start + every, ...): a cycle that takes
+    longer than ``every`` makes the next start at once, and missed starts are
+    not made up. A cycle that finds the sweep lock taken (another runner, an
+    ``apply``) is skipped and ``on_busy`` told (with the next start); a failed
+    cycle is recorded and reported by :meth:`Sweeper.run_cycle` and the loop
+    goes on.
+
+    :param clock: what "now" is (the tests move a simulated clock).
+    :param sleep: waits a number of seconds (default :func:`time.sleep`).
+    """
+    import time
+
+    wait = time.sleep if sleep is None else sleep
+    done = 0
+    attempts = 0
+    start = clock()
+    due = start
+    while cycles is None or attempts < cycles:
+        now = clock()
+        if now < due:
+            wait((due - now).total_seconds())
+            continue
+        while due <= now:
+            due += every
+        attempts += 1
+        try:
+            result = sweeper.run_cycle()
+        except SweepBusy as busy:
+            if on_busy is not None:
+                on_busy(busy, due)
+            continue
+        done += 1
+        if on_cycle is not None:
+            on_cycle(result, due)
+    return done

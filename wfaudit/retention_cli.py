@@ -1,5 +1,6 @@
-"""The retention commands: ``retention plan|apply``, ``hold add|release|list``,
-``archive ID``, ``restore ID``, and the listing behind ``log --archived``.
+"""The retention commands: ``retention plan|apply|expire|run|keep``, ``hold
+add|release|list``, ``archive ID``, ``restore ID``, and the listing behind ``log
+--archived`` (every filter of ``log``, paged with ``--before``).
 
 Defined here and added to the ``wfaudit`` group by ``wfaudit.cli``. The policy is
 ``[tool.wfaudit.retention]`` of ``wfaudit.toml`` / ``pyproject.toml`` (see
@@ -17,13 +18,28 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from wfaudit_hookspecs import InvalidRequest, utcnow
-from wfaudit_hookspecs.retention import ArchiveRecord, HoldScope, LegalHold
+from wfaudit_hookspecs import HistoryQuery, InvalidRequest, utcnow
+from wfaudit_hookspecs.retention import (
+    ArchiveFilter,
+    ArchiveRecord,
+    HoldScope,
+    LegalHold,
+    SweepBusy,
+)
 
 from . import render, tables
 from .auditor import Auditor
 from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
-from .retention import Action, PlanItem, Sweeper
+from .history import parse_time
+from .retention import (
+    Action,
+    CycleResult,
+    ExpiryReport,
+    PlanItem,
+    Sweeper,
+    parse_every,
+    run_every,
+)
 from .tables import Column, Rows
 from .words import plural
 
@@ -214,6 +230,194 @@ def apply(no_orphans: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- archive expiry, scheduled runs ----------------------------------------------------------
+
+
+def _bytes(count: int) -> str:
+    return plural(count, "byte")
+
+
+EXPIRY_COLUMNS = (
+    Column("snapshot", "snapshot_id", "id"),
+    Column("pipeline", "pipeline_id", priority=2),
+    Column("bytes", "object_size", "fixed", priority=3, justify="right"),
+    Column("action", "action", "fixed"),
+    Column("why", "reason", priority=1, wrap=True),
+)
+"""The columns of ``wfaudit retention expire``, most important first."""
+
+
+def _expiry_rows(report: ExpiryReport, limit: int) -> Rows:
+    rows = Rows(
+        list(EXPIRY_COLUMNS),
+        title=f"Archive objects past their date as of {_time(report.as_of)} UTC "
+        f"({'dry run' if report.dry_run else 'expiry'})",
+    )
+    for item in report.items[:limit]:
+        rows.add(
+            item.snapshot_id,
+            item.pipeline_id,
+            f"{item.object_size:,}",
+            item.action,
+            item.reason,
+        )
+    return rows
+
+
+def expiry_summary(report: ExpiryReport) -> str:
+    """One line: what an archive expiry sweep did (or would do)."""
+    verb = "would expire" if report.dry_run else "expired"
+    freed = "would free" if report.dry_run else "freed"
+    return (
+        f"{verb} {plural(report.expired, 'archive object')}, {freed} {_bytes(report.bytes_freed)}; "
+        f"held {report.held}, snapshot in the store {report.in_store}, kept {report.kept}, "
+        f"dated {report.dated}, unreadable {report.failed}"
+    )
+
+
+@retention.command()
+@click.option("--dry-run", is_flag=True, help="Report what would expire; delete nothing.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Rows of the table (the JSON report lists up to 1,000).",
+)
+@store_options
+@json_option
+def expire(dry_run: bool, limit: int, as_json: bool) -> None:
+    """Delete the archive objects past their retention date (never under a legal hold)."""
+    with _state().auditor() as auditor:
+        sweeper = Sweeper.for_auditor(auditor)
+        report = sweeper.expire(dry_run=dry_run)
+    if as_json:
+        click.echo(render.dump_json(render.to_json_data(report)))
+    else:
+        if report.items:
+            tables.emit(_expiry_rows(report, limit))
+            verb = "would be" if report.dry_run else "were"
+            click.echo(f"expire: the object and its record {verb} deleted")
+        click.echo(expiry_summary(report))
+    if report.failed:
+        sys.exit(1)
+
+
+BUSY_EXIT = 75
+"""``retention run --once`` skipped because another run holds the sweep lock
+(EX_TEMPFAIL: a systemd unit says ``SuccessExitStatus=75``)."""
+
+
+def cycle_line(result: CycleResult) -> str:
+    """One line: how a retention cycle went."""
+    run = result.run
+    counts = run.counts
+    did = (
+        f"archived {counts.get('archived', 0)}, deleted {counts.get('deleted', 0)}, "
+        f"blocked {counts.get('blocked', 0)}, expired {counts.get('expired', 0)} archive "
+        f"objects ({_bytes(counts.get('bytes_freed', 0))} freed)"
+    )
+    if run.ok:
+        return f"retention run {run.id} ok: {did}"
+    return f"retention run {run.id} failed: {run.error}; {did}"
+
+
+@retention.command("run")
+@click.option(
+    "--every",
+    metavar="PERIOD",
+    default=None,
+    help="Run a cycle every PERIOD (15m, 1h, 1d) until interrupted.",
+)
+@click.option("--once", is_flag=True, help="Run one cycle and exit (for a CronJob or timer).")
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --every: stop after this many cycles.",
+)
+@store_options
+@json_option
+def run_command(every: str | None, once: bool, cycles: int | None, as_json: bool) -> None:
+    """Sweep the store, expire the archive and clean up orphans: once, or on a schedule.
+
+    Each cycle holds the store's sweep lock (a second runner skips its cycle and
+    says so; --once then exits 75), is recorded in the store (the last
+    successful one is a metric), and a failed cycle is sent to the
+    wfaudit_retention_run observers (a signed webhook with wfaudit-webhooks).
+    Exit status of --once: 0 ok, 1 failed, 75 skipped (another run holds the lock).
+    """
+    if (every is None) == (not once):
+        raise InvalidRequest("give one of --every PERIOD or --once")
+    period = None if every is None else parse_every(every)
+
+    def report(result: CycleResult, next_at: Any = None) -> None:
+        if as_json:
+            click.echo(json.dumps(render.to_json_data(result.run), default=str))
+        else:
+            after = "" if next_at is None else f"; next at {_time(next_at)} UTC"
+            click.echo(cycle_line(result) + after)
+
+    def busy(error: SweepBusy, next_at: Any) -> None:
+        click.echo(f"{error}: this cycle is skipped; next at {_time(next_at)} UTC", err=True)
+
+    with _state().auditor() as auditor:
+        sweeper = Sweeper.for_auditor(auditor)
+        if period is None:
+            try:
+                result = sweeper.run_cycle()
+            except SweepBusy as error:
+                click.echo(f"{error}: this run is skipped", err=True)
+                sys.exit(BUSY_EXIT)
+            report(result)
+            if not result.run.ok:
+                sys.exit(1)
+            return
+        try:
+            run_every(sweeper, period, cycles=cycles, on_cycle=report, on_busy=busy)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+
+
+@retention.command("keep")
+@click.argument("snapshot_id")
+@click.option("--until", "until", default=None, metavar="TIME", help="Keep the archive until then.")
+@click.option("--forever", is_flag=True, help="Keep the archive indefinitely.")
+@click.option(
+    "--policy", "by_policy", is_flag=True, help="Give the date back to the policy (ttl or rule)."
+)
+@click.option("--reason", "note", default=None, help="Why (recorded in the audit trail).")
+@click.option("--by", default=None, help="Who sets it.")
+@store_options
+@json_option
+def keep_command(
+    snapshot_id: str,
+    until: str | None,
+    forever: bool,
+    by_policy: bool,
+    note: str | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Set an archive's retention date by hand (reason manual), or give it back to the policy."""
+    if sum((until is not None, forever, by_policy)) != 1:
+        raise InvalidRequest("give one of --until TIME, --forever or --policy")
+    with _state().auditor() as auditor:
+        sweeper = Sweeper.for_auditor(auditor, archive=False)
+        record = sweeper.keep_archive(
+            snapshot_id,
+            until=None if until is None else parse_time(until),
+            forever=forever,
+            note=note,
+            by=by,
+        )
+    if as_json:
+        click.echo(render.dump_json(archived_json(record)))
+        return
+    when = "indefinitely" if record.expires_on is None else f"until {_time(record.expires_on)} UTC"
+    click.echo(f"archive of {record.snapshot_id} kept {when} ({record.retention_reason})")
+
+
 # -- legal holds ---------------------------------------------------------------------
 
 
@@ -371,16 +575,28 @@ def restore(snapshot_id: str, by: str | None, as_json: bool) -> None:
         click.echo(f"{result.snapshot_id} is in the store already; nothing to restore")
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 ARCHIVED_COLUMNS = (
     Column("id", "snapshot_id", "id"),
     Column("type", "workflow_type", "fixed", priority=2),
     Column("workflow", "workflow_id", priority=1),
     Column("pipeline", "pipeline_id", priority=4),
     Column("status", "status", "fixed", priority=3),
-    Column("created", "created_on", "fixed", priority=6, compact=_compact_time),
+    Column("started", "started_on", "fixed", priority=6, compact=_compact_time),
+    Column("finished", "finished_on", "fixed", priority=9, compact=_compact_time),
+    Column("took", "duration", "fixed", priority=8),
     Column("archived", "archived_on", "fixed", priority=5, compact=_compact_time),
-    Column("in store", "present", "fixed", priority=7),
-    Column("object", "object_key", priority=8),
+    Column("expires", "expires", priority=7),
+    Column("in store", "present", "fixed", priority=10),
+    Column("object", "object_key", priority=11),
 )
 """The columns of ``wfaudit log --archived``, most important first."""
 
@@ -389,39 +605,101 @@ def archived_rows(records: list[ArchiveRecord]) -> Rows:
     """The table of ``wfaudit log --archived``."""
     rows = Rows(list(ARCHIVED_COLUMNS), title="Archived snapshots")
     for record in records:
+        expires = (
+            "-"
+            if record.retention_reason is None
+            else f"{_time(record.expires_on) if record.expires_on else 'never'} "
+            f"({record.retention_reason})"
+        )
         rows.add(
             record.snapshot_id,
             record.workflow_type,
             record.workflow_id,
             record.pipeline_id,
             record.status,
-            _time(record.created_on),
+            _time(record.started_on),
+            _time(record.finished_on),
+            _duration(record.duration_seconds),
             _time(record.archived_on),
+            expires,
             "yes" if record.present else "no",
             record.object_key,
         )
     return rows
 
 
+ARCHIVE_FILTER_FIELDS: dict[str, str] = {
+    "tenant": "the auditor's tenant scope",
+    "pipeline_id": "pipeline_id",
+    "workflow_id": "workflow_id",
+    "workflow_type": "workflow_type",
+    "status": "status",
+    "labels": "labels",
+    "since": "since",
+    "before": "until",
+    "before_id": "before (a cursor: the last snapshot id of the previous page)",
+    "limit": "limit",
+    "offset": "refused (no HEAD~N among archives)",
+}
+"""Where each filter of the live history (``HistoryQuery``) goes in an archive
+listing: every filter ``wfaudit log`` takes applies to ``--archived`` too (a test
+fails when ``HistoryQuery`` gains a field this mapping does not place)."""
+
+
+def archive_filter(query: HistoryQuery, *, before: str | None = None) -> ArchiveFilter:
+    """The archive filter of a live history query (``before``: the paging cursor)."""
+    if query.offset:
+        raise InvalidRequest("archived snapshots are paged with --before, not an offset")
+    return ArchiveFilter(
+        pipeline_id=query.pipeline_id,
+        workflow_id=query.workflow_id,
+        workflow_type=query.workflow_type,
+        status=None if query.status is None else str(query.status),
+        labels=tuple(sorted(query.labels.items())),
+        since=query.since,
+        until=query.before,
+        before=before,
+    )
+
+
+def archived_records(
+    auditor: Auditor, query: HistoryQuery, *, before: str | None = None
+) -> list[ArchiveRecord]:
+    """One page of archived snapshots (newest archive first) matching every filter."""
+    store = Sweeper.for_auditor(auditor, archive=False).store
+    where = archive_filter(query, before=before)
+    records: list[ArchiveRecord] = []
+    for record in store.iter_archives(
+        tenant=auditor.settings.tenant, batch=min(query.limit, 500), where=where
+    ):
+        records.append(record)
+        if len(records) >= query.limit:
+            break
+    return records
+
+
+def archived_json(record: ArchiveRecord) -> dict[str, Any]:
+    """One archive record as ``log --archived --json`` prints it."""
+    data: dict[str, Any] = render.to_json_data(record)
+    data["duration_seconds"] = record.duration_seconds
+    return data
+
+
 def archived_listing(
     auditor: Auditor,
+    query: HistoryQuery,
     *,
-    pipeline_id: str | None = None,
-    limit: int = 50,
+    before: str | None = None,
     as_json: bool = False,
     fmt: str = "table",
 ) -> None:
-    """Print the archived snapshots, newest archive first (``wfaudit log --archived``),
-    as JSON (``as_json``, or ``fmt`` json), a table or TSV (:mod:`wfaudit.tables`)."""
-    store = Sweeper.for_auditor(auditor, archive=False).store
-    records: list[ArchiveRecord] = []
-    for record in store.iter_archives(tenant=auditor.settings.tenant, batch=min(limit, 500)):
-        if pipeline_id is not None and record.pipeline_id != pipeline_id:
-            continue
-        records.append(record)
-        if len(records) >= limit:
-            break
+    """Print a page of archived snapshots, newest archive first (``wfaudit log
+    --archived``), with every filter of ``log`` applied, as JSON (``as_json``, or
+    ``fmt`` json), a table or TSV (:mod:`wfaudit.tables`)."""
+    records = archived_records(auditor, query, before=before)
     if as_json or fmt == "json":
-        click.echo(render.dump_json(render.to_json_data(records)))
-    else:
-        tables.emit(archived_rows(records), fmt)
+        click.echo(render.dump_json([archived_json(record) for record in records]))
+        return
+    tables.emit(archived_rows(records), fmt)
+    if fmt == "table" and len(records) == query.limit:
+        click.echo(f"more: wfaudit log --archived ... --before {records[-1].snapshot_id}")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         TriggerRequest,
     )
     from .protocols import MaskContext, Store
-    from .retention import ArchiveStore
+    from .retention import ArchiveStore, RetentionRun
 
 __all__ = [
     "wfaudit_audit_error",
@@ -46,6 +46,7 @@ __all__ = [
     "wfaudit_register_commands",
     "wfaudit_restore_secrets",
     "wfaudit_restore_sources",
+    "wfaudit_retention_run",
     "wfaudit_workflow_types",
 ]
 
@@ -356,6 +357,24 @@ def wfaudit_event(
         retrigger: the new attempt's record, whose ``parent`` is the old one).
     :param data: JSON data about the operation (``status`` for an outcome); it
         never holds a secret or a config value.
+    :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for an
+        observer's options.
+    """
+
+
+@hookspec
+def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> None:
+    """Observe the end of one cycle of ``wfaudit retention run`` (observers).
+
+    Called for every implementation once the cycle ended, whether it succeeded
+    (``run.ok``) or failed (``run.error`` says why: the store or the archive
+    could not be reached, a snapshot or an object could not be handled), after
+    the store recorded it when it could. A notification plugin alerts on a
+    failed cycle (wfaudit-webhooks sends ``retention.failed``). Errors in an
+    observer are logged and ignored.
+
+    :param run: the cycle: its id, tenant scope, start and end, ``ok``, what it
+        did (``counts``) and the error of a failed one (a message, never data).
     :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for an
         observer's options.
     """

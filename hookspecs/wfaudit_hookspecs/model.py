@@ -714,6 +714,11 @@ class EventKind:
     ANNOTATED = "snapshot.annotated"
     ARCHIVED = "snapshot.archived"
     RESTORED = "snapshot.restored"
+    ARCHIVE_EXPIRED = "archive.expired"
+    """An archive object deleted at the end of its retention date (the snapshot's
+    archive record goes with it; the trail keeps this event)."""
+    ARCHIVE_RETENTION_SET = "archive.retention_set"
+    """An operator changed an archive's retention date (``wfaudit archive keep``)."""
     DELETED = "snapshot.deleted"
     HOLD_SET = "legal_hold.set"
     HOLD_RELEASED = "legal_hold.released"
@@ -832,6 +837,8 @@ class StoreStats:
     events: int = 0
     tenants: int = 0
     by_status: Mapping[str, int] = attrs.field(factory=dict)
+    by_workflow_type: Mapping[str, int] = attrs.field(factory=dict)
+    """Snapshots by workflow type (CI, PRE_CD, POST_CD, an adapter's types)."""
     raw_bytes: int = 0
     unique_raw_bytes: int = 0
     stored_bytes: int = 0

@@ -20,13 +20,16 @@ from .errors import InvalidRequest, StoreError
 from .model import Blob
 
 __all__ = [
+    "ArchiveFilter",
     "ArchiveRecord",
+    "ArchiveRetention",
     "ArchiveStore",
     "DeleteOutcome",
     "ExportedSnapshot",
     "HoldScope",
     "LegalHold",
     "RetentionCandidate",
+    "RetentionRun",
     "StepDone",
     "StoreRetention",
     "SweepBusy",
@@ -185,6 +188,82 @@ class ArchiveRecord:
     record_digest: str
     restored_on: _dt.datetime | None = None
     present: bool = True
+    labels: Mapping[str, str] | None = None
+    """The snapshot's labels; None when unknown (a record made before revision 0009
+    of a snapshot deleted by then, until the expiry sweep reads its object)."""
+    started_on: _dt.datetime | None = None
+    """When the run was reported running (else when it was triggered)."""
+    finished_on: _dt.datetime | None = None
+    """When the run ended (its terminal outcome); None if it never reported one."""
+    expires_on: _dt.datetime | None = None
+    """When the archive object may be deleted; None: kept indefinitely (or, with
+    no ``retention_reason``, not given a date yet)."""
+    retention_reason: str | None = None
+    """Why ``expires_on``: one of :class:`ArchiveRetention`'s values; None for a
+    record made before revision 0009 that no expiry sweep has dated yet."""
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """How long the run took (``finished_on - started_on``), if it ended."""
+        if self.finished_on is None or self.started_on is None:
+            return None
+        return max(0.0, (self.finished_on - self.started_on).total_seconds())
+
+
+class ArchiveRetention:
+    """Why an archive record has the retention date it has."""
+
+    TTL = "ttl"
+    """The policy's ``archive_keep``, counted from the archiving (or forever)."""
+    POLICY = "policy"
+    """A label rule's ``archive_keep`` (the longest of the rules that match)."""
+    MANUAL = "manual"
+    """Set by an operator (``wfaudit archive keep``); sweeps leave it as it is."""
+
+    ALL = (TTL, POLICY, MANUAL)
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveFilter:
+    """Which archive records a listing wants (every given filter must match).
+
+    :ivar labels: ``(key, value)`` pairs that must all be among the labels (a
+        record whose labels are unknown matches no label filter).
+    :ivar since: created at or after; :ivar until: created before.
+    :ivar before: the next page: records after this snapshot id's, in listing
+        order (newest archive first).
+    """
+
+    pipeline_id: str | None = None
+    workflow_id: str | None = None
+    workflow_type: str | None = None
+    status: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    since: _dt.datetime | None = None
+    until: _dt.datetime | None = None
+    before: str | None = None
+    present: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RetentionRun:
+    """One cycle of ``wfaudit retention run``: sweep, archive expiry, orphans.
+
+    :ivar ok: the cycle ended without error and every snapshot and object it
+        judged was handled (none failed).
+    :ivar counts: what it did: ``archived``, ``deleted``, ``blocked``,
+        ``expired``, ``bytes_freed``, ``failed`` ...
+    :ivar error: why a failed cycle failed (a message, never data).
+    """
+
+    id: str
+    tenant: str | None
+    started_on: _dt.datetime
+    finished_on: _dt.datetime | None
+    ok: bool
+    owner: str
+    counts: Mapping[str, int] = attrs.field(factory=dict)
+    error: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -384,10 +463,58 @@ class StoreRetention(Protocol):
         ...
 
     def iter_archives(
-        self, *, tenant: str | None = None, present: bool | None = None, batch: int = 500
+        self,
+        *,
+        tenant: str | None = None,
+        present: bool | None = None,
+        batch: int = 500,
+        where: ArchiveFilter | None = None,
     ) -> Iterator[ArchiveRecord]:
         """Archive records, newest archive first, a page at a time; ``present``
-        filters on whether the snapshot row is still in the store."""
+        filters on whether the snapshot row is still in the store, ``where`` on
+        the rest (and pages with its ``before``)."""
+        ...
+
+    def set_archive_retention(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: _dt.datetime | None,
+        reason: str,
+        by: str | None,
+        note: str | None = None,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        event: bool = True,
+    ) -> ArchiveRecord:
+        """Give an archive record its retention date and reason; with ``event``
+        (a manual change), append an ``archive.retention_set`` event too. ``labels``
+        fills in labels the record did not know.
+
+        :raises SnapshotNotFound: no archive record of that snapshot.
+        """
+        ...
+
+    def expire_archive(
+        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
+    ) -> str | None:
+        """Delete an expired archive record and append ``archive.expired``, in one
+        transaction that checks again that no active legal hold covers it and
+        that its snapshot is not back in the store; returns why it was not
+        expired, or None when it was (the caller then deletes the object)."""
+        ...
+
+    def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
+        """How many archive records there are (of ``tenant``) and their objects' bytes."""
+        ...
+
+    def record_run(self, run: RetentionRun) -> None:
+        """Record (insert or update) a retention run."""
+        ...
+
+    def last_run(self, *, tenant: str | None = None, ok: bool | None = True) -> RetentionRun | None:
+        """The latest finished run (of ``tenant``'s scope; None: every tenant's),
+        only successful ones by default."""
         ...
 
     def delete_snapshot(

@@ -7,6 +7,7 @@ the restore. The command line is run as a user runs it: a real process.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import pathlib
@@ -29,6 +30,7 @@ from wfaudit_hookspecs.retention import HoldScope
 from wfaudit_objectstore.testing import S3Endpoint
 
 ENDPOINT_SECRET = "sekrit2-endpoint-password"
+DAY = dt.timedelta(days=1)
 
 
 @pytest.fixture
@@ -302,6 +304,44 @@ def test_long_identities_archive_and_restore_on_s3(
             assert sweeper.restore(sid, by="ops").restored
             restored = auditor.get_snapshot_by_id(sid)
             assert restored == originals[sid] and restored.pipeline_id == pipeline
+        assert_verified(auditor)
+    finally:
+        archive.close()
+
+
+def test_archive_objects_expire_on_s3_never_under_a_hold(
+    auditor: Auditor, seaweedfs: S3Endpoint, wfaudit_clock: Clock
+) -> None:
+    """The expiry sweep against SeaweedFS: objects past their date are deleted from
+    the bucket (bytes freed as the bucket counts them), a held one stays, a dry
+    run deletes nothing, and ``wfaudit verify`` passes throughout."""
+    ids = [trigger(auditor, n, labels={"case": "hold-me"} if n == 0 else {}) for n in range(4)]
+    archive = seaweedfs.archive(f"expiry-{uuid.uuid4().hex[:8]}")
+    sweeper = Sweeper(auditor.store, RetentionPolicy(archive_keep=10 * DAY), archive=archive)
+    store: Any = auditor.store
+    try:
+        wfaudit_clock.advance(days=31)
+        assert sweeper.apply().deleted == 4
+        store.add_hold(
+            scope=HoldScope.SELECTOR, target="case=hold-me", tenant=None, reason="x", by="legal"
+        )
+        keys = {record.snapshot_id: record.object_key for record in store.iter_archives()}
+        sizes = {sid: archive.size(key) for sid, key in keys.items()}
+        assert all(sizes.values())
+
+        wfaudit_clock.advance(days=11)
+        dry = sweeper.expire(dry_run=True)
+        assert (dry.expired, dry.held) == (3, 1)
+        assert sorted(archive.iter_keys("wfaudit/v1/")) == sorted(keys.values())
+
+        done = sweeper.expire()
+        assert (done.expired, done.held) == (3, 1)
+        assert done.bytes_freed == sum(size or 0 for sid, size in sizes.items() if sid != ids[0])
+        assert list(archive.iter_keys("wfaudit/v1/")) == [keys[ids[0]]]
+        assert [record.snapshot_id for record in store.iter_archives()] == [ids[0]]
+        assert_verified(auditor)
+        # The held one is still restorable, byte for byte.
+        assert sweeper.restore(ids[0]).restored
         assert_verified(auditor)
     finally:
         archive.close()

@@ -9,6 +9,7 @@ the spool's depth at scrape time, and :func:`~wfaudit_prometheus.exporter.serve`
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .metrics import REGISTRY
@@ -16,7 +17,11 @@ from .metrics import REGISTRY
 if TYPE_CHECKING:
     from .exporter import StoreCollector, make_registry, serve
 
-__all__ = ["REGISTRY", "StoreCollector", "make_registry", "serve"]
+__all__ = ["REGISTRY", "RULES_FILE", "StoreCollector", "make_registry", "serve"]
+
+RULES_FILE = Path(__file__).resolve().parent / "rules" / "wfaudit-retention.rules.yml"
+"""The shipped Prometheus alert rules: no successful retention sweep in 24 hours,
+the store or the archive over a size threshold."""
 
 _LAZY = {"StoreCollector": "exporter", "make_registry": "exporter", "serve": "exporter"}
 """Imported on first use: loading the ``prometheus`` entry point (every ``wfaudit``

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from wfaudit import Auditor
 from wfaudit_hookspecs import ConfigurationError, StoreMaintenance, WfauditError
+from wfaudit_hookspecs.retention import StoreRetention
 
 from . import metrics
 from .metrics import STATUSES
@@ -110,6 +111,32 @@ class StoreCollector(Collector):
             family = GaugeMetricFamily(name, help_text)
             family.add_metric([], value)
             yield family
+        if isinstance(store, StoreRetention):
+            yield from _retention_gauges(store, tenant)
+
+
+def _retention_gauges(store: StoreRetention, tenant: str | None) -> Iterator[Metric]:
+    """The archive's size and the last successful ``wfaudit retention run`` cycle."""
+    try:
+        objects, size = store.archive_totals(tenant=tenant)
+        last = store.last_run(tenant=tenant)
+    except WfauditError:
+        return
+    success = 0.0
+    if last is not None and last.finished_on is not None:
+        success = last.finished_on.timestamp()
+    for name, help_text, value in (
+        ("wfaudit_archive_objects", "Archive objects the store's records name.", objects),
+        ("wfaudit_archive_bytes", "Bytes of those archive objects.", size),
+        (
+            "wfaudit_retention_last_success_timestamp_seconds",
+            "When the last successful `wfaudit retention run` cycle ended (Unix time; 0: never).",
+            success,
+        ),
+    ):
+        family = GaugeMetricFamily(name, help_text)
+        family.add_metric([], value)
+        yield family
 
 
 def make_registry(auditor: Auditor | None = None) -> CollectorRegistry:

@@ -31,6 +31,7 @@ __all__ = [
     "OUTCOMES",
     "REGISTRY",
     "RETENTION_ACTIONS",
+    "RETENTION_RUNS",
     "RETRIGGER_ATTEMPTS",
     "RETRIGGER_OUTCOMES",
     "RETRY_DECISIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "STATUSES",
     "WORKFLOW_TYPES",
     "LabelValues",
+    "archive_expiry",
 ]
 
 OTHER = "other"
@@ -160,3 +162,35 @@ EVENTS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+RETENTION_RUNS = Counter(
+    "wfaudit_retention_runs",
+    "Cycles of `wfaudit retention run` that ended, by outcome: ok, failed.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+_expiry: tuple[Counter, Counter] | None = None
+_expiry_lock = threading.Lock()
+
+
+def archive_expiry() -> tuple[Counter, Counter]:
+    """``wfaudit_archive_expired_objects_total`` and ``wfaudit_archive_freed_bytes_total``,
+    made on first use: a counter without labels writes its value file in
+    multiprocess mode as soon as it is made, and a process that never expires an
+    archive (every orchestrator) must not need the directory for it."""
+    global _expiry
+    with _expiry_lock:
+        if _expiry is None:
+            _expiry = (
+                Counter(
+                    "wfaudit_archive_expired_objects",
+                    "Archive objects deleted at the end of their retention date by "
+                    "retention cycles.",
+                    registry=REGISTRY,
+                ),
+                Counter(
+                    "wfaudit_archive_freed_bytes",
+                    "Bytes of the archive objects retention cycles expired.",
+                    registry=REGISTRY,
+                ),
+            )
+        return _expiry

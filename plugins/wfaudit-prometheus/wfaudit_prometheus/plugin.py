@@ -38,6 +38,7 @@ from wfaudit_hookspecs import (
     TriggerRequest,
     hookimpl,
 )
+from wfaudit_hookspecs.retention import RetentionRun
 
 from . import metrics
 
@@ -50,6 +51,7 @@ __all__ = [
     "wfaudit_pre_trigger",
     "wfaudit_register_commands",
     "wfaudit_restore_secrets",
+    "wfaudit_retention_run",
 ]
 
 log = logging.getLogger("wfaudit.prometheus")
@@ -215,6 +217,16 @@ def _count_event(kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any]) -
             metrics.RETRIGGER_OUTCOMES.labels(workflow_type, status).inc()
     elif kind in RETENTION_KINDS:
         metrics.RETENTION_ACTIONS.labels(metrics.ACTIONS(kind)).inc()
+
+
+@hookimpl
+def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> None:
+    """Count retention cycles by outcome, and the archive objects and bytes they expired."""
+    with _guarded():
+        metrics.RETENTION_RUNS.labels("ok" if run.ok else "failed").inc()
+        expired, freed = metrics.archive_expiry()
+        expired.inc(int(run.counts.get("expired", 0)))
+        freed.inc(int(run.counts.get("bytes_freed", 0)))
 
 
 @hookimpl

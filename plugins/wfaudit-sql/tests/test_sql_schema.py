@@ -27,6 +27,7 @@ TABLES = {"blobs", "snapshots", "events", "chain_heads", "manifests", VERSION_TA
 TABLES |= {"tags", "annotations"}  # 0004
 TABLES |= {"legal_holds", "archives", "retention_sweeps", "sweep_locks"}  # 0006
 TABLES |= {"store_meta"}  # 0008
+TABLES |= {"retention_runs"}  # 0009
 
 
 def tables(sql: Engine) -> set[str]:

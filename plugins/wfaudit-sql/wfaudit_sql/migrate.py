@@ -27,7 +27,7 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0008_keyid"
+HEAD_REVISION = "0009_archive_expiry"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_audit_chain",
@@ -37,6 +37,7 @@ KNOWN_REVISIONS = (
     "0006_retention",
     "0007_chain",
     "0008_keyid",
+    "0009_archive_expiry",
 )
 """Every revision this version of the code can upgrade from, oldest first."""
 

@@ -38,12 +38,15 @@ from wfaudit_hookspecs import (
     utcnow,
 )
 from wfaudit_hookspecs.retention import (
+    ArchiveFilter,
     ArchiveRecord,
+    ArchiveRetention,
     DeleteOutcome,
     ExportedSnapshot,
     HoldScope,
     LegalHold,
     RetentionCandidate,
+    RetentionRun,
     StepDone,
     SweepBusy,
     SweepProgress,
@@ -51,6 +54,7 @@ from wfaudit_hookspecs.retention import (
     SweepStep,
     hold_covers,
     parse_selector,
+    selector_matches,
     step_counts,
 )
 
@@ -69,6 +73,7 @@ from .schema import (
     legal_holds,
     manifests,
     metadata,
+    retention_runs,
     retention_sweeps,
     snapshots,
     sweep_locks,
@@ -196,14 +201,26 @@ class RetentionMixin:
                     )
                 )
             asked = set(wanted)
+            recorded = set(found)
             for start in range(0, len(subjects), 500):
                 chunk = subjects[start : start + 500]
-                query = select(e.data).where(e.subject.in_(chunk), e.kind == EventKind.ARCHIVED)
-                for (data,) in connection.execute(query):
+                query = (
+                    select(e.kind, e.data)
+                    .where(
+                        e.subject.in_(chunk),
+                        e.kind.in_((EventKind.ARCHIVED, EventKind.ARCHIVE_EXPIRED)),
+                    )
+                    .order_by(e.subject, e.seq)
+                )
+                for kind, data in connection.execute(query):
                     fact = _json_object(data) or {}
                     key = fact.get("object_key")
-                    if isinstance(key, str) and key in asked:
+                    if not isinstance(key, str) or key not in asked:
+                        continue
+                    if kind == EventKind.ARCHIVED:
                         found.add(key)
+                    elif key not in recorded:  # expired: its object is an orphan if left
+                        found.discard(key)
             return found
 
         return self._run(work, write=False, consistent=True) if wanted else set()
@@ -466,11 +483,30 @@ class RetentionMixin:
         return _archive(row)
 
     def iter_archives(
-        self, *, tenant: str | None = None, present: bool | None = None, batch: int = 500
+        self,
+        *,
+        tenant: str | None = None,
+        present: bool | None = None,
+        batch: int = 500,
+        where: ArchiveFilter | None = None,
     ) -> Iterator[ArchiveRecord]:
-        """Archive records, newest archive first, a page at a time."""
+        """Archive records, newest archive first, a page at a time, with every filter
+        of ``where`` applied (labels after reading a page: they are JSON text)."""
         a = archives.c
+        wanted = where or ArchiveFilter()
+        if present is None:
+            present = wanted.present
         after: tuple[_dt.datetime, str] | None = None
+        if wanted.before is not None:
+            start = self._read_first(
+                select(a.archived_on, a.snapshot_id).where(a.snapshot_id == wanted.before)
+            )
+            if start is None:
+                raise SnapshotNotFound(
+                    f"no archived snapshot {wanted.before!r} to page from "
+                    "(--before takes the last id of the previous page)"
+                )
+            after = (start["archived_on"], start["snapshot_id"])
         size = max(1, batch)
         while True:
             query = _archive_query().order_by(a.archived_on.desc(), a.snapshot_id.desc())
@@ -480,6 +516,20 @@ class RetentionMixin:
                 query = query.where(snapshots.c.id.is_not(None))
             elif present is False:
                 query = query.where(snapshots.c.id.is_(None))
+            for column, value in (
+                (a.pipeline_id, wanted.pipeline_id),
+                (a.workflow_id, wanted.workflow_id),
+                (a.workflow_type, wanted.workflow_type),
+                (a.status, wanted.status),
+            ):
+                if value is not None:
+                    query = query.where(column == value)
+            if wanted.since is not None:
+                query = query.where(a.created_on >= wanted.since)
+            if wanted.until is not None:
+                query = query.where(a.created_on < wanted.until)
+            if wanted.labels:
+                query = query.where(a.labels.is_not(None))
             if after is not None:
                 query = query.where(
                     (a.archived_on < after[0])
@@ -490,10 +540,201 @@ class RetentionMixin:
 
             rows = self._read_all(page)
             for row in rows:
-                yield _archive(row)
+                record = _archive(row)
+                if wanted.labels and not selector_matches(wanted.labels, record.labels or {}):
+                    continue
+                yield record
             if len(rows) < size:
                 return
             after = (rows[-1]["archived_on"], rows[-1]["snapshot_id"])
+
+    def set_archive_retention(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: _dt.datetime | None,
+        reason: str,
+        by: str | None,
+        note: str | None = None,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        event: bool = True,
+    ) -> ArchiveRecord:
+        """Set an archive record's retention date and reason (and labels it lacked);
+        with ``event``, append ``archive.retention_set`` in the same transaction.
+
+        :raises InvalidRequest: an unknown reason.
+        :raises SnapshotNotFound: no archive record of that snapshot (in ``tenant``).
+        """
+        if reason not in ArchiveRetention.ALL:
+            raise InvalidRequest(
+                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
+                f"not {reason!r}"
+            )
+        query = select(archives).where(archives.c.snapshot_id == snapshot_id)
+        if tenant is not None:
+            query = query.where(archives.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> RowMapping:
+            row = connection.execute(query.with_for_update()).mappings().first()
+            if row is None:
+                raise SnapshotNotFound(
+                    f"snapshot {snapshot_id!r} has no archive record "
+                    "(`wfaudit log --archived` lists the archived snapshots)"
+                )
+            values: dict[str, Any] = {"expires_on": expires_on, "retention_reason": reason}
+            if labels is not None and row["labels"] is None:
+                values["labels"] = dump_json(dict(labels))
+            connection.execute(
+                update(archives).where(archives.c.snapshot_id == snapshot_id).values(values)
+            )
+            self._renew_lock(connection)
+            if event:
+                self._append(
+                    connection,
+                    tenant=row["tenant"],
+                    subject=snapshot_id,
+                    kind=EventKind.ARCHIVE_RETENTION_SET,
+                    at=utcnow(),
+                    actor=by,
+                    data={
+                        "object_key": row["object_key"],
+                        "expires_on": None if expires_on is None else timestamp_text(expires_on),
+                        "reason": reason,
+                        "previous": None
+                        if row["expires_on"] is None
+                        else timestamp_text(row["expires_on"]),
+                        "note": note,
+                    },
+                )
+            return (
+                connection.execute(_archive_query().where(archives.c.snapshot_id == snapshot_id))
+                .mappings()
+                .one()
+            )
+
+        return _archive(self._run(work, write=True))
+
+    def expire_archive(
+        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
+    ) -> str | None:
+        """Delete an expired archive record and append ``archive.expired``, checking
+        in the transaction that no active hold covers it and that its snapshot is
+        not in the store; returns why not, or None once done."""
+
+        def work(connection: Connection) -> str | None:
+            row = (
+                connection.execute(
+                    select(archives).where(archives.c.snapshot_id == snapshot_id).with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["object_key"] != object_key:
+                return "its archive record changed"
+            if (
+                connection.execute(
+                    select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
+                ).first()
+                is not None
+            ):
+                return "the snapshot is in the store"
+            labels = _json_object(row["labels"])
+            if labels is None:
+                return "its labels are unknown"
+            for hold in _active_holds(connection, row["tenant"]):
+                if hold_covers(
+                    hold,
+                    snapshot_id=snapshot_id,
+                    tenant=row["tenant"] or None,
+                    pipeline_id=row["pipeline_id"],
+                    labels=labels,
+                ):
+                    return f"legal hold {hold.id}"
+            connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
+            self._renew_lock(connection)
+            self._append(
+                connection,
+                tenant=row["tenant"],
+                subject=snapshot_id,
+                kind=EventKind.ARCHIVE_EXPIRED,
+                at=utcnow(),
+                actor=by,
+                data={
+                    "object_key": object_key,
+                    "object_size": int(row["object_size"]),
+                    "expires_on": None
+                    if row["expires_on"] is None
+                    else timestamp_text(row["expires_on"]),
+                    "retention_reason": row["retention_reason"],
+                    **dict(data),
+                },
+            )
+            return None
+
+        return self._run(work, write=True)
+
+    def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
+        """Archive records (of ``tenant``) and the bytes of their objects."""
+        query = select(func.count(), func.coalesce(func.sum(archives.c.object_size), 0))
+        if tenant is not None:
+            query = query.where(archives.c.tenant == stored_tenant(tenant))
+
+        def work(connection: Connection) -> tuple[int, int]:
+            count, size = connection.execute(query).one()
+            return int(count), int(size)
+
+        return self._run(work, write=False)
+
+    def record_run(self, run: RetentionRun) -> None:
+        """Insert or update a retention run's row."""
+        values = {
+            "tenant": ALL_TENANTS if run.tenant is None else stored_tenant(run.tenant),
+            "started_on": run.started_on,
+            "finished_on": run.finished_on,
+            "ok": run.ok,
+            "owner": run.owner[:255],
+            "counts": dump_json(dict(run.counts)),
+            "error": run.error,
+        }
+
+        def work(connection: Connection) -> None:
+            done = connection.execute(
+                update(retention_runs)
+                .where(retention_runs.c.id == run.id)
+                .values(values)
+                .execution_options(preserve_rowcount=True)
+            )
+            if done.rowcount != 1:
+                connection.execute(insert(retention_runs).values(id=run.id, **values))
+
+        self._run(work, write=True)
+
+    def last_run(self, *, tenant: str | None = None, ok: bool | None = True) -> RetentionRun | None:
+        """The latest finished retention run of a scope (successful ones by default)."""
+        r = retention_runs.c
+        key = ALL_TENANTS if tenant is None else stored_tenant(tenant)
+        query = (
+            select(retention_runs)
+            .where(r.tenant == key, r.finished_on.is_not(None))
+            .order_by(r.finished_on.desc())
+            .limit(1)
+        )
+        if ok is not None:
+            query = query.where(r.ok == ok)
+        row = self._read_first(query)
+        if row is None:
+            return None
+        return RetentionRun(
+            id=row["id"],
+            tenant=None if row["tenant"] == ALL_TENANTS else (row["tenant"] or None),
+            started_on=row["started_on"],
+            finished_on=row["finished_on"],
+            ok=bool(row["ok"]),
+            owner=row["owner"],
+            counts=json.loads(row["counts"]),
+            error=row["error"],
+        )
 
     # -- deletion and restore ---------------------------------------------------------
 
@@ -606,7 +847,10 @@ class RetentionMixin:
             archived = stored_archive is None
             if archived:
                 record = step.archive
-                connection.execute(insert(archives).values(_archive_values(record, row["tenant"])))
+                values = _archive_values(record, row["tenant"])
+                values.update(_run_times(connection, row))
+                values["labels"] = row["labels"]
+                connection.execute(insert(archives).values(values))
                 pending.append(
                     {
                         "tenant": row["tenant"],
@@ -949,6 +1193,11 @@ class RetentionMixin:
                 finished_on=now if finished else None,
             )
         )
+        self._renew_lock(connection)
+
+    def _renew_lock(self, connection: Connection) -> None:
+        """Renew this process's SQLite lock row (its heartbeat), in a write that a
+        sweep or an expiry makes anyway: a long sweep keeps its lease."""
         if self.backend == "sqlite":
             connection.execute(
                 update(sweep_locks)
@@ -1173,7 +1422,33 @@ def _archive_values(record: ArchiveRecord, tenant: str) -> dict[str, Any]:
         "content_hash": record.content_hash,
         "record_digest": record.record_digest,
         "restored_on": None,
+        "labels": None if record.labels is None else dump_json(dict(record.labels)),
+        "started_on": record.started_on,
+        "finished_on": record.finished_on,
+        "expires_on": record.expires_on,
+        "retention_reason": record.retention_reason,
     }
+
+
+_TERMINAL = frozenset({"succeeded", "failed", "error", "cancelled"})
+
+
+def _run_times(connection: Connection, row: RowMapping) -> dict[str, Any]:
+    """When a run started (reported running, else triggered) and ended (its
+    terminal outcome), from the snapshot row and its ``outcome.recorded`` events."""
+    e = events.c
+    started = row["created_on"]
+    query = (
+        select(e.at, e.data)
+        .where(e.subject == row["id"], e.kind == EventKind.OUTCOME)
+        .order_by(e.seq)
+    )
+    for at, data in connection.execute(query):
+        if (_json_object(data) or {}).get("status") == "running":
+            started = at
+            break
+    finished = row["updated_on"] if row["status"] in _TERMINAL else None
+    return {"started_on": started, "finished_on": finished}
 
 
 def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
@@ -1192,6 +1467,10 @@ def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
         "status": record.status,
         "created_on": timestamp_text(record.created_on),
         "archived_on": timestamp_text(record.archived_on),
+        # Not compared with the row: a sweep refreshes a policy date in place,
+        # and an operator's change is its own archive.retention_set event.
+        "expires_on": None if record.expires_on is None else timestamp_text(record.expires_on),
+        "retention_reason": record.retention_reason,
     }
 
 
@@ -1219,6 +1498,11 @@ def _archive(row: RowMapping) -> ArchiveRecord:
         record_digest=row["record_digest"],
         restored_on=row["restored_on"],
         present=row["present_id"] is not None,
+        labels=_json_object(row["labels"]),
+        started_on=row["started_on"],
+        finished_on=row["finished_on"],
+        expires_on=row["expires_on"],
+        retention_reason=row["retention_reason"],
     )
 
 

@@ -11,6 +11,7 @@ import datetime as _dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -39,6 +40,7 @@ __all__ = [
     "legal_holds",
     "manifests",
     "metadata",
+    "retention_runs",
     "retention_sweeps",
     "snapshot_annotations",
     "snapshots",
@@ -358,9 +360,23 @@ archives = Table(
     # When the snapshot was last brought back from its archive (retention keeps a
     # restored snapshot a while before it may go again).
     Column("restored_on", UTCDateTime, nullable=True),
+    # The snapshot's labels (JSON), for filters and legal holds by selector; NULL
+    # for a record made before 0009 whose snapshot row was gone by then, until
+    # the expiry sweep reads them from the object's header.
+    Column("labels", Text, nullable=True),
+    # When the run was reported running (else its trigger) and when it ended
+    # (its terminal outcome; NULL if it never reported one), from the trail (0009).
+    Column("started_on", UTCDateTime, nullable=True),
+    Column("finished_on", UTCDateTime, nullable=True),
+    # When the archive object may be deleted (NULL: kept indefinitely) and why
+    # that date: ttl, policy or manual; both NULL for a record made before 0009
+    # until the next expiry sweep gives it the policy's date.
+    Column("expires_on", UTCDateTime, nullable=True),
+    Column("retention_reason", String(16), nullable=True),
     Index("ix_archives_tenant_archived", "tenant", "archived_on", "snapshot_id"),
     Index("ix_archives_archived", "archived_on", "snapshot_id"),
     Index("ix_archives_object_key", "object_key"),
+    Index("ix_archives_expires", "expires_on", "snapshot_id"),
 )
 
 retention_sweeps = Table(
@@ -390,6 +406,25 @@ sweep_locks = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat", BigInteger, nullable=False),
+)
+
+retention_runs = Table(
+    "retention_runs",
+    metadata,
+    # One cycle of `wfaudit retention run` (0009): the sweep of the store, the
+    # expiry of the archive and the orphan cleanup, under the sweep lock.
+    Column("id", String(_ID_LENGTH), primary_key=True),
+    # '*' is a run over every tenant, '' over the snapshots without a tenant.
+    Column("tenant", String(255), nullable=False),
+    Column("started_on", UTCDateTime, nullable=False),
+    Column("finished_on", UTCDateTime, nullable=True),
+    Column("ok", Boolean, nullable=False),
+    Column("owner", String(255), nullable=False),
+    # What it did (JSON: archived, deleted, expired, bytes_freed, failed ...).
+    Column("counts", Text, nullable=False),
+    # Why a failed cycle failed (an error message: never data).
+    Column("error", Text, nullable=True),
+    Index("ix_retention_runs_tenant", "tenant", "ok", "finished_on"),
 )
 
 # -- store facts (0008) -----------------------------------------------------------------

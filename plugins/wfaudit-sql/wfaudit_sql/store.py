@@ -863,6 +863,12 @@ class SqlStore(RetentionMixin):
                     where(select(c.status, func.count()), c.tenant).group_by(c.status)
                 )
             }
+            by_type = {
+                str(kind): int(n)
+                for kind, n in connection.execute(
+                    where(select(c.workflow_type, func.count()), c.tenant).group_by(c.workflow_type)
+                )
+            }
             blob_query = select(
                 func.count(),
                 func.coalesce(func.sum(blobs.c.raw_size), 0),
@@ -882,6 +888,7 @@ class SqlStore(RetentionMixin):
                 events=int(event_count),
                 tenants=int(tenants),
                 by_status=dict(sorted(by_status.items())),
+                by_workflow_type=dict(sorted(by_type.items())),
                 raw_bytes=int(raw),
                 unique_raw_bytes=int(unique_raw),
                 stored_bytes=int(stored),

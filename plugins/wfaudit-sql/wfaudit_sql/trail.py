@@ -881,6 +881,12 @@ class _Described:
                 archived, restored = event, None
             elif event.kind == EventKind.RESTORED and archived is not None:
                 restored = event
+            elif (
+                event.kind == EventKind.ARCHIVE_EXPIRED
+                and archived is not None
+                and _data(event).get("object_key") == _data(archived).get("object_key")
+            ):
+                archived, restored = None, None  # the record went with its object
         row = self.archives.get(subject)
         chain = group[0].tenant
         if archived is None:

@@ -399,25 +399,12 @@ def api_plugins(app: WebApp, request: Request) -> Any:
 
 
 def api_stats(app: WebApp, request: Request) -> Any:
+    from wfaudit.stats import stats_data
+
     auditor = app.scoped(request)
-    store = auditor.store
-    if not isinstance(store, StoreMaintenance):
+    if not isinstance(auditor.store, StoreMaintenance):
         raise Refused(501, "this store does not report statistics")
-    tenant = auditor.settings.tenant
-    stats = store.stats(tenant=tenant)
-    return {
-        "tenant": tenant,
-        "snapshots": stats.snapshots,
-        "blobs": stats.blobs,
-        "events": stats.events,
-        "by_status": dict(stats.by_status),
-        "raw_bytes": stats.raw_bytes,
-        "unique_raw_bytes": stats.unique_raw_bytes,
-        "stored_bytes": stats.stored_bytes,
-        "compression_ratio": round(stats.compression_ratio, 3),
-        "dedup_ratio": round(stats.dedup_ratio, 3),
-        "spool_depth": auditor.spool.depth(tenant),
-    }
+    return stats_data(auditor)  # the same JSON as `wfaudit stats --json`, less the URL
 
 
 def api_verify(app: WebApp, request: Request) -> Any:

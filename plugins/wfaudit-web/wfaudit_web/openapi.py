@@ -329,7 +329,10 @@ def openapi(version: str) -> dict[str, Any]:
                 _param("workflow_type", "query", "The workflow type of HEAD."),
             ),
             "/api/v1/plugins": _get("The plugins loaded and the hooks they implement."),
-            "/api/v1/stats": _get("Counts, bytes raw and stored, ratios, spool depth."),
+            "/api/v1/stats": _get(
+                "Counts by status and workflow type, bytes raw and stored, ratios, spool "
+                "depth, archive size, last successful retention run."
+            ),
             "/api/v1/verify": _get("Whether the audit trail and blobs are as written."),
             "/metrics": _metrics(),
             "/healthz": _get("Liveness: the process answers.", public=True),

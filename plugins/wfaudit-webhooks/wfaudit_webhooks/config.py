@@ -6,7 +6,7 @@
     endpoints = ["https://hooks.example.com/wfaudit"]
     allow = ["hooks.example.com"]          # hosts (or host:port) deliveries may go to
     secret_env = "WFAUDIT_WEBHOOK_SECRET"  # the variable holding the signing key
-    events = ["snapshot.audited", "outcome.recorded"]  # default: the five below
+    events = ["snapshot.audited", "outcome.recorded"]  # default: the six below
     max_attempts = 5
     backoff = 1.0                          # seconds before the 2nd attempt, doubled after
     backoff_max = 60.0
@@ -30,15 +30,24 @@ import attrs
 
 from wfaudit_hookspecs import ConfigurationError, EventKind
 
-__all__ = ["DEFAULT_EVENTS", "DEFAULT_SECRET_ENV", "WebhookConfig", "redact_url"]
+__all__ = [
+    "DEFAULT_EVENTS",
+    "DEFAULT_SECRET_ENV",
+    "RETENTION_FAILED",
+    "WebhookConfig",
+    "redact_url",
+]
 
 DEFAULT_SECRET_ENV = "WFAUDIT_WEBHOOK_SECRET"  # noqa: S105 - the name of a variable
+RETENTION_FAILED = "retention.failed"
+"""A cycle of ``wfaudit retention run`` failed (the ``wfaudit_retention_run`` hook)."""
 DEFAULT_EVENTS = (
     EventKind.AUDITED,
     EventKind.OUTCOME,
     EventKind.RETRIGGERED,
     EventKind.ARCHIVED,
     EventKind.DELETED,
+    RETENTION_FAILED,
 )
 _KEYS = {
     "endpoints",

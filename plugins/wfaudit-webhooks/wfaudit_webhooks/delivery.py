@@ -20,11 +20,20 @@ from typing import Any
 import attrs
 
 from wfaudit_hookspecs import SnapshotRecord
+from wfaudit_hookspecs.retention import RetentionRun
 
 from .config import WebhookConfig
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-__all__ = ["Delivery", "Result", "build_body", "new_delivery", "send"]
+__all__ = [
+    "Delivery",
+    "Result",
+    "build_body",
+    "build_run_body",
+    "new_delivery",
+    "new_run_delivery",
+    "send",
+]
 
 USER_AGENT = "wfaudit-webhooks/0.1"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -98,6 +107,37 @@ def new_delivery(
         kind=kind,
         subject=snapshot.id,
         body=build_body(delivery_id, kind, snapshot, data),
+    )
+
+
+def build_run_body(delivery_id: str, kind: str, run: RetentionRun) -> bytes:
+    """The JSON body of a retention cycle's event (``retention.failed``): the run's
+    id, scope, times, outcome, error message and counts; no snapshot."""
+    payload = {
+        "id": delivery_id,
+        "event": kind,
+        "at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "run": {
+            "id": run.id,
+            "tenant": run.tenant,
+            "started_on": run.started_on.isoformat(),
+            "finished_on": None if run.finished_on is None else run.finished_on.isoformat(),
+            "ok": run.ok,
+            "error": run.error,
+            "counts": {key: int(value) for key, value in run.counts.items()},
+        },
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def new_run_delivery(endpoint: str, kind: str, run: RetentionRun) -> Delivery:
+    delivery_id = uuid.uuid4().hex
+    return Delivery(
+        id=delivery_id,
+        endpoint=endpoint,
+        kind=kind,
+        subject=run.id,
+        body=build_run_body(delivery_id, kind, run),
     )
 
 

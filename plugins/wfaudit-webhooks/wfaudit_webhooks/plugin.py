@@ -15,12 +15,18 @@ from typing import Any
 import click
 
 from wfaudit_hookspecs import ConfigurationError, SnapshotRecord, hookimpl
+from wfaudit_hookspecs.retention import RetentionRun
 
-from .config import WebhookConfig
-from .delivery import new_delivery
+from .config import RETENTION_FAILED, WebhookConfig
+from .delivery import new_delivery, new_run_delivery
 from .dispatcher import dispatcher_for
 
-__all__ = ["config_of", "wfaudit_event", "wfaudit_register_commands"]
+__all__ = [
+    "config_of",
+    "wfaudit_event",
+    "wfaudit_register_commands",
+    "wfaudit_retention_run",
+]
 
 log = logging.getLogger("wfaudit.webhooks")
 
@@ -45,19 +51,36 @@ def wfaudit_event(
     kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> None:
     """Queue one delivery per endpoint when ``kind`` is one of the configured events."""
-    try:
-        config = config_of(settings)
-    except ConfigurationError as exc:
-        message = str(exc)
-        if message not in _reported:  # once per process and problem, not per audit
-            _reported.add(message)
-            log.error("webhooks are not sent: %s", message)
-        return
+    config = _config(settings)
     if config is None or kind not in config.events:
         return
     dispatcher = dispatcher_for(config)
     for endpoint in config.endpoints:
         dispatcher.submit(new_delivery(endpoint, kind, snapshot, data))
+
+
+@hookimpl
+def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> None:
+    """Queue a signed ``retention.failed`` delivery per endpoint for a failed cycle."""
+    if run.ok:
+        return
+    config = _config(settings)
+    if config is None or RETENTION_FAILED not in config.events:
+        return
+    dispatcher = dispatcher_for(config)
+    for endpoint in config.endpoints:
+        dispatcher.submit(new_run_delivery(endpoint, RETENTION_FAILED, run))
+
+
+def _config(settings: Mapping[str, Any]) -> WebhookConfig | None:
+    try:
+        return config_of(settings)
+    except ConfigurationError as exc:
+        message = str(exc)
+        if message not in _reported:  # once per process and problem, not per audit
+            _reported.add(message)
+            log.error("webhooks are not sent: %s", message)
+        return None
 
 
 @hookimpl
