@@ -106,25 +106,9 @@ def log(
     first and never splits an id; piped, it is plain text with every column.
     --format tsv and --json are for scripts."""
     fmt = chosen_format(as_json, output_format)
-    if archived:
-        from .retention_cli import archived_listing
-
-        with _state().auditor() as auditor:
-            # The same filters as the live timeline; --before pages the archive.
-            query = history.history_query(
-                auditor,
-                pipeline_id=pipeline_id,
-                workflow_id=workflow_id,
-                workflow_type=workflow_type,
-                status=status,
-                labels=history.parse_labels(labels),
-                since=since,
-                until=until,
-                limit=limit,
-            )
-            archived_listing(auditor, query, before=before, fmt=fmt)
-        return
     with _state().auditor() as auditor:
+        # --archived takes the same filters as the live timeline; --before pages
+        # the archive (a cursor), where it bounds the live timeline.
         query = history.history_query(
             auditor,
             pipeline_id=pipeline_id,
@@ -134,9 +118,14 @@ def log(
             labels=history.parse_labels(labels),
             since=since,
             until=until,
-            before=before,
+            before=None if archived else before,
             limit=limit,
         )
+        if archived:
+            from .retention_cli import archived_listing
+
+            archived_listing(auditor, query, before=before, fmt=fmt)
+            return
         entries = history.timeline(auditor, query, changes=not no_changes)
     if fmt == "json":
         click.echo(render.dump_json([history.entry_json(e) for e in entries]))
