@@ -19,6 +19,7 @@ WITHOUT_JSON = {
     "keys export": "writes the keys in the export format `keys import` reads",
     "keys import": "changes the key",
     "metrics serve": "a server",
+    "new-plugin": "writes a plugin package; it reads no store",
     "serve": "a server",
     "webhooks dlq replay": "sends the dead letters again",
 }

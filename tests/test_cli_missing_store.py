@@ -28,6 +28,7 @@ operator creates one on purpose)."""
 NO_STORE = frozenset(
     {
         "plugins",
+        "new-plugin",
         "keys export",
         "keys import",
         "spool list",

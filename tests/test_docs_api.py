@@ -3,6 +3,7 @@ refuse what they cannot carry."""
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import pathlib
 from types import ModuleType
@@ -26,7 +27,13 @@ def _generator() -> ModuleType:
 def test_the_api_reference_is_up_to_date() -> None:
     expected = _generator().render()
     actual = (DOCS / "api.md").read_text(encoding="utf-8")
-    assert actual == expected, "docs/api.md is stale: run python docs/gen_api.py"
+    if actual != expected:
+        changed = list(
+            difflib.unified_diff(actual.splitlines(), expected.splitlines(), lineterm="", n=1)
+        )
+        raise AssertionError(
+            "docs/api.md is stale: run python docs/gen_api.py\n" + "\n".join(changed[:40])
+        )
 
 
 def test_the_api_reference_names_every_type_a_plugin_meets() -> None:

@@ -124,3 +124,22 @@ def test_a_plugins_dir_that_is_not_a_directory_is_an_error(
     monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(tmp_path / "nope"))
     with pytest.raises(ConfigurationError, match="which is not a directory"):
         make_plugin_manager()
+
+
+def test_a_folder_module_shadowed_by_an_installed_one_is_said(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newcomer changed a plugin in --plugins-dir after `pip install .`: the
+    installed copy ran and the folder's was ignored without a word."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "wfaudit_maskers.py").write_text(
+        "from wfaudit import hookimpl\n\n\n@hookimpl\ndef wfaudit_mask(context):\n    return None\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(folder))
+    with caplog.at_level("WARNING"):
+        pm = make_plugin_manager()
+    assert "wfaudit_maskers" in caplog.text and "same name" in caplog.text
+    plugin = pm.get_plugin("wfaudit_maskers")
+    assert plugin is None or str(folder) not in str(getattr(plugin, "__file__", ""))

@@ -26,6 +26,7 @@ from wfaudit_hookspecs import (
     RestoreRef,
     SecretReference,
     TriggerRequest,
+    WfauditError,
     canonical_json,
     parse_pointer,
     to_pointer,
@@ -87,6 +88,10 @@ class Marks:
         self.spans: dict[Path, list[_Mark]] = {}
         self.keys: dict[Path, _Mark] = {}
         self.references: dict[Path, dict[tuple[str, str], SecretReference]] = {}
+        # What an adapter declared a reference (``{"fromSecret": NAME}``, a
+        # ``secretKeyRef``) names a secret and holds none: nothing at or under it
+        # is masked, whatever key it sits under (``REGISTRY_PASSWORD``).
+        self._declared_paths = frozenset(_reference_paths(request.references, config))
 
     @property
     def request(self) -> TriggerRequest:
@@ -126,6 +131,10 @@ class Marks:
                 return  # a reference an adapter declared is never a secret
             self.keys.setdefault(path, _Mark(rule, None, restore))
             return
+        if self._declared_paths and any(
+            path[:n] in self._declared_paths for n in range(1, len(path) + 1)
+        ):
+            return  # listed by the adapter as a reference: never masked
         if span is None and self._syntax:
             value = self._string_at(path)
             if value is not None and reference_spans(self._syntax, value):
@@ -365,6 +374,17 @@ def _declared(syntax: Sequence[tuple[str, re.Pattern[str]]], text: str) -> bool:
     for start, end, _, _ in spans:
         rest[start:end] = [" "] * (end - start)
     return not any(char.isalnum() for char in rest)
+
+
+def _reference_paths(references: Sequence[SecretReference], config: Any) -> list[Path]:
+    """The paths of the references a request declares (an adapter's), as tuples."""
+    paths = []
+    for ref in references:
+        try:
+            paths.append(tuple(parse_pointer(ref.path, config)))
+        except (WfauditError, LookupError, TypeError, ValueError):
+            continue  # a reference to nowhere protects nothing
+    return paths
 
 
 def _outside_references(

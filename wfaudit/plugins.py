@@ -325,6 +325,14 @@ def _has_hookimpls(module: object) -> bool:
     return any(hasattr(value, marker) for value in vars(module).values())
 
 
+def _is_within(path: pathlib.Path, directory: pathlib.Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def _load_plugin_dirs(pm: PluginManager) -> None:
     """Register the plugin modules of ``WFAUDIT_PLUGINS_DIR`` (forgiving, like entry points)."""
     allowed = _env_names("WFAUDIT_LOAD_PLUGINS")
@@ -339,6 +347,19 @@ def _load_plugin_dirs(pm: PluginManager) -> None:
                 continue
             try:
                 module = importlib.import_module(name)
+                origin = getattr(module, "__file__", None)
+                if origin is not None and not _is_within(pathlib.Path(origin), directory):
+                    # An installed module of the same name was imported first: the
+                    # folder's copy would be ignored without a word.
+                    log.warning(
+                        "plugin %s in %s is not loaded: the installed %s (%s) has the same "
+                        "name; uninstall it, or install the folder editable (pip install -e)",
+                        name,
+                        directory,
+                        name,
+                        origin,
+                    )
+                    continue
                 if not _has_hookimpls(module) or pm.is_registered(module):
                     continue  # a helper module, or a plugin installed as well
                 pm.register(module, name=name)

@@ -53,6 +53,9 @@ def test_the_run_is_identified_and_its_references_kept(wfaudit):
     names = {(ref.kind, ref.name) for ref in snapshot.manifest.references}
     assert names == {("acme-secret", "registry/password"), ("acme-secret", "deploy/token")}
     assert snapshot.config["stages"][1]["script"] == "deploy --token ${{ secret:deploy/token }}"
+    # A reference names a secret and holds none: listed, never masked.
+    assert snapshot.config["stages"][0]["env"] == RUN["stages"][0]["env"]
+    assert not snapshot.manifest.fields
 
 
 @pytest.mark.wfaudit_plugins(wfaudit_acme_adapter)
