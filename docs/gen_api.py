@@ -285,10 +285,16 @@ def _render_attrs(cls: type, ivars: dict[str, str]) -> list[str]:
             inherited = _split_ivars(inspect.getdoc(base) or "")[1]
             documented = {**_attribute_docs(base), **inherited, **documented}
     documented.update(ivars)
+    # The annotation as written (a string: the contract uses postponed annotations),
+    # not ``field.type``, which attrs.resolve_types (cattrs does) turns into objects.
+    written: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        written.update(vars(klass).get("__annotations__", {}))
     rows = ["| field | type | default | |", "|---|---|---|---|"]
     for field in fields:
+        annotation = written.get(field.name, field.type)
         rows.append(
-            f"| `{field.name}` | `{_cell(_type_text(field.type))}` | {_default(field)} "
+            f"| `{field.name}` | `{_cell(_type_text(annotation))}` | {_default(field)} "
             f"| {_cell(_text(documented.get(field.name, '')))} |"
         )
     return rows
