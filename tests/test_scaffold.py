@@ -143,3 +143,18 @@ def test_a_folder_module_shadowed_by_an_installed_one_is_said(
     assert "wfaudit_maskers" in caplog.text and "same name" in caplog.text
     plugin = pm.get_plugin("wfaudit_maskers")
     assert plugin is None or str(folder) not in str(getattr(plugin, "__file__", ""))
+
+
+def test_plugins_dir_leaves_the_environment_as_it_was(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in process (a test's CliRunner), --plugins-dir must not stay in
+    os.environ: later subprocesses would inherit a folder that is gone."""
+    from click.testing import CliRunner
+
+    from wfaudit.cli import cli
+
+    monkeypatch.delenv("WFAUDIT_PLUGINS_DIR", raising=False)
+    result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), "plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "WFAUDIT_PLUGINS_DIR" not in os.environ

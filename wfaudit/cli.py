@@ -10,6 +10,7 @@ Plugins add commands through ``wfaudit_register_commands``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -176,12 +177,23 @@ def _override(attribute: str) -> Callable[[click.Context, click.Parameter, str |
     return callback
 
 
-def _use_plugin_dirs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
+def _use_plugin_dirs(ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> None:
     # Eager, and through the environment: plugin commands are looked up before the
-    # root command runs, and every plugin manager the command makes reads it.
+    # root command runs, and every plugin manager the command makes (and every
+    # process it starts: serve's workers) reads it. Put back when the command ends,
+    # so that a command run in process (click's CliRunner, a test) leaves nothing.
     if values:
-        current = [d for d in os.environ.get("WFAUDIT_PLUGINS_DIR", "").split(os.pathsep) if d]
+        before = os.environ.get("WFAUDIT_PLUGINS_DIR")
+        current = [d for d in (before or "").split(os.pathsep) if d]
         os.environ["WFAUDIT_PLUGINS_DIR"] = os.pathsep.join([*values, *current])
+        ctx.call_on_close(functools.partial(_put_back, "WFAUDIT_PLUGINS_DIR", before))
+
+
+def _put_back(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def store_options(function: F) -> F:
