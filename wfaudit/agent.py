@@ -187,9 +187,13 @@ def fingerprint(store_url: str | None, tenant: str | None, home: pathlib.Path) -
 def _key_files(home: pathlib.Path) -> list[str]:
     """The fingerprint key files, as they are now: the agent reopens its auditors when
     they change (the first audit creates the key; ``wfaudit keys rotate`` changes it)."""
+    from .settings_file import file_options
+
     files = [home / "fingerprint.key", home / "fingerprint.key.retired"]
-    if os.environ.get("WFAUDIT_KEY_FILE"):
-        files.append(pathlib.Path(os.environ["WFAUDIT_KEY_FILE"]))
+    for named in (os.environ.get("WFAUDIT_KEY_FILE"), file_options().get("key_file")):
+        if named:
+            key_file = pathlib.Path(str(named)).expanduser()
+            files += [key_file, key_file.with_name(key_file.name + ".retired")]
     return [_stat_of(path) for path in files]
 
 
