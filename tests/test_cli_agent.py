@@ -224,3 +224,28 @@ def test_the_agent_stores_what_the_process_would(
     code, modules, again = trigger(sqlite_url, odd, "2", env={"WFAUDIT_AGENT": "0"})
     assert code == 0 and not by_agent(modules), again
     assert f"snapshot {snapshot} (already audited (no-op)" in again
+
+
+def test_after_a_key_rotation_the_agent_writes_with_the_new_key(
+    agent_on: pathlib.Path, sqlite_url: str, request_file: pathlib.Path
+) -> None:
+    """An agent holding the old key could not write any more (the store records the
+    new key's id): it reloads the key when the key file changes."""
+    started(sqlite_url, request_file)
+    code, modules, out = trigger(sqlite_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    code, _, out = modules_after("--store", sqlite_url, "keys", "rotate")
+    assert code == 0, out
+    code, modules, out = trigger(sqlite_url, request_file, "3")
+    assert code == 0 and by_agent(modules), out
+    assert out.startswith("audited: CI 3, ") and "(new snapshot, 1 masked)" in out
+    code, modules, out = trigger(sqlite_url, request_file, "4", env={"WFAUDIT_AGENT": "0"})
+    assert code == 0 and not by_agent(modules), out
+
+    def fingerprints(run: str) -> list[str]:
+        args = ("--store", sqlite_url, "show", run, "--type", "CI", "--json")
+        shown = json.loads(modules_after(*args)[2])
+        return [field["fingerprint"] for field in shown["manifest"]["fields"]]
+
+    # The agent's fingerprints after the rotation are the new key's, as in process.
+    assert fingerprints("3") == fingerprints("4") != fingerprints("2")
