@@ -108,6 +108,9 @@ def test_the_agent_answers_as_the_command_does(
     socket_path = started(sqlite_url, request_file)
     assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+    # The store URL (which may hold a password) is not on a command line others can read.
+    [pid] = _agent_processes(agent_on)
+    assert b"store.sqlite3" not in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
 
     code, modules, out = trigger(sqlite_url, request_file, "2")
     assert code == 0 and by_agent(modules), out

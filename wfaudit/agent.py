@@ -34,8 +34,9 @@ Safety:
 * Durability is the engine's: the agent's auditor spools when the store is down
   (exit 0, the "spooled:" line) and fails with ``--strict``, as in process.
 
-``python -m wfaudit.agent SOCKET KEY STORE_URL|- TENANT|-`` runs one agent in
-the foreground (the client starts it so, detached).
+``python -m wfaudit.agent SOCKET KEY`` runs one agent in the foreground (the
+client starts it so, detached, with its store URL and tenant in the environment:
+a store URL may hold a password, and a command line is readable by every user).
 """
 
 from __future__ import annotations
@@ -69,8 +70,18 @@ _HEADER = struct.Struct("!I")
 _MAX_MESSAGE = 64 * 1024 * 1024
 _KEYED_ENV_PREFIXES = ("WFAUDIT_", "ENABLE_WORKFLOW_AUDIT", "PROMETHEUS_", "XDG_")
 _KEYED_ENV = ("HOME", "PYTHONPATH", "VIRTUAL_ENV")
+_STORE_ENV = "WFAUDIT_AGENT_STORE_URL"
+_TENANT_ENV = "WFAUDIT_AGENT_TENANT"
+"""How the client tells the agent it starts its store and tenant."""
 _UNKEYED_ENV = frozenset(
-    {"WFAUDIT_AGENT_IDLE", "WFAUDIT_INGEST_TOKEN", "WFAUDIT_SERVER", "WFAUDIT_STORE_PASSWORD"}
+    {
+        _STORE_ENV,
+        _TENANT_ENV,
+        "WFAUDIT_AGENT_IDLE",
+        "WFAUDIT_INGEST_TOKEN",
+        "WFAUDIT_SERVER",
+        "WFAUDIT_STORE_PASSWORD",
+    }
 )
 
 
@@ -300,6 +311,7 @@ def _start(path: pathlib.Path, key: str, store_url: str | None, tenant: str | No
     """Start an agent for ``key``, detached; any failure leaves the next trigger in process."""
     import subprocess
 
+    env = {**os.environ, _STORE_ENV: store_url or "", _TENANT_ENV: tenant or ""}
     log = path.with_suffix(".log")
     try:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -307,15 +319,10 @@ def _start(path: pathlib.Path, key: str, store_url: str | None, tenant: str | No
         return
     try:
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "wfaudit.agent",
-                str(path),
-                key,
-                store_url or "-",
-                tenant or "-",
-            ],
+            [sys.executable, "-m", "wfaudit.agent", str(path), key],
+            # Not on the command line, which every user can read (ps): a store URL
+            # may hold a password.
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=fd,
@@ -486,17 +493,13 @@ def stop_all(home: pathlib.Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 4:
-        sys.stderr.write("usage: python -m wfaudit.agent SOCKET KEY STORE_URL|- TENANT|-\n")
+    if len(args) != 2:
+        sys.stderr.write("usage: python -m wfaudit.agent SOCKET KEY\n")
         return 2
-    path, key, store_url, tenant = args
-    agent = Agent(
-        pathlib.Path(path),
-        key,
-        None if store_url == "-" else store_url,
-        None if tenant == "-" else tenant,
-    )
-    agent.serve(idle_seconds())
+    path, key = args
+    store_url = os.environ.pop(_STORE_ENV, "") or None
+    tenant = os.environ.pop(_TENANT_ENV, "") or None
+    Agent(pathlib.Path(path), key, store_url, tenant).serve(idle_seconds())
     return 0
 
 
