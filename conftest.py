@@ -53,7 +53,12 @@ settings.load_profile(
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
-_ISOLATED_ENV = ("WFAUDIT_STORE_URL", "WFAUDIT_ALLOW_UNMASKED", "WFAUDIT_DB_AUTO_UPGRADE")
+_ISOLATED_ENV = (
+    "WFAUDIT_STORE_URL",
+    "WFAUDIT_ALLOW_UNMASKED",
+    "WFAUDIT_DB_AUTO_UPGRADE",
+    "WFAUDIT_AGENT",  # opt-in; tests/test_cli_agent.py turns it on, and stops its agents
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

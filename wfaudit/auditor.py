@@ -17,7 +17,7 @@ import os
 import pathlib
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
@@ -65,14 +65,11 @@ from wfaudit_hookspecs import (
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import Path, get_at
-from wfaudit_hookspecs.retention import RetentionRun
 
 from . import codec, conflicts, refs
-from . import history as _history
 from . import retrigger as replay
 from .builtin.retry import RetrySettings
 from .deltas import DeltaEncoder
-from .diff import SnapshotDiff, diff_snapshots
 from .ids import new_id
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
@@ -89,6 +86,14 @@ from .spool import (
     is_spoolable,
     spool_roots,
 )
+
+# Start-up (issue #18): what a trigger does not use -- history, diff, the
+# retention model -- is imported by the methods that use it.
+if TYPE_CHECKING:
+    from wfaudit_hookspecs.retention import RetentionRun
+
+    from . import history as _history
+    from .diff import SnapshotDiff
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Origin", "Outcome"]
 
@@ -884,6 +889,8 @@ class Auditor:
         optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
         (and type) of the other endpoint.
         """
+        from .diff import diff_snapshots
+
         if isinstance(a, Snapshot) and isinstance(b, Snapshot):
             return diff_snapshots(a, b)
         context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None
@@ -938,6 +945,8 @@ class Auditor:
         """Put tag ``name`` on the snapshot ``ref`` names; a tag name is unique
         within a pipeline, and ``move`` moves it from another snapshot."""
         pipeline = None if pipeline_id is None else str(pipeline_id)
+        from . import history as _history
+
         return _history.tag(self, ref, name, move=move, by=by, pipeline_id=pipeline)
 
     def untag(
@@ -945,16 +954,22 @@ class Auditor:
     ) -> Tag:
         """Remove tag ``name`` from its pipeline (``pipeline_id`` when several have it)."""
         pipeline = None if pipeline_id is None else str(pipeline_id)
+        from . import history as _history
+
         return _history.untag(self, name, pipeline_id=pipeline, by=by)
 
     def annotate(self, ref: str, note: str, *, author: str, path: str | None = None) -> Annotation:
         """Add a note to a snapshot, or to the node at JSON pointer ``path`` in it."""
+        from . import history as _history
+
         return _history.annotate(self, ref, note, author=author, path=path)
 
     def timeline(self, **filters: Any) -> list[_history.TimelineEntry]:
         """A timeline page, newest first: the filters of
         :func:`wfaudit.history.history_query` (``pipeline_id``, ``status``,
         ``labels``, ``since``, ``until``, ``before``, ``limit`` ...)."""
+        from . import history as _history
+
         return _history.timeline(self, _history.history_query(self, **filters))
 
     # -- replay --------------------------------------------------------------

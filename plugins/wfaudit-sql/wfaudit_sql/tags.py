@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -77,6 +76,9 @@ def history_conditions(backend: str, query: HistoryQuery) -> list[ColumnElement[
     conditions: list[ColumnElement[bool]] = []
     if query.labels:
         if backend == "postgresql":
+            # Imported here: the PostgreSQL dialect weighs on every SQLite process (#18).
+            from sqlalchemy.dialects.postgresql import JSONB
+
             conditions.append(c.labels.cast(JSONB).contains(dict(query.labels)))
         else:
             for key, value in sorted(query.labels.items()):
