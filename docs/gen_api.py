@@ -22,9 +22,10 @@ from typing import Any
 
 import attrs
 
+import wfaudit
 import wfaudit.testing
 import wfaudit_hookspecs
-from wfaudit_hookspecs import canonical, errors, pointer, protocols, views
+from wfaudit_hookspecs import adapters, canonical, errors, pointer, protocols, shapes, views
 
 HEADER = """# API reference
 
@@ -33,7 +34,8 @@ HEADER = """# API reference
 
 Every type a plugin builds or receives, by the plugin kind that meets it. Import
 them from `wfaudit_hookspecs` (the contract, the only dependency a plugin
-needs), the test kits from `wfaudit.testing`. The hooks themselves are in the
+needs), the test kits from `wfaudit.testing`, and what an application on the engine
+uses (a web front end, a notifier) from `wfaudit` itself. The hooks themselves are in the
 [hooks reference](hooks.md); how to use them, in the
 [plugin author's guide](plugin-authors.md) and the tutorials.
 
@@ -66,6 +68,29 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             wfaudit_hookspecs.SecretReference,
             wfaudit_hookspecs.TriggerKind,
             wfaudit_hookspecs.WorkflowType,
+        ),
+    ),
+    (
+        "Adapters: the kit (`wfaudit_hookspecs.adapters`)",
+        "What an adapter distribution builds on, part of the contract so that no adapter "
+        "imports another: a `PayloadFormat` per orchestrator (a cheap `recognise`, a `read` "
+        "into `Facts`, and the `DiffShape` the diff's summary counts nodes by), an `Adapter` "
+        "binding it to workflow types, and the bodies of the adapter hooks. "
+        "`KubernetesFormat`, `DevtronFormat` and `TektonFormat` are readers both the CI and "
+        "the CD adapters serve.",
+        (
+            adapters.PayloadFormat,
+            adapters.Facts,
+            adapters.Adapter,
+            adapters.KubernetesFormat,
+            adapters.pre_trigger,
+            adapters.declare_formats,
+            adapters.declare_workflow_types,
+            adapters.declare_reference_syntax,
+            adapters.new_run,
+            adapters.apply_facts,
+            shapes.DiffShape,
+            shapes.shape_nodes,
         ),
     ),
     (
@@ -131,6 +156,38 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
         "Canonical JSON",
         "",
         (canonical.canonical_json, canonical.check_json, canonical.content_hash),
+    ),
+    (
+        "The application tier (`wfaudit`)",
+        "What the applications built on the engine (`wfaudit-web`, `wfaudit-webhooks`, "
+        "`wfaudit-prometheus`) import: from the top-level `wfaudit` only, never from its "
+        "modules, so that the engine can move code between them. Besides `Auditor` and the "
+        "contract's types: the settings, the reading API's results, the store's checks, the "
+        "spool, and the helpers a plugin's `wfaudit_register_commands` commands share with "
+        "the built-in ones.",
+        (
+            wfaudit.verify_store,
+            wfaudit.check_health,
+            wfaudit.stats_data,
+            wfaudit.optional_history_store,
+            wfaudit.SnapshotDiff,
+            wfaudit.TimelineEntry,
+            wfaudit.is_multiline,
+            wfaudit.line_diff,
+            wfaudit.TextHunk,
+            wfaudit.request_document,
+            wfaudit.NotRetriggerable,
+            wfaudit.spool_roots,
+            wfaudit.worker_spool_root,
+            wfaudit.DrainReport,
+            wfaudit.CliState,
+            wfaudit.store_options,
+            wfaudit.format_option,
+            wfaudit.chosen_format,
+            wfaudit.Column,
+            wfaudit.Rows,
+            wfaudit.emit,
+        ),
     ),
     (
         "Test kits (`wfaudit.testing`)",
@@ -274,6 +331,8 @@ def _default(field: attrs.Attribute[Any]) -> str:
         return f"`{factory.__name__}()`"
     if isinstance(field.default, enum.Enum):
         return f"`{type(field.default).__name__}.{field.default.name}`"
+    if isinstance(field.default, frozenset):  # in a stable order, whatever the hash seed
+        return f"`frozenset({{{', '.join(repr(item) for item in sorted(field.default))}}})`"
     return f"`{field.default!r}`"
 
 

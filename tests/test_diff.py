@@ -12,6 +12,7 @@ import pathlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,20 +22,28 @@ from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
 from wfaudit.diff import (
     SECRET_STATUSES,
-    SHAPES,
     Change,
-    NodeChanges,
     SnapshotDiff,
     apply_changes,
     diff_configs,
     line_diff,
+    shape_for,
     shape_of,
     summarize,
 )
 from wfaudit.history_render import diff_header, side_by_side, unified_lines
 from wfaudit.loading import load_payload
+from wfaudit.plugins import make_plugin_manager
 from wfaudit.testing import find_secrets
-from wfaudit_hookspecs import Manifest, Snapshot
+from wfaudit_hookspecs import (
+    DiffShape,
+    Manifest,
+    PluginError,
+    Snapshot,
+    TriggerRequest,
+    hookimpl,
+)
+from wfaudit_hookspecs.shapes import shape_nodes
 
 HISTORY = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus" / "history"
 SERIES = sorted(p for p in HISTORY.iterdir() if p.is_dir()) if HISTORY.is_dir() else []
@@ -605,8 +614,6 @@ def test_a_secret_rotated_in_an_unnamed_step_is_told_apart_from_an_insertion(
 
 # -- the summary: nodes where the payload format keeps them --------------------------
 
-CORPUS = HISTORY.parent
-
 
 def _version(series: str, number: int) -> Any:
     return next(
@@ -616,29 +623,19 @@ def _version(series: str, number: int) -> Any:
     )
 
 
-def _corpus_file(name: str) -> Any:
-    return load_payload(str(CORPUS / name))
-
-
 @pytest.mark.skipif(not SERIES, reason="../shared/corpus/history is not there")
-def test_a_github_job_added_or_removed_is_a_job(make_auditor: Callable[..., Auditor]) -> None:
-    """numpy's linux.yml, versions 001 and 002: the job aarch64_test appears."""
+def test_the_engine_summarizes_with_the_shape_the_adapter_declared(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    """numpy's linux.yml, versions 001 and 002: the job aarch64_test appears. The
+    ``ci`` plugin declares the github-actions shape (its own tests check the
+    shape); the snapshots' manifests name the format, so the engine's diff and
+    timeline count a job. The generic rules alone say ``settings``."""
     old, new = (_version("numpy__numpy__linux.yml", n) for n in (1, 2))
     changes = diff_configs(old, new)
-    assert [(c.op, c.path) for c in changes] == [("added", "/jobs/aarch64_test")]
-    shaped = summarize(changes, "github-actions")
-    assert shaped.words() == "1 job added"
-    assert shaped.nodes == (NodeChanges(kind="job", added=1),)
-    assert (shaped.steps_added, shaped.settings_changed) == (1, False)
-    assert summarize(diff_configs(new, old), "github-actions").words() == "1 job removed"
-    # Wrapped with the run's contexts, the workflow is under /workflow.
-    wrapped = diff_configs({"workflow": old}, {"workflow": new, "github": {"run_id": 2}})
-    assert summarize(wrapped, "github-actions").words() == "1 job added, settings"
-    # Without a format, or with one the table has no shape for: the generic rules.
     assert summarize(changes).words() == "settings"
-    assert summarize(changes, "generic").words() == "settings"
-    # Through the engine: the snapshots' manifests name the format.
     auditor = make_auditor(KeyNameMasker(), entry_points="sql,ci")
+    assert set(auditor.plugin_manager.diff_shapes) >= {"github-actions", "devtron", "tekton"}
     for number, config in ((1, old), (2, new)):
         result = auditor.audit_trigger(
             workflow_id=number, workflow_type="CI", pipeline_id="numpy", config=config
@@ -652,123 +649,47 @@ def test_a_github_job_added_or_removed_is_a_job(make_auditor: Callable[..., Audi
     ]
 
 
-def _without_steps(job: Any) -> str:
-    return _json({key: value for key, value in job.items() if key != "steps"})
+class _PhasesAdapter:
+    """A format whose nodes are the elements of ``phases``, declared with its shape."""
+
+    shape = DiffShape(nodes=shape_nodes([("phase", [("phases", "#")])]))
+
+    @hookimpl
+    def wfaudit_payload_formats(self, register: Callable[..., None]) -> None:
+        register("phases", ["CI"], "a list of phases", shape=self.shape)
+
+    @hookimpl
+    def wfaudit_pre_trigger(self, request: TriggerRequest) -> TriggerRequest | None:
+        if not isinstance(request.config, dict) or "phases" not in request.config:
+            return None
+        return attrs.evolve(request, format="phases")
 
 
-@pytest.mark.skipif(not SERIES, reason="../shared/corpus/history is not there")
-def test_jobs_of_the_corpus_history_are_counted_as_the_files_say() -> None:
-    """Every pair of every series: jobs added, removed and modified (their own
-    keys, steps aside) as the two files' jobs mappings say; steps as the generic
-    rules count them; ``settings`` only for a change outside the jobs."""
-    told_apart = 0
-    for series in SERIES:
-        for name, old, new in _corpus_pairs(series):
-            changes = diff_configs(old, new)
-            shaped, generic = summarize(changes, "github-actions"), summarize(changes)
-            kinds = {n.kind: n for n in shaped.nodes}
-            job = kinds.get("job", NodeChanges(kind="job"))
-            before, after = old["jobs"], new["jobs"]
-            shared = before.keys() & after.keys()
-            assert (job.added, job.removed, job.modified, job.moved) == (
-                len(after.keys() - before.keys()),
-                len(before.keys() - after.keys()),
-                sum(_without_steps(before[j]) != _without_steps(after[j]) for j in shared),
-                0,
-            ), f"{series.name} -> {name}"
-            step = kinds.get("step", NodeChanges(kind="step"))
-            assert (step.added, step.removed, step.modified, step.moved) == (
-                generic.steps_added,
-                generic.steps_removed,
-                generic.steps_modified,
-                generic.steps_moved,
-            ), f"{series.name} -> {name}"
-            outside = [_json({k: v for k, v in doc.items() if k != "jobs"}) for doc in (old, new)]
-            if outside[0] == outside[1]:
-                assert not shaped.settings_changed, f"{series.name} -> {name}"
-            told_apart += generic.words() != shaped.words()
-            assert shaped.steps_added == job.added + step.added
-    assert told_apart >= 10
+def test_a_shape_declared_through_the_hook_counts_that_formats_nodes(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    old = {"phases": [{"name": "build"}], "on": "push"}
+    new = {"phases": [{"name": "build"}, {"name": "test"}], "on": "push"}
+    auditor = make_auditor(_PhasesAdapter(), KeyNameMasker(), entry_points="sql")
+    assert auditor.plugin_manager.diff_shapes == {"phases": _PhasesAdapter.shape}
+    for number, config in ((1, old), (2, new)):
+        result = auditor.audit_trigger(
+            workflow_id=number, workflow_type="CI", pipeline_id="p", config=config
+        )
+        assert result.ok, result.error
+    assert auditor.diff("1:CI", "2:CI").summary.words() == "1 phase added"
+    # Without the shape: the generic rules (``phases`` is no step list's name).
+    assert summarize(diff_configs(old, new)).words() == "settings"
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
-def test_argo_templates_dag_tasks_and_steps_are_nodes() -> None:
-    old = _corpus_file("argo-workflows/dag-diamond.yaml")
-    new = copy.deepcopy(old)
-    tasks = new["spec"]["templates"][0]["dag"]["tasks"]
-    tasks.append({"name": "E", "depends": "D", "template": "echo"})
-    tasks[3]["depends"] = "B || C"
-    new["spec"]["templates"][1]["container"]["image"] = "alpine"
-    changes = diff_configs(old, new)
-    shaped = summarize(changes, "argo")
-    assert (
-        shaped.words() == "1 template modified, 1 task added, 1 task modified, dependencies, image"
-    )
-    # The generic rules see the templates list only.
-    assert summarize(changes).words() == "2 steps modified, dependencies, image"
-    # The same workflow as a CronWorkflow's workflowSpec.
-    cron = [
-        {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "CronWorkflow",
-            "spec": {"workflowSpec": doc["spec"]},
-        }
-        for doc in (old, new)
-    ]
-    assert summarize(diff_configs(*cron), "argo").words() == shaped.words()
+def test_a_shape_that_is_not_a_diff_shape_fails_plugin_set_up() -> None:
+    class Broken:
+        @hookimpl
+        def wfaudit_payload_formats(self, register: Callable[..., None]) -> None:
+            register("broken", ["CI"], "", shape={"nodes": []})
 
-    steps = _corpus_file("argo-workflows/steps.yaml")
-    grown = copy.deepcopy(steps)
-    groups = grown["spec"]["templates"][0]["steps"]
-    groups.append(
-        [
-            {"name": "bye1", "template": "print-message"},
-            {"name": "bye2", "template": "print-message"},
-        ]
-    )
-    groups[0].append({"name": "hello1b", "template": "print-message"})
-    # A step in a group of parallel steps, and a new group of two.
-    assert summarize(diff_configs(steps, grown), "argo").words() == "3 steps added"
-
-
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
-def test_tekton_tasks_finally_tasks_and_steps_are_nodes() -> None:
-    """A multi-document PipelineRun: its Tasks (documents 0 and 1), its Pipeline (2)."""
-    old = _corpus_file("tekton/pipelineruns__pipelinerun-with-final-tasks.yaml")
-    new = copy.deepcopy(old)
-    pipeline = new[2]["spec"]
-    pipeline["finally"].append({"name": "notify", "taskRef": {"name": "notify"}})
-    pipeline["finally"][0]["runAfter"] = ["clone-app-repo"]
-    new[0]["spec"]["steps"].append(
-        {"name": "list", "image": "mirror.gcr.io/ubuntu", "script": "ls"}
-    )
-    changes = diff_configs(old, new)
-    shaped = summarize(changes, "tekton")
-    assert shaped.words() == "1 task added, 1 task modified, 1 step added, dependencies"
-    # The same objects in a v1 List.
-    listed = [{"apiVersion": "v1", "kind": "List", "items": doc} for doc in (old, new)]
-    assert summarize(diff_configs(*listed), "tekton").words() == shaped.words()
-    # A Task added as a document: its steps are added.
-    task = copy.deepcopy(old[1])
-    task["metadata"]["name"] = "another"
-    assert summarize(diff_configs(old, [*old, task]), "tekton").words() == (
-        f"{len(task['spec']['steps'])} step{'s' if len(task['spec']['steps']) > 1 else ''} added"
-    )
-    # A PipelineRun's own pipelineSpec and its embedded taskSpec steps.
-    inline = _corpus_file("tekton/pipelineruns__pipelinerun-with-pipelinespec-and-taskspec.yaml")
-    edited = copy.deepcopy(inline)
-    edited[0]["spec"]["pipelineSpec"]["tasks"][0]["taskSpec"]["steps"][0]["image"] = "alpine"
-    assert summarize(diff_configs(inline, edited), "tekton").words() == "1 step modified, image"
-
-
-def test_devtron_stage_steps_are_steps() -> None:
-    old = {"workflowId": 1, "preCiSteps": [{"name": "lint", "index": 1}], "ciImage": "ci:1"}
-    new = {
-        "workflowId": 1,
-        "preCiSteps": [{"name": "lint", "index": 1}, {"name": "test", "index": 2}],
-        "ciImage": "ci:2",
-    }
-    assert summarize(diff_configs(old, new), "devtron").words() == "1 step added, image"
+    with pytest.raises(PluginError, match="shape must be a DiffShape"):
+        make_plugin_manager([Broken()], load_entrypoints=False)
 
 
 def test_the_format_is_the_one_both_manifests_name() -> None:
@@ -777,9 +698,10 @@ def test_the_format_is_the_one_both_manifests_name() -> None:
     assert shape_of(github, Manifest(adapter="argo")) is None
     assert shape_of(github, Manifest()) is None
     assert shape_of(None, None) is None
-    assert set(SHAPES) == {"github-actions", "argo", "tekton", "devtron"}
-    for shape in SHAPES.values():
-        assert shape.nodes and all(kind and pattern for kind, pattern in shape.nodes)
+    shape = DiffShape(nodes=(("job", ("jobs", "*")),))
+    assert shape_for({"github-actions": shape}, github, github) is shape
+    assert shape_for({"github-actions": shape}, github, Manifest(adapter="argo")) is None
+    assert shape_for(None, github, github) is None
 
 
 # -- secrets: the status of every masked field ---------------------------------------

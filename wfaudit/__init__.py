@@ -35,7 +35,17 @@ if TYPE_CHECKING:
     )
 
     from .auditor import AuditFailed, Auditor, Outcome
-    from .diff import Change, SnapshotDiff
+    from .cli import CliState, chosen_format, format_option, store_options
+    from .diff import Change, DiffSummary, SnapshotDiff, TextHunk, is_multiline, line_diff
+    from .health import HealthReport
+    from .history import TimelineEntry
+    from .refs import optional_history_store
+    from .retrigger import NotRetriggerable, request_document
+    from .settings import Settings
+    from .spool import DrainReport, Spool, spool_roots, worker_spool_root
+    from .stats import stats_data
+    from .tables import Column, Rows, emit
+    from .verify import Anchor, VerifyReport
 
 __version__ = "0.1.0"
 
@@ -45,24 +55,49 @@ __all__ = [
     "AuditResult",
     "Auditor",
     "Change",
+    "CliState",
+    "Column",
+    "DiffSummary",
+    "DrainReport",
     "Failure",
+    "HealthReport",
     "Manifest",
     "MaskedField",
+    "NotRetriggerable",
     "Outcome",
     "RestoreRef",
     "RetryDecision",
+    "Rows",
     "SecretReference",
     "SecretRequest",
+    "Settings",
     "Snapshot",
     "SnapshotDiff",
     "SnapshotRecord",
     "SnapshotRef",
+    "Spool",
     "Status",
+    "TextHunk",
+    "TimelineEntry",
     "TriggerKind",
     "TriggerRequest",
+    "VerifyReport",
     "WfauditError",
     "WorkflowType",
+    "check_health",
+    "chosen_format",
+    "emit",
+    "format_option",
     "hookimpl",
+    "is_multiline",
+    "line_diff",
+    "optional_history_store",
+    "request_document",
+    "spool_roots",
+    "stats_data",
+    "store_options",
+    "verify_store",
+    "worker_spool_root",
 ]
 
 _CONTRACT = "wfaudit_hookspecs"
@@ -89,10 +124,57 @@ _LAZY = {
     "Auditor": "auditor",
     "Outcome": "auditor",
     "Change": "diff",
+    "DiffSummary": "diff",
     "SnapshotDiff": "diff",
+    "TextHunk": "diff",
+    "is_multiline": "diff",
+    "line_diff": "diff",
+    # The application tier (wfaudit-web, -webhooks, -prometheus) imports these
+    # from here, never from the engine's modules (issue #19).
+    "CliState": "cli",
+    "chosen_format": "cli",
+    "format_option": "cli",
+    "store_options": "cli",
+    "Column": "tables",
+    "Rows": "tables",
+    "emit": "tables",
+    "Settings": "settings",
+    "DrainReport": "spool",
+    "Spool": "spool",
+    "spool_roots": "spool",
+    "worker_spool_root": "spool",
+    "TimelineEntry": "history",
+    "optional_history_store": "refs",
+    "stats_data": "stats",
+    "NotRetriggerable": "retrigger",
+    "request_document": "retrigger",
+    "HealthReport": "health",
+    "VerifyReport": "verify",
 }
 """Names imported on first use, so that ``wfaudit --version`` (and every command
 that needs neither) starts without the engine's modules (issue #18)."""
+
+
+def verify_store(
+    auditor: Auditor, *, max_findings: int = 1000, anchor: Anchor | None = None
+) -> VerifyReport:
+    """Verify the auditor's store: its audit trail and blobs are as written (what
+    ``wfaudit verify`` runs; see :func:`wfaudit.verify.verify`).
+
+    :raises StoreError: the store does not support verification.
+    """
+    from .verify import verify
+
+    return verify(auditor, max_findings=max_findings, anchor=anchor)
+
+
+def check_health(auditor: Auditor, *, write: bool = False) -> HealthReport:
+    """Probe the auditor's store (a write probe with ``write``) and spool (what
+    ``wfaudit health`` runs); never raises for a store problem, which is what it
+    reports."""
+    from .health import check
+
+    return check(auditor, write=write)
 
 
 def __getattr__(name: str) -> Any:

@@ -892,7 +892,7 @@ class Auditor:
         from .diff import diff_snapshots
 
         if isinstance(a, Snapshot) and isinstance(b, Snapshot):
-            return diff_snapshots(a, b)
+            return diff_snapshots(a, b, self.plugin_manager.diff_shapes)
         context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None
         kwargs = self._ref_context(pipeline_id, workflow_type)
         if context is not None:
@@ -900,10 +900,10 @@ class Auditor:
             assert isinstance(text, str)
             other = self.load(refs.resolve(self.store, text, context=context, **kwargs))
             left, right = (context, other) if context is a else (other, context)
-            return diff_snapshots(left, right)
+            return diff_snapshots(left, right, self.plugin_manager.diff_shapes)
         assert isinstance(a, str) and isinstance(b, str)
         first, second = refs.resolve_pair(self.store, a, b, **kwargs)
-        return diff_snapshots(self.load(first), self.load(second))
+        return diff_snapshots(self.load(first), self.load(second), self.plugin_manager.diff_shapes)
 
     def resolve(
         self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None

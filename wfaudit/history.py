@@ -43,7 +43,7 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.converter import unstructure
 from wfaudit_hookspecs.pointer import get_at
 
-from .diff import diff_configs, shape_of, summarize
+from .diff import diff_configs, shape_for, summarize
 from .refs import history_store, optional_history_store, resolve
 
 if TYPE_CHECKING:
@@ -406,7 +406,8 @@ def _what_changed(
         key = (before.id, record.id)
         old, new = load(before), load(record)
         changes = diff_configs(old.config, new.config, before.manifest, record.manifest)
-        summary = summarize(changes, shape_of(before.manifest, record.manifest))
+        shape = shape_for(auditor.plugin_manager.diff_shapes, before.manifest, record.manifest)
+        summary = summarize(changes, shape)
         words[record.id] = summary.words()
         WORDS_CACHE.put(key, words[record.id])
     return words

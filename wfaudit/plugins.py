@@ -50,6 +50,7 @@ import pluggy
 from wfaudit_hookspecs import (
     PROJECT_NAME,
     ConfigurationError,
+    DiffShape,
     PluginError,
     hookspecs,
     normalize_workflow_type,
@@ -141,6 +142,8 @@ class PluginManager(pluggy.PluginManager):
         self.failed: list[_Failed] = []
         self.workflow_types: dict[str, str] = {}
         self.payload_formats: dict[str, tuple[tuple[str, ...], str]] = {}
+        self.diff_shapes: dict[str, DiffShape] = {}
+        """The diff shape each payload format declared (``wfaudit_payload_formats``)."""
         self.reference_syntax: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def maskers(self) -> tuple[str, ...]:
@@ -465,6 +468,7 @@ def _trace_after(
 def _collect_registrations(pm: PluginManager) -> None:
     pm.workflow_types.clear()
     pm.payload_formats.clear()
+    pm.diff_shapes.clear()
 
     def register(name: str, description: str = "") -> None:
         if not isinstance(name, str) or not name.strip():
@@ -473,9 +477,19 @@ def _collect_registrations(pm: PluginManager) -> None:
 
     pm.hook.wfaudit_workflow_types(register=register)
 
-    def register_format(name: str, workflow_types: Sequence[str], description: str = "") -> None:
+    def register_format(
+        name: str,
+        workflow_types: Sequence[str],
+        description: str = "",
+        *,
+        shape: DiffShape | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise PluginError("a payload format must be a non-empty string")
+        if shape is not None and not isinstance(shape, DiffShape):
+            raise PluginError(f"payload format {name.strip()!r}: shape must be a DiffShape")
+        if shape is not None:  # the first declaration of a format's shape is kept
+            pm.diff_shapes.setdefault(name.strip(), shape)
         types = tuple(normalize_workflow_type(t) for t in workflow_types)
         # Several plugins may declare one format (devtron for CI and for CD): merge.
         known, first_description = pm.payload_formats.get(name.strip(), ((), description))

@@ -195,7 +195,9 @@ def _format_owners(pm: PluginManager) -> dict[str, list[str]]:
     owners: dict[str, list[str]] = {}
     for impl in pm.hook.wfaudit_payload_formats.get_hookimpls():
 
-        def register(name: str, *_args: Any, _plugin: str = impl.plugin_name) -> None:
+        def register(
+            name: str, *_args: Any, _plugin: str = impl.plugin_name, **_kwargs: Any
+        ) -> None:
             owners.setdefault(str(name).strip(), []).append(_plugin)
 
         try:

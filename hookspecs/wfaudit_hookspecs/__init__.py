@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         SCHEMA_VERSION,
         STANDARD_WORKFLOW_TYPES,
         STATE_FIELDS,
+        WORKFLOW_TYPE_DESCRIPTIONS,
         Annotation,
         AuditEvent,
         AuditResult,
@@ -102,6 +103,7 @@ if TYPE_CHECKING:
         StoreRetention,
         SweepBusy,
     )
+    from .shapes import DiffShape
 
 _LAZY: dict[str, str] = {
     "hookspecs": "hookspecs",
@@ -137,6 +139,7 @@ _LAZY: dict[str, str] = {
             "TrailCheck",
             "TriggerKind",
             "TriggerRequest",
+            "WORKFLOW_TYPE_DESCRIPTIONS",
             "WorkflowType",
             "check_record_identities",
             "check_tag_name",
@@ -166,6 +169,7 @@ _LAZY: dict[str, str] = {
         ),
         "retention",
     ),
+    "DiffShape": "shapes",
     **dict.fromkeys(
         (
             "PROJECT_NAME",
@@ -203,6 +207,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
     "STATE_FIELDS",
+    "WORKFLOW_TYPE_DESCRIPTIONS",
     "AmbiguousPayload",
     "AmbiguousReference",
     "AmbiguousSnapshot",
@@ -218,6 +223,7 @@ __all__ = [
     "ConfigurationError",
     "DecompressionBomb",
     "DeltaBaseUnavailable",
+    "DiffShape",
     "EventKind",
     "Failure",
     "Finding",

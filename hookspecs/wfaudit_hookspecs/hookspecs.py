@@ -275,7 +275,7 @@ def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
+def wfaudit_payload_formats(register: Callable[..., None]) -> None:
     """Declare the payload formats an adapter recognises.
 
     Called once when the plugin manager is set up. Call ``register(name,
@@ -283,6 +283,13 @@ def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None])
     ``argo-workflow`` ...), naming the workflow types it applies to. The engine
     uses the list to check a forced ``format`` and to say which formats were
     tried when none recognised a payload.
+
+    Pass ``shape=`` a :class:`~wfaudit_hookspecs.DiffShape` to say where the
+    format keeps its nodes (jobs, steps, tasks): the diff's summary then counts
+    them in the format's own words (``1 job added``) instead of by generic
+    rules. The first shape declared for a format is kept; anything but a
+    ``DiffShape`` fails plugin set-up with a
+    :class:`~wfaudit_hookspecs.errors.PluginError`.
 
     :param register: the callback that records a format.
     """

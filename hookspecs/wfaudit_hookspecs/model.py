@@ -22,6 +22,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
     "STATE_FIELDS",
+    "WORKFLOW_TYPE_DESCRIPTIONS",
     "WORKFLOW_TYPE_MAX_LENGTH",
     "Annotation",
     "AuditEvent",
@@ -72,6 +73,14 @@ class WorkflowType:
 
 
 STANDARD_WORKFLOW_TYPES = (WorkflowType.CI, WorkflowType.PRE_CD, WorkflowType.POST_CD)
+
+WORKFLOW_TYPE_DESCRIPTIONS: Mapping[str, str] = {
+    WorkflowType.CI: "continuous integration build",
+    WorkflowType.PRE_CD: "pre-deployment job",
+    WorkflowType.POST_CD: "post-deployment job",
+}
+"""The standard workflow types with their descriptions: the one declaration the
+engine and the adapters register (``wfaudit_workflow_types``)."""
 
 
 class TriggerKind(StrEnum):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wfaudit_ci.adapter import Facts
-from wfaudit_ci.identity import identity_value, label_value
-from wfaudit_ci.kubernetes import (
+from wfaudit_hookspecs import TriggerKind
+from wfaudit_hookspecs.adapters.adapter import Facts
+from wfaudit_hookspecs.adapters.identity import identity_value, label_value
+from wfaudit_hookspecs.adapters.kubernetes import (
     KubernetesFormat,
     first_label,
     labels_of,
@@ -24,7 +25,7 @@ from wfaudit_ci.kubernetes import (
     run_id,
     secret_references,
 )
-from wfaudit_hookspecs import TriggerKind
+from wfaudit_hookspecs.shapes import DiffShape, shape_nodes
 
 __all__ = ["ARGO_GROUP", "ArgoFormat"]
 
@@ -59,6 +60,21 @@ class ArgoFormat(KubernetesFormat):
     group: ClassVar[str] = ARGO_GROUP
     kinds: ClassVar[tuple[str, ...]] = _KINDS
     name: ClassVar[str] = "argo"
+    # The templates of a Workflow, a template or a CronWorkflow's workflowSpec;
+    # a DAG template's tasks (joined by dependencies or depends); the steps of a
+    # steps template's parallel groups.
+    shape: ClassVar[DiffShape | None] = DiffShape(
+        nodes=shape_nodes(
+            [
+                ("template", [("templates", "#")]),
+                ("task", [("templates", "#", "dag", "tasks", "#")]),
+                ("step", [("templates", "#", "steps", "#", "#")]),
+            ],
+            bases=(("spec",), ("spec", "workflowspec")),
+        ),
+        connections=frozenset({"dependencies", "depends"}),
+        documents=True,
+    )
     reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
         # Template tags: {{workflow.parameters.token}}, {{inputs.parameters.x}}, {{item}}.
         (

@@ -2,24 +2,25 @@
 
 Formats: ``devtron`` (``stageType`` ``PRE`` or ``POST``), ``argo`` and
 ``tekton``; each answers only for ``PRE_CD`` and ``POST_CD`` requests. The
-Devtron and Tekton readers are wfaudit-ci's, so that CI and CD read a payload
-the same way.
+Devtron and Tekton readers are the adapter kit's (:mod:`wfaudit_hookspecs.adapters`),
+shared with wfaudit-ci, so that CI and CD read a payload the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from wfaudit_ci.adapter import (
+from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
+from wfaudit_hookspecs.adapters import (
     Adapter,
+    DevtronFormat,
+    TektonFormat,
     declare_formats,
     declare_reference_syntax,
+    declare_workflow_types,
     new_run,
     pre_trigger,
 )
-from wfaudit_ci.devtron import DevtronFormat
-from wfaudit_ci.tekton import TektonFormat
-from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
 
 from .argo import ArgoFormat
 
@@ -43,14 +44,15 @@ ADAPTERS: tuple[Adapter, ...] = (
 
 @hookimpl
 def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
-    """Declare ``PRE_CD`` and ``POST_CD`` (the engine declares them too)."""
-    register(WorkflowType.PRE_CD, "pre-deployment job")
-    register(WorkflowType.POST_CD, "post-deployment job")
+    """Declare ``PRE_CD`` and ``POST_CD`` (the engine declares them too, from the
+    same contract table)."""
+    declare_workflow_types(ADAPTERS, register)
 
 
 @hookimpl
-def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
-    """Declare ``devtron``, ``argo`` and ``tekton`` for ``PRE_CD`` and ``POST_CD``."""
+def wfaudit_payload_formats(register: Callable[..., None]) -> None:
+    """Declare ``devtron``, ``argo`` and ``tekton`` for ``PRE_CD`` and ``POST_CD``,
+    with their diff shapes."""
     declare_formats(ADAPTERS, register)
 
 

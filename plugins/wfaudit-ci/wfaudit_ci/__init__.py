@@ -1,21 +1,31 @@
-"""wfaudit's CI adapters, and the payload readers the CD adapters share.
+"""wfaudit's CI adapters: Devtron CI requests, GitHub Actions runs and Tekton runs.
 
-The ``ci`` entry point is :mod:`wfaudit_ci.plugin`. The other modules are a
-small library for adapters: :mod:`~wfaudit_ci.adapter` (formats and the
-dispatch), :mod:`~wfaudit_ci.identity` (the identity rule),
-:mod:`~wfaudit_ci.kubernetes` (manifests and their secret references), and the
-readers :mod:`~wfaudit_ci.devtron`, :mod:`~wfaudit_ci.github` and
-:mod:`~wfaudit_ci.tekton`. It depends on ``wfaudit-hookspecs`` only.
+The ``ci`` entry point is :mod:`wfaudit_ci.plugin`; :mod:`~wfaudit_ci.github`
+reads GitHub Actions runs. The adapter kit (formats, the dispatch, the identity
+rule, the Kubernetes reference scanner) and the Devtron and Tekton readers the
+CD adapters share are the contract's :mod:`wfaudit_hookspecs.adapters`; the
+modules ``wfaudit_ci.adapter``, ``.identity``, ``.kubernetes``, ``.devtron``
+and ``.tekton`` are deprecated aliases of them. It depends on
+``wfaudit-hookspecs`` only.
 """
 
 from __future__ import annotations
 
-from .adapter import Adapter, Facts, PayloadFormat, declare_formats, pre_trigger
-from .devtron import DevtronFormat
+from wfaudit_hookspecs.adapters import (
+    FROM_PAYLOAD,
+    K8S_SECRET,
+    Adapter,
+    DevtronFormat,
+    Facts,
+    PayloadFormat,
+    TektonFormat,
+    apply_facts,
+    declare_formats,
+    pre_trigger,
+    secret_references,
+)
+
 from .github import GITHUB_SECRET, GitHubActionsFormat
-from .identity import FROM_PAYLOAD, apply_facts
-from .kubernetes import K8S_SECRET, secret_references
-from .tekton import TektonFormat
 
 __version__ = "0.1.0"
 

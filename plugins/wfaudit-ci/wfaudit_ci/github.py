@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from wfaudit_hookspecs import SecretReference, TriggerKind
+from wfaudit_hookspecs.adapters.adapter import Facts, PayloadFormat
+from wfaudit_hookspecs.adapters.identity import identity_value, label_value, positive_int
+from wfaudit_hookspecs.adapters.walk import LEAVES, Link, is_container, link_of, path_of
 from wfaudit_hookspecs.pointer import Path, to_pointer
-
-from ._walk import LEAVES, Link, is_container, link_of, path_of
-from .adapter import Facts, PayloadFormat
-from .identity import identity_value, label_value, positive_int
+from wfaudit_hookspecs.shapes import DiffShape, shape_nodes
 
 __all__ = ["GITHUB_SECRET", "GitHubActionsFormat", "secret_names"]
 
@@ -63,6 +63,15 @@ class GitHubActionsFormat(PayloadFormat):
     """A GitHub Actions workflow file, bare or wrapped with its run's contexts."""
 
     name: ClassVar[str] = "github-actions"
+    # jobs.<id> (the workflow's nodes, joined by needs), each with a list of
+    # steps; the workflow bare or wrapped with its run's contexts.
+    shape: ClassVar[DiffShape | None] = DiffShape(
+        nodes=shape_nodes(
+            [("job", [("jobs", "*")]), ("step", [("jobs", "*", "steps", "#")])],
+            bases=((), ("workflow",)),
+        ),
+        connections=frozenset({"needs"}),
+    )
     reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
         # Expressions, evaluated by the runner: ${{ secrets.NPM_TOKEN }}, ${{ inputs.x }}.
         ("github-expression", r"\$\{\{(?P<name>[^{}]*)\}\}"),

@@ -8,20 +8,21 @@ stages with the same Devtron and Tekton readers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
-
-from .adapter import (
+from wfaudit_hookspecs.adapters import (
     Adapter,
+    DevtronFormat,
+    TektonFormat,
     declare_formats,
     declare_reference_syntax,
+    declare_workflow_types,
     new_run,
     pre_trigger,
 )
-from .devtron import DevtronFormat
+
 from .github import GitHubActionsFormat
-from .tekton import TektonFormat
 
 __all__ = [
     "ADAPTERS",
@@ -41,13 +42,14 @@ ADAPTERS: tuple[Adapter, ...] = (
 
 @hookimpl
 def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
-    """Declare ``CI`` (the engine declares it too; the first description is kept)."""
-    register(WorkflowType.CI, "continuous integration build")
+    """Declare ``CI`` (the engine declares it too, from the same contract table)."""
+    declare_workflow_types(ADAPTERS, register)
 
 
 @hookimpl
-def wfaudit_payload_formats(register: Callable[[str, Sequence[str], str], None]) -> None:
-    """Declare ``devtron``, ``github-actions`` and ``tekton`` for ``CI``."""
+def wfaudit_payload_formats(register: Callable[..., None]) -> None:
+    """Declare ``devtron``, ``github-actions`` and ``tekton`` for ``CI``, with their
+    diff shapes."""
     declare_formats(ADAPTERS, register)
 
 

@@ -1,92 +1,10 @@
-"""Tekton runs: a ``PipelineRun`` or ``TaskRun``, alone or with the objects it uses.
+"""Deprecated: moved to :mod:`wfaudit_hookspecs.adapters.tekton` (the adapter kit, issue #19).
 
-Tekton's examples (and many real trigger payloads) are multi-document files:
-the run plus its ``Pipeline``, ``Task``, ``ConfigMap``, ``Secret`` ... The run
-decides the identity: the first ``PipelineRun``, else the first ``TaskRun``;
-references are collected from every document.
+Kept so that from wfaudit_ci.tekton import ... keeps working for a deprecation
+period; import from ``wfaudit_hookspecs.adapters`` instead.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from wfaudit_hookspecs import TriggerKind
-
-from .adapter import Facts
-from .identity import identity_value, label_value
-from .kubernetes import (
-    KubernetesFormat,
-    first_label,
-    labels_of,
-    metadata_of,
-    name_stem,
-    namespaced,
-    run_id,
-    secret_references,
-)
-
-__all__ = ["TEKTON_GROUP", "TektonFormat"]
-
-TEKTON_GROUP = "tekton.dev"
-_RUN_KINDS = ("PipelineRun", "TaskRun")
-# Labels Tekton's own tools put on runs.
-_TRIGGERS_LABELS = ("triggers.tekton.dev/eventlistener", "triggers.tekton.dev/trigger")
-_RERUN_LABEL = "dashboard.tekton.dev/rerunOf"
-
-
-class TektonFormat(KubernetesFormat):
-    """A Tekton ``PipelineRun`` or ``TaskRun`` manifest (with its companions)."""
-
-    group: ClassVar[str] = TEKTON_GROUP
-    kinds: ClassVar[tuple[str, ...]] = _RUN_KINDS
-    name: ClassVar[str] = "tekton"
-    reference_syntax: ClassVar[tuple[tuple[str, str], ...]] = (
-        # Variable substitution: $(params.token), $(params["api-token"]),
-        # $(tasks.build.results.digest), $(workspaces.creds.path).
-        (
-            "tekton-variable",
-            r"\$\((?P<name>(?:params|context|tasks|workspaces|steps|results|resources|inputs)"
-            r"(?:\.[\w\-*]+|\[['\"][^'\"\]]+['\"]\])+)\)",
-        ),
-    )
-    description: ClassVar[str] = (
-        "Tekton PipelineRun or TaskRun (apiVersion tekton.dev/*), alone or in a "
-        "multi-document payload"
-    )
-    workflow_id_source: ClassVar[str] = "the run's metadata.uid or metadata.name"
-    pipeline_id_source: ClassVar[str] = (
-        "the run's pipelineRef or taskRef, else its metadata.name or generateName"
-    )
-
-    def read(self, config: Any, workflow_type: str) -> Facts:
-        kind, doc = self.main_document(config)
-        labels = labels_of(doc)
-        definition = _definition(doc, kind, labels)
-        facts_labels = {"kind": kind, "namespace": label_value(metadata_of(doc).get("namespace"))}
-        facts_labels["pipeline" if kind == "PipelineRun" else "task"] = definition
-        return Facts(
-            workflow_id=run_id(doc),
-            pipeline_id=namespaced(doc, definition or name_stem(doc)),
-            trigger_kind=_trigger_kind(labels),
-            labels={key: value for key, value in facts_labels.items() if value is not None},
-            references=secret_references(config, self.name),
-        )
-
-
-def _definition(doc: dict[str, Any], kind: str, labels: dict[str, str]) -> str | None:
-    """The Pipeline or Task the run executes, when it names one."""
-    spec = doc.get("spec")
-    ref_key, label = ("pipelineRef", "tekton.dev/pipeline")
-    if kind == "TaskRun":
-        ref_key, label = ("taskRef", "tekton.dev/task")
-    ref = spec.get(ref_key) if isinstance(spec, dict) else None
-    name = identity_value(ref.get("name")) if isinstance(ref, dict) else None
-    return name or first_label(labels, (label,))
-
-
-def _trigger_kind(labels: dict[str, str]) -> TriggerKind | None:
-    if _RERUN_LABEL in labels:
-        return TriggerKind.RETRY
-    if any(label in labels for label in _TRIGGERS_LABELS):
-        return TriggerKind.WEBHOOK
-    return None
+from wfaudit_hookspecs.adapters.tekton import *  # noqa: F403
+from wfaudit_hookspecs.adapters.tekton import __all__ as __all__

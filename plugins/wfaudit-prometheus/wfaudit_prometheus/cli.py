@@ -6,7 +6,7 @@ import threading
 
 import click
 
-from wfaudit.cli import CliState, store_options
+from wfaudit import CliState, store_options
 
 from .exporter import make_registry, serve
 

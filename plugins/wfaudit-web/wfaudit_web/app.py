@@ -36,9 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from wfaudit import Auditor
-from wfaudit.diff import SnapshotDiff
-from wfaudit.spool import DrainReport, Spool, spool_roots
+from wfaudit import Auditor, DrainReport, SnapshotDiff, Spool, spool_roots
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
     InvalidRequest,
@@ -399,7 +397,7 @@ def api_plugins(app: WebApp, request: Request) -> Any:
 
 
 def api_stats(app: WebApp, request: Request) -> Any:
-    from wfaudit.stats import stats_data
+    from wfaudit import stats_data
 
     auditor = app.scoped(request)
     if not isinstance(auditor.store, StoreMaintenance):
@@ -408,9 +406,9 @@ def api_stats(app: WebApp, request: Request) -> Any:
 
 
 def api_verify(app: WebApp, request: Request) -> Any:
-    from wfaudit.verify import verify
+    from wfaudit import verify_store
 
-    report = verify(app.scoped(request), max_findings=100)
+    report = verify_store(app.scoped(request), max_findings=100)
     return {
         "ok": report.ok,
         "tenant": report.tenant,
@@ -504,13 +502,13 @@ def create_app(
         # the store being down, in this worker's spool (202) -- an ingest replica
         # must stay behind its load balancer through a store outage, or the
         # orchestrators' audits would find no server instead of the spool.
-        from wfaudit import health
+        from wfaudit import check_health
 
         purpose = request.query_params.get("for", "read")
         if purpose not in READINESS:
             return JSONResponse({"error": f"for= is one of {', '.join(READINESS)}"}, 400)
         try:
-            report = health.check(web.auditor(None))
+            report = check_health(web.auditor(None))
         except WfauditError as error:
             return JSONResponse({"status": "unavailable", "error": type(error).__name__}, 503)
         if not (report.live if purpose == "ingest" else report.ready):

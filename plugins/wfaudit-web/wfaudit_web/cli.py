@@ -10,9 +10,7 @@ from typing import Any
 
 import click
 
-from wfaudit.cli import CliState, store_options
-from wfaudit.settings import Settings
-from wfaudit.spool import worker_spool_root
+from wfaudit import CliState, Settings, store_options, worker_spool_root
 from wfaudit_hookspecs import ConfigurationError, WfauditError
 
 from .access import DEFAULT_TOKEN_ENV, INGEST_TOKEN_ENV, Tokens

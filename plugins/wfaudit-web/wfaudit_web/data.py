@@ -11,10 +11,7 @@ from typing import Any
 
 import attrs
 
-from wfaudit import Auditor, history
-from wfaudit.diff import SnapshotDiff
-from wfaudit.history import TimelineEntry
-from wfaudit.refs import optional_history_store
+from wfaudit import Auditor, SnapshotDiff, TimelineEntry, optional_history_store
 from wfaudit_hookspecs import Snapshot, SnapshotRecord
 
 __all__ = [
@@ -118,10 +115,8 @@ def tags_of(auditor: Auditor, snapshot: SnapshotRecord) -> list[str]:
 def timeline(auditor: Auditor, pipeline_id: str, *, limit: int = 50) -> list[TimelineEntry]:
     """A pipeline's snapshots, newest first, each with what changed since the
     pipeline's previous snapshot of the same workflow type (the engine's
-    :func:`wfaudit.history.timeline`), its tags and its annotations."""
-    return history.timeline(
-        auditor, history.history_query(auditor, pipeline_id=pipeline_id, limit=limit)
-    )
+    :meth:`wfaudit.Auditor.timeline`), its tags and its annotations."""
+    return auditor.timeline(pipeline_id=pipeline_id, limit=limit)
 
 
 def timeline_json(entries: list[TimelineEntry]) -> list[dict[str, Any]]:

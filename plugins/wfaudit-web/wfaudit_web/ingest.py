@@ -423,7 +423,7 @@ def post_retrigger(web: WebApp, access: Access, body: bytes, request: Request) -
     secrets, for the orchestrator to launch (Devtron's
     ``GetWorkflowRequestFromSnapshotForRetrigger``).
     """
-    from wfaudit.retrigger import NotRetriggerable, request_document
+    from wfaudit import NotRetriggerable, request_document
 
     fields = _fields(parse_json(body), _RETRIGGER_REQUIRED, _RETRIGGER_OPTIONAL)
     tenant = _tenant(access, fields)

@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from wfaudit.diff import SnapshotDiff, is_multiline, line_diff
+from wfaudit import SnapshotDiff, is_multiline, line_diff
 from wfaudit_hookspecs import Snapshot, SnapshotRecord
 
 from .data import TimelineEntry
@@ -169,7 +169,7 @@ def _unchanged(lines: Sequence[str]) -> str:
 
 def line_diff_html(old: str, new: str) -> str:
     """A multi-line string's change (a script) as the engine's line diff
-    (:func:`wfaudit.diff.line_diff`, what ``wfaudit diff`` shows): removed lines
+    (:func:`wfaudit.line_diff`, what ``wfaudit diff`` shows): removed lines
     red, added lines green, each hunk with three unchanged lines around it and
     the other unchanged lines folded."""
     before = old.splitlines()

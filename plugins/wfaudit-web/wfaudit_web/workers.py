@@ -4,7 +4,7 @@ The supervisor (the ``wfaudit serve`` process) binds the listening socket once
 and starts N workers, each a ``wfaudit serve`` of its own that inherits the
 socket (the kernel hands each connection to one of the processes waiting in
 ``accept``) and is told its slot, ``0`` … ``N-1``. A worker spools into
-``$WFAUDIT_HOME/spool/worker-<slot>`` (:func:`wfaudit.spool.worker_spool_root`),
+``$WFAUDIT_HOME/spool/worker-<slot>`` (:func:`wfaudit.worker_spool_root`),
 so no two workers share a spool directory.
 
 A worker that dies (killed, out of memory) is started again in the same slot:

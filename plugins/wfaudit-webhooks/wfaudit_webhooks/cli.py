@@ -6,9 +6,7 @@ import json
 
 import click
 
-from wfaudit.cli import chosen_format, format_option
-from wfaudit.settings import Settings
-from wfaudit.tables import Column, Rows, emit
+from wfaudit import Column, Rows, Settings, chosen_format, emit, format_option
 from wfaudit_hookspecs import ConfigurationError
 
 from .config import WebhookConfig, redact_url

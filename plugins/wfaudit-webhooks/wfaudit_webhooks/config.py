@@ -172,7 +172,7 @@ class WebhookConfig:
             raise ConfigurationError("webhooks.dead_letters must be a file path")
         if dead_letters is None:
             if home is None:
-                from wfaudit.settings import Settings
+                from wfaudit import Settings
 
                 home = Settings.load().home
             path = home / "webhooks.sqlite3"
