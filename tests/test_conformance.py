@@ -4,6 +4,7 @@ them with a clear message."""
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -11,25 +12,59 @@ from typing import Any
 import pytest
 
 import wfaudit_maskers.plugin
+from wfaudit.archive import FileArchive
 from wfaudit.testing import (
     DEFAULT_PLANTED,
     AdapterCase,
     AdapterConformance,
+    ArchiveStoreConformance,
+    KeyedTrailConformance,
     MaskerConformance,
     Planted,
     RestorerConformance,
     StoreConformance,
+    StoreHistoryConformance,
+    StoreMaintenanceConformance,
+    StoreRetentionConformance,
 )
 from wfaudit_hookspecs import RestoreRef, Store
 from wfaudit_sql import SqlStore
 
 
-class TestSqlStoreConformance(StoreConformance):
+class _SqlStore:
+    """A fresh SqlStore on each backend of ``store_url`` (SQLite, PostgreSQL)."""
+
     @pytest.fixture
     def store(self, store_url: str) -> Iterator[Store]:
         store = SqlStore(store_url)
         yield store
         store.close()
+
+
+class TestSqlStoreConformance(_SqlStore, StoreConformance):
+    """Store and StoreMeta."""
+
+
+class TestSqlStoreHistoryConformance(_SqlStore, StoreHistoryConformance):
+    """StoreHistory."""
+
+
+class TestSqlStoreMaintenanceConformance(_SqlStore, StoreMaintenanceConformance):
+    """StoreMaintenance."""
+
+
+class TestSqlKeyedTrailConformance(_SqlStore, KeyedTrailConformance):
+    """KeyedTrail."""
+
+
+class TestSqlStoreRetentionConformance(_SqlStore, StoreRetentionConformance):
+    """StoreRetention."""
+
+
+class TestFileArchiveConformance(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self, tmp_path: pathlib.Path) -> FileArchive:
+        return FileArchive(tmp_path / "archive", fsync=False)
 
 
 class TestMaskersConformance(MaskerConformance):
@@ -326,7 +361,6 @@ def test_a_broken_plugin_fails_its_kit_clearly(pytester: pytest.Pytester, kind: 
 
 # -- the project's other plugins ------------------------------------------------------------
 
-import pathlib  # noqa: E402
 
 import wfaudit_cd.plugin  # noqa: E402
 import wfaudit_ci.plugin  # noqa: E402

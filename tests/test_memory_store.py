@@ -10,7 +10,17 @@ from collections.abc import Iterator
 import pytest
 
 from wfaudit import Auditor
-from wfaudit.testing import MemoryStore, StoreConformance, make_record
+from wfaudit.testing import (
+    ArchiveStoreConformance,
+    KeyedTrailConformance,
+    MemoryArchive,
+    MemoryStore,
+    StoreConformance,
+    StoreHistoryConformance,
+    StoreMaintenanceConformance,
+    StoreRetentionConformance,
+    make_record,
+)
 from wfaudit.verify import verify
 from wfaudit_hookspecs import (
     SnapshotNotFound,
@@ -21,12 +31,38 @@ from wfaudit_hookspecs import (
 )
 
 
-class TestMemoryStoreConformance(StoreConformance):
+class _Fresh:
     @pytest.fixture
     def store(self) -> Iterator[MemoryStore]:
         store = MemoryStore("memory://")
         yield store
         store.close()
+
+
+class TestMemoryStoreConformance(_Fresh, StoreConformance):
+    """Store and StoreMeta."""
+
+
+class TestMemoryStoreHistoryConformance(_Fresh, StoreHistoryConformance):
+    """StoreHistory."""
+
+
+class TestMemoryStoreMaintenanceConformance(_Fresh, StoreMaintenanceConformance):
+    """StoreMaintenance."""
+
+
+class TestMemoryKeyedTrailConformance(_Fresh, KeyedTrailConformance):
+    """KeyedTrail."""
+
+
+class TestMemoryStoreRetentionConformance(_Fresh, StoreRetentionConformance):
+    """StoreRetention."""
+
+
+class TestMemoryArchiveConformance(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self) -> MemoryArchive:
+        return MemoryArchive()
 
 
 def test_the_memory_store_offers_the_optional_protocols() -> None:

@@ -278,7 +278,10 @@ class StoreHistory(Protocol):
     def find_by_id_prefix(
         self, prefix: str, *, tenant: str | None = None, limit: int = 2
     ) -> list[SnapshotRecord]:
-        """Records whose id starts with ``prefix`` (at most ``limit``, by id)."""
+        """Records whose id starts with ``prefix`` (at most ``limit``, by id).
+
+        :raises InvalidRequest: a prefix that is empty or longer than 64 characters.
+        """
         ...
 
     def add_tag(
