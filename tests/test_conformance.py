@@ -26,6 +26,7 @@ from wfaudit.testing import (
     StoreHistoryConformance,
     StoreMaintenanceConformance,
     StoreRetentionConformance,
+    StoreSchemaConformance,
 )
 from wfaudit_hookspecs import RestoreRef, Store
 from wfaudit_sql import SqlStore
@@ -51,6 +52,10 @@ class TestSqlStoreHistoryConformance(_SqlStore, StoreHistoryConformance):
 
 class TestSqlStoreMaintenanceConformance(_SqlStore, StoreMaintenanceConformance):
     """StoreMaintenance."""
+
+
+class TestSqlStoreSchemaConformance(_SqlStore, StoreSchemaConformance):
+    """StoreSchema."""
 
 
 class TestSqlKeyedTrailConformance(_SqlStore, KeyedTrailConformance):

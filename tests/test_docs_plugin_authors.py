@@ -111,7 +111,15 @@ def test_the_smallest_plugin_loads_from_its_folder_and_masks(tmp_path: pathlib.P
 
 def _protocol_members() -> set[str]:
     """``Protocol.member`` for every member of every store protocol."""
-    from wfaudit_hookspecs import KeyedTrail, Store, StoreHistory, StoreMaintenance, StoreMeta
+    from wfaudit_hookspecs import (
+        KeyedTrail,
+        Store,
+        StoreHistory,
+        StoreMaintenance,
+        StoreMeta,
+        StoreProxy,
+        StoreSchema,
+    )
     from wfaudit_hookspecs.retention import ArchiveStore, StoreRetention
 
     found = set()
@@ -119,7 +127,9 @@ def _protocol_members() -> set[str]:
         Store,
         StoreMeta,
         StoreMaintenance,
+        StoreSchema,
         KeyedTrail,
+        StoreProxy,
         StoreHistory,
         StoreRetention,
         ArchiveStore,

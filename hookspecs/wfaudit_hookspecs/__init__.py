@@ -96,6 +96,8 @@ if TYPE_CHECKING:
         StoreHistory,
         StoreMaintenance,
         StoreMeta,
+        StoreProxy,
+        StoreSchema,
     )
     from .retention import (
         ArchiveStore,
@@ -155,6 +157,8 @@ _LAZY: dict[str, str] = {
             "StoreHistory",
             "StoreMaintenance",
             "StoreMeta",
+            "StoreProxy",
+            "StoreSchema",
         ),
         "protocols",
     ),
@@ -253,8 +257,10 @@ __all__ = [
     "StoreMaintenance",
     "StoreMeta",
     "StoreNotFound",
+    "StoreProxy",
     "StoreRejected",
     "StoreRetention",
+    "StoreSchema",
     "StoreStats",
     "StoreUnavailable",
     "SweepBusy",

@@ -89,6 +89,8 @@ from wfaudit_hookspecs.retention import (
 __all__ = ["SCHEME", "MemoryStore", "wfaudit_open_store"]
 
 SCHEME = "memory"
+REVISION = "memory-1"
+"""The layout revision a memory store reports (it has one: its code's)."""
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event of a chain."""
 
@@ -467,6 +469,16 @@ class MemoryStore:
             if current is None or (replace is not None and current == replace):
                 self._data.meta[name] = value
             return self._data.meta[name]
+
+    # -- StoreSchema -------------------------------------------------------------------
+
+    def current_revision(self) -> str:
+        """A memory store is always laid out as this code lays it out."""
+        return REVISION
+
+    def head_revision(self) -> str:
+        """See :meth:`current_revision`."""
+        return REVISION
 
     # -- KeyedTrail ------------------------------------------------------------------
 

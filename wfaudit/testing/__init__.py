@@ -4,7 +4,8 @@
   :func:`assert_no_secret`, :func:`assert_differ_exactly`, :func:`assert_restored`.
 - Conformance kits to subclass: :class:`StoreConformance` (``Store`` and
   ``StoreMeta``), :class:`StoreHistoryConformance`,
-  :class:`StoreMaintenanceConformance`, :class:`KeyedTrailConformance`,
+  :class:`StoreMaintenanceConformance`, :class:`StoreSchemaConformance`,
+  :class:`KeyedTrailConformance`,
   :class:`StoreRetentionConformance`, :class:`ArchiveStoreConformance`,
   :class:`MaskerConformance`, :class:`RestorerConformance`,
   :class:`AdapterConformance`.
@@ -35,6 +36,7 @@ from .kit_history import (
     KeyedTrailConformance,
     StoreHistoryConformance,
     StoreMaintenanceConformance,
+    StoreSchemaConformance,
 )
 from .kit_plugins import (
     DEFAULT_PLANTED,
@@ -75,6 +77,7 @@ __all__ = [
     "StoreHistoryConformance",
     "StoreMaintenanceConformance",
     "StoreRetentionConformance",
+    "StoreSchemaConformance",
     "assert_audited",
     "assert_differ_exactly",
     "assert_masked",

@@ -29,13 +29,19 @@ from wfaudit_hookspecs import (
     StoreError,
     StoreHistory,
     StoreMaintenance,
+    StoreSchema,
     TagConflict,
     UnknownReference,
 )
 
 from .kit_store import make_record
 
-__all__ = ["KeyedTrailConformance", "StoreHistoryConformance", "StoreMaintenanceConformance"]
+__all__ = [
+    "KeyedTrailConformance",
+    "StoreHistoryConformance",
+    "StoreMaintenanceConformance",
+    "StoreSchemaConformance",
+]
 
 
 def _common_prefix(a: str, b: str) -> str:
@@ -316,3 +322,23 @@ class KeyedTrailConformance(_Kit):
                 f"a keyed chain with a rotated key does not verify: {check.findings}"
             )
             assert check.events == 3, f"check_trail looked at {check.events} of 3 events"
+
+
+class StoreSchemaConformance(_Kit):
+    """:class:`~wfaudit_hookspecs.StoreSchema`: a store the code opened (and wrote
+    to) is at the revision the code needs. Override :meth:`store`."""
+
+    def test_schema_implements_the_protocol(self, store: Any) -> None:
+        assert isinstance(store, StoreSchema), (
+            "the store lacks wfaudit_hookspecs.StoreSchema's current_revision/head_revision"
+        )
+
+    def test_schema_a_store_in_use_is_at_the_head_revision(self, store: Any) -> None:
+        record, blob = make_record(1)
+        store.save(record, blob)
+        head = store.head_revision()
+        assert isinstance(head, str) and head, "head_revision() must name a revision"
+        assert store.current_revision() == head, (
+            f"a store this code opened and wrote to is at {store.current_revision()!r}, "
+            f"not the head revision {head!r}"
+        )
