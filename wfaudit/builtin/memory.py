@@ -1,10 +1,13 @@
 """``memory://``: the reference storage backend, kept in the process's memory.
 
-It implements :class:`~wfaudit_hookspecs.Store` and the optional
-:class:`~wfaudit_hookspecs.StoreMeta` and :class:`~wfaudit_hookspecs.StoreMaintenance`
-with nothing but the contract (``wfaudit_hookspecs``) and the standard library,
-so it shows in one short file what a backend must do, and it passes every
-store conformance kit (``wfaudit.testing.StoreConformance``). Use it in tests,
+It implements :class:`~wfaudit_hookspecs.Store` and every optional store
+protocol (:class:`~wfaudit_hookspecs.StoreMeta`,
+:class:`~wfaudit_hookspecs.StoreMaintenance`, :class:`~wfaudit_hookspecs.StoreSchema`,
+:class:`~wfaudit_hookspecs.KeyedTrail`, :class:`~wfaudit_hookspecs.StoreHistory`,
+:class:`~wfaudit_hookspecs.retention.StoreRetention`) with nothing but the contract
+(``wfaudit_hookspecs``) and the standard library, so it shows in one file what a
+backend must do, and it passes every store conformance kit (``wfaudit.testing``:
+``StoreConformance``, ``StoreHistoryConformance``, ``StoreRetentionConformance`` ...). Use it in tests,
 demos and as the start of a new backend (``wfaudit new-plugin store NAME``
 starts from a copy of it).
 
