@@ -7,9 +7,9 @@ protocol (:class:`~wfaudit_hookspecs.StoreMeta`,
 :class:`~wfaudit_hookspecs.retention.StoreRetention`) with nothing but the contract
 (``wfaudit_hookspecs``) and the standard library, so it shows in one file what a
 backend must do, and it passes every store conformance kit (``wfaudit.testing``:
-``StoreConformance``, ``StoreHistoryConformance``, ``StoreRetentionConformance`` ...). Use it in tests,
-demos and as the start of a new backend (``wfaudit new-plugin store NAME``
-starts from a copy of it).
+``StoreConformance``, ``StoreHistoryConformance``, ``StoreRetentionConformance`` ...).
+Use it in tests, demos and as the start of a new backend (``wfaudit new-plugin
+store NAME`` starts from a copy of it).
 
 URLs:
 
