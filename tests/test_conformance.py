@@ -351,6 +351,60 @@ class TestMeddler(AdapterConformance):
         "test_adapter_claims_its_payloads",
         "*the adapter changed the payload*",
     ),
+    "store-retention-holds": (
+        '''
+import pytest
+from wfaudit.testing import MemoryStore, StoreRetentionConformance
+
+class HoldBlind(MemoryStore):
+    """Records legal holds, but deletes what they cover."""
+    def _held(self, tenant, snapshot_id, pipeline_id, labels):
+        return ""
+
+class TestHoldBlind(StoreRetentionConformance):
+    @pytest.fixture
+    def store(self):
+        return HoldBlind()
+''',
+        "test_retention_never_deletes_what_a_hold_protects",
+        "*a held snapshot (1) was deleted*",
+    ),
+    "store-history-tags": (
+        '''
+import pytest
+from wfaudit.testing import MemoryStore, StoreHistoryConformance
+
+class AlwaysMoves(MemoryStore):
+    """Moves a tag to another snapshot of the pipeline even when not asked to."""
+    def add_tag(self, *, snapshot_id, name, tenant, by=None, move=False):
+        return super().add_tag(snapshot_id=snapshot_id, name=name, tenant=tenant, by=by, move=True)
+
+class TestAlwaysMoves(StoreHistoryConformance):
+    @pytest.fixture
+    def store(self):
+        return AlwaysMoves()
+''',
+        "test_history_tags_are_unique_per_pipeline_and_move_only_when_asked",
+        "*DID NOT RAISE*TagConflict*",
+    ),
+    "archive-prefix": (
+        '''
+import pytest
+from wfaudit.testing import ArchiveStoreConformance, MemoryArchive
+
+class PrefixBlind(MemoryArchive):
+    """Lists every key, whatever the prefix."""
+    def iter_keys(self, prefix=""):
+        return super().iter_keys("")
+
+class TestPrefixBlind(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self):
+        return PrefixBlind()
+''',
+        "test_archive_lists_keys_by_prefix",
+        "*iter_keys(prefix) must list the keys under that prefix only*",
+    ),
 }
 
 
