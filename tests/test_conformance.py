@@ -4,6 +4,7 @@ them with a clear message."""
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -11,25 +12,64 @@ from typing import Any
 import pytest
 
 import wfaudit_maskers.plugin
+from wfaudit.archive import FileArchive
 from wfaudit.testing import (
     DEFAULT_PLANTED,
     AdapterCase,
     AdapterConformance,
+    ArchiveStoreConformance,
+    KeyedTrailConformance,
     MaskerConformance,
     Planted,
     RestorerConformance,
     StoreConformance,
+    StoreHistoryConformance,
+    StoreMaintenanceConformance,
+    StoreRetentionConformance,
+    StoreSchemaConformance,
 )
 from wfaudit_hookspecs import RestoreRef, Store
 from wfaudit_sql import SqlStore
 
 
-class TestSqlStoreConformance(StoreConformance):
+class _SqlStore:
+    """A fresh SqlStore on each backend of ``store_url`` (SQLite, PostgreSQL)."""
+
     @pytest.fixture
     def store(self, store_url: str) -> Iterator[Store]:
         store = SqlStore(store_url)
         yield store
         store.close()
+
+
+class TestSqlStoreConformance(_SqlStore, StoreConformance):
+    """Store and StoreMeta."""
+
+
+class TestSqlStoreHistoryConformance(_SqlStore, StoreHistoryConformance):
+    """StoreHistory."""
+
+
+class TestSqlStoreMaintenanceConformance(_SqlStore, StoreMaintenanceConformance):
+    """StoreMaintenance."""
+
+
+class TestSqlStoreSchemaConformance(_SqlStore, StoreSchemaConformance):
+    """StoreSchema."""
+
+
+class TestSqlKeyedTrailConformance(_SqlStore, KeyedTrailConformance):
+    """KeyedTrail."""
+
+
+class TestSqlStoreRetentionConformance(_SqlStore, StoreRetentionConformance):
+    """StoreRetention."""
+
+
+class TestFileArchiveConformance(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self, tmp_path: pathlib.Path) -> FileArchive:
+        return FileArchive(tmp_path / "archive", fsync=False)
 
 
 class TestMaskersConformance(MaskerConformance):
@@ -311,6 +351,60 @@ class TestMeddler(AdapterConformance):
         "test_adapter_claims_its_payloads",
         "*the adapter changed the payload*",
     ),
+    "store-retention-holds": (
+        '''
+import pytest
+from wfaudit.testing import MemoryStore, StoreRetentionConformance
+
+class HoldBlind(MemoryStore):
+    """Records legal holds, but deletes what they cover."""
+    def _held(self, tenant, snapshot_id, pipeline_id, labels):
+        return ""
+
+class TestHoldBlind(StoreRetentionConformance):
+    @pytest.fixture
+    def store(self):
+        return HoldBlind()
+''',
+        "test_retention_never_deletes_what_a_hold_protects",
+        "*a held snapshot (1) was deleted*",
+    ),
+    "store-history-tags": (
+        '''
+import pytest
+from wfaudit.testing import MemoryStore, StoreHistoryConformance
+
+class AlwaysMoves(MemoryStore):
+    """Moves a tag to another snapshot of the pipeline even when not asked to."""
+    def add_tag(self, *, snapshot_id, name, tenant, by=None, move=False):
+        return super().add_tag(snapshot_id=snapshot_id, name=name, tenant=tenant, by=by, move=True)
+
+class TestAlwaysMoves(StoreHistoryConformance):
+    @pytest.fixture
+    def store(self):
+        return AlwaysMoves()
+''',
+        "test_history_tags_are_unique_per_pipeline_and_move_only_when_asked",
+        "*DID NOT RAISE*TagConflict*",
+    ),
+    "archive-prefix": (
+        '''
+import pytest
+from wfaudit.testing import ArchiveStoreConformance, MemoryArchive
+
+class PrefixBlind(MemoryArchive):
+    """Lists every key, whatever the prefix."""
+    def iter_keys(self, prefix=""):
+        return super().iter_keys("")
+
+class TestPrefixBlind(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self):
+        return PrefixBlind()
+''',
+        "test_archive_lists_keys_by_prefix",
+        "*iter_keys(prefix) must list the keys under that prefix only*",
+    ),
 }
 
 
@@ -326,7 +420,6 @@ def test_a_broken_plugin_fails_its_kit_clearly(pytester: pytest.Pytester, kind: 
 
 # -- the project's other plugins ------------------------------------------------------------
 
-import pathlib  # noqa: E402
 
 import wfaudit_cd.plugin  # noqa: E402
 import wfaudit_ci.plugin  # noqa: E402

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -106,3 +107,49 @@ def test_the_smallest_plugin_loads_from_its_folder_and_masks(tmp_path: pathlib.P
     assert "wfaudit_acme_masker" in done.stdout and "implementation" in done.stdout
     assert "acme.token.url" in done.stdout, done.stdout
     assert not find_secrets({"token": TOKEN}, texts=[("output", done.stdout + done.stderr)])
+
+
+def _protocol_members() -> set[str]:
+    """``Protocol.member`` for every member of every store protocol."""
+    from wfaudit_hookspecs import (
+        KeyedTrail,
+        Store,
+        StoreHistory,
+        StoreMaintenance,
+        StoreMeta,
+        StoreProxy,
+        StoreSchema,
+    )
+    from wfaudit_hookspecs.retention import ArchiveStore, StoreRetention
+
+    found = set()
+    for protocol in (
+        Store,
+        StoreMeta,
+        StoreMaintenance,
+        StoreSchema,
+        KeyedTrail,
+        StoreProxy,
+        StoreHistory,
+        StoreRetention,
+        ArchiveStore,
+    ):
+        names = getattr(protocol, "__protocol_attrs__", None)
+        if names is None:  # Python before 3.12
+            import typing
+
+            names = typing._get_protocol_attrs(protocol)  # type: ignore[attr-defined]
+        found.update(f"{protocol.__name__}.{name}" for name in names)
+    return found
+
+
+def test_the_page_lists_the_complete_store_contract() -> None:
+    section = PAGE.read_text(encoding="utf-8").split("## The complete store contract\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+\.\w+)` \|", section, flags=re.MULTILINE))
+    members = _protocol_members()
+    assert len(members) > 50, "the store protocols could not be introspected"
+    missing = sorted(members - listed)
+    assert not missing, f"docs/plugin-authors.md does not list {', '.join(missing)}"
+    stale = sorted(listed - members)
+    assert not stale, f"docs/plugin-authors.md lists {', '.join(stale)}, no protocol member"

@@ -3,6 +3,8 @@ works wherever a store URL is taken."""
 
 from __future__ import annotations
 
+import datetime as dt
+import pathlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +12,20 @@ from collections.abc import Iterator
 import pytest
 
 from wfaudit import Auditor
-from wfaudit.testing import MemoryStore, StoreConformance, make_record
+from wfaudit.archive import FileArchive
+from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit.testing import (
+    ArchiveStoreConformance,
+    KeyedTrailConformance,
+    MemoryArchive,
+    MemoryStore,
+    StoreConformance,
+    StoreHistoryConformance,
+    StoreMaintenanceConformance,
+    StoreRetentionConformance,
+    StoreSchemaConformance,
+    make_record,
+)
 from wfaudit.verify import verify
 from wfaudit_hookspecs import (
     SnapshotNotFound,
@@ -18,15 +33,46 @@ from wfaudit_hookspecs import (
     StoreMaintenance,
     StoreMeta,
     StoreNotFound,
+    TriggerRequest,
 )
 
 
-class TestMemoryStoreConformance(StoreConformance):
+class _Fresh:
     @pytest.fixture
     def store(self) -> Iterator[MemoryStore]:
         store = MemoryStore("memory://")
         yield store
         store.close()
+
+
+class TestMemoryStoreConformance(_Fresh, StoreConformance):
+    """Store and StoreMeta."""
+
+
+class TestMemoryStoreHistoryConformance(_Fresh, StoreHistoryConformance):
+    """StoreHistory."""
+
+
+class TestMemoryStoreMaintenanceConformance(_Fresh, StoreMaintenanceConformance):
+    """StoreMaintenance."""
+
+
+class TestMemoryStoreSchemaConformance(_Fresh, StoreSchemaConformance):
+    """StoreSchema."""
+
+
+class TestMemoryKeyedTrailConformance(_Fresh, KeyedTrailConformance):
+    """KeyedTrail."""
+
+
+class TestMemoryStoreRetentionConformance(_Fresh, StoreRetentionConformance):
+    """StoreRetention."""
+
+
+class TestMemoryArchiveConformance(ArchiveStoreConformance):
+    @pytest.fixture
+    def archive(self) -> MemoryArchive:
+        return MemoryArchive()
 
 
 def test_the_memory_store_offers_the_optional_protocols() -> None:
@@ -82,3 +128,40 @@ def test_the_cli_takes_a_memory_store() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("Error: memory:// is a new, empty store")
     assert "Traceback" not in done.stderr
+
+
+def test_the_retention_engine_sweeps_restores_and_verifies_a_memory_store(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The engine's retention (policy, sweep, archive, restore) needs nothing of a
+    store but the contract: it runs on memory:// as on SQL."""
+    with Auditor.from_url("memory://", allow_unmasked=True, strict=True) as auditor:
+        ids = []
+        for number in range(4):
+            result = auditor.audit_trigger(
+                TriggerRequest(
+                    workflow_id=str(number),
+                    workflow_type="CI",
+                    pipeline_id="p",
+                    config={"run": number},
+                )
+            )
+            assert result.ok and result.ref is not None
+            auditor.record_outcome(str(number), "CI", "succeeded")
+            ids.append(result.ref.id)
+        auditor.store.add_hold(  # type: ignore[attr-defined]
+            scope="snapshot", target=ids[1], tenant=None, reason="case", by="ana"
+        )
+        sweeper = Sweeper(
+            auditor.store,
+            RetentionPolicy(by_status={"succeeded": dt.timedelta(0)}),
+            archive=FileArchive(tmp_path / "archive", fsync=False),
+        )
+        report = sweeper.apply()
+        assert (report.archived, report.deleted, report.failed) == (3, 3, 0), report
+        assert auditor.store.get_record_by_id(ids[1]) is not None, "a held snapshot went"
+        assert sweeper.restore(ids[0]).restored
+        assert auditor.get_snapshot("0", "CI").config == {"run": 0}
+        cycle = sweeper.run_cycle()
+        assert cycle.run.ok, cycle.run.error
+        assert verify(auditor).ok

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from wfaudit_hookspecs import StoreMaintenance, WfauditError, utcnow
+from wfaudit_hookspecs import StoreMaintenance, StoreProxy, StoreSchema, WfauditError, utcnow
 
 from .auditor import Auditor
 
@@ -61,13 +61,13 @@ class HealthReport:
     turned auditing off: triggers are not audited, whatever the store's state."""
 
 
-def _schema(store: Any) -> tuple[str | None, bool | None]:
-    current = getattr(store, "current_revision", None)
-    head = getattr(store, "head_revision", None)
-    if not callable(current) or not callable(head):
+def _schema(store: object) -> tuple[str | None, bool | None]:
+    if isinstance(store, StoreProxy):
+        store = store.wrapped
+    if not isinstance(store, StoreSchema):
         return None, None
-    revision = current()
-    return (None if revision is None else str(revision)), revision == head()
+    revision = store.current_revision()
+    return (None if revision is None else str(revision)), revision == store.head_revision()
 
 
 def check(auditor: Auditor, *, write: bool = False) -> HealthReport:
@@ -82,7 +82,7 @@ def check(auditor: Auditor, *, write: bool = False) -> HealthReport:
             store.ping(write=write)
         else:  # the Store protocol alone: any cheap read proves it answers
             store.get_record_by_id("-", tenant=auditor.settings.tenant)
-        revision, current = _schema(getattr(store, "wrapped", None) or store)
+        revision, current = _schema(store)
         if current is False:
             store_ok, store_error = False, f"schema revision {revision} is not the one needed"
     except WfauditError as error:

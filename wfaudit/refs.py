@@ -33,6 +33,7 @@ from wfaudit_hookspecs import (
     Store,
     StoreError,
     StoreHistory,
+    StoreProxy,
     UnknownReference,
     normalize_workflow_type,
 )
@@ -97,9 +98,8 @@ def history_store(store: Store) -> StoreHistory:
 def optional_history_store(store: Store) -> StoreHistory | None:
     """The store's :class:`StoreHistory` side, or None when it has none."""
     target: object = store
-    opened = getattr(store, "opened", None)  # a DeferredStore stands in for the real one
-    if not isinstance(target, StoreHistory) and callable(opened):
-        target = opened()
+    if not isinstance(target, StoreHistory) and isinstance(target, StoreProxy):
+        target = target.opened()  # the spool's DeferredStore stands in for the real one
     return target if isinstance(target, StoreHistory) else None
 
 

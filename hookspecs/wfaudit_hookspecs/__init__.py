@@ -97,6 +97,8 @@ if TYPE_CHECKING:
         StoreHistory,
         StoreMaintenance,
         StoreMeta,
+        StoreProxy,
+        StoreSchema,
     )
     from .retention import (
         ArchiveStore,
@@ -158,6 +160,8 @@ _LAZY: dict[str, str] = {
             "StoreHistory",
             "StoreMaintenance",
             "StoreMeta",
+            "StoreProxy",
+            "StoreSchema",
         ),
         "protocols",
     ),
@@ -259,8 +263,10 @@ __all__ = [
     "StoreMaintenance",
     "StoreMeta",
     "StoreNotFound",
+    "StoreProxy",
     "StoreRejected",
     "StoreRetention",
+    "StoreSchema",
     "StoreStats",
     "StoreUnavailable",
     "SweepBusy",

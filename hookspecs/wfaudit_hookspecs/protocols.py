@@ -23,7 +23,16 @@ from .model import (
 )
 from .pointer import Path
 
-__all__ = ["KeyedTrail", "MaskContext", "Store", "StoreHistory", "StoreMaintenance", "StoreMeta"]
+__all__ = [
+    "KeyedTrail",
+    "MaskContext",
+    "Store",
+    "StoreHistory",
+    "StoreMaintenance",
+    "StoreMeta",
+    "StoreProxy",
+    "StoreSchema",
+]
 
 
 class MaskContext(Protocol):
@@ -278,7 +287,10 @@ class StoreHistory(Protocol):
     def find_by_id_prefix(
         self, prefix: str, *, tenant: str | None = None, limit: int = 2
     ) -> list[SnapshotRecord]:
-        """Records whose id starts with ``prefix`` (at most ``limit``, by id)."""
+        """Records whose id starts with ``prefix`` (at most ``limit``, by id).
+
+        :raises InvalidRequest: a prefix that is empty or longer than 64 characters.
+        """
         ...
 
     def add_tag(
@@ -344,4 +356,42 @@ class StoreHistory(Protocol):
     def get_blobs(self, content_hashes: Sequence[str]) -> list[Blob]:
         """The blobs with these content hashes (those that exist), in one read: a
         timeline page compares many snapshots."""
+        ...
+
+
+@runtime_checkable
+class StoreSchema(Protocol):
+    """A store whose layout has revisions (a database schema): ``wfaudit health``
+    reports the revision and fails while it is not the one the code needs.
+
+    Optional: a store without revisions (``memory://`` answers a fixed one) is
+    never reported out of date.
+    """
+
+    def current_revision(self) -> str | None:
+        """The revision the store is at; None when it holds no wfaudit data yet."""
+        ...
+
+    def head_revision(self) -> str:
+        """The revision this code reads and writes."""
+        ...
+
+
+@runtime_checkable
+class StoreProxy(Protocol):
+    """A store that stands in for another one, opened later or wrapped (the engine's
+    spool stands in for a store that is down at start-up).
+
+    The proxy delegates :class:`Store`; the engine reaches the optional protocols
+    (:class:`StoreHistory`, :class:`StoreSchema` ...) through :meth:`opened` or
+    :attr:`wrapped`, never by guessing attribute names.
+    """
+
+    @property
+    def wrapped(self) -> Store | None:
+        """The real store if it is open, else None (never opens it)."""
+        ...
+
+    def opened(self) -> Store:
+        """The real store, opened now if need be; raises the opening error if it cannot."""
         ...

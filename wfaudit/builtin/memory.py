@@ -1,12 +1,15 @@
 """``memory://``: the reference storage backend, kept in the process's memory.
 
-It implements :class:`~wfaudit_hookspecs.Store` and the optional
-:class:`~wfaudit_hookspecs.StoreMeta` and :class:`~wfaudit_hookspecs.StoreMaintenance`
-with nothing but the contract (``wfaudit_hookspecs``) and the standard library,
-so it shows in one short file what a backend must do, and it passes every
-store conformance kit (``wfaudit.testing.StoreConformance``). Use it in tests,
-demos and as the start of a new backend (``wfaudit new-plugin store NAME``
-starts from a copy of it).
+It implements :class:`~wfaudit_hookspecs.Store` and every optional store
+protocol (:class:`~wfaudit_hookspecs.StoreMeta`,
+:class:`~wfaudit_hookspecs.StoreMaintenance`, :class:`~wfaudit_hookspecs.StoreSchema`,
+:class:`~wfaudit_hookspecs.KeyedTrail`, :class:`~wfaudit_hookspecs.StoreHistory`,
+:class:`~wfaudit_hookspecs.retention.StoreRetention`) with nothing but the contract
+(``wfaudit_hookspecs``) and the standard library, so it shows in one file what a
+backend must do, and it passes every store conformance kit (``wfaudit.testing``:
+``StoreConformance``, ``StoreHistoryConformance``, ``StoreRetentionConformance`` ...).
+Use it in tests, demos and as the start of a new backend (``wfaudit new-plugin
+store NAME`` starts from a copy of it).
 
 URLs:
 
@@ -22,16 +25,21 @@ event together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import hmac
+import json
 import threading
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from wfaudit_hookspecs import (
     AmbiguousSnapshot,
+    Annotation,
     AuditEvent,
     BackupResult,
     Blob,
@@ -50,15 +58,42 @@ from wfaudit_hookspecs import (
     StoreError,
     StoreNotFound,
     StoreStats,
+    Tag,
+    TagConflict,
     TrailCheck,
+    UnknownReference,
     canonical_json,
+    check_tag_name,
     hookimpl,
     utcnow,
+)
+from wfaudit_hookspecs.converter import get_converter, structure_record
+from wfaudit_hookspecs.retention import (
+    ArchiveFilter,
+    ArchiveRecord,
+    ArchiveRetention,
+    DeleteOutcome,
+    ExportedSnapshot,
+    HoldScope,
+    LegalHold,
+    RetentionCandidate,
+    RetentionRun,
+    StepDone,
+    SweepBusy,
+    SweepProgress,
+    SweepState,
+    SweepStep,
+    hold_covers,
+    parse_selector,
+    selector_matches,
+    step_counts,
 )
 
 __all__ = ["SCHEME", "MemoryStore", "wfaudit_open_store"]
 
 SCHEME = "memory"
+REVISION = "memory-1"
+"""The layout revision a memory store reports (it has one: its code's)."""
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event of a chain."""
 
@@ -84,9 +119,10 @@ def _timestamp(value: dt.datetime) -> str:
     return utc.isoformat(timespec="microseconds")
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
+def event_hash(prev_hash: str, event: AuditEvent, key: bytes | None = None) -> str:
     """SHA-256 (hex) of the previous event's hash, a newline and the event's
-    canonical JSON form (everything but its own chain fields)."""
+    canonical JSON form (everything but its own chain fields); HMAC-SHA256 under
+    ``key`` once the chain is keyed (:class:`~wfaudit_hookspecs.KeyedTrail`)."""
     form = {
         "tenant": event.tenant,
         "subject": event.subject,
@@ -96,7 +132,10 @@ def event_hash(prev_hash: str, event: AuditEvent) -> str:
         "actor": event.actor,
         "data": dict(event.data),
     }
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_json(form)).hexdigest()
+    message = prev_hash.encode("ascii") + b"\n" + canonical_json(form)
+    if key is not None:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
 
 
 def _state(record: SnapshotRecord) -> dict[str, Any]:
@@ -119,6 +158,15 @@ class _Data:
         self.chains: dict[str | None, list[AuditEvent]] = {}  # one chain per tenant
         self.subjects: dict[str, list[AuditEvent]] = {}
         self.meta: dict[str, str] = {}
+        self.tags: dict[tuple[str | None, str, str], Tag] = {}  # (tenant, pipeline, name)
+        self.notes: list[Annotation] = []
+        self.holds: dict[str, LegalHold] = {}
+        self.archives: dict[str, ArchiveRecord] = {}  # by snapshot id
+        self.restored: dict[str, dt.datetime] = {}  # snapshot id -> last restore
+        self.retention_runs: dict[str, RetentionRun] = {}
+        self.sweeps: dict[str, SweepState] = {}
+        self.sweep_owner: str | None = None
+        self.event_keys: dict[tuple[str | None, int], str] = {}  # (tenant, chain_seq) -> key id
 
 
 _NAMED: dict[str, _Data] = {}
@@ -148,6 +196,9 @@ class MemoryStore:
                     raise StoreNotFound(f"there is no memory store {url} in this process")
                 data = _NAMED[name] = _Data()
         self._data = data
+
+    _chain_key: tuple[str, bytes] | None = None
+    _chain_keys: Mapping[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore {self.url}>"
@@ -382,7 +433,10 @@ class MemoryStore:
             chain_seq=len(chain) + 1,
             prev_hash=chain[-1].hash if chain else GENESIS,
         )
-        event = attrs.evolve(event, hash=event_hash(event.prev_hash, event))
+        key = self._chain_key
+        event = attrs.evolve(event, hash=event_hash(event.prev_hash, event, key and key[1]))
+        if key is not None:
+            self._data.event_keys[(tenant, event.chain_seq)] = key[0]
         chain.append(event)
         of_subject.append(event)
         return event
@@ -419,6 +473,38 @@ class MemoryStore:
                 self._data.meta[name] = value
             return self._data.meta[name]
 
+    # -- StoreSchema -------------------------------------------------------------------
+
+    def current_revision(self) -> str:
+        """A memory store is always laid out as this code lays it out."""
+        return REVISION
+
+    def head_revision(self) -> str:
+        """See :meth:`current_revision`."""
+        return REVISION
+
+    # -- KeyedTrail ------------------------------------------------------------------
+
+    def use_chain_key(
+        self, key: bytes, *, key_id: str, retired: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Key every event this store object appends from now on (HMAC-SHA256), and
+        verify keyed events with this key or, by their key id, a ``retired`` one."""
+        if not isinstance(key, bytes) or len(key) < 16:
+            raise InvalidRequest("a chain key is at least 16 bytes")
+        if not isinstance(key_id, str) or not 1 <= len(key_id) <= 32:
+            raise InvalidRequest("a chain key id is 1 to 32 characters")
+        self._chain_key = (key_id, bytes(key))
+        self._chain_keys = {**{str(k): bytes(v) for k, v in (retired or {}).items()}, key_id: key}
+
+    def _expected_hash(self, prev: str, event: AuditEvent) -> str | None:
+        """The hash ``event`` should have, or None when it is keyed with a key not held."""
+        key_id = self._data.event_keys.get((event.tenant, event.chain_seq))
+        if key_id is None:
+            return event_hash(prev, event)
+        key = self._chain_keys.get(key_id)
+        return None if key is None else event_hash(prev, event, key)
+
     # -- StoreMaintenance ------------------------------------------------------------
 
     def ping(self, *, write: bool = False) -> None:
@@ -450,13 +536,15 @@ class MemoryStore:
                             tenant=chain_tenant,
                         )
                     )
-                elif event.hash != event_hash(prev, event):
+                elif event.hash != (expected := self._expected_hash(prev, event)):
                     findings.append(
                         Finding(
                             problem=Problem.MODIFIED,
                             table="events",
                             key=key,
-                            detail="the event's hash does not match its content",
+                            detail="the event's hash does not match its content"
+                            if expected is not None
+                            else "the event is keyed with a key this store was not given",
                             tenant=chain_tenant,
                         )
                     )
@@ -534,6 +622,888 @@ class MemoryStore:
             "a memory:// store lives in one process and cannot be backed up; "
             "use a sqlite:// or postgresql:// store for data you keep"
         )
+
+    # -- StoreHistory ----------------------------------------------------------------
+
+    def _target(self, snapshot_id: str, tenant: str | None) -> SnapshotRecord:
+        record = self._data.records.get(snapshot_id)
+        if record is None or (tenant is not None and record.tenant != tenant):
+            raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
+        return record
+
+    def find_by_id_prefix(
+        self, prefix: str, *, tenant: str | None = None, limit: int = 2
+    ) -> list[SnapshotRecord]:
+        """Records whose id starts with ``prefix``, by id, at most ``limit``."""
+        if not prefix or len(prefix) > 64:
+            raise InvalidRequest("an id prefix is 1 to 64 characters")
+        with self._data.lock:
+            found = [
+                r
+                for i, r in sorted(self._data.records.items())
+                if i.startswith(prefix) and (tenant is None or r.tenant == tenant)
+            ]
+        return found[: max(0, limit)]
+
+    def add_tag(
+        self,
+        *,
+        snapshot_id: str,
+        name: str,
+        tenant: str | None,
+        by: str | None = None,
+        move: bool = False,
+    ) -> Tag:
+        """Put a tag on a snapshot (moving it with ``move``), with its events."""
+        name = check_tag_name(name)
+        data = self._data
+        with data.lock:
+            target = self._target(snapshot_id, tenant)
+            key = (target.tenant, target.pipeline_id, name)
+            current = data.tags.get(key)
+            if current is not None and current.snapshot_id == target.id:
+                return current
+            if current is not None and not move:
+                raise TagConflict(
+                    f"tag {name!r} of pipeline {target.pipeline_id!r} is on snapshot "
+                    f"{current.snapshot_id}; tag with --move (move=True in Python) to move it"
+                )
+            now = utcnow()
+            tag = Tag(
+                name=name,
+                snapshot_id=target.id,
+                pipeline_id=target.pipeline_id,
+                tenant=target.tenant,
+                created_on=now,
+                created_by=by,
+            )
+            data.tags[key] = tag
+            fact: dict[str, Any] = {"tag": name, "pipeline_id": target.pipeline_id}
+            if current is not None:
+                self._append(
+                    subject=current.snapshot_id,
+                    kind=EventKind.UNTAGGED,
+                    tenant=target.tenant,
+                    actor=by,
+                    data={"tag": name, "moved_to": target.id},
+                    at=now,
+                )
+                fact["moved_from"] = current.snapshot_id
+            self._append(
+                subject=target.id,
+                kind=EventKind.TAGGED,
+                tenant=target.tenant,
+                actor=by,
+                data=fact,
+                at=now,
+            )
+            return tag
+
+    def remove_tag(
+        self, *, name: str, pipeline_id: str, tenant: str | None, by: str | None = None
+    ) -> Tag:
+        """Remove a pipeline's tag, with its ``snapshot.untagged`` event."""
+        name = check_tag_name(name)
+        data = self._data
+        with data.lock:
+            keys = [
+                key
+                for key in data.tags
+                if key[1:] == (pipeline_id, name) and (tenant is None or key[0] == tenant)
+            ]
+            if not keys:
+                raise UnknownReference(f"pipeline {pipeline_id!r} has no tag {name!r}")
+            if len(keys) > 1:
+                raise AmbiguousSnapshot(
+                    f"tag {name!r} of pipeline {pipeline_id!r} exists in several tenants; "
+                    "name the tenant"
+                )
+            tag = data.tags.pop(keys[0])
+            self._append(
+                subject=tag.snapshot_id,
+                kind=EventKind.UNTAGGED,
+                tenant=tag.tenant,
+                actor=by,
+                data={"tag": name},
+            )
+            return tag
+
+    def list_tags(
+        self,
+        *,
+        snapshot_ids: Sequence[str] | None = None,
+        pipeline_id: str | None = None,
+        name: str | None = None,
+        tenant: str | None = None,
+    ) -> list[Tag]:
+        """Tags matching every filter given, by tenant, pipeline and name."""
+        with self._data.lock:
+            found = list(self._data.tags.values())
+        wanted = None if snapshot_ids is None else set(snapshot_ids)
+        return sorted(
+            (
+                t
+                for t in found
+                if (wanted is None or t.snapshot_id in wanted)
+                and (pipeline_id is None or t.pipeline_id == pipeline_id)
+                and (name is None or t.name == name)
+                and (tenant is None or t.tenant == tenant)
+            ),
+            key=lambda t: (t.tenant or "", t.pipeline_id, t.name),
+        )
+
+    def add_annotation(
+        self,
+        *,
+        snapshot_id: str,
+        note: str,
+        author: str,
+        tenant: str | None,
+        path: str | None = None,
+    ) -> Annotation:
+        """Add a note to a snapshot, with a ``snapshot.annotated`` event sealing its text."""
+        if not isinstance(note, str) or not note.strip():
+            raise InvalidRequest("an annotation needs a non-empty note")
+        if len(note) > MAX_NOTE_LENGTH:
+            raise InvalidRequest(f"a note is at most {MAX_NOTE_LENGTH} characters")
+        if not isinstance(author, str) or not author.strip() or len(author) > 255:
+            raise InvalidRequest("an annotation needs an author (1 to 255 characters)")
+        if path is not None and path != "" and not path.startswith("/"):
+            raise InvalidRequest(f"the path {path!r} is not a JSON pointer (it starts with '/')")
+        data = self._data
+        with data.lock:
+            target = self._target(snapshot_id, tenant)
+            annotation = Annotation(
+                id=len(data.notes) + 1,
+                snapshot_id=target.id,
+                note=note.strip(),
+                author=author.strip(),
+                path=path or None,
+                tenant=target.tenant,
+                created_on=utcnow(),
+            )
+            data.notes.append(annotation)
+            digest = hashlib.sha256(annotation.note.encode("utf-8")).hexdigest()
+            self._append(
+                subject=target.id,
+                kind=EventKind.ANNOTATED,
+                tenant=target.tenant,
+                actor=annotation.author,
+                data={"annotation": annotation.id, "path": annotation.path, "note_sha256": digest},
+                at=annotation.created_on,
+            )
+            return annotation
+
+    def list_annotations(
+        self, *, snapshot_ids: Sequence[str], tenant: str | None = None
+    ) -> list[Annotation]:
+        """The notes on these snapshots, oldest first."""
+        wanted = set(snapshot_ids)
+        with self._data.lock:
+            return [
+                n
+                for n in self._data.notes
+                if n.snapshot_id in wanted and (tenant is None or n.tenant == tenant)
+            ]
+
+    def get_blobs(self, content_hashes: Sequence[str]) -> list[Blob]:
+        """The blobs with these content hashes that exist."""
+        with self._data.lock:
+            blobs = self._data.blobs
+            return [blobs[h] for h in dict.fromkeys(content_hashes) if h in blobs]
+
+    # -- StoreRetention: reading for a sweep ---------------------------------------------
+
+    def _candidate(self, record: SnapshotRecord) -> RetentionCandidate:
+        return RetentionCandidate(
+            id=record.id,
+            tenant=record.tenant,
+            workflow_id=record.workflow_id,
+            workflow_type=record.workflow_type,
+            pipeline_id=record.pipeline_id,
+            status=record.status.value,
+            labels=dict(record.labels),
+            parent=record.parent,
+            content_hash=record.content_hash,
+            created_on=record.created_on,
+            updated_on=record.updated_on,
+            archived=record.id in self._data.archives,
+            restored_on=self._data.restored.get(record.id),
+        )
+
+    def iter_candidates(
+        self, *, tenant: str | None = None, before_id: str | None = None, batch: int = 500
+    ) -> Iterator[RetentionCandidate]:
+        """Every snapshot (of ``tenant``), newest id first, after ``before_id``."""
+        last = before_id
+        size = max(1, batch)
+        while True:
+            with self._data.lock:
+                ids = sorted(
+                    (
+                        i
+                        for i, r in self._data.records.items()
+                        if (tenant is None or r.tenant == tenant) and (last is None or i < last)
+                    ),
+                    reverse=True,
+                )[:size]
+                page = [self._candidate(self._data.records[i]) for i in ids]
+            yield from page
+            if len(page) < size:
+                return
+            last = page[-1].id
+
+    def count_snapshots(self, *, tenant: str | None = None) -> int:
+        """How many snapshots (of ``tenant``) there are."""
+        with self._data.lock:
+            return sum(tenant is None or r.tenant == tenant for r in self._data.records.values())
+
+    def known_archive_keys(
+        self, keys: Sequence[str], *, snapshot_ids: Sequence[str] = ()
+    ) -> set[str]:
+        """Which of ``keys`` an archive record names, or an archiving event of
+        ``snapshot_ids`` does (unless a later expiry event let it go)."""
+        asked = set(keys)
+        with self._data.lock:
+            recorded = {a.object_key for a in self._data.archives.values()} & asked
+            found = set(recorded)
+            for subject in dict.fromkeys(snapshot_ids):
+                for event in self._data.subjects.get(subject, ()):
+                    key = event.data.get("object_key")
+                    if not isinstance(key, str) or key not in asked:
+                        continue
+                    if event.kind == EventKind.ARCHIVED:
+                        found.add(key)
+                    elif event.kind == EventKind.ARCHIVE_EXPIRED and key not in recorded:
+                        found.discard(key)
+        return found
+
+    def known_snapshot_ids(
+        self, snapshot_ids: Sequence[str], *, tenant: str | None = None
+    ) -> set[str]:
+        """Which of these ids are snapshots of this store: rows, or trail subjects."""
+        found = set()
+        with self._data.lock:
+            for snapshot_id in set(snapshot_ids):
+                record = self._data.records.get(snapshot_id)
+                if (record is not None and (tenant is None or record.tenant == tenant)) or any(
+                    tenant is None or e.tenant == tenant
+                    for e in self._data.subjects.get(snapshot_id, ())
+                ):
+                    found.add(snapshot_id)
+        return found
+
+    def children(self, snapshot_id: str) -> list[RetentionCandidate]:
+        """The retriggers of a snapshot, by id."""
+        with self._data.lock:
+            return [
+                self._candidate(r)
+                for _, r in sorted(self._data.records.items())
+                if r.parent == snapshot_id
+            ]
+
+    def get_candidate(
+        self, snapshot_id: str, *, tenant: str | None = None
+    ) -> RetentionCandidate | None:
+        """One snapshot as a sweep sees it, or None."""
+        with self._data.lock:
+            record = self._data.records.get(snapshot_id)
+            if record is None or (tenant is not None and record.tenant != tenant):
+                return None
+            return self._candidate(record)
+
+    def _references(self, snapshot_id: str) -> list[str]:
+        data = self._data
+        found = sorted(f"retrigger {i}" for i, r in data.records.items() if r.parent == snapshot_id)
+        found.extend(
+            sorted(f"tag {t.name}" for t in data.tags.values() if t.snapshot_id == snapshot_id)
+        )
+        return found
+
+    def references(self, snapshot_id: str) -> list[str]:
+        """What still references a snapshot: its retriggers, then its tags."""
+        with self._data.lock:
+            return self._references(snapshot_id)
+
+    # -- StoreRetention: legal holds -----------------------------------------------------
+
+    def add_hold(
+        self,
+        *,
+        scope: str,
+        target: str,
+        tenant: str | None,
+        reason: str | None,
+        by: str | None,
+    ) -> LegalHold:
+        """Place a legal hold (a snapshot hold takes its snapshot's tenant)."""
+        if scope not in HoldScope.ALL:
+            raise InvalidRequest(
+                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
+            )
+        target = str(target).strip()
+        if not target or len(target) > 1024:
+            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
+        if scope == HoldScope.SELECTOR:
+            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        data = self._data
+        with data.lock:
+            held_tenant = tenant
+            if scope == HoldScope.SNAPSHOT:
+                found = data.records.get(target) or data.archives.get(target)
+                if found is None or (tenant is not None and found.tenant != tenant):
+                    raise SnapshotNotFound(f"no snapshot with id {target!r} to hold")
+                held_tenant = found.tenant
+            hold = LegalHold(
+                id=f"hold-{uuid.uuid4().hex[:20]}",
+                scope=scope,
+                target=target,
+                tenant=held_tenant,
+                reason=reason,
+                created_on=utcnow(),
+                created_by=by,
+            )
+            data.holds[hold.id] = hold
+            self._append(
+                subject=target if scope == HoldScope.SNAPSHOT else hold.id,
+                kind=EventKind.HOLD_SET,
+                tenant=held_tenant,
+                actor=by,
+                data={"hold": hold.id, "scope": scope, "target": target, "reason": reason},
+                at=hold.created_on,
+            )
+            return hold
+
+    def release_hold(
+        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
+    ) -> LegalHold:
+        """Release an active hold, with its ``legal_hold.released`` event."""
+        data = self._data
+        with data.lock:
+            hold = data.holds.get(hold_id)
+            if hold is None or (tenant is not None and hold.tenant != tenant):
+                raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
+            if not hold.active:
+                raise InvalidRequest(f"legal hold {hold_id!r} is released already")
+            released = attrs.evolve(
+                hold, released_on=utcnow(), released_by=by, release_reason=reason
+            )
+            data.holds[hold_id] = released
+            self._append(
+                subject=hold.target if hold.scope == HoldScope.SNAPSHOT else hold.id,
+                kind=EventKind.HOLD_RELEASED,
+                tenant=hold.tenant,
+                actor=by,
+                data={
+                    "hold": hold.id,
+                    "scope": hold.scope,
+                    "target": hold.target,
+                    "reason": reason,
+                },
+            )
+            return released
+
+    def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
+        """Holds (of ``tenant``), oldest first; only the active ones by default."""
+        with self._data.lock:
+            holds = list(self._data.holds.values())
+        return sorted(
+            (
+                h
+                for h in holds
+                if (tenant is None or h.tenant == tenant) and (h.active or not active)
+            ),
+            key=lambda h: (h.created_on, h.id),
+        )
+
+    def _held(self, tenant: str | None, snapshot_id: str, pipeline_id: str, labels: Any) -> str:
+        for hold in self._data.holds.values():
+            if hold_covers(
+                hold, snapshot_id=snapshot_id, tenant=tenant, pipeline_id=pipeline_id, labels=labels
+            ):
+                return f"legal hold {hold.id}"
+        return ""
+
+    # -- StoreRetention: archives --------------------------------------------------------
+
+    def export_snapshot(self, snapshot_id: str) -> ExportedSnapshot:
+        """The snapshot's record as JSON data, its digest and its blob(s)."""
+        with self._data.lock:
+            record = self._data.records.get(snapshot_id)
+            if record is None:
+                raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
+            blob = self._data.blobs.get(record.content_hash)
+            if blob is None:
+                raise StoreError(f"snapshot {snapshot_id}: its blob is missing")
+            base = None if blob.base is None else self._data.blobs.get(blob.base)
+            if blob.base is not None and base is None:
+                raise StoreError(f"snapshot {snapshot_id}: the base of its blob is missing")
+        row = _row(record)
+        return ExportedSnapshot(row=row, record_digest=_digest(row), blob=blob, base=base)
+
+    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
+        """Record an archive object (False when the snapshot has a record already)."""
+        step = SweepStep(snapshot_id=record.snapshot_id, archive=record)
+        done = self.apply_steps([step], require_archive=False, by=by)[0]
+        if done.archived is None:
+            raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
+        return done.archived
+
+    def _archive(self, record: ArchiveRecord) -> ArchiveRecord:
+        return attrs.evolve(record, present=record.snapshot_id in self._data.records)
+
+    def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
+        """The archive record of a snapshot, or None."""
+        with self._data.lock:
+            record = self._data.archives.get(snapshot_id)
+            if record is None or (tenant is not None and record.tenant != tenant):
+                return None
+            return self._archive(record)
+
+    def iter_archives(
+        self,
+        *,
+        tenant: str | None = None,
+        present: bool | None = None,
+        batch: int = 500,
+        where: ArchiveFilter | None = None,
+    ) -> Iterator[ArchiveRecord]:
+        """Archive records, newest archive first, filtered by ``present`` and ``where``."""
+        wanted = where or ArchiveFilter()
+        if present is None:
+            present = wanted.present
+        with self._data.lock:
+            records = sorted(
+                (self._archive(a) for a in self._data.archives.values()),
+                key=lambda a: (a.archived_on, a.snapshot_id),
+                reverse=True,
+            )
+        if wanted.before is not None:
+            at = [i for i, a in enumerate(records) if a.snapshot_id == wanted.before]
+            if not at:
+                raise SnapshotNotFound(
+                    f"no archived snapshot {wanted.before!r} to page from "
+                    "(--before takes the last id of the previous page)"
+                )
+            records = records[at[0] + 1 :]
+        for record in records:
+            if tenant is not None and record.tenant != tenant:
+                continue
+            if present is not None and record.present != present:
+                continue
+            if any(
+                value is not None and getattr(record, name) != value
+                for name, value in (
+                    ("pipeline_id", wanted.pipeline_id),
+                    ("workflow_id", wanted.workflow_id),
+                    ("workflow_type", wanted.workflow_type),
+                    ("status", wanted.status),
+                )
+            ):
+                continue
+            if wanted.since is not None and record.created_on < wanted.since:
+                continue
+            if wanted.until is not None and record.created_on >= wanted.until:
+                continue
+            if wanted.labels and (
+                record.labels is None or not selector_matches(wanted.labels, record.labels)
+            ):
+                continue
+            yield record
+
+    def set_archive_retention(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: dt.datetime | None,
+        reason: str,
+        by: str | None,
+        note: str | None = None,
+        tenant: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        event: bool = True,
+    ) -> ArchiveRecord:
+        """Date an archive record (and fill in labels it lacked)."""
+        if reason not in ArchiveRetention.ALL:
+            raise InvalidRequest(
+                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
+                f"not {reason!r}"
+            )
+        data = self._data
+        with data.lock:
+            record = data.archives.get(snapshot_id)
+            if record is None or (tenant is not None and record.tenant != tenant):
+                raise SnapshotNotFound(
+                    f"snapshot {snapshot_id!r} has no archive record "
+                    "(`wfaudit log --archived` lists the archived snapshots)"
+                )
+            updated = attrs.evolve(
+                record,
+                expires_on=expires_on,
+                retention_reason=reason,
+                labels=dict(labels)
+                if labels is not None and record.labels is None
+                else record.labels,
+            )
+            data.archives[snapshot_id] = updated
+            if event:
+                self._append(
+                    subject=snapshot_id,
+                    kind=EventKind.ARCHIVE_RETENTION_SET,
+                    tenant=record.tenant,
+                    actor=by,
+                    data={
+                        "object_key": record.object_key,
+                        "expires_on": None if expires_on is None else _timestamp(expires_on),
+                        "reason": reason,
+                        "previous": None
+                        if record.expires_on is None
+                        else _timestamp(record.expires_on),
+                        "note": note,
+                    },
+                )
+            return self._archive(updated)
+
+    def expire_archive(
+        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
+    ) -> str | None:
+        """Delete an expired archive record unless a hold or the snapshot blocks it."""
+        store = self._data
+        with store.lock:
+            record = store.archives.get(snapshot_id)
+            if record is None or record.object_key != object_key:
+                return "its archive record changed"
+            if snapshot_id in store.records:
+                return "the snapshot is in the store"
+            if record.labels is None:
+                return "its labels are unknown"
+            held = self._held(record.tenant, snapshot_id, record.pipeline_id, record.labels)
+            if held:
+                return held
+            del store.archives[snapshot_id]
+            self._append(
+                subject=snapshot_id,
+                kind=EventKind.ARCHIVE_EXPIRED,
+                tenant=record.tenant,
+                actor=by,
+                data={
+                    "object_key": object_key,
+                    "object_size": record.object_size,
+                    "expires_on": None
+                    if record.expires_on is None
+                    else _timestamp(record.expires_on),
+                    "retention_reason": record.retention_reason,
+                    **dict(data),
+                },
+            )
+            return None
+
+    def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
+        """How many archive records (of ``tenant``) and their objects' bytes."""
+        with self._data.lock:
+            found = [
+                a for a in self._data.archives.values() if tenant is None or a.tenant == tenant
+            ]
+        return len(found), sum(a.object_size for a in found)
+
+    def record_run(self, run: RetentionRun) -> None:
+        """Insert or update a retention run."""
+        with self._data.lock:
+            self._data.retention_runs[run.id] = run
+
+    def last_run(self, *, tenant: str | None = None, ok: bool | None = True) -> RetentionRun | None:
+        """The latest finished run of exactly this scope (successful ones by default)."""
+        with self._data.lock:
+            runs = [
+                r
+                for r in self._data.retention_runs.values()
+                if r.tenant == tenant and r.finished_on is not None and (ok is None or r.ok == ok)
+            ]
+        return max(runs, key=lambda r: r.finished_on or r.started_on, default=None)
+
+    # -- StoreRetention: deletion and restore ---------------------------------------------
+
+    def delete_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        require_archive: bool,
+        reason: Mapping[str, Any],
+        by: str | None,
+        as_of: dt.datetime | None = None,
+    ) -> DeleteOutcome:
+        """Delete a snapshot unless something blocks it (see :meth:`apply_steps`)."""
+        step = SweepStep(snapshot_id=snapshot_id, delete=True, reason=reason)
+        return self.apply_steps([step], require_archive=require_archive, by=by)[0].outcome
+
+    def apply_steps(
+        self,
+        steps: Sequence[SweepStep],
+        *,
+        require_archive: bool,
+        by: str | None,
+        progress: SweepProgress | None = None,
+    ) -> list[StepDone]:
+        """Record archives and delete snapshots, in order, all under the one lock."""
+        with self._data.lock:
+            done = [self._step(step, require_archive=require_archive, by=by) for step in steps]
+            if progress is not None:
+                counts = dict(progress.counts)
+                for name, value in step_counts(steps, done).items():
+                    counts[name] = counts.get(name, 0) + value
+                self._save_sweep(progress.sweep_id, progress.cursor, counts, finished=False)
+            return done
+
+    def _run_times(self, record: SnapshotRecord) -> dict[str, Any]:
+        started = record.created_on
+        for event in self._data.subjects.get(record.id, ()):
+            if event.kind == EventKind.OUTCOME and event.data.get("status") == "running":
+                started = event.at
+                break
+        finished = record.updated_on if record.status.value in _TERMINAL else None
+        return {"started_on": started, "finished_on": finished}
+
+    def _step(self, step: SweepStep, *, require_archive: bool, by: str | None) -> StepDone:
+        data = self._data
+        snapshot_id = step.snapshot_id
+        record = data.records.get(snapshot_id)
+        if record is None:
+            return StepDone(snapshot_id=snapshot_id, outcome=DeleteOutcome(deleted=False))
+        archived: bool | None = None
+        stored = data.archives.get(snapshot_id)
+        if step.archive is not None:
+            archived = stored is None
+            if stored is None:
+                stored = attrs.evolve(
+                    step.archive,
+                    tenant=record.tenant,
+                    labels=dict(record.labels),
+                    restored_on=None,
+                    **self._run_times(record),
+                )
+                data.archives[snapshot_id] = stored
+                self._append(
+                    subject=snapshot_id,
+                    kind=EventKind.ARCHIVED,
+                    tenant=record.tenant,
+                    actor=by,
+                    data=_archived_data(stored),
+                )
+        if not step.delete:
+            return StepDone(
+                snapshot_id=snapshot_id, archived=archived, outcome=DeleteOutcome(deleted=False)
+            )
+        blocked = self._held(record.tenant, record.id, record.pipeline_id, record.labels)
+        if not blocked:
+            referenced = self._references(record.id)
+            blocked = f"{referenced[0]} references it" if referenced else ""
+        if not blocked and require_archive:
+            if stored is None:
+                blocked = "not archived"
+            elif stored.status != record.status.value:
+                blocked = "its status changed after it was archived"
+        if blocked:
+            return StepDone(
+                snapshot_id=snapshot_id,
+                archived=archived,
+                outcome=DeleteOutcome(deleted=False, blocked=blocked),
+            )
+        del data.records[snapshot_id]
+        del data.runs[(record.tenant, record.workflow_id, record.workflow_type)]
+        dropped = self._drop_unused_blobs(record.content_hash)
+        self._append(
+            subject=snapshot_id,
+            kind=EventKind.DELETED,
+            tenant=record.tenant,
+            actor=by,
+            data={
+                "content_hash": record.content_hash,
+                "archived": None if stored is None else stored.object_key,
+                **dict(step.reason),
+            },
+        )
+        return StepDone(
+            snapshot_id=snapshot_id,
+            archived=archived,
+            outcome=DeleteOutcome(deleted=True, blobs_deleted=tuple(dropped)),
+        )
+
+    def _is_orphan(self, content_hash: str) -> bool:
+        data = self._data
+        return (
+            content_hash in data.blobs
+            and not any(r.content_hash == content_hash for r in data.records.values())
+            and not any(b.base == content_hash for b in data.blobs.values())
+        )
+
+    def _drop_unused_blobs(self, content_hash: str) -> list[str]:
+        dropped: list[str] = []
+        current: str | None = content_hash
+        while current is not None and self._is_orphan(current):
+            blob = self._data.blobs.pop(current)
+            dropped.append(current)
+            current = blob.base
+        return dropped
+
+    def restore_snapshot(
+        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
+    ) -> bool:
+        """Put an archived snapshot back (False when it is in the store already)."""
+        digest = _digest(row)
+        if digest != record_digest:
+            raise StoreError(
+                f"snapshot {row.get('id')}: the archived row does not match its digest"
+            )
+        try:
+            record = structure_record(dict(row))
+        except Exception:
+            raise StoreError(f"snapshot {row.get('id')}: the archived row is malformed") from None
+        if record.content_hash != blob.content_hash:
+            raise StoreError(f"snapshot {record.id}: the blob is not the snapshot's")
+        data = self._data
+        with data.lock:
+            if record.id in data.records:
+                return False
+            archive = data.archives.get(record.id)
+            if archive is not None and archive.record_digest != digest:
+                raise StoreError(
+                    f"snapshot {record.id}: the archived row differs from the one its "
+                    "archive record names; the archive object was changed"
+                )
+            run = (record.tenant, record.workflow_id, record.workflow_type)
+            if run in data.runs:
+                raise SnapshotConflict(
+                    f"workflow {record.workflow_id!r} of type {record.workflow_type} is "
+                    "audited again since the snapshot was deleted"
+                )
+            data.blobs.setdefault(blob.content_hash, blob)
+            data.records[record.id] = record
+            data.runs[run] = record.id
+            now = utcnow()
+            data.restored[record.id] = now
+            if archive is not None:
+                data.archives[record.id] = attrs.evolve(archive, restored_on=now)
+            self._append(
+                subject=record.id,
+                kind=EventKind.RESTORED,
+                tenant=record.tenant,
+                actor=by,
+                data={
+                    "content_hash": record.content_hash,
+                    "record_digest": digest,
+                    "state": _state(record),
+                },
+                at=now,
+            )
+            return True
+
+    # -- StoreRetention: orphans and sweeps ------------------------------------------------
+
+    def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:
+        """Blobs no snapshot uses and no blob has as base, in hash order."""
+        with self._data.lock:
+            found = sorted(h for h in self._data.blobs if self._is_orphan(h))
+        yield from found
+
+    def delete_orphan_blob(self, content_hash: str) -> bool:
+        """Delete one blob if it is still an orphan."""
+        with self._data.lock:
+            if not self._is_orphan(content_hash):
+                return False
+            del self._data.blobs[content_hash]
+            return True
+
+    def delete_orphan_manifests(self, *, batch: int = 500) -> int:
+        """A memory store keeps each manifest in its record: there are none to delete."""
+        return 0
+
+    @contextlib.contextmanager
+    def sweep_lock(self, *, owner: str) -> Iterator[None]:
+        """Hold the store's sweep lock for the ``with`` block."""
+        data = self._data
+        with data.lock:
+            if data.sweep_owner is not None:
+                raise SweepBusy(
+                    f"another retention sweep ({data.sweep_owner}) is running on {self.url}; "
+                    "wait for it to finish"
+                )
+            data.sweep_owner = owner
+        try:
+            yield
+        finally:
+            with data.lock:
+                data.sweep_owner = None
+
+    def open_sweep(self, *, tenant: str | None, as_of: dt.datetime) -> SweepState:
+        """The unfinished sweep of ``tenant`` to resume, or a new one at ``as_of``."""
+        data = self._data
+        with data.lock:
+            open_ = [
+                s for s in data.sweeps.values() if s.tenant == tenant and s.finished_on is None
+            ]
+            if open_:
+                return attrs.evolve(max(open_, key=lambda s: s.started_on), resumed=True)
+            sweep = SweepState(
+                id=f"sweep-{uuid.uuid4().hex[:20]}", tenant=tenant, as_of=as_of, started_on=utcnow()
+            )
+            data.sweeps[sweep.id] = sweep
+            return sweep
+
+    def _save_sweep(
+        self, sweep_id: str, cursor: str | None, counts: Mapping[str, int], *, finished: bool
+    ) -> None:
+        sweep = self._data.sweeps.get(sweep_id)
+        if sweep is None:
+            raise SnapshotNotFound(f"no retention sweep {sweep_id!r}")
+        self._data.sweeps[sweep_id] = attrs.evolve(
+            sweep, cursor=cursor, counts=dict(counts), finished_on=utcnow() if finished else None
+        )
+
+    def save_sweep(
+        self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int], finished: bool
+    ) -> None:
+        """Record a sweep's progress (and its end)."""
+        with self._data.lock:
+            self._save_sweep(sweep_id, cursor, counts, finished=finished)
+
+    def get_sweep(self, sweep_id: str) -> SweepState | None:
+        """A sweep's recorded progress, or None."""
+        with self._data.lock:
+            return self._data.sweeps.get(sweep_id)
+
+
+_TERMINAL = frozenset({"succeeded", "failed", "error", "cancelled"})
+MAX_NOTE_LENGTH = 4000
+
+
+def _row(record: SnapshotRecord) -> dict[str, Any]:
+    """A record as JSON data (what an archive object holds)."""
+    row: dict[str, Any] = json.loads(canonical_json(get_converter().unstructure(record)))
+    return row
+
+
+def _digest(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(row))).hexdigest()
+
+
+def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
+    """The ``snapshot.archived`` event's data."""
+    return {
+        "archive_url": record.archive_url,
+        "object_key": record.object_key,
+        "object_sha256": record.object_sha256,
+        "object_size": record.object_size,
+        "content_hash": record.content_hash,
+        "record_digest": record.record_digest,
+        "workflow_id": record.workflow_id,
+        "workflow_type": record.workflow_type,
+        "pipeline_id": record.pipeline_id,
+        "status": record.status,
+        "created_on": _timestamp(record.created_on),
+        "archived_on": _timestamp(record.archived_on),
+        "expires_on": None if record.expires_on is None else _timestamp(record.expires_on),
+        "retention_reason": record.retention_reason,
+    }
 
 
 @hookimpl

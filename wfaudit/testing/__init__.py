@@ -2,13 +2,18 @@
 
 - Assertions: :func:`assert_audited`, :func:`assert_masked`,
   :func:`assert_no_secret`, :func:`assert_differ_exactly`, :func:`assert_restored`.
-- Conformance kits to subclass: :class:`StoreConformance`,
+- Conformance kits to subclass: :class:`StoreConformance` (``Store`` and
+  ``StoreMeta``), :class:`StoreHistoryConformance`,
+  :class:`StoreMaintenanceConformance`, :class:`StoreSchemaConformance`,
+  :class:`KeyedTrailConformance`,
+  :class:`StoreRetentionConformance`, :class:`ArchiveStoreConformance`,
   :class:`MaskerConformance`, :class:`RestorerConformance`,
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
   :func:`find_secrets`.
 - The reference storage backend :class:`MemoryStore` (``memory://``, registered
-  with the engine, so ``Auditor.from_url("memory://")`` works anywhere).
+  with the engine, so ``Auditor.from_url("memory://")`` works anywhere), and
+  :class:`MemoryArchive`, an archive store in memory.
 
 The pytest fixtures (``wfaudit``, ``wfaudit_auditor``, ...) come with the
 plugin ``wfaudit.pytest_plugin``, registered automatically.
@@ -26,6 +31,13 @@ from .assertions import (
     assert_restored,
 )
 from .clock import Clock
+from .kit_archive import ArchiveStoreConformance
+from .kit_history import (
+    KeyedTrailConformance,
+    StoreHistoryConformance,
+    StoreMaintenanceConformance,
+    StoreSchemaConformance,
+)
 from .kit_plugins import (
     DEFAULT_PLANTED,
     NON_SECRETS,
@@ -36,7 +48,9 @@ from .kit_plugins import (
     RestorerConformance,
     url_encode,
 )
+from .kit_retention import StoreRetentionConformance, kit_archive_record
 from .kit_store import StoreConformance, make_record
+from .memory_archive import MemoryArchive
 from .memory_keyring import MemoryKeyring
 from .recorder import HookCall, HookRecorder
 from .scan import Finding, Secrets, find_secrets, secret_forms
@@ -46,23 +60,31 @@ __all__ = [
     "NON_SECRETS",
     "AdapterCase",
     "AdapterConformance",
+    "ArchiveStoreConformance",
     "Clock",
     "Finding",
     "HookCall",
     "HookRecorder",
+    "KeyedTrailConformance",
     "MaskerConformance",
+    "MemoryArchive",
     "MemoryKeyring",
     "MemoryStore",
     "Planted",
     "RestorerConformance",
     "Secrets",
     "StoreConformance",
+    "StoreHistoryConformance",
+    "StoreMaintenanceConformance",
+    "StoreRetentionConformance",
+    "StoreSchemaConformance",
     "assert_audited",
     "assert_differ_exactly",
     "assert_masked",
     "assert_no_secret",
     "assert_restored",
     "find_secrets",
+    "kit_archive_record",
     "make_record",
     "secret_forms",
     "url_encode",

@@ -31,6 +31,7 @@ from wfaudit_hookspecs import (
     DeltaBaseUnavailable,
     EventKind,
     HistoryQuery,
+    InvalidRequest,
     Manifest,
     MaskedField,
     RestoreRef,
@@ -265,6 +266,45 @@ class StoreConformance:
                 reason=None,
                 by=None,
             )
+
+    def test_store_finds_the_latest_failed_run(self, store: Store) -> None:
+        outcomes = {"1": Status.FAILED, "2": Status.ERROR, "3": Status.SUCCEEDED}
+        for minutes, (workflow_id, status) in enumerate(outcomes.items()):
+            record, blob = make_record(workflow_id, content={"i": minutes}, minutes=minutes)
+            store.save(record, blob)
+            store.set_status(
+                workflow_id=workflow_id,
+                workflow_type="CI",
+                tenant=None,
+                status=status,
+                reason=None,
+                by="ci",
+            )
+        other, other_blob = make_record(9, pipeline_id="8", tenant="team-b", minutes=9)
+        store.save(other, other_blob)
+        store.set_status(
+            workflow_id="9",
+            workflow_type="CI",
+            tenant="team-b",
+            status=Status.FAILED,
+            reason=None,
+            by=None,
+        )
+        latest = store.find_latest_failed(pipeline_id="7")
+        assert latest is not None and latest.workflow_id == "2", (
+            "find_latest_failed must return the newest failed or errored run of the "
+            f"pipeline (workflow 2, errored), not {latest and latest.workflow_id}"
+        )
+        one = store.find_latest_failed(workflow_id="1", workflow_type="CI")
+        assert one is not None and one.workflow_id == "1"
+        assert store.find_latest_failed(workflow_id="3") is None, (
+            "a succeeded run is not a failed one"
+        )
+        assert store.find_latest_failed(pipeline_id="8", tenant="team-a") is None, (
+            "find_latest_failed shows another tenant's run"
+        )
+        with pytest.raises(InvalidRequest):
+            store.find_latest_failed()
 
     def test_store_separates_tenants(self, store: Store) -> None:
         a, blob_a = make_record(1001, tenant="team-a")

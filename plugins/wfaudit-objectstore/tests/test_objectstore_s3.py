@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from wfaudit.archive import open_archive
 from wfaudit.plugins import make_plugin_manager
+from wfaudit.testing import ArchiveStoreConformance
 from wfaudit_hookspecs import BadStoreURL, ConfigurationError, SnapshotNotFound
 from wfaudit_objectstore import S3Archive
 from wfaudit_objectstore.testing import S3Endpoint
@@ -83,3 +85,13 @@ def test_urls(seaweedfs: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
         S3Archive.from_url("s3://bucket/x?tls=1")
     with pytest.raises(BadStoreURL, match="no plugin opens archive URLs of scheme 'gs'"):
         open_archive("gs://bucket", make_plugin_manager())
+
+
+class TestS3ArchiveConformance(ArchiveStoreConformance):
+    """The archive store kit on SeaweedFS, each test under a fresh prefix."""
+
+    @pytest.fixture
+    def archive(self, seaweedfs: S3Endpoint) -> Iterator[S3Archive]:
+        archive = seaweedfs.archive(f"kit-{uuid.uuid4().hex[:8]}")
+        yield archive
+        archive.close()
