@@ -2,13 +2,13 @@
 
 An orchestrator creates one auditor per process (``Auditor.from_url()``) and
 calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
-:meth:`Auditor.record_outcome` when the run ends. The pipeline of one trigger is
-:meth:`Auditor._audit`, top to bottom.
+:meth:`Auditor.record_outcome` when the run ends. An audit is
+:meth:`Auditor._audit`: the record built by :mod:`wfaudit.pipeline` (checked,
+adapted, masked, encoded), then persisted here.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import hmac
 import json
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from wfaudit_hookspecs import (
-    AmbiguousPayload,
     Annotation,
     AuditResult,
     BadStoreURL,
@@ -33,9 +32,6 @@ from wfaudit_hookspecs import (
     HistoryQuery,
     InvalidRequest,
     KeyedTrail,
-    Manifest,
-    MaskedField,
-    MaskingRequired,
     PluginError,
     RetryDecision,
     SaveResult,
@@ -53,26 +49,21 @@ from wfaudit_hookspecs import (
     Tag,
     TriggerKind,
     TriggerRequest,
-    UnknownWorkflowType,
-    UnrecognisedPayload,
     WfauditError,
-    canonical_json,
     check_json,
     check_record_identities,
     content_hash,
     normalize_identity,
     normalize_workflow_type,
-    parse_pointer,
 )
-from wfaudit_hookspecs.pointer import Path, get_at
 
 from . import codec, conflicts, refs
 from . import retrigger as replay
 from .builtin.retry import RetrySettings
 from .deltas import DeltaEncoder
-from .ids import new_id
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
-from .masking import Marks, MaskOutcome, apply_marks, where
+from .masking import Marks, apply_marks
+from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage
 from .plugins import PluginManager, make_plugin_manager
 from .settings import Settings
 from .spool import CURRENT as SPOOL_CONTEXT
@@ -97,54 +88,11 @@ if TYPE_CHECKING:
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Origin", "Outcome"]
 
-FROM_PAYLOAD = "-"
-"""An identity given as ``-`` is read from the payload by the adapter that recognises it."""
-
-GENERIC_FORMAT = "generic"
-"""The format of a payload no adapter recognised: audited as given."""
-
 log = logging.getLogger("wfaudit")
 
 
 class AuditFailed(WfauditError):
     """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
-
-
-@attrs.frozen(kw_only=True)
-class Origin:
-    """Where an imported snapshot comes from (:meth:`Auditor.import_snapshot`).
-
-    :ivar created_on: when the source recorded the trigger (timezone-aware).
-    :ivar created_by: who the source says created it, and ``updated_*`` likewise.
-    :ivar blanked: JSON pointers of the fields the source blanked (emptied) as
-        secrets before storing the request: recorded as masked fields without a
-        fingerprint, so that a retrigger restores them.
-    """
-
-    created_on: _dt.datetime
-    created_by: str | None
-    updated_on: _dt.datetime
-    updated_by: str | None
-    blanked: tuple[str, ...] = ()
-
-
-def _with_blanked(manifest: Manifest, config: Any, blanked: Sequence[str]) -> Manifest:
-    """``manifest`` with a fingerprint-less masked field for each blanked pointer that
-    still holds the empty string in the masked config (and is not masked already)."""
-    known = {field.path for field in manifest.fields}
-    extra: list[MaskedField] = []
-    for pointer in blanked:
-        if pointer in known:
-            continue
-        try:
-            value = get_at(config, parse_pointer(pointer, config))
-        except (KeyError, IndexError, TypeError, ValueError, WfauditError):
-            continue
-        if value == "":
-            extra.append(MaskedField(path=pointer, rule=replay.BLANKED_AT_SOURCE, fingerprint=""))
-    if not extra:
-        return manifest
-    return attrs.evolve(manifest, fields=(*manifest.fields, *extra))
 
 
 @attrs.frozen(kw_only=True)
@@ -186,6 +134,8 @@ class Auditor:
             settings.key_file, keyring_target=_keyring_setting(settings)
         )
         self._key = self.keys.current
+        # The stages of an audit up to persisting it (wfaudit.pipeline).
+        self._pipeline = Pipeline(plugin_manager, settings, self._key, self._check_key)
         self._key_checked = threading.Event()
         self._key_lock = threading.Lock()
         # The audit chain's key, derived from the installation key (never stored).
@@ -309,7 +259,7 @@ class Auditor:
         *,
         dry_run: bool = False,
     ) -> AuditResult:
-        record, canonical = self._build(request, stage, origin, check_key=not dry_run)
+        record, canonical = self._pipeline.build(request, stage, origin, check_key=not dry_run)
         if origin is not None:  # held to the rules of a spooled record too
             check_record_identities(record)
         manifest = record.manifest
@@ -350,77 +300,13 @@ class Auditor:
             spooled=saved.spooled,
         )
 
-    def _build(
-        self,
-        request: TriggerRequest,
-        stage: Stage,
-        origin: Origin | None = None,
-        *,
-        check_key: bool = True,
-    ) -> tuple[SnapshotRecord, bytes]:
-        """The record and canonical masked JSON of a request: checked, adapted, masked,
-        hashed; nothing is written (``check_key`` claims the key in a new store)."""
-        # Before any work: the engine's own deep copy, validated and measured in
-        # one pass, which stops as soon as the config is over a limit.
-        checked = self._checked_config(request.config)
-        request = attrs.evolve(request, config=checked)
-
-        stage.name = "pre-trigger"
-        request = self._check_request(self._pre_trigger(request))
-        if origin is not None and request.triggered_by is None:
-            request = attrs.evolve(request, triggered_by=origin.created_by)
-
-        if check_key:
-            stage.name = "key"
-            self._check_key(transient_ok=not self.settings.strict and origin is None)
-
-        stage.name = "mask"
-        masked = self._mask(request, checked)
-        stage.secrets = masked.secrets
-        manifest = masked.manifest
-        if origin is not None and origin.blanked:
-            manifest = _with_blanked(manifest, masked.config, origin.blanked)
-
-        stage.name = "encode"
-        canonical = canonical_json(masked.config)
-        digest = content_hash(canonical)
-        record = SnapshotRecord(
-            id=new_id(),
-            workflow_id=request.workflow_id,
-            workflow_type=request.workflow_type,
-            pipeline_id=request.pipeline_id,
-            content_hash=digest,
-            manifest=attrs.evolve(
-                manifest,
-                plugins=replay.producers(self.plugin_manager, manifest.adapter, manifest.maskers),
-            ),
-            tenant=request.tenant,
-            triggered_by=request.triggered_by,
-            trigger_kind=request.trigger_kind,
-            labels=request.labels,
-            parent=request.parent,
-            attempt=request.attempt,
-            config_size=len(canonical),
-            created_by=request.triggered_by,
-            updated_by=request.triggered_by,
-        )
-        if origin is not None:
-            record = attrs.evolve(
-                record,
-                created_on=origin.created_on,
-                created_by=origin.created_by,
-                updated_on=origin.updated_on,
-                updated_by=origin.updated_by,
-            )
-        return record, canonical
-
     def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
         """The record (a new id) and canonical masked JSON an audit of ``request``
         would store, without storing anything; errors are raised (the retrigger
         records its new run from this)."""
         stage = Stage()
         try:
-            return self._build(request, stage, check_key=False)
+            return self._pipeline.build(request, stage, check_key=False)
         except WfauditError:
             raise
         except Exception as exc:  # its message could quote the request: scrubbed
@@ -490,95 +376,9 @@ class Auditor:
         masking (:class:`InvalidRequest` and its kinds); the returned request
         still holds the payload's secrets: do not log it.
         """
-        checked = self._checked_config(request.config)
-        return self._check_request(self._pre_trigger(attrs.evolve(request, config=checked)))
-
-    def _pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
-        answers = [
-            answer
-            for answer in self._hook.wfaudit_pre_trigger(request=request)
-            if answer is not None
-        ]
-        for answer in answers:
-            if not isinstance(answer, TriggerRequest):
-                raise PluginError(
-                    f"an adapter returned {type(answer).__name__} from wfaudit_pre_trigger"
-                )
-        if request.format not in (None, GENERIC_FORMAT):
-            known = self.plugin_manager.payload_formats
-            if request.format not in known:
-                names = ", ".join(sorted([GENERIC_FORMAT, *known]))
-                raise UnrecognisedPayload(
-                    f"unknown payload format {request.format!r}; known formats: {names}"
-                )
-            answers = [a for a in answers if a.format == request.format]
-            if not answers:
-                types = known[request.format][0]
-                if request.workflow_type not in types:
-                    raise UnrecognisedPayload(
-                        f"format {request.format!r} applies to workflow types "
-                        f"{', '.join(types)}, not {request.workflow_type}"
-                    )
-                raise UnrecognisedPayload(
-                    f"the payload is not a valid {request.format} payload "
-                    f"(formats tried: {request.format})"
-                )
-        if len(answers) > 1:
-            formats = ", ".join(sorted(str(a.format) for a in answers))
-            raise AmbiguousPayload(
-                f"several adapters claim this payload ({formats}); choose one with --format "
-                "(format= in the Python API)"
-            )
-        return answers[0] if answers else request
-
-    def _check_request(self, request: TriggerRequest) -> TriggerRequest:
-        for name in ("workflow_id", "pipeline_id"):
-            if getattr(request, name) == FROM_PAYLOAD:
-                raise InvalidRequest(
-                    f"{name} is '{FROM_PAYLOAD}' (read it from the payload), but no adapter "
-                    "recognised the payload to read it from; give it explicitly"
-                )
-        if request.workflow_type not in self.plugin_manager.workflow_types:
-            raise UnknownWorkflowType(request.workflow_type, self.plugin_manager.workflow_types)
-        tenant = self.settings.tenant
-        if tenant is None or request.tenant == tenant:
-            return request
-        if request.tenant is None:
-            return attrs.evolve(request, tenant=tenant)
-        raise InvalidRequest(
-            f"request for tenant {request.tenant!r} given to an auditor of tenant {tenant!r}"
-        )
-
-    def _checked_config(self, config: Any) -> Any:
-        """A validated deep copy of ``config``, within the request limits of the settings.
-
-        :raises RequestTooLarge: over ``max_request_bytes`` or ``max_request_depth``.
-        :raises InvalidRequest: not JSON data.
-        """
-        return check_json(
-            config,
-            max_depth=self.settings.max_request_depth,
-            max_bytes=self.settings.max_request_bytes,
-        )
-
-    def _mask(self, request: TriggerRequest, checked: Any) -> MaskOutcome:
-        # The copy made before pre-trigger is ours to change; a config an adapter
-        # replaced is checked (and copied) again.
-        config = (
-            request.config if request.config is checked else self._checked_config(request.config)
-        )
-        maskers = self.plugin_manager.maskers()
-        if not maskers and not self.settings.allow_unmasked:
-            raise MaskingRequired(
-                "no masker plugin is registered (install a masker such as wfaudit-maskers); "
-                "to store configs unmasked, pass allow_unmasked=True or set "
-                "WFAUDIT_ALLOW_UNMASKED=1"
-            )
-        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
-        for ref in request.references:  # what the adapter found
-            marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
-        self._hook.wfaudit_mask(context=marks)
-        return apply_marks(marks, config, self._key, adapter=request.format, maskers=maskers)
+        pipeline = self._pipeline
+        checked = pipeline.checked_config(request.config)
+        return pipeline.check_request(pipeline.pre_trigger(attrs.evolve(request, config=checked)))
 
     def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
         message = _safe_message(exc, stage)
@@ -1189,17 +989,6 @@ class Auditor:
         return scoped if scoped is not None else tenant
 
 
-class Stage:
-    """Where an audit is, for error messages; and the secrets to scrub once masked."""
-
-    def __init__(self) -> None:
-        self.name = "request"
-        self.secrets: tuple[str, ...] | None = None
-
-    def __repr__(self) -> str:
-        return f"<Stage {self.name}>"
-
-
 def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None:
     """Any veto wins; otherwise a retry needs at least one vote for it."""
     cast = [vote for vote in votes if vote is not None]
@@ -1210,18 +999,6 @@ def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None
     if vetoes:
         return vetoes[0]
     return cast[0] if cast else None
-
-
-def _path_in(config: Any, pointer: str) -> Path:
-    path = parse_pointer(pointer, config)
-    try:
-        get_at(config, path)
-    except (KeyError, IndexError, TypeError):
-        raise PluginError(
-            "an adapter listed a reference at a path that is not in the config "
-            f"(it ends after {where(config, path)})"
-        ) from None
-    return path
 
 
 def _status(value: Status | str) -> Status:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any
 
 from .errors import InvalidRequest, RequestTooLarge
@@ -33,6 +34,7 @@ __all__ = [
     "JSONValue",
     "canonical_json",
     "check_json",
+    "checked_keys",
     "content_hash",
 ]
 
@@ -91,7 +93,7 @@ def check_json(
     limit = min(max_depth, MAX_DEPTH_CEILING)
     walker = _Walker(limit, max_bytes)
     try:
-        return walker.copy(value)
+        copied = walker.copy(value)
     except _Bad as bad:
         where = _where(value, tuple(reversed(bad.path)))
         message = f"config {bad.what} at {where} {bad.problem}"
@@ -108,6 +110,30 @@ def check_json(
             limit="max_request_bytes",
             maximum=int(max_bytes or 0),
         ) from None
+    _last.checked = (copied, frozenset(walker.keys))
+    return copied
+
+
+_last = threading.local()
+"""This thread's most recent :func:`check_json` copy and the key names in it."""
+
+
+def checked_keys(value: JSONValue) -> frozenset[str] | None:
+    """Every object key anywhere in ``value``, when ``value`` is the copy that
+    :func:`check_json` returned last in this thread; None for anything else.
+
+    A prefilter for a walk that only looks at some key names (the adapters'
+    search for named Kubernetes secrets): with no such name in the set, the walk
+    finds nothing and need not run. The set is taken when the copy is made, so
+    it holds while the copy is not changed, which hooks are not allowed to do
+    (the engine's copy is read-only until masking). Only the latest copy is
+    remembered, one per thread, so nothing is kept alive for long.
+    """
+    last = getattr(_last, "checked", None)
+    if last is None or last[0] is not value:
+        return None
+    keys: frozenset[str] = last[1]
+    return keys
 
 
 def _where(document: Any, path: tuple[str | int, ...], most: int = 8) -> str:
@@ -165,12 +191,14 @@ class _Walker:
     far below the limit: there the measure costs one ``len`` per string.
     """
 
-    __slots__ = ("max_bytes", "max_depth", "size")
+    __slots__ = ("keys", "max_bytes", "max_depth", "size")
 
     def __init__(self, max_depth: int, max_bytes: int | None) -> None:
         self.max_depth = max_depth
         self.max_bytes = max_bytes
         self.size = 0
+        self.keys: set[str] = set()
+        """Every key name met (see :func:`checked_keys`); a non-string key stops the copy."""
 
     def copy(self, value: Any) -> Any:
         kind = type(value)
@@ -200,6 +228,7 @@ class _Walker:
         if type(value) is dict:
             out: Any = {}
             size = 1 if value else 2  # the braces; each member adds its comma
+            self.keys.update(value)  # one C-level pass; checked for type just below
             for key, item in value.items():
                 if type(key) is not str:
                     raise _Bad("key", f"is a {type(key).__name__}, not a string")

@@ -483,6 +483,37 @@ class SnapshotRecord:
     updated_on: _dt.datetime = attrs.field(factory=utcnow)
     updated_by: str | None = None
 
+    @classmethod
+    def from_request(
+        cls,
+        request: TriggerRequest,
+        *,
+        id: str,
+        content_hash: str,
+        manifest: Manifest,
+        config_size: int,
+    ) -> SnapshotRecord:
+        """The record of a new audit of ``request``: its identities, labels, parent and
+        attempt, who triggered it (also its creator), with the masked config's hash,
+        manifest and canonical size; status ``triggered``, created now."""
+        return cls(
+            id=id,
+            workflow_id=request.workflow_id,
+            workflow_type=request.workflow_type,
+            pipeline_id=request.pipeline_id,
+            content_hash=content_hash,
+            manifest=manifest,
+            tenant=request.tenant,
+            triggered_by=request.triggered_by,
+            trigger_kind=request.trigger_kind,
+            labels=request.labels,
+            parent=request.parent,
+            attempt=request.attempt,
+            config_size=config_size,
+            created_by=request.triggered_by,
+            updated_by=request.triggered_by,
+        )
+
     @property
     def ref(self) -> SnapshotRef:
         return SnapshotRef(

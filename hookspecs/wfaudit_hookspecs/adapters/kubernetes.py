@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from wfaudit_hookspecs.canonical import checked_keys
 from wfaudit_hookspecs.errors import InvalidRequest
 from wfaudit_hookspecs.model import SecretReference
 from wfaudit_hookspecs.pointer import Path, to_pointer
@@ -153,10 +154,16 @@ def secret_references(config: Any, rule_prefix: str) -> tuple[SecretReference, .
     This runs on every trigger over the whole payload, so the walk is built for
     speed: it is one loop over a stack, a node's path is a ``(key, parent)`` link
     (a pointer is built only for a hit), and a key is looked at only when it
-    contains ``"ecret"``, which every key naming a secret does.
+    contains ``"ecret"``, which every key naming a secret does. On the engine's
+    checked copy of a request, the key names are known already
+    (:func:`~wfaudit_hookspecs.canonical.checked_keys`): without one that can name a
+    secret, the walk is skipped.
     """
     found: dict[tuple[str, str], SecretReference] = {}
     if not isinstance(config, dict | list):
+        return ()
+    keys = checked_keys(config)
+    if keys is not None and not any(map(_may_name_secret, keys)):
         return ()
     # (container, its link); children are pushed last first, so that they are
     # visited in order, parents before children (as iter_nodes yields them).
@@ -217,6 +224,15 @@ def _named_secrets(
         name = _selector(value, _PROJECTED_KEYS)
         return [] if name is None else [((*path_of(link), key), name, "projected")]
     return []
+
+
+_NAMING_KEYS = frozenset({"secretName", "imagePullSecrets", "secrets", "secret"})
+"""Keys that :func:`_named_secrets` reads besides selectors (keep the two in step)."""
+
+
+def _may_name_secret(key: str) -> bool:
+    """Whether :func:`_named_secrets` could find a secret under ``key``."""
+    return key in _SELECTOR_FIELDS or key in _NAMING_KEYS or _is_credential_selector(key)
 
 
 def _is_credential_selector(key: str) -> bool:

@@ -1098,6 +1098,18 @@ def _insert_ignoring_conflicts(backend: str, table: Any) -> Insert:
     return postgresql_insert(table).on_conflict_do_nothing()
 
 
+# Built once: every audit that stores a delta runs the first (building a statement
+# costs more than running it). FOR KEY SHARE on PostgreSQL: retention, which locks a
+# blob before judging it an orphan, waits for this save and then sees the delta
+# naming the base.
+_DELTA_BASE = (
+    select(blobs.c.codec, blobs.c.base_hash)
+    .where(blobs.c.content_hash == bindparam("key"))
+    .with_for_update(read=True, key_share=True)
+)
+_BLOB_STORED = select(blobs.c.content_hash).where(blobs.c.content_hash == bindparam("key"))
+
+
 def _check_delta_base(connection: Connection, blob: Blob) -> None:
     """Refuse a delta whose base is not stored whole now (inside the save's
     transaction): a delta's base is always a whole blob. A delta whose own content
@@ -1105,18 +1117,10 @@ def _check_delta_base(connection: Connection, blob: Blob) -> None:
 
     :raises DeltaBaseUnavailable: the base is missing, or itself a delta.
     """
-    # FOR KEY SHARE on PostgreSQL: retention, which locks a blob before judging
-    # it an orphan, waits for this save and then sees the delta naming the base.
-    base = connection.execute(
-        select(blobs.c.codec, blobs.c.base_hash)
-        .where(blobs.c.content_hash == blob.base)
-        .with_for_update(read=True, key_share=True)
-    ).first()
+    base = connection.execute(_DELTA_BASE, {"key": blob.base}).first()
     if base is not None and base.codec == "zstd" and base.base_hash is None:
         return
-    own = connection.execute(
-        select(blobs.c.content_hash).where(blobs.c.content_hash == blob.content_hash)
-    ).first()
+    own = connection.execute(_BLOB_STORED, {"key": blob.content_hash}).first()
     if own is not None:
         return
     state = "missing" if base is None else "not a whole blob"
