@@ -70,22 +70,23 @@ from wfaudit_hookspecs.retention import RetentionRun
 from . import codec, conflicts, refs
 from . import history as _history
 from . import retrigger as replay
-from .builtin.retry import RetrySettings
 from .deltas import DeltaEncoder
 from .diff import SnapshotDiff, diff_snapshots
+from .host import EngineHost, Hooks
 from .ids import new_id
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager, make_plugin_manager
+from .retry import RETRY, RetrySettings
 from .settings import Settings
-from .spool import CURRENT as SPOOL_CONTEXT
 from .spool import (
+    SPOOL,
     CircuitBreaker,
     DeferredStore,
     DrainReport,
-    PersistContext,
     Spool,
     SpoolDrainer,
+    SpoolService,
     is_spoolable,
     spool_roots,
 )
@@ -173,10 +174,8 @@ class Auditor:
         self.store = store
         self.plugin_manager = plugin_manager
         self.settings = settings
-        self._hook = plugin_manager.hook
-        # The retry settings are read at each failure; a bad value (a typo in
-        # WORKFLOW_RETRIES_ENABLED) fails here, at start, not as a silent veto.
-        RetrySettings.load(settings.options)
+        self.hooks = Hooks(plugin_manager)
+        """The typed hook calls (:mod:`wfaudit.host`: the only engine module that calls hooks)."""
         self.keys: FingerprintKeys = load_keys(
             settings.key_file, keyring_target=_keyring_setting(settings)
         )
@@ -194,7 +193,21 @@ class Auditor:
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
-        self._attach_spool(spool_root)
+        self.host = EngineHost(
+            self.hooks,
+            settings=settings.options,
+            home=settings.home,
+            tenant=settings.tenant,
+            store_url=settings.store_url,
+            strict=settings.strict,
+            store=store,
+            workflow_types=lambda: plugin_manager.workflow_types,
+            engine=self,
+            spool_root=spool_root,
+        )
+        """The host the plugins were configured with (``wfaudit_configure``)."""
+        self._spare_spool: Spool | None = None
+        self.host.configure()
 
     @classmethod
     def from_url(
@@ -231,7 +244,7 @@ class Auditor:
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
         try:
-            store = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
+            store = Hooks(pm).open_store(settings.store_url, create=create)
         except (StoreUnavailable, SchemaMismatch) as error:
             if settings.strict:  # strict callers get the error, as from an audit
                 raise
@@ -241,7 +254,8 @@ class Auditor:
         return cls(store, pm, settings, spool_root=spool_root)
 
     def close(self) -> None:
-        self._drainer.stop()
+        """Release the plugins' state (``wfaudit_unconfigure``), then close the store."""
+        self.host.unconfigure()
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -387,7 +401,7 @@ class Auditor:
             content_hash=digest,
             manifest=attrs.evolve(
                 manifest,
-                plugins=replay.producers(self.plugin_manager, manifest.adapter, manifest.maskers),
+                plugins=self.plugin_manager.producers(manifest.adapter, manifest.maskers),
             ),
             tenant=request.tenant,
             triggered_by=request.triggered_by,
@@ -489,16 +503,7 @@ class Auditor:
         return self._check_request(self._pre_trigger(attrs.evolve(request, config=checked)))
 
     def _pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
-        answers = [
-            answer
-            for answer in self._hook.wfaudit_pre_trigger(request=request)
-            if answer is not None
-        ]
-        for answer in answers:
-            if not isinstance(answer, TriggerRequest):
-                raise PluginError(
-                    f"an adapter returned {type(answer).__name__} from wfaudit_pre_trigger"
-                )
+        answers = self.hooks.pre_trigger(request)
         if request.format not in (None, GENERIC_FORMAT):
             known = self.plugin_manager.payload_formats
             if request.format not in known:
@@ -562,7 +567,7 @@ class Auditor:
         config = (
             request.config if request.config is checked else self._checked_config(request.config)
         )
-        maskers = self.plugin_manager.maskers()
+        maskers = self.hooks.maskers()
         if not maskers and not self.settings.allow_unmasked:
             raise MaskingRequired(
                 "no masker plugin is registered (install a masker such as wfaudit-maskers); "
@@ -572,7 +577,7 @@ class Auditor:
         marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         for ref in request.references:  # what the adapter found
             marks.reference(_path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
-        self._hook.wfaudit_mask(context=marks)
+        self.hooks.mask(marks)
         return apply_marks(marks, config, self._key, adapter=request.format, maskers=maskers)
 
     def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
@@ -581,7 +586,7 @@ class Auditor:
             who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
             log.error("audit of %s failed at %s: %s", who, stage.name, message)
         if request is not None:
-            self._observe("wfaudit_audit_error", request=request, error=exc)
+            self.hooks.audit_error(request, exc)
         if self.settings.strict:
             if isinstance(exc, WfauditError):
                 raise exc
@@ -592,42 +597,52 @@ class Auditor:
 
     # -- the durable spool (wfaudit.spool) ------------------------------------
 
-    def _attach_spool(self, root: pathlib.Path | None) -> None:
-        """Set up this auditor's spool, circuit breaker and background drainer."""
-        self.spool = Spool(root or self.settings.home / "spool", self.settings.store_url)
-        breaker = CircuitBreaker()
-        self._drainer = SpoolDrainer(
-            self.spool,
-            breaker,
-            self._replay,
-            probe=self._probe_store,
-            tenant=self.settings.tenant,
-        )
-        self._persist_context = PersistContext(
-            spool=self.spool,
-            breaker=breaker,
-            on_spooled=self._drainer.after_spooled,
-            standalone=self._encoder.standalone,
-        )
+    @property
+    def spool_service(self) -> SpoolService | None:
+        """This auditor's spool, circuit breaker and drainer, as the built-in spool
+        plugin built them (``wfaudit_configure``); None when that plugin is blocked."""
+        return self.host.stash.get(SPOOL, None)
+
+    @property
+    def spool(self) -> Spool:
+        """This auditor's spool directory (read even when nothing spools to it)."""
+        service = self.spool_service
+        if service is not None:
+            return service.spool
+        if self._spare_spool is None:
+            self._spare_spool = Spool(self.host.spool_root, self.settings.store_url)
+        return self._spare_spool
+
+    @property
+    def circuit_open(self) -> bool:
+        """Whether audits go straight to the spool (the store failed moments ago)."""
+        service = self.spool_service
+        return service is not None and service.breaker.is_open()
+
+    @property
+    def retry_settings(self) -> RetrySettings:
+        """The retry settings (as the built-in policy parsed them at start)."""
+        settings = self.host.stash.get(RETRY, None)
+        return settings if settings is not None else RetrySettings.load(self.settings.options)
+
+    def standalone(self, blob: Blob) -> Blob:
+        """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
+        return self._encoder.standalone(blob)
 
     def _persist(
         self, record: SnapshotRecord, blob: Blob, *, spool: bool = True
     ) -> SaveResult | None:
-        """The persist stage, with the spool's hooks active for this call only.
+        """The persist stage; a store failure may be spooled.
 
         Only the non-blocking audit spools: in strict mode (and for an import,
         ``spool=False``) a store failure is the caller's to see.
         """
-        context = None if self.settings.strict or not spool else self._persist_context
-        token = SPOOL_CONTEXT.set(context)
-        try:
-            saved: SaveResult | None = self._hook.wfaudit_persist(
-                snapshot=record, payload=blob, store=self.store
-            )
-        finally:
-            SPOOL_CONTEXT.reset(token)
-        if isinstance(saved, SaveResult) and not saved.spooled:
-            self._drainer.after_success()  # may start a background drain; never waits
+        saved = self.hooks.persist(
+            record, blob, self.store, host=self.host, spool=spool and not self.settings.strict
+        )
+        service = self.spool_service
+        if service is not None and not saved.spooled:
+            service.drainer.after_success()  # may start a background drain; never waits
         return saved
 
     def _conflict(
@@ -662,26 +677,27 @@ class Auditor:
             f"{event.subject} (wfaudit show --id {event.subject})"
         )
 
-    def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
-        # Outside an audit's persist context: the spool's hooks pass it through.
+    def persist_now(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
+        """Persist a record and its blob through the persist stage, never spooling:
+        a store failure is raised. The drain replays spooled snapshots with it, and
+        a retrigger records its new run; a new snapshot is reported to the
+        ``wfaudit_event`` observers."""
         self.check_key()
         try:
             try:
-                saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+                saved = self.hooks.persist(record, blob, self.store, host=self.host, spool=False)
             except DeltaBaseUnavailable:
                 # A delta spooled by an older wfaudit whose base is gone or not whole:
                 # stored whole if its base chain can still be read, else refused.
                 whole = self._encoder.standalone(blob)
                 if not codec.is_whole(whole):
                     raise
-                saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
+                saved = self.hooks.persist(record, whole, self.store, host=self.host, spool=False)
         except SnapshotConflict:
             # Recorded before the drain quarantines the file (once, however often
             # the file is retried); a failure to record it is the drain's to report.
             conflicts.record_conflict(self.store, record, spooled=True)
             raise
-        if not isinstance(saved, SaveResult):
-            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return saved
@@ -735,30 +751,15 @@ class Auditor:
         data that never holds a secret or a config value. Observer errors are
         logged (by type) and ignored: an observer never fails the operation.
         """
-        self._observe(
-            "wfaudit_event",
-            kind=kind,
-            snapshot=record,
-            data=dict(data or {}),
-            settings=self.settings.options,
-        )
+        self.hooks.event(kind, record, dict(data or {}), self.settings.options)
 
     def notify_retention_run(self, run: RetentionRun) -> None:
         """Tell the ``wfaudit_retention_run`` observers that a retention cycle ended
         (webhooks alert on a failed one). Observer errors are logged and ignored."""
-        self._observe("wfaudit_retention_run", run=run, settings=self.settings.options)
+        self.hooks.retention_run(run, self.settings.options)
 
-    def _observe(self, name: str, **kwargs: Any) -> None:
-        """Call an observer hook. Each observer is isolated by the plugin manager
-        (:data:`wfaudit.plugins.OBSERVER_HOOKS`): one that raises is logged and
-        skipped, and the others still hear. This catches what is left (a hook
-        call that fails in pluggy itself)."""
-        try:
-            getattr(self._hook, name)(**kwargs)
-        except Exception as exc:
-            log.error("the %s observers failed: %s", name, type(exc).__name__)
-
-    def _probe_store(self) -> None:
+    def probe_store(self) -> None:
+        """Raise unless the store takes writes (the spool's drainer asks)."""
         if isinstance(self.store, StoreMaintenance):
             self.store.ping(write=True)
 
@@ -769,7 +770,17 @@ class Auditor:
         the first store failure. Waits up to ``wait`` seconds for another
         process that is draining the same spool.
         """
-        return self._drainer.drain(limit=limit, wait=wait)
+        service = self.spool_service
+        if service is not None:
+            return service.drainer.drain(limit=limit, wait=wait)
+        drainer = SpoolDrainer(
+            self.spool,
+            CircuitBreaker(),
+            self.persist_now,
+            probe=self.probe_store,
+            tenant=self.settings.tenant,
+        )
+        return drainer.drain(limit=limit, wait=wait)
 
     def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
         """Replay this auditor's spool, then every other spool of this store in the
@@ -794,8 +805,8 @@ class Auditor:
             drainer = SpoolDrainer(
                 other,
                 CircuitBreaker(),
-                self._replay,
-                probe=self._probe_store,
+                self.persist_now,
+                probe=self.probe_store,
                 tenant=self.settings.tenant,
             )
             report = drainer.drain(limit=limit, wait=wait)
@@ -1116,11 +1127,8 @@ class Auditor:
             return Outcome(record=record)
         attempt = replay.attempt_of(self.store, record)
         try:
-            votes = self._hook.wfaudit_on_failure(
-                snapshot=record,
-                failure=Failure(status=new_status, reason=reason),
-                attempt=attempt,
-                settings=self.settings.options,
+            votes = self.hooks.on_failure(
+                record, Failure(status=new_status, reason=reason), attempt, self.settings.options
             )
             combined = combine_votes(votes)
         except Exception as exc:
@@ -1145,7 +1153,7 @@ class Auditor:
             raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
         if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
             raise InvalidRequest("an outcome's reason must not contain NUL characters")
-        if not self.plugin_manager.maskers():
+        if not self.hooks.maskers():
             return reason
         request = TriggerRequest(
             workflow_id=workflow_id,
@@ -1157,13 +1165,7 @@ class Auditor:
         marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         # The maskers alone: wrappers of the mask hook (metrics, tracing) time
         # the audit's stages, and a reason is not an audit.
-        wrappers = [
-            self.plugin_manager.get_plugin(impl.plugin_name)
-            for impl in self._hook.wfaudit_mask.get_hookimpls()
-            if impl.wrapper or impl.hookwrapper
-        ]
-        maskers = self.plugin_manager.subset_hook_caller("wfaudit_mask", remove_plugins=wrappers)
-        maskers(context=marks)
+        self.hooks.mask_only(marks)
         masked = apply_marks(marks, config, self._key, adapter=None, maskers=())
         return str(masked.config["reason"])
 
@@ -1223,7 +1225,7 @@ def _keyring_setting(settings: Settings) -> str | None:
 
 
 def _store_plugins(pm: PluginManager) -> str:
-    return ", ".join(impl.plugin_name for impl in pm.hook.wfaudit_open_store.get_hookimpls())
+    return ", ".join(Hooks(pm).store_plugins())
 
 
 def _safe_message(exc: BaseException, stage: Stage) -> str:
@@ -1273,7 +1275,6 @@ def _deferred_store(
     log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
 
     def opener() -> Store | None:
-        store: Store | None = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
-        return store
+        return Hooks(pm).open_store(settings.store_url, create=create)
 
     return DeferredStore(settings.store_url, opener, error)

@@ -37,11 +37,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import re
 import shlex
 import subprocess
 import tempfile
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +71,10 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.pointer import get_at
 
-from .builtin.retry import ABSOLUTE_MAX_RETRIES, RetrySettings
 from .ids import new_id
 from .masking import KEY_ENCODING, PLACEHOLDER_PREFIX, unmask
+from .plugins import stable_name
+from .retry import ABSOLUTE_MAX_RETRIES
 
 if TYPE_CHECKING:
     from .auditor import Auditor
@@ -168,80 +167,11 @@ class LaunchFailed(WfauditError):
 
 # -- what produced a snapshot ------------------------------------------------------
 
-_INSTANCE_SUFFIX = re.compile(r"@[0-9a-f]+$")
-_owners: weakref.WeakKeyDictionary[PluginManager, tuple[tuple[str, ...], dict[str, list[str]]]]
-_owners = weakref.WeakKeyDictionary()
-
-
-def stable_name(name: str) -> str:
-    """A plugin's name without the ``@<id>`` of an instance registered in code."""
-    return _INSTANCE_SUFFIX.sub("", name)
-
-
-def _version(pm: PluginManager, name: str) -> str:
-    if name == "wfaudit":
-        from .plugins import _own_version
-
-        return _own_version() or ""
-    return pm.origins.get(name, (None, None, False))[1] or ""
-
-
-def _format_owners(pm: PluginManager) -> dict[str, list[str]]:
-    """Payload format → the names of the plugins declaring it (cached per manager)."""
-    names = tuple(name for name, plugin in pm.list_name_plugin() if plugin is not None)
-    cached = _owners.get(pm)
-    if cached is not None and cached[0] == names:
-        return cached[1]
-    owners: dict[str, list[str]] = {}
-    for impl in pm.hook.wfaudit_payload_formats.get_hookimpls():
-
-        def register(name: str, *_args: Any, _plugin: str = impl.plugin_name) -> None:
-            owners.setdefault(str(name).strip(), []).append(_plugin)
-
-        try:
-            impl.function(**({"register": register} if "register" in impl.argnames else {}))
-        except Exception:  # noqa: S112 - a broken declaration was reported at load
-            continue
-    _owners[pm] = (names, owners)
-    return owners
-
-
-_Registered = tuple[tuple[str, int], ...]
-_produced: weakref.WeakKeyDictionary[
-    PluginManager, tuple[_Registered, dict[tuple[str | None, tuple[str, ...]], tuple[str, ...]]]
-]
-_produced = weakref.WeakKeyDictionary()
-
 
 def producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
-    """``name==version`` of the plugins producing a snapshot, for its manifest.
-
-    Every audit asks, and the answer only changes when plugins are registered or
-    unregistered: it is cached per plugin manager and ``(adapter, maskers)``,
-    and worked out again once the registered plugins differ.
-    """
-    registered = tuple(
-        (name, id(plugin)) for name, plugin in pm.list_name_plugin() if plugin is not None
-    )
-    key = (adapter, tuple(maskers))
-    cached = _produced.get(pm)
-    if cached is None or cached[0] != registered:
-        cached = (registered, {})
-        _produced[pm] = cached
-    found = cached[1].get(key)
-    if found is None:
-        found = cached[1][key] = _producers(pm, adapter, key[1])
-    return found
-
-
-def _producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
-    names = list(maskers)
-    if adapter and adapter != GENERIC_FORMAT:
-        names.extend(_format_owners(pm).get(adapter, ()))
-    versions = {"wfaudit": _version(pm, "wfaudit")}
-    for name in names:
-        versions[stable_name(name)] = _version(pm, name)
-    return tuple(f"{name}=={version}" for name, version in sorted(versions.items()))
+    """``name==version`` of the plugins producing a snapshot, for its manifest
+    (:meth:`wfaudit.plugins.PluginManager.producers`)."""
+    return pm.producers(adapter, maskers)
 
 
 def check_plugins(pm: PluginManager, manifest: Manifest) -> tuple[list[str], list[str]]:
@@ -259,9 +189,9 @@ def check_plugins(pm: PluginManager, manifest: Manifest) -> tuple[list[str], lis
     for entry in recorded:
         name, _, version = entry.partition("==")
         if name == "wfaudit":
-            current = _version(pm, name)
+            current = pm.version_of(name)
         elif name in present:
-            current = _version(pm, present[name])
+            current = pm.version_of(present[name])
         else:
             missing.append(f"{name}=={version}" if version else name)
             continue
@@ -315,7 +245,7 @@ def cap_decision(
     refusal, whatever the plugins said.
     """
     if decision is not None and decision.retry:
-        limit, source = RetrySettings.load(auditor.settings.options).limit(record.workflow_type)
+        limit, source = auditor.retry_settings.limit(record.workflow_type)
         if attempt - 1 >= limit:
             decision = RetryDecision(
                 retry=False,
@@ -450,7 +380,7 @@ def prepare(
         )
     chain = lineage(auditor.store, snapshot)
     attempt = max(snapshot.attempt, len(chain)) + 1
-    limit, source = RetrySettings.load(auditor.settings.options).limit(snapshot.workflow_type)
+    limit, source = auditor.retry_settings.limit(snapshot.workflow_type)
     if attempt - 1 > limit:
         raise RetriesExhausted(
             f"{where} is attempt {attempt - 1}: its lineage used {attempt - 2} of {limit} "
@@ -596,22 +526,11 @@ def check_secrets(
     """
     fields = snapshot.manifest.fields
     accepted = _accepted(fields, accept_rotated)
-    hook = auditor.plugin_manager.hook
     answers: dict[str, list[str]] = {}
     if fields:
         requests = [SecretRequest.from_field(field) for field in fields]
-        for answer in hook.wfaudit_restore_secrets(
-            snapshot=snapshot, requests=requests, settings=auditor.settings.options
-        ):
-            if answer is None:
-                continue
-            if not isinstance(answer, Mapping):
-                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
+        for answer in auditor.hooks.restore_secrets(snapshot, requests, auditor.settings.options):
             for key, value in answer.items():
-                if not isinstance(value, str):
-                    raise PluginError(
-                        f"a restorer returned a {type(value).__name__} for {key}, not a string"
-                    )
                 answers.setdefault(str(key), []).append(value)
     config = snapshot.config
     checks: list[SecretCheck] = []
@@ -646,7 +565,7 @@ def check_secrets(
         checks.append(check)
         if check.usable:
             values[field.key] = value
-    restorers = len(hook.wfaudit_restore_secrets.get_hookimpls())
+    restorers = auditor.hooks.restorer_count()
     return RestoredSecrets(tuple(checks), values, restorers)
 
 
@@ -708,13 +627,7 @@ def restore_map(auditor: Auditor, snapshot: Snapshot) -> tuple[RestoreMapEntry, 
     requests = [SecretRequest.from_field(field) for field in fields]
     sources: dict[str, str] = {}
     if requests:
-        for answer in auditor.plugin_manager.hook.wfaudit_restore_sources(
-            snapshot=snapshot, requests=requests, settings=auditor.settings.options
-        ):
-            if answer is None:
-                continue
-            if not isinstance(answer, Mapping):
-                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
+        for answer in auditor.hooks.restore_sources(snapshot, requests, auditor.settings.options):
             for key, text in answer.items():
                 current = sources.get(str(key))
                 if current is None or (
@@ -984,11 +897,9 @@ def new_run_request(
     """
     if request.format in (None, GENERIC_FORMAT):
         return request
-    answer = auditor.plugin_manager.hook.wfaudit_new_run(request=request, parent=parent)
+    answer = auditor.hooks.new_run(request, parent)
     if answer is None:
         return request
-    if not isinstance(answer, TriggerRequest):
-        raise PluginError(f"an adapter returned {type(answer).__name__} from wfaudit_new_run")
     return attrs.evolve(request, config=answer.config, triggered_by=answer.triggered_by)
 
 
@@ -1075,7 +986,7 @@ def _record_child(
         )
         blob = auditor._encoder.whole(record, canonical)
     try:
-        saved = auditor._replay(record, blob)
+        saved = auditor.persist_now(record, blob)
     except SnapshotConflict as conflict:
         # Another retrigger of the same run recorded its child first (the store
         # keeps one child per parent): this one launches nothing.

@@ -89,6 +89,7 @@ if TYPE_CHECKING:
         set_clock,
         utcnow,
     )
+    from .host import Host, Stash, StashKey
     from .protocols import (
         KeyedTrail,
         MaskContext,
@@ -158,6 +159,7 @@ _LAZY: dict[str, str] = {
         ),
         "protocols",
     ),
+    **dict.fromkeys(("Host", "Stash", "StashKey"), "host"),
     **dict.fromkeys(
         (
             "ArchiveStore",
@@ -222,6 +224,7 @@ __all__ = [
     "Failure",
     "Finding",
     "HistoryQuery",
+    "Host",
     "InvalidRequest",
     "KeyedTrail",
     "Manifest",
@@ -246,6 +249,8 @@ __all__ = [
     "SnapshotNotFound",
     "SnapshotRecord",
     "SnapshotRef",
+    "Stash",
+    "StashKey",
     "Status",
     "Store",
     "StoreError",
