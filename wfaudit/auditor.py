@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
-import json
 import logging
 import os
 import pathlib
@@ -29,20 +28,16 @@ from wfaudit_hookspecs import (
     Blob,
     DeltaBaseUnavailable,
     EventKind,
-    Failure,
-    HistoryQuery,
     InvalidRequest,
     KeyedTrail,
     Manifest,
     MaskedField,
     MaskingRequired,
     PluginError,
-    RetryDecision,
     SaveResult,
     SchemaMismatch,
     Snapshot,
     SnapshotConflict,
-    SnapshotNotFound,
     SnapshotRecord,
     Status,
     Store,
@@ -60,22 +55,24 @@ from wfaudit_hookspecs import (
     check_json,
     check_record_identities,
     content_hash,
-    normalize_identity,
     normalize_workflow_type,
     parse_pointer,
 )
 from wfaudit_hookspecs.pointer import Path, get_at
 from wfaudit_hookspecs.retention import RetentionRun
 
-from . import codec, conflicts, refs
+from . import codec, conflicts
 from . import history as _history
+from . import outcomes as _outcomes
+from . import reads as _reads
 from . import retrigger as replay
 from .deltas import DeltaEncoder
-from .diff import SnapshotDiff, diff_snapshots
+from .diff import SnapshotDiff
 from .host import EngineHost, Hooks
 from .ids import new_id
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
+from .outcomes import Outcome
 from .plugins import PluginManager, make_plugin_manager
 from .retry import RETRY, RetrySettings
 from .settings import Settings
@@ -143,19 +140,6 @@ def _with_blanked(manifest: Manifest, config: Any, blanked: Sequence[str]) -> Ma
     return attrs.evolve(manifest, fields=(*manifest.fields, *extra))
 
 
-@attrs.frozen(kw_only=True)
-class Outcome:
-    """What :meth:`Auditor.record_outcome` returns.
-
-    :ivar record: the snapshot record with its new status.
-    :ivar retry: the retry policies' combined decision, for a failed or errored
-        run; None when no policy voted or the run did not fail.
-    """
-
-    record: SnapshotRecord
-    retry: RetryDecision | None = None
-
-
 class Auditor:
     """Audits workflow triggers into a store, through the plugins.
 
@@ -207,6 +191,8 @@ class Auditor:
         )
         """The host the plugins were configured with (``wfaudit_configure``)."""
         self._spare_spool: Spool | None = None
+        self.reads = _reads.Reads(store, settings.tenant, lambda: plugin_manager.workflow_types)
+        """The reading side (:mod:`wfaudit.reads`)."""
         self.host.configure()
 
     @classmethod
@@ -625,6 +611,10 @@ class Auditor:
         settings = self.host.stash.get(RETRY, None)
         return settings if settings is not None else RetrySettings.load(self.settings.options)
 
+    def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
+        """The blob of ``record`` compressed whole (no delta base)."""
+        return self._encoder.whole(record, canonical)
+
     def standalone(self, blob: Blob) -> Blob:
         """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
         return self._encoder.standalone(blob)
@@ -815,26 +805,17 @@ class Auditor:
                 break
         return DrainReport.combined(reports)
 
-    # -- reading -------------------------------------------------------------
+    # -- reading (wfaudit.reads) ----------------------------------------------
 
     def get_snapshot(
         self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
     ) -> Snapshot:
         """The snapshot of one workflow run, with its masked config."""
-        workflow_id, workflow_type = str(workflow_id), normalize_workflow_type(workflow_type)
-        record = self.store.get_record(
-            workflow_id=workflow_id, workflow_type=workflow_type, tenant=self._tenant(tenant)
-        )
-        if record is None:
-            raise SnapshotNotFound(f"no snapshot of {workflow_type} workflow {workflow_id!r}")
-        return self.load(record)
+        return self.reads.get_snapshot(workflow_id, workflow_type, tenant=tenant)
 
     def get_snapshot_by_id(self, snapshot_id: str) -> Snapshot:
         """The snapshot with this id, with its masked config."""
-        record = self.store.get_record_by_id(snapshot_id, tenant=self.settings.tenant)
-        if record is None:
-            raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
-        return self.load(record)
+        return self.reads.get_snapshot_by_id(snapshot_id)
 
     def load(self, record: SnapshotRecord, *, blob: Blob | None = None) -> Snapshot:
         """Attach its masked config to a record (reads and verifies the blob).
@@ -842,20 +823,7 @@ class Auditor:
         :param blob: the record's blob, when the caller read it already (a
             timeline reads a page's blobs at once); it is verified all the same.
         """
-        scoped = self.settings.tenant
-        if scoped is not None and record.tenant != scoped:  # a record from elsewhere
-            raise SnapshotNotFound(f"no snapshot with id {record.id!r}")
-        if blob is None or blob.content_hash != record.content_hash:
-            blob = self.store.get_blob(record.content_hash)
-        if blob is None:
-            raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
-        canonical = codec.decode_blob(blob, self.store.get_blob)
-        if content_hash(canonical) != record.content_hash:
-            raise StoreError(
-                f"snapshot {record.id}: blob {record.content_hash[:12]} does not match its hash"
-            )
-        config = json.loads(canonical)
-        return Snapshot(**attrs.asdict(record, recurse=False), config=config)
+        return self.reads.load(record, blob=blob)
 
     def history(
         self,
@@ -868,17 +836,14 @@ class Auditor:
         tenant: str | None = None,
     ) -> list[SnapshotRecord]:
         """Snapshot records, newest first, filtered by what is given."""
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        query = HistoryQuery(
-            tenant=self._tenant(tenant),
-            pipeline_id=None if pipeline_id is None else str(pipeline_id),
-            workflow_id=None if workflow_id is None else str(workflow_id),
-            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
-            status=None if status is None else _status(status),
+        return self.reads.history(
+            pipeline_id=pipeline_id,
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            status=status,
             limit=limit,
+            tenant=tenant,
         )
-        return self.store.history(query)
 
     def diff(
         self,
@@ -895,19 +860,7 @@ class Auditor:
         optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
         (and type) of the other endpoint.
         """
-        if isinstance(a, Snapshot) and isinstance(b, Snapshot):
-            return diff_snapshots(a, b)
-        context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None
-        kwargs = self._ref_context(pipeline_id, workflow_type)
-        if context is not None:
-            text = b if isinstance(a, Snapshot) else a
-            assert isinstance(text, str)
-            other = self.load(refs.resolve(self.store, text, context=context, **kwargs))
-            left, right = (context, other) if context is a else (other, context)
-            return diff_snapshots(left, right)
-        assert isinstance(a, str) and isinstance(b, str)
-        first, second = refs.resolve_pair(self.store, a, b, **kwargs)
-        return diff_snapshots(self.load(first), self.load(second))
+        return self.reads.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     def resolve(
         self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
@@ -917,23 +870,13 @@ class Auditor:
         :raises UnknownReference: nothing has that name.
         :raises AmbiguousReference: several snapshots have it.
         """
-        return refs.resolve(self.store, ref, **self._ref_context(pipeline_id, workflow_type))
+        return self.reads.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     def get(
         self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
     ) -> Snapshot:
         """The snapshot a reference names, with its masked config."""
-        return self.load(self.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type))
-
-    def _ref_context(
-        self, pipeline_id: str | int | None, workflow_type: str | None
-    ) -> dict[str, Any]:
-        return {
-            "tenant": self.settings.tenant,
-            "pipeline_id": None if pipeline_id is None else str(pipeline_id),
-            "workflow_type": workflow_type,
-            "workflow_types": frozenset(self.plugin_manager.workflow_types),
-        }
+        return self.reads.get(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     # Tags, annotations and the timeline: wfaudit.history (thin methods here).
 
@@ -1005,7 +948,7 @@ class Auditor:
             workflow_id=None if workflow_id is None else str(workflow_id),
             pipeline_id=None if pipeline_id is None else str(pipeline_id),
             workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
         )
 
     def plan_retrigger(
@@ -1032,7 +975,7 @@ class Auditor:
             workflow_id,
             workflow_type,
             new_workflow_id,
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
         )
         secrets = replay.check_secrets(self, snapshot, accept_rotated)
@@ -1071,7 +1014,7 @@ class Auditor:
             new_workflow_id,
             launcher,
             by=by,
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
             accept_rotated=accept_rotated,
         )
@@ -1094,86 +1037,14 @@ class Auditor:
         (``wfaudit_on_failure``); their combined decision is in the result.
         The same status recorded again with no ``reason`` keeps the stored one.
         """
-        new_status = _status(status)
-        if new_status is Status.TRIGGERED:
-            raise InvalidRequest(
-                "'triggered' is the status an audit gives; record running, succeeded, "
-                "failed, error or cancelled"
-            )
-        kind = normalize_workflow_type(workflow_type)
-        self.check_key()
-        workflow_id = normalize_identity(workflow_id)
-        by = None if by is None or by == "" else normalize_identity(by)
-        if reason is not None:
-            reason = self._mask_reason(workflow_id, kind, reason)
-        else:
-            # The same status again without a reason (a reporter repeating
-            # itself) keeps the reason given before; a new status starts afresh.
-            current = self.store.get_record(
-                workflow_id=str(workflow_id), workflow_type=kind, tenant=self._tenant(tenant)
-            )
-            if current is not None and current.status is new_status:
-                reason = current.status_reason
-        record = self.store.set_status(
-            workflow_id=str(workflow_id),
-            workflow_type=kind,
-            tenant=self._tenant(tenant),
-            status=new_status,
-            reason=reason,
-            by=by,
+        return _outcomes.record_outcome(
+            self, workflow_id, workflow_type, status, reason, by=by, tenant=tenant
         )
-        self.notify(EventKind.OUTCOME, record, {"status": new_status.value})
-        if not new_status.is_failure:
-            return Outcome(record=record)
-        attempt = replay.attempt_of(self.store, record)
-        try:
-            votes = self.hooks.on_failure(
-                record, Failure(status=new_status, reason=reason), attempt, self.settings.options
-            )
-            combined = combine_votes(votes)
-        except Exception as exc:
-            # The outcome is recorded already; a broken policy must not hide it,
-            # nor let a retry through: it counts as a veto, in the trail too.
-            log.error("a retry policy failed: %s", type(exc).__name__)
-            combined = RetryDecision(
-                retry=False,
-                reason=f"a retry policy raised {type(exc).__name__}",
-                policy=replay.ENGINE_POLICY,
-            )
-        decision = replay.cap_decision(self, record, combined, attempt)
-        return Outcome(record=record, retry=decision)
 
-    def _mask_reason(self, workflow_id: str, workflow_type: str, reason: str) -> str:
-        """The orchestrator's free-text reason with any secret in it masked.
-
-        A reason is copied from a log line as often as not (``docker login -p
-        ...`` failed): it passes the same maskers as a config before it is stored.
-        """
-        if not isinstance(reason, str):
-            raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
-        if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
-            raise InvalidRequest("an outcome's reason must not contain NUL characters")
-        if not self.hooks.maskers():
-            return reason
-        request = TriggerRequest(
-            workflow_id=workflow_id,
-            workflow_type=workflow_type,
-            pipeline_id="-outcome-",
-            config={"reason": reason},
-        )
-        config = check_json(request.config)
-        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
-        # The maskers alone: wrappers of the mask hook (metrics, tracing) time
-        # the audit's stages, and a reason is not an audit.
-        self.hooks.mask_only(marks)
-        masked = apply_marks(marks, config, self._key, adapter=None, maskers=())
-        return str(masked.config["reason"])
-
-    def _tenant(self, tenant: str | None) -> str | None:
-        scoped = self.settings.tenant
-        if scoped is not None and tenant not in (None, scoped):
-            raise InvalidRequest(f"this auditor is scoped to tenant {scoped!r}")
-        return scoped if scoped is not None else tenant
+    def scoped_tenant(self, tenant: str | None) -> str | None:
+        """The tenant a call may touch: this auditor's scope (a call naming
+        another is refused), else the one the call names."""
+        return _reads.scope(self.settings.tenant, tenant)
 
 
 class Stage:
@@ -1187,18 +1058,6 @@ class Stage:
         return f"<Stage {self.name}>"
 
 
-def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None:
-    """Any veto wins; otherwise a retry needs at least one vote for it."""
-    cast = [vote for vote in votes if vote is not None]
-    for vote in cast:
-        if not isinstance(vote, RetryDecision):
-            raise PluginError(f"a retry policy returned {type(vote).__name__}, not RetryDecision")
-    vetoes = [vote for vote in cast if not vote.retry]
-    if vetoes:
-        return vetoes[0]
-    return cast[0] if cast else None
-
-
 def _path_in(config: Any, pointer: str) -> Path:
     path = parse_pointer(pointer, config)
     try:
@@ -1209,14 +1068,6 @@ def _path_in(config: Any, pointer: str) -> Path:
             f"(it ends after {where(config, path)})"
         ) from None
     return path
-
-
-def _status(value: Status | str) -> Status:
-    try:
-        return Status(str(value).strip().lower())
-    except ValueError:
-        known = ", ".join(s.value for s in Status)
-        raise InvalidRequest(f"unknown status {value!r}; use one of {known}") from None
 
 
 def _keyring_setting(settings: Settings) -> str | None:

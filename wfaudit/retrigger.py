@@ -35,19 +35,13 @@ a retry vote into a refusal once a run's lineage used its type's retries
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import shlex
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from wfaudit_hookspecs import (
     EventKind,
-    Failure,
     InvalidRequest,
     Manifest,
     MaskedField,
@@ -72,13 +66,22 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.pointer import get_at
 
 from .ids import new_id
+from .launchers import (
+    ExecLauncher,
+    FileLauncher,
+    Launcher,
+    failure_of,
+    parse_command,
+    request_document,
+    write_private,
+)
 from .masking import KEY_ENCODING, PLACEHOLDER_PREFIX, unmask
 from .plugins import stable_name
 from .retry import ABSOLUTE_MAX_RETRIES
 
 if TYPE_CHECKING:
-    from .auditor import Auditor
     from .plugins import PluginManager
+    from .ports import ReplayEngine
 
 __all__ = [
     "BLANKED_AT_SOURCE",
@@ -114,9 +117,6 @@ __all__ = [
     "retrigger",
     "write_private",
 ]
-
-Launcher = Callable[[TriggerRequest], Any]
-"""Starts a workflow run from a restored request (which holds secrets: never log it)."""
 
 ENGINE_POLICY = "wfaudit.engine"
 """The ``policy`` of the decisions the engine imposes over the plugins' votes."""
@@ -237,7 +237,7 @@ def attempt_of(store: Store, record: SnapshotRecord) -> int:
 
 
 def cap_decision(
-    auditor: Auditor, record: SnapshotRecord, decision: RetryDecision | None, attempt: int
+    auditor: ReplayEngine, record: SnapshotRecord, decision: RetryDecision | None, attempt: int
 ) -> RetryDecision | None:
     """The engine's last word on the policies' combined vote; recorded in the trail.
 
@@ -353,7 +353,7 @@ class RetriggerResult:
 
 
 def prepare(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     workflow_id: str | int,
     workflow_type: str,
     new_workflow_id: str | int | None = None,
@@ -509,7 +509,7 @@ class RestoredSecrets:
 
 
 def check_secrets(
-    auditor: Auditor, snapshot: Snapshot, accept_rotated: Iterable[str] = ()
+    auditor: ReplayEngine, snapshot: Snapshot, accept_rotated: Iterable[str] = ()
 ) -> RestoredSecrets:
     """Ask the restorers for every masked secret and check each answer.
 
@@ -614,7 +614,7 @@ class RestoreMapEntry:
         return self.usable
 
 
-def restore_map(auditor: Auditor, snapshot: Snapshot) -> tuple[RestoreMapEntry, ...]:
+def restore_map(auditor: ReplayEngine, snapshot: Snapshot) -> tuple[RestoreMapEntry, ...]:
     """For each masked secret of ``snapshot``: whether it will restore, and from where.
 
     The restorers are asked for the values (``wfaudit_restore_secrets``, each
@@ -662,7 +662,7 @@ def _accepted(fields: Sequence[MaskedField], accept_rotated: Iterable[str]) -> f
     return given
 
 
-def _judge(auditor: Auditor, field: MaskedField, config: Any, value: str) -> tuple[str, str]:
+def _judge(auditor: ReplayEngine, field: MaskedField, config: Any, value: str) -> tuple[str, str]:
     """The state of one answer for ``field``, with the reason of an invalid one."""
     if PLACEHOLDER_PREFIX in value:
         return INVALID, "a [masked:...] placeholder"
@@ -746,7 +746,7 @@ def _literal_after(text: str, end: int) -> str:
 
 
 def restore_request(
-    auditor: Auditor, snapshot: Snapshot, *, accept_rotated: Iterable[str] = ()
+    auditor: ReplayEngine, snapshot: Snapshot, *, accept_rotated: Iterable[str] = ()
 ) -> TriggerRequest:
     """The request a snapshot was taken of, with every secret restored and checked.
 
@@ -780,7 +780,7 @@ def _restored_request(snapshot: Snapshot, restored: RestoredSecrets) -> TriggerR
 
 
 def retrigger(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     workflow_id: str | int,
     workflow_type: str,
     new_workflow_id: str | int | None,
@@ -886,7 +886,7 @@ def _child_request(
 
 
 def new_run_request(
-    auditor: Auditor, request: TriggerRequest, parent: SnapshotRecord
+    auditor: ReplayEngine, request: TriggerRequest, parent: SnapshotRecord
 ) -> TriggerRequest:
     """``request`` with the new run's identities written into its config by the
     adapter of its format (``wfaudit_new_run``); as it is when no adapter answers.
@@ -940,7 +940,7 @@ def _value_at(config: Any, pointer: str) -> Any:
 
 
 def _record_child(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     snapshot: Snapshot,
     plan: ReplayPlan,
     by: str | None,
@@ -984,7 +984,7 @@ def _record_child(
             labels=built.labels,
             triggered_by=built.triggered_by,
         )
-        blob = auditor._encoder.whole(record, canonical)
+        blob = auditor.whole_blob(record, canonical)
     try:
         saved = auditor.persist_now(record, blob)
     except SnapshotConflict as conflict:
@@ -1005,117 +1005,3 @@ def _record_child(
     )
     auditor.notify(EventKind.RETRIGGERED, record, {"parent": snapshot.id})
     return record
-
-
-# -- launchers -------------------------------------------------------------------------
-
-
-def request_document(
-    request: TriggerRequest, parent_workflow_id: str | None = None
-) -> dict[str, Any]:
-    """The restored request as JSON data, as ``--output`` and ``--exec`` hand it over.
-
-    It holds the restored secrets.
-    """
-    return {
-        "workflow_id": request.workflow_id,
-        "workflow_type": request.workflow_type,
-        "pipeline_id": request.pipeline_id,
-        "trigger_kind": request.trigger_kind.value,
-        "attempt": request.attempt,
-        "parent_snapshot_id": request.parent,
-        "parent_workflow_id": parent_workflow_id,
-        "triggered_by": request.triggered_by,
-        "tenant": request.tenant,
-        "labels": dict(request.labels),
-        "format": request.format,
-        "config": request.config,
-    }
-
-
-def _encode(request: TriggerRequest, parent_workflow_id: str | None) -> bytes:
-    document = request_document(request, parent_workflow_id)
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def write_private(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600, atomically.
-
-    The bytes go to a temporary file created 0600 (``mkstemp``) in the same
-    directory, are flushed to disk, and the file is renamed over ``path``: no
-    reader ever sees a partial file or one with wider permissions.
-    """
-    directory = path.parent if str(path.parent) else pathlib.Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            os.fchmod(file.fileno(), 0o600)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@attrs.frozen
-class FileLauncher:
-    """Writes the restored request to a 0600 file for an orchestrator to pick up."""
-
-    path: pathlib.Path
-    parent_workflow_id: str | None = None
-
-    def __call__(self, request: TriggerRequest) -> pathlib.Path:
-        write_private(self.path, _encode(request, self.parent_workflow_id))
-        return self.path
-
-
-def parse_command(command: str) -> tuple[str, ...]:
-    """Split a command line as a POSIX shell would, without running a shell."""
-    try:
-        argv = tuple(shlex.split(command))
-    except ValueError as error:
-        raise InvalidRequest(f"cannot parse the command: {error}") from None
-    if not argv:
-        raise InvalidRequest("the command is empty")
-    return argv
-
-
-@attrs.frozen
-class ExecLauncher:
-    """Runs an orchestrator command with the restored request (JSON) on its standard input.
-
-    No shell is involved: ``argv`` is executed directly, so nothing in the
-    request or the command line is interpreted. The command also gets
-    ``WFAUDIT_WORKFLOW_ID``, ``WFAUDIT_WORKFLOW_TYPE``, ``WFAUDIT_ATTEMPT`` and
-    ``WFAUDIT_PARENT_SNAPSHOT`` in its environment. Returns its exit status.
-    """
-
-    argv: tuple[str, ...]
-    parent_workflow_id: str | None = None
-    timeout: float | None = None
-
-    def __call__(self, request: TriggerRequest) -> int:
-        environment = {
-            **os.environ,
-            "WFAUDIT_WORKFLOW_ID": request.workflow_id,
-            "WFAUDIT_WORKFLOW_TYPE": request.workflow_type,
-            "WFAUDIT_ATTEMPT": str(request.attempt),
-            "WFAUDIT_PARENT_SNAPSHOT": request.parent or "",
-        }
-        completed = subprocess.run(  # noqa: S603 - argv from the user, no shell
-            list(self.argv),
-            input=_encode(request, self.parent_workflow_id),
-            env=environment,
-            timeout=self.timeout,
-            check=False,
-        )
-        return completed.returncode
-
-
-def failure_of(returncode: int) -> Failure:
-    """The outcome of an orchestrator command that exited with ``returncode`` != 0."""
-    if returncode < 0:
-        return Failure(status=Status.ERROR, reason=f"killed by signal {-returncode}")
-    return Failure(status=Status.FAILED, reason=f"exit status {returncode}")

@@ -64,10 +64,11 @@ def wfaudit_configure(host: Host) -> None:
 
     Called once for every implementation when a host is set up: when an
     auditor is created (``Auditor.from_url``, ``Auditor(...)``), before its
-    first audit; a plugin registered on the plugin manager after that is not
-    configured by that host, and reads what it needs when called. A plugin reads ``host.settings`` once here, builds what it
-    needs (a masker compiled from its table, a delivery thread, a spool and its
-    drainer) and keeps it in ``host.stash`` under its own
+    first audit, last registered plugin first. A plugin registered on the
+    plugin manager after that is not configured by that host. A plugin reads
+    ``host.settings`` once here, builds what it needs (the built-in spool: its
+    directory, circuit breaker and drainer thread; the built-in retry policy:
+    its parsed settings) and keeps it in ``host.stash`` under its own
     :class:`~wfaudit_hookspecs.host.StashKey`, never in a module global: one
     process may hold several hosts (one per auditor), each configured apart.
 
