@@ -74,7 +74,7 @@ from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
 from .masking import Marks, MaskOutcome, apply_marks, where
 from .outcomes import Outcome
 from .plugins import PluginManager, make_plugin_manager
-from .retry import RETRY, RetrySettings
+from .retry import RetrySettings
 from .settings import Settings
 from .spool import (
     SPOOL,
@@ -607,9 +607,9 @@ class Auditor:
 
     @property
     def retry_settings(self) -> RetrySettings:
-        """The retry settings (as the built-in policy parsed them at start)."""
-        settings = self.host.stash.get(RETRY, None)
-        return settings if settings is not None else RetrySettings.load(self.settings.options)
+        """The retry settings as they are now (:mod:`wfaudit.retry`; the environment
+        of a long-lived process may change them)."""
+        return RetrySettings.load(self.settings.options)
 
     def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
         """The blob of ``record`` compressed whole (no delta base)."""

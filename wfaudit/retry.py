@@ -3,8 +3,8 @@
 One parser serves the built-in policy (:mod:`wfaudit.builtin.retry`, which
 votes) and the engine, which holds the same per-type limit along the parent
 chain of snapshots whatever the policies vote (:mod:`wfaudit.retrigger`). The
-policy parses the settings once, in ``wfaudit_configure`` (a bad value fails
-at start), and keeps them in the host's stash under :data:`RETRY`.
+policy checks them in ``wfaudit_configure`` (a bad value fails at start); both
+read them again when they need them (the environment may change them).
 
 Settings (see ``docs/retrigger.md``): the most specific setting wins, and at
 equal specificity the environment wins over the ``[tool.wfaudit.retry]`` table:
@@ -37,7 +37,6 @@ import attrs
 from wfaudit_hookspecs import (
     ConfigurationError,
     Failure,
-    StashKey,
     Status,
     WorkflowType,
     normalize_workflow_type,
@@ -50,7 +49,6 @@ __all__ = [
     "DEFAULT_NOT_RETRYABLE",
     "DEFAULT_RETRYABLE",
     "POLICY",
-    "RETRY",
     "TABLE",
     "RetrySettings",
 ]
@@ -249,7 +247,3 @@ def _delay(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigurationError(f"{_WHERE} delay_seconds must be a number >= 0")
     return float(value)
-
-
-RETRY: StashKey[RetrySettings] = StashKey("wfaudit.retry")
-"""Where a host keeps the retry settings the built-in policy parsed."""

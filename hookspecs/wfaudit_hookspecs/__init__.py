@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         hookimpl,
         hookspec,
     )
+    from .host import Host, Stash, StashKey
     from .model import (
         SCHEMA_VERSION,
         STANDARD_WORKFLOW_TYPES,
@@ -89,7 +90,6 @@ if TYPE_CHECKING:
         set_clock,
         utcnow,
     )
-    from .host import Host, Stash, StashKey
     from .protocols import (
         KeyedTrail,
         MaskContext,

@@ -66,11 +66,12 @@ def wfaudit_configure(host: Host) -> None:
     auditor is created (``Auditor.from_url``, ``Auditor(...)``), before its
     first audit, last registered plugin first. A plugin registered on the
     plugin manager after that is not configured by that host. A plugin reads
-    ``host.settings`` once here, builds what it needs (the built-in spool: its
-    directory, circuit breaker and drainer thread; the built-in retry policy:
-    its parsed settings) and keeps it in ``host.stash`` under its own
-    :class:`~wfaudit_hookspecs.host.StashKey`, never in a module global: one
-    process may hold several hosts (one per auditor), each configured apart.
+    ``host.settings`` here, builds what it needs (the built-in spool: its
+    directory, circuit breaker and drainer thread) and keeps it in
+    ``host.stash`` under its own :class:`~wfaudit_hookspecs.host.StashKey`,
+    never in a module global: one process may hold several hosts (one per
+    auditor), each configured apart. Settings the environment may change while
+    the process runs (the retry limits) are checked here and read again when used.
 
     A bad setting raises :class:`~wfaudit_hookspecs.errors.ConfigurationError`
     here, at start, rather than at the first audit; the host is then not

@@ -9,7 +9,7 @@ are exhausted. Disabled, it abstains: other policy plugins vote on their own.
 Whatever the policies vote, the engine holds the same per-type limit along the
 parent chain of snapshots (:mod:`wfaudit.retrigger`), so no loop of failures
 can retry forever. The settings are parsed by :mod:`wfaudit.retry` (the one
-parser of the policy and the engine) once, in ``wfaudit_configure``.
+parser of the policy and the engine), and checked at start in ``wfaudit_configure``.
 
 Settings: see :mod:`wfaudit.retry` and ``docs/retrigger.md``.
 """
@@ -25,7 +25,6 @@ from wfaudit.retry import (
     DEFAULT_NOT_RETRYABLE,
     DEFAULT_RETRYABLE,
     POLICY,
-    RETRY,
     TABLE,
     RetrySettings,
 )
@@ -41,20 +40,15 @@ __all__ = [
     "RetrySettings",
     "wfaudit_configure",
     "wfaudit_on_failure",
-    "wfaudit_unconfigure",
 ]
 
 
 @hookimpl
 def wfaudit_configure(host: Host) -> None:
-    """Parse the retry settings once: a bad value (a typo in
-    ``WORKFLOW_RETRIES_ENABLED``) fails here, at start, not as a silent veto."""
-    host.stash[RETRY] = RetrySettings.load(host.settings)
-
-
-@hookimpl
-def wfaudit_unconfigure(host: Host) -> None:
-    host.stash.pop(RETRY, None)
+    """Check the retry settings: a bad value (a typo in ``WORKFLOW_RETRIES_ENABLED``)
+    fails here, at start, not as a silent veto. They are read again at each
+    failure: the environment of a long-lived process may change them."""
+    RetrySettings.load(host.settings)
 
 
 @hookimpl

@@ -9,8 +9,8 @@ Two implementations of ``wfaudit_persist``:
 
 * a wrapper around every other implementation: when the store fails (down,
   locked past its timeout, disk full), it writes the snapshot to the spool and
-  returns ``SaveResult(spooled=True)`` instead of the error; after a save that
-  reached the store, it lets the drainer look for waiting files;
+  returns ``SaveResult(spooled=True)`` instead of the error (the auditor lets
+  the drainer look for waiting files after each save that reached the store);
 * a ``tryfirst`` implementation that, while the circuit breaker is open (the
   store failed moments ago), spools at once instead of making the caller wait
   for the store again.
@@ -61,14 +61,11 @@ def wfaudit_persist(
     if service is None:
         return (yield)
     try:
-        saved = yield
+        return (yield)
     except Exception as error:
         if not is_spoolable(error):
             raise
         return _spool(service, snapshot, payload, error)
-    if isinstance(saved, SaveResult) and not saved.spooled:
-        service.drainer.after_success()  # may start a background drain; never waits
-    return saved
 
 
 @hookimpl(specname="wfaudit_persist", tryfirst=True)
