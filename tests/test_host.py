@@ -15,6 +15,7 @@ from wfaudit import Auditor, hookimpl
 from wfaudit.host import EngineHost
 from wfaudit.plugins import make_plugin_manager
 from wfaudit.spool import SPOOL
+from wfaudit.testing.recorder import HookRecorder
 from wfaudit_hookspecs import (
     ConfigurationError,
     EventKind,
@@ -168,19 +169,30 @@ def test_observers_are_isolated_without_touching_pluggy(
     make_auditor: Callable[..., Auditor], caplog: pytest.LogCaptureFixture
 ) -> None:
     heard: list[str] = []
-    quiet, loud = Observer("quiet", heard), Observer("loud", heard, fail=True)
-    auditor = make_auditor(KeyNameMasker(), quiet, loud)
+    first, loud, last = (
+        Observer("first", heard),
+        Observer("loud", heard, fail=True),
+        Observer("last", heard),
+    )
+    auditor = make_auditor(KeyNameMasker(), first, loud, last)
+    recorder = HookRecorder(auditor.plugin_manager)
     assert auditor.audit_trigger(_request()).ok
-    assert heard == ["loud", "quiet"]
+    # Last registered first; the one that raises does not silence the one after it.
+    assert heard == ["last", "loud", "first"]
     assert "the wfaudit_event observer" in caplog.text and "RuntimeError" in caplog.text
     # pluggy's implementation objects keep the plugins' own functions.
     impls = auditor.plugin_manager.hook.wfaudit_event.get_hookimpls()
     assert {impl.function.__func__ for impl in impls if hasattr(impl.function, "__func__")} == {
         Observer.wfaudit_event
     }
+    recorder.close()
     heard.clear()
+    loud.fail = False
+    recorder = HookRecorder(auditor.plugin_manager)
     auditor.host.notify(EventKind.OUTCOME, auditor.history()[0], {"status": "failed"})
-    assert heard == ["loud", "quiet"]
+    assert heard == ["last", "loud", "first"]
+    assert recorder.names() == ["wfaudit_event"]  # one hook call when nobody fails
+    recorder.close()
 
 
 def test_a_stash_is_typed_by_its_keys() -> None:

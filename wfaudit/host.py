@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import pathlib
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +80,6 @@ class Hooks:
     def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
         self.plugin_manager = plugin_manager
         self._hook = plugin_manager.hook
-        self._observers: dict[tuple[str, tuple[int, ...]], list[tuple[str, Any]]] = {}
-        self._observers_lock = threading.Lock()
 
     # -- introspection -----------------------------------------------------------
 
@@ -340,32 +337,33 @@ class Hooks:
         self.observe("wfaudit_retention_run", run=run, settings=settings)
 
     def observe(self, name: str, **kwargs: Any) -> None:
-        """Call each implementation of observer hook ``name`` apart: one that
-        raises is logged (by type) and skipped, and the others still hear.
+        """Call observer hook ``name``: one that raises is logged (by type) and
+        skipped, and the others still hear.
 
-        Each is called through a pluggy subset caller, so tracing
-        (``WFAUDIT_TRACE_PLUGINS``) and the wrappers of the hook still apply."""
-        for plugin_name, caller in self._observer_callers(name):
+        One hook call, as pluggy makes it (tracing and recorders see one call).
+        pluggy stops a call at the implementation that raised: the observers
+        after it are then called by a subset caller, which leaves out those
+        reached already; pluggy's implementation objects are never changed.
+        """
+        hook = getattr(self._hook, name)
+        order = [impl for impl in reversed(hook.get_hookimpls()) if not _is_wrapper(impl)]
+        start, caller = 0, hook
+        while True:
             try:
                 caller(**kwargs)
+                return
             except Exception as exc:
+                failed = _raised_in(order, start, exc)
+                if failed is None:  # not an observer's own error (pluggy, a wrapper)
+                    log.error("the %s observers failed: %s", name, type(exc).__name__)
+                    return
+                plugin_name = order[failed].plugin_name
                 log.error("the %s observer %s failed: %s", name, plugin_name, type(exc).__name__)
-
-    def _observer_callers(self, name: str) -> list[tuple[str, Any]]:
-        impls = getattr(self._hook, name).get_hookimpls()
-        key = (name, tuple(id(impl) for impl in impls))
-        callers = self._observers.get(key)
-        if callers is not None:
-            return callers
-        with self._observers_lock:
-            callers = [
-                (impl.plugin_name, self._subset(name, impl.plugin))
-                for impl in reversed(impls)  # the order a hook call takes
-                if not _is_wrapper(impl)
-            ]
-            self._observers = {k: v for k, v in self._observers.items() if k[0] != name}
-            self._observers[key] = callers
-        return callers
+            start = failed + 1
+            if start >= len(order):
+                return
+            reached = [impl.plugin for impl in order[:start]]
+            caller = self.plugin_manager.subset_hook_caller(name, remove_plugins=reached)
 
     def _subset(self, name: str, plugin: object) -> Any:
         """A caller of hook ``name`` that reaches ``plugin`` alone (and the wrappers)."""
@@ -375,6 +373,32 @@ class Hooks:
             if impl.plugin is not plugin and not _is_wrapper(impl)
         ]
         return self.plugin_manager.subset_hook_caller(name, remove_plugins=others)
+
+
+def _raised_in(order: Sequence[pluggy.HookImpl], start: int, exc: BaseException) -> int | None:
+    """The index in ``order`` (from ``start``) of the implementation ``exc`` was
+    raised in (its frame is in the traceback: the same code and, for a method,
+    the same instance), or None."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for index in range(start, len(order)):
+        function = order[index].function
+        code = getattr(getattr(function, "__func__", function), "__code__", None)
+        owner = getattr(function, "__self__", None)
+        for frame in frames:
+            if frame.f_code is code and (owner is None or _self_of(frame) is owner):
+                return index
+    return None
+
+
+def _self_of(frame: Any) -> object:
+    code = frame.f_code
+    if not code.co_varnames or code.co_argcount == 0:
+        return None
+    return frame.f_locals.get(code.co_varnames[0])
 
 
 def _checked_mapping(answer: object) -> Mapping[str, str]:
