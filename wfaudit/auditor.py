@@ -78,14 +78,13 @@ from .retry import RetrySettings
 from .settings import Settings
 from .spool import (
     SPOOL,
-    CircuitBreaker,
     DeferredStore,
     DrainReport,
     Spool,
-    SpoolDrainer,
     SpoolService,
+    drain_other_spools,
+    drainer_of,
     is_spoolable,
-    spool_roots,
 )
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Origin", "Outcome"]
@@ -763,13 +762,7 @@ class Auditor:
         service = self.spool_service
         if service is not None:
             return service.drainer.drain(limit=limit, wait=wait)
-        drainer = SpoolDrainer(
-            self.spool,
-            CircuitBreaker(),
-            self.persist_now,
-            probe=self.probe_store,
-            tenant=self.settings.tenant,
-        )
+        drainer = drainer_of(self.spool, self, tenant=self.settings.tenant)
         return drainer.drain(limit=limit, wait=wait)
 
     def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
@@ -783,27 +776,17 @@ class Auditor:
         ``limit`` counts the files of each spool; a spool another process is
         draining is waited for up to ``wait`` seconds, then reported ``busy``.
         """
-        reports = [self.drain_spool(limit=limit, wait=wait)]
-        if reports[0].store_unavailable or reports[0].error:
-            return reports[0]
-        for root in spool_roots(self.settings.home / "spool"):
-            if root == self.spool.root:
-                continue
-            other = Spool(root, self.settings.store_url)
-            if not other.has_pending(self.settings.tenant):
-                continue
-            drainer = SpoolDrainer(
-                other,
-                CircuitBreaker(),
-                self.persist_now,
-                probe=self.probe_store,
-                tenant=self.settings.tenant,
-            )
-            report = drainer.drain(limit=limit, wait=wait)
-            reports.append(report)
-            if report.store_unavailable or report.error:
-                break
-        return DrainReport.combined(reports)
+        first = self.drain_spool(limit=limit, wait=wait)
+        return drain_other_spools(
+            first,
+            self.settings.home / "spool",
+            self.spool.root,
+            self,
+            store_url=self.settings.store_url,
+            tenant=self.settings.tenant,
+            limit=limit,
+            wait=wait,
+        )
 
     # -- reading (wfaudit.reads) ----------------------------------------------
 

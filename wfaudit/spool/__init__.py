@@ -71,7 +71,7 @@ from .files import (
     store_key,
     worker_spool_root,
 )
-from .service import SPOOL, SpoolEngine, SpoolService
+from .service import SPOOL, SpoolEngine, SpoolService, drain_other_spools, drainer_of
 
 __all__ = [
     "SPOOL",
@@ -90,6 +90,8 @@ __all__ = [
     "SpoolError",
     "SpoolFileTooNew",
     "SpoolService",
+    "drain_other_spools",
+    "drainer_of",
     "is_spoolable",
     "sanitize_url",
     "spool_roots",

@@ -10,6 +10,7 @@ blocked there is none, and nothing spools.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import attrs
@@ -17,10 +18,10 @@ import attrs
 from wfaudit_hookspecs import Blob, SaveResult, SnapshotRecord, StashKey
 
 from .breaker import CircuitBreaker
-from .drainer import SpoolDrainer
-from .files import Spool
+from .drainer import DrainReport, SpoolDrainer
+from .files import Spool, spool_roots
 
-__all__ = ["SPOOL", "SpoolEngine", "SpoolService"]
+__all__ = ["SPOOL", "SpoolEngine", "SpoolService", "drain_other_spools", "drainer_of"]
 
 
 class SpoolEngine(Protocol):
@@ -64,3 +65,40 @@ class SpoolService:
 
 SPOOL: StashKey[SpoolService] = StashKey("wfaudit.spool")
 """Where a host keeps its :class:`SpoolService`."""
+
+
+def drainer_of(spool: Spool, engine: SpoolEngine, *, tenant: str | None) -> SpoolDrainer:
+    """A drainer of ``spool`` that runs in the foreground only (its own breaker)."""
+    return SpoolDrainer(
+        spool, CircuitBreaker(), engine.persist_now, probe=engine.probe_store, tenant=tenant
+    )
+
+
+def drain_other_spools(
+    first: DrainReport,
+    root: Path,
+    own: Path,
+    engine: SpoolEngine,
+    *,
+    store_url: str,
+    tenant: str | None,
+    limit: int | None,
+    wait: float,
+) -> DrainReport:
+    """After ``first`` (the drain of the spool at ``own``), drain every other spool
+    of the store under ``root`` (:func:`~wfaudit.spool.spool_roots`), as one report;
+    stops at the first store failure."""
+    if first.store_unavailable or first.error:
+        return first
+    reports = [first]
+    for other_root in spool_roots(root):
+        if other_root == own:
+            continue
+        other = Spool(other_root, store_url)
+        if not other.has_pending(tenant):
+            continue
+        report = drainer_of(other, engine, tenant=tenant).drain(limit=limit, wait=wait)
+        reports.append(report)
+        if report.store_unavailable or report.error:
+            break
+    return DrainReport.combined(reports)
