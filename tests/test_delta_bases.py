@@ -171,7 +171,7 @@ def test_a_stream_through_every_base_path_reads_back(
     # Spooled while the store is down, the base deleted before the drain.
     stream.audit(auditor, "f1", 30, "pF")
     stream.audit(auditor, "f2", 31, "pF")
-    auditor._persist_context.breaker.trip()
+    auditor.spool_service.breaker.trip()
     stream.audit(auditor, "f3", 32, "pF")
     stream.audit(auditor, "f4", 33, "pF")
     assert auditor.spool.depth() == 2
@@ -179,8 +179,8 @@ def test_a_stream_through_every_base_path_reads_back(
     assert [codec.is_whole(blob) for blob in spooled] == [True, True]  # no base needed
     delete(auditor, "f1", "f2")
     del stream.expected[(None, "f1")], stream.expected[(None, "f2")]
-    auditor._persist_context.breaker.reset()
-    report = auditor._drainer.drain()
+    auditor.spool_service.breaker.reset()
+    report = auditor.spool_service.drainer.drain()
     assert report.replayed == 2 and report.ok, report
     stream.audit(auditor, "f5", 34, "pF")
 
@@ -444,7 +444,7 @@ def test_a_delta_spooled_by_an_older_wfaudit_is_replayed_whole(
         record_of, id=new_id(), workflow_id="w2", content_hash=chain[2].content_hash
     )
     auditor.spool.write(spooled, chain[2])  # a delta on a delta
-    report = auditor._drainer.drain()
+    report = auditor.spool_service.drainer.drain()
     assert report.replayed == 1 and report.ok, report
     stored = auditor.store.get_blob(chain[2].content_hash)
     assert stored is not None and codec.is_whole(stored)
@@ -454,5 +454,5 @@ def test_a_delta_spooled_by_an_older_wfaudit_is_replayed_whole(
     lost = Blob(**{**_fields(chain[2]), "content_hash": "e" * 64, "base": "f" * 64})
     orphan = attrs.evolve(spooled, id=new_id(), workflow_id="w3", content_hash="e" * 64)
     with pytest.raises(DeltaBaseUnavailable):
-        auditor._replay(orphan, lost)
+        auditor.persist_now(orphan, lost)
     assert auditor.store.get_record(workflow_id="w3", workflow_type="CI") is None

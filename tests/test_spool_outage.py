@@ -77,7 +77,7 @@ def wait_until_drained(auditor: Auditor, timeout: float = 30.0) -> None:
     while auditor.spool.depth() and time.monotonic() < deadline:
         # Audits that the store takes kick the background drainer.
         time.sleep(0.1)
-        auditor._drainer.after_success()
+        auditor.spool_service.drainer.after_success()
     assert auditor.spool.depth() == 0, "the spool did not drain"
 
 

@@ -199,7 +199,7 @@ def test_a_bad_identity_never_holds_up_the_good_audits(
     assert all(SECRET not in (r.error or "") for r in refused)
     assert all(r.ok and r.created and not r.spooled for r in good), [r.error for r in good]
     assert auditor.spool.depth() == 0 and auditor.spool.quarantined() == 0
-    assert not auditor._persist_context.breaker.is_open()
+    assert not auditor.spool_service.breaker.is_open()
     for n in range(15):
         assert auditor.store.get_record(workflow_id=str(n), workflow_type="CI") is not None
     assert verify(auditor).ok
@@ -228,7 +228,7 @@ def test_a_record_the_store_refuses_is_reported_not_spooled(
     assert not result.ok and result.error_type == "StoreRejected", result
     assert "refused the data" in (result.error or "")
     assert auditor.spool.depth() == 0
-    assert not auditor._persist_context.breaker.is_open()
+    assert not auditor.spool_service.breaker.is_open()
     after = auditor.audit_trigger(**fields("after"))
     assert after.ok and not after.spooled
 
@@ -321,9 +321,9 @@ def test_the_background_drain_is_not_poisoned(
     the rest, closes the breaker, and audits reach the store again."""
     auditor = make_auditor(KeyNameMasker())
     good, bad_ids = spool_good_and_bad(auditor, parse_store_url(store_url).backend)
-    breaker = auditor._persist_context.breaker
+    breaker = auditor.spool_service.breaker
     breaker.trip()  # as after the failure that spooled them
-    auditor._drainer.kick()
+    auditor.spool_service.drainer.kick()
     deadline = time.monotonic() + 60
     while (auditor.spool.depth() or breaker.is_open()) and time.monotonic() < deadline:
         time.sleep(0.05)

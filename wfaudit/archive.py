@@ -390,7 +390,7 @@ def open_archive(url: str, plugin_manager: PluginManager) -> ArchiveStore:
         raise BadStoreURL(
             f"the archive URL {url!r} has no scheme (file:///path or s3://bucket/prefix)"
         )
-    store = plugin_manager.hook.wfaudit_open_archive(url=url)
+    store = plugin_manager.hooks.open_archive(url)
     if store is None:
         raise BadStoreURL(
             f"no plugin opens archive URLs of scheme {parts.scheme!r} "

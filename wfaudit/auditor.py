@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import pathlib
@@ -27,18 +26,15 @@ from wfaudit_hookspecs import (
     BadStoreURL,
     Blob,
     DeltaBaseUnavailable,
+    DiffShape,
     EventKind,
-    Failure,
-    HistoryQuery,
     InvalidRequest,
     KeyedTrail,
     PluginError,
-    RetryDecision,
     SaveResult,
     SchemaMismatch,
     Snapshot,
     SnapshotConflict,
-    SnapshotNotFound,
     SnapshotRecord,
     Status,
     Store,
@@ -50,32 +46,32 @@ from wfaudit_hookspecs import (
     TriggerKind,
     TriggerRequest,
     WfauditError,
-    check_json,
     check_record_identities,
-    content_hash,
-    normalize_identity,
     normalize_workflow_type,
 )
 
-from . import codec, conflicts, refs
+from . import codec, conflicts
+from . import history as _history
+from . import outcomes as _outcomes
+from . import reads as _reads
 from . import retrigger as replay
-from .builtin.retry import RetrySettings
 from .deltas import DeltaEncoder
+from .host import EngineHost, Hooks
 from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
-from .masking import Marks, apply_marks
+from .outcomes import Outcome
 from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage
 from .plugins import PluginManager, make_plugin_manager
+from .retry import RetrySettings
 from .settings import Settings
-from .spool import CURRENT as SPOOL_CONTEXT
 from .spool import (
-    CircuitBreaker,
+    SPOOL,
     DeferredStore,
     DrainReport,
-    PersistContext,
     Spool,
-    SpoolDrainer,
+    SpoolService,
+    drain_other_spools,
+    drainer_of,
     is_spoolable,
-    spool_roots,
 )
 
 # Start-up (issue #18): what a trigger does not use -- history, diff, the
@@ -93,19 +89,6 @@ log = logging.getLogger("wfaudit")
 
 class AuditFailed(WfauditError):
     """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
-
-
-@attrs.frozen(kw_only=True)
-class Outcome:
-    """What :meth:`Auditor.record_outcome` returns.
-
-    :ivar record: the snapshot record with its new status.
-    :ivar retry: the retry policies' combined decision, for a failed or errored
-        run; None when no policy voted or the run did not fail.
-    """
-
-    record: SnapshotRecord
-    retry: RetryDecision | None = None
 
 
 class Auditor:
@@ -126,10 +109,8 @@ class Auditor:
         self.store = store
         self.plugin_manager = plugin_manager
         self.settings = settings
-        self._hook = plugin_manager.hook
-        # The retry settings are read at each failure; a bad value (a typo in
-        # WORKFLOW_RETRIES_ENABLED) fails here, at start, not as a silent veto.
-        RetrySettings.load(settings.options)
+        self.hooks = Hooks(plugin_manager)
+        """The typed hook calls (:mod:`wfaudit.host`: the only engine module that calls hooks)."""
         self.keys: FingerprintKeys = load_keys(
             settings.key_file, keyring_target=_keyring_setting(settings)
         )
@@ -149,7 +130,28 @@ class Auditor:
         self._encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
-        self._attach_spool(spool_root)
+        self.host = EngineHost(
+            self.hooks,
+            settings=settings.options,
+            home=settings.home,
+            tenant=settings.tenant,
+            store_url=settings.store_url,
+            strict=settings.strict,
+            store=store,
+            workflow_types=lambda: plugin_manager.workflow_types,
+            engine=self,
+            spool_root=spool_root,
+        )
+        """The host the plugins were configured with (``wfaudit_configure``)."""
+        self._spare_spool: Spool | None = None
+        self.reads = _reads.Reads(
+            store,
+            settings.tenant,
+            lambda: plugin_manager.workflow_types,
+            lambda: plugin_manager.diff_shapes,
+        )
+        """The reading side (:mod:`wfaudit.reads`)."""
+        self.host.configure()
 
     @classmethod
     def from_url(
@@ -186,7 +188,7 @@ class Auditor:
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
         try:
-            store = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
+            store = Hooks(pm).open_store(settings.store_url, create=create)
         except (StoreUnavailable, SchemaMismatch) as error:
             if settings.strict:  # strict callers get the error, as from an audit
                 raise
@@ -196,7 +198,8 @@ class Auditor:
         return cls(store, pm, settings, spool_root=spool_root)
 
     def close(self) -> None:
-        self._drainer.stop()
+        """Release the plugins' state (``wfaudit_unconfigure``), then close the store."""
+        self.host.unconfigure()
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -223,6 +226,11 @@ class Auditor:
     def workflow_types(self) -> dict[str, str]:
         """The declared workflow types, with their descriptions."""
         return dict(self.plugin_manager.workflow_types)
+
+    @property
+    def diff_shapes(self) -> Mapping[str, DiffShape]:
+        """The diff shapes the adapters declared, by payload format."""
+        return self.plugin_manager.diff_shapes
 
     # -- auditing ------------------------------------------------------------
 
@@ -386,7 +394,7 @@ class Auditor:
             who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
             log.error("audit of %s failed at %s: %s", who, stage.name, message)
         if request is not None:
-            self._observe("wfaudit_audit_error", request=request, error=exc)
+            self.hooks.audit_error(request, exc)
         if self.settings.strict:
             if isinstance(exc, WfauditError):
                 raise exc
@@ -397,42 +405,56 @@ class Auditor:
 
     # -- the durable spool (wfaudit.spool) ------------------------------------
 
-    def _attach_spool(self, root: pathlib.Path | None) -> None:
-        """Set up this auditor's spool, circuit breaker and background drainer."""
-        self.spool = Spool(root or self.settings.home / "spool", self.settings.store_url)
-        breaker = CircuitBreaker()
-        self._drainer = SpoolDrainer(
-            self.spool,
-            breaker,
-            self._replay,
-            probe=self._probe_store,
-            tenant=self.settings.tenant,
-        )
-        self._persist_context = PersistContext(
-            spool=self.spool,
-            breaker=breaker,
-            on_spooled=self._drainer.after_spooled,
-            standalone=self._encoder.standalone,
-        )
+    @property
+    def spool_service(self) -> SpoolService | None:
+        """This auditor's spool, circuit breaker and drainer, as the built-in spool
+        plugin built them (``wfaudit_configure``); None when that plugin is blocked."""
+        return self.host.stash.get(SPOOL, None)
+
+    @property
+    def spool(self) -> Spool:
+        """This auditor's spool directory (read even when nothing spools to it)."""
+        service = self.spool_service
+        if service is not None:
+            return service.spool
+        if self._spare_spool is None:
+            self._spare_spool = Spool(self.host.spool_root, self.settings.store_url)
+        return self._spare_spool
+
+    @property
+    def circuit_open(self) -> bool:
+        """Whether audits go straight to the spool (the store failed moments ago)."""
+        service = self.spool_service
+        return service is not None and service.breaker.is_open()
+
+    @property
+    def retry_settings(self) -> RetrySettings:
+        """The retry settings as they are now (:mod:`wfaudit.retry`; the environment
+        of a long-lived process may change them)."""
+        return RetrySettings.load(self.settings.options)
+
+    def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
+        """The blob of ``record`` compressed whole (no delta base)."""
+        return self._encoder.whole(record, canonical)
+
+    def standalone(self, blob: Blob) -> Blob:
+        """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
+        return self._encoder.standalone(blob)
 
     def _persist(
         self, record: SnapshotRecord, blob: Blob, *, spool: bool = True
     ) -> SaveResult | None:
-        """The persist stage, with the spool's hooks active for this call only.
+        """The persist stage; a store failure may be spooled.
 
         Only the non-blocking audit spools: in strict mode (and for an import,
         ``spool=False``) a store failure is the caller's to see.
         """
-        context = None if self.settings.strict or not spool else self._persist_context
-        token = SPOOL_CONTEXT.set(context)
-        try:
-            saved: SaveResult | None = self._hook.wfaudit_persist(
-                snapshot=record, payload=blob, store=self.store
-            )
-        finally:
-            SPOOL_CONTEXT.reset(token)
-        if isinstance(saved, SaveResult) and not saved.spooled:
-            self._drainer.after_success()  # may start a background drain; never waits
+        saved = self.hooks.persist(
+            record, blob, self.store, host=self.host, spool=spool and not self.settings.strict
+        )
+        service = self.spool_service
+        if service is not None and not saved.spooled:
+            service.drainer.after_success()  # may start a background drain; never waits
         return saved
 
     def _conflict(
@@ -467,26 +489,27 @@ class Auditor:
             f"{event.subject} (wfaudit show --id {event.subject})"
         )
 
-    def _replay(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
-        # Outside an audit's persist context: the spool's hooks pass it through.
+    def persist_now(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
+        """Persist a record and its blob through the persist stage, never spooling:
+        a store failure is raised. The drain replays spooled snapshots with it, and
+        a retrigger records its new run; a new snapshot is reported to the
+        ``wfaudit_event`` observers."""
         self.check_key()
         try:
             try:
-                saved = self._hook.wfaudit_persist(snapshot=record, payload=blob, store=self.store)
+                saved = self.hooks.persist(record, blob, self.store, host=self.host, spool=False)
             except DeltaBaseUnavailable:
                 # A delta spooled by an older wfaudit whose base is gone or not whole:
                 # stored whole if its base chain can still be read, else refused.
                 whole = self._encoder.standalone(blob)
                 if not codec.is_whole(whole):
                     raise
-                saved = self._hook.wfaudit_persist(snapshot=record, payload=whole, store=self.store)
+                saved = self.hooks.persist(record, whole, self.store, host=self.host, spool=False)
         except SnapshotConflict:
             # Recorded before the drain quarantines the file (once, however often
             # the file is retried); a failure to record it is the drain's to report.
             conflicts.record_conflict(self.store, record, spooled=True)
             raise
-        if not isinstance(saved, SaveResult):
-            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
         if saved.created and not saved.spooled:
             self.notify(EventKind.AUDITED, record)
         return saved
@@ -540,30 +563,15 @@ class Auditor:
         data that never holds a secret or a config value. Observer errors are
         logged (by type) and ignored: an observer never fails the operation.
         """
-        self._observe(
-            "wfaudit_event",
-            kind=kind,
-            snapshot=record,
-            data=dict(data or {}),
-            settings=self.settings.options,
-        )
+        self.hooks.event(kind, record, dict(data or {}), self.settings.options)
 
     def notify_retention_run(self, run: RetentionRun) -> None:
         """Tell the ``wfaudit_retention_run`` observers that a retention cycle ended
         (webhooks alert on a failed one). Observer errors are logged and ignored."""
-        self._observe("wfaudit_retention_run", run=run, settings=self.settings.options)
+        self.hooks.retention_run(run, self.settings.options)
 
-    def _observe(self, name: str, **kwargs: Any) -> None:
-        """Call an observer hook. Each observer is isolated by the plugin manager
-        (:data:`wfaudit.plugins.OBSERVER_HOOKS`): one that raises is logged and
-        skipped, and the others still hear. This catches what is left (a hook
-        call that fails in pluggy itself)."""
-        try:
-            getattr(self._hook, name)(**kwargs)
-        except Exception as exc:
-            log.error("the %s observers failed: %s", name, type(exc).__name__)
-
-    def _probe_store(self) -> None:
+    def probe_store(self) -> None:
+        """Raise unless the store takes writes (the spool's drainer asks)."""
         if isinstance(self.store, StoreMaintenance):
             self.store.ping(write=True)
 
@@ -574,7 +582,11 @@ class Auditor:
         the first store failure. Waits up to ``wait`` seconds for another
         process that is draining the same spool.
         """
-        return self._drainer.drain(limit=limit, wait=wait)
+        service = self.spool_service
+        if service is not None:
+            return service.drainer.drain(limit=limit, wait=wait)
+        drainer = drainer_of(self.spool, self, tenant=self.settings.tenant)
+        return drainer.drain(limit=limit, wait=wait)
 
     def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
         """Replay this auditor's spool, then every other spool of this store in the
@@ -587,48 +599,29 @@ class Auditor:
         ``limit`` counts the files of each spool; a spool another process is
         draining is waited for up to ``wait`` seconds, then reported ``busy``.
         """
-        reports = [self.drain_spool(limit=limit, wait=wait)]
-        if reports[0].store_unavailable or reports[0].error:
-            return reports[0]
-        for root in spool_roots(self.settings.home / "spool"):
-            if root == self.spool.root:
-                continue
-            other = Spool(root, self.settings.store_url)
-            if not other.has_pending(self.settings.tenant):
-                continue
-            drainer = SpoolDrainer(
-                other,
-                CircuitBreaker(),
-                self._replay,
-                probe=self._probe_store,
-                tenant=self.settings.tenant,
-            )
-            report = drainer.drain(limit=limit, wait=wait)
-            reports.append(report)
-            if report.store_unavailable or report.error:
-                break
-        return DrainReport.combined(reports)
+        first = self.drain_spool(limit=limit, wait=wait)
+        return drain_other_spools(
+            first,
+            self.settings.home / "spool",
+            self.spool.root,
+            self,
+            store_url=self.settings.store_url,
+            tenant=self.settings.tenant,
+            limit=limit,
+            wait=wait,
+        )
 
-    # -- reading -------------------------------------------------------------
+    # -- reading (wfaudit.reads) ----------------------------------------------
 
     def get_snapshot(
         self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
     ) -> Snapshot:
         """The snapshot of one workflow run, with its masked config."""
-        workflow_id, workflow_type = str(workflow_id), normalize_workflow_type(workflow_type)
-        record = self.store.get_record(
-            workflow_id=workflow_id, workflow_type=workflow_type, tenant=self._tenant(tenant)
-        )
-        if record is None:
-            raise SnapshotNotFound(f"no snapshot of {workflow_type} workflow {workflow_id!r}")
-        return self.load(record)
+        return self.reads.get_snapshot(workflow_id, workflow_type, tenant=tenant)
 
     def get_snapshot_by_id(self, snapshot_id: str) -> Snapshot:
         """The snapshot with this id, with its masked config."""
-        record = self.store.get_record_by_id(snapshot_id, tenant=self.settings.tenant)
-        if record is None:
-            raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r}")
-        return self.load(record)
+        return self.reads.get_snapshot_by_id(snapshot_id)
 
     def load(self, record: SnapshotRecord, *, blob: Blob | None = None) -> Snapshot:
         """Attach its masked config to a record (reads and verifies the blob).
@@ -636,20 +629,7 @@ class Auditor:
         :param blob: the record's blob, when the caller read it already (a
             timeline reads a page's blobs at once); it is verified all the same.
         """
-        scoped = self.settings.tenant
-        if scoped is not None and record.tenant != scoped:  # a record from elsewhere
-            raise SnapshotNotFound(f"no snapshot with id {record.id!r}")
-        if blob is None or blob.content_hash != record.content_hash:
-            blob = self.store.get_blob(record.content_hash)
-        if blob is None:
-            raise StoreError(f"snapshot {record.id}: blob {record.content_hash[:12]} is missing")
-        canonical = codec.decode_blob(blob, self.store.get_blob)
-        if content_hash(canonical) != record.content_hash:
-            raise StoreError(
-                f"snapshot {record.id}: blob {record.content_hash[:12]} does not match its hash"
-            )
-        config = json.loads(canonical)
-        return Snapshot(**attrs.asdict(record, recurse=False), config=config)
+        return self.reads.load(record, blob=blob)
 
     def history(
         self,
@@ -662,17 +642,14 @@ class Auditor:
         tenant: str | None = None,
     ) -> list[SnapshotRecord]:
         """Snapshot records, newest first, filtered by what is given."""
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        query = HistoryQuery(
-            tenant=self._tenant(tenant),
-            pipeline_id=None if pipeline_id is None else str(pipeline_id),
-            workflow_id=None if workflow_id is None else str(workflow_id),
-            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
-            status=None if status is None else _status(status),
+        return self.reads.history(
+            pipeline_id=pipeline_id,
+            workflow_id=workflow_id,
+            workflow_type=workflow_type,
+            status=status,
             limit=limit,
+            tenant=tenant,
         )
-        return self.store.history(query)
 
     def diff(
         self,
@@ -689,21 +666,7 @@ class Auditor:
         optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
         (and type) of the other endpoint.
         """
-        from .diff import diff_snapshots
-
-        if isinstance(a, Snapshot) and isinstance(b, Snapshot):
-            return diff_snapshots(a, b, self.plugin_manager.diff_shapes)
-        context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None
-        kwargs = self._ref_context(pipeline_id, workflow_type)
-        if context is not None:
-            text = b if isinstance(a, Snapshot) else a
-            assert isinstance(text, str)
-            other = self.load(refs.resolve(self.store, text, context=context, **kwargs))
-            left, right = (context, other) if context is a else (other, context)
-            return diff_snapshots(left, right, self.plugin_manager.diff_shapes)
-        assert isinstance(a, str) and isinstance(b, str)
-        first, second = refs.resolve_pair(self.store, a, b, **kwargs)
-        return diff_snapshots(self.load(first), self.load(second), self.plugin_manager.diff_shapes)
+        return self.reads.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     def resolve(
         self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
@@ -713,23 +676,13 @@ class Auditor:
         :raises UnknownReference: nothing has that name.
         :raises AmbiguousReference: several snapshots have it.
         """
-        return refs.resolve(self.store, ref, **self._ref_context(pipeline_id, workflow_type))
+        return self.reads.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     def get(
         self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
     ) -> Snapshot:
         """The snapshot a reference names, with its masked config."""
-        return self.load(self.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type))
-
-    def _ref_context(
-        self, pipeline_id: str | int | None, workflow_type: str | None
-    ) -> dict[str, Any]:
-        return {
-            "tenant": self.settings.tenant,
-            "pipeline_id": None if pipeline_id is None else str(pipeline_id),
-            "workflow_type": workflow_type,
-            "workflow_types": frozenset(self.plugin_manager.workflow_types),
-        }
+        return self.reads.get(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
 
     # Tags, annotations and the timeline: wfaudit.history (thin methods here).
 
@@ -809,7 +762,7 @@ class Auditor:
             workflow_id=None if workflow_id is None else str(workflow_id),
             pipeline_id=None if pipeline_id is None else str(pipeline_id),
             workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
         )
 
     def plan_retrigger(
@@ -836,7 +789,7 @@ class Auditor:
             workflow_id,
             workflow_type,
             new_workflow_id,
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
         )
         secrets = replay.check_secrets(self, snapshot, accept_rotated)
@@ -875,7 +828,7 @@ class Auditor:
             new_workflow_id,
             launcher,
             by=by,
-            tenant=self._tenant(tenant),
+            tenant=self.scoped_tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
             accept_rotated=accept_rotated,
         )
@@ -898,115 +851,14 @@ class Auditor:
         (``wfaudit_on_failure``); their combined decision is in the result.
         The same status recorded again with no ``reason`` keeps the stored one.
         """
-        new_status = _status(status)
-        if new_status is Status.TRIGGERED:
-            raise InvalidRequest(
-                "'triggered' is the status an audit gives; record running, succeeded, "
-                "failed, error or cancelled"
-            )
-        kind = normalize_workflow_type(workflow_type)
-        self.check_key()
-        workflow_id = normalize_identity(workflow_id)
-        by = None if by is None or by == "" else normalize_identity(by)
-        if reason is not None:
-            reason = self._mask_reason(workflow_id, kind, reason)
-        else:
-            # The same status again without a reason (a reporter repeating
-            # itself) keeps the reason given before; a new status starts afresh.
-            current = self.store.get_record(
-                workflow_id=str(workflow_id), workflow_type=kind, tenant=self._tenant(tenant)
-            )
-            if current is not None and current.status is new_status:
-                reason = current.status_reason
-        record = self.store.set_status(
-            workflow_id=str(workflow_id),
-            workflow_type=kind,
-            tenant=self._tenant(tenant),
-            status=new_status,
-            reason=reason,
-            by=by,
+        return _outcomes.record_outcome(
+            self, workflow_id, workflow_type, status, reason, by=by, tenant=tenant
         )
-        self.notify(EventKind.OUTCOME, record, {"status": new_status.value})
-        if not new_status.is_failure:
-            return Outcome(record=record)
-        attempt = replay.attempt_of(self.store, record)
-        try:
-            votes = self._hook.wfaudit_on_failure(
-                snapshot=record,
-                failure=Failure(status=new_status, reason=reason),
-                attempt=attempt,
-                settings=self.settings.options,
-            )
-            combined = combine_votes(votes)
-        except Exception as exc:
-            # The outcome is recorded already; a broken policy must not hide it,
-            # nor let a retry through: it counts as a veto, in the trail too.
-            log.error("a retry policy failed: %s", type(exc).__name__)
-            combined = RetryDecision(
-                retry=False,
-                reason=f"a retry policy raised {type(exc).__name__}",
-                policy=replay.ENGINE_POLICY,
-            )
-        decision = replay.cap_decision(self, record, combined, attempt)
-        return Outcome(record=record, retry=decision)
 
-    def _mask_reason(self, workflow_id: str, workflow_type: str, reason: str) -> str:
-        """The orchestrator's free-text reason with any secret in it masked.
-
-        A reason is copied from a log line as often as not (``docker login -p
-        ...`` failed): it passes the same maskers as a config before it is stored.
-        """
-        if not isinstance(reason, str):
-            raise InvalidRequest(f"an outcome's reason is text, not {type(reason).__name__}")
-        if "\x00" in reason:  # no database text type holds it (PostgreSQL refuses it)
-            raise InvalidRequest("an outcome's reason must not contain NUL characters")
-        if not self.plugin_manager.maskers():
-            return reason
-        request = TriggerRequest(
-            workflow_id=workflow_id,
-            workflow_type=workflow_type,
-            pipeline_id="-outcome-",
-            config={"reason": reason},
-        )
-        config = check_json(request.config)
-        marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
-        # The maskers alone: wrappers of the mask hook (metrics, tracing) time
-        # the audit's stages, and a reason is not an audit.
-        wrappers = [
-            self.plugin_manager.get_plugin(impl.plugin_name)
-            for impl in self._hook.wfaudit_mask.get_hookimpls()
-            if impl.wrapper or impl.hookwrapper
-        ]
-        maskers = self.plugin_manager.subset_hook_caller("wfaudit_mask", remove_plugins=wrappers)
-        maskers(context=marks)
-        masked = apply_marks(marks, config, self._key, adapter=None, maskers=())
-        return str(masked.config["reason"])
-
-    def _tenant(self, tenant: str | None) -> str | None:
-        scoped = self.settings.tenant
-        if scoped is not None and tenant not in (None, scoped):
-            raise InvalidRequest(f"this auditor is scoped to tenant {scoped!r}")
-        return scoped if scoped is not None else tenant
-
-
-def combine_votes(votes: Sequence[RetryDecision | None]) -> RetryDecision | None:
-    """Any veto wins; otherwise a retry needs at least one vote for it."""
-    cast = [vote for vote in votes if vote is not None]
-    for vote in cast:
-        if not isinstance(vote, RetryDecision):
-            raise PluginError(f"a retry policy returned {type(vote).__name__}, not RetryDecision")
-    vetoes = [vote for vote in cast if not vote.retry]
-    if vetoes:
-        return vetoes[0]
-    return cast[0] if cast else None
-
-
-def _status(value: Status | str) -> Status:
-    try:
-        return Status(str(value).strip().lower())
-    except ValueError:
-        known = ", ".join(s.value for s in Status)
-        raise InvalidRequest(f"unknown status {value!r}; use one of {known}") from None
+    def scoped_tenant(self, tenant: str | None) -> str | None:
+        """The tenant a call may touch: this auditor's scope (a call naming
+        another is refused), else the one the call names."""
+        return _reads.scope(self.settings.tenant, tenant)
 
 
 def _keyring_setting(settings: Settings) -> str | None:
@@ -1015,7 +867,7 @@ def _keyring_setting(settings: Settings) -> str | None:
 
 
 def _store_plugins(pm: PluginManager) -> str:
-    return ", ".join(impl.plugin_name for impl in pm.hook.wfaudit_open_store.get_hookimpls())
+    return ", ".join(Hooks(pm).store_plugins())
 
 
 def _safe_message(exc: BaseException, stage: Stage) -> str:
@@ -1065,7 +917,6 @@ def _deferred_store(
     log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
 
     def opener() -> Store | None:
-        store: Store | None = pm.hook.wfaudit_open_store(url=settings.store_url, create=create)
-        return store
+        return Hooks(pm).open_store(settings.store_url, create=create)
 
     return DeferredStore(settings.store_url, opener, error)

@@ -304,7 +304,7 @@ def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str 
     pm = make_plugin_manager()
     infos = [i for i in pm.describe() if show_all or not i.builtin]
     if hook:
-        known = sorted(name for name in vars(pm.hook) if name.startswith("wfaudit_"))
+        known = pm.hooks.names()
         if hook not in known:
             raise click.ClickException(f"there is no hook {hook!r}; the hooks: {', '.join(known)}")
         # In the order a call reaches them, wrappers (timing, spooling) marked apart.
@@ -752,7 +752,7 @@ def _register_plugin_commands() -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     _plugin_commands_registered = True
-    pm.hook.wfaudit_register_commands(cli=cli)
+    pm.hooks.register_commands(cli)
 
 
 def main() -> None:

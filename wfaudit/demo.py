@@ -130,7 +130,7 @@ def throwaway_auditor(*, tenant: str | None = None) -> tuple[Auditor, pathlib.Pa
     options = {k: v for k, v in settings.options.items() if k != "fingerprint_keyring"}
     settings = attrs.evolve(settings, options=options)
     pm = make_plugin_manager()
-    store = pm.hook.wfaudit_open_store(url=url, create=True)
+    store = pm.hooks.open_store(url, create=True)
     if store is None:
         raise WfauditError(f"no store plugin opens {url}: is wfaudit-sql installed?")
     return Auditor(store, pm, settings), home

@@ -109,7 +109,7 @@ def check(auditor: Auditor, *, write: bool = False) -> HealthReport:
         spool_depth=depth,
         spool_quarantined=spool.quarantined(),
         spool_writable=writable,
-        circuit_open=auditor._persist_context.breaker.is_open(),
+        circuit_open=auditor.circuit_open,
         checked_on=utcnow(),
         auditing=auditor.settings.enabled,
     )

@@ -47,7 +47,7 @@ from .diff import diff_configs, shape_for, summarize
 from .refs import history_store, optional_history_store, resolve
 
 if TYPE_CHECKING:
-    from .auditor import Auditor
+    from .ports import AuditorReads
 
 __all__ = [
     "FIRST",
@@ -150,7 +150,7 @@ def parse_labels(items: Iterable[str]) -> dict[str, str]:
 
 
 def history_query(
-    auditor: Auditor,
+    auditor: AuditorReads,
     *,
     pipeline_id: str | int | None = None,
     workflow_id: str | int | None = None,
@@ -208,7 +208,7 @@ def history_query(
     return query
 
 
-def known_workflow_type(auditor: Auditor, value: str) -> str:
+def known_workflow_type(auditor: AuditorReads, value: str) -> str:
     """``value`` normalized (``ci`` → ``CI``), if the engine or an adapter declares it.
 
     :raises UnknownWorkflowType: no one does (the message lists the known types).
@@ -274,7 +274,7 @@ def _history_key(record: SnapshotRecord) -> tuple[str, str, str]:
 
 
 def timeline(
-    auditor: Auditor,
+    auditor: AuditorReads,
     query: HistoryQuery,
     *,
     changes: bool = True,
@@ -317,7 +317,7 @@ def _id_of(record: SnapshotRecord | None) -> str | None:
 
 
 def _previous_records(
-    auditor: Auditor, records: Sequence[SnapshotRecord], query: HistoryQuery
+    auditor: AuditorReads, records: Sequence[SnapshotRecord], query: HistoryQuery
 ) -> dict[str, SnapshotRecord | None]:
     """Each record's previous snapshot.
 
@@ -370,7 +370,7 @@ def _before(record: SnapshotRecord, limit: int) -> HistoryQuery:
 
 
 def _what_changed(
-    auditor: Auditor,
+    auditor: AuditorReads,
     records: Sequence[SnapshotRecord],
     previous: Mapping[str, SnapshotRecord | None],
     max_diffs: int,
@@ -406,7 +406,7 @@ def _what_changed(
         key = (before.id, record.id)
         old, new = load(before), load(record)
         changes = diff_configs(old.config, new.config, before.manifest, record.manifest)
-        shape = shape_for(auditor.plugin_manager.diff_shapes, before.manifest, record.manifest)
+        shape = shape_for(auditor.diff_shapes, before.manifest, record.manifest)
         summary = summarize(changes, shape)
         words[record.id] = summary.words()
         WORDS_CACHE.put(key, words[record.id])
@@ -417,7 +417,7 @@ def _what_changed(
 
 
 def tag(
-    auditor: Auditor,
+    auditor: AuditorReads,
     ref: str,
     name: str,
     *,
@@ -435,7 +435,7 @@ def tag(
 
 
 def untag(
-    auditor: Auditor, name: str, *, pipeline_id: str | None = None, by: str | None = None
+    auditor: AuditorReads, name: str, *, pipeline_id: str | None = None, by: str | None = None
 ) -> Tag:
     """Remove tag ``name`` (from ``pipeline_id``, needed when several pipelines have it)."""
     tenant = auditor.settings.tenant
@@ -458,7 +458,7 @@ def untag(
 
 
 def annotate(
-    auditor: Auditor,
+    auditor: AuditorReads,
     ref: str,
     note: str,
     *,

@@ -111,7 +111,7 @@ class Pipeline:
         self.plugin_manager = plugin_manager
         self.settings = settings
         self.key = key
-        self._hook = plugin_manager.hook
+        self.hooks = plugin_manager.hooks
         self._check_key = check_key
 
     def build(
@@ -154,7 +154,7 @@ class Pipeline:
             content_hash=digest,
             manifest=attrs.evolve(
                 manifest,
-                plugins=replay.producers(self.plugin_manager, manifest.adapter, manifest.maskers),
+                plugins=self.plugin_manager.producers(manifest.adapter, manifest.maskers),
             ),
             config_size=len(canonical),
         )
@@ -169,16 +169,7 @@ class Pipeline:
         return record, canonical
 
     def pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
-        answers = [
-            answer
-            for answer in self._hook.wfaudit_pre_trigger(request=request)
-            if answer is not None
-        ]
-        for answer in answers:
-            if not isinstance(answer, TriggerRequest):
-                raise PluginError(
-                    f"an adapter returned {type(answer).__name__} from wfaudit_pre_trigger"
-                )
+        answers = self.hooks.pre_trigger(request)
         if request.format not in (None, GENERIC_FORMAT):
             known = self.plugin_manager.payload_formats
             if request.format not in known:
@@ -252,7 +243,7 @@ class Pipeline:
         marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         for ref in request.references:  # what the adapter found
             marks.reference(path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
-        self._hook.wfaudit_mask(context=marks)
+        self.hooks.mask(marks)
         return apply_marks(marks, config, self.key, adapter=request.format, maskers=maskers)
 
 

@@ -41,7 +41,8 @@ import os
 import pathlib
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -53,11 +54,13 @@ from wfaudit_hookspecs import (
     DiffShape,
     PluginError,
     hookspecs,
-    normalize_workflow_type,
 )
+
+from .host import OBSERVER_HOOKS, Hooks
 
 __all__ = [
     "DEFAULT_PLUGINS",
+    "OBSERVER_HOOKS",
     "PluginInfo",
     "PluginManager",
     "make_plugin_manager",
@@ -98,42 +101,8 @@ class _Failed:
     error: str
 
 
-OBSERVER_HOOKS: tuple[str, ...] = (
-    "wfaudit_event",
-    "wfaudit_audit_error",
-    "wfaudit_retention_run",
-)
-"""Hooks whose implementations only observe. pluggy stops a hook call at the
-first implementation that raises, so a broken observer would silence the others
-(metrics, webhooks): the manager isolates each one (:func:`_isolated`)."""
-
-
-def _isolated(function: Callable[..., Any], hook: str, plugin: str) -> Callable[..., Any]:
-    """``function``, with its errors logged (by type) and swallowed."""
-
-    @functools.wraps(function)
-    def observe(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except Exception as exc:
-            log.error("the %s observer %s failed: %s", hook, plugin, type(exc).__name__)
-            return None
-
-    return observe
-
-
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager, remembering where each plugin came from."""
-
-    def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register ``plugin`` as pluggy does, isolating its observer hooks."""
-        registered = super().register(plugin, name)
-        if registered is not None:
-            for hook_name in OBSERVER_HOOKS:
-                for impl in getattr(self.hook, hook_name).get_hookimpls():
-                    if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                        impl.function = _isolated(impl.function, hook_name, impl.plugin_name)
-        return registered
 
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
@@ -145,17 +114,56 @@ class PluginManager(pluggy.PluginManager):
         self.diff_shapes: dict[str, DiffShape] = {}
         """The diff shape each payload format declared (``wfaudit_payload_formats``)."""
         self.reference_syntax: tuple[tuple[str, re.Pattern[str]], ...] = ()
+        self.hooks = Hooks(self)
+        """The typed hook calls (:mod:`wfaudit.host`)."""
+        self._producers: tuple[
+            tuple[tuple[str, int], ...], dict[tuple[str | None, tuple[str, ...]], tuple[str, ...]]
+        ] = ((), {})
+        self._producers_lock = threading.Lock()
 
     def maskers(self) -> tuple[str, ...]:
         """The names of the registered plugins implementing the mask hook.
 
         Wrappers (metrics, tracing) are not maskers: they mark nothing.
         """
-        return tuple(
-            impl.plugin_name
-            for impl in self.hook.wfaudit_mask.get_hookimpls()
-            if not (impl.wrapper or impl.hookwrapper)
+        return self.hooks.maskers()
+
+    def producers(self, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
+        """``name==version`` of the plugins producing a snapshot, for its manifest.
+
+        Every audit asks, and the answer only changes when plugins are registered
+        or unregistered: it is kept per ``(adapter, maskers)`` until the
+        registered plugins differ.
+        """
+        registered = tuple(
+            (name, id(plugin)) for name, plugin in self.list_name_plugin() if plugin is not None
         )
+        key = (adapter, tuple(maskers))
+        known, answers = self._producers
+        if known != registered:
+            with self._producers_lock:
+                answers = {}
+                self._producers = (registered, answers)
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = self._work_out_producers(adapter, key[1])
+        return found
+
+    def _work_out_producers(self, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
+        names = list(maskers)
+        if adapter and adapter != GENERIC_FORMAT:
+            names.extend(self.hooks.format_owners().get(adapter, ()))
+        versions = {"wfaudit": self.version_of("wfaudit")}
+        for name in names:
+            versions[stable_name(name)] = self.version_of(name)
+        return tuple(f"{name}=={version}" for name, version in sorted(versions.items()))
+
+    def version_of(self, name: str) -> str:
+        """The version of the distribution of plugin ``name`` (``wfaudit``: the
+        engine's), or the empty string."""
+        if name == "wfaudit":
+            return _own_version() or ""
+        return self.origins.get(name, (None, None, False))[1] or ""
 
     @contextlib.contextmanager
     def registered(self, *plugins: object) -> Iterator[None]:
@@ -186,10 +194,7 @@ class PluginManager(pluggy.PluginManager):
         ``(name, is_wrapper)``. Wrappers come first (each runs around the rest);
         then implementations, last registered first (``tryfirst`` / ``trylast``
         move one to the front or the back)."""
-        impls = getattr(self.hook, hook).get_hookimpls()
-        return [
-            (impl.plugin_name, bool(impl.wrapper or impl.hookwrapper)) for impl in reversed(impls)
-        ]
+        return list(reversed(self.hooks.implementations(hook)))
 
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin, then every entry point that failed to load."""
@@ -466,57 +471,25 @@ def _trace_after(
 
 
 def _collect_registrations(pm: PluginManager) -> None:
+    found = pm.hooks.registrations()
     pm.workflow_types.clear()
+    pm.workflow_types.update(found.workflow_types)
     pm.payload_formats.clear()
+    pm.payload_formats.update(found.payload_formats)
+    pm.reference_syntax = found.reference_syntax
     pm.diff_shapes.clear()
+    pm.diff_shapes.update(found.diff_shapes)
 
-    def register(name: str, description: str = "") -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise PluginError("a workflow type must be a non-empty string")
-        pm.workflow_types.setdefault(normalize_workflow_type(name), description)
 
-    pm.hook.wfaudit_workflow_types(register=register)
+_INSTANCE_SUFFIX = re.compile(r"@[0-9a-f]+$")
 
-    def register_format(
-        name: str,
-        workflow_types: Sequence[str],
-        description: str = "",
-        *,
-        shape: DiffShape | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise PluginError("a payload format must be a non-empty string")
-        if shape is not None and not isinstance(shape, DiffShape):
-            raise PluginError(f"payload format {name.strip()!r}: shape must be a DiffShape")
-        if shape is not None:  # the first declaration of a format's shape is kept
-            pm.diff_shapes.setdefault(name.strip(), shape)
-        types = tuple(normalize_workflow_type(t) for t in workflow_types)
-        # Several plugins may declare one format (devtron for CI and for CD): merge.
-        known, first_description = pm.payload_formats.get(name.strip(), ((), description))
-        pm.payload_formats[name.strip()] = (
-            tuple(dict.fromkeys((*known, *types))),
-            first_description,
-        )
+GENERIC_FORMAT = "generic"
+"""The format of a payload no adapter recognised: audited as given."""
 
-    pm.hook.wfaudit_payload_formats(register=register_format)
 
-    syntax: dict[tuple[str, str], re.Pattern[str]] = {}
-
-    def register_syntax(kind: str, regex: str) -> None:
-        if not isinstance(kind, str) or not kind.strip():
-            raise PluginError("a reference syntax needs a non-empty kind")
-        if not isinstance(regex, str) or not regex:
-            raise PluginError(f"reference syntax {kind!r}: the regex must be a non-empty string")
-        try:
-            compiled = re.compile(regex)
-        except re.error as exc:
-            raise PluginError(f"reference syntax {kind!r}: invalid regex: {exc}") from None
-        if compiled.fullmatch(""):
-            raise PluginError(f"reference syntax {kind!r}: the regex matches the empty string")
-        syntax.setdefault((kind.strip(), regex), compiled)
-
-    pm.hook.wfaudit_reference_syntax(register=register_syntax)
-    pm.reference_syntax = tuple((kind, compiled) for (kind, _), compiled in syntax.items())
+def stable_name(name: str) -> str:
+    """A plugin's name without the ``@<id>`` of an instance registered in code."""
+    return _INSTANCE_SUFFIX.sub("", name)
 
 
 @functools.cache

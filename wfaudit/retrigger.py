@@ -35,21 +35,13 @@ a retry vote into a refusal once a run's lineage used its type's retries
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import re
-import shlex
-import subprocess
-import tempfile
-import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from wfaudit_hookspecs import (
     EventKind,
-    Failure,
     InvalidRequest,
     Manifest,
     MaskedField,
@@ -73,13 +65,23 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.pointer import get_at
 
-from .builtin.retry import ABSOLUTE_MAX_RETRIES, RetrySettings
 from .ids import new_id
+from .launchers import (
+    ExecLauncher,
+    FileLauncher,
+    Launcher,
+    failure_of,
+    parse_command,
+    request_document,
+    write_private,
+)
 from .masking import KEY_ENCODING, PLACEHOLDER_PREFIX, unmask
+from .plugins import stable_name
+from .retry import ABSOLUTE_MAX_RETRIES
 
 if TYPE_CHECKING:
-    from .auditor import Auditor
     from .plugins import PluginManager
+    from .ports import ReplayEngine
 
 __all__ = [
     "BLANKED_AT_SOURCE",
@@ -115,9 +117,6 @@ __all__ = [
     "retrigger",
     "write_private",
 ]
-
-Launcher = Callable[[TriggerRequest], Any]
-"""Starts a workflow run from a restored request (which holds secrets: never log it)."""
 
 ENGINE_POLICY = "wfaudit.engine"
 """The ``policy`` of the decisions the engine imposes over the plugins' votes."""
@@ -168,82 +167,11 @@ class LaunchFailed(WfauditError):
 
 # -- what produced a snapshot ------------------------------------------------------
 
-_INSTANCE_SUFFIX = re.compile(r"@[0-9a-f]+$")
-_owners: weakref.WeakKeyDictionary[PluginManager, tuple[tuple[str, ...], dict[str, list[str]]]]
-_owners = weakref.WeakKeyDictionary()
-
-
-def stable_name(name: str) -> str:
-    """A plugin's name without the ``@<id>`` of an instance registered in code."""
-    return _INSTANCE_SUFFIX.sub("", name)
-
-
-def _version(pm: PluginManager, name: str) -> str:
-    if name == "wfaudit":
-        from .plugins import _own_version
-
-        return _own_version() or ""
-    return pm.origins.get(name, (None, None, False))[1] or ""
-
-
-def _format_owners(pm: PluginManager) -> dict[str, list[str]]:
-    """Payload format → the names of the plugins declaring it (cached per manager)."""
-    names = tuple(name for name, plugin in pm.list_name_plugin() if plugin is not None)
-    cached = _owners.get(pm)
-    if cached is not None and cached[0] == names:
-        return cached[1]
-    owners: dict[str, list[str]] = {}
-    for impl in pm.hook.wfaudit_payload_formats.get_hookimpls():
-
-        def register(
-            name: str, *_args: Any, _plugin: str = impl.plugin_name, **_kwargs: Any
-        ) -> None:
-            owners.setdefault(str(name).strip(), []).append(_plugin)
-
-        try:
-            impl.function(**({"register": register} if "register" in impl.argnames else {}))
-        except Exception:  # noqa: S112 - a broken declaration was reported at load
-            continue
-    _owners[pm] = (names, owners)
-    return owners
-
-
-_Registered = tuple[tuple[str, int], ...]
-_produced: weakref.WeakKeyDictionary[
-    PluginManager, tuple[_Registered, dict[tuple[str | None, tuple[str, ...]], tuple[str, ...]]]
-]
-_produced = weakref.WeakKeyDictionary()
-
 
 def producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
-    """``name==version`` of the plugins producing a snapshot, for its manifest.
-
-    Every audit asks, and the answer only changes when plugins are registered or
-    unregistered: it is cached per plugin manager and ``(adapter, maskers)``,
-    and worked out again once the registered plugins differ.
-    """
-    registered = tuple(
-        (name, id(plugin)) for name, plugin in pm.list_name_plugin() if plugin is not None
-    )
-    key = (adapter, tuple(maskers))
-    cached = _produced.get(pm)
-    if cached is None or cached[0] != registered:
-        cached = (registered, {})
-        _produced[pm] = cached
-    found = cached[1].get(key)
-    if found is None:
-        found = cached[1][key] = _producers(pm, adapter, key[1])
-    return found
-
-
-def _producers(pm: PluginManager, adapter: str | None, maskers: Sequence[str]) -> tuple[str, ...]:
-    names = list(maskers)
-    if adapter and adapter != GENERIC_FORMAT:
-        names.extend(_format_owners(pm).get(adapter, ()))
-    versions = {"wfaudit": _version(pm, "wfaudit")}
-    for name in names:
-        versions[stable_name(name)] = _version(pm, name)
-    return tuple(f"{name}=={version}" for name, version in sorted(versions.items()))
+    """``name==version`` of the plugins producing a snapshot, for its manifest
+    (:meth:`wfaudit.plugins.PluginManager.producers`)."""
+    return pm.producers(adapter, maskers)
 
 
 def check_plugins(pm: PluginManager, manifest: Manifest) -> tuple[list[str], list[str]]:
@@ -261,9 +189,9 @@ def check_plugins(pm: PluginManager, manifest: Manifest) -> tuple[list[str], lis
     for entry in recorded:
         name, _, version = entry.partition("==")
         if name == "wfaudit":
-            current = _version(pm, name)
+            current = pm.version_of(name)
         elif name in present:
-            current = _version(pm, present[name])
+            current = pm.version_of(present[name])
         else:
             missing.append(f"{name}=={version}" if version else name)
             continue
@@ -309,7 +237,7 @@ def attempt_of(store: Store, record: SnapshotRecord) -> int:
 
 
 def cap_decision(
-    auditor: Auditor, record: SnapshotRecord, decision: RetryDecision | None, attempt: int
+    auditor: ReplayEngine, record: SnapshotRecord, decision: RetryDecision | None, attempt: int
 ) -> RetryDecision | None:
     """The engine's last word on the policies' combined vote; recorded in the trail.
 
@@ -317,7 +245,7 @@ def cap_decision(
     refusal, whatever the plugins said.
     """
     if decision is not None and decision.retry:
-        limit, source = RetrySettings.load(auditor.settings.options).limit(record.workflow_type)
+        limit, source = auditor.retry_settings.limit(record.workflow_type)
         if attempt - 1 >= limit:
             decision = RetryDecision(
                 retry=False,
@@ -425,7 +353,7 @@ class RetriggerResult:
 
 
 def prepare(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     workflow_id: str | int,
     workflow_type: str,
     new_workflow_id: str | int | None = None,
@@ -452,7 +380,7 @@ def prepare(
         )
     chain = lineage(auditor.store, snapshot)
     attempt = max(snapshot.attempt, len(chain)) + 1
-    limit, source = RetrySettings.load(auditor.settings.options).limit(snapshot.workflow_type)
+    limit, source = auditor.retry_settings.limit(snapshot.workflow_type)
     if attempt - 1 > limit:
         raise RetriesExhausted(
             f"{where} is attempt {attempt - 1}: its lineage used {attempt - 2} of {limit} "
@@ -581,7 +509,7 @@ class RestoredSecrets:
 
 
 def check_secrets(
-    auditor: Auditor, snapshot: Snapshot, accept_rotated: Iterable[str] = ()
+    auditor: ReplayEngine, snapshot: Snapshot, accept_rotated: Iterable[str] = ()
 ) -> RestoredSecrets:
     """Ask the restorers for every masked secret and check each answer.
 
@@ -598,22 +526,11 @@ def check_secrets(
     """
     fields = snapshot.manifest.fields
     accepted = _accepted(fields, accept_rotated)
-    hook = auditor.plugin_manager.hook
     answers: dict[str, list[str]] = {}
     if fields:
         requests = [SecretRequest.from_field(field) for field in fields]
-        for answer in hook.wfaudit_restore_secrets(
-            snapshot=snapshot, requests=requests, settings=auditor.settings.options
-        ):
-            if answer is None:
-                continue
-            if not isinstance(answer, Mapping):
-                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
+        for answer in auditor.hooks.restore_secrets(snapshot, requests, auditor.settings.options):
             for key, value in answer.items():
-                if not isinstance(value, str):
-                    raise PluginError(
-                        f"a restorer returned a {type(value).__name__} for {key}, not a string"
-                    )
                 answers.setdefault(str(key), []).append(value)
     config = snapshot.config
     checks: list[SecretCheck] = []
@@ -648,7 +565,7 @@ def check_secrets(
         checks.append(check)
         if check.usable:
             values[field.key] = value
-    restorers = len(hook.wfaudit_restore_secrets.get_hookimpls())
+    restorers = auditor.hooks.restorer_count()
     return RestoredSecrets(tuple(checks), values, restorers)
 
 
@@ -697,7 +614,7 @@ class RestoreMapEntry:
         return self.usable
 
 
-def restore_map(auditor: Auditor, snapshot: Snapshot) -> tuple[RestoreMapEntry, ...]:
+def restore_map(auditor: ReplayEngine, snapshot: Snapshot) -> tuple[RestoreMapEntry, ...]:
     """For each masked secret of ``snapshot``: whether it will restore, and from where.
 
     The restorers are asked for the values (``wfaudit_restore_secrets``, each
@@ -710,13 +627,7 @@ def restore_map(auditor: Auditor, snapshot: Snapshot) -> tuple[RestoreMapEntry, 
     requests = [SecretRequest.from_field(field) for field in fields]
     sources: dict[str, str] = {}
     if requests:
-        for answer in auditor.plugin_manager.hook.wfaudit_restore_sources(
-            snapshot=snapshot, requests=requests, settings=auditor.settings.options
-        ):
-            if answer is None:
-                continue
-            if not isinstance(answer, Mapping):
-                raise PluginError(f"a restorer returned a {type(answer).__name__}, not a mapping")
+        for answer in auditor.hooks.restore_sources(snapshot, requests, auditor.settings.options):
             for key, text in answer.items():
                 current = sources.get(str(key))
                 if current is None or (
@@ -751,7 +662,7 @@ def _accepted(fields: Sequence[MaskedField], accept_rotated: Iterable[str]) -> f
     return given
 
 
-def _judge(auditor: Auditor, field: MaskedField, config: Any, value: str) -> tuple[str, str]:
+def _judge(auditor: ReplayEngine, field: MaskedField, config: Any, value: str) -> tuple[str, str]:
     """The state of one answer for ``field``, with the reason of an invalid one."""
     if PLACEHOLDER_PREFIX in value:
         return INVALID, "a [masked:...] placeholder"
@@ -835,7 +746,7 @@ def _literal_after(text: str, end: int) -> str:
 
 
 def restore_request(
-    auditor: Auditor, snapshot: Snapshot, *, accept_rotated: Iterable[str] = ()
+    auditor: ReplayEngine, snapshot: Snapshot, *, accept_rotated: Iterable[str] = ()
 ) -> TriggerRequest:
     """The request a snapshot was taken of, with every secret restored and checked.
 
@@ -869,7 +780,7 @@ def _restored_request(snapshot: Snapshot, restored: RestoredSecrets) -> TriggerR
 
 
 def retrigger(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     workflow_id: str | int,
     workflow_type: str,
     new_workflow_id: str | int | None,
@@ -975,7 +886,7 @@ def _child_request(
 
 
 def new_run_request(
-    auditor: Auditor, request: TriggerRequest, parent: SnapshotRecord
+    auditor: ReplayEngine, request: TriggerRequest, parent: SnapshotRecord
 ) -> TriggerRequest:
     """``request`` with the new run's identities written into its config by the
     adapter of its format (``wfaudit_new_run``); as it is when no adapter answers.
@@ -986,11 +897,9 @@ def new_run_request(
     """
     if request.format in (None, GENERIC_FORMAT):
         return request
-    answer = auditor.plugin_manager.hook.wfaudit_new_run(request=request, parent=parent)
+    answer = auditor.hooks.new_run(request, parent)
     if answer is None:
         return request
-    if not isinstance(answer, TriggerRequest):
-        raise PluginError(f"an adapter returned {type(answer).__name__} from wfaudit_new_run")
     return attrs.evolve(request, config=answer.config, triggered_by=answer.triggered_by)
 
 
@@ -1031,7 +940,7 @@ def _value_at(config: Any, pointer: str) -> Any:
 
 
 def _record_child(
-    auditor: Auditor,
+    auditor: ReplayEngine,
     snapshot: Snapshot,
     plan: ReplayPlan,
     by: str | None,
@@ -1075,9 +984,9 @@ def _record_child(
             labels=built.labels,
             triggered_by=built.triggered_by,
         )
-        blob = auditor._encoder.whole(record, canonical)
+        blob = auditor.whole_blob(record, canonical)
     try:
-        saved = auditor._replay(record, blob)
+        saved = auditor.persist_now(record, blob)
     except SnapshotConflict as conflict:
         # Another retrigger of the same run recorded its child first (the store
         # keeps one child per parent): this one launches nothing.
@@ -1096,117 +1005,3 @@ def _record_child(
     )
     auditor.notify(EventKind.RETRIGGERED, record, {"parent": snapshot.id})
     return record
-
-
-# -- launchers -------------------------------------------------------------------------
-
-
-def request_document(
-    request: TriggerRequest, parent_workflow_id: str | None = None
-) -> dict[str, Any]:
-    """The restored request as JSON data, as ``--output`` and ``--exec`` hand it over.
-
-    It holds the restored secrets.
-    """
-    return {
-        "workflow_id": request.workflow_id,
-        "workflow_type": request.workflow_type,
-        "pipeline_id": request.pipeline_id,
-        "trigger_kind": request.trigger_kind.value,
-        "attempt": request.attempt,
-        "parent_snapshot_id": request.parent,
-        "parent_workflow_id": parent_workflow_id,
-        "triggered_by": request.triggered_by,
-        "tenant": request.tenant,
-        "labels": dict(request.labels),
-        "format": request.format,
-        "config": request.config,
-    }
-
-
-def _encode(request: TriggerRequest, parent_workflow_id: str | None) -> bytes:
-    document = request_document(request, parent_workflow_id)
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def write_private(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600, atomically.
-
-    The bytes go to a temporary file created 0600 (``mkstemp``) in the same
-    directory, are flushed to disk, and the file is renamed over ``path``: no
-    reader ever sees a partial file or one with wider permissions.
-    """
-    directory = path.parent if str(path.parent) else pathlib.Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            os.fchmod(file.fileno(), 0o600)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@attrs.frozen
-class FileLauncher:
-    """Writes the restored request to a 0600 file for an orchestrator to pick up."""
-
-    path: pathlib.Path
-    parent_workflow_id: str | None = None
-
-    def __call__(self, request: TriggerRequest) -> pathlib.Path:
-        write_private(self.path, _encode(request, self.parent_workflow_id))
-        return self.path
-
-
-def parse_command(command: str) -> tuple[str, ...]:
-    """Split a command line as a POSIX shell would, without running a shell."""
-    try:
-        argv = tuple(shlex.split(command))
-    except ValueError as error:
-        raise InvalidRequest(f"cannot parse the command: {error}") from None
-    if not argv:
-        raise InvalidRequest("the command is empty")
-    return argv
-
-
-@attrs.frozen
-class ExecLauncher:
-    """Runs an orchestrator command with the restored request (JSON) on its standard input.
-
-    No shell is involved: ``argv`` is executed directly, so nothing in the
-    request or the command line is interpreted. The command also gets
-    ``WFAUDIT_WORKFLOW_ID``, ``WFAUDIT_WORKFLOW_TYPE``, ``WFAUDIT_ATTEMPT`` and
-    ``WFAUDIT_PARENT_SNAPSHOT`` in its environment. Returns its exit status.
-    """
-
-    argv: tuple[str, ...]
-    parent_workflow_id: str | None = None
-    timeout: float | None = None
-
-    def __call__(self, request: TriggerRequest) -> int:
-        environment = {
-            **os.environ,
-            "WFAUDIT_WORKFLOW_ID": request.workflow_id,
-            "WFAUDIT_WORKFLOW_TYPE": request.workflow_type,
-            "WFAUDIT_ATTEMPT": str(request.attempt),
-            "WFAUDIT_PARENT_SNAPSHOT": request.parent or "",
-        }
-        completed = subprocess.run(  # noqa: S603 - argv from the user, no shell
-            list(self.argv),
-            input=_encode(request, self.parent_workflow_id),
-            env=environment,
-            timeout=self.timeout,
-            check=False,
-        )
-        return completed.returncode
-
-
-def failure_of(returncode: int) -> Failure:
-    """The outcome of an orchestrator command that exited with ``returncode`` != 0."""
-    if returncode < 0:
-        return Failure(status=Status.ERROR, reason=f"killed by signal {-returncode}")
-    return Failure(status=Status.FAILED, reason=f"exit status {returncode}")

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         hookimpl,
         hookspec,
     )
+    from .host import Host, Stash, StashKey
     from .model import (
         SCHEMA_VERSION,
         STANDARD_WORKFLOW_TYPES,
@@ -165,6 +166,7 @@ _LAZY: dict[str, str] = {
         ),
         "protocols",
     ),
+    **dict.fromkeys(("Host", "Stash", "StashKey"), "host"),
     **dict.fromkeys(
         (
             "ArchiveStore",
@@ -232,6 +234,7 @@ __all__ = [
     "Failure",
     "Finding",
     "HistoryQuery",
+    "Host",
     "InvalidRequest",
     "KeyedTrail",
     "Manifest",
@@ -256,6 +259,8 @@ __all__ = [
     "SnapshotNotFound",
     "SnapshotRecord",
     "SnapshotRef",
+    "Stash",
+    "StashKey",
     "Status",
     "Store",
     "StoreError",

@@ -18,6 +18,7 @@ from ._markers import hookspec
 if TYPE_CHECKING:
     import click
 
+    from .host import Host
     from .model import (
         Blob,
         Failure,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "wfaudit_audit_error",
+    "wfaudit_configure",
     "wfaudit_event",
     "wfaudit_mask",
     "wfaudit_new_run",
@@ -47,8 +49,55 @@ __all__ = [
     "wfaudit_restore_secrets",
     "wfaudit_restore_sources",
     "wfaudit_retention_run",
+    "wfaudit_unconfigure",
     "wfaudit_workflow_types",
 ]
+
+# -------------------------------------------------------------------------
+# Lifecycle hooks.
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def wfaudit_configure(host: Host) -> None:
+    """Build a plugin's long-lived state (pytest's ``pytest_configure``).
+
+    Called once for every implementation when a host is set up: when an
+    auditor is created (``Auditor.from_url``, ``Auditor(...)``), before its
+    first audit, last registered plugin first. A plugin registered on the
+    plugin manager after that is not configured by that host. A plugin reads
+    ``host.settings`` here, builds what it needs (the built-in spool: its
+    directory, circuit breaker and drainer thread) and keeps it in
+    ``host.stash`` under its own :class:`~wfaudit_hookspecs.host.StashKey`,
+    never in a module global: one process may hold several hosts (one per
+    auditor), each configured apart. Settings the environment may change while
+    the process runs (the retry limits) are checked here and read again when used.
+
+    A bad setting raises :class:`~wfaudit_hookspecs.errors.ConfigurationError`
+    here, at start, rather than at the first audit; the host is then not
+    created (the plugins configured before it are unconfigured).
+
+    :param host: the :class:`~wfaudit_hookspecs.host.Host`: settings, home,
+        tenant, store, ``notify`` and the stash.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def wfaudit_unconfigure(host: Host) -> None:
+    """Release what :func:`wfaudit_configure` built (pytest's ``pytest_unconfigure``).
+
+    Called once for every implementation when the host closes (``Auditor.close``,
+    the end of a command), in the reverse order of ``configure``; stop threads,
+    flush queues and drop the state kept in ``host.stash``. Called for a plugin
+    whose ``configure`` ran even if a later plugin's failed. Errors are logged
+    (by type) and ignored: every plugin is unconfigured, and the store is
+    closed after them.
+
+    :param host: the host being closed; its store is still open.
+    :returns: nothing.
+    """
+
 
 # -------------------------------------------------------------------------
 # Stage hooks, in the order one trigger passes them.
@@ -103,7 +152,9 @@ def wfaudit_mask(context: MaskContext) -> None:
 
 
 @hookspec(firstresult=True)
-def wfaudit_persist(snapshot: SnapshotRecord, payload: Blob, store: Store) -> SaveResult | None:
+def wfaudit_persist(
+    snapshot: SnapshotRecord, payload: Blob, store: Store, host: Host, spool: bool
+) -> SaveResult | None:
     """Persist a snapshot record and its blob.
 
     Called once per audit, after masking, hashing and compression. The engine's
@@ -115,6 +166,12 @@ def wfaudit_persist(snapshot: SnapshotRecord, payload: Blob, store: Store) -> Sa
     :param snapshot: the record to store: identity, content hash, manifest.
     :param payload: the compressed canonical JSON of the masked config.
     :param store: the store the auditor was opened on.
+    :param host: the auditor's :class:`~wfaudit_hookspecs.host.Host` (its
+        stash holds what the plugin built in :func:`wfaudit_configure`).
+    :param spool: True for an audit in the non-blocking mode, whose store
+        failure may be kept for later (the built-in spool does); False when the
+        caller must see the failure (strict mode, an import, a replay from the
+        spool, a retrigger recording its new run).
     :returns: a :class:`SaveResult` (the reference, and whether it was new).
     """
 

@@ -438,11 +438,7 @@ class AdapterConformance:
         return [{"hello": "world"}, {"steps": [{"run": "make"}]}]
 
     def _answers(self, auditor: Auditor, request: TriggerRequest) -> list[TriggerRequest]:
-        return [
-            a
-            for a in auditor.plugin_manager.hook.wfaudit_pre_trigger(request=request)
-            if a is not None
-        ]
+        return auditor.hooks.pre_trigger(request)
 
     def test_adapter_declares_its_formats(
         self, adapter: object, cases: Sequence[AdapterCase], kit_auditor: Callable[..., Auditor]
