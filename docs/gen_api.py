@@ -24,7 +24,7 @@ import attrs
 
 import wfaudit.testing
 import wfaudit_hookspecs
-from wfaudit_hookspecs import canonical, errors, pointer, protocols, views
+from wfaudit_hookspecs import canonical, errors, flags, pointer, protocols, util, views
 
 HEADER = """# API reference
 
@@ -145,6 +145,18 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             wfaudit.testing.StoreConformance,
             wfaudit.testing.MemoryStore,
             wfaudit.testing.make_record,
+        ),
+    ),
+    (
+        "Utilities",
+        "The helpers the engine and the plugins share instead of writing their own: "
+        "a bounded cache, the `KEY=VALUE` and boolean parsers of every setting and "
+        "option, a durable rename.",
+        (
+            util.LRU,
+            util.parse_key_value,
+            flags.parse_bool,
+            util.fsync_directory,
         ),
     ),
 )
