@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from .auditor import AuditFailed, Auditor, Outcome
     from .diff import Change, SnapshotDiff
+    from .json_data import plugins_data, stats_data, verify_data
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,9 @@ __all__ = [
     "WfauditError",
     "WorkflowType",
     "hookimpl",
+    "plugins_data",
+    "stats_data",
+    "verify_data",
 ]
 
 _CONTRACT = "wfaudit_hookspecs"
@@ -90,6 +94,7 @@ _LAZY = {
     "Outcome": "auditor",
     "Change": "diff",
     "SnapshotDiff": "diff",
+    **dict.fromkeys(("plugins_data", "stats_data", "verify_data"), "json_data"),
 }
 """Names imported on first use, so that ``wfaudit --version`` (and every command
 that needs neither) starts without the engine's modules (issue #18)."""

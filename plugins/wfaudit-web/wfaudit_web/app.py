@@ -30,7 +30,6 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -394,12 +393,14 @@ def api_diff(app: WebApp, request: Request) -> Any:
 
 
 def api_plugins(app: WebApp, request: Request) -> Any:
+    from wfaudit import plugins_data
+
     infos = app.scoped(request).plugin_manager.describe()
-    return {"plugins": [attrs.asdict(info) for info in infos]}
+    return {"plugins": plugins_data(infos)}
 
 
 def api_stats(app: WebApp, request: Request) -> Any:
-    from wfaudit.stats import stats_data
+    from wfaudit import stats_data
 
     auditor = app.scoped(request)
     if not isinstance(auditor.store, StoreMaintenance):
@@ -408,20 +409,11 @@ def api_stats(app: WebApp, request: Request) -> Any:
 
 
 def api_verify(app: WebApp, request: Request) -> Any:
+    from wfaudit import verify_data
     from wfaudit.verify import verify
 
-    report = verify(app.scoped(request), max_findings=100)
-    return {
-        "ok": report.ok,
-        "tenant": report.tenant,
-        "findings_total": report.findings_total,
-        "findings": [attrs.asdict(finding) for finding in report.findings],
-        "chains": report.chains,
-        "events": report.events,
-        "snapshots": report.snapshots,
-        "blobs": report.blobs,
-        "heads": [attrs.asdict(head) for head in report.heads],
-    }
+    # The same JSON as `wfaudit verify --json`.
+    return verify_data(verify(app.scoped(request), max_findings=100))
 
 
 # -- pages ---------------------------------------------------------------------
