@@ -25,7 +25,17 @@ import attrs
 import wfaudit
 import wfaudit.testing
 import wfaudit_hookspecs
-from wfaudit_hookspecs import adapters, canonical, errors, pointer, protocols, shapes, views
+from wfaudit_hookspecs import (
+    adapters,
+    canonical,
+    errors,
+    flags,
+    pointer,
+    protocols,
+    shapes,
+    util,
+    views,
+)
 
 HEADER = """# API reference
 
@@ -202,6 +212,18 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             wfaudit.testing.StoreConformance,
             wfaudit.testing.MemoryStore,
             wfaudit.testing.make_record,
+        ),
+    ),
+    (
+        "Utilities",
+        "The helpers the engine and the plugins share instead of writing their own: "
+        "a bounded cache, the `KEY=VALUE` and boolean parsers of every setting and "
+        "option, a durable rename.",
+        (
+            util.LRU,
+            util.parse_key_value,
+            flags.parse_bool,
+            util.fsync_directory,
         ),
     ),
 )

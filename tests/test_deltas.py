@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
 from wfaudit.codec import ZSTD, ZSTD_DELTA
+from wfaudit_hookspecs.util import LRU
 
 BIG = {
     "steps": [
@@ -144,8 +145,8 @@ def test_a_delta_is_read_without_its_base_once_the_base_is_loaded() -> None:
     assert reads == [base_hash]
 
     # The cache is bounded by the bytes of the bases it holds.
-    cache = codec._DictCache(budget=len(base_raw) * 2)
+    cache: LRU[tuple[str, str, int], object] = LRU(max_weight=len(base_raw) * 2)
     for n in range(5):
-        cache.get(("d", str(n), 0), object, len(base_raw))
-    assert len(cache.entries) == 2 and cache.held <= cache.budget
-    assert cache.find(("d", "4", 0)) is not None and cache.find(("d", "0", 0)) is None
+        cache.get_or_make(("d", str(n), 0), object, len(base_raw))
+    assert len(cache) == 2 and cache.weight <= len(base_raw) * 2
+    assert cache.get(("d", "4", 0)) is not None and cache.get(("d", "0", 0)) is None

@@ -39,11 +39,11 @@ if TYPE_CHECKING:
     from .diff import Change, DiffSummary, SnapshotDiff, TextHunk, is_multiline, line_diff
     from .health import HealthReport
     from .history import TimelineEntry
+    from .json_data import plugins_data, stats_data, verify_data
     from .refs import optional_history_store
     from .retrigger import NotRetriggerable, request_document
     from .settings import Settings
     from .spool import DrainReport, Spool, spool_roots, worker_spool_root
-    from .stats import stats_data
     from .tables import Column, Rows, emit
     from .verify import Anchor, VerifyReport
 
@@ -92,10 +92,12 @@ __all__ = [
     "is_multiline",
     "line_diff",
     "optional_history_store",
+    "plugins_data",
     "request_document",
     "spool_roots",
     "stats_data",
     "store_options",
+    "verify_data",
     "verify_store",
     "worker_spool_root",
 ]
@@ -145,7 +147,7 @@ _LAZY = {
     "worker_spool_root": "spool",
     "TimelineEntry": "history",
     "optional_history_store": "refs",
-    "stats_data": "stats",
+    **dict.fromkeys(("plugins_data", "stats_data", "verify_data"), "json_data"),
     "NotRetriggerable": "retrigger",
     "request_document": "retrigger",
     "HealthReport": "health",

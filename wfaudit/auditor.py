@@ -51,7 +51,6 @@ from wfaudit_hookspecs import (
 )
 
 from . import codec, conflicts
-from . import history as _history
 from . import outcomes as _outcomes
 from . import reads as _reads
 from . import retrigger as replay

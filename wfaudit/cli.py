@@ -89,6 +89,19 @@ class CliState:
         return Auditor.from_url(self.store_url, tenant=self.tenant, strict=strict, create=create)
 
 
+pass_state = click.make_pass_decorator(CliState)
+"""Hand a command the :class:`CliState` of the ``wfaudit`` group as its first argument.
+
+A plugin's command uses it too::
+
+    @click.command()
+    @store_options
+    @pass_state
+    def mine(state: CliState) -> None:
+        with state.auditor() as auditor: ...
+"""
+
+
 class WfauditGroup(click.Group):
     """A click group that turns wfaudit errors into one line and exit status 1."""
 
@@ -127,9 +140,13 @@ COMMAND_MODULES: dict[str, str] = {
     "spool": "spool_cli",
     "new-plugin": "scaffold_cli",
 }
-"""The engine's commands defined outside this module, by name: the module is
-imported when its command is first asked for. A name missing here still works
-(every module is then imported); it only costs start-up time."""
+"""The engine's commands defined outside this module, by name, and the module
+that defines each: every one is a plugin module whose ``wfaudit_register_commands``
+adds its commands (its ``COMMANDS``). The built-in plugin
+``wfaudit.builtin.commands`` registers them all, as any plugin registers its own;
+a command asked for by name imports its module only (start-up time: issue #18).
+A name missing here still works (every command is then registered); it only
+costs start-up time."""
 
 
 class RootGroup(WfauditGroup):
@@ -145,7 +162,7 @@ class RootGroup(WfauditGroup):
         if command is None:
             module = COMMAND_MODULES.get(cmd_name)
             if module is not None:
-                importlib.import_module(f"{__package__}.{module}")
+                add_engine_commands(self, module)
                 command = super().get_command(ctx, cmd_name)
         if command is None:
             _load_all_commands()
@@ -157,9 +174,18 @@ class RootGroup(WfauditGroup):
         return super().list_commands(ctx)
 
 
+def add_engine_commands(group: click.Group, *modules: str) -> None:
+    """Add the commands of the engine's command modules (``history_cli``...; all of
+    :data:`COMMAND_MODULES` when none is named) to ``group``, through each module's
+    ``wfaudit_register_commands``."""
+    for module in modules or sorted(set(COMMAND_MODULES.values())):
+        plugin = importlib.import_module(f"{__package__}.{module}")
+        plugin.wfaudit_register_commands(cli=group)
+
+
 def _load_all_commands() -> None:
-    for module in sorted(set(COMMAND_MODULES.values())):
-        importlib.import_module(f"{__package__}.{module}")
+    # The engine's command modules come in through their built-in plugin
+    # (wfaudit.builtin.commands), with the plugins' commands.
     _register_plugin_commands()
 
 
@@ -315,13 +341,9 @@ def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str 
             click.echo(f"no plugin implements {hook}{hint}")
             return
     if fmt == "json":
-        import attrs
+        from .json_data import plugins_data
 
-        items = [attrs.asdict(i) for i in infos]
-        if hook:
-            for item in items:
-                item["role"] = "wrapper" if hook in item["wrappers"] else "implementation"
-        click.echo(render.dump_json(items))
+        click.echo(render.dump_json(plugins_data(infos, hook=hook)))
     else:
         tables.emit(render.plugins_rows(infos, hook=hook), fmt)
 
@@ -329,11 +351,14 @@ def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str 
 def _parse_labels(
     _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, str]:
+    from wfaudit_hookspecs.util import parse_key_value
+
     labels = {}
     for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE")
+        try:
+            key, value = parse_key_value(item)
+        except WfauditError as exc:
+            raise click.BadParameter(str(exc)) from None
         labels[key] = value
     return labels
 
@@ -678,7 +703,9 @@ def _load(payload: str) -> Any:
 @click.option("--by", default=None, help="Who reports the outcome.")
 @store_options
 @json_option
+@pass_state
 def status(
+    state: CliState,
     workflow_id: str,
     status: str,
     workflow_type: str,
@@ -689,7 +716,6 @@ def status(
     """Record the outcome of a run: running, succeeded, failed, error or cancelled."""
     from . import render
 
-    state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
         outcome = auditor.record_outcome(workflow_id, workflow_type, status, reason, by=by)
     if as_json:
@@ -704,7 +730,8 @@ def status(
 
 @cli.command()
 @store_options
-def demo() -> None:
+@pass_state
+def demo(state: CliState) -> None:
     """Audit a CI, a pre-CD and a post-CD trigger carrying secrets; list, show and diff them.
 
     The demo writes into a new throw-away store in a temporary directory, which it
@@ -716,7 +743,6 @@ def demo() -> None:
     from .demo import run_demo, throwaway_auditor, throwaway_hint
 
     ctx = click.get_current_context()
-    state: CliState = ctx.find_root().obj
     console = render.console()
     if _store_given_on_command_line(ctx):
         run_demo(state.auditor(strict=False, create=True), console)

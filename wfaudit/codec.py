@@ -30,7 +30,6 @@ readable.
 
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable
 
@@ -44,6 +43,7 @@ from wfaudit_hookspecs import (
     DeltaBaseUnavailable,
     StoreError,
 )
+from wfaudit_hookspecs.util import LRU
 
 __all__ = [
     "MAX_BLOB_BYTES",
@@ -90,8 +90,8 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
-class _DictCache:
-    """Per-thread compressors and decompressors bound to a base, most recent first.
+def _dicts() -> LRU[tuple[str, str, int], object]:
+    """This thread's compressors and decompressors bound to a base, most recent first.
 
     Loading a 50 KB dictionary costs more than compressing a delta, and a busy
     orchestrator triggers (and retriggers) the same few hundred pipelines over
@@ -100,37 +100,9 @@ class _DictCache:
     Bounded by the bytes of the bases held (each entry keeps its base, plus
     zstd's digested form of about the same size).
     """
-
-    def __init__(self, budget: int = DICT_CACHE_BYTES) -> None:
-        self.budget = budget
-        self.held = 0
-        self.entries: collections.OrderedDict[tuple[str, str, int], tuple[object, int]] = (
-            collections.OrderedDict()
-        )
-
-    def find(self, key: tuple[str, str, int]) -> object | None:
-        found = self.entries.get(key)
-        if found is None:
-            return None
-        self.entries.move_to_end(key)
-        return found[0]
-
-    def get(self, key: tuple[str, str, int], make: Callable[[], object], weight: int) -> object:
-        found = self.find(key)
-        if found is None:
-            found = make()
-            self.entries[key] = (found, weight)
-            self.held += weight
-            while self.held > self.budget and len(self.entries) > 1:
-                _, (_, dropped) = self.entries.popitem(last=False)
-                self.held -= dropped
-        return found
-
-
-def _dicts() -> _DictCache:
-    cache: _DictCache | None = _local.__dict__.get("dicts")
+    cache: LRU[tuple[str, str, int], object] | None = _local.__dict__.get("dicts")
     if cache is None:
-        cache = _local.dicts = _DictCache()
+        cache = _local.dicts = LRU(max_weight=DICT_CACHE_BYTES)
     return cache
 
 
@@ -185,7 +157,7 @@ def compress_against(data: bytes, base: WholeBase, level: int = 3) -> bytes:
     """Compress canonical JSON with ``base`` (a whole blob's content) as dictionary."""
     if not isinstance(base, WholeBase):  # the invariant, for callers without mypy
         raise TypeError("a delta is compressed against a WholeBase only")
-    compressor = _dicts().get(
+    compressor = _dicts().get_or_make(
         ("c", base.content_hash, level),
         lambda: zstandard.ZstdCompressor(
             level=level, dict_data=_dictionary(base.canonical), write_content_size=True
@@ -245,7 +217,7 @@ def decompress(
         if codec == ZSTD:
             return bounded_decompress(_decompressor(), data, MAX_BLOB_BYTES)
         if codec == ZSTD_DELTA and base is not None and base_hash is not None:
-            decompressor = _dicts().get(
+            decompressor = _dicts().get_or_make(
                 ("d", base_hash, 0),
                 lambda: zstandard.ZstdDecompressor(dict_data=_dictionary(base)),
                 len(base),
@@ -285,7 +257,7 @@ def _decode(blob: Blob, get_blob: Callable[[str], Blob | None], above: tuple[str
         )
     if blob.base is None:
         raise BlobUnreadable(f"delta blob {name} names no base")
-    bound = _dicts().find(("d", blob.base, 0))
+    bound = _dicts().get(("d", blob.base, 0))
     if isinstance(bound, zstandard.ZstdDecompressor):
         # The base was read (and its dictionary loaded) before: no second read.
         try:

@@ -34,12 +34,10 @@ bounded LRU), so that most audits cost no read.
 
 from __future__ import annotations
 
-import collections
-import threading
-
 import attrs
 
 from wfaudit_hookspecs import Blob, HistoryQuery, SnapshotRecord, Store, StoreError
+from wfaudit_hookspecs.util import LRU
 
 from . import codec
 from .codec import WholeBase
@@ -71,10 +69,7 @@ class DeltaEncoder:
         self.level = level
         self.rebase_after = rebase_after
         self.cache_size = cache_size
-        self._bases: collections.OrderedDict[tuple[str, str, str], _Base] = (
-            collections.OrderedDict()
-        )
-        self._lock = threading.Lock()
+        self._bases: LRU[tuple[str, str, str], _Base] = LRU(cache_size)
 
     def encode(self, record: SnapshotRecord, canonical: bytes) -> Blob:
         """The blob for ``record``, whose masked config is ``canonical``."""
@@ -117,8 +112,7 @@ class DeltaEncoder:
         if self.rebase_after <= 0 or not codec.is_whole(blob):
             return
         key = self._key(record)
-        with self._lock:
-            current = self._bases.get(key)
+        current = self._bases.get(key)
         if current is not None and current.content_hash == record.content_hash:
             return
         try:
@@ -134,10 +128,9 @@ class DeltaEncoder:
         """The store refused ``blob``, a delta, because its base is not stored
         whole (any more): forget that base."""
         key = self._key(record)
-        with self._lock:
-            current = self._bases.get(key)
-            if current is not None and current.content_hash == blob.base:
-                del self._bases[key]
+        current = self._bases.get(key)
+        if current is not None and current.content_hash == blob.base:
+            self._bases.discard(key, current)
 
     def standalone(self, blob: Blob) -> Blob:
         """``blob`` as a whole blob (a delta decoded with its base, recompressed),
@@ -146,10 +139,7 @@ class DeltaEncoder:
         """
         if codec.is_whole(blob) or blob.base is None:
             return blob
-        with self._lock:
-            base = next(
-                (b.whole for b in self._bases.values() if b.content_hash == blob.base), None
-            )
+        base = next((b.whole for b in self._bases.values() if b.content_hash == blob.base), None)
         try:
             if base is not None:
                 canonical = codec.decompress(
@@ -169,11 +159,9 @@ class DeltaEncoder:
         return (record.tenant or "", record.pipeline_id, record.workflow_type)
 
     def _base(self, key: tuple[str, str, str], record: SnapshotRecord) -> _Base | None:
-        with self._lock:
-            base = self._bases.get(key)
-            if base is not None:
-                self._bases.move_to_end(key)
-                return base
+        base = self._bases.get(key)
+        if base is not None:
+            return base
         base = self._load_base(record)
         if base is not None:
             self._remember(key, base)
@@ -202,13 +190,8 @@ class DeltaEncoder:
             return None  # no base: this audit stores a plain blob, and becomes the base
 
     def _remember(self, key: tuple[str, str, str], base: _Base) -> None:
-        with self._lock:
-            self._bases[key] = base
-            self._bases.move_to_end(key)
-            while len(self._bases) > self.cache_size:
-                self._bases.popitem(last=False)
+        self._bases.put(key, base)
 
     def forget(self) -> None:
         """Drop every remembered base (after retention removed snapshots, say)."""
-        with self._lock:
-            self._bases.clear()
+        self._bases.clear()

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +40,7 @@ from wfaudit_hookspecs import (
 )
 from wfaudit_hookspecs.converter import unstructure
 from wfaudit_hookspecs.pointer import get_at
+from wfaudit_hookspecs.util import LRU, parse_key_value
 
 from .diff import diff_configs, shape_for, summarize
 from .refs import history_store, optional_history_store, resolve
@@ -142,10 +141,8 @@ def parse_labels(items: Iterable[str]) -> dict[str, str]:
     """``["app=payments", "env=prod"]`` → a label filter."""
     labels: dict[str, str] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidRequest(f"label filter {item!r} is not KEY=VALUE")
-        labels[key.strip()] = value
+        key, value = parse_key_value(item, what="label filter")
+        labels[key] = value
     return labels
 
 
@@ -231,35 +228,9 @@ def _status(value: Status | str) -> Status:
 # -- the timeline ----------------------------------------------------------------------
 
 
-class _WordsCache:
-    """What changed between two snapshots, by their ids (records are immutable)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> str | None:
-        with self._lock:
-            words = self._items.get(key)
-            if words is not None:
-                self._items.move_to_end(key)
-            return words
-
-    def put(self, key: tuple[str, str], words: str) -> None:
-        with self._lock:
-            self._items[key] = words
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-WORDS_CACHE = _WordsCache(_WORDS_CACHE_SIZE)
-"""The per-process cache of :func:`timeline`'s comparisons (``WORDS_CACHE.clear()``)."""
+WORDS_CACHE: LRU[tuple[str, str], str] = LRU(_WORDS_CACHE_SIZE)
+"""The per-process cache of :func:`timeline`'s comparisons: what changed between
+two snapshots, by their ids (records are immutable; ``WORDS_CACHE.clear()``)."""
 
 
 def _complete(query: HistoryQuery) -> bool:

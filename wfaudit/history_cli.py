@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from wfaudit_hookspecs import InvalidRequest, Snapshot, Status
+from wfaudit_hookspecs import InvalidRequest, Snapshot, Status, hookimpl
 from wfaudit_hookspecs.converter import unstructure
 
 from . import conflicts, history, history_render, render, tables
 from .auditor import Auditor
-from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
+from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
 from .diff import SnapshotDiff
 from .refs import history_store, optional_history_store
 from .tables import Column, Rows
@@ -29,11 +29,6 @@ __all__ = ["annotate", "diff", "log", "show", "tag", "tags", "untag"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
 def _pipeline_option(help_text: str) -> Callable[[F], F]:
     return click.option("--pipeline", "pipeline_id", default=None, help=help_text)
 
@@ -41,7 +36,7 @@ def _pipeline_option(help_text: str) -> Callable[[F], F]:
 # -- log -------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @_pipeline_option("Only this pipeline's snapshots.")
 @click.option("--workflow-id", default=None, help="Only this workflow run.")
 @click.option("--type", "workflow_type", default=None, help="Only this workflow type.")
@@ -83,7 +78,9 @@ def _pipeline_option(help_text: str) -> Callable[[F], F]:
 @store_options
 @json_option
 @format_option
+@pass_state
 def log(
+    state: CliState,
     pipeline_id: str | None,
     workflow_id: str | None,
     workflow_type: str | None,
@@ -106,7 +103,7 @@ def log(
     first and never splits an id; piped, it is plain text with every column.
     --format tsv and --json are for scripts."""
     fmt = chosen_format(as_json, output_format)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         # --archived takes the same filters as the live timeline; --before pages
         # the archive (a cursor), where it bounds the live timeline.
         query = history.history_query(
@@ -153,7 +150,7 @@ def log(
 # -- show ------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("ref", required=False)
 @click.option("--type", "workflow_type", default=None, help="REF is a workflow id of this type.")
 @click.option("--id", "snapshot_id", default=None, help="Show the snapshot with this id.")
@@ -161,7 +158,9 @@ def log(
 @click.option("--config-only", is_flag=True, help="Print only the masked config, as JSON.")
 @store_options
 @json_option
+@pass_state
 def show(
+    state: CliState,
     ref: str | None,
     workflow_type: str | None,
     snapshot_id: str | None,
@@ -174,7 +173,7 @@ def show(
     REF is a snapshot reference (id, id prefix, WORKFLOW_ID:TYPE, tag, HEAD, ~N),
     or a workflow id with --type.
     """
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         snapshot = _find(auditor, ref, workflow_type, snapshot_id, pipeline_id)
         store = optional_history_store(auditor.store)
         tags = store.list_tags(snapshot_ids=[snapshot.id], tenant=snapshot.tenant) if store else []
@@ -228,7 +227,7 @@ def _find(
 # -- diff ------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="[B]", default="HEAD")
 @_pipeline_option("The pipeline of HEAD when neither endpoint names one.")
@@ -250,7 +249,9 @@ def _find(
 )
 @store_options
 @json_option
+@pass_state
 def diff(
+    state: CliState,
     a: str,
     b: str,
     pipeline_id: str | None,
@@ -267,7 +268,7 @@ def diff(
     (N snapshots older in the same pipeline and workflow type). A secret appears
     only as changed, added or removed, decided by its keyed fingerprint.
     """
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         if workflow_type is not None:
             workflow_type = history.known_workflow_type(auditor, workflow_type)
         result = auditor.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
@@ -318,7 +319,7 @@ def _print_diff(
 # -- tags and annotations --------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("ref")
 @click.argument("name")
 @click.option("--move", is_flag=True, help="Move the tag here from another snapshot.")
@@ -326,15 +327,22 @@ def _print_diff(
 @_pipeline_option("The pipeline of REF when it is HEAD or a shared tag.")
 @store_options
 @json_option
+@pass_state
 def tag(
-    ref: str, name: str, move: bool, by: str | None, pipeline_id: str | None, as_json: bool
+    state: CliState,
+    ref: str,
+    name: str,
+    move: bool,
+    by: str | None,
+    pipeline_id: str | None,
+    as_json: bool,
 ) -> None:
     """Tag the snapshot REF as NAME (baseline, production ...).
 
     A tag name is unique within a pipeline: tagging another snapshot of the
     pipeline needs --move. Tags are references: wfaudit diff baseline HEAD.
     """
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         record = auditor.resolve(ref, pipeline_id=pipeline_id)
         before = history_store(auditor.store).list_tags(
             name=name, pipeline_id=record.pipeline_id, tenant=record.tenant
@@ -353,15 +361,18 @@ def tag(
         click.echo(f"tagged {record.id} ({where}) as {result.name}")
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @_pipeline_option("The tag's pipeline (needed when several pipelines have the name).")
 @click.option("--by", default=None, help="Who removes it (recorded in the audit trail).")
 @store_options
 @json_option
-def untag(name: str, pipeline_id: str | None, by: str | None, as_json: bool) -> None:
+@pass_state
+def untag(
+    state: CliState, name: str, pipeline_id: str | None, by: str | None, as_json: bool
+) -> None:
     """Remove the tag NAME (the snapshot stays; the audit trail records the removal)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         removed = auditor.untag(name, pipeline_id=pipeline_id, by=by)
     if as_json:
         click.echo(render.dump_json(unstructure(removed)))
@@ -382,15 +393,18 @@ TAG_COLUMNS = (
 """The columns of ``wfaudit tags``, most important first."""
 
 
-@cli.command()
+@click.command()
 @_pipeline_option("Only this pipeline's tags.")
 @store_options
 @json_option
 @format_option
-def tags(pipeline_id: str | None, as_json: bool, output_format: str | None) -> None:
+@pass_state
+def tags(
+    state: CliState, pipeline_id: str | None, as_json: bool, output_format: str | None
+) -> None:
     """List tags: name, snapshot, pipeline, when and by whom."""
     fmt = chosen_format(as_json, output_format)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         found = history_store(auditor.store).list_tags(
             pipeline_id=pipeline_id, tenant=auditor.settings.tenant
         )
@@ -427,7 +441,7 @@ class _HiddenAliases(click.Option):
         return names, text
 
 
-@cli.command()
+@click.command()
 @click.argument("ref")
 @click.argument("note")
 @click.option(
@@ -448,15 +462,22 @@ class _HiddenAliases(click.Option):
 @_pipeline_option("The pipeline of REF when it is HEAD or a shared tag.")
 @store_options
 @json_option
+@pass_state
 def annotate(
-    ref: str, note: str, author: str, path: str | None, pipeline_id: str | None, as_json: bool
+    state: CliState,
+    ref: str,
+    note: str,
+    author: str,
+    path: str | None,
+    pipeline_id: str | None,
+    as_json: bool,
 ) -> None:
     """Add a NOTE to the snapshot REF, or to one node of its config (--path).
 
     Notes are free text kept with the snapshot and shown by log and show; do not
     paste secrets into them.
     """
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         record = auditor.resolve(ref, pipeline_id=pipeline_id)
         result = auditor.annotate(record.id, note, author=author, path=path)
     if as_json:
@@ -464,3 +485,22 @@ def annotate(
     else:
         on = f" at {result.path}" if result.path else ""
         click.echo(f"annotated {result.snapshot_id}{on} (note #{result.id} by {result.author})")
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    log,
+    show,
+    diff,
+    tag,
+    untag,
+    tags,
+    annotate,
+)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

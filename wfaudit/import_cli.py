@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import attrs
 import click
 
-from wfaudit_hookspecs import StoreNotFound
+from wfaudit_hookspecs import StoreNotFound, hookimpl
 
 from . import render
-from .cli import CliState, WfauditGroup, cli, json_option, store_options
+from .cli import CliState, WfauditGroup, json_option, pass_state, store_options
 from .devtron_import import DEFAULT_TABLE, import_rows, summary_lines
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _auditor(state: CliState, dry_run: bool) -> Auditor:
         return Auditor.from_url("sqlite:///:memory:", tenant=state.tenant, strict=True, create=True)
 
 
-@cli.group("import", cls=WfauditGroup)
+@click.group("import", cls=WfauditGroup)
 def import_group() -> None:
     """Import the audit history of another system (Devtron)."""
 
@@ -62,7 +62,8 @@ def import_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Decode, check and mask every row; write nothing.")
 @store_options
 @json_option
-def devtron(source: str, table: str, dry_run: bool, as_json: bool) -> None:
+@pass_state
+def devtron(state: CliState, source: str, table: str, dry_run: bool, as_json: bool) -> None:
     """Import Devtron's workflow_config_snapshot rows as snapshots.
 
     Each row is decoded (base64, gzip, JSON), held to the identity rules of a live
@@ -74,7 +75,6 @@ def devtron(source: str, table: str, dry_run: bool, as_json: bool) -> None:
     already present, refused with the reason); exit 1 when a row was refused. A
     progress bar goes to standard error when it is a terminal.
     """
-    state: CliState = click.get_current_context().find_root().obj
     with _auditor(state, dry_run) as auditor:
         if sys.stderr.isatty() and not as_json:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -106,3 +106,14 @@ def devtron(source: str, table: str, dry_run: bool, as_json: bool) -> None:
             click.echo(line)
     if report.refused:
         sys.exit(1)
+
+
+COMMANDS: tuple[click.Command, ...] = (import_group,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from wfaudit_hookspecs import ConfigurationError, StoreError, StoreMeta
+from wfaudit_hookspecs import ConfigurationError, StoreError, StoreMeta, hookimpl
 
 from . import render
 from .auditor import Auditor
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, json_option, pass_state, store_options
 from .keys import (
     KEY_ID_META,
     FingerprintKeys,
@@ -37,13 +37,7 @@ from .words import plural
 __all__ = ["keys"]
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
-def _settings() -> Settings:
-    state = _state()
+def _settings(state: CliState) -> Settings:
     return Settings.load(store_url=state.store_url, tenant=state.tenant)
 
 
@@ -61,7 +55,7 @@ def _recorded(auditor: Auditor) -> str | None:
     return store.read_meta(KEY_ID_META)
 
 
-@cli.group()
+@click.group()
 def keys() -> None:
     """The fingerprint key: show its id, export, import, rotate.
 
@@ -74,15 +68,16 @@ def keys() -> None:
 @keys.command()
 @store_options
 @json_option
-def show(as_json: bool) -> None:
+@pass_state
+def show(state: CliState, as_json: bool) -> None:
     """Show the key's id and source, the retired keys' ids and the store's key id.
 
     Exits 1 when the store records another key's id.
     """
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         ring = auditor.keys
         recorded = _recorded(auditor)
-    state = (
+    key_state = (
         "not recorded yet"
         if recorded is None
         else "matches"
@@ -99,15 +94,15 @@ def show(as_json: bool) -> None:
                     "source": ring.source,
                     "retired_key_ids": list(ring.retired_ids),
                     "store_key_id": recorded,
-                    "store": state,
+                    "store": key_state,
                 }
             )
         )
     else:
         click.echo(f"key id: {ring.id} ({ring.source})")
         click.echo(f"retired key ids: {', '.join(ring.retired_ids) or 'none'}")
-        click.echo(f"store's key id: {recorded or 'none recorded yet'} ({state})")
-    if state == "differs":
+        click.echo(f"store's key id: {recorded or 'none recorded yet'} ({key_state})")
+    if key_state == "differs":
         click.echo(
             f"Error: the store's fingerprints are made with key {recorded}, not {ring.id}; "
             "this process cannot write: import the installation's key (wfaudit keys import)",
@@ -123,13 +118,14 @@ def show(as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=pathlib.Path),
     help="Write the keys to this file (mode 0600); '-' writes them to standard output.",
 )
-def export_keys(output: pathlib.Path) -> None:
+@pass_state
+def export_keys(state: CliState, output: pathlib.Path) -> None:
     """Write the current and retired keys, for `wfaudit keys import` elsewhere.
 
     The output holds the keys: it is a secret. Move it over a secure channel
     and delete it once imported.
     """
-    settings = _settings()
+    settings = _settings(state)
     ring = load_keys(settings.key_file, keyring_target=_keyring_target(settings))
     text = export_text(ring)
     if str(output) == "-":
@@ -146,7 +142,8 @@ def export_keys(output: pathlib.Path) -> None:
 
 @keys.command(name="import")
 @click.argument("source", type=click.Path(dir_okay=False, allow_dash=True, path_type=pathlib.Path))
-def import_command(source: pathlib.Path) -> None:
+@pass_state
+def import_command(state: CliState, source: pathlib.Path) -> None:
     """Make the key in SOURCE (a `wfaudit keys export` file, '-' for stdin) this
     process's key; the key it had is kept as a retired key."""
     if str(source) == "-":
@@ -157,7 +154,7 @@ def import_command(source: pathlib.Path) -> None:
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigurationError(f"cannot read the key export {source}: {error}") from None
     current, retired = parse_export(text)
-    settings = _settings()
+    settings = _settings(state)
     target = _keyring_target(settings)
     before = load_keys(settings.key_file, keyring_target=target)
     after = import_keys(settings.key_file, current, retired, keyring_target=target)
@@ -167,7 +164,8 @@ def import_command(source: pathlib.Path) -> None:
 @keys.command()
 @store_options
 @json_option
-def rotate(as_json: bool) -> None:
+@pass_state
+def rotate(state: CliState, as_json: bool) -> None:
     """Make a new key; the old one is kept as a retired key and the store records
     the new key's id.
 
@@ -175,7 +173,6 @@ def rotate(as_json: bool) -> None:
     key at retrigger time. Give the new key to every other process of the
     installation (export, import): until then they refuse to write.
     """
-    state = _state()
     with state.auditor() as auditor:
         auditor.check_key()  # this process holds the store's key: rotating is ours to do
         settings = auditor.settings
@@ -202,3 +199,14 @@ def _say_changed(verb: str, before: FingerprintKeys, after: FingerprintKeys) -> 
         click.echo(f"key {after.id} {verb}: it was this process's key already")
         return
     click.echo(f"key {after.id} {verb} ({after.source}); key {before.id} is kept as a retired key")
+
+
+COMMANDS: tuple[click.Command, ...] = (keys,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

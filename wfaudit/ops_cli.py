@@ -13,22 +13,18 @@ import sys
 
 import click
 
-from wfaudit_hookspecs import StoreError, StoreMaintenance
+from wfaudit_hookspecs import StoreError, StoreMaintenance, hookimpl
 
 from . import render
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, json_option, pass_state, store_options
+from .json_data import verify_data
 from .spool import DrainReport
 from .words import plural
 
 __all__ = ["anchor", "backup", "drain", "health", "print_drain_report", "stats", "verify"]
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
-@cli.command()
+@click.command()
 @click.option(
     "--max-findings",
     type=click.IntRange(min=1),
@@ -46,7 +42,10 @@ def _state() -> CliState:
 )
 @store_options
 @json_option
-def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -> None:
+@pass_state
+def verify(
+    state: CliState, max_findings: int, anchor_file: pathlib.Path | None, as_json: bool
+) -> None:
     """Check the audit trail's keyed hash chains, every snapshot against its events,
     the holds, tags, annotations and archive records against theirs, and every
     blob against its content hash; exit 1 if anything was changed behind the
@@ -55,7 +54,7 @@ def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -
     from .verify import verify as run_verify
 
     text = None if anchor_file is None else _read_anchor_file(anchor_file)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         anchor = None if text is None else load_anchor(text, auditor, source=str(anchor_file))
         if sys.stderr.isatty() and not as_json:
             with render.console(stderr=True).status("verifying the audit trail and blobs..."):
@@ -63,7 +62,7 @@ def verify(max_findings: int, anchor_file: pathlib.Path | None, as_json: bool) -
         else:
             report = run_verify(auditor, max_findings=max_findings, anchor=anchor)
     if as_json:
-        click.echo(render.dump_json(render.to_json_data(report)))
+        click.echo(render.dump_json(verify_data(report)))
     else:
         scope = f" of tenant {report.tenant!r}" if report.tenant else ""
         click.echo(
@@ -100,7 +99,7 @@ def _read_anchor_file(path: pathlib.Path) -> str:
         raise AnchorError(f"cannot read the anchor file {path}: {reason}") from None
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--output",
     "-o",
@@ -117,7 +116,10 @@ def _read_anchor_file(path: pathlib.Path) -> str:
     "certifies what was changed since.",
 )
 @store_options
-def anchor(output: pathlib.Path | None, previous_file: pathlib.Path | None) -> None:
+@pass_state
+def anchor(
+    state: CliState, output: pathlib.Path | None, previous_file: pathlib.Path | None
+) -> None:
     """Verify the store, then write its chain heads (every tenant's, with the set
     of tenants) as an anchor for `wfaudit verify --anchors`. Keep it where the
     store's operators cannot write: a later verify proves the trail up to these
@@ -126,7 +128,7 @@ def anchor(output: pathlib.Path | None, previous_file: pathlib.Path | None) -> N
     from .verify import verify as run_verify
 
     text = None if previous_file is None else _read_anchor_file(previous_file)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         previous = None if text is None else load_anchor(text, auditor, source=str(previous_file))
         report = run_verify(auditor, max_findings=1, anchor=previous)
         data = make_anchor(auditor, report).to_json(auditor)
@@ -158,22 +160,21 @@ def _write_private(path: pathlib.Path, text: str) -> None:
         raise AnchorError(f"cannot write the anchor file {path}: {error.strerror}") from None
 
 
-@cli.command()
+@click.command()
 @store_options
 @json_option
-def stats(as_json: bool) -> None:
+@pass_state
+def stats(state: CliState, as_json: bool) -> None:
     """Counts, bytes raw vs stored, compression and dedup ratios, spool depth."""
-    from .stats import stats_data
+    from .json_data import stats_data
 
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         data = stats_data(auditor)  # the web API's /api/v1/stats renders the same
         url = auditor.store.url
     if as_json:
         click.echo(render.dump_json({"store": url, **data}))
         return
-    click.echo(
-        f"store:         {url}" + (f" (tenant {_state().tenant})" if _state().tenant else "")
-    )
+    click.echo(f"store:         {url}" + (f" (tenant {state.tenant})" if state.tenant else ""))
     click.echo(f"snapshots:     {data['snapshots']:,}")
     for status, count in data["by_status"].items():
         click.echo(f"  {status + ':':12} {count:,}")
@@ -197,7 +198,7 @@ def stats(as_json: bool) -> None:
         click.echo(f"last sweep:    {data['retention_last_success'] or 'never'} (last successful)")
 
 
-@cli.command()
+@click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay at most N files.")
 @click.option(
     "--wait",
@@ -208,14 +209,15 @@ def stats(as_json: bool) -> None:
 )
 @store_options
 @json_option
-def drain(limit: int | None, wait: float, as_json: bool) -> None:
+@pass_state
+def drain(state: CliState, limit: int | None, wait: float, as_json: bool) -> None:
     """Replay the snapshots spooled while the store was unavailable; exit 1 if
     some remain or had to be set aside.
 
     Every spool of the data directory is replayed: the default one and each
     worker's of `wfaudit serve --workers N` (one that died left its files there).
     """
-    with _state().auditor(create=True) as auditor:  # the spool's audits may be the first
+    with state.auditor(create=True) as auditor:  # the spool's audits may be the first
         # Every spool of the data directory: the default one and those of the
         # workers of `wfaudit serve --workers N`.
         report = auditor.drain_spools(limit=limit, wait=wait)
@@ -253,15 +255,15 @@ def print_drain_report(report: DrainReport) -> None:
         click.echo(f"stopped: {report.error}")
 
 
-@cli.command()
+@click.command()
 @click.argument("destination", metavar="DEST", type=click.Path(dir_okay=False))
 @store_options
 @json_option
-def backup(destination: str, as_json: bool) -> None:
+@pass_state
+def backup(state: CliState, destination: str, as_json: bool) -> None:
     """Write a consistent copy of a live SQLite store to DEST (SQLite's online
     backup API). PostgreSQL stores are backed up with pg_dump (see
     docs/operations.md)."""
-    state = _state()
     if state.tenant:
         raise StoreError(
             "a backup copies the whole store; run it without --tenant (an operator's task)"
@@ -280,7 +282,7 @@ def backup(destination: str, as_json: bool) -> None:
         )
 
 
-@cli.command()
+@click.command()
 @click.option("--write", is_flag=True, help="Probe the store with a write transaction.")
 @click.option(
     "--live",
@@ -291,7 +293,8 @@ def backup(destination: str, as_json: bool) -> None:
 )
 @store_options
 @json_option
-def health(write: bool, liveness: bool, as_json: bool) -> None:
+@pass_state
+def health(state: CliState, write: bool, liveness: bool, as_json: bool) -> None:
     """Probe the store and the spool: status ok, degraded or down.
 
     Exit 1 when the store cannot be read (down, or degraded with the audits
@@ -299,7 +302,7 @@ def health(write: bool, liveness: bool, as_json: bool) -> None:
     """
     from .health import check
 
-    with _state().auditor(strict=False) as auditor:
+    with state.auditor(strict=False) as auditor:
         report = check(auditor, write=write)
     if as_json:
         click.echo(render.dump_json(render.to_json_data(report)))
@@ -320,3 +323,21 @@ def health(write: bool, liveness: bool, as_json: bool) -> None:
         )
     if not report.live or (not liveness and not report.ready):
         sys.exit(1)
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    verify,
+    anchor,
+    stats,
+    drain,
+    backup,
+    health,
+)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -74,6 +74,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.spool",
     "wfaudit.builtin.retry",
     "wfaudit.builtin.memory",
+    "wfaudit.builtin.commands",
 )
 """The engine's own behaviour, written as plugins."""
 

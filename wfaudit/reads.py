@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,8 +29,10 @@ from wfaudit_hookspecs import (
 )
 
 from . import codec, refs
-from .diff import SnapshotDiff, diff_snapshots
 from .outcomes import parse_status
+
+if TYPE_CHECKING:
+    from .diff import SnapshotDiff
 
 __all__ = ["Reads", "scope"]
 
@@ -140,6 +142,8 @@ class Reads:
         optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
         (and type) of the other endpoint.
         """
+        from .diff import diff_snapshots  # a trigger never diffs: loaded when used
+
         if isinstance(a, Snapshot) and isinstance(b, Snapshot):
             return diff_snapshots(a, b, self._diff_shapes())
         context = a if isinstance(a, Snapshot) else b if isinstance(b, Snapshot) else None

@@ -12,15 +12,17 @@ import sys
 
 import click
 
+from wfaudit_hookspecs import hookimpl
+
 from . import render
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, json_option, pass_state, store_options
 from .retrigger import MATCHING, NOT_FOUND, RestoreMapEntry, restore_map
 from .words import plural
 
 __all__ = ["restore_map_command"]
 
 
-@cli.command("restore-map")
+@click.command("restore-map")
 @click.argument("ref")
 @click.option(
     "--check",
@@ -30,7 +32,8 @@ __all__ = ["restore_map_command"]
 )
 @store_options
 @json_option
-def restore_map_command(ref: str, check: bool, as_json: bool) -> None:
+@pass_state
+def restore_map_command(state: CliState, ref: str, check: bool, as_json: bool) -> None:
     """List where each masked secret of snapshot REF will be restored from.
 
     REF is a snapshot id (or unique prefix), WORKFLOW_ID:TYPE, a tag or HEAD.
@@ -40,7 +43,6 @@ def restore_map_command(ref: str, check: bool, as_json: bool) -> None:
     values are never printed. A secret "will restore" only when the value found
     is the one the snapshot was taken with.
     """
-    state: CliState = click.get_current_context().find_root().obj
     with state.auditor() as auditor:
         snapshot = auditor.get(ref)
         entries = restore_map(auditor, snapshot)
@@ -94,3 +96,14 @@ def _verdict(entry: RestoreMapEntry) -> str:
     if entry.source.startswith(NOT_FOUND) or entry.source.startswith("no "):
         return "kept empty (blanked)"
     return f"restores ({entry.state})"
+
+
+COMMANDS: tuple[click.Command, ...] = (restore_map_command,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

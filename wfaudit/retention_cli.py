@@ -18,7 +18,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from wfaudit_hookspecs import HistoryQuery, InvalidRequest, utcnow
+from wfaudit_hookspecs import HistoryQuery, InvalidRequest, hookimpl, utcnow
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
@@ -29,7 +29,7 @@ from wfaudit_hookspecs.retention import (
 
 from . import render, tables
 from .auditor import Auditor
-from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
+from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
 from .history import parse_time
 from .retention import (
     Action,
@@ -48,11 +48,6 @@ __all__ = ["archive", "archived_listing", "hold", "restore", "retention"]
 _SHOWN_ACTIONS = (Action.DELETE, Action.ARCHIVE, Action.HOLD, Action.REFERENCED, Action.KEEP)
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
 def _time(value: Any) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
@@ -62,7 +57,7 @@ def _compact_time(text: str) -> str:
     return text[5:] if len(text) == 16 else text
 
 
-@cli.group()
+@click.group()
 def retention() -> None:
     """Plan and apply the retention policy (archive, then delete, what is due)."""
 
@@ -84,10 +79,13 @@ def retention() -> None:
 @store_options
 @json_option
 @format_option
-def plan(show_all: bool, limit: int, as_json: bool, output_format: str | None) -> None:
+@pass_state
+def plan(
+    state: CliState, show_all: bool, limit: int, as_json: bool, output_format: str | None
+) -> None:
     """Dry run: what a sweep now would archive, delete and keep, and why."""
     fmt = chosen_format(as_json, output_format)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor)
         as_of = utcnow()
         items = sweeper.plan(as_of=as_of)
@@ -185,9 +183,10 @@ def _plan_table(items: Iterator[PlanItem], as_of: Any, show_all: bool, limit: in
 @click.option("--no-orphans", is_flag=True, help="Skip the orphan cleanup after the sweep.")
 @store_options
 @json_option
-def apply(no_orphans: bool, as_json: bool) -> None:
+@pass_state
+def apply(state: CliState, no_orphans: bool, as_json: bool) -> None:
     """Archive, then delete, what the policy says is due; resumes an interrupted sweep."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor)
         if sys.stderr.isatty() and not as_json:
             with Progress(
@@ -286,9 +285,10 @@ def expiry_summary(report: ExpiryReport) -> str:
 )
 @store_options
 @json_option
-def expire(dry_run: bool, limit: int, as_json: bool) -> None:
+@pass_state
+def expire(state: CliState, dry_run: bool, limit: int, as_json: bool) -> None:
     """Delete the archive objects past their retention date (never under a legal hold)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor)
         report = sweeper.expire(dry_run=dry_run)
     if as_json:
@@ -338,7 +338,10 @@ def cycle_line(result: CycleResult) -> str:
 )
 @store_options
 @json_option
-def run_command(every: str | None, once: bool, cycles: int | None, as_json: bool) -> None:
+@pass_state
+def run_command(
+    state: CliState, every: str | None, once: bool, cycles: int | None, as_json: bool
+) -> None:
     """Sweep the store, expire the archive and clean up orphans: once, or on a schedule.
 
     Each cycle holds the store's sweep lock (a second runner skips its cycle and
@@ -361,7 +364,7 @@ def run_command(every: str | None, once: bool, cycles: int | None, as_json: bool
     def busy(error: SweepBusy, next_at: Any) -> None:
         click.echo(f"{error}: this cycle is skipped; next at {_time(next_at)} UTC", err=True)
 
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor)
         if period is None:
             try:
@@ -390,7 +393,9 @@ def run_command(every: str | None, once: bool, cycles: int | None, as_json: bool
 @click.option("--by", default=None, help="Who sets it.")
 @store_options
 @json_option
+@pass_state
 def keep_command(
+    state: CliState,
     snapshot_id: str,
     until: str | None,
     forever: bool,
@@ -402,7 +407,7 @@ def keep_command(
     """Set an archive's retention date by hand (reason manual), or give it back to the policy."""
     if sum((until is not None, forever, by_policy)) != 1:
         raise InvalidRequest("give one of --until TIME, --forever or --policy")
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         sweeper = Sweeper.for_auditor(auditor, archive=False)
         record = sweeper.keep_archive(
             snapshot_id,
@@ -421,7 +426,7 @@ def keep_command(
 # -- legal holds ---------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def hold() -> None:
     """Legal holds: while active, nothing they cover is deleted."""
 
@@ -465,7 +470,9 @@ def _hold_rows(holds: list[LegalHold]) -> Rows:
 @click.option("--by", default=None, help="Who places the hold.")
 @store_options
 @json_option
+@pass_state
 def hold_add(
+    state: CliState,
     snapshot_id: str | None,
     pipeline_id: str | None,
     selector: str | None,
@@ -486,7 +493,7 @@ def hold_add(
     if len(given) != 1:
         raise InvalidRequest("give exactly one of --snapshot, --pipeline or --selector")
     scope, target = given[0]
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         placed = Sweeper.for_auditor(auditor, archive=False).store.add_hold(
             scope=scope, target=target, tenant=auditor.settings.tenant, reason=reason, by=by
         )
@@ -502,9 +509,12 @@ def hold_add(
 @click.option("--by", default=None, help="Who releases it.")
 @store_options
 @json_option
-def hold_release(hold_id: str, reason: str | None, by: str | None, as_json: bool) -> None:
+@pass_state
+def hold_release(
+    state: CliState, hold_id: str, reason: str | None, by: str | None, as_json: bool
+) -> None:
     """Release a legal hold (what it covered may be deleted by the next sweep)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         released = Sweeper.for_auditor(auditor, archive=False).store.release_hold(
             hold_id, tenant=auditor.settings.tenant, reason=reason, by=by
         )
@@ -519,9 +529,10 @@ def hold_release(hold_id: str, reason: str | None, by: str | None, as_json: bool
 @store_options
 @json_option
 @format_option
-def hold_list(show_all: bool, as_json: bool, output_format: str | None) -> None:
+@pass_state
+def hold_list(state: CliState, show_all: bool, as_json: bool, output_format: str | None) -> None:
     """List the active legal holds (with --all, the released ones too)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         holds = Sweeper.for_auditor(auditor, archive=False).store.list_holds(
             tenant=auditor.settings.tenant, active=not show_all
         )
@@ -541,13 +552,14 @@ def hold_list(show_all: bool, as_json: bool, output_format: str | None) -> None:
 # -- archive and restore -----------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("snapshot_id")
 @store_options
 @json_option
-def archive(snapshot_id: str, as_json: bool) -> None:
+@pass_state
+def archive(state: CliState, snapshot_id: str, as_json: bool) -> None:
     """Archive one snapshot now (it stays in the store)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         record = Sweeper.for_auditor(auditor).archive_one(snapshot_id)
     if as_json:
         click.echo(render.dump_json(render.to_json_data(record)))
@@ -555,14 +567,15 @@ def archive(snapshot_id: str, as_json: bool) -> None:
         click.echo(f"{record.snapshot_id} archived to {record.archive_url} {record.object_key}")
 
 
-@cli.command()
+@click.command()
 @click.argument("snapshot_id")
 @click.option("--by", default=None, help="Who restores it (recorded in the audit trail).")
 @store_options
 @json_option
-def restore(snapshot_id: str, by: str | None, as_json: bool) -> None:
+@pass_state
+def restore(state: CliState, snapshot_id: str, by: str | None, as_json: bool) -> None:
     """Bring an archived snapshot back into the store (every hash verified)."""
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         result = Sweeper.for_auditor(auditor).restore(snapshot_id, by=by)
     if as_json:
         click.echo(render.dump_json(render.to_json_data(result)))
@@ -703,3 +716,19 @@ def archived_listing(
     tables.emit(archived_rows(records), fmt)
     if fmt == "table" and len(records) == query.limit:
         click.echo(f"more: wfaudit log --archived ... --before {records[-1].snapshot_id}")
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    retention,
+    hold,
+    archive,
+    restore,
+)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from wfaudit_hookspecs import InvalidRequest, SnapshotNotFound, Status
+from wfaudit_hookspecs import InvalidRequest, SnapshotNotFound, Status, hookimpl
 
 from . import render
 from .auditor import Auditor, Outcome
-from .cli import CliState, cli, json_option, store_options
+from .cli import CliState, json_option, pass_state, store_options
 from .retrigger import (
     BLANKED_AT_SOURCE,
     MATCHING,
@@ -37,12 +37,7 @@ from .retrigger import (
 __all__ = ["retrigger"]
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
-@cli.command()
+@click.command()
 @click.option("--workflow-id", default=None, help="The failed run to retrigger.")
 @click.option(
     "--pipeline",
@@ -97,7 +92,9 @@ def _state() -> CliState:
 )
 @store_options
 @json_option
+@pass_state
 def retrigger(
+    state: CliState,
     workflow_id: str | None,
     pipeline_id: str | None,
     workflow_type: str,
@@ -135,7 +132,7 @@ def retrigger(
     argv = parse_command(command) if command is not None else None
     if output is not None:
         _check_writable(output)
-    with _state().auditor() as auditor:
+    with state.auditor() as auditor:
         failed_id = workflow_id or _latest_failed(auditor, str(pipeline_id), workflow_type)
         if dry_run:
             plan = auditor.plan_retrigger(
@@ -312,3 +309,14 @@ def _report(
         if outcome.retry is not None:
             verdict = "retry" if outcome.retry.retry else "no retry"
             click.echo(f"retry policy: {verdict} ({outcome.retry.reason})")
+
+
+COMMANDS: tuple[click.Command, ...] = (retrigger,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -6,13 +6,14 @@ import pathlib
 
 import click
 
-from .cli import cli
+from wfaudit_hookspecs import hookimpl
+
 from .scaffold import KINDS
 
 __all__ = ["new_plugin"]
 
 
-@cli.command("new-plugin")
+@click.command("new-plugin")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("name")
 @click.option(
@@ -34,3 +35,14 @@ def new_plugin(kind: str, name: str, directory: pathlib.Path) -> None:
 
     target = write_skeleton(kind, name, directory)
     click.echo(f"wrote {target}: cd {target} && python -m pytest tests")
+
+
+COMMANDS: tuple[click.Command, ...] = (new_plugin,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -17,8 +17,10 @@ import sys
 
 import click
 
+from wfaudit_hookspecs import hookimpl
+
 from . import render, tables
-from .cli import CliState, chosen_format, cli, format_option, json_option, store_options
+from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
 from .ops_cli import print_drain_report
 from .spool import QuarantinedFile, Spool, SpoolError, spool_roots
 from .tables import Column, Rows
@@ -27,17 +29,12 @@ from .words import plural
 __all__ = ["spool"]
 
 
-def _state() -> CliState:
-    state: CliState = click.get_current_context().find_root().obj
-    return state
-
-
-def _spools() -> list[Spool]:
+def _spools(state: CliState) -> list[Spool]:
     """The spools of the store in ``--store``: the default one first, then each
     worker's that exists (no store is opened: the store may be down)."""
     from .settings import Settings
 
-    settings = Settings.load(store_url=_state().store_url)
+    settings = Settings.load(store_url=state.store_url)
     roots = spool_roots(settings.home / "spool")
     spools = [Spool(root, settings.store_url) for root in roots]
     return [spools[0], *(each for each in spools[1:] if each.directory.is_dir())]
@@ -58,10 +55,11 @@ def _item_data(item: QuarantinedFile) -> dict[str, object]:
 
 
 def _selected(
-    spools: list[Spool], names: tuple[str, ...], every: bool
+    state: CliState, names: tuple[str, ...], every: bool
 ) -> list[tuple[Spool, QuarantinedFile]]:
     """The quarantined files named (or every one), each with the spool it is in."""
-    tenant = _state().tenant
+    spools = _spools(state)
+    tenant = state.tenant
     if every == bool(names):
         raise click.UsageError("name the files (snapshot ids or file names) or give --all")
     if every:
@@ -79,7 +77,7 @@ def _selected(
     return found
 
 
-@cli.group()
+@click.group()
 def spool() -> None:
     """The spool: snapshots waiting for the store, and the files drain set aside."""
 
@@ -98,12 +96,13 @@ QUARANTINE_COLUMNS = (
 @store_options
 @json_option
 @format_option
-def list_files(as_json: bool, output_format: str | None) -> None:
+@pass_state
+def list_files(state: CliState, as_json: bool, output_format: str | None) -> None:
     """How many snapshots wait, and every quarantined file with its reason
     (--format tsv: the quarantined files only)."""
     fmt = chosen_format(as_json, output_format)
-    spools = _spools()
-    tenant = _state().tenant
+    spools = _spools(state)
+    tenant = state.tenant
     counts = [(each, each.depth(tenant), each.quarantined_files(tenant)) for each in spools]
     items = [item for _, _, found in counts for item in found]
     if fmt == "json":
@@ -151,10 +150,13 @@ def list_files(as_json: bool, output_format: str | None) -> None:
 )
 @store_options
 @json_option
-def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) -> None:
+@pass_state
+def retry(
+    state: CliState, names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool
+) -> None:
     """Put quarantined files back in the spool and drain it; exit 1 if any is set aside again."""
     moved: list[str] = []
-    for each, item in _selected(_spools(), names, every):
+    for each, item in _selected(state, names, every):
         try:
             each.requeue(item)
         except SpoolError as error:
@@ -162,7 +164,7 @@ def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) ->
         moved.append(item.name)
     report = None
     if moved and not no_drain:
-        with _state().auditor(strict=False) as auditor:
+        with state.auditor(strict=False) as auditor:
             report = auditor.drain_spools()
     if as_json:
         data: dict[str, object] = {"requeued": moved}
@@ -183,9 +185,10 @@ def retry(names: tuple[str, ...], every: bool, no_drain: bool, as_json: bool) ->
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @store_options
 @json_option
-def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> None:
+@pass_state
+def discard(state: CliState, names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> None:
     """Delete quarantined files for good (their snapshots never reach the store)."""
-    selected = _selected(_spools(), names, every)
+    selected = _selected(state, names, every)
     items = [item for _, item in selected]
     if items and not yes:
         click.confirm(
@@ -202,3 +205,14 @@ def discard(names: tuple[str, ...], every: bool, yes: bool, as_json: bool) -> No
     for item in items:
         click.echo(f"discarded {item.name} ({item.kind}: {item.reason})")
     click.echo(f"discarded {plural(len(items), 'file')}")
+
+
+COMMANDS: tuple[click.Command, ...] = (spool,)
+"""The commands this module adds to ``wfaudit``."""
+
+
+@hookimpl
+def wfaudit_register_commands(cli: click.Group) -> None:
+    """Add :data:`COMMANDS` to the ``wfaudit`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

@@ -107,6 +107,7 @@ if TYPE_CHECKING:
         SweepBusy,
     )
     from .shapes import DiffShape
+    from .util import LRU, fsync_directory, parse_key_value
 
 _LAZY: dict[str, str] = {
     "hookspecs": "hookspecs",
@@ -184,6 +185,7 @@ _LAZY: dict[str, str] = {
         ),
         "_markers",
     ),
+    **dict.fromkeys(("LRU", "fsync_directory", "parse_key_value"), "util"),
 }
 """Names imported on first use. The errors, canonical JSON and pointers are light
 and always here; the model (attrs classes), the protocols and the hook markers
@@ -209,6 +211,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "LRU",
     "PROJECT_NAME",
     "SCHEMA_VERSION",
     "STANDARD_WORKFLOW_TYPES",
@@ -292,12 +295,14 @@ __all__ = [
     "check_tag_name",
     "content_hash",
     "env_flag",
+    "fsync_directory",
     "hookimpl",
     "hookspec",
     "hookspecs",
     "normalize_identity",
     "normalize_workflow_type",
     "parse_bool",
+    "parse_key_value",
     "parse_pointer",
     "set_clock",
     "to_pointer",

@@ -18,6 +18,7 @@ import attrs
 
 from .errors import InvalidRequest, StoreError
 from .model import Blob
+from .util import parse_key_value
 
 __all__ = [
     "ArchiveFilter",
@@ -69,13 +70,13 @@ def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
     """
     pairs: dict[str, str] = {}
     for part in str(text).split(","):
-        key, sep, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key:
+        try:
+            key, value = parse_key_value(part, strip_value=True)
+        except InvalidRequest:
             raise InvalidRequest(
                 f"label selector {text!r}: {part.strip()!r} is not KEY=VALUE "
                 "(write key=value,key2=value2)"
-            )
+            ) from None
         if key in pairs:
             raise InvalidRequest(f"label selector {text!r} names {key!r} twice")
         pairs[key] = value

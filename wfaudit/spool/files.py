@@ -38,6 +38,7 @@ from wfaudit_hookspecs import (
     utcnow,
 )
 from wfaudit_hookspecs.converter import structure_record, unstructure
+from wfaudit_hookspecs.util import fsync_directory as _fsync_directory
 
 fcntl: Any
 try:  # POSIX: one drainer at a time across processes
@@ -606,17 +607,3 @@ def _make_durable_dirs(directory: Path, *, stop: Path) -> None:
             path.mkdir(mode=0o700)
         if path.parent != stop:
             _fsync_directory(path.parent)
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make renames and unlinks in ``path`` durable (skipped where not possible)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
-    finally:
-        os.close(fd)

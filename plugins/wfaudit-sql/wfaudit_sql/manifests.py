@@ -35,7 +35,6 @@ encoding; change neither without the other and a migration.
 
 from __future__ import annotations
 
-import collections
 import datetime as _dt
 import hashlib
 import json
@@ -48,6 +47,7 @@ from sqlalchemy import Select, exists, select
 
 from wfaudit_hookspecs import Manifest, StoreError
 from wfaudit_hookspecs.converter import get_converter
+from wfaudit_hookspecs.util import LRU
 
 from .schema import manifests, snapshots
 
@@ -172,11 +172,8 @@ class ManifestCache:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._parsed: collections.OrderedDict[str, Manifest] = collections.OrderedDict()
-        self._encoded: collections.OrderedDict[str, tuple[str, str, bytes]] = (
-            collections.OrderedDict()
-        )
-        self._lock = threading.Lock()
+        self._parsed: LRU[str, Manifest] = LRU(size)
+        self._encoded: LRU[str, tuple[str, str, bytes]] = LRU(size)
 
     def parsed(self, row: Any) -> Manifest:
         """The manifest of a :func:`record_query` row.
@@ -185,11 +182,9 @@ class ManifestCache:
             is not a manifest.
         """
         key = row["manifest_hash"]
-        with self._lock:
-            found = self._parsed.get(key)
-            if found is not None:
-                self._parsed.move_to_end(key)
-                return found
+        found = self._parsed.get(key)
+        if found is not None:
+            return found
         if key is None or row["manifest_data"] is None:
             raise StoreError(f"snapshot {row['id']}: its manifest is missing from the store")
         text = decode(row["manifest_codec"], row["manifest_data"])
@@ -199,24 +194,12 @@ class ManifestCache:
             value = get_converter().structure(json.loads(text), Manifest)
         except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
             raise StoreError(f"snapshot {row['id']}: its manifest is malformed") from None
-        with self._lock:
-            self._parsed[key] = value
-            while len(self._parsed) > self.size:
-                self._parsed.popitem(last=False)
+        self._parsed.put(key, value)
         return value
 
     def row(self, text: str, now: _dt.datetime) -> dict[str, Any]:
         """The ``manifests`` row of a manifest's canonical text (encoded once)."""
-        with self._lock:
-            found = self._encoded.get(text)
-            if found is not None:
-                self._encoded.move_to_end(text)
-        if found is None:
-            found = (manifest_hash(text), *encode(text))
-            with self._lock:
-                self._encoded[text] = found
-                while len(self._encoded) > self.size:
-                    self._encoded.popitem(last=False)
+        found = self._encoded.get_or_make(text, lambda: (manifest_hash(text), *encode(text)))
         key, codec, data = found
         return {
             "manifest_hash": key,
@@ -228,6 +211,5 @@ class ManifestCache:
 
     def clear(self) -> None:
         """Forget everything (after manifests were deleted, say)."""
-        with self._lock:
-            self._parsed.clear()
-            self._encoded.clear()
+        self._parsed.clear()
+        self._encoded.clear()

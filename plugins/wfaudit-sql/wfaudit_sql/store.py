@@ -56,6 +56,7 @@ from wfaudit_hookspecs import (
     check_json,
     utcnow,
 )
+from wfaudit_hookspecs.util import fsync_directory as _fsync_directory
 
 from . import migrate, tags, trail
 from .chain import (
@@ -1222,20 +1223,6 @@ def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
     finally:
         os.close(fd)
 

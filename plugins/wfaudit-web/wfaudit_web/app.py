@@ -30,7 +30,6 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -392,8 +391,10 @@ def api_diff(app: WebApp, request: Request) -> Any:
 
 
 def api_plugins(app: WebApp, request: Request) -> Any:
+    from wfaudit import plugins_data
+
     infos = app.scoped(request).plugin_manager.describe()
-    return {"plugins": [attrs.asdict(info) for info in infos]}
+    return {"plugins": plugins_data(infos)}
 
 
 def api_stats(app: WebApp, request: Request) -> Any:
@@ -406,20 +407,10 @@ def api_stats(app: WebApp, request: Request) -> Any:
 
 
 def api_verify(app: WebApp, request: Request) -> Any:
-    from wfaudit import verify_store
+    from wfaudit import verify_data, verify_store
 
-    report = verify_store(app.scoped(request), max_findings=100)
-    return {
-        "ok": report.ok,
-        "tenant": report.tenant,
-        "findings_total": report.findings_total,
-        "findings": [attrs.asdict(finding) for finding in report.findings],
-        "chains": report.chains,
-        "events": report.events,
-        "snapshots": report.snapshots,
-        "blobs": report.blobs,
-        "heads": [attrs.asdict(head) for head in report.heads],
-    }
+    # The same JSON as `wfaudit verify --json`.
+    return verify_data(verify_store(app.scoped(request), max_findings=100))
 
 
 # -- pages ---------------------------------------------------------------------
