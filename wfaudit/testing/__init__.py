@@ -6,7 +6,8 @@
   :class:`MaskerConformance`, :class:`RestorerConformance`,
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
-  :func:`find_secrets`.
+  :func:`find_secrets`, :class:`StoreOutage` (a store down and up again, on
+  SQLite or through a cut :class:`TcpProxy` on PostgreSQL).
 - The reference storage backend :class:`MemoryStore` (``memory://``, registered
   with the engine, so ``Auditor.from_url("memory://")`` works anywhere).
 
@@ -38,6 +39,8 @@ from .kit_plugins import (
 )
 from .kit_store import StoreConformance, make_record
 from .memory_keyring import MemoryKeyring
+from .network import TcpProxy
+from .outage import StoreOutage
 from .recorder import HookCall, HookRecorder
 from .scan import Finding, Secrets, find_secrets, secret_forms
 
@@ -57,6 +60,8 @@ __all__ = [
     "RestorerConformance",
     "Secrets",
     "StoreConformance",
+    "StoreOutage",
+    "TcpProxy",
     "assert_audited",
     "assert_differ_exactly",
     "assert_masked",
