@@ -103,7 +103,7 @@ def _ours(metafunc: pytest.Metafunc) -> bool:
     definitions = getattr(metafunc, "_arg2fixturedefs", {}).get("store_url")
     if not definitions:
         return False
-    return str(getattr(definitions[-1], "baseid", "")) == ""
+    return getattr(getattr(definitions[-1], "func", None), "__module__", None) == __name__
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
