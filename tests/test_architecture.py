@@ -169,11 +169,31 @@ ALLOWED: dict[str, list[str]] = {
     "engine-cycle": [
         "wfaudit/auditor.py:71",
         "wfaudit/auditor.py:72",
+        "wfaudit/cli.py:115",
+        "wfaudit/cli.py:116",
+        "wfaudit/cli.py:117",
+        "wfaudit/cli.py:118",
+        "wfaudit/cli.py:119",
+        "wfaudit/cli.py:120",
+        "wfaudit/cli.py:121",
+        "wfaudit/cli.py:122",
+        "wfaudit/cli.py:123",
         "wfaudit/history.py:50",
+        "wfaudit/history_cli.py:22",
+        "wfaudit/history_cli.py:125",
+        "wfaudit/import_cli.py:19",
+        "wfaudit/keys_cli.py:22",
         "wfaudit/loading.py:147",
+        "wfaudit/ops_cli.py:19",
         "wfaudit/render.py:28",
         "wfaudit/render.py:29",
+        "wfaudit/restore_map_cli.py:16",
+        "wfaudit/retention_cli.py:32",
         "wfaudit/retrigger.py:81",
+        "wfaudit/retrigger_cli.py:23",
+        "wfaudit/scaffold_cli.py:9",
+        "wfaudit/spool_cli.py:21",
+        "wfaudit/spool_cli.py:22",
         "wfaudit/tables.py:310",
         "wfaudit/yaml_loading.py:14",
     ],
@@ -285,6 +305,40 @@ def imports_of(root: Path, path: Path) -> Iterator[Import]:
                 and not first.value.startswith(".")
             ):
                 yield Import(file, node.lineno, first.value)
+
+
+def dynamic_imports(root: Path, path: Path, modules: set[str]) -> Iterator[Import]:
+    """Imports through a computed name, as far as the file names its candidates.
+
+    In a file calling ``import_module``/``__import__`` with a computed argument,
+    each string constant that is an engine module's dotted name, or (for
+    ``f"{__package__}.{name}"``) a sibling module's bare name, counts as an
+    import of that module at the constant's line: ``cli.py``'s
+    ``COMMAND_MODULES`` loads its ``*_cli`` modules this way.
+    """
+    file = path.relative_to(root).as_posix()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=file)
+    package = _package_of(root, path)
+    computed = relative = False
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        function = node.func
+        called = getattr(function, "attr", None) or getattr(function, "id", None)
+        first = node.args[0]
+        if called not in ("import_module", "__import__") or isinstance(first, ast.Constant):
+            continue
+        computed = True
+        if isinstance(first, ast.JoinedStr) and "__package__" in ast.unparse(first):
+            relative = True
+    if not computed:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if "." in node.value and node.value in modules:  # not the bare "wfaudit"
+                yield Import(file, node.lineno, node.value)
+            elif relative and package and f"{package}.{node.value}" in modules:
+                yield Import(file, node.lineno, f"{package}.{node.value}")
 
 
 def hook_uses(root: Path, path: Path) -> Iterator[tuple[int, str]]:
@@ -477,7 +531,7 @@ def cycle_violations(root: Path, engine_modules: set[str] | None = None) -> list
             continue
         source = module_name(root, path)
         assert source is not None
-        for item in imports_of(root, path):
+        for item in [*imports_of(root, path), *dynamic_imports(root, path, modules)]:
             for target in _targets(item, modules):
                 if target in modules and target != source:
                     graph[source].add(target)
@@ -690,6 +744,25 @@ def _found(root: Path) -> set[str]:
 )
 def test_the_checker_finds(tmp_path: Path, files: dict[str, str], expected: set[str]) -> None:
     assert _found(_tree(tmp_path, files)) == expected
+
+
+def test_the_checker_follows_imports_through_computed_names(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "wfaudit/cli.py": (
+                "import importlib\n"
+                "COMMANDS = {'log': 'history_cli', 'x': 'not_a_module'}\n"
+                "def load(name):\n"
+                "    importlib.import_module(f'{__package__}.{COMMANDS[name]}')\n"
+            ),
+            "wfaudit/history_cli.py": "from .cli import load\n",
+        },
+    )
+    assert {v.where for v in layering_violations(root) if v.rule == "engine-cycle"} == {
+        "wfaudit/cli.py:2",
+        "wfaudit/history_cli.py:1",
+    }
 
 
 def test_the_checker_names_the_cycle(tmp_path: Path) -> None:
