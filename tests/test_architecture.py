@@ -3,7 +3,9 @@
 An AST walk over every ``.py`` file of the contract, the engine and the plugins
 reads each ``import`` and ``from ... import`` statement wherever it stands (module
 level, inside a function, under ``if TYPE_CHECKING:``) and each
-``importlib.import_module("...")`` / ``__import__("...")`` with a literal name.
+``importlib.import_module("...")`` / ``__import__("...")`` with a literal name
+(for the cycle check, a computed name counts as every engine module the file
+names in a string constant: see :func:`dynamic_imports`).
 The rules (docs/design.md, "Layers"):
 
 ``contract``
