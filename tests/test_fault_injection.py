@@ -59,7 +59,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -76,6 +75,7 @@ from wfaudit.cli import cli
 from wfaudit.ids import new_id
 from wfaudit.loading import load_payload
 from wfaudit.spool import Spool
+from wfaudit.testing import StoreOutage
 from wfaudit_hookspecs import SnapshotRecord, WfauditError, canonical_json, content_hash
 from wfaudit_hookspecs.converter import unstructure
 from wfaudit_hookspecs.pointer import get_at, parse_pointer, set_at
@@ -103,45 +103,6 @@ SECRETS = [f"s3cr3t-{n:02d}-Zq8wX1vR" for n in range(8)]
 
 
 # -- the store going down and up ----------------------------------------------------------
-
-
-class Outage:
-    """Takes the store away from the workers and gives it back."""
-
-    def __init__(self, store_url: str, tcp_proxy: Callable[[str], Any]) -> None:
-        self.holder: sqlite3.Connection | None = None
-        self.proxy: Any = None
-        self.down = False
-        if store_url.startswith("sqlite"):
-            self.database = parse_store_url(store_url).url.database or ""
-            # Writers give up quickly (and spool) while another holds the lock.
-            self.worker_url = store_url + "?busy_timeout=50&retry_deadline=0.3"
-        else:
-            self.proxy = tcp_proxy(store_url)
-            separator = "&" if "?" in store_url else "?"
-            self.worker_url = (
-                self.proxy.url_for(store_url) + separator + "retry_deadline=0.5&connect_timeout=3"
-            )
-
-    def begin(self) -> None:
-        if self.down:
-            return
-        self.down = True
-        if self.proxy is not None:
-            self.proxy.cut()
-            return
-        holder = sqlite3.connect(self.database, isolation_level=None, timeout=DEADLINE)
-        holder.execute("BEGIN EXCLUSIVE")
-        self.holder = holder
-
-    def end(self) -> None:
-        self.down = False
-        if self.proxy is not None:
-            self.proxy.restore()
-        elif self.holder is not None:
-            self.holder.execute("COMMIT")
-            self.holder.close()
-            self.holder = None
 
 
 # -- the jobs ------------------------------------------------------------------------------
@@ -472,8 +433,14 @@ def test_fault_injection(
     env.pop("WFAUDIT_STORE_URL", None)
     monkeypatch.setenv("WFAUDIT_HOME", str(home))
     monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", PLUGINS)
-    outage = Outage(store_url, tcp_proxy)
-    url = outage.worker_url
+    # Writers give up quickly (and spool) while the store is away.
+    outage = StoreOutage(
+        store_url,
+        tcp_proxy,
+        client_options="retry_deadline=0.5&connect_timeout=3",
+        lock_wait=DEADLINE,
+    )
+    url = outage.url
     problems: list[str] = []
     """Broken guarantees, collected so that one run reports all of them."""
 
@@ -536,14 +503,14 @@ def test_fault_injection(
 def run_schedule(
     rng: random.Random,
     workers: list[Worker],
-    outage: Outage,
+    outage: StoreOutage,
     spool: Spool,
     anchors: Path,
     env: dict[str, str],
     problems: list[str],
 ) -> None:
     """The rounds of the stream: store up or down, gates opened, seeded kills."""
-    url = outage.worker_url
+    url = outage.url
     per_round = [-(-len(w.jobs) // len(ROUNDS)) for w in workers]
     kill_plan = {
         (round_no, worker.index): rng.randint(0, per_round[worker.index] - 1)

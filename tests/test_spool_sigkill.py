@@ -16,7 +16,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from wfaudit.spool import Spool
+from wfaudit.testing import StoreOutage
 from wfaudit_sql.urls import parse_store_url
 
 CHILD = textwrap.dedent(
@@ -64,43 +64,14 @@ def wfaudit(*args: str, url: str, env: dict[str, str]) -> subprocess.CompletedPr
     )
 
 
-class Outage:
-    """Makes the store unavailable to the child and gives it back."""
-
-    def __init__(self, store_url: str, tcp_proxy: Any) -> None:
-        self.holder: sqlite3.Connection | None = None
-        self.proxy = None
-        if store_url.startswith("sqlite"):
-            self.database = parse_store_url(store_url).url.database or ""
-            self.child_url = store_url + "?busy_timeout=50&retry_deadline=0.3"
-        else:
-            self.proxy = tcp_proxy(store_url)
-            self.child_url = self.proxy.url_for(store_url)
-
-    def begin(self) -> None:
-        if self.proxy is not None:
-            self.proxy.cut()
-        else:
-            self.holder = sqlite3.connect(self.database, isolation_level=None)
-            self.holder.execute("BEGIN EXCLUSIVE")
-
-    def end(self) -> None:
-        if self.proxy is not None:
-            self.proxy.restore()
-        elif self.holder is not None:
-            self.holder.execute("COMMIT")
-            self.holder.close()
-            self.holder = None
-
-
 @pytest.mark.parametrize("phase", ["store", "spool"])
 def test_sigkill_mid_stream(store_url: str, tmp_path: Path, tcp_proxy: Any, phase: str) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "WFAUDIT_HOME": str(home), "WFAUDIT_LOAD_PLUGINS": "sql"}
     env.pop("WFAUDIT_STORE_URL", None)
-    outage = Outage(store_url, tcp_proxy)
+    outage = StoreOutage(store_url, tcp_proxy)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, outage.child_url],
+        [sys.executable, "-c", CHILD, outage.url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,13 +118,13 @@ def test_sigkill_mid_stream(store_url: str, tmp_path: Path, tcp_proxy: Any, phas
     }
 
     # After the restart: the store verifies, and the spool drains to the exact count.
-    verified = wfaudit("verify", "--json", url=outage.child_url, env=env)
+    verified = wfaudit("verify", "--json", url=outage.url, env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     engine = create_engine(parse_store_url(store_url).url)
     try:
         with engine.connect() as connection:
             before = connection.execute(text("SELECT count(*) FROM snapshots")).scalar_one()
-        drained = wfaudit("drain", "--json", url=outage.child_url, env=env)
+        drained = wfaudit("drain", "--json", url=outage.url, env=env)
         assert drained.returncode == 0, drained.stdout + drained.stderr
         report = json.loads(drained.stdout)
         assert report["replayed"] + report["already_stored"] == len(spool_files)
@@ -168,5 +139,5 @@ def test_sigkill_mid_stream(store_url: str, tmp_path: Path, tcp_proxy: Any, phas
     assert set(acknowledged) <= set(stored)  # nothing acknowledged is lost
     assert len(stored) - len(acknowledged) in (0, 1)  # at most the audit in flight
     assert stored == list(range(len(stored)))
-    again = wfaudit("verify", url=outage.child_url, env=env)
+    again = wfaudit("verify", url=outage.url, env=env)
     assert again.returncode == 0, again.stdout + again.stderr

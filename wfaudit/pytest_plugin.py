@@ -9,12 +9,32 @@ PostgreSQL URL gets a fresh schema per test, dropped afterwards.
 
 Marker: ``@pytest.mark.wfaudit_plugins(plugin, ...)`` registers plugins in the
 test's ``wfaudit_auditor``.
+
+For a plugin's own test suite (the repository's plugins use these):
+
+* ``store_url``: a fresh, empty store URL per test, once per backend named by
+  ``--wfaudit-backends`` (default ``sqlite,postgresql``); the marker
+  ``@pytest.mark.wfaudit_backends("sqlite")`` narrows a test to some. SQLite is
+  a file in ``tmp_path``; PostgreSQL a new schema of the test database
+  (``WFAUDIT_TEST_PG_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``),
+  dropped afterwards. When PostgreSQL cannot be reached its tests are skipped,
+  or fail when ``WFAUDIT_REQUIRE_POSTGRES=1``. A ``store_url`` fixture of your
+  own (in a conftest) replaces this one and is not parametrized.
+* ``tcp_proxy``: ``tcp_proxy(url)`` makes a :class:`~wfaudit.testing.TcpProxy`
+  to a PostgreSQL store's server, to cut and restore the link; with
+  :class:`~wfaudit.testing.StoreOutage` a store goes down and up on either backend.
+* the ini option ``wfaudit_isolate_env = true``: every test gets its own
+  ``WFAUDIT_HOME`` and none of ``WFAUDIT_STORE_URL``, ``WFAUDIT_ALLOW_UNMASKED``,
+  ``WFAUDIT_DB_AUTO_UPGRADE`` and ``WFAUDIT_AGENT`` from the environment (off by
+  default: a suite may mean to use them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import pathlib
 import secrets
 import urllib.parse
@@ -27,6 +47,7 @@ if TYPE_CHECKING:
     from wfaudit.auditor import Auditor
     from wfaudit.testing.clock import Clock
     from wfaudit.testing.memory_keyring import MemoryKeyring
+    from wfaudit.testing.network import TcpProxy
     from wfaudit.testing.recorder import HookRecorder
 
 from wfaudit.testing.kit_plugins import kit_auditor  # noqa: F401  (a fixture of the kits)
@@ -46,6 +67,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "wfaudit_store", "store URL for the wfaudit fixtures (see --wfaudit-store)", default=""
     )
+    group.addoption(
+        "--wfaudit-backends",
+        default=",".join(BACKENDS),
+        help="comma-separated store backends the store_url fixture runs on (default: %(default)s)",
+    )
+    parser.addini(
+        "wfaudit_isolate_env",
+        "give every test its own WFAUDIT_HOME and no wfaudit settings from the environment",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +85,167 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "wfaudit_plugins(*plugins): register these plugins in the test's wfaudit_auditor",
     )
+    config.addinivalue_line(
+        "markers",
+        "wfaudit_backends(*names): run a store_url test only on these backends",
+    )
+
+
+# -- store_url: every test on every backend ---------------------------------------------
+
+BACKENDS = ("sqlite", "postgresql")
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+_ISOLATED_ENV = (
+    "WFAUDIT_STORE_URL",
+    "WFAUDIT_ALLOW_UNMASKED",
+    "WFAUDIT_DB_AUTO_UPGRADE",
+    "WFAUDIT_AGENT",  # opt-in: a suite's wfaudit commands never start a local agent
+)
+
+
+def _ours(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test's ``store_url`` is this plugin's (not a conftest's own)."""
+    definitions = getattr(metafunc, "_arg2fixturedefs", {}).get("store_url")
+    if not definitions:
+        return False
+    return getattr(getattr(definitions[-1], "func", None), "__module__", None) == __name__
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_url" not in metafunc.fixturenames or not _ours(metafunc):
+        return
+    option = str(metafunc.config.getoption("--wfaudit-backends"))
+    backends = [name.strip() for name in option.split(",") if name.strip()]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(
+            f"--wfaudit-backends: unknown backend(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(BACKENDS)}"
+        )
+    marker = metafunc.definition.get_closest_marker("wfaudit_backends")
+    if marker is not None:
+        backends = [name for name in backends if name in marker.args]
+    if not backends:
+        # Keep the test visible as skipped rather than silently dropping it.
+        metafunc.parametrize(
+            "store_url",
+            [pytest.param("none", marks=pytest.mark.skip(reason="backend not selected"))],
+            ids=["no-backend"],
+            indirect=True,
+        )
+        return
+    metafunc.parametrize("store_url", backends, ids=backends, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _wfaudit_isolated_env(request: pytest.FixtureRequest) -> None:
+    """With ``wfaudit_isolate_env = true``: no test reads or writes the
+    developer's wfaudit home or settings."""
+    if not request.config.getini("wfaudit_isolate_env"):
+        return
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    monkeypatch.setenv("WFAUDIT_HOME", str(factory.mktemp("wfaudit-home")))
+    for name in _ISOLATED_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[str]:
+    """The URL of a fresh, empty store on the backend of the test's parameter
+    (``--wfaudit-backends``, the ``wfaudit_backends`` marker)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    yield from _postgresql_schema()
+
+
+def pg_base_url() -> str:
+    """The PostgreSQL URL tests create their schemas in (always with psycopg 3)."""
+    url = os.environ.get("WFAUDIT_TEST_PG_URL", DEFAULT_PG_URL)
+    for alias in ("postgresql://", "postgres://"):
+        if url.startswith(alias):
+            return "postgresql+psycopg://" + url.removeprefix(alias)
+    return url
+
+
+@functools.cache
+def _postgresql_problem() -> str | None:
+    """Why PostgreSQL cannot be used (checked once per session), or None."""
+    try:
+        from sqlalchemy import create_engine, text
+    except ImportError:  # pragma: no cover - the sql plugin's dependencies are missing
+        return "SQLAlchemy is not installed"
+    engine = create_engine(pg_base_url(), connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return first_line[0] if first_line else type(error).__name__
+    finally:
+        engine.dispose()
+    return None
+
+
+def _postgresql_schema() -> Iterator[str]:
+    problem = _postgresql_problem()
+    if problem is not None:
+        message = f"PostgreSQL unreachable at {_hide_password(pg_base_url())}: {problem}"
+        if os.environ.get("WFAUDIT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " (WFAUDIT_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"wfa_{secrets.token_hex(6)}"
+    admin = create_engine(
+        pg_base_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        base = pg_base_url()
+        separator = "&" if "?" in base else "?"
+        options = urllib.parse.quote(f"-csearch_path={schema}", safe="")
+        yield f"{base}{separator}options={options}"
+    finally:
+        with admin.connect() as connection:
+            # A store a test left open must not hang the session on the drop.
+            connection.execute(text("SET lock_timeout = '10s'"))
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable WFAUDIT_TEST_PG_URL)"
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[str], TcpProxy]]:
+    """Make a :class:`~wfaudit.testing.TcpProxy` to the server of a PostgreSQL
+    store URL; every proxy made is cut at the end of the test."""
+    from sqlalchemy.engine import make_url
+
+    from wfaudit.testing.network import TcpProxy
+
+    made: list[TcpProxy] = []
+
+    def make(store_url: str) -> TcpProxy:
+        url = make_url(store_url)
+        proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.cut()
 
 
 # -- the store -------------------------------------------------------------------------

@@ -10,7 +10,8 @@
   :class:`MaskerConformance`, :class:`RestorerConformance`,
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
-  :func:`find_secrets`.
+  :func:`find_secrets`, :class:`StoreOutage` (a store down and up again, on
+  SQLite or through a cut :class:`TcpProxy` on PostgreSQL).
 - The reference storage backend :class:`MemoryStore` (``memory://``, registered
   with the engine, so ``Auditor.from_url("memory://")`` works anywhere), and
   :class:`MemoryArchive`, an archive store in memory.
@@ -52,6 +53,8 @@ from .kit_retention import StoreRetentionConformance, kit_archive_record
 from .kit_store import StoreConformance, make_record
 from .memory_archive import MemoryArchive
 from .memory_keyring import MemoryKeyring
+from .network import TcpProxy
+from .outage import StoreOutage
 from .recorder import HookCall, HookRecorder
 from .scan import Finding, Secrets, find_secrets, secret_forms
 
@@ -76,8 +79,10 @@ __all__ = [
     "StoreConformance",
     "StoreHistoryConformance",
     "StoreMaintenanceConformance",
+    "StoreOutage",
     "StoreRetentionConformance",
     "StoreSchemaConformance",
+    "TcpProxy",
     "assert_audited",
     "assert_differ_exactly",
     "assert_masked",

@@ -81,7 +81,9 @@ def served(tmp_path: pathlib.Path) -> Iterator[tuple[dict[str, str], str]]:
     }
     env.pop("WFAUDIT_STORE_URL", None)
     done = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + "\n".join(lines[:-1]) + "\nenv -0"],
+        # A NUL first: what the block prints (wfaudit db upgrade's line) must not
+        # run into the first variable `env -0` prints.
+        ["bash", "-c", "set -euo pipefail\n" + "\n".join(lines[:-1]) + "\nprintf '\\0'\nenv -0"],
         env=env,
         capture_output=True,
         timeout=300,

@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from wfaudit.spool import Spool, spool_roots, worker_spool_root
+from wfaudit.testing import StoreOutage
 from wfaudit_sql.urls import parse_store_url
 
 from .conftest import PLUGINS
@@ -324,43 +324,12 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 # -- the store down during a load ---------------------------------------------------------
 
 
-class Outage:
-    """Takes the store away from the server and gives it back: PostgreSQL through
-    a TCP proxy that is cut (the shared server itself is never touched), SQLite by
-    a connection holding an exclusive lock past the store's busy timeout."""
-
-    def __init__(self, store_url: str, tcp_proxy: Any) -> None:
-        self.holder: sqlite3.Connection | None = None
-        self.proxy = None
-        if store_url.startswith("sqlite"):
-            self.database = parse_store_url(store_url).url.database or ""
-            self.server_url = store_url + "?busy_timeout=50&retry_deadline=0.3"
-        else:
-            self.proxy = tcp_proxy(store_url)
-            self.server_url = self.proxy.url_for(store_url)
-
-    def begin(self) -> None:
-        if self.proxy is not None:
-            self.proxy.cut()
-        else:
-            self.holder = sqlite3.connect(self.database, isolation_level=None)
-            self.holder.execute("BEGIN EXCLUSIVE")
-
-    def end(self) -> None:
-        if self.proxy is not None:
-            self.proxy.restore()
-        elif self.holder is not None:
-            self.holder.execute("COMMIT")
-            self.holder.close()
-            self.holder = None
-
-
 def test_with_the_store_down_answers_turn_202_and_the_drain_catches_up(
     store: tuple[str, Path, dict[str, str]], tmp_path: Path, tcp_proxy: Any
 ) -> None:
     store_url, home, env = store
-    outage = Outage(store_url, tcp_proxy)
-    server = Server({**env, "WFAUDIT_STORE_URL": outage.server_url}, tmp_path / "serve.log")
+    outage = StoreOutage(store_url, tcp_proxy)
+    server = Server({**env, "WFAUDIT_STORE_URL": outage.url}, tmp_path / "serve.log")
     server.start()
     load = Load(server.url)
     load.start()
@@ -380,12 +349,10 @@ def test_with_the_store_down_answers_turn_202_and_the_drain_catches_up(
         # directory empties and the store holds every acknowledged run.
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if spooled(home, outage.server_url) == 0 and len(stored(store_url)[0]) == len(
-                load.acked
-            ):
+            if spooled(home, outage.url) == 0 and len(stored(store_url)[0]) == len(load.acked):
                 break
             time.sleep(0.5)
-        assert spooled(home, outage.server_url) == 0, "the server did not drain its spools"
+        assert spooled(home, outage.url) == 0, "the server did not drain its spools"
     finally:
         load.stop.set()
         outage.end()
@@ -483,10 +450,10 @@ def spool_while_locked(store_url: str, root: Path, runs: list[str]) -> None:
     """Audit ``runs`` into the spool at ``root`` (a worker's), the store being locked."""
     from wfaudit import Auditor
 
-    outage = Outage(store_url, None)
+    outage = StoreOutage(store_url)
     outage.begin()
     try:
-        with Auditor.from_url(outage.server_url, spool_root=root) as auditor:
+        with Auditor.from_url(outage.url, spool_root=root) as auditor:
             for run in runs:
                 result = auditor.audit_trigger(**{**payload(run), "workflow_id": run})
                 assert result.spooled, result
@@ -501,7 +468,7 @@ def locked_store(
     store_url, home, env = store
     for name in ("WFAUDIT_HOME", "WFAUDIT_LOAD_PLUGINS"):
         monkeypatch.setenv(name, env[name])
-    url = Outage(store_url, None).server_url
+    url = StoreOutage(store_url).url
     return url, home, {**env, "WFAUDIT_STORE_URL": url}
 
 
