@@ -218,6 +218,16 @@ def document(suite: dict[str, Any]) -> str:
     ]
     present = [b for b in suite["benchmarks"].values() if "results" in b]
     failed = {name: b for name, b in suite["benchmarks"].items() if "error" in b}
+    headlines = [
+        (target["headline"], target["met"])
+        for bench in present
+        for target in bench["targets"]
+        if target.get("headline")
+    ]
+    if headlines:
+        lines += ["## Headline", ""]
+        lines += [f"- {text}: **{'met' if met else 'not met'}**" for text, met in headlines]
+        lines.append("")
     lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for bench in present:
         for target in bench["targets"]:
