@@ -78,10 +78,14 @@ def test_identical_manifests_are_stored_once(
     rotated, blob = make_snapshot(config={"run": 99}, manifest=manifest("rotated"))
     store.save(rotated, blob)
 
-    assert scalar(sql, "SELECT count(*) FROM manifests") == 2
-    assert scalar(sql, "SELECT count(DISTINCT manifest_hash) FROM snapshots") == 2
+    # The rotated fingerprint is a patch in its row against the pipeline's base
+    # (revision 0010): still one manifest row.
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
     key = manifest_hash(text_of(manifest("a")))
-    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=key) == 7
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=key) == 8
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
+    patch = scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=rotated.id)
+    assert len(bytes(patch)) < 100
     with sql.connect() as connection:
         codec, data, size = connection.execute(
             text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"), {"k": key}
@@ -98,6 +102,41 @@ def test_identical_manifests_are_stored_once(
     with SqlStore(store_url) as again:
         assert again.get_record_by_id(saved[3].id) == saved[3]
         assert again.check_trail().findings == ()
+
+
+def test_a_patched_manifest_is_sealed_and_read_back(
+    store: SqlStore, store_url: str, make_snapshot: Any, sql: Engine
+) -> None:
+    base, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(base, blob)
+    runs = []
+    for n in range(2, 6):
+        record, blob = make_snapshot(config={"n": n}, manifest=manifest(f"rotated-{n}"))
+        store.save(record, blob)
+        runs.append(record)
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
+    # A fresh process (nothing cached) reads every run's own manifest, and finds
+    # the pipeline's base for its next audit in the store.
+    with SqlStore(store_url) as fresh:
+        for record in runs:
+            assert fresh.get_record_by_id(record.id) == record
+        later, blob = make_snapshot(config={"n": 9}, manifest=manifest("rotated-9"))
+        fresh.save(later, blob)
+        assert fresh.check_trail().findings == ()
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
+    # A patch changed behind the store's back: the row's seal no longer holds.
+    with sql.begin() as connection:
+        connection.execute(
+            text("UPDATE snapshots SET manifest_patch = :p WHERE id = :id"),
+            {
+                "p": bytes(
+                    scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=runs[1].id)
+                ),
+                "id": runs[0].id,
+            },
+        )
+    found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
+    assert ("modified", "snapshots", runs[0].id) in found
 
 
 def test_a_small_manifest_is_stored_as_json(
@@ -117,7 +156,9 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
 ) -> None:
     first, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
     store.save(first, blob)
-    second, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    # Another pipeline: its own base manifest row (in one pipeline, b would be a
+    # patch against a, revision 0010).
+    second, blob = make_snapshot(config={"n": 2}, pipeline_id="p2", manifest=manifest("b"))
     store.save(second, blob)
     assert store.check_trail().findings == ()
     key_a, key_b = (manifest_hash(text_of(manifest(s))) for s in "ab")
@@ -157,7 +198,7 @@ def test_orphans_are_the_manifests_no_snapshot_names(
 ) -> None:
     kept, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
     store.save(kept, blob)
-    gone, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    gone, blob = make_snapshot(config={"n": 2}, pipeline_id="p2", manifest=manifest("b"))
     store.save(gone, blob)
     with sql.begin() as connection:
         connection.execute(text("DELETE FROM events WHERE subject = :id"), {"id": gone.id})
@@ -247,3 +288,59 @@ def test_manifest_key_is_the_hash_of_the_sealed_text(
     same = attrs.evolve(record, id="01OTHER", workflow_id="other")
     store.save(same, blob)
     assert store.get_record_by_id("01OTHER") == same
+
+
+def _indexes(connection: Connection, table: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
+
+
+def test_migration_0010_carries_a_0009_store_forward(
+    store_url: str, sql: Engine, make_snapshot: Any
+) -> None:
+    """A store in the 0009 shape (every run's manifest a whole row, the two
+    dropped indexes there) goes up to 0010: nothing rewritten, every record and
+    seal as before, and the next audit of a pipeline patches against its base."""
+    records = []
+    with SqlStore(store_url) as store:
+        for n in range(8):
+            record, blob = make_snapshot(
+                config={"n": n}, pipeline_id=f"p{n % 2}", manifest=manifest(f"rotated-{n}")
+            )
+            store.save(record, blob)
+            records.append(record)
+        assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 6
+
+    with sql.begin() as connection:
+        alembic(connection, "downgrade", "0009_archive_expiry")
+    with sql.connect() as connection:
+        assert "manifest_patch" not in _columns(connection, "snapshots")
+        assert {"ix_snapshots_pipeline_history", "ix_snapshots_latest_failed"} <= _indexes(
+            connection, "snapshots"
+        )
+        # The 0009 shape: each run names a whole manifest, the text its audit sealed.
+        named = dict(connection.execute(text("SELECT id, manifest_hash FROM snapshots")).all())
+    assert named == {r.id: manifest_hash(text_of(r.manifest)) for r in records}
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 8
+
+    with sql.begin() as connection:
+        alembic(connection, "upgrade", HEAD_REVISION)
+    with sql.connect() as connection:
+        assert "manifest_patch" in _columns(connection, "snapshots")
+        indexes = _indexes(connection, "snapshots")
+        assert not {"ix_snapshots_pipeline_history", "ix_snapshots_latest_failed"} & indexes
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 0
+    with SqlStore(store_url) as store:
+        assert store.current_revision() == HEAD_REVISION
+        for record in records:
+            assert store.get_record_by_id(record.id) == record
+        check = store.check_trail()
+        assert check.findings == () and check.snapshots == 8
+        # The next run of p0 is a patch against p0's newest manifest, now its base.
+        later, blob = make_snapshot(config={"n": 99}, pipeline_id="p0", manifest=manifest("x"))
+        store.save(later, blob)
+        assert store.get_record_by_id(later.id) == later
+        assert store.check_trail().findings == ()
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 8

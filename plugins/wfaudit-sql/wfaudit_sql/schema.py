@@ -168,6 +168,10 @@ snapshots = Table(
         ForeignKey("manifests.manifest_hash"),
         nullable=True,
     ),
+    # What the run's manifest changes against the base manifest_hash names (0010;
+    # wfaudit_sql.manifests): a zstd frame with the base as its dictionary. NULL:
+    # the base is the run's manifest.
+    Column("manifest_patch", LargeBinary, nullable=True),
     Column("status", String(32), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("config_size", BigInteger, nullable=False, server_default="0"),
@@ -178,15 +182,9 @@ snapshots = Table(
     # The identity of a workflow run. Columns in this order (not tenant first) so
     # the same index also serves lookups across all tenants (tenant=None).
     UniqueConstraint("workflow_id", "workflow_type", "tenant"),
-    Index("ix_snapshots_pipeline_history", "tenant", "pipeline_id", "created_on"),
-    Index(
-        "ix_snapshots_latest_failed",
-        "tenant",
-        "pipeline_id",
-        "workflow_type",
-        "status",
-        "created_on",
-    ),
+    # (0010 dropped ix_snapshots_pipeline_history and ix_snapshots_latest_failed:
+    # ix_snapshots_pipeline_created and ix_snapshots_failed serve their queries;
+    # docs/design.md, "What a snapshot costs on disk", justifies every index kept.)
     Index("ix_snapshots_created_on", "created_on"),
     Index("ix_snapshots_content_hash", "content_hash"),
     # Whether a manifest is still named (retention's orphan cleanup, the foreign key).
