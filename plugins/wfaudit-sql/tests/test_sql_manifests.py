@@ -344,3 +344,25 @@ def test_migration_0010_carries_a_0009_store_forward(
         assert store.check_trail().findings == ()
     assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
     assert scalar(sql, "SELECT count(*) FROM manifests") == 8
+
+
+def test_a_patched_run_is_archived_and_restored_whole(
+    store: SqlStore, make_snapshot: Any, sql: Engine
+) -> None:
+    base, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(base, blob)
+    run, blob = make_snapshot(config={"n": 2}, manifest=manifest("rotated"))
+    store.save(run, blob)
+    assert scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=run.id) is not None
+
+    exported = store.export_snapshot(run.id)
+    # The archive carries the run's whole manifest text (what the seal covers), no patch.
+    assert "manifest_patch" not in exported.row and "manifest_hash" not in exported.row
+    assert exported.row["manifest"] == json.loads(text_of(manifest("rotated")))
+    with sql.begin() as connection:
+        connection.execute(text("DELETE FROM snapshots WHERE id = :i"), {"i": run.id})
+    assert store.restore_snapshot(
+        exported.row, exported.blob, record_digest=exported.record_digest, by="ops"
+    )
+    assert store.get_record_by_id(run.id) == run
+    assert store.check_trail().findings == ()
