@@ -574,12 +574,12 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
     """Bytes on disk per snapshot and audit latency as a SQLite store grows.
 
     A loader fills the store between the sizes through the real store API
-    (``SqlStore.save``: the snapshot row, its blob, its manifest, the
+    (``SqlStore.save``: the snapshot row, its blob, its manifest and patch, the
     ``snapshot.audited`` event and the chain head, each save its own transaction,
     with ``synchronous=off``); it skips masking, canonical JSON and compression:
-    each loaded blob is :data:`GROWTH_BLOB` bytes of random data under its own
-    content hash (the stream's mean delta size, but no delta base), and every
-    loaded snapshot has its pipeline's manifest. At each size, :data:`GROWTH_TIMED`
+    a loaded snapshot is a copy of one of 20 audited records with a new id,
+    workflow id and blob, :data:`GROWTH_BLOB` bytes of random data under its own
+    content hash (the stream's mean delta size, but no delta base). At each size, :data:`GROWTH_TIMED`
     real audits of the generated stream (masking, deltas, durable commits) are
     timed, and the file is measured after a WAL checkpoint (no VACUUM: the store
     only grew, so it has no free pages to reclaim; ``freelist_count`` is reported).
@@ -706,7 +706,11 @@ def growth_markdown(growth: dict[str, Any]) -> str:
         f"JSON or compression: each loaded blob is {growth['loader_blob_bytes']} random bytes, "
         "no delta base), and at each size "
         f"{growth['timed']} real audits of the generated stream are timed (durable commits). "
-        "Bytes on disk: the file after a WAL checkpoint, divided by the snapshots in it.",
+        "Bytes on disk: the file after a WAL checkpoint, divided by the snapshots in it "
+        "(lower than the stream's above: a loaded snapshot is a copy of one of 20 audited "
+        "records, manifest and patch included, with a new id, workflow id and blob, so there "
+        "are no keyframes, and the empty tables' pages are spread over more snapshots). "
+        + growth.get("note", ""),
         "",
         "| snapshots | bytes on disk / snapshot | audit median / p99 |",
         "|---:|---:|---:|",
