@@ -635,7 +635,10 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
                 batch = min(GROWTH_BATCH, size - GROWTH_TIMED - stored)
                 with loader._writer.begin() as connection:
                     # Every save of the batch runs in this one transaction.
-                    loader._run = lambda work, **_options: work(connection)  # type: ignore[method-assign]
+                    def in_batch(work: Any, _c: Any = connection, **_options: Any) -> Any:
+                        return work(_c)
+
+                    loader._run = in_batch  # type: ignore[method-assign]
                     try:
                         for _ in range(batch):
                             template = pool[stored % len(pool)]

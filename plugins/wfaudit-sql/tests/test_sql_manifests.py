@@ -28,6 +28,7 @@ from wfaudit_sql import SqlStore
 from wfaudit_sql.manifests import decode, manifest_hash, orphans
 from wfaudit_sql.migrate import HEAD_REVISION, MIGRATIONS_DIR
 from wfaudit_sql.records import dump_json
+from wfaudit_sql.schema import digest_bytes, digest_text
 
 
 def manifest(seed: str = "a", *, path: str = "/dockerPassword") -> Manifest:
@@ -82,13 +83,17 @@ def test_identical_manifests_are_stored_once(
     # (revision 0010): still one manifest row.
     assert scalar(sql, "SELECT count(*) FROM manifests") == 1
     key = manifest_hash(text_of(manifest("a")))
-    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=key) == 8
+    assert (
+        scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=digest_bytes(key))
+        == 8
+    )
     assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
     patch = scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=rotated.id)
     assert len(bytes(patch)) < 100
     with sql.connect() as connection:
         codec, data, size = connection.execute(
-            text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"), {"k": key}
+            text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"),
+            {"k": digest_bytes(key)},
         ).one()
     # Stored compressed, smaller than the text, and decoding to exactly that text.
     assert codec == "zstd" and len(data) < size == len(text_of(manifest("a")))
@@ -168,7 +173,7 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         connection.execute(
             text("UPDATE manifests SET codec = 'json', data = :d WHERE manifest_hash = :k"),
-            {"d": forged, "k": key_a},
+            {"d": forged, "k": digest_bytes(key_a)},
         )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert found == {("modified", "manifests", key_a), ("modified", "snapshots", first.id)}
@@ -177,7 +182,7 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         connection.execute(
             text("UPDATE snapshots SET manifest_hash = :b WHERE id = :id"),
-            {"b": key_b, "id": first.id},
+            {"b": digest_bytes(key_b), "id": first.id},
         )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert ("modified", "snapshots", first.id) in found
@@ -186,7 +191,9 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         if store.backend == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-        connection.execute(text("DELETE FROM manifests WHERE manifest_hash = :b"), {"b": key_b})
+        connection.execute(
+            text("DELETE FROM manifests WHERE manifest_hash = :b"), {"b": digest_bytes(key_b)}
+        )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert ("deleted", "manifests", key_b) in found
     with SqlStore(store_url) as fresh, pytest.raises(StoreError, match="manifest is missing"):
@@ -284,7 +291,7 @@ def test_manifest_key_is_the_hash_of_the_sealed_text(
     sealed = text_of(record.manifest)
     assert canonical_json(json.loads(sealed)).decode() == sealed
     stored = scalar(sql, "SELECT manifest_hash FROM snapshots WHERE id = :id", id=record.id)
-    assert stored == content_hash(sealed.encode())
+    assert digest_text(stored) == content_hash(sealed.encode())
     same = attrs.evolve(record, id="01OTHER", workflow_id="other")
     store.save(same, blob)
     assert store.get_record_by_id("01OTHER") == same
