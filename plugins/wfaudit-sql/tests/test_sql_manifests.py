@@ -303,6 +303,37 @@ def _indexes(connection: Connection, table: str) -> set[str]:
     return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
 
 
+_DIGEST_COLUMNS = (
+    ("blobs", "content_hash"),
+    ("manifests", "manifest_hash"),
+    ("snapshots", "content_hash"),
+    ("snapshots", "manifest_hash"),
+    ("events", "prev_hash"),
+    ("events", "hash"),
+    ("chain_heads", "hash"),
+)
+
+
+def _lengths(sql: Engine, table: str, column: str) -> set[int]:
+    """The stored lengths of a column's values (characters of text, bytes of binary)."""
+    query = f"SELECT DISTINCT length({column}) FROM {table}"  # noqa: S608 (fixed names)
+    with sql.connect() as connection:
+        return {int(n) for (n,) in connection.execute(text(query))}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a" * 64, "0" * 64, "A" * 64, "abc", "", "x" * 32, "é" * 16, "f" * 63, "g" * 64],
+)
+def test_digest_keys_round_trip(key: str) -> None:
+    """A SHA-256 in lowercase hex is stored as 32 bytes; any other key as its text,
+    never 32 bytes long; each reads back as written."""
+    stored = digest_bytes(key)
+    assert digest_text(stored) == key
+    is_digest = len(key) == 64 and key == key.lower() and all(c in "0123456789abcdef" for c in key)
+    assert (len(stored) == 32) is is_digest
+
+
 def test_migration_0010_carries_a_0009_store_forward(
     store_url: str, sql: Engine, make_snapshot: Any
 ) -> None:
@@ -330,6 +361,22 @@ def test_migration_0010_carries_a_0009_store_forward(
         named = dict(connection.execute(text("SELECT id, manifest_hash FROM snapshots")).all())
     assert named == {r.id: manifest_hash(text_of(r.manifest)) for r in records}
     assert scalar(sql, "SELECT count(*) FROM manifests") == 8
+    # 0009 kept digest keys as 64 hex characters.
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {64}, (table, column)
+
+    with sql.begin() as connection:
+        alembic(connection, "upgrade", HEAD_REVISION)
+    # 0010 stores each as its 32 bytes, the same digest.
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {32}, (table, column)
+    with sql.connect() as connection:
+        stored = dict(connection.execute(text("SELECT id, manifest_hash FROM snapshots")).all())
+    assert {k: digest_text(v) for k, v in stored.items()} == named
+    with sql.begin() as connection:
+        alembic(connection, "downgrade", "0009_archive_expiry")
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {64}, (table, column)
 
     with sql.begin() as connection:
         alembic(connection, "upgrade", HEAD_REVISION)
