@@ -721,7 +721,8 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
 def growth_markdown(growth: dict[str, Any]) -> str:
     lines = [
         "**Growth** (SQLite, bench_storage.py `growth`): a loader fills one store through "
-        "`SqlStore.save` (rows, blob, manifest, audited event, chain; no masking, canonical "
+        f"`SqlStore.save`, {GROWTH_BATCH:,} saves to a transaction with synchronous=off (the "
+        "loaded rows are not fsynced) (rows, blob, manifest, audited event, chain; no masking, canonical "
         f"JSON or compression: each loaded blob is {growth['loader_blob_bytes']} random bytes, "
         "no delta base), and at each size "
         f"{growth['timed']} real audits of the generated stream are timed (durable commits). "
