@@ -521,9 +521,9 @@ def markdown(results: dict[str, Any]) -> str:
             + " | ".join(f"{c['median_ms']:.2f} / {c['p99_ms']:.2f} ms" for c in cells)
             + " |"
         )
-    growth = results.get("growth")
-    if growth:
-        lines += ["", growth_markdown(growth)]
+    for key in ("growth", "growth_postgresql"):
+        if results.get(key):
+            lines += ["", growth_markdown(results[key])]
     return "\n".join(lines)
 
 
@@ -563,6 +563,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 GROWTH_SIZES = (10_000, 100_000, 1_000_000)
 GROWTH_TIMED = 200
 """Real audits timed at each size of the growth curve."""
@@ -572,8 +573,14 @@ GROWTH_BATCH = 1_000
 """Loader saves per transaction (the loader's connection also runs with synchronous=off)."""
 
 
-def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None) -> dict[str, Any]:
-    """Bytes on disk per snapshot and audit latency as a SQLite store grows.
+def growth(
+    sizes: Iterable[int] = GROWTH_SIZES,
+    out: pathlib.Path | None = None,
+    backend: str = "sqlite",
+) -> dict[str, Any]:
+    """Bytes on disk per snapshot and audit latency as a store grows (SQLite, or
+    PostgreSQL in a scratch database: ``pg_total_relation_size`` of every table,
+    the loader's batches committed with ``synchronous_commit = off``).
 
     A loader fills the store between the sizes through the real store API
     (``SqlStore.save``: the snapshot row, its blob, its manifest and patch, the
@@ -601,14 +608,25 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
     home = os.environ.get("WFAUDIT_HOME")
     os.environ["WFAUDIT_HOME"] = str(tmp / "home")
     database = tmp / "growth.sqlite3"
+    store_url, loader_url = f"sqlite:///{database}", f"sqlite:///{database}?synchronous=off"
+    scratch = None
+    if backend == "postgresql":
+        import psycopg
+
+        scratch = f"wfaudit_bench_growth_{os.getpid()}"
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+            admin.execute(f'CREATE DATABASE "{scratch}"')
+        store_url = loader_url = f"{PG_URL.rpartition('/')[0]}/{scratch}"
     results: dict[str, Any] = {
+        "backend": backend,
         "loader_blob_bytes": GROWTH_BLOB,
         "timed": GROWTH_TIMED,
         "points": [],
     }
     try:
-        auditor = Auditor.from_url(f"sqlite:///{database}", strict=True)
-        loader = SqlStore(f"sqlite:///{database}?synchronous=off")
+        auditor = Auditor.from_url(store_url, strict=True)
+        loader = SqlStore(loader_url)
         triggers = iter(stream_triggers(20, 1_000_000))
         templates: dict[str, Any] = {}
         pool: list[Any] = []
@@ -635,6 +653,9 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
                 batch = min(GROWTH_BATCH, size - GROWTH_TIMED - stored)
                 with loader._writer.begin() as connection:
                     # Every save of the batch runs in this one transaction.
+                    if backend == "postgresql":
+                        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
                     def in_batch(work: Any, _c: Any = connection, **_options: Any) -> Any:
                         return work(_c)
 
@@ -681,25 +702,41 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
                 )
                 times.append(time.perf_counter() - start)
                 stored += 1
-            connection = sqlite3.connect(database)
-            try:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                pages, free, page_size = (
-                    connection.execute(f"PRAGMA {name}").fetchone()[0]
-                    for name in ("page_count", "freelist_count", "page_size")
-                )
-                count = connection.execute("SELECT count(*) FROM snapshots").fetchone()[0]
-            finally:
-                connection.close()
-            size_on_disk = database.stat().st_size
+            if scratch is None:
+                connection = sqlite3.connect(database)
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    pages, free, page_size = (
+                        connection.execute(f"PRAGMA {name}").fetchone()[0]
+                        for name in ("page_count", "freelist_count", "page_size")
+                    )
+                    count = connection.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+                finally:
+                    connection.close()
+                size_on_disk = database.stat().st_size
+                pages_of: dict[str, int] = {
+                    "free_pages": int(free),
+                    "page_size": int(page_size),
+                    "pages": int(pages),
+                }
+            else:
+                import psycopg
+
+                with psycopg.connect(store_url, autocommit=True) as pg:
+                    count = pg.execute("SELECT count(*) FROM snapshots").fetchone()[0]  # type: ignore[index]
+                    size_on_disk = int(
+                        pg.execute(  # type: ignore[index]
+                            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                            "WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
+                        ).fetchone()[0]
+                    )
+                pages_of = {}
             results["points"].append(
                 {
                     "snapshots": int(count),
                     "bytes_on_disk": size_on_disk,
                     "bytes_per_snapshot": round(size_on_disk / count, 1),
-                    "free_pages": int(free),
-                    "page_size": int(page_size),
-                    "pages": int(pages),
+                    **pages_of,
                     "audit": ms(times),
                     "loaded": loaded,
                     "load_seconds": round(load_seconds, 1),
@@ -716,17 +753,24 @@ def growth(sizes: Iterable[int] = GROWTH_SIZES, out: pathlib.Path | None = None)
         else:
             os.environ["WFAUDIT_HOME"] = home
         shutil.rmtree(tmp, ignore_errors=True)
+        if scratch is not None:
+            import psycopg
+
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 def growth_markdown(growth: dict[str, Any]) -> str:
     lines = [
-        "**Growth** (SQLite, bench_storage.py `growth`): a loader fills one store through "
-        f"`SqlStore.save`, {GROWTH_BATCH:,} saves to a transaction with synchronous=off (the "
-        "loaded rows are not fsynced) (rows, blob, manifest, audited event, chain; no masking, canonical "
+        f"**Growth** ({_BACKEND_NAMES[growth.get('backend', 'sqlite')]}, bench_storage.py "
+        "`growth`): a loader fills one store through "
+        f"`SqlStore.save`, {GROWTH_BATCH:,} saves to a transaction with synchronous=off "
+        "(synchronous_commit=off on PostgreSQL: the loaded rows are not fsynced) (rows, blob, manifest, audited event, chain; no masking, canonical "
         f"JSON or compression: each loaded blob is {growth['loader_blob_bytes']} random bytes, "
         "no delta base), and at each size "
         f"{growth['timed']} real audits of the generated stream are timed (durable commits). "
-        "Bytes on disk: the file after a WAL checkpoint, divided by the snapshots in it "
+        "Bytes on disk: the file after a WAL checkpoint (PostgreSQL: pg_total_relation_size "
+        "of every table), divided by the snapshots in it "
         "(lower than the stream's above: a loaded snapshot is a copy of one of 20 audited "
         "records, manifest and patch included, with a new id, workflow id and blob, so there "
         "are no keyframes, and the empty tables' pages are spread over more snapshots). "
@@ -753,12 +797,13 @@ def main() -> None:
         metavar="SIZES",
         help="only the growth curve, at these comma-separated sizes (e.g. 10000,100000)",
     )
+    parser.add_argument("--growth-backend", default="sqlite", choices=("sqlite", "postgresql"))
     parser.add_argument("--out", type=pathlib.Path, help="--growth: write results here as it goes")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args()
     if args.growth:
         sizes = [int(size) for size in args.growth.split(",")]
-        found = growth(sizes, args.out)
+        found = growth(sizes, args.out, args.growth_backend)
         sys.stdout.write(json.dumps(found, indent=2) + "\n\n" + growth_markdown(found) + "\n")
         return
     backends = args.backends.split(",")
