@@ -651,12 +651,12 @@ def growth(
                     stored += 1
                     continue
                 batch = min(GROWTH_BATCH, size - GROWTH_TIMED - stored)
-                with loader._writer.begin() as connection:
+                with loader._writer.begin() as batch_connection:
                     # Every save of the batch runs in this one transaction.
                     if backend == "postgresql":
-                        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                        batch_connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
-                    def in_batch(work: Any, _c: Any = connection, **_options: Any) -> Any:
+                    def in_batch(work: Any, _c: Any = batch_connection, **_options: Any) -> Any:
                         return work(_c)
 
                     loader._run = in_batch  # type: ignore[method-assign]
