@@ -22,6 +22,7 @@ import hashlib
 import sqlite3
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import zstandard
@@ -40,14 +41,18 @@ class Baseline:
     dedup: bool
     key: Callable[[bytes], str] = attrs.field(default=lambda data: hashlib.sha256(data).hexdigest())
 
-    def create(self, connection: sqlite3.Connection) -> None:
+    def create(self, connection: Any) -> None:
+        """Create the baseline's table (``connection``: sqlite3 or psycopg)."""
         table = self.table
+        binary = "BYTEA" if _is_postgresql(connection) else "BLOB"
         connection.execute(f"DROP TABLE IF EXISTS {table}")
         if self.dedup:
-            connection.execute(f"CREATE TABLE {table} (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+            connection.execute(
+                f"CREATE TABLE {table} (id TEXT PRIMARY KEY, body {binary} NOT NULL)"
+            )
         else:
             connection.execute(
-                f"CREATE TABLE {table} (run INTEGER PRIMARY KEY, body BLOB NOT NULL)"
+                f"CREATE TABLE {table} (run INTEGER PRIMARY KEY, body {binary} NOT NULL)"
             )
         connection.commit()
 
@@ -55,28 +60,33 @@ class Baseline:
     def table(self) -> str:
         return "bench_" + self.name.replace("-", "_").replace(" ", "_")
 
-    def store(
-        self, connection: sqlite3.Connection, run: int, canonical: bytes, *, commit: bool = True
-    ) -> None:
+    def store(self, connection: Any, run: int, canonical: bytes, *, commit: bool = True) -> None:
         body = self.encode(canonical)
+        mark = "%s" if _is_postgresql(connection) else "?"
         if self.dedup:
             connection.execute(
-                f"INSERT OR IGNORE INTO {self.table} (id, body) VALUES (?, ?)",  # noqa: S608
+                f"INSERT INTO {self.table} (id, body) VALUES ({mark}, {mark}) "  # noqa: S608
+                "ON CONFLICT DO NOTHING",
                 (self.key(canonical), body),
             )
         else:
             connection.execute(
-                f"INSERT INTO {self.table} (run, body) VALUES (?, ?)",  # noqa: S608
+                f"INSERT INTO {self.table} (run, body) VALUES ({mark}, {mark})",  # noqa: S608
                 (run, body),
             )
         if commit:
             connection.commit()
 
-    def stored_bytes(self, connection: sqlite3.Connection) -> int:
+    def stored_bytes(self, connection: Any) -> int:
+        """The bodies' bytes (not what the table takes on disk: see bench_storage)."""
         row = connection.execute(
             f"SELECT coalesce(sum(length(body)), 0) FROM {self.table}"  # noqa: S608
         ).fetchone()
         return int(row[0])
+
+
+def _is_postgresql(connection: Any) -> bool:
+    return not isinstance(connection, sqlite3.Connection)
 
 
 BASELINES = (

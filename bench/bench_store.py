@@ -245,7 +245,9 @@ def bulk_load(url: str, snapshots: int) -> dict[str, Any]:
     from wfaudit_sql import SqlStore
     from wfaudit_sql.manifests import ManifestCache
     from wfaudit_sql.records import dump_json
-    from wfaudit_sql.schema import blobs, manifests
+
+    # Digest keys as the store keeps them (32 bytes since revision 0010).
+    from wfaudit_sql.schema import blobs, digest_bytes, manifests
     from wfaudit_sql.urls import parse_store_url
 
     SqlStore(url).close()  # the schema
@@ -267,11 +269,15 @@ def bulk_load(url: str, snapshots: int) -> dict[str, Any]:
             "status_reason, config_size, created_on, created_by, updated_on, updated_by"
         )
         if backend == "postgresql":
-            connection.execute(text("CREATE TEMP TABLE bench_hashes (i int, h text, m text)"))
+            connection.execute(text("CREATE TEMP TABLE bench_hashes (i int, h bytea, m bytea)"))
             connection.execute(
                 text("INSERT INTO bench_hashes VALUES (:i, :h, :m)"),
                 [
-                    {"i": i, "h": row["content_hash"], "m": m["manifest_hash"]}
+                    {
+                        "i": i,
+                        "h": digest_bytes(row["content_hash"]),
+                        "m": digest_bytes(m["manifest_hash"]),
+                    }
                     for i, (row, m) in enumerate(zip(hashes, manifest_rows, strict=True))
                 ],
             )
@@ -292,12 +298,16 @@ def bulk_load(url: str, snapshots: int) -> dict[str, Any]:
         else:
             connection.exec_driver_sql("PRAGMA cache_size = -262144")
             connection.execute(
-                text("CREATE TEMP TABLE bench_hashes (i INTEGER PRIMARY KEY, h TEXT, m TEXT)")
+                text("CREATE TEMP TABLE bench_hashes (i INTEGER PRIMARY KEY, h BLOB, m BLOB)")
             )
             connection.execute(
                 text("INSERT INTO bench_hashes VALUES (:i, :h, :m)"),
                 [
-                    {"i": i, "h": row["content_hash"], "m": m["manifest_hash"]}
+                    {
+                        "i": i,
+                        "h": digest_bytes(row["content_hash"]),
+                        "m": digest_bytes(m["manifest_hash"]),
+                    }
                     for i, (row, m) in enumerate(zip(hashes, manifest_rows, strict=True))
                 ],
             )

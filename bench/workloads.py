@@ -37,11 +37,19 @@ def _load(path: pathlib.Path) -> Any:
 
 
 def corpus_files() -> list[tuple[str, Any]]:
-    """Every file of the corpus but the history, parsed: ``(relative name, data)``."""
+    """Every file of the corpus but the history, parsed: ``(relative name, data)``.
+
+    A file wfaudit refuses to load (a YAML mapping with a duplicate key, say) is
+    left out: it could not be audited either."""
+    from wfaudit_hookspecs import WfauditError
+
     files = []
     for folder in ("argo-workflows", "tekton", "github-actions"):
         for path in sorted((CORPUS / folder).rglob("*.y*ml")):
-            files.append((str(path.relative_to(CORPUS)), _load(path)))
+            try:
+                files.append((str(path.relative_to(CORPUS)), _load(path)))
+            except WfauditError:
+                continue
     return files
 
 
@@ -95,15 +103,23 @@ def _real_change(request: dict[str, Any], rng: random.Random) -> None:
 
 
 def generated_stream(
-    pipelines: int = 1000, triggers: int = 100, seed: int = 20261122
+    pipelines: int = 1000,
+    triggers: int = 100,
+    seed: int = 20261122,
+    *,
+    rotate_password: bool = False,
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """Yield ``(pipeline, trigger, request)``, trigger by trigger across pipelines.
+
+    With ``rotate_password`` every trigger carries a new registry password (drawn
+    from a generator of its own, so the rest of the stream is the same either way).
 
     Triggers are interleaved (every pipeline's first trigger, then every
     pipeline's second, ...) as they would arrive at a busy orchestrator. The
     yielded request is the generator's own: copy it before changing it.
     """
     rng = random.Random(seed)
+    rotation = random.Random(seed + 1)
     sized = [
         (len(json.dumps(data)), data) for _name, data in corpus_files() if isinstance(data, dict)
     ]
@@ -116,6 +132,8 @@ def generated_stream(
             run = trigger * pipelines + pipeline
             details = request["ciProjectDetails"][0]
             details["commitHash"] = f"{rng.getrandbits(160):040x}"
+            if rotate_password:
+                request["dockerPassword"] = f"gen-docker-pw-{rotation.getrandbits(64):016x}"
             details["commitTime"] = (start + dt.timedelta(minutes=run)).isoformat()
             request["workflowId"] = run
             request["workflowNamePrefix"] = f"{run}-ci-{pipeline}"

@@ -42,6 +42,7 @@ from wfaudit.verify import Anchor, AnchorError, load_anchor, make_anchor, verify
 from wfaudit_hookspecs import StoreError
 from wfaudit_hookspecs.retention import HoldScope
 from wfaudit_sql.chain import event_form, event_hash
+from wfaudit_sql.schema import digest_bytes, digest_text
 from wfaudit_sql.urls import parse_store_url
 
 
@@ -114,7 +115,7 @@ def rehash(c: Connection, tenant: str, start: int = 1) -> None:
     prev = (
         "0" * 64
         if start == 1
-        else str(
+        else digest_text(
             one(
                 c,
                 "SELECT hash FROM events WHERE tenant = :t AND chain_seq = :s",
@@ -143,12 +144,12 @@ def rehash(c: Connection, tenant: str, start: int = 1) -> None:
         digest = event_hash(prev, form)
         c.execute(
             text("UPDATE events SET prev_hash = :p, hash = :h, key_id = NULL WHERE id = :i"),
-            {"p": prev, "h": digest, "i": row["id"]},
+            {"p": digest_bytes(prev), "h": digest_bytes(digest), "i": row["id"]},
         )
         prev, last = digest, int(row["chain_seq"])
     c.execute(
         text("UPDATE chain_heads SET seq = :s, hash = :h WHERE tenant = :t"),
-        {"s": last, "h": prev, "t": tenant},
+        {"s": last, "h": digest_bytes(prev), "t": tenant},
     )
 
 
@@ -195,11 +196,12 @@ def chain_heads_insert(c: Connection, ids: dict[str, str]) -> None:
 
 
 def chain_heads_update(c: Connection, ids: dict[str, str]) -> None:
-    c.execute(text("UPDATE chain_heads SET hash = :h"), {"h": "0" * 64})
+    c.execute(text("UPDATE chain_heads SET hash = :h"), {"h": digest_bytes("0" * 64)})
 
 
-def _blob_of(c: Connection, ids: dict[str, str], n: str) -> str:
-    return str(one(c, "SELECT content_hash FROM snapshots WHERE id = :i", i=ids[n]))
+def _blob_of(c: Connection, ids: dict[str, str], n: str) -> Any:
+    # The stored key as it is (32 bytes since 0010), for the statements below.
+    return one(c, "SELECT content_hash FROM snapshots WHERE id = :i", i=ids[n])
 
 
 def blobs_delete(c: Connection, ids: dict[str, str]) -> None:
@@ -209,7 +211,9 @@ def blobs_delete(c: Connection, ids: dict[str, str]) -> None:
 
 
 def blobs_insert(c: Connection, ids: dict[str, str]) -> None:
-    _copy_row(c, "blobs", "content_hash", _blob_of(c, ids, "6"), {"content_hash": "f" * 64})
+    _copy_row(
+        c, "blobs", "content_hash", _blob_of(c, ids, "6"), {"content_hash": digest_bytes("f" * 64)}
+    )
 
 
 def blobs_update(c: Connection, ids: dict[str, str]) -> None:
@@ -219,8 +223,8 @@ def blobs_update(c: Connection, ids: dict[str, str]) -> None:
     )
 
 
-def _manifest_of(c: Connection, ids: dict[str, str], n: str) -> str:
-    return str(one(c, "SELECT manifest_hash FROM snapshots WHERE id = :i", i=ids[n]))
+def _manifest_of(c: Connection, ids: dict[str, str], n: str) -> Any:
+    return one(c, "SELECT manifest_hash FROM snapshots WHERE id = :i", i=ids[n])
 
 
 def manifests_delete(c: Connection, ids: dict[str, str]) -> None:
@@ -233,7 +237,11 @@ def manifests_delete(c: Connection, ids: dict[str, str]) -> None:
 
 def manifests_insert(c: Connection, ids: dict[str, str]) -> None:
     _copy_row(
-        c, "manifests", "manifest_hash", _manifest_of(c, ids, "6"), {"manifest_hash": "e" * 64}
+        c,
+        "manifests",
+        "manifest_hash",
+        _manifest_of(c, ids, "6"),
+        {"manifest_hash": digest_bytes("e" * 64)},
     )
 
 
@@ -319,9 +327,7 @@ def truncate_tail(c: Connection, ids: dict[str, str]) -> None:
     """The last event cut off and the head row moved back to the one before."""
     last = int(one(c, "SELECT seq FROM chain_heads WHERE tenant = ''"))
     c.execute(text("DELETE FROM events WHERE tenant = '' AND chain_seq = :s"), {"s": last})
-    previous = str(
-        one(c, "SELECT hash FROM events WHERE tenant = '' AND chain_seq = :s", s=last - 1)
-    )
+    previous = one(c, "SELECT hash FROM events WHERE tenant = '' AND chain_seq = :s", s=last - 1)
     c.execute(
         text("UPDATE chain_heads SET seq = :s, hash = :h WHERE tenant = ''"),
         {"s": last - 1, "h": previous},
@@ -332,9 +338,7 @@ def truncate_tail_with_a_fact(c: Connection, ids: dict[str, str]) -> None:
     """The tail cut off down to the tagging: the tag row no longer has its event."""
     cut = int(one(c, "SELECT chain_seq FROM events WHERE kind = 'snapshot.tagged'"))
     c.execute(text("DELETE FROM events WHERE tenant = '' AND chain_seq >= :s"), {"s": cut})
-    previous = str(
-        one(c, "SELECT hash FROM events WHERE tenant = '' AND chain_seq = :s", s=cut - 1)
-    )
+    previous = one(c, "SELECT hash FROM events WHERE tenant = '' AND chain_seq = :s", s=cut - 1)
     c.execute(
         text("UPDATE chain_heads SET seq = :s, hash = :h WHERE tenant = ''"),
         {"s": cut - 1, "h": previous},

@@ -26,6 +26,7 @@ from wfaudit import Auditor, codec
 from wfaudit.cli import cli
 from wfaudit.verify import VerifyReport, verify
 from wfaudit_hookspecs import canonical_json
+from wfaudit_sql.schema import digest_bytes, digest_text
 from wfaudit_sql.urls import parse_store_url
 
 
@@ -147,26 +148,26 @@ def insert_event(c: Connection) -> str:
             "subject": last.subject,
             "at": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
             "prev": last.hash,
-            "hash": "f" * 64,
+            "hash": digest_bytes("f" * 64),
         },
     )
     return "-#11"
 
 
 def change_blob_bytes(c: Connection) -> str:
-    digest = str(one(c, "SELECT content_hash FROM snapshots WHERE workflow_id = '1'"))
+    digest = digest_text(one(c, "SELECT content_hash FROM snapshots WHERE workflow_id = '1'"))
     _, forged = codec.compress(
         canonical_json({"step": 1, "password": "forged-value-xyz", "shared": 1})
     )
     c.execute(
         text("UPDATE blobs SET data = :data, stored_size = :size WHERE content_hash = :h"),
-        {"data": forged, "size": len(forged), "h": digest},
+        {"data": forged, "size": len(forged), "h": digest_bytes(digest)},
     )
     return digest
 
 
 def rewrite_head(c: Connection) -> str:
-    c.execute(text("UPDATE chain_heads SET hash = :h"), {"h": "0" * 64})
+    c.execute(text("UPDATE chain_heads SET hash = :h"), {"h": digest_bytes("0" * 64)})
     return "-"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from wfaudit_hookspecs import (
@@ -29,6 +29,7 @@ from wfaudit_hookspecs import (
 from wfaudit_sql import SqlStore
 from wfaudit_sql.chain import GENESIS, event_form, event_hash, record_digest
 from wfaudit_sql.migrate import HEAD_REVISION, MIGRATIONS_DIR
+from wfaudit_sql.schema import chain_heads, events
 
 
 def at(minute: int) -> dt.datetime:
@@ -38,8 +39,9 @@ def at(minute: int) -> dt.datetime:
 def chain(sql: Engine, tenant: str = "") -> list[Any]:
     with sql.connect() as connection:
         return list(
+            # The table's columns, so the digests read back as hex (revision 0010).
             connection.execute(
-                text("SELECT * FROM events WHERE tenant = :t ORDER BY chain_seq"), {"t": tenant}
+                select(events).where(events.c.tenant == tenant).order_by(events.c.chain_seq)
             )
         )
 
@@ -82,7 +84,7 @@ def test_every_recorded_write_extends_the_chain(
         assert row.hash == event_hash(previous, form)
         previous = row.hash
     with sql.connect() as connection:
-        head = connection.execute(text("SELECT seq, hash FROM chain_heads")).one()
+        head = connection.execute(select(chain_heads.c.seq, chain_heads.c.hash)).one()
     assert (head.seq, head.hash) == (4, previous)
 
     check = store.check_trail()

@@ -28,6 +28,7 @@ from wfaudit_sql import SqlStore
 from wfaudit_sql.manifests import decode, manifest_hash, orphans
 from wfaudit_sql.migrate import HEAD_REVISION, MIGRATIONS_DIR
 from wfaudit_sql.records import dump_json
+from wfaudit_sql.schema import digest_bytes, digest_text
 
 
 def manifest(seed: str = "a", *, path: str = "/dockerPassword") -> Manifest:
@@ -78,13 +79,21 @@ def test_identical_manifests_are_stored_once(
     rotated, blob = make_snapshot(config={"run": 99}, manifest=manifest("rotated"))
     store.save(rotated, blob)
 
-    assert scalar(sql, "SELECT count(*) FROM manifests") == 2
-    assert scalar(sql, "SELECT count(DISTINCT manifest_hash) FROM snapshots") == 2
+    # The rotated fingerprint is a patch in its row against the pipeline's base
+    # (revision 0010): still one manifest row.
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
     key = manifest_hash(text_of(manifest("a")))
-    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=key) == 7
+    assert (
+        scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_hash = :k", k=digest_bytes(key))
+        == 8
+    )
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
+    patch = scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=rotated.id)
+    assert len(bytes(patch)) < 100
     with sql.connect() as connection:
         codec, data, size = connection.execute(
-            text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"), {"k": key}
+            text("SELECT codec, data, raw_size FROM manifests WHERE manifest_hash = :k"),
+            {"k": digest_bytes(key)},
         ).one()
     # Stored compressed, smaller than the text, and decoding to exactly that text.
     assert codec == "zstd" and len(data) < size == len(text_of(manifest("a")))
@@ -98,6 +107,41 @@ def test_identical_manifests_are_stored_once(
     with SqlStore(store_url) as again:
         assert again.get_record_by_id(saved[3].id) == saved[3]
         assert again.check_trail().findings == ()
+
+
+def test_a_patched_manifest_is_sealed_and_read_back(
+    store: SqlStore, store_url: str, make_snapshot: Any, sql: Engine
+) -> None:
+    base, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(base, blob)
+    runs = []
+    for n in range(2, 6):
+        record, blob = make_snapshot(config={"n": n}, manifest=manifest(f"rotated-{n}"))
+        store.save(record, blob)
+        runs.append(record)
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
+    # A fresh process (nothing cached) reads every run's own manifest, and finds
+    # the pipeline's base for its next audit in the store.
+    with SqlStore(store_url) as fresh:
+        for record in runs:
+            assert fresh.get_record_by_id(record.id) == record
+        later, blob = make_snapshot(config={"n": 9}, manifest=manifest("rotated-9"))
+        fresh.save(later, blob)
+        assert fresh.check_trail().findings == ()
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 1
+    # A patch changed behind the store's back: the row's seal no longer holds.
+    with sql.begin() as connection:
+        connection.execute(
+            text("UPDATE snapshots SET manifest_patch = :p WHERE id = :id"),
+            {
+                "p": bytes(
+                    scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=runs[1].id)
+                ),
+                "id": runs[0].id,
+            },
+        )
+    found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
+    assert ("modified", "snapshots", runs[0].id) in found
 
 
 def test_a_small_manifest_is_stored_as_json(
@@ -117,7 +161,9 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
 ) -> None:
     first, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
     store.save(first, blob)
-    second, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    # Another pipeline: its own base manifest row (in one pipeline, b would be a
+    # patch against a, revision 0010).
+    second, blob = make_snapshot(config={"n": 2}, pipeline_id="p2", manifest=manifest("b"))
     store.save(second, blob)
     assert store.check_trail().findings == ()
     key_a, key_b = (manifest_hash(text_of(manifest(s))) for s in "ab")
@@ -127,7 +173,7 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         connection.execute(
             text("UPDATE manifests SET codec = 'json', data = :d WHERE manifest_hash = :k"),
-            {"d": forged, "k": key_a},
+            {"d": forged, "k": digest_bytes(key_a)},
         )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert found == {("modified", "manifests", key_a), ("modified", "snapshots", first.id)}
@@ -136,7 +182,7 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         connection.execute(
             text("UPDATE snapshots SET manifest_hash = :b WHERE id = :id"),
-            {"b": key_b, "id": first.id},
+            {"b": digest_bytes(key_b), "id": first.id},
         )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert ("modified", "snapshots", first.id) in found
@@ -145,7 +191,9 @@ def test_verify_finds_a_changed_swapped_or_missing_manifest(
     with sql.begin() as connection:
         if store.backend == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-        connection.execute(text("DELETE FROM manifests WHERE manifest_hash = :b"), {"b": key_b})
+        connection.execute(
+            text("DELETE FROM manifests WHERE manifest_hash = :b"), {"b": digest_bytes(key_b)}
+        )
     found = {(f.problem, f.table, f.key) for f in store.check_trail().findings}
     assert ("deleted", "manifests", key_b) in found
     with SqlStore(store_url) as fresh, pytest.raises(StoreError, match="manifest is missing"):
@@ -157,7 +205,7 @@ def test_orphans_are_the_manifests_no_snapshot_names(
 ) -> None:
     kept, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
     store.save(kept, blob)
-    gone, blob = make_snapshot(config={"n": 2}, manifest=manifest("b"))
+    gone, blob = make_snapshot(config={"n": 2}, pipeline_id="p2", manifest=manifest("b"))
     store.save(gone, blob)
     with sql.begin() as connection:
         connection.execute(text("DELETE FROM events WHERE subject = :id"), {"id": gone.id})
@@ -243,7 +291,132 @@ def test_manifest_key_is_the_hash_of_the_sealed_text(
     sealed = text_of(record.manifest)
     assert canonical_json(json.loads(sealed)).decode() == sealed
     stored = scalar(sql, "SELECT manifest_hash FROM snapshots WHERE id = :id", id=record.id)
-    assert stored == content_hash(sealed.encode())
+    assert digest_text(stored) == content_hash(sealed.encode())
     same = attrs.evolve(record, id="01OTHER", workflow_id="other")
     store.save(same, blob)
     assert store.get_record_by_id("01OTHER") == same
+
+
+def _indexes(connection: Connection, table: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
+
+
+_DIGEST_COLUMNS = (
+    ("blobs", "content_hash"),
+    ("manifests", "manifest_hash"),
+    ("snapshots", "content_hash"),
+    ("snapshots", "manifest_hash"),
+    ("events", "prev_hash"),
+    ("events", "hash"),
+    ("chain_heads", "hash"),
+)
+
+
+def _lengths(sql: Engine, table: str, column: str) -> set[int]:
+    """The stored lengths of a column's values (characters of text, bytes of binary)."""
+    query = f"SELECT DISTINCT length({column}) FROM {table}"  # noqa: S608 (fixed names)
+    with sql.connect() as connection:
+        return {int(n) for (n,) in connection.execute(text(query))}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a" * 64, "0" * 64, "A" * 64, "abc", "", "x" * 32, "é" * 16, "f" * 63, "g" * 64],
+)
+def test_digest_keys_round_trip(key: str) -> None:
+    """A SHA-256 in lowercase hex is stored as 32 bytes; any other key as its text,
+    never 32 bytes long; each reads back as written."""
+    stored = digest_bytes(key)
+    assert digest_text(stored) == key
+    is_digest = len(key) == 64 and key == key.lower() and all(c in "0123456789abcdef" for c in key)
+    assert (len(stored) == 32) is is_digest
+
+
+def test_migration_0010_carries_a_0009_store_forward(
+    store_url: str, sql: Engine, make_snapshot: Any
+) -> None:
+    """A store in the 0009 shape (every run's manifest a whole row, the two
+    dropped indexes there) goes up to 0010: nothing rewritten, every record and
+    seal as before, and the next audit of a pipeline patches against its base."""
+    records = []
+    with SqlStore(store_url) as store:
+        for n in range(8):
+            record, blob = make_snapshot(
+                config={"n": n}, pipeline_id=f"p{n % 2}", manifest=manifest(f"rotated-{n}")
+            )
+            store.save(record, blob)
+            records.append(record)
+        assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 6
+
+    with sql.begin() as connection:
+        alembic(connection, "downgrade", "0009_archive_expiry")
+    with sql.connect() as connection:
+        assert "manifest_patch" not in _columns(connection, "snapshots")
+        assert {"ix_snapshots_pipeline_history", "ix_snapshots_latest_failed"} <= _indexes(
+            connection, "snapshots"
+        )
+        # The 0009 shape: each run names a whole manifest, the text its audit sealed.
+        named = dict(connection.execute(text("SELECT id, manifest_hash FROM snapshots")).all())
+    assert named == {r.id: manifest_hash(text_of(r.manifest)) for r in records}
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 8
+    # 0009 kept digest keys as 64 hex characters.
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {64}, (table, column)
+
+    with sql.begin() as connection:
+        alembic(connection, "upgrade", HEAD_REVISION)
+    # 0010 stores each as its 32 bytes, the same digest.
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {32}, (table, column)
+    with sql.connect() as connection:
+        stored = dict(connection.execute(text("SELECT id, manifest_hash FROM snapshots")).all())
+    assert {k: digest_text(v) for k, v in stored.items()} == named
+    with sql.begin() as connection:
+        alembic(connection, "downgrade", "0009_archive_expiry")
+    for table, column in _DIGEST_COLUMNS:
+        assert _lengths(sql, table, column) == {64}, (table, column)
+
+    with sql.begin() as connection:
+        alembic(connection, "upgrade", HEAD_REVISION)
+    with sql.connect() as connection:
+        assert "manifest_patch" in _columns(connection, "snapshots")
+        indexes = _indexes(connection, "snapshots")
+        assert not {"ix_snapshots_pipeline_history", "ix_snapshots_latest_failed"} & indexes
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 0
+    with SqlStore(store_url) as store:
+        assert store.current_revision() == HEAD_REVISION
+        for record in records:
+            assert store.get_record_by_id(record.id) == record
+        check = store.check_trail()
+        assert check.findings == () and check.snapshots == 8
+        # The next run of p0 is a patch against p0's newest manifest, now its base.
+        later, blob = make_snapshot(config={"n": 99}, pipeline_id="p0", manifest=manifest("x"))
+        store.save(later, blob)
+        assert store.get_record_by_id(later.id) == later
+        assert store.check_trail().findings == ()
+    assert scalar(sql, "SELECT count(*) FROM snapshots WHERE manifest_patch IS NOT NULL") == 1
+    assert scalar(sql, "SELECT count(*) FROM manifests") == 8
+
+
+def test_a_patched_run_is_archived_and_restored_whole(
+    store: SqlStore, make_snapshot: Any, sql: Engine
+) -> None:
+    base, blob = make_snapshot(config={"n": 1}, manifest=manifest("a"))
+    store.save(base, blob)
+    run, blob = make_snapshot(config={"n": 2}, manifest=manifest("rotated"))
+    store.save(run, blob)
+    assert scalar(sql, "SELECT manifest_patch FROM snapshots WHERE id = :i", i=run.id) is not None
+
+    exported = store.export_snapshot(run.id)
+    # The archive carries the run's whole manifest text (what the seal covers), no patch.
+    assert "manifest_patch" not in exported.row and "manifest_hash" not in exported.row
+    assert exported.row["manifest"] == json.loads(text_of(manifest("rotated")))
+    with sql.begin() as connection:
+        connection.execute(text("DELETE FROM snapshots WHERE id = :i"), {"i": run.id})
+    assert store.restore_snapshot(
+        exported.row, exported.blob, record_digest=exported.record_digest, by="ops"
+    )
+    assert store.get_record_by_id(run.id) == run
+    assert store.check_trail().findings == ()

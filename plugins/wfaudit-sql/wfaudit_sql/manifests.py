@@ -29,6 +29,20 @@ manifest no ``snapshots.manifest_hash`` names any more (see :func:`orphans`;
 PostgreSQL the foreign key ``fk_snapshots_manifest_hash_manifests`` refuses to
 delete one still named, even by a concurrent audit).
 
+**Per-run patches (revision 0010).** A secret rotated on every run (a registry
+password, say) changes its fingerprint, so every run's manifest is distinct and
+stored whole it cost a row, its key and an index entry per snapshot. Since 0010
+the store keeps what is stable per pipeline once, as a ``manifests`` row (the
+*base*), and only what changes per run in the snapshot row itself:
+``snapshots.manifest_patch``, a zstd frame of the run's manifest text compressed
+with the base text as a raw-content dictionary (:func:`make_patch`; a rotated
+fingerprint costs a few dozen bytes). ``snapshots.manifest_hash`` names the
+base; a NULL patch means the base *is* the manifest. The run's text, hence the
+seal of the row, is unchanged: :func:`manifest_text` rebuilds it from the base
+and the patch, and ``record_digest`` covers it as before. A run whose manifest
+is far from its pipeline's base (the definition moved its secrets) is stored
+whole and becomes the base of the next runs.
+
 ``migrations/versions/0005_manifest_store.py`` carries a frozen copy of this
 encoding; change neither without the other and a migration.
 """
@@ -54,9 +68,12 @@ from .schema import manifests, snapshots
 __all__ = [
     "CODEC_JSON",
     "CODEC_ZSTD",
+    "PATCH_LIMIT",
     "ManifestCache",
+    "apply_patch",
     "decode",
     "encode",
+    "make_patch",
     "manifest_hash",
     "manifest_text",
     "orphans",
@@ -123,17 +140,78 @@ def decode(codec: str, data: bytes | str) -> str:
     raise StoreError(f"manifest codec {codec!r} is not known to this wfaudit-sql; upgrade it")
 
 
+PATCH_LIMIT = 1024
+"""The largest per-run patch kept in a snapshot row; a run whose patch would be
+larger is stored whole (a new base)."""
+
+_dicts: LRU[str, zstandard.ZstdCompressionDict] = LRU(64)
+
+
+def _dictionary(base: str) -> zstandard.ZstdCompressionDict:
+    """The base text as a raw-content zstd dictionary (a few kept, by text)."""
+    return _dicts.get_or_make(
+        base,
+        lambda: zstandard.ZstdCompressionDict(
+            base.encode("utf-8"), dict_type=zstandard.DICT_TYPE_RAWCONTENT
+        ),
+    )
+
+
+def make_patch(base: str, text: str) -> bytes:
+    """``text`` as a zstd frame against ``base`` (its dictionary): what changes per run.
+
+    A compressor bound to a dictionary costs ~0.1 ms to make and microseconds to
+    use, so each thread keeps one per base (a few); level 3 gives the same patch
+    as 19 for a rotated fingerprint."""
+    cache: LRU[str, zstandard.ZstdCompressor] | None = _local.__dict__.get("patchers")
+    if cache is None:
+        cache = _local.patchers = LRU(16)
+    compressor = cache.get_or_make(
+        base,
+        lambda: zstandard.ZstdCompressor(
+            level=3,
+            dict_data=_dictionary(base),
+            write_content_size=True,
+            write_checksum=False,
+            write_dict_id=False,
+        ),
+    )
+    return compressor.compress(text.encode("utf-8"))
+
+
+def apply_patch(base: str, patch: bytes | str) -> str:
+    """The text of a run's manifest from its base's text and its patch.
+
+    :raises StoreError: the patch does not decode against the base.
+    """
+    data = patch.encode("utf-8", "surrogateescape") if isinstance(patch, str) else bytes(patch)
+    try:
+        declared = zstandard.frame_content_size(data)
+        if declared > _MAX_TEXT:
+            raise StoreError("a stored manifest patch declares too many bytes: it was changed")
+        out = zstandard.ZstdDecompressor(dict_data=_dictionary(base)).decompress(
+            data, max_output_size=_MAX_TEXT
+        )
+        return out.decode("utf-8")
+    except (zstandard.ZstdError, UnicodeError):
+        raise StoreError("a stored manifest patch is corrupt: it does not decode") from None
+
+
 def manifest_text(row: Any) -> str | None:
     """The text of a :func:`record_query` row's manifest, or None when it is missing,
-    does not decode or does not hash to its key (what ``wfaudit verify`` seals)."""
+    does not decode or its base does not hash to its key (what ``wfaudit verify``
+    seals; a patched run's text is covered by the row's seal)."""
     key, data = row["manifest_hash"], row["manifest_data"]
     if key is None or data is None:
         return None
     try:
         text = decode(row["manifest_codec"], data)
+        if manifest_hash(text) != key:
+            return None
+        patch = row.get("manifest_patch")
+        return text if patch is None else apply_patch(text, patch)
     except StoreError:
         return None
-    return text if manifest_hash(text) == key else None
 
 
 def record_query() -> Select[Any]:
@@ -172,24 +250,28 @@ class ManifestCache:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._parsed: LRU[str, Manifest] = LRU(size)
+        self._parsed: LRU[Any, Manifest] = LRU(size)
+        self._bases: LRU[tuple[str, str], str] = LRU(size)
         self._encoded: LRU[str, tuple[str, str, bytes]] = LRU(size)
 
     def parsed(self, row: Any) -> Manifest:
-        """The manifest of a :func:`record_query` row.
+        """The manifest of a :func:`record_query` row (its base, and its patch if any).
 
-        :raises StoreError: the manifest row is missing, does not match its hash, or
-            is not a manifest.
+        :raises StoreError: the manifest row is missing, does not match its hash,
+            its patch does not decode, or it is not a manifest.
         """
-        key = row["manifest_hash"]
+        patch = row.get("manifest_patch")
+        key: Any = row["manifest_hash"] if patch is None else (row["manifest_hash"], bytes(patch))
         found = self._parsed.get(key)
         if found is not None:
             return found
-        if key is None or row["manifest_data"] is None:
+        if row["manifest_hash"] is None or row["manifest_data"] is None:
             raise StoreError(f"snapshot {row['id']}: its manifest is missing from the store")
         text = decode(row["manifest_codec"], row["manifest_data"])
-        if manifest_hash(text) != key:
+        if manifest_hash(text) != row["manifest_hash"]:
             raise StoreError(f"snapshot {row['id']}: its manifest does not match its hash")
+        if patch is not None:
+            text = apply_patch(text, patch)
         try:
             value = get_converter().structure(json.loads(text), Manifest)
         except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
@@ -209,7 +291,15 @@ class ManifestCache:
             "created_on": now,
         }
 
+    def base(self, tenant: str, pipeline_id: str) -> str | None:
+        """The base text this process last stored for the pipeline (None: not known)."""
+        return self._bases.get((tenant, pipeline_id))
+
+    def remember_base(self, tenant: str, pipeline_id: str, text: str) -> None:
+        self._bases.put((tenant, pipeline_id), text)
+
     def clear(self) -> None:
         """Forget everything (after manifests were deleted, say)."""
         self._parsed.clear()
         self._encoded.clear()
+        self._bases.clear()

@@ -27,7 +27,7 @@ __all__ = [
     "upgrade_in",
 ]
 
-HEAD_REVISION = "0009_archive_expiry"
+HEAD_REVISION = "0010_bytes"
 KNOWN_REVISIONS = (
     "0001_initial",
     "0002_audit_chain",
@@ -38,6 +38,7 @@ KNOWN_REVISIONS = (
     "0007_chain",
     "0008_keyid",
     "0009_archive_expiry",
+    "0010_bytes",
 )
 """Every revision this version of the code can upgrade from, oldest first."""
 

@@ -59,9 +59,9 @@ from wfaudit_hookspecs.retention import (
 )
 
 from .chain import record_digest, state_of, timestamp_text
+from .manifests import apply_patch, manifest_hash
 from .manifests import decode as decode_manifest
 from .manifests import encode as encode_manifest
-from .manifests import manifest_hash
 from .manifests import orphans as orphan_manifests
 from .records import blob_from_row, blob_row, dump_json, stored_tenant
 from .schema import (
@@ -1558,6 +1558,7 @@ def _with_manifest_text(connection: Connection, row: RowMapping) -> dict[str, An
     if "manifest_hash" not in values:
         return values
     key = values.pop("manifest_hash")
+    patch = values.pop("manifest_patch", None)
     stored = (
         connection.execute(
             select(manifests.c.codec, manifests.c.data).where(manifests.c.manifest_hash == key)
@@ -1570,7 +1571,7 @@ def _with_manifest_text(connection: Connection, row: RowMapping) -> dict[str, An
     manifest = decode_manifest(stored["codec"], stored["data"])
     if manifest_hash(manifest) != key:
         raise StoreError(f"snapshot {values['id']}: its manifest does not match its hash")
-    values["manifest"] = manifest
+    values["manifest"] = manifest if patch is None else apply_patch(manifest, patch)
     return values
 
 
@@ -1626,7 +1627,7 @@ def _row_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _row_from_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The ``snapshots`` values of an exported row (unknown keys are refused)."""
-    names = {c.name for c in snapshots.c} - {"manifest_hash"} | {"manifest"}
+    names = {c.name for c in snapshots.c} - {"manifest_hash", "manifest_patch"} | {"manifest"}
     unknown = sorted(set(row) - names)
     if unknown:
         raise StoreError(

@@ -8,6 +8,7 @@ tables are never created from this metadata directly.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -32,10 +33,13 @@ __all__ = [
     "FAILED_PREDICATE",
     "FAILED_STATUSES",
     "HOLD_EVENT_PREDICATE",
+    "Digest",
     "UTCDateTime",
     "archives",
     "blobs",
     "chain_heads",
+    "digest_bytes",
+    "digest_text",
     "events",
     "legal_holds",
     "manifests",
@@ -92,12 +96,68 @@ class UTCDateTime(TypeDecorator[_dt.datetime]):
         return value.astimezone(_dt.UTC)
 
 
+_DIGEST_BYTES = 32
+_HEX = frozenset("0123456789abcdef")
+
+
+def digest_bytes(value: str) -> bytes:
+    """The stored form of a digest key: a SHA-256 in lowercase hex as its 32 bytes.
+
+    Any other text (keys are not validated: a test or an older writer may use
+    short ones) is stored as its UTF-8 bytes, followed by a NUL byte when those
+    are 32 long, so that only a hex digest is ever stored as 32 bytes and every
+    value reads back as the text it was written as. Migration 0010 has a frozen
+    copy of this encoding (SQLite and PostgreSQL): change neither without the other.
+    """
+    if len(value) == 2 * _DIGEST_BYTES and _HEX.issuperset(value):
+        return bytes.fromhex(value)
+    raw = value.encode("utf-8")
+    return raw + b"\0" if len(raw) == _DIGEST_BYTES else raw
+
+
+def digest_text(value: bytes | str) -> str:
+    """The key :func:`digest_bytes` stored (text found there, e.g. written by hand, as it is)."""
+    if isinstance(value, str):
+        return value
+    raw = bytes(value)
+    if len(raw) == _DIGEST_BYTES:
+        return raw.hex()
+    if len(raw) == _DIGEST_BYTES + 1 and raw.endswith(b"\0"):
+        raw = raw[:-1]
+    return raw.decode("utf-8", errors="replace")
+
+
+class Digest(TypeDecorator[str]):
+    """A digest key (content hash, manifest hash, chain hash): hex text to and
+    from the store, 32 bytes in it (revision 0010; :func:`digest_bytes`).
+
+    The column is BYTEA on PostgreSQL. On SQLite its declared type stays
+    VARCHAR(64), as before 0010 (changing a declared type means rebuilding the
+    table, which would fire the foreign-key actions of the tables referring to
+    it); SQLite stores a value as the type it is given, so the keys are BLOBs
+    all the same, compared byte by byte.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(_HASH_LENGTH))
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else digest_bytes(value)
+
+    def process_result_value(self, value: bytes | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else digest_text(value)
+
+
 def _identity(name: str, *, nullable: bool = False) -> Column[str]:
     return Column(name, String(255), nullable=nullable)
 
 
-# A content hash is a SHA-256 in hex. VARCHAR rather than CHAR: PostgreSQL pads
-# CHAR values, which would silently change a shorter key read back.
+# A content hash is a SHA-256 in hex (stored as its 32 bytes since 0010: Digest).
 _HASH_LENGTH = 64
 # Engine-made ids are ULIDs (26 characters); leave room for other schemes.
 _ID_LENGTH = 64
@@ -111,14 +171,14 @@ HOLD_EVENT_PREDICATE = "kind IN ('legal_hold.set', 'legal_hold.released')"
 blobs = Table(
     "blobs",
     metadata,
-    Column("content_hash", String(_HASH_LENGTH), primary_key=True),
+    Column("content_hash", Digest, primary_key=True),
     Column("codec", String(32), nullable=False),
     Column("raw_size", BigInteger, nullable=False),
     Column("stored_size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_on", UTCDateTime, nullable=False),
     # A delta blob's base: the plain blob it was compressed against (0003).
-    Column("base_hash", String(_HASH_LENGTH), nullable=True, index=True),
+    Column("base_hash", Digest, nullable=True, index=True),
 )
 
 manifests = Table(
@@ -128,7 +188,7 @@ manifests = Table(
     # manifest's canonical JSON text, the codec (json, zstd), the text's length,
     # the stored bytes. Immutable, shared by every snapshot with that manifest;
     # only orphan cleanup deletes a row, once no snapshots.manifest_hash names it.
-    Column("manifest_hash", String(_HASH_LENGTH), primary_key=True),
+    Column("manifest_hash", Digest, primary_key=True),
     Column("codec", String(32), nullable=False),
     Column("raw_size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
@@ -153,7 +213,7 @@ snapshots = Table(
     Column("schema_version", Integer, nullable=False),
     Column(
         "content_hash",
-        String(_HASH_LENGTH),
+        Digest,
         ForeignKey("blobs.content_hash"),
         nullable=False,
     ),
@@ -164,10 +224,14 @@ snapshots = Table(
     # `wfaudit verify` reports a row whose manifest is missing.
     Column(
         "manifest_hash",
-        String(_HASH_LENGTH),
+        Digest,
         ForeignKey("manifests.manifest_hash"),
         nullable=True,
     ),
+    # What the run's manifest changes against the base manifest_hash names (0010;
+    # wfaudit_sql.manifests): a zstd frame with the base as its dictionary. NULL:
+    # the base is the run's manifest.
+    Column("manifest_patch", LargeBinary, nullable=True),
     Column("status", String(32), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("config_size", BigInteger, nullable=False, server_default="0"),
@@ -178,15 +242,9 @@ snapshots = Table(
     # The identity of a workflow run. Columns in this order (not tenant first) so
     # the same index also serves lookups across all tenants (tenant=None).
     UniqueConstraint("workflow_id", "workflow_type", "tenant"),
-    Index("ix_snapshots_pipeline_history", "tenant", "pipeline_id", "created_on"),
-    Index(
-        "ix_snapshots_latest_failed",
-        "tenant",
-        "pipeline_id",
-        "workflow_type",
-        "status",
-        "created_on",
-    ),
+    # (0010 dropped ix_snapshots_pipeline_history and ix_snapshots_latest_failed:
+    # ix_snapshots_pipeline_created and ix_snapshots_failed serve their queries;
+    # docs/design.md, "What a snapshot costs on disk", justifies every index kept.)
     Index("ix_snapshots_created_on", "created_on"),
     Index("ix_snapshots_content_hash", "content_hash"),
     # Whether a manifest is still named (retention's orphan cleanup, the foreign key).
@@ -241,8 +299,8 @@ events = Table(
     # of the event before, and SHA-256 over that hash and this event's canonical
     # form (wfaudit_sql.chain).
     Column("chain_seq", BigInteger, nullable=False),
-    Column("prev_hash", String(_HASH_LENGTH), nullable=False),
-    Column("hash", String(_HASH_LENGTH), nullable=False),
+    Column("prev_hash", Digest, nullable=False),
+    Column("hash", Digest, nullable=False),
     # The id of the chain key ``hash`` is an HMAC under (0007); NULL: a plain
     # SHA-256, as every event written before the chain was keyed.
     Column("key_id", String(32), nullable=True),
@@ -267,7 +325,7 @@ chain_heads = Table(
     # the row also lets verification notice events cut off the end of a chain.
     Column("tenant", String(255), primary_key=True),
     Column("seq", BigInteger, nullable=False),
-    Column("hash", String(_HASH_LENGTH), nullable=False),
+    Column("hash", Digest, nullable=False),
     Column("updated_on", UTCDateTime, nullable=False),
 )
 

@@ -61,7 +61,7 @@ from wfaudit_hookspecs.util import fsync_directory as _fsync_directory
 from . import migrate, tags, trail
 from .chain import (
     GENESIS,
-    column_digests,
+    column_signature,
     event_form,
     event_hash,
     record_digest,
@@ -69,7 +69,14 @@ from .chain import (
 )
 from .connect import create_store_engine, session_settings
 from .errors import is_disconnect, is_transient, translate
-from .manifests import ManifestCache, record_query
+from .manifests import (
+    PATCH_LIMIT,
+    ManifestCache,
+    make_patch,
+    manifest_hash,
+    record_query,
+)
+from .manifests import decode as decode_manifest
 from .records import (
     blob_from_row,
     blob_row,
@@ -295,23 +302,18 @@ class SqlStore(RetentionMixin):
         row = snapshot_row(record)
         blob_values = blob_row(blob, now)
         # The event seals the row: a digest of its fixed columns and its state.
+        # Only what verification needs (revision 0010): the row's digest, a short
+        # digest per sealed column (to name a changed one) and its initial state.
+        # The row itself holds the values; a copy of them here was most of the event.
         audited = {
-            "content_hash": record.content_hash,
-            "workflow_id": record.workflow_id,
-            "workflow_type": record.workflow_type,
-            "pipeline_id": record.pipeline_id,
-            "trigger_kind": row["trigger_kind"],
-            "attempt": record.attempt,
-            "parent": record.parent,
             "record_digest": record_digest(row),
-            "column_digests": column_digests(row),
+            "columns": column_signature(row),
             "state": state_of(row),
         }
         actor = record.created_by or record.triggered_by
         # The row names its manifest, stored once per distinct text (the digest
         # above covers the text itself).
-        manifest_values = self._manifests.row(row.pop("manifest"), now)
-        row["manifest_hash"] = manifest_values["manifest_hash"]
+        manifest_values = self._manifest_values(row, now)
 
         def insert_both(connection: Connection) -> bool:
             """Insert the blob and the snapshot unless there; True if the snapshot is new."""
@@ -1015,6 +1017,50 @@ class SqlStore(RetentionMixin):
         return self._translated(work)
 
     # -- plumbing ---------------------------------------------------------------
+
+    def _manifest_values(self, row: dict[str, Any], now: _dt.datetime) -> dict[str, Any]:
+        """Name the row's manifest: its pipeline's base (stored once) and, when the
+        run's text differs from the base, the run's patch against it in the row
+        (:mod:`wfaudit_sql.manifests`, revision 0010). Returns the base's
+        ``manifests`` row, inserted unless there (a base retention removed in the
+        meantime comes back)."""
+        text = str(row.pop("manifest"))
+        tenant, pipeline = str(row["tenant"]), str(row["pipeline_id"])
+        base = self._manifests.base(tenant, pipeline)
+        if base is None:
+            base = self._stored_base(tenant, pipeline)
+        patch = None
+        if base is not None and base != text:
+            patch = make_patch(base, text)
+            if len(patch) > PATCH_LIMIT:
+                patch = None
+                base = None
+        if base is None:
+            base = text
+        self._manifests.remember_base(tenant, pipeline, base)
+        values = self._manifests.row(base, now)
+        row["manifest_hash"] = values["manifest_hash"]
+        row["manifest_patch"] = patch
+        return values
+
+    def _stored_base(self, tenant: str, pipeline: str) -> str | None:
+        """The base manifest of the pipeline's newest snapshot (None: no snapshot)."""
+        s, m = snapshots.c, manifests.c
+        query = (
+            select(m.manifest_hash, m.codec, m.data)
+            .select_from(snapshots.join(manifests, m.manifest_hash == s.manifest_hash))
+            .where(s.pipeline_id == pipeline, s.tenant == tenant)
+            .order_by(s.created_on.desc(), s.id.desc())
+            .limit(1)
+        )
+        found = self._read_first(query)
+        if found is None:
+            return None
+        try:
+            text = decode_manifest(found["codec"], found["data"])
+        except StoreError:
+            return None
+        return text if manifest_hash(text) == found["manifest_hash"] else None
 
     def _record(self, row: RowMapping) -> SnapshotRecord:
         """The record of a :func:`~wfaudit_sql.manifests.record_query` row."""

@@ -58,6 +58,7 @@ from wfaudit_hookspecs import (
 )
 
 from .chain import (
+    COLUMN_SIGNATURE_LENGTH,
     GENESIS,
     SEALED_COLUMNS,
     column_digest,
@@ -667,7 +668,17 @@ def _changed_columns(row: Mapping[str, Any], data: Mapping[str, Any]) -> list[st
         if field in data and data[field] != row[column]
     ]
     digests = data.get("column_digests")
-    if isinstance(digests, dict):
+    signature = data.get("columns")
+    if isinstance(signature, str) and len(signature) == len(SEALED_COLUMNS) * (
+        COLUMN_SIGNATURE_LENGTH
+    ):
+        step = COLUMN_SIGNATURE_LENGTH
+        named.extend(
+            column
+            for index, column in enumerate(SEALED_COLUMNS)
+            if signature[index * step : (index + 1) * step] != column_digest(row, column)[:step]
+        )
+    elif isinstance(digests, dict):
         named.extend(
             column
             for column in SEALED_COLUMNS
