@@ -11,13 +11,13 @@ and hands them what they need -- the pipeline, persisting and the spool
 (:mod:`wfaudit.persisting`), the key checks (:mod:`wfaudit.store_keys`), reads
 (:mod:`wfaudit.reads`), outcomes and votes (:mod:`wfaudit.outcomes`), replay
 (:mod:`wfaudit.retrigger`), imports (:mod:`wfaudit.importing`), tags and the
-timeline (:mod:`wfaudit.history`) -- and its methods delegate to them.
+timeline (:mod:`wfaudit.history`), over the store :mod:`wfaudit.opening` opened
+-- and its methods delegate to them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
@@ -25,18 +25,14 @@ from typing import TYPE_CHECKING, Any, Self
 from wfaudit_hookspecs import (
     Annotation,
     AuditResult,
-    BadStoreURL,
     Blob,
     DiffShape,
     InvalidRequest,
     SaveResult,
-    SchemaMismatch,
     Snapshot,
     SnapshotRecord,
     Status,
     Store,
-    StoreError,
-    StoreUnavailable,
     Tag,
     TriggerRequest,
     WfauditError,
@@ -49,13 +45,14 @@ from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .host import EngineHost, Hooks
 from .keys import FingerprintKeys, load_keys
+from .opening import open_store
 from .outcomes import Outcome
 from .persisting import Persisting
 from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage, safe_message
 from .plugins import PluginManager, make_plugin_manager
 from .retry import RetrySettings
 from .settings import Settings
-from .spool import DeferredStore, DrainReport, Spool, SpoolService
+from .spool import DrainReport, Spool, SpoolService
 from .store_keys import StoreKeys
 
 # Start-up (issue #18): what a trigger does not use -- history, diff, the
@@ -166,15 +163,7 @@ class Auditor:
             store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
-        try:
-            store = Hooks(pm).open_store(settings.store_url, create=create)
-        except (StoreUnavailable, SchemaMismatch) as error:
-            if settings.strict:  # strict callers get the error, as from an audit
-                raise
-            store = _deferred_store(pm, settings, error, create=create)
-        if store is None:
-            raise BadStoreURL(_unowned_url_message(settings.store_url, pm))
-        return cls(store, pm, settings, spool_root=spool_root)
+        return cls(open_store(pm, settings, create=create), pm, settings, spool_root=spool_root)
 
     def close(self) -> None:
         """Release the plugins' state (``wfaudit_unconfigure``), then close the store."""
@@ -651,35 +640,3 @@ class Auditor:
 def _keyring_setting(settings: Settings) -> str | None:
     value = settings.options.get("fingerprint_keyring")
     return value if isinstance(value, str) and value else None
-
-
-def _store_plugins(pm: PluginManager) -> str:
-    return ", ".join(Hooks(pm).store_plugins())
-
-
-def _unowned_url_message(url: str, pm: PluginManager) -> str:
-    """Why no backend took ``url``; a plain path gets the sqlite:/// URL it may mean."""
-    if "://" not in url:
-        if "@" in url or ":" in url:
-            # Could be a mistyped server URL with a password in it: never echo it.
-            return "the store URL is not a URL (no scheme://): expected sqlite:///PATH or postgresql://..."
-        path = os.path.abspath(os.path.expanduser(url.strip()))
-        return f"the store URL {url!r} is a path, not a URL; did you mean sqlite:///{path}"
-    scheme = url.split(":", 1)[0]
-    return (
-        f"no store plugin owns URLs of scheme {scheme!r}; installed backends: "
-        f"{_store_plugins(pm) or 'none'} (is wfaudit-sql installed?)"
-    )
-
-
-def _deferred_store(
-    pm: PluginManager, settings: Settings, error: StoreError, *, create: bool
-) -> DeferredStore:
-    """A stand-in for a store that cannot be opened now (see DeferredStore):
-    audits go to the spool until it can, instead of failing the caller."""
-    log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
-
-    def opener() -> Store | None:
-        return Hooks(pm).open_store(settings.store_url, create=create)
-
-    return DeferredStore(settings.store_url, opener, error)
