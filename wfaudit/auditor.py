@@ -4,74 +4,56 @@ An orchestrator creates one auditor per process (``Auditor.from_url()``) and
 calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
 :meth:`Auditor.record_outcome` when the run ends. An audit is
 :meth:`Auditor._audit`: the record built by :mod:`wfaudit.pipeline` (checked,
-adapted, masked, encoded), then persisted here.
+adapted, masked, encoded), then persisted by :mod:`wfaudit.persisting`.
+
+The auditor is the composition root: it builds the modules of one concern each
+and hands them what they need -- the pipeline, persisting and the spool
+(:mod:`wfaudit.persisting`), the key checks (:mod:`wfaudit.store_keys`), reads
+(:mod:`wfaudit.reads`), outcomes and votes (:mod:`wfaudit.outcomes`), replay
+(:mod:`wfaudit.retrigger`), imports (:mod:`wfaudit.importing`), tags and the
+timeline (:mod:`wfaudit.history`), over the store :mod:`wfaudit.opening` opened
+-- and its methods delegate to them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import pathlib
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
-
-import attrs
 
 from wfaudit_hookspecs import (
     Annotation,
     AuditResult,
-    BadStoreURL,
     Blob,
-    DeltaBaseUnavailable,
     DiffShape,
-    EventKind,
     InvalidRequest,
-    KeyedTrail,
-    PluginError,
     SaveResult,
-    SchemaMismatch,
     Snapshot,
-    SnapshotConflict,
     SnapshotRecord,
     Status,
     Store,
-    StoreError,
-    StoreMaintenance,
-    StoreMeta,
-    StoreUnavailable,
     Tag,
-    TriggerKind,
     TriggerRequest,
     WfauditError,
     check_record_identities,
-    normalize_workflow_type,
 )
 
-from . import codec, conflicts
 from . import outcomes as _outcomes
 from . import reads as _reads
 from . import retrigger as replay
 from .deltas import DeltaEncoder
 from .host import EngineHost, Hooks
-from .keys import KEY_ID_META, FingerprintKeys, KeyMismatch, key_id, load_keys
+from .keys import FingerprintKeys, load_keys
+from .opening import open_store
 from .outcomes import Outcome
-from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage
+from .persisting import Persisting
+from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage, safe_message
 from .plugins import PluginManager, make_plugin_manager
 from .retry import RetrySettings
 from .settings import Settings
-from .spool import (
-    SPOOL,
-    DeferredStore,
-    DrainReport,
-    Spool,
-    SpoolService,
-    drain_other_spools,
-    drainer_of,
-    is_spoolable,
-)
+from .spool import DrainReport, Spool, SpoolService
+from .store_keys import StoreKeys
 
 # Start-up (issue #18): what a trigger does not use -- history, diff, the
 # retention model -- is imported by the methods that use it.
@@ -113,21 +95,12 @@ class Auditor:
         self.keys: FingerprintKeys = load_keys(
             settings.key_file, keyring_target=_keyring_setting(settings)
         )
-        self._key = self.keys.current
-        # The stages of an audit up to persisting it (wfaudit.pipeline).
-        self._pipeline = Pipeline(plugin_manager, settings, self._key, self._check_key)
-        self._key_checked = threading.Event()
-        self._key_lock = threading.Lock()
-        # The audit chain's key, derived from the installation key (never stored).
-        self._chain_key = self.keys.chain
-        self.chain_key_id = key_id(self._chain_key)
+        self._store_keys = StoreKeys(store, self.keys)
+        self.chain_key_id = self._store_keys.chain_key_id
         """The id of the chain key, as the store records it on keyed events."""
-        if isinstance(store, KeyedTrail):
-            store.use_chain_key(
-                self._chain_key, key_id=self.chain_key_id, retired=self.keys.retired_chain_keys()
-            )
-        self._encoder = DeltaEncoder(
-            store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
+        # The stages of an audit up to persisting it (wfaudit.pipeline).
+        self._pipeline = Pipeline(
+            plugin_manager, settings, self.keys.current, self._store_keys.check
         )
         self.host = EngineHost(
             self.hooks,
@@ -142,7 +115,11 @@ class Auditor:
             spool_root=spool_root,
         )
         """The host the plugins were configured with (``wfaudit_configure``)."""
-        self._spare_spool: Spool | None = None
+        encoder = DeltaEncoder(
+            store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
+        )
+        # Persisting, conflicts and the spool (wfaudit.persisting).
+        self._persisting = Persisting(store, self.host, settings, encoder, self.check_key)
         self.reads = _reads.Reads(
             store,
             settings.tenant,
@@ -186,15 +163,7 @@ class Auditor:
             store_url=url, tenant=tenant, strict=strict, allow_unmasked=allow_unmasked
         )
         pm = make_plugin_manager(plugins, load_entrypoints=load_entrypoints)
-        try:
-            store = Hooks(pm).open_store(settings.store_url, create=create)
-        except (StoreUnavailable, SchemaMismatch) as error:
-            if settings.strict:  # strict callers get the error, as from an audit
-                raise
-            store = _deferred_store(pm, settings, error, create=create)
-        if store is None:
-            raise BadStoreURL(_unowned_url_message(settings.store_url, pm))
-        return cls(store, pm, settings, spool_root=spool_root)
+        return cls(open_store(pm, settings, create=create), pm, settings, spool_root=spool_root)
 
     def close(self) -> None:
         """Release the plugins' state (``wfaudit_unconfigure``), then close the store."""
@@ -213,13 +182,7 @@ class Auditor:
     def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
         """HMAC-SHA256 (hex) of ``data`` under the chain key (anchor files carry one),
         or under the retired chain key ``key_id`` names (None: no such key here)."""
-        key = self._chain_key
-        if key_id is not None and key_id != self.chain_key_id:
-            retired = self.keys.retired_chain_keys().get(key_id)
-            if retired is None:
-                return None
-            key = retired
-        return hmac.new(key, data, hashlib.sha256).hexdigest()
+        return self._store_keys.chain_mac(data, key_id)
 
     @property
     def workflow_types(self) -> dict[str, str]:
@@ -269,43 +232,11 @@ class Auditor:
         record, canonical = self._pipeline.build(request, stage, origin, check_key=not dry_run)
         if origin is not None:  # held to the rules of a spooled record too
             check_record_identities(record)
-        manifest = record.manifest
         if dry_run:
-            return AuditResult(ok=True, ref=record.ref, created=True, masked=len(manifest.fields))
-        blob = self._encoder.encode(record, canonical)
-
-        stage.name = "persist"
-        try:
-            try:
-                saved = self._persist(record, blob, spool=origin is None)
-            except DeltaBaseUnavailable:
-                # The base this process remembered is not stored whole any more
-                # (retention deleted it since): store this snapshot whole instead.
-                self._encoder.unusable(record, blob)
-                blob = self._encoder.whole(record, canonical)
-                saved = self._persist(record, blob, spool=origin is None)
-        except SnapshotConflict as conflict:
-            if origin is not None:  # an import meets a run stored already: no evidence
-                raise
-            child = self._retriggered_run(record)
-            if child is not None:
-                return AuditResult(
-                    ok=True, ref=child.ref, created=False, masked=len(manifest.fields)
-                )
-            raise self._conflict(conflict, record, blob) from None
-        if not isinstance(saved, SaveResult):
-            raise PluginError(f"the persist stage returned {type(saved).__name__}, not SaveResult")
-        if not saved.spooled:
-            self._encoder.stored(record, blob, canonical)
-        if saved.created and not saved.spooled:
-            self.notify(EventKind.AUDITED, record)
-        return AuditResult(
-            ok=True,
-            ref=saved.ref,
-            created=saved.created,
-            masked=len(manifest.fields),
-            spooled=saved.spooled,
-        )
+            return AuditResult(
+                ok=True, ref=record.ref, created=True, masked=len(record.manifest.fields)
+            )
+        return self._persisting.save(record, canonical, stage, imported=origin is not None)
 
     def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
         """The record (a new id) and canonical masked JSON an audit of ``request``
@@ -317,35 +248,7 @@ class Auditor:
         except WfauditError:
             raise
         except Exception as exc:  # its message could quote the request: scrubbed
-            raise AuditFailed(_safe_message(exc, stage)) from None
-
-    def _retriggered_run(self, record: SnapshotRecord) -> SnapshotRecord | None:
-        """The stored new run of a retrigger that this audit is the orchestrator's own
-        audit of, or None.
-
-        A retrigger records its new run (``parent``, ``attempt``, kind ``retry``)
-        before launching it; the orchestrator then audits the run it launched, as it
-        audits every run, without knowing the lineage. That audit is the same audit
-        (same content, pipeline, labels and ``triggered_by``) and links to the
-        parent through the stored run; an audit that names a lineage of its own is
-        held to it exactly.
-        """
-        if record.parent is not None or record.attempt != 1:
-            return None
-        if record.trigger_kind not in (TriggerKind.MANUAL, TriggerKind.RETRY):
-            return None
-        stored = self.store.get_record(
-            workflow_id=record.workflow_id, workflow_type=record.workflow_type, tenant=record.tenant
-        )
-        if stored is None or stored.parent is None or stored.trigger_kind is not TriggerKind.RETRY:
-            return None
-        same = (
-            stored.content_hash == record.content_hash
-            and stored.pipeline_id == record.pipeline_id
-            and dict(stored.labels) == dict(record.labels)
-            and record.triggered_by in (None, stored.triggered_by)
-        )
-        return stored if same else None
+            raise AuditFailed(safe_message(exc, stage)) from None
 
     def import_snapshot(
         self, request: TriggerRequest, origin: Origin, *, dry_run: bool = False
@@ -361,17 +264,9 @@ class Auditor:
         other error is returned as ``ok=False`` with a one-line ``error`` that
         quotes no secret. With ``dry_run`` nothing is written.
         """
-        stage = Stage()
-        try:
-            return self._audit(request, stage, origin, dry_run=dry_run)
-        except SnapshotConflict as exc:
-            return AuditResult(ok=False, error=str(exc), error_type=type(exc).__name__)
-        except StoreError:
-            raise
-        except Exception as exc:
-            return AuditResult(
-                ok=False, error=_safe_message(exc, stage), error_type=type(exc).__name__
-            )
+        from . import importing  # not a trigger's (start-up)
+
+        return importing.import_snapshot(self._audit, request, origin, dry_run=dry_run)
 
     def identify(self, request: TriggerRequest) -> TriggerRequest:
         """The request as the audit would see it, without auditing it: the adapter
@@ -383,12 +278,10 @@ class Auditor:
         masking (:class:`InvalidRequest` and its kinds); the returned request
         still holds the payload's secrets: do not log it.
         """
-        pipeline = self._pipeline
-        checked = pipeline.checked_config(request.config)
-        return pipeline.check_request(pipeline.pre_trigger(attrs.evolve(request, config=checked)))
+        return self._pipeline.identify(request)
 
     def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
-        message = _safe_message(exc, stage)
+        message = safe_message(exc, stage)
         if not self.settings.strict:  # in strict mode the caller gets the error instead
             who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
             log.error("audit of %s failed at %s: %s", who, stage.name, message)
@@ -408,23 +301,17 @@ class Auditor:
     def spool_service(self) -> SpoolService | None:
         """This auditor's spool, circuit breaker and drainer, as the built-in spool
         plugin built them (``wfaudit_configure``); None when that plugin is blocked."""
-        return self.host.stash.get(SPOOL, None)
+        return self._persisting.spool_service
 
     @property
     def spool(self) -> Spool:
         """This auditor's spool directory (read even when nothing spools to it)."""
-        service = self.spool_service
-        if service is not None:
-            return service.spool
-        if self._spare_spool is None:
-            self._spare_spool = Spool(self.host.spool_root, self.settings.store_url)
-        return self._spare_spool
+        return self._persisting.spool
 
     @property
     def circuit_open(self) -> bool:
         """Whether audits go straight to the spool (the store failed moments ago)."""
-        service = self.spool_service
-        return service is not None and service.breaker.is_open()
+        return self._persisting.circuit_open
 
     @property
     def retry_settings(self) -> RetrySettings:
@@ -434,84 +321,18 @@ class Auditor:
 
     def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
         """The blob of ``record`` compressed whole (no delta base)."""
-        return self._encoder.whole(record, canonical)
+        return self._persisting.encoder.whole(record, canonical)
 
     def standalone(self, blob: Blob) -> Blob:
         """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
-        return self._encoder.standalone(blob)
-
-    def _persist(
-        self, record: SnapshotRecord, blob: Blob, *, spool: bool = True
-    ) -> SaveResult | None:
-        """The persist stage; a store failure may be spooled.
-
-        Only the non-blocking audit spools: in strict mode (and for an import,
-        ``spool=False``) a store failure is the caller's to see.
-        """
-        saved = self.hooks.persist(
-            record, blob, self.store, host=self.host, spool=spool and not self.settings.strict
-        )
-        service = self.spool_service
-        if service is not None and not saved.spooled:
-            service.drainer.after_success()  # may start a background drain; never waits
-        return saved
-
-    def _conflict(
-        self, conflict: SnapshotConflict, record: SnapshotRecord, blob: Blob
-    ) -> SnapshotConflict:
-        """Keep a conflicting trigger as evidence on the stored snapshot's trail
-        (:mod:`wfaudit.conflicts`); the conflict is still the audit's result."""
-        try:
-            event = conflicts.record_conflict(self.store, record, spooled=False)
-        except Exception as error:
-            if self.settings.strict or not is_spoolable(error):
-                log.error(
-                    "the conflicting trigger of %s %s could not be recorded: %s",
-                    record.workflow_type,
-                    record.workflow_id,
-                    error if isinstance(error, WfauditError) else type(error).__name__,
-                )
-                return conflict
-            # The store failed between the two: the drain records it later.
-            path = self.spool.write(record, blob)
-            log.warning(
-                "the conflicting trigger of %s %s is spooled to %s to be recorded later",
-                record.workflow_type,
-                record.workflow_id,
-                path.parent,
-            )
-            return conflict
-        if event is None:
-            return conflict
-        return SnapshotConflict(
-            f"{conflict}; this trigger is recorded as evidence on the trail of snapshot "
-            f"{event.subject} (wfaudit show --id {event.subject})"
-        )
+        return self._persisting.standalone(blob)
 
     def persist_now(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         """Persist a record and its blob through the persist stage, never spooling:
         a store failure is raised. The drain replays spooled snapshots with it, and
         a retrigger records its new run; a new snapshot is reported to the
         ``wfaudit_event`` observers."""
-        self.check_key()
-        try:
-            try:
-                saved = self.hooks.persist(record, blob, self.store, host=self.host, spool=False)
-            except DeltaBaseUnavailable:
-                # A delta spooled by an older wfaudit whose base is gone or not whole:
-                # stored whole if its base chain can still be read, else refused.
-                whole = self._encoder.standalone(blob)
-                if not codec.is_whole(whole):
-                    raise
-                saved = self.hooks.persist(record, whole, self.store, host=self.host, spool=False)
-        except SnapshotConflict:
-            # Recorded before the drain quarantines the file (once, however often
-            # the file is retried); a failure to record it is the drain's to report.
-            conflicts.record_conflict(self.store, record, spooled=True)
-            raise
-        if saved.created and not saved.spooled:
-            self.notify(EventKind.AUDITED, record)
-        return saved
+        return self._persisting.persist_now(record, blob)
 
     # -- the fingerprint key (wfaudit.keys) ------------------------------------
 
@@ -525,33 +346,7 @@ class Auditor:
         per auditor (the writes that fingerprint call it; later calls cost
         nothing).
         """
-        self._check_key(transient_ok=False)
-
-    def _check_key(self, *, transient_ok: bool) -> None:
-        if self._key_checked.is_set():
-            return
-        with self._key_lock:
-            if self._key_checked.is_set():
-                return
-            try:
-                store = self.store.opened() if isinstance(self.store, DeferredStore) else self.store
-                if isinstance(store, StoreMeta):
-                    self._claim_key(store)
-            except (StoreUnavailable, SchemaMismatch):
-                if not transient_ok:
-                    raise
-                return  # the audit goes to the spool; its drain checks again
-            self._key_checked.set()
-
-    def _claim_key(self, store: StoreMeta) -> None:
-        mine = self.keys.id
-        recorded = store.claim_meta(KEY_ID_META, mine)
-        if recorded != mine and recorded in self.keys.retired_ids:
-            recorded = store.claim_meta(KEY_ID_META, mine, replace=recorded)
-            if recorded == mine:
-                log.warning("the store now records the rotated fingerprint key %s", mine)
-        if recorded != mine:
-            raise KeyMismatch(self.store.url, mine, recorded)
+        self._store_keys.check(transient_ok=False)
 
     def notify(
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
@@ -571,8 +366,7 @@ class Auditor:
 
     def probe_store(self) -> None:
         """Raise unless the store takes writes (the spool's drainer asks)."""
-        if isinstance(self.store, StoreMaintenance):
-            self.store.ping(write=True)
+        self._persisting.probe_store()
 
     def drain_spool(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
         """Replay the spooled snapshots (of this auditor's tenant) into the store.
@@ -581,11 +375,7 @@ class Auditor:
         the first store failure. Waits up to ``wait`` seconds for another
         process that is draining the same spool.
         """
-        service = self.spool_service
-        if service is not None:
-            return service.drainer.drain(limit=limit, wait=wait)
-        drainer = drainer_of(self.spool, self, tenant=self.settings.tenant)
-        return drainer.drain(limit=limit, wait=wait)
+        return self._persisting.drain(limit=limit, wait=wait)
 
     def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
         """Replay this auditor's spool, then every other spool of this store in the
@@ -598,17 +388,7 @@ class Auditor:
         ``limit`` counts the files of each spool; a spool another process is
         draining is waited for up to ``wait`` seconds, then reported ``busy``.
         """
-        first = self.drain_spool(limit=limit, wait=wait)
-        return drain_other_spools(
-            first,
-            self.settings.home / "spool",
-            self.spool.root,
-            self,
-            store_url=self.settings.store_url,
-            tenant=self.settings.tenant,
-            limit=limit,
-            wait=wait,
-        )
+        return self._persisting.drain_all(limit=limit, wait=wait)
 
     # -- reading (wfaudit.reads) ----------------------------------------------
 
@@ -757,11 +537,11 @@ class Auditor:
         tenant: str | None = None,
     ) -> SnapshotRecord | None:
         """The newest failed or errored run of a workflow (or of a pipeline), or None."""
-        return self.store.find_latest_failed(
-            workflow_id=None if workflow_id is None else str(workflow_id),
-            pipeline_id=None if pipeline_id is None else str(pipeline_id),
-            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
-            tenant=self.scoped_tenant(tenant),
+        return self.reads.find_latest_failed(
+            workflow_id=workflow_id,
+            pipeline_id=pipeline_id,
+            workflow_type=workflow_type,
+            tenant=tenant,
         )
 
     def plan_retrigger(
@@ -783,19 +563,16 @@ class Auditor:
         False, secrets that would stop the retrigger do not raise: the plan
         reports them (``wfaudit retrigger --dry-run``).
         """
-        plan, snapshot = replay.prepare(
+        return replay.plan(
             self,
             workflow_id,
             workflow_type,
             new_workflow_id,
             tenant=self.scoped_tenant(tenant),
             allow_missing_plugins=allow_missing_plugins,
+            accept_rotated=accept_rotated,
+            refuse=refuse,
         )
-        secrets = replay.check_secrets(self, snapshot, accept_rotated)
-        refusal = secrets.refusal()
-        if refuse and refusal is not None:
-            raise refusal
-        return attrs.evolve(plan, secret_checks=secrets.checks)
 
     def retrigger(
         self,
@@ -863,59 +640,3 @@ class Auditor:
 def _keyring_setting(settings: Settings) -> str | None:
     value = settings.options.get("fingerprint_keyring")
     return value if isinstance(value, str) and value else None
-
-
-def _store_plugins(pm: PluginManager) -> str:
-    return ", ".join(Hooks(pm).store_plugins())
-
-
-def _safe_message(exc: BaseException, stage: Stage) -> str:
-    """One line about ``exc`` that cannot quote a secret.
-
-    Our own errors never quote request data. Another exception raised before
-    masking finished is named by type only; after masking, its message is kept
-    with every secret the masking removed scrubbed out.
-    """
-    if isinstance(exc, WfauditError):
-        return str(exc)
-    name = type(exc).__name__
-    if stage.secrets is None:
-        return f"{name} in the {stage.name} stage"
-    text = str(exc)
-    for secret in sorted(stage.secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, "[masked]")
-    first_line = text.splitlines()[0] if text else ""
-    return (
-        f"{name} in the {stage.name} stage: {first_line}"
-        if first_line
-        else f"{name} in the {stage.name} stage"
-    )
-
-
-def _unowned_url_message(url: str, pm: PluginManager) -> str:
-    """Why no backend took ``url``; a plain path gets the sqlite:/// URL it may mean."""
-    if "://" not in url:
-        if "@" in url or ":" in url:
-            # Could be a mistyped server URL with a password in it: never echo it.
-            return "the store URL is not a URL (no scheme://): expected sqlite:///PATH or postgresql://..."
-        path = os.path.abspath(os.path.expanduser(url.strip()))
-        return f"the store URL {url!r} is a path, not a URL; did you mean sqlite:///{path}"
-    scheme = url.split(":", 1)[0]
-    return (
-        f"no store plugin owns URLs of scheme {scheme!r}; installed backends: "
-        f"{_store_plugins(pm) or 'none'} (is wfaudit-sql installed?)"
-    )
-
-
-def _deferred_store(
-    pm: PluginManager, settings: Settings, error: StoreError, *, create: bool
-) -> DeferredStore:
-    """A stand-in for a store that cannot be opened now (see DeferredStore):
-    audits go to the spool until it can, instead of failing the caller."""
-    log.warning("the store cannot be opened now (%s); audits are spooled until it can", error)
-
-    def opener() -> Store | None:
-        return Hooks(pm).open_store(settings.store_url, create=create)
-
-    return DeferredStore(settings.store_url, opener, error)

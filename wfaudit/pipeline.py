@@ -9,7 +9,7 @@ maskers (``wfaudit_mask``) and the engine's application of their marks
 (:func:`~wfaudit.masking.apply_marks`); canonical JSON, serialised once, and its
 content hash (the record is made by :meth:`SnapshotRecord.from_request`).
 Persisting the record, the spool and the events are
-:class:`~wfaudit.auditor.Auditor`'s.
+:mod:`wfaudit.persisting`'s.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ __all__ = [
     "Pipeline",
     "Stage",
     "path_in",
+    "safe_message",
     "with_blanked",
 ]
 
@@ -89,6 +90,30 @@ class Stage:
 
     def __repr__(self) -> str:
         return f"<Stage {self.name}>"
+
+
+def safe_message(exc: BaseException, stage: Stage) -> str:
+    """One line about ``exc`` that cannot quote a secret.
+
+    Our own errors never quote request data. Another exception raised before
+    masking finished is named by type only; after masking, its message is kept
+    with every secret the masking removed scrubbed out.
+    """
+    if isinstance(exc, WfauditError):
+        return str(exc)
+    name = type(exc).__name__
+    if stage.secrets is None:
+        return f"{name} in the {stage.name} stage"
+    text = str(exc)
+    for secret in sorted(stage.secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "[masked]")
+    first_line = text.splitlines()[0] if text else ""
+    return (
+        f"{name} in the {stage.name} stage: {first_line}"
+        if first_line
+        else f"{name} in the {stage.name} stage"
+    )
 
 
 class Pipeline:
@@ -167,6 +192,12 @@ class Pipeline:
                 updated_by=origin.updated_by,
             )
         return record, canonical
+
+    def identify(self, request: TriggerRequest) -> TriggerRequest:
+        """The request as the audit would see it after the adapters and the request's
+        own checks (:meth:`wfaudit.Auditor.identify`); nothing is masked."""
+        checked = self.checked_config(request.config)
+        return self.check_request(self.pre_trigger(attrs.evolve(request, config=checked)))
 
     def pre_trigger(self, request: TriggerRequest) -> TriggerRequest:
         answers = self.hooks.pre_trigger(request)

@@ -28,7 +28,7 @@ from wfaudit_hookspecs import (
     normalize_workflow_type,
 )
 
-from . import codec, refs
+from . import codec
 from .outcomes import parse_status
 
 if TYPE_CHECKING:
@@ -127,6 +127,22 @@ class Reads:
         )
         return self.store.history(query)
 
+    def find_latest_failed(
+        self,
+        *,
+        workflow_id: str | int | None = None,
+        pipeline_id: str | int | None = None,
+        workflow_type: str | None = None,
+        tenant: str | None = None,
+    ) -> SnapshotRecord | None:
+        """The newest failed or errored run of a workflow (or of a pipeline), or None."""
+        return self.store.find_latest_failed(
+            workflow_id=None if workflow_id is None else str(workflow_id),
+            pipeline_id=None if pipeline_id is None else str(pipeline_id),
+            workflow_type=None if workflow_type is None else normalize_workflow_type(workflow_type),
+            tenant=self.scoped_tenant(tenant),
+        )
+
     def diff(
         self,
         a: Snapshot | str,
@@ -142,6 +158,7 @@ class Reads:
         optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
         (and type) of the other endpoint.
         """
+        from . import refs
         from .diff import diff_snapshots  # a trigger never diffs: loaded when used
 
         if isinstance(a, Snapshot) and isinstance(b, Snapshot):
@@ -166,6 +183,8 @@ class Reads:
         :raises UnknownReference: nothing has that name.
         :raises AmbiguousReference: several snapshots have it.
         """
+        from . import refs  # a trigger resolves no reference: loaded when used
+
         return refs.resolve(self.store, ref, **self._ref_context(pipeline_id, workflow_type))
 
     def get(

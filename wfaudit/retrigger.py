@@ -109,6 +109,7 @@ __all__ = [
     "lineage",
     "new_run_request",
     "parse_command",
+    "plan",
     "prepare",
     "producers",
     "request_document",
@@ -760,6 +761,36 @@ def restore_request(
     if refusal is not None:
         raise refusal
     return _restored_request(snapshot, restored)
+
+
+def plan(
+    auditor: ReplayEngine,
+    workflow_id: str | int,
+    workflow_type: str,
+    new_workflow_id: str | int | None = None,
+    *,
+    tenant: str | None = None,
+    allow_missing_plugins: bool = False,
+    accept_rotated: Iterable[str] = (),
+    refuse: bool = True,
+) -> ReplayPlan:
+    """Validate a retrigger without recording or launching anything (a dry run):
+    :func:`prepare`, then the secrets, restored, checked and dropped
+    (``plan.secret_checks``). Secrets that would stop the retrigger raise unless
+    ``refuse`` is False (the plan reports them)."""
+    replay_plan, snapshot = prepare(
+        auditor,
+        workflow_id,
+        workflow_type,
+        new_workflow_id,
+        tenant=tenant,
+        allow_missing_plugins=allow_missing_plugins,
+    )
+    secrets = check_secrets(auditor, snapshot, accept_rotated)
+    refusal = secrets.refusal()
+    if refuse and refusal is not None:
+        raise refusal
+    return attrs.evolve(replay_plan, secret_checks=secrets.checks)
 
 
 def _restored_request(snapshot: Snapshot, restored: RestoredSecrets) -> TriggerRequest:
