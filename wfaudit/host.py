@@ -516,10 +516,6 @@ class EngineHost:
     ) -> None:
         self.hooks.event(kind, record, dict(data or {}), self._settings, host=self)
 
-    def mask(self, context: MaskContext) -> None:
-        """``wfaudit_mask`` with this host (the maskers read their state from its stash)."""
-        self.hooks.mask(context, host=self)
-
     def audit_error(self, request: TriggerRequest, error: BaseException) -> None:
         """Tell the ``wfaudit_audit_error`` observers, with this host."""
         self.hooks.audit_error(request, error, host=self)

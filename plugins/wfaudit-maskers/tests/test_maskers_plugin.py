@@ -101,3 +101,28 @@ def test_invalid_settings_fail_the_hook_without_a_host(recording_context: Any) -
     with pytest.raises(ConfigurationError, match="unknown rule 'nope'"):
         plugin.wfaudit_mask(context, None)
     assert context.marks == {}
+
+
+def test_each_auditor_masks_with_the_masker_its_host_configured(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wfaudit import Auditor
+
+    monkeypatch.setenv("WFAUDIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WFAUDIT_LOAD_PLUGINS", "sql,maskers")
+    config = tmp_path / "wfaudit.toml"
+    request = {"workflow_type": "CI", "pipeline_id": "p", "config": {"dbPassword": "s3cr3t"}}
+    masked: list[list[str]] = []
+    for workflow_id, table in (("1", ""), ("2", '[maskers]\ndisable = ["keyword"]\n')):
+        config.write_text(table, encoding="utf-8")
+        monkeypatch.setenv("WFAUDIT_CONFIG", str(config))
+        with Auditor.from_url(f"sqlite:///{tmp_path / 'store.sqlite3'}", strict=True) as auditor:
+            assert isinstance(auditor.host.stash[plugin.MASKER], Masker)
+            auditor.audit_trigger(workflow_id=workflow_id, **request)
+            snapshot = auditor.get_snapshot(workflow_id, "CI")
+            masked.append([field.path for field in snapshot.manifest.fields])
+        assert plugin.MASKER not in auditor.host.stash
+    assert masked == [["/dbPassword"], []]
+    config.write_text('[maskers]\ndisable = ["nope"]\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="unknown rule 'nope'"):
+        Auditor.from_url(f"sqlite:///{tmp_path / 'store.sqlite3'}")  # at start, not per audit
