@@ -559,9 +559,8 @@ class Auditor:
     ) -> None:
         """Tell the ``wfaudit_event`` observers that ``kind`` happened to ``record``.
 
-        Call it after the audit trail recorded the operation. ``data`` is JSON
-        data that never holds a secret or a config value. Observer errors are
-        logged (by type) and ignored: an observer never fails the operation.
+        Call it after the audit trail recorded the operation. ``data`` is JSON data that never
+        holds a secret or a config value. Observer errors are logged (by type) and ignored.
         """
         self.host.notify(kind, record, data)
 
