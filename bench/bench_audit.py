@@ -151,10 +151,12 @@ def _measure(runs: int, tmp: str) -> dict[str, Any]:
 
         def mask_marks() -> Marks:
             marks = Marks(request, check_json(base), {})
-            hook.wfaudit_mask(context=marks)
+            hook.wfaudit_mask(context=marks, host=auditor.host)
             return marks
 
-        stages["mask (maskers mark)"] = lambda: hook.wfaudit_mask(context=Marks(request, base, {}))
+        stages["mask (maskers mark)"] = lambda: hook.wfaudit_mask(
+            context=Marks(request, base, {}), host=auditor.host
+        )
 
         def mask_apply() -> object:
             marks = mask_marks()

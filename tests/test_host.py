@@ -4,7 +4,11 @@ typed hook calls of wfaudit/host.py (the only engine module that calls hooks).""
 from __future__ import annotations
 
 import ast
+import datetime
+import os
 import pathlib
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +29,7 @@ from wfaudit_hookspecs import (
     StashKey,
     TriggerRequest,
 )
+from wfaudit_hookspecs.retention import RetentionRun
 
 from .conftest import KeyNameMasker
 
@@ -238,3 +243,137 @@ def test_only_the_host_module_calls_hooks() -> None:
         if path.name != "host.py" and _calls_hooks(path)
     )
     assert offenders == []
+
+
+class HostReader:
+    """A masker and observer that reads its state from the stash of the host it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+
+    @hookimpl
+    def wfaudit_configure(self, host: Host) -> None:
+        host.stash[STATE] = ["configured"]
+
+    @hookimpl
+    def wfaudit_mask(self, context: Any, host: Host | None) -> None:
+        self.seen.append(("mask", host and host.stash[STATE]))
+
+    @hookimpl
+    def wfaudit_event(self, kind: str, host: Host | None) -> None:
+        self.seen.append((kind, host and host.stash[STATE]))
+
+    @hookimpl
+    def wfaudit_audit_error(self, error: BaseException, host: Host | None) -> None:
+        self.seen.append(("error", host and host.stash[STATE]))
+
+    @hookimpl
+    def wfaudit_retention_run(self, run: RetentionRun, host: Host | None) -> None:
+        self.seen.append(("retention", host and host.stash[STATE]))
+
+
+def test_mask_and_observer_hooks_are_given_the_host(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    reader = HostReader()
+    auditor = make_auditor(reader)
+    assert auditor.audit_trigger(_request()).ok
+    auditor.record_outcome("7", "CI", "failed", "docker login -p hunter2-hunter2")
+    bad = auditor.audit_trigger(TriggerRequest(**{**_fields(), "workflow_type": "NOPE"}))
+    assert not bad.ok
+    now = datetime.datetime.now(datetime.UTC)
+    auditor.notify_retention_run(
+        RetentionRun(id="r1", tenant=None, started_on=now, finished_on=now, ok=False, owner="test")
+    )
+    configured = ["configured"]
+    assert reader.seen == [
+        ("mask", configured),  # the audit
+        (EventKind.AUDITED, configured),
+        ("mask", configured),  # the outcome's reason, masked like a config
+        (EventKind.OUTCOME, configured),
+        ("error", configured),
+        ("retention", configured),
+    ]
+
+
+def _fields() -> dict[str, Any]:
+    request = _request()
+    return {
+        "workflow_id": request.workflow_id,
+        "workflow_type": request.workflow_type,
+        "pipeline_id": request.pipeline_id,
+        "config": request.config,
+    }
+
+
+PROBE_PLUGIN = """
+import os
+
+from wfaudit import hookimpl
+from wfaudit.cli import pass_state
+from wfaudit_hookspecs import StashKey
+
+STARTED = StashKey("probe.started")
+
+
+def _log(line):
+    with open(os.environ["PROBE_LOG"], "a", encoding="utf-8") as log:
+        log.write(line + "\\n")
+
+
+@hookimpl
+def wfaudit_configure(host):
+    host.stash[STARTED] = "connection"
+    _log("configure")
+
+
+@hookimpl
+def wfaudit_unconfigure(host):
+    _log("unconfigure " + host.stash.pop(STARTED, "nothing"))
+
+
+@hookimpl
+def wfaudit_register_commands(cli):
+    @cli.command("probe")
+    @pass_state
+    def probe(state):
+        with state.auditor(create=True) as auditor:
+            _log("probe uses " + auditor.host.stash[STARTED])
+"""
+
+
+def test_cli_commands_configure_and_unconfigure_once_per_auditor(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A plugin's command registered by ``wfaudit_register_commands`` opens its
+    auditor through the CLI state: that auditor's host configures the plugins
+    once, the command reads the stash, and the end of the command unconfigures
+    them once. A built-in command does the same."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "lifecycle_probe.py").write_text(PROBE_PLUGIN, encoding="utf-8")
+    log = tmp_path / "probe.log"
+    env = {
+        **os.environ,
+        "WFAUDIT_HOME": str(tmp_path / "home"),
+        "WFAUDIT_STORE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "WFAUDIT_LOAD_PLUGINS": "sql,lifecycle_probe",
+        "WFAUDIT_PLUGINS_DIR": str(plugins),
+        "PROBE_LOG": str(log),
+    }
+    for args, expected in (
+        (["probe"], ["configure", "probe uses connection", "unconfigure connection"]),
+        (["stats"], ["configure", "unconfigure connection"]),
+    ):
+        log.unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "wfaudit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert log.read_text(encoding="utf-8").splitlines() == expected, args

@@ -19,7 +19,7 @@ KITS = {
     "masker": (5, ["wfaudit_mask"]),
     "adapter": (3, ["wfaudit_payload_formats", "wfaudit_pre_trigger"]),
     "restorer": (2, ["wfaudit_restore_secrets"]),
-    "store": (18, ["wfaudit_open_store"]),
+    "store": (19, ["wfaudit_open_store"]),
 }
 
 

@@ -115,6 +115,7 @@ class Auditor:
             spool_root=spool_root,
         )
         """The host the plugins were configured with (``wfaudit_configure``)."""
+        self._pipeline.host = self.host  # the maskers read their state from its stash
         encoder = DeltaEncoder(
             store, level=settings.zstd_level, rebase_after=settings.delta_rebase_after
         )
@@ -286,7 +287,7 @@ class Auditor:
             who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
             log.error("audit of %s failed at %s: %s", who, stage.name, message)
         if request is not None:
-            self.hooks.audit_error(request, exc)
+            self.host.audit_error(request, exc)
         if self.settings.strict:
             if isinstance(exc, WfauditError):
                 raise exc
@@ -353,16 +354,15 @@ class Auditor:
     ) -> None:
         """Tell the ``wfaudit_event`` observers that ``kind`` happened to ``record``.
 
-        Call it after the audit trail recorded the operation. ``data`` is JSON
-        data that never holds a secret or a config value. Observer errors are
-        logged (by type) and ignored: an observer never fails the operation.
+        Call it after the audit trail recorded the operation. ``data`` is JSON data that never
+        holds a secret or a config value. Observer errors are logged (by type) and ignored.
         """
-        self.hooks.event(kind, record, dict(data or {}), self.settings.options)
+        self.host.notify(kind, record, data)
 
     def notify_retention_run(self, run: RetentionRun) -> None:
         """Tell the ``wfaudit_retention_run`` observers that a retention cycle ended
         (webhooks alert on a failed one). Observer errors are logged and ignored."""
-        self.hooks.retention_run(run, self.settings.options)
+        self.host.retention_run(run)
 
     def probe_store(self) -> None:
         """Raise unless the store takes writes (the spool's drainer asks)."""

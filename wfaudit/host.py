@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from wfaudit_hookspecs import (
         Blob,
         Failure,
+        Host,
         MaskContext,
         SecretRequest,
         Snapshot,
@@ -254,18 +255,22 @@ class Hooks:
                 )
         return answers
 
-    def mask(self, context: MaskContext) -> None:
-        """``wfaudit_mask``: every masker (and the wrappers around them) marks ``context``."""
-        self._hook.wfaudit_mask(context=context)
+    def mask(self, context: MaskContext, *, host: Host | None = None) -> None:
+        """``wfaudit_mask``: every masker (and the wrappers around them) marks ``context``.
 
-    def mask_only(self, context: MaskContext) -> None:
+        :param host: the auditor's host, whose stash holds the maskers' state
+            (None: a call without a host; the maskers build their own).
+        """
+        self._hook.wfaudit_mask(context=context, host=host)
+
+    def mask_only(self, context: MaskContext, *, host: Host | None = None) -> None:
         """``wfaudit_mask`` without its wrappers: the maskers alone (metrics time
         audits, and an outcome's reason is not an audit)."""
         wrappers = [
             impl.plugin for impl in self._hook.wfaudit_mask.get_hookimpls() if _is_wrapper(impl)
         ]
         caller = self.plugin_manager.subset_hook_caller("wfaudit_mask", remove_plugins=wrappers)
-        caller(context=context)
+        caller(context=context, host=host)
 
     def persist(
         self,
@@ -334,9 +339,11 @@ class Hooks:
 
     # -- observers ---------------------------------------------------------------
 
-    def audit_error(self, request: TriggerRequest, error: BaseException) -> None:
+    def audit_error(
+        self, request: TriggerRequest, error: BaseException, *, host: Host | None = None
+    ) -> None:
         """Tell the ``wfaudit_audit_error`` observers (isolated)."""
-        self.observe("wfaudit_audit_error", request=request, error=error)
+        self.observe("wfaudit_audit_error", request=request, error=error, host=host)
 
     def event(
         self,
@@ -344,13 +351,19 @@ class Hooks:
         snapshot: SnapshotRecord,
         data: Mapping[str, Any],
         settings: Mapping[str, Any],
+        *,
+        host: Host | None = None,
     ) -> None:
         """Tell the ``wfaudit_event`` observers (isolated)."""
-        self.observe("wfaudit_event", kind=kind, snapshot=snapshot, data=data, settings=settings)
+        self.observe(
+            "wfaudit_event", kind=kind, snapshot=snapshot, data=data, settings=settings, host=host
+        )
 
-    def retention_run(self, run: RetentionRun, settings: Mapping[str, Any]) -> None:
+    def retention_run(
+        self, run: RetentionRun, settings: Mapping[str, Any], *, host: Host | None = None
+    ) -> None:
         """Tell the ``wfaudit_retention_run`` observers (isolated)."""
-        self.observe("wfaudit_retention_run", run=run, settings=settings)
+        self.observe("wfaudit_retention_run", run=run, settings=settings, host=host)
 
     def observe(self, name: str, **kwargs: Any) -> None:
         """Call observer hook ``name``: one that raises is logged (by type) and
@@ -501,7 +514,15 @@ class EngineHost:
     def notify(
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
     ) -> None:
-        self.hooks.event(kind, record, dict(data or {}), self._settings)
+        self.hooks.event(kind, record, dict(data or {}), self._settings, host=self)
+
+    def audit_error(self, request: TriggerRequest, error: BaseException) -> None:
+        """Tell the ``wfaudit_audit_error`` observers, with this host."""
+        self.hooks.audit_error(request, error, host=self)
+
+    def retention_run(self, run: RetentionRun) -> None:
+        """Tell the ``wfaudit_retention_run`` observers, with this host."""
+        self.hooks.retention_run(run, self._settings, host=self)
 
     def configure(self) -> None:
         """Configure the plugins with this host."""

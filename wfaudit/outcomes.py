@@ -139,7 +139,7 @@ def mask_reason(auditor: OutcomeEngine, workflow_id: str, workflow_type: str, re
     )
     # The maskers alone: wrappers of the mask hook (metrics, tracing) time
     # the audit's stages, and a reason is not an audit.
-    auditor.hooks.mask_only(marks)
+    auditor.hooks.mask_only(marks, host=auditor.host)
     masked = apply_marks(marks, config, auditor.keys.current, adapter=None, maskers=())
     return str(masked.config["reason"])
 

@@ -189,7 +189,7 @@ class Persisting:
         return saved
 
     def _audited(self, record: SnapshotRecord) -> None:
-        self.hooks.event(EventKind.AUDITED, record, {}, self.settings.options)
+        self.host.notify(EventKind.AUDITED, record, {})
 
     # -- the durable spool (wfaudit.spool) ----------------------------------------
 

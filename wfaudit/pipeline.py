@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -44,6 +44,9 @@ from .ids import new_id
 from .masking import Marks, MaskOutcome, apply_marks, where
 from .plugins import PluginManager
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from wfaudit_hookspecs import Host
 
 __all__ = [
     "FROM_PAYLOAD",
@@ -138,6 +141,9 @@ class Pipeline:
         self.key = key
         self.hooks = plugin_manager.hooks
         self._check_key = check_key
+        self.host: Host | None = None
+        """The auditor's host, given to the maskers (``wfaudit_mask``); the
+        auditor sets it once the host exists."""
 
     def build(
         self,
@@ -274,7 +280,7 @@ class Pipeline:
         marks = Marks(request, config, self.settings.options, self.plugin_manager.reference_syntax)
         for ref in request.references:  # what the adapter found
             marks.reference(path_in(config, ref.path), kind=ref.kind, name=ref.name, rule=ref.rule)
-        self.hooks.mask(marks)
+        self.hooks.mask(marks, host=self.host)
         return apply_marks(marks, config, self.key, adapter=request.format, maskers=maskers)
 
 

@@ -23,7 +23,7 @@ from wfaudit_hookspecs import (
     TriggerRequest,
 )
 
-from .host import Hooks
+from .host import EngineHost, Hooks
 from .keys import FingerprintKeys
 from .plugins import PluginManager
 from .retry import RetrySettings
@@ -99,5 +99,8 @@ class ReplayEngine(AuditorReads, Protocol):
 
 class OutcomeEngine(ReplayEngine, Protocol):
     """What recording an outcome needs of an auditor (:mod:`wfaudit.outcomes`)."""
+
+    @property
+    def host(self) -> EngineHost: ...
 
     def scoped_tenant(self, tenant: str | None) -> str | None: ...

@@ -70,8 +70,12 @@ def wfaudit_configure(host: Host) -> None:
     directory, circuit breaker and drainer thread) and keeps it in
     ``host.stash`` under its own :class:`~wfaudit_hookspecs.host.StashKey`,
     never in a module global: one process may hold several hosts (one per
-    auditor), each configured apart. Settings the environment may change while
-    the process runs (the retry limits) are checked here and read again when used.
+    auditor), each configured apart. The hooks that take a ``host`` argument
+    (:func:`wfaudit_mask`, :func:`wfaudit_persist`, :func:`wfaudit_event`,
+    :func:`wfaudit_audit_error`, :func:`wfaudit_retention_run`) are given the
+    same host, and read the state back from its stash. Settings the environment
+    may change while the process runs (the retry limits) are checked here and
+    read again when used.
 
     A bad setting raises :class:`~wfaudit_hookspecs.errors.ConfigurationError`
     here, at start, rather than at the first audit; the host is then not
@@ -132,7 +136,7 @@ def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
 
 
 @hookspec
-def wfaudit_mask(context: MaskContext) -> None:
+def wfaudit_mask(context: MaskContext, host: Host | None) -> None:
     """Mark the secrets in a request's config (the maskers' hook).
 
     Called once per audit, after the pre-trigger stage, for every masker. A masker
@@ -144,6 +148,11 @@ def wfaudit_mask(context: MaskContext) -> None:
 
     :param context: the request, its config and the settings; see
         :class:`~wfaudit_hookspecs.protocols.MaskContext`.
+    :param host: the :class:`~wfaudit_hookspecs.host.Host` of the auditor
+        that audits (its ``stash`` holds what the plugin built in
+        :func:`wfaudit_configure`), or None when the hook is called without
+        one (a test or a benchmark calling the hook alone): a plugin then
+        builds what it needs from ``settings`` as it goes.
     :returns: nothing.
 
     If no masker plugin is registered, the engine refuses to persist (fail closed)
@@ -382,12 +391,18 @@ def wfaudit_register_commands(cli: click.Group) -> None:
     :class:`~wfaudit_hookspecs.errors.WfauditError` for bad input so that the
     user sees one clear line.
 
+    There is no host yet at this point (the command line registers its
+    commands before it knows which store a command opens), so the hook takes
+    none: a command reads the settings and opens its auditor when it runs,
+    and that auditor's host configures the plugins for that command (and
+    unconfigures them when the command ends).
+
     :param cli: the top-level ``wfaudit`` click group.
     """
 
 
 @hookspec
-def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
+def wfaudit_audit_error(request: TriggerRequest, error: BaseException, host: Host | None) -> None:
     """Observe an audit that failed (non-blocking policy).
 
     Called for every implementation when an audit fails, before the error is
@@ -397,12 +412,21 @@ def wfaudit_audit_error(request: TriggerRequest, error: BaseException) -> None:
 
     :param request: the request whose audit failed.
     :param error: the exception.
+    :param host: the :class:`~wfaudit_hookspecs.host.Host` of the auditor
+        whose audit failed (its ``stash`` holds what the plugin built in
+        :func:`wfaudit_configure`), or None when the hook is called without
+        one (a test or a benchmark calling the hook alone): a plugin then
+        builds what it needs from ``settings`` as it goes.
     """
 
 
 @hookspec
 def wfaudit_event(
-    kind: str, snapshot: SnapshotRecord, data: Mapping[str, Any], settings: Mapping[str, Any]
+    kind: str,
+    snapshot: SnapshotRecord,
+    data: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    host: Host | None,
 ) -> None:
     """Observe an operation on a snapshot once the audit trail holds it (observers).
 
@@ -423,11 +447,18 @@ def wfaudit_event(
         never holds a secret or a config value.
     :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for an
         observer's options.
+    :param host: the :class:`~wfaudit_hookspecs.host.Host` of the auditor
+        that did the operation (its ``stash`` holds what the plugin built in
+        :func:`wfaudit_configure`), or None when the hook is called without
+        one (a test or a benchmark calling the hook alone): a plugin then
+        builds what it needs from ``settings`` as it goes.
     """
 
 
 @hookspec
-def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> None:
+def wfaudit_retention_run(
+    run: RetentionRun, settings: Mapping[str, Any], host: Host | None
+) -> None:
     """Observe the end of one cycle of ``wfaudit retention run`` (observers).
 
     Called for every implementation once the cycle ended, whether it succeeded
@@ -441,4 +472,9 @@ def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> Non
         did (``counts``) and the error of a failed one (a message, never data).
     :param settings: the ``[tool.wfaudit]`` / ``wfaudit.toml`` settings, for an
         observer's options.
+    :param host: the :class:`~wfaudit_hookspecs.host.Host` of the auditor
+        that ran the cycle (its ``stash`` holds what the plugin built in
+        :func:`wfaudit_configure`), or None when the hook is called without
+        one (a test or a benchmark calling the hook alone): a plugin then
+        builds what it needs from ``settings`` as it goes.
     """

@@ -11,6 +11,14 @@ A metric that cannot be updated (``PROMETHEUS_MULTIPROC_DIR`` names a missing
 or unwritable directory, a bug in a collector) never reaches the engine: every
 update runs under :func:`_guarded`, which logs the first error of each type
 and then stays quiet. The audit goes on, and is stored, without that figure.
+
+No ``wfaudit_configure``/``wfaudit_unconfigure``, and no state in a host's
+stash, on purpose: the plugin reads no settings, and its state is the
+process's metrics registry (``prometheus_client``'s, or the
+``PROMETHEUS_MULTIPROC_DIR`` files), which one scrape of the process reads
+whole. Every auditor of the process counts into the same metrics, as they
+should (a per-auditor registry would not be scraped), and closing an auditor
+must not reset them; so there is nothing to build per host or to release.
 """
 
 from __future__ import annotations

@@ -231,3 +231,44 @@ def test_deliveries_ignore_the_environments_proxy(
     assert json.loads(request.body)["snapshot"]["workflow_id"] == "1001"
     assert DeadLetters(tmp_path / "dead-letters.sqlite3").list() == []
     assert "failed for good" not in done.stderr
+
+
+def test_auditors_share_a_dispatcher_until_the_last_one_closes(
+    make_auditor: Callable[..., Auditor],
+    configure: Callable[..., pathlib.Path],
+    receiver: Receiver,
+) -> None:
+    """configure holds the dispatcher of the host's config (in its stash), and
+    unconfigure gives it back: two auditors with one config share it (one
+    worker, one dead-letter writer), and the last to close drains and closes it."""
+    from wfaudit_webhooks.plugin import DISPATCHER
+
+    configure([receiver.url], ["127.0.0.1"])
+    first, second = make_auditor(strict=True), make_auditor(strict=True)
+    held = first.host.stash[DISPATCHER]
+    assert held is not None
+    config, dispatcher = held
+    assert second.host.stash[DISPATCHER] == held
+    assert dispatcher_module.dispatcher_for(config) is dispatcher
+    first.close()
+    assert DISPATCHER not in first.host.stash
+    assert dispatcher_module.dispatcher_for(config) is dispatcher  # still held by the second
+    result = second.audit_trigger(
+        TriggerRequest(workflow_id="7", workflow_type="CI", pipeline_id="p", config={"a": 1})
+    )
+    assert result.ok
+    second.close()  # the last holder: waits for the delivery, then closes
+    assert len(receiver.received) == 1
+    assert receiver.received[0].json()["event"] == EventKind.AUDITED
+    assert dispatcher_module.dispatcher_for(config) is not dispatcher  # a new one
+
+
+def test_a_host_without_webhooks_holds_no_dispatcher(
+    make_auditor: Callable[..., Auditor],
+) -> None:
+    from wfaudit_webhooks.plugin import DISPATCHER
+
+    auditor = make_auditor(strict=True)
+    assert auditor.host.stash[DISPATCHER] is None
+    auditor.close()
+    assert DISPATCHER not in auditor.host.stash

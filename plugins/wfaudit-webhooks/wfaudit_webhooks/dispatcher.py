@@ -30,7 +30,7 @@ from .config import WebhookConfig, redact_url
 from .deadletters import DeadLetterError, DeadLetters
 from .delivery import Delivery, send
 
-__all__ = ["Dispatcher", "close_all", "dispatcher_for"]
+__all__ = ["Dispatcher", "acquire", "close_all", "dispatcher_for", "release"]
 
 log = logging.getLogger("wfaudit.webhooks")
 
@@ -233,16 +233,52 @@ class Dispatcher:
 
 
 _dispatchers: dict[WebhookConfig, Dispatcher] = {}
+_users: dict[WebhookConfig, int] = {}
+"""How many hosts hold each dispatcher (:func:`acquire`, :func:`release`)."""
 _lock = threading.Lock()
 
 
 def dispatcher_for(config: WebhookConfig) -> Dispatcher:
     """The process's dispatcher of ``config`` (one per distinct configuration)."""
     with _lock:
-        dispatcher = _dispatchers.get(config)
-        if dispatcher is None:
-            dispatcher = _dispatchers[config] = Dispatcher(config)
+        return _dispatcher(config)
+
+
+def _dispatcher(config: WebhookConfig) -> Dispatcher:
+    dispatcher = _dispatchers.get(config)
+    if dispatcher is None:
+        dispatcher = _dispatchers[config] = Dispatcher(config)
+    return dispatcher
+
+
+def acquire(config: WebhookConfig) -> Dispatcher:
+    """The dispatcher of ``config``, held by one more host (``wfaudit_configure``).
+
+    Hosts of one process with the same configuration share a dispatcher: one
+    worker thread per configuration, not per auditor (``wfaudit serve`` opens
+    one auditor per tenant and per worker), and one writer of its dead-letter
+    file. It is closed when the last host holding it releases it.
+    """
+    with _lock:
+        dispatcher = _dispatcher(config)
+        _users[config] = _users.get(config, 0) + 1
         return dispatcher
+
+
+def release(config: WebhookConfig, dispatcher: Dispatcher, wait: float = EXIT_WAIT) -> None:
+    """Give back a dispatcher :func:`acquire` gave (``wfaudit_unconfigure``): the
+    last host to release it closes it (its deliveries get ``wait`` seconds, the
+    rest are dead-lettered)."""
+    with _lock:
+        users = _users.get(config, 0) - 1
+        if users > 0:
+            _users[config] = users
+            return
+        _users.pop(config, None)
+        if _dispatchers.get(config) is not dispatcher:
+            return  # closed already (close_all)
+        del _dispatchers[config]
+    dispatcher.close(wait)
 
 
 @atexit.register
@@ -251,5 +287,6 @@ def close_all(wait: float = EXIT_WAIT) -> None:
     with _lock:
         dispatchers = list(_dispatchers.values())
         _dispatchers.clear()
+        _users.clear()
     for dispatcher in dispatchers:
         dispatcher.close(wait)
