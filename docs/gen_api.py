@@ -200,6 +200,28 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
         ),
     ),
     (
+        "Engine parts for plugins' tests and embedders (`wfaudit`)",
+        "A plugin's tests import the engine from `wfaudit` (and `wfaudit.testing`) only, "
+        "never its modules: reading a payload file, diffing configs, a plugin manager, "
+        "an archive, the retention sweeper and the signing keys. `wfaudit.DEFAULT_KEEP`, "
+        "`wfaudit.KEY_ENV` and `wfaudit.run_every` (a sweeper's loop) come with them.",
+        (
+            wfaudit.load_payload,
+            wfaudit.diff_configs,
+            wfaudit.summarize,
+            wfaudit.NodeChanges,
+            wfaudit.make_plugin_manager,
+            wfaudit.open_archive,
+            wfaudit.FileArchive,
+            wfaudit.RetentionPolicy,
+            wfaudit.RetentionRule,
+            wfaudit.Action,
+            wfaudit.ArchiveAction,
+            wfaudit.Sweeper,
+            wfaudit.load_keys,
+        ),
+    ),
+    (
         "Test kits (`wfaudit.testing`)",
         "Subclass a kit in your own tests and override its fixtures; the "
         "[testing guide](testing.md) lists what each checks.",
@@ -212,6 +234,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             wfaudit.testing.StoreConformance,
             wfaudit.testing.MemoryStore,
             wfaudit.testing.make_record,
+            wfaudit.testing.invoke_cli,
         ),
     ),
     (

@@ -147,6 +147,6 @@ def test_no_other_module_makes_a_console_or_parses_markup() -> None:
     for path in sources:
         text = path.read_text(encoding="utf-8")
         for needle in ("Console(", "from_markup", "markup=True", "rich.print", "render_markup"):
-            if needle in text and path.name != "render.py":
+            if needle in text and path.name not in ("render.py", "consoles.py"):
                 offenders.append(f"{path.relative_to(root)}: {needle}")
     assert not offenders, offenders

@@ -34,23 +34,50 @@ if TYPE_CHECKING:
         hookimpl,
     )
 
+    from .archive import FileArchive, open_archive
     from .auditor import AuditFailed, Auditor, Outcome
-    from .cli import CliState, chosen_format, format_option, store_options
-    from .diff import Change, DiffSummary, SnapshotDiff, TextHunk, is_multiline, line_diff
+    from .cli_support import CliState, chosen_format, format_option, store_options
+    from .diff import (
+        Change,
+        DiffSummary,
+        NodeChanges,
+        SnapshotDiff,
+        TextHunk,
+        diff_configs,
+        is_multiline,
+        line_diff,
+        summarize,
+    )
     from .health import HealthReport
     from .history import TimelineEntry
     from .json_data import plugins_data, stats_data, verify_data
+    from .keys import KEY_ENV, load_keys
+    from .loading import load_payload
+    from .plugins import make_plugin_manager
     from .refs import optional_history_store
+    from .retention import (
+        DEFAULT_KEEP,
+        Action,
+        ArchiveAction,
+        RetentionPolicy,
+        RetentionRule,
+        Sweeper,
+        run_every,
+    )
     from .retrigger import NotRetriggerable, request_document
     from .settings import Settings
     from .spool import DrainReport, Spool, spool_roots, worker_spool_root
     from .tables import Column, Rows, emit
     from .verify import Anchor, VerifyReport
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 __all__ = [
+    "DEFAULT_KEEP",
+    "KEY_ENV",
     "SCHEMA_VERSION",
+    "Action",
+    "ArchiveAction",
     "AuditFailed",
     "AuditResult",
     "Auditor",
@@ -60,12 +87,16 @@ __all__ = [
     "DiffSummary",
     "DrainReport",
     "Failure",
+    "FileArchive",
     "HealthReport",
     "Manifest",
     "MaskedField",
+    "NodeChanges",
     "NotRetriggerable",
     "Outcome",
     "RestoreRef",
+    "RetentionPolicy",
+    "RetentionRule",
     "RetryDecision",
     "Rows",
     "SecretReference",
@@ -77,6 +108,7 @@ __all__ = [
     "SnapshotRef",
     "Spool",
     "Status",
+    "Sweeper",
     "TextHunk",
     "TimelineEntry",
     "TriggerKind",
@@ -86,17 +118,24 @@ __all__ = [
     "WorkflowType",
     "check_health",
     "chosen_format",
+    "diff_configs",
     "emit",
     "format_option",
     "hookimpl",
     "is_multiline",
     "line_diff",
+    "load_keys",
+    "load_payload",
+    "make_plugin_manager",
+    "open_archive",
     "optional_history_store",
     "plugins_data",
     "request_document",
+    "run_every",
     "spool_roots",
     "stats_data",
     "store_options",
+    "summarize",
     "verify_data",
     "verify_store",
     "worker_spool_root",
@@ -133,10 +172,10 @@ _LAZY = {
     "line_diff": "diff",
     # The application tier (wfaudit-web, -webhooks, -prometheus) imports these
     # from here, never from the engine's modules (issue #19).
-    "CliState": "cli",
-    "chosen_format": "cli",
-    "format_option": "cli",
-    "store_options": "cli",
+    "CliState": "cli_support",
+    "chosen_format": "cli_support",
+    "format_option": "cli_support",
+    "store_options": "cli_support",
     "Column": "tables",
     "Rows": "tables",
     "emit": "tables",
@@ -152,6 +191,24 @@ _LAZY = {
     "request_document": "retrigger",
     "HealthReport": "health",
     "VerifyReport": "verify",
+    # What plugins' tests (and embedders) need, from here rather than the modules.
+    "load_payload": "loading",
+    **dict.fromkeys(("NodeChanges", "diff_configs", "summarize"), "diff"),
+    **dict.fromkeys(
+        (
+            "DEFAULT_KEEP",
+            "Action",
+            "ArchiveAction",
+            "RetentionPolicy",
+            "RetentionRule",
+            "Sweeper",
+            "run_every",
+        ),
+        "retention",
+    ),
+    **dict.fromkeys(("FileArchive", "open_archive"), "archive"),
+    "make_plugin_manager": "plugins",
+    **dict.fromkeys(("KEY_ENV", "load_keys"), "keys"),
 }
 """Names imported on first use, so that ``wfaudit --version`` (and every command
 that needs neither) starts without the engine's modules (issue #18)."""

@@ -171,7 +171,7 @@ def _plugin_set() -> list[str]:
 
 def fingerprint(store_url: str | None, tenant: str | None, home: pathlib.Path) -> str:
     """The key of the agent that may audit for this process (module docstring)."""
-    from . import __version__
+    from ._version import __version__
 
     env = {
         name: value
@@ -357,7 +357,7 @@ class Agent:
             self.keys_seen = keys
         auditor = self.auditors.get(strict)
         if auditor is None:
-            from .cli import CliState
+            from .cli_support import CliState
 
             state = CliState(store_url=self.store_url, tenant=self.tenant)
             auditor = state.auditor(strict=strict or None, create=True)
@@ -370,7 +370,7 @@ class Agent:
 
         from wfaudit_hookspecs import WfauditError
 
-        from .cli import _one_line_outcome, audit_and_say
+        from .cli_support import _one_line_outcome, audit_and_say
 
         out, err = io.StringIO(), io.StringIO()
         code = 0

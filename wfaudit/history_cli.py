@@ -19,7 +19,14 @@ from wfaudit_hookspecs.converter import unstructure
 
 from . import conflicts, history, history_render, render, tables
 from .auditor import Auditor
-from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
+from .cli_support import (
+    CliState,
+    chosen_format,
+    format_option,
+    json_option,
+    pass_state,
+    store_options,
+)
 from .diff import SnapshotDiff
 from .refs import history_store, optional_history_store
 from .tables import Column, Rows

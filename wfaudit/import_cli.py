@@ -16,7 +16,7 @@ import click
 from wfaudit_hookspecs import StoreNotFound, hookimpl
 
 from . import render
-from .cli import CliState, WfauditGroup, json_option, pass_state, store_options
+from .cli_support import CliState, WfauditGroup, json_option, pass_state, store_options
 from .devtron_import import DEFAULT_TABLE, import_rows, summary_lines
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from wfaudit_hookspecs import ConfigurationError, StoreError, StoreMeta, hookimp
 
 from . import render
 from .auditor import Auditor
-from .cli import CliState, json_option, pass_state, store_options
+from .cli_support import CliState, json_option, pass_state, store_options
 from .keys import (
     KEY_ID_META,
     FingerprintKeys,

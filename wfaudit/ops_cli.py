@@ -16,7 +16,7 @@ import click
 from wfaudit_hookspecs import StoreError, StoreMaintenance, hookimpl
 
 from . import render
-from .cli import CliState, json_option, pass_state, store_options
+from .cli_support import CliState, json_option, pass_state, store_options
 from .json_data import verify_data
 from .spool import DrainReport
 from .words import plural

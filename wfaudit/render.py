@@ -12,7 +12,6 @@ placeholder stays visible), and the styles of our own words are set on
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from wfaudit_hookspecs import AuditResult, SnapshotRecord
 from wfaudit_hookspecs.converter import unstructure
 
 from . import tables
+from .consoles import console as console  # the console every command prints with
 from .tables import Column, Rows
 
 if TYPE_CHECKING:  # the trigger command renders nothing: keep its start-up light
@@ -231,20 +231,3 @@ def plugins_rows(infos: Sequence[PluginInfo], hook: str | None = None) -> Rows:
         )
         rows.add(info.name, info.distribution, info.version, hooks)
     return rows
-
-
-def console(stderr: bool = False, **options: Any) -> Console:
-    """The console every command prints rich output with: markup and emoji codes
-    off, so that no stored or user-supplied text is ever interpreted.
-
-    :param options: more :class:`~rich.console.Console` options (colour, width).
-    """
-    # COLUMNS wins; else the terminal's width; a file or a pipe gets 160 columns,
-    # wide enough for hashes and pointers (tables ignore it: see wfaudit.tables).
-    if "width" not in options:
-        columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
-            options["width"] = int(columns)
-        elif not Console(stderr=stderr).is_terminal:
-            options["width"] = 160
-    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False, **options)

@@ -15,7 +15,7 @@ import click
 from wfaudit_hookspecs import hookimpl
 
 from . import render
-from .cli import CliState, json_option, pass_state, store_options
+from .cli_support import CliState, json_option, pass_state, store_options
 from .retrigger import MATCHING, NOT_FOUND, RestoreMapEntry, restore_map
 from .words import plural
 

@@ -29,7 +29,14 @@ from wfaudit_hookspecs.retention import (
 
 from . import render, tables
 from .auditor import Auditor
-from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
+from .cli_support import (
+    CliState,
+    chosen_format,
+    format_option,
+    json_option,
+    pass_state,
+    store_options,
+)
 from .history import parse_time
 from .retention import (
     Action,

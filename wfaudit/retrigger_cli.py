@@ -20,7 +20,7 @@ from wfaudit_hookspecs import InvalidRequest, SnapshotNotFound, Status, hookimpl
 
 from . import render
 from .auditor import Auditor, Outcome
-from .cli import CliState, json_option, pass_state, store_options
+from .cli_support import CliState, json_option, pass_state, store_options
 from .retrigger import (
     BLANKED_AT_SOURCE,
     MATCHING,

@@ -20,7 +20,14 @@ import click
 from wfaudit_hookspecs import hookimpl
 
 from . import render, tables
-from .cli import CliState, chosen_format, format_option, json_option, pass_state, store_options
+from .cli_support import (
+    CliState,
+    chosen_format,
+    format_option,
+    json_option,
+    pass_state,
+    store_options,
+)
 from .ops_cli import print_drain_report
 from .spool import QuarantinedFile, Spool, SpoolError, spool_roots
 from .tables import Column, Rows

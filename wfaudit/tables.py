@@ -298,7 +298,7 @@ def tsv_lines(rows: Rows) -> list[str]:
 def emit(rows: Rows, fmt: str = "table", *, console: Console | None = None) -> None:
     """Print ``rows`` as ``table`` or ``tsv`` (``json`` is the command's own output).
 
-    :param console: the console of the command (:func:`wfaudit.render.console`);
+    :param console: the console of the command (:func:`wfaudit.consoles.console`);
         made when None.
     """
     if fmt == "tsv":
@@ -307,7 +307,7 @@ def emit(rows: Rows, fmt: str = "table", *, console: Console | None = None) -> N
     if fmt != "table":
         raise ValueError(f"no table format {fmt!r}")
     if console is None:
-        from .render import console as make_console
+        from .consoles import console as make_console
 
         console = make_console()
     width = output_width(console)

@@ -11,7 +11,7 @@ import yaml
 
 from wfaudit_hookspecs import InvalidRequest
 
-from .loading import MAX_EXPANDED_BYTES, MAX_EXPANDED_NODES, _duplicate_message, _unreadable
+from .payload_limits import MAX_EXPANDED_BYTES, MAX_EXPANDED_NODES, _duplicate_message, _unreadable
 
 __all__ = ["parse_yaml"]
 

@@ -10,7 +10,8 @@
   :class:`MaskerConformance`, :class:`RestorerConformance`,
   :class:`AdapterConformance`.
 - Tools: :class:`Clock`, :class:`HookRecorder`, :class:`MemoryKeyring`,
-  :func:`find_secrets`, :class:`StoreOutage` (a store down and up again, on
+  :func:`find_secrets`, :func:`invoke_cli` (``wfaudit ...`` in process),
+  :class:`StoreOutage` (a store down and up again, on
   SQLite or through a cut :class:`TcpProxy` on PostgreSQL).
 - The reference storage backend :class:`MemoryStore` (``memory://``, registered
   with the engine, so ``Auditor.from_url("memory://")`` works anywhere), and
@@ -31,6 +32,7 @@ from .assertions import (
     assert_no_secret,
     assert_restored,
 )
+from .cli import invoke_cli
 from .clock import Clock
 from .kit_archive import ArchiveStoreConformance
 from .kit_history import (
@@ -89,6 +91,7 @@ __all__ = [
     "assert_no_secret",
     "assert_restored",
     "find_secrets",
+    "invoke_cli",
     "kit_archive_record",
     "make_record",
     "secret_forms",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import wfaudit_cd.plugin as plugin
-from wfaudit.loading import load_payload
+from wfaudit import load_payload
 from wfaudit_hookspecs import InvalidRequest, TriggerKind, TriggerRequest
 from wfaudit_hookspecs.adapters import FROM_PAYLOAD
 

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 import wfaudit_cd.plugin as cd_plugin
-from wfaudit.diff import diff_configs, summarize
-from wfaudit.loading import load_payload
+from wfaudit import diff_configs, load_payload, summarize
 from wfaudit_cd import ArgoFormat
 from wfaudit_hookspecs import DiffShape
 from wfaudit_hookspecs.adapters import DevtronFormat, TektonFormat

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 import wfaudit_ci.plugin as ci_plugin
-from wfaudit.diff import NodeChanges, diff_configs, summarize
-from wfaudit.loading import load_payload
+from wfaudit import NodeChanges, diff_configs, load_payload, summarize
 from wfaudit_ci import GitHubActionsFormat
 from wfaudit_hookspecs import DiffShape
 from wfaudit_hookspecs.adapters import DevtronFormat, TektonFormat

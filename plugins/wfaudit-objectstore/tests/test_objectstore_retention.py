@@ -20,11 +20,9 @@ from typing import Any
 import pytest
 import zstandard
 
-from wfaudit import Auditor
-from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit import Auditor, RetentionPolicy, Sweeper, verify_store
 from wfaudit.testing import find_secrets
 from wfaudit.testing.clock import Clock
-from wfaudit.verify import verify
 from wfaudit_hookspecs import EventKind, TriggerRequest, canonical_json, content_hash
 from wfaudit_hookspecs.retention import HoldScope
 from wfaudit_objectstore.testing import S3Endpoint
@@ -62,7 +60,7 @@ def trigger(auditor: Auditor, number: int, status: str = "succeeded", **fields: 
 
 
 def assert_verified(auditor: Auditor) -> None:
-    report = verify(auditor)
+    report = verify_store(auditor)
     assert report.ok, report.findings
 
 

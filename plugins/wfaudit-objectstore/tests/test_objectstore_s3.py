@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from wfaudit.archive import open_archive
-from wfaudit.plugins import make_plugin_manager
+from wfaudit import make_plugin_manager, open_archive
 from wfaudit.testing import ArchiveStoreConformance
 from wfaudit_hookspecs import BadStoreURL, ConfigurationError, SnapshotNotFound
 from wfaudit_objectstore import S3Archive

@@ -21,19 +21,19 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from wfaudit import Auditor
-from wfaudit.archive import FileArchive
-from wfaudit.retention import (
+from wfaudit import (
     DEFAULT_KEEP,
     Action,
     ArchiveAction,
+    Auditor,
+    FileArchive,
     RetentionPolicy,
     RetentionRule,
     Sweeper,
     run_every,
+    verify_store,
 )
 from wfaudit.testing.clock import Clock
-from wfaudit.verify import verify
 from wfaudit_hookspecs import EventKind, TriggerRequest
 from wfaudit_hookspecs.retention import HoldScope
 from wfaudit_prometheus import REGISTRY, RULES_FILE, make_registry
@@ -232,7 +232,7 @@ def test_a_simulated_month_of_scheduled_retention(
             assert record.expires_on == record.archived_on + 8 * DAY
         assert (root / record.object_key).is_file()
     on_disk = sum(path.stat().st_size for path in root.rglob("*.wfa"))
-    assert verify(auditor).ok
+    assert verify_store(auditor).ok
 
     # -- the metrics and the alert rules, as documented --------------------------------------
     values = scrape(auditor)

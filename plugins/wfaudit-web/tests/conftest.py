@@ -13,7 +13,7 @@ import attrs
 import pytest
 import uvicorn
 
-from wfaudit import Auditor, history
+from wfaudit import Auditor
 from wfaudit_hookspecs import TriggerRequest
 from wfaudit_web import Access, Tokens, create_app
 
@@ -80,8 +80,8 @@ def seed(store_url: str) -> Seeded:
             trigger_kind="retry",
         )
         auditor.record_outcome("102-r", "CI", "succeeded")
-        history.tag(auditor, ids["retry"], "v1.1", by="ana")
-        history.annotate(auditor, ids["second"], "checkout test is flaky", author="bo")
+        auditor.tag(ids["retry"], "v1.1", by="ana")
+        auditor.annotate(ids["second"], "checkout test is flaky", author="bo")
     with Auditor.from_url(store_url, tenant="team-b", strict=True) as auditor:
         result = auditor.audit_trigger(
             workflow_id="900",

@@ -156,7 +156,7 @@ def _nothing_written(store: str) -> None:
     import os
     import pathlib
 
-    from wfaudit.spool import Spool, spool_roots
+    from wfaudit import Spool, spool_roots
 
     assert stored(store) == []
     root = pathlib.Path(os.environ["WFAUDIT_HOME"]) / "spool"

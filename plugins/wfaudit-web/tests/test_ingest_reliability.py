@@ -33,7 +33,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from wfaudit.spool import Spool, spool_roots, worker_spool_root
+from wfaudit import Spool, spool_roots, worker_spool_root
 from wfaudit.testing import StoreOutage
 from wfaudit_sql.urls import parse_store_url
 

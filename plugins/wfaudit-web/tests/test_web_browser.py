@@ -173,7 +173,7 @@ def test_a_one_step_script_change_is_a_short_page_with_a_line_diff(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    from wfaudit import Auditor, history
+    from wfaudit import Auditor
 
     ids = {}
     with Auditor.from_url(seeded.store_url, tenant="team-a", strict=True) as auditor:
@@ -187,7 +187,7 @@ def test_a_one_step_script_change_is_a_short_page_with_a_line_diff(
             )
             assert result.ref is not None
             ids[run] = result.ref.id
-        history.tag(auditor, ids["302"], "release-1.1", by="ana")
+        auditor.tag(ids["302"], "release-1.1", by="ana")
     driver = browser
     _sign_in(driver, app_server.url)
     driver.get(f"{app_server.url}/ui/diff?a=301:CI&b=302:CI")  # type: ignore[attr-defined]

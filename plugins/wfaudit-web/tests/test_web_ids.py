@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from wfaudit import Auditor, history
+from wfaudit import Auditor
 from wfaudit_hookspecs import TriggerRequest
 from wfaudit_web import create_app
 
@@ -76,7 +76,7 @@ def _seed(store_url: str) -> dict[str, list[str]]:
                 )
                 assert result.ref is not None
                 ids.setdefault(pipeline_id, []).append(result.ref.id)
-            history.tag(auditor, ids[pipeline_id][1], "v2", by="ana")
+            auditor.tag(ids[pipeline_id][1], "v2", by="ana")
     return ids
 
 

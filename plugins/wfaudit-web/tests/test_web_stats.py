@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from click.testing import CliRunner
 
-from wfaudit.cli import cli
+from wfaudit.testing import invoke_cli
 
 from .conftest import TOKEN_A, TOKEN_OPS, Seeded, Server
 
@@ -21,7 +20,7 @@ def test_stats_api_is_the_cli_json(seeded: Seeded, app_server: Server) -> None:
             args = ["--store", seeded.store_url, "stats", "--json"]
             if tenant is not None:
                 args[2:2] = ["--tenant", tenant]
-            result = CliRunner().invoke(cli, args)
+            result = invoke_cli(args)
             assert result.exit_code == 0, result.output
             command = json.loads(result.output)
             assert command.pop("store")  # the store's URL is the command's only extra

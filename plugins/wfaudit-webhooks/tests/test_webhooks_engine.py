@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from wfaudit import Auditor
-from wfaudit.retention import Sweeper
+from wfaudit import Auditor, Sweeper
 from wfaudit.testing.clock import Clock
 from wfaudit_hookspecs import EventKind, TriggerRequest
 from wfaudit_webhooks import DeadLetters, Dispatcher, WebhookConfig

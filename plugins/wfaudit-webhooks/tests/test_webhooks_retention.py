@@ -7,11 +7,8 @@ import json
 import pathlib
 from collections.abc import Callable
 
-from click.testing import CliRunner
-
-from wfaudit import Auditor
-from wfaudit.cli import cli
-from wfaudit.retention import Sweeper
+from wfaudit import Auditor, Sweeper
+from wfaudit.testing import invoke_cli
 from wfaudit.testing.clock import Clock
 from wfaudit_webhooks import verify
 from wfaudit_webhooks.config import DEFAULT_EVENTS, RETENTION_FAILED
@@ -61,7 +58,7 @@ def test_a_failed_retention_cycle_is_a_signed_webhook(
     assert KEY not in request.body.decode()
 
     # The command line: one line saying so, exit status 1, and the webhook again.
-    outcome = CliRunner().invoke(cli, ["--store", store_url, "retention", "run", "--once"])
+    outcome = invoke_cli(["--store", store_url, "retention", "run", "--once"])
     assert outcome.exit_code == 1, outcome.output
     assert "failed: 1 snapshot(s) or archive object(s) could not be handled" in outcome.output
     flush(auditor)
