@@ -10,7 +10,6 @@ Plugins add commands through ``wfaudit_register_commands``.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import sys
@@ -40,32 +39,19 @@ from .cli_support import (  # re-exported: plugins' commands import them from he
 if TYPE_CHECKING:
     pass
 
+from .command_modules import COMMAND_MODULES, add_engine_commands
+
+CLI_PLUGINS: tuple[str, ...] = ("wfaudit.builtin.commands",)
+"""The command line's own built-in plugins: registered by the command line (the host
+of the commands), never by the engine's plugin manager, so that the engine, which the
+commands use, does not load them (tests/test_architecture.py: no import cycle)."""
+
 TRIGGER_KINDS = ("manual", "webhook", "schedule", "retry")
 """The values of :class:`~wfaudit_hookspecs.TriggerKind`, spelt here so that the
 command line is built without the model's module (a test keeps them equal)."""
 OUTCOME_STATUSES = ("running", "succeeded", "failed", "error", "cancelled")
 """The values of :class:`~wfaudit_hookspecs.Status` an outcome may take (all but
 ``triggered``), spelt here for the same reason."""
-
-
-COMMAND_MODULES: dict[str, str] = {
-    **dict.fromkeys(("log", "show", "diff", "tag", "untag", "tags", "annotate"), "history_cli"),
-    "keys": "keys_cli",
-    **dict.fromkeys(("verify", "anchor", "stats", "drain", "backup", "health"), "ops_cli"),
-    **dict.fromkeys(("retention", "hold", "archive", "restore"), "retention_cli"),
-    "retrigger": "retrigger_cli",
-    "restore-map": "restore_map_cli",
-    "import": "import_cli",
-    "spool": "spool_cli",
-    "new-plugin": "scaffold_cli",
-}
-"""The engine's commands defined outside this module, by name, and the module
-that defines each: every one is a plugin module whose ``wfaudit_register_commands``
-adds its commands (its ``COMMANDS``). The built-in plugin
-``wfaudit.builtin.commands`` registers them all, as any plugin registers its own;
-a command asked for by name imports its module only (start-up time: issue #18).
-A name missing here still works (every command is then registered); it only
-costs start-up time."""
 
 
 class RootGroup(WfauditGroup):
@@ -91,15 +77,6 @@ class RootGroup(WfauditGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         _load_all_commands()
         return super().list_commands(ctx)
-
-
-def add_engine_commands(group: click.Group, *modules: str) -> None:
-    """Add the commands of the engine's command modules (``history_cli``...; all of
-    :data:`COMMAND_MODULES` when none is named) to ``group``, through each module's
-    ``wfaudit_register_commands``."""
-    for module in modules or sorted(set(COMMAND_MODULES.values())):
-        plugin = importlib.import_module(f"{__package__}.{module}")
-        plugin.wfaudit_register_commands(cli=group)
 
 
 def _load_all_commands() -> None:
@@ -177,7 +154,7 @@ def plugins(show_all: bool, hook: str | None, as_json: bool, output_format: str 
 
     fmt = chosen_format(as_json, output_format)
 
-    pm = make_plugin_manager()
+    pm = make_plugin_manager(builtins=CLI_PLUGINS)
     infos = [i for i in pm.describe() if show_all or not i.builtin]
     if hook:
         known = pm.hooks.names()
@@ -542,7 +519,7 @@ def _register_plugin_commands() -> None:
     from .plugins import make_plugin_manager
 
     try:
-        pm = make_plugin_manager()
+        pm = make_plugin_manager(builtins=CLI_PLUGINS)
     except WfauditError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

@@ -74,7 +74,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wfaudit.builtin.spool",
     "wfaudit.builtin.retry",
     "wfaudit.builtin.memory",
-    "wfaudit.builtin.commands",
 )
 """The engine's own behaviour, written as plugins."""
 
@@ -431,11 +430,18 @@ def register_in_code(pm: PluginManager, plugin: object) -> str:
 
 
 def make_plugin_manager(
-    plugins: Sequence[object] = (), *, load_entrypoints: bool = True
+    plugins: Sequence[object] = (),
+    *,
+    load_entrypoints: bool = True,
+    builtins: Sequence[str] = (),
 ) -> PluginManager:
-    """A plugin manager with the built-ins, the entry points and ``plugins``."""
+    """A plugin manager with the built-ins, the entry points and ``plugins``.
+
+    :param builtins: more built-in plugin modules, by name, registered as the
+        defaults are (the command line's own: ``wfaudit.cli.CLI_PLUGINS``).
+    """
     pm = PluginManager()
-    for module_name in DEFAULT_PLUGINS:
+    for module_name in (*DEFAULT_PLUGINS, *builtins):
         pm.register(importlib.import_module(module_name), name=module_name)
         pm.origins[module_name] = ("wfaudit", _own_version(), True)
     if load_entrypoints:

@@ -27,6 +27,6 @@ def wfaudit_register_commands(cli: click.Group) -> None:
     Called first, so that a plugin's command of the same name takes its place,
     as it always did.
     """
-    from wfaudit.cli import add_engine_commands
+    from wfaudit.command_modules import add_engine_commands
 
     add_engine_commands(cli)
