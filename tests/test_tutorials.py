@@ -50,7 +50,7 @@ TUTORIALS = (
         ("wfaudit_payload_formats", "wfaudit_pre_trigger", "wfaudit_reference_syntax"),
         5,
     ),
-    Tutorial("tutorial-store.md", "wfaudit-dict-store", "dict-store", ("wfaudit_open_store",), 17),
+    Tutorial("tutorial-store.md", "wfaudit-dict-store", "dict-store", ("wfaudit_open_store",), 18),
     Tutorial(
         "tutorial-restorer.md",
         "wfaudit-vault-file-restorer",

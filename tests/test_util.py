@@ -193,7 +193,9 @@ def _sources() -> list[pathlib.Path]:
         found += [
             path
             for path in top.rglob("*.py")
-            if "tests" not in path.parts and ".venv" not in path.parts
+            # build/: setuptools' copies of the sources when a distribution is
+            # installed from its directory (as .ci/run does), util.py among them.
+            if not {"tests", ".venv", "build", ".tox"} & set(path.parts)
         ]
     return found
 

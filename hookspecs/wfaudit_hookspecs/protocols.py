@@ -170,6 +170,8 @@ class Store(Protocol):
         """The newest record of a pipeline (or workflow) whose run failed or errored.
 
         Give ``pipeline_id`` or ``workflow_id``; ``workflow_type`` narrows it.
+
+        :raises InvalidRequest: neither ``pipeline_id`` nor ``workflow_id`` is given.
         """
         ...
 

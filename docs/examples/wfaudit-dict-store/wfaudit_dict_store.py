@@ -163,6 +163,8 @@ class DictStore:
         workflow_type: str | None = None,
         tenant: str | None = None,
     ) -> SnapshotRecord | None:
+        if pipeline_id is None and workflow_id is None:
+            raise InvalidRequest("give a pipeline id or a workflow id")
         query = HistoryQuery(
             tenant=tenant,
             pipeline_id=pipeline_id,
