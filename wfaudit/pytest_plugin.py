@@ -25,8 +25,10 @@ For a plugin's own test suite (the repository's plugins use these):
   :class:`~wfaudit.testing.StoreOutage` a store goes down and up on either backend.
 * the ini option ``wfaudit_isolate_env = true``: every test gets its own
   ``WFAUDIT_HOME`` and none of ``WFAUDIT_STORE_URL``, ``WFAUDIT_ALLOW_UNMASKED``,
-  ``WFAUDIT_DB_AUTO_UPGRADE`` and ``WFAUDIT_AGENT`` from the environment (off by
-  default: a suite may mean to use them).
+  ``WFAUDIT_DB_AUTO_UPGRADE`` and ``WFAUDIT_AGENT`` from the environment, nor the
+  runner's ``COLUMNS`` and ``LINES`` (pytest-xdist's workers set them), so that the
+  commands a test runs print the same with and without ``-n`` (off by default: a suite
+  may mean to use them).
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ _ISOLATED_ENV = (
     "WFAUDIT_ALLOW_UNMASKED",
     "WFAUDIT_DB_AUTO_UPGRADE",
     "WFAUDIT_AGENT",  # opt-in: a suite's wfaudit commands never start a local agent
+    # The runner's terminal size: pytest-xdist's workers set COLUMNS=80 and LINES=24,
+    # so a command a test runs would print narrower tables under -n than without it.
+    "COLUMNS",
+    "LINES",
 )
 
 
