@@ -1243,12 +1243,14 @@ class MemoryStore:
             and not any(b.base == content_hash for b in data.blobs.values())
         )
 
-    def _drop_unused_blobs(self, content_hash: str) -> list[str]:
-        dropped: list[str] = []
+    def _drop_unused_blobs(self, content_hash: str) -> list[Blob]:
+        """Delete a blob nothing needs any more, then its base if that is now
+        unneeded; returns the blobs deleted."""
+        dropped: list[Blob] = []
         current: str | None = content_hash
         while current is not None and self._is_orphan(current):
             blob = self._data.blobs.pop(current)
-            dropped.append(current)
+            dropped.append(blob)
             current = blob.base
         return dropped
 
@@ -1447,15 +1449,14 @@ class _RetentionWork:
         run = (record.tenant, record.workflow_id, record.workflow_type)
         del data.runs[run]
         dropped = self._store._drop_unused_blobs(record.content_hash)
-        blobs = {content_hash: data.blobs.get(content_hash) for content_hash in dropped}
 
         def undo() -> None:
             data.records[record.id] = record
             data.runs[run] = record.id
-            data.blobs.update({k: b for k, b in blobs.items() if b is not None})
+            data.blobs.update({blob.content_hash: blob for blob in dropped})
 
         self._undo.append(undo)
-        return tuple(dropped)
+        return tuple(blob.content_hash for blob in dropped)
 
     def append_event(
         self,

@@ -17,7 +17,12 @@ from typing import Any
 import attrs
 import pytest
 
-from wfaudit.retention.steps import apply_steps, delete_snapshot, record_archive
+from wfaudit.retention.steps import (
+    apply_steps,
+    archived_event_data,
+    delete_snapshot,
+    record_archive,
+)
 from wfaudit_hookspecs import (
     EventKind,
     InvalidRequest,
@@ -35,6 +40,8 @@ from wfaudit_hookspecs.retention import (
     ArchiveRetention,
     HoldScope,
     RetentionRun,
+    RetentionWork,
+    StoredArchive,
     StoreRetention,
     SweepBusy,
     SweepProgress,
@@ -78,6 +85,10 @@ def kit_archive_record(store: Any, snapshot_id: str, *, key: str | None = None) 
 
 def _kinds(store: Any, subject: str) -> list[str]:
     return [event.kind for event in store.list_events(subject=subject, limit=1000)]
+
+
+class _KitAbort(Exception):
+    """Raised by the kit inside a unit of work, to see it rolled back."""
 
 
 def _save(store: Any, *records: tuple[SnapshotRecord, Any]) -> None:
@@ -575,6 +586,98 @@ class StoreRetentionConformance:
             None,
         ), "a step on a missing snapshot does nothing and is not blocked"
         assert apply_steps(store, [], require_archive=True, by=None) == []
+
+    def test_retention_work_offers_the_row_primitives(self, store: Any) -> None:
+        a, blob_a = make_record(1, content={"i": 1})
+        a = attrs.evolve(a, labels={"env": "prod"})
+        child = _retrigger(a, "2")
+        other, blob_other = make_record(3, content={"i": 3}, tenant="team-a")
+        _save(store, (a, blob_a), child, (other, blob_other))
+        hold = store.add_hold(
+            scope=HoldScope.PIPELINE, target="7", tenant=None, reason=None, by=None
+        )
+        released = store.add_hold(
+            scope=HoldScope.SELECTOR, target="env=prod", tenant=None, reason=None, by=None
+        )
+        store.release_hold(released.id, tenant=None, reason=None, by=None)
+        team_hold = store.add_hold(
+            scope=HoldScope.PIPELINE, target="7", tenant="team-a", reason=None, by=None
+        )
+        archive = kit_archive_record(store, a.id)
+
+        def work(unit: RetentionWork) -> str:
+            assert isinstance(unit, RetentionWork), "retention_work must pass a RetentionWork"
+            locked = unit.lock_snapshots([a.id, "nope", a.id])
+            assert set(locked) == {a.id}, "lock_snapshots returns the rows in the store, by id"
+            mine = locked[a.id]
+            assert (mine.tenant, mine.pipeline_id, mine.content_hash) == (
+                None,
+                "7",
+                a.content_hash,
+            )
+            assert (mine.status, dict(mine.labels)) == (a.status.value, {"env": "prod"})
+            assert [h.id for h in unit.active_holds(None)] == [hold.id], (
+                "active_holds(tenant) lists the holds in force in that tenant only"
+            )
+            assert [h.id for h in unit.active_holds("team-a")] == [team_hold.id]
+            assert unit.references(a.id, limit=1) == [f"retrigger {child[0].id}"]
+            assert unit.references(child[0].id, limit=1) == []
+            assert unit.stored_archive(a.id) is None
+            unit.insert_archive(archive, mine)
+            assert unit.stored_archive(a.id) == StoredArchive(
+                object_key=archive.object_key, status=archive.status
+            ), "stored_archive sees the archive inserted in the same unit of work"
+            unit.append_event(
+                tenant=None,
+                subject=a.id,
+                kind=EventKind.ARCHIVED,
+                at=_AT,
+                actor="kit",
+                data=archived_event_data(archive),
+            )
+            kid = unit.lock_snapshots([child[0].id])[child[0].id]
+            assert unit.delete_snapshot(kid) == (child[0].content_hash,), (
+                "delete_snapshot drops the blob nothing needs any more and says so"
+            )
+            return "done"
+
+        assert store.retention_work(work) == "done", "retention_work returns what work returns"
+        stored = store.get_archive(a.id)
+        assert stored is not None and stored.tenant is None
+        assert dict(stored.labels or {}) == {"env": "prod"}, (
+            "insert_archive stores the snapshot's labels with the record"
+        )
+        assert store.get_record_by_id(child[0].id) is None
+        assert store.get_blob(child[0].content_hash) is None
+        assert _kinds(store, a.id)[-1] == EventKind.ARCHIVED
+
+    def test_retention_work_is_one_transaction(self, store: Any) -> None:
+        a, blob_a = make_record(1, content={"i": 1})
+        _save(store, (a, blob_a))
+        before = _kinds(store, a.id)
+        archive = kit_archive_record(store, a.id)
+        sweep = store.open_sweep(tenant=None, as_of=_AT)
+
+        def work(unit: RetentionWork) -> None:
+            locked = unit.lock_snapshots([a.id])[a.id]
+            unit.insert_archive(archive, locked)
+            unit.delete_snapshot(locked)
+            unit.append_event(
+                tenant=None, subject=a.id, kind=EventKind.DELETED, at=_AT, actor=None, data={}
+            )
+            unit.save_sweep(sweep.id, cursor=a.id, counts={"seen": 1})
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(work)
+        assert store.get_record_by_id(a.id) is not None, "a failed unit of work deleted a row"
+        assert store.get_blob(a.content_hash) is not None, "a failed unit of work deleted a blob"
+        assert store.get_archive(a.id) is None, "a failed unit of work kept an archive record"
+        assert _kinds(store, a.id) == before, "a failed unit of work appended an event"
+        saved = store.get_sweep(sweep.id)
+        assert saved is not None and saved.cursor is None and not dict(saved.counts), (
+            "a failed unit of work saved the sweep's progress"
+        )
 
     def test_retention_sweep_lock_is_exclusive(self, store: Any) -> None:
         with store.sweep_lock(owner="kit-1"):
