@@ -68,6 +68,7 @@ from wfaudit_hookspecs import (
     utcnow,
 )
 from wfaudit_hookspecs.converter import get_converter, structure_record
+from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
@@ -96,9 +97,6 @@ REVISION = "memory-1"
 """The layout revision a memory store reports (it has one: its code's)."""
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event of a chain."""
-
-_STORE_KINDS = frozenset({EventKind.AUDITED, EventKind.OUTCOME})
-"""Event kinds only the store appends, together with the change they describe."""
 
 _AUDIT_FIELDS = (
     "content_hash",
@@ -390,24 +388,10 @@ class MemoryStore:
         data: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
         """Append an event to the tenant's chain; its ``seq`` numbers the subject's events."""
-        if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
-            raise InvalidRequest(
-                "an event kind must be a non-empty string of at most 64 characters"
-            )
-        if kind in _STORE_KINDS:
-            raise InvalidRequest(
-                f"{kind} events are recorded by the store itself, with the change they describe"
-            )
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
-            raise InvalidRequest(
-                "an event subject must be a non-empty string of at most 64 characters"
-            )
-        if data is not None and not isinstance(data, Mapping):
-            raise InvalidRequest("an event's data must be a JSON object")
-        canonical_json(dict(data or {}))  # JSON data, or InvalidRequest now
+        payload = check_event(subject=subject, kind=kind, data=data)
         with self._data.lock:
             return self._append(
-                subject=subject, kind=kind, tenant=tenant, actor=actor, data=dict(data or {})
+                subject=subject, kind=kind, tenant=tenant, actor=actor, data=payload
             )
 
     def _append(
