@@ -40,6 +40,8 @@ __all__ = [
     "SweepProgress",
     "SweepState",
     "SweepStep",
+    "check_hold",
+    "check_retention_reason",
     "hold_covers",
     "parse_selector",
     "selector_matches",
@@ -83,6 +85,32 @@ def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
             raise InvalidRequest(f"label selector {text!r} names {key!r} twice")
         pairs[key] = value
     return tuple(sorted(pairs.items()))
+
+
+def check_hold(scope: str, target: object) -> str:
+    """A legal hold's scope and target, checked; returns the target as stored
+    (stripped; a selector's pairs sorted, ``key=value,key2=value2``).
+
+    :raises InvalidRequest: an unknown scope, an empty or too long target, or a
+        bad selector.
+    """
+    if scope not in HoldScope.ALL:
+        raise InvalidRequest(f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}")
+    text = str(target).strip()
+    if not text or len(text) > 1024:
+        raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
+    if scope == HoldScope.SELECTOR:
+        text = ",".join(f"{key}={value}" for key, value in parse_selector(text))
+    return text
+
+
+def check_retention_reason(reason: str) -> None:
+    """:raises InvalidRequest: ``reason`` is not one of :class:`ArchiveRetention`'s values."""
+    if reason not in ArchiveRetention.ALL:
+        raise InvalidRequest(
+            f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
+            f"not {reason!r}"
+        )
 
 
 def selector_matches(selector: tuple[tuple[str, str], ...], labels: Mapping[str, str]) -> bool:

@@ -72,7 +72,6 @@ from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
-    ArchiveRetention,
     ExportedSnapshot,
     HoldScope,
     LegalHold,
@@ -83,8 +82,9 @@ from wfaudit_hookspecs.retention import (
     StoredArchive,
     SweepBusy,
     SweepState,
+    check_hold,
+    check_retention_reason,
     hold_covers,
-    parse_selector,
     selector_matches,
 )
 
@@ -921,15 +921,7 @@ class MemoryStore:
         by: str | None,
     ) -> LegalHold:
         """Place a legal hold (a snapshot hold takes its snapshot's tenant)."""
-        if scope not in HoldScope.ALL:
-            raise InvalidRequest(
-                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
-            )
-        target = str(target).strip()
-        if not target or len(target) > 1024:
-            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
-        if scope == HoldScope.SELECTOR:
-            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        target = check_hold(scope, target)
         data = self._data
         with data.lock:
             held_tenant = tenant
@@ -1100,11 +1092,7 @@ class MemoryStore:
         event: bool = True,
     ) -> ArchiveRecord:
         """Date an archive record (and fill in labels it lacked)."""
-        if reason not in ArchiveRetention.ALL:
-            raise InvalidRequest(
-                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
-                f"not {reason!r}"
-            )
+        check_retention_reason(reason)
         data = self._data
         with data.lock:
             record = data.archives.get(snapshot_id)

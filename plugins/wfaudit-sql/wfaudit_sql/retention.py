@@ -40,7 +40,6 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
-    ArchiveRetention,
     ExportedSnapshot,
     HoldScope,
     LegalHold,
@@ -51,8 +50,9 @@ from wfaudit_hookspecs.retention import (
     StoredArchive,
     SweepBusy,
     SweepState,
+    check_hold,
+    check_retention_reason,
     hold_covers,
-    parse_selector,
     selector_matches,
 )
 
@@ -287,15 +287,7 @@ class RetentionMixin:
         :raises SnapshotNotFound: a snapshot hold on a snapshot the store does not
             have (nor has archived).
         """
-        if scope not in HoldScope.ALL:
-            raise InvalidRequest(
-                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
-            )
-        target = str(target).strip()
-        if not target or len(target) > 1024:
-            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
-        if scope == HoldScope.SELECTOR:
-            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        target = check_hold(scope, target)
         hold_id = f"hold-{uuid.uuid4().hex[:20]}"
 
         def work(connection: Connection) -> RowMapping:
@@ -552,11 +544,7 @@ class RetentionMixin:
         :raises InvalidRequest: an unknown reason.
         :raises SnapshotNotFound: no archive record of that snapshot (in ``tenant``).
         """
-        if reason not in ArchiveRetention.ALL:
-            raise InvalidRequest(
-                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
-                f"not {reason!r}"
-            )
+        check_retention_reason(reason)
         query = select(archives).where(archives.c.snapshot_id == snapshot_id)
         if tenant is not None:
             query = query.where(archives.c.tenant == stored_tenant(tenant))
