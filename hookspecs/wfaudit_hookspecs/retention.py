@@ -463,6 +463,15 @@ class RetentionWork(Protocol):
         hashes of the blobs deleted."""
         ...
 
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        """Lock a snapshot's archive record for the transaction and return it
+        (``present``: the snapshot row is in the store), or None."""
+        ...
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        """Delete a locked archive record (its object is the engine's business)."""
+        ...
+
     def append_event(
         self,
         *,
@@ -594,15 +603,6 @@ class StoreRetention(Protocol):
 
         :raises SnapshotNotFound: no archive record of that snapshot.
         """
-        ...
-
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record and append ``archive.expired``, in one
-        transaction that checks again that no active legal hold covers it and
-        that its snapshot is not back in the store; returns why it was not
-        expired, or None when it was (the caller then deletes the object)."""
         ...
 
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:

@@ -1128,40 +1128,6 @@ class MemoryStore:
                 )
             return self._archive(updated)
 
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record unless a hold or the snapshot blocks it."""
-        store = self._data
-        with store.lock:
-            record = store.archives.get(snapshot_id)
-            if record is None or record.object_key != object_key:
-                return "its archive record changed"
-            if snapshot_id in store.records:
-                return "the snapshot is in the store"
-            if record.labels is None:
-                return "its labels are unknown"
-            held = self._held(record.tenant, snapshot_id, record.pipeline_id, record.labels)
-            if held:
-                return held
-            del store.archives[snapshot_id]
-            self._append(
-                subject=snapshot_id,
-                kind=EventKind.ARCHIVE_EXPIRED,
-                tenant=record.tenant,
-                actor=by,
-                data={
-                    "object_key": object_key,
-                    "object_size": record.object_size,
-                    "expires_on": None
-                    if record.expires_on is None
-                    else _timestamp(record.expires_on),
-                    "retention_reason": record.retention_reason,
-                    **dict(data),
-                },
-            )
-            return None
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records (of ``tenant``) and their objects' bytes."""
         with self._data.lock:
@@ -1429,6 +1395,15 @@ class _RetentionWork:
 
         self._undo.append(undo)
         return tuple(blob.content_hash for blob in dropped)
+
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        found = self._data.archives.get(snapshot_id)
+        return None if found is None else self._store._archive(found)
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        archives = self._data.archives
+        record = archives.pop(snapshot_id)
+        self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
 
     def append_event(
         self,

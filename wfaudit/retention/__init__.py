@@ -64,7 +64,7 @@ from .policy import (
     Verdict,
     parse_duration,
 )
-from .steps import apply_steps, delete_snapshot, record_archive, step_counts
+from .steps import apply_steps, delete_snapshot, expire_archive, record_archive, step_counts
 from .sweeper import Action, CycleResult, PlanItem, Sweeper, SweepReport, parse_every, run_every
 
 __all__ = [
@@ -88,6 +88,7 @@ __all__ = [
     "Verdict",
     "apply_steps",
     "delete_snapshot",
+    "expire_archive",
     "parse_duration",
     "parse_every",
     "record_archive",

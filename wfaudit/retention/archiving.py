@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     pass
 from .common import MAX_REPORTED_FAILURES, Notify, RetentionStore, StepCallback, _owner
 from .policy import Archive, ArchiveVerdict, RetentionPolicy
-from .steps import record_archive
+from .steps import expire_archive, record_archive
 
 log = logging.getLogger("wfaudit.retention")
 
@@ -365,7 +365,8 @@ class ArchiveKeeper:
                 continue
             if item.action == ArchiveAction.EXPIRE and not dry_run:
                 target = self._archive_for(record.archive_url)  # before anything is written
-                blocked = self.store.expire_archive(
+                blocked = expire_archive(
+                    self.store,
                     record.snapshot_id,
                     object_key=record.object_key,
                     by=self.actor,

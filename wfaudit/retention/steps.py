@@ -40,6 +40,7 @@ __all__ = [
     "apply_steps",
     "archived_event_data",
     "delete_snapshot",
+    "expire_archive",
     "record_archive",
     "step_counts",
 ]
@@ -243,3 +244,57 @@ def record_archive(store: StoreRetention, record: ArchiveRecord, *, by: str | No
     if done.archived is None:
         raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
     return done.archived
+
+
+def expire_archive(
+    store: StoreRetention,
+    snapshot_id: str,
+    *,
+    object_key: str,
+    by: str | None,
+    data: Mapping[str, Any],
+) -> str | None:
+    """Delete an expired archive record and append ``archive.expired`` (with
+    ``data``), in one transaction; returns why not, or None once done.
+
+    Refused when the record changed (another object key, or gone), while its
+    snapshot is in the store, while its labels are unknown (a label hold could
+    cover it) and while an active legal hold covers it.
+    """
+
+    def work(unit: RetentionWork) -> str | None:
+        record = unit.lock_archive(snapshot_id)
+        if record is None or record.object_key != object_key:
+            return "its archive record changed"
+        if record.present:
+            return "the snapshot is in the store"
+        if record.labels is None:
+            return "its labels are unknown"
+        tenant = record.tenant or None
+        for hold in unit.active_holds(tenant):
+            if hold_covers(
+                hold,
+                snapshot_id=snapshot_id,
+                tenant=tenant,
+                pipeline_id=record.pipeline_id,
+                labels=record.labels,
+            ):
+                return f"legal hold {hold.id}"
+        unit.delete_archive(snapshot_id)
+        unit.append_event(
+            tenant=record.tenant,
+            subject=snapshot_id,
+            kind=EventKind.ARCHIVE_EXPIRED,
+            at=utcnow(),
+            actor=by,
+            data={
+                "object_key": object_key,
+                "object_size": record.object_size,
+                "expires_on": None if record.expires_on is None else _timestamp(record.expires_on),
+                "retention_reason": record.retention_reason,
+                **dict(data),
+            },
+        )
+        return None
+
+    return store.retention_work(work)

@@ -21,6 +21,7 @@ from wfaudit.retention.steps import (
     apply_steps,
     archived_event_data,
     delete_snapshot,
+    expire_archive,
     record_archive,
 )
 from wfaudit_hookspecs import (
@@ -471,19 +472,19 @@ class StoreRetentionConformance:
         with pytest.raises(SnapshotNotFound):
             store.set_archive_retention("nope", expires_on=None, reason="ttl", by=None)
         key = archived.object_key
-        assert store.expire_archive(record.id, object_key=key, by=None, data={}) == (
+        assert expire_archive(store, record.id, object_key=key, by=None, data={}) == (
             "the snapshot is in the store"
         ), "an archive whose snapshot is in the store must not expire"
         delete_snapshot(store, record.id, require_archive=True, reason={}, by=None)
         hold = store.add_hold(scope="snapshot", target=record.id, tenant=None, reason=None, by=None)
-        why = store.expire_archive(record.id, object_key=key, by=None, data={})
+        why = expire_archive(store, record.id, object_key=key, by=None, data={})
         assert why == f"legal hold {hold.id}", f"a held archive expired (or said {why!r})"
         store.release_hold(hold.id, tenant=None, reason=None, by=None)
-        assert store.expire_archive(record.id, object_key="kit/other", by=None, data={}) == (
+        assert expire_archive(store, record.id, object_key="kit/other", by=None, data={}) == (
             "its archive record changed"
         )
         assert (
-            store.expire_archive(record.id, object_key=key, by="kit", data={"why": "ttl"}) is None
+            expire_archive(store, record.id, object_key=key, by="kit", data={"why": "ttl"}) is None
         )
         assert store.get_archive(record.id) is None, "an expired archive record is still there"
         assert _kinds(store, record.id)[-1] == EventKind.ARCHIVE_EXPIRED
@@ -649,6 +650,19 @@ class StoreRetentionConformance:
         )
         assert store.get_record_by_id(child[0].id) is None
         assert store.get_blob(child[0].content_hash) is None
+
+        def archive_work(unit: RetentionWork) -> None:
+            assert unit.lock_archive("nope") is None
+            locked = unit.lock_archive(a.id)
+            assert locked is not None and locked.object_key == archive.object_key
+            assert locked.present, "lock_archive says whether the snapshot row is in the store"
+            unit.delete_archive(a.id)
+            assert unit.lock_archive(a.id) is None, "delete_archive deletes the record"
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(archive_work)
+        assert store.get_archive(a.id) is not None, "a failed unit of work deleted an archive"
         assert _kinds(store, a.id)[-1] == EventKind.ARCHIVED
 
     def test_retention_work_is_one_transaction(self, store: Any) -> None:

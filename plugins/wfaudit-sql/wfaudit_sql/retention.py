@@ -52,7 +52,6 @@ from wfaudit_hookspecs.retention import (
     SweepState,
     check_hold,
     check_retention_reason,
-    hold_covers,
     selector_matches,
 )
 
@@ -589,65 +588,6 @@ class RetentionMixin:
 
         return _archive(self._run(work, write=True))
 
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record and append ``archive.expired``, checking
-        in the transaction that no active hold covers it and that its snapshot is
-        not in the store; returns why not, or None once done."""
-
-        def work(connection: Connection) -> str | None:
-            row = (
-                connection.execute(
-                    select(archives).where(archives.c.snapshot_id == snapshot_id).with_for_update()
-                )
-                .mappings()
-                .first()
-            )
-            if row is None or row["object_key"] != object_key:
-                return "its archive record changed"
-            if (
-                connection.execute(
-                    select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
-                ).first()
-                is not None
-            ):
-                return "the snapshot is in the store"
-            labels = _json_object(row["labels"])
-            if labels is None:
-                return "its labels are unknown"
-            for hold in _active_holds(connection, row["tenant"]):
-                if hold_covers(
-                    hold,
-                    snapshot_id=snapshot_id,
-                    tenant=row["tenant"] or None,
-                    pipeline_id=row["pipeline_id"],
-                    labels=labels,
-                ):
-                    return f"legal hold {hold.id}"
-            connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
-            self._renew_lock(connection)
-            self._append(
-                connection,
-                tenant=row["tenant"],
-                subject=snapshot_id,
-                kind=EventKind.ARCHIVE_EXPIRED,
-                at=utcnow(),
-                actor=by,
-                data={
-                    "object_key": object_key,
-                    "object_size": int(row["object_size"]),
-                    "expires_on": None
-                    if row["expires_on"] is None
-                    else timestamp_text(row["expires_on"]),
-                    "retention_reason": row["retention_reason"],
-                    **dict(data),
-                },
-            )
-            return None
-
-        return self._run(work, write=True)
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """Archive records (of ``tenant``) and the bytes of their objects."""
         query = select(func.count(), func.coalesce(func.sum(archives.c.object_size), 0))
@@ -1069,6 +1009,25 @@ class _RetentionWork:
         _drop_unused_manifest(self._connection, row)
         return tuple(_drop_unused_blobs(self._connection, row["content_hash"]))
 
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        row = (
+            self._connection.execute(
+                select(archives).where(archives.c.snapshot_id == snapshot_id).with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        present = self._connection.execute(
+            select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
+        ).first()
+        return _archive({**row, "present_id": None if present is None else present[0]})
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        self._connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
+        self._store._renew_lock(self._connection)
+
     def append_event(
         self,
         *,
@@ -1334,7 +1293,7 @@ def _archive_query() -> Any:
     )
 
 
-def _archive(row: RowMapping) -> ArchiveRecord:
+def _archive(row: Mapping[Any, Any]) -> ArchiveRecord:
     return ArchiveRecord(
         snapshot_id=row["snapshot_id"],
         tenant=row["tenant"] or None,
