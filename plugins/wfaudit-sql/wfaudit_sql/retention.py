@@ -1,7 +1,10 @@
 """Retention in the SQL store: legal holds, archive records, deletion, restore, sweeps.
 
 :class:`RetentionMixin` is a base of :class:`~wfaudit_sql.store.SqlStore` and
-implements :class:`~wfaudit_hookspecs.retention.StoreRetention`. Each change is
+implements :class:`~wfaudit_hookspecs.retention.StoreRetention`. What may be
+deleted, and which events a sweep appends, the engine decides
+(``wfaudit.retention.steps``) over :class:`_RetentionWork`, this store's
+row-level primitives in one write transaction. Each change is
 one transaction that also appends its audit-trail event (``legal_hold.set``,
 ``legal_hold.released``, ``snapshot.archived``, ``snapshot.deleted``,
 ``snapshot.restored``): deleting a snapshot removes its row and perhaps its
