@@ -113,6 +113,7 @@ class Auditor:
             workflow_types=lambda: plugin_manager.workflow_types,
             engine=self,
             spool_root=spool_root,
+            spool_depth=lambda: self.spool.depth(settings.tenant),
         )
         """The host the plugins were configured with (``wfaudit_configure``)."""
         self._pipeline.host = self.host  # the maskers read their state from its stash

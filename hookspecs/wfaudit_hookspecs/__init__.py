@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         hookimpl,
         hookspec,
     )
-    from .host import Host, Stash, StashKey
+    from .host import Host, MetricsPage, Stash, StashKey
     from .model import (
         SCHEMA_VERSION,
         STANDARD_WORKFLOW_TYPES,
@@ -167,7 +167,7 @@ _LAZY: dict[str, str] = {
         ),
         "protocols",
     ),
-    **dict.fromkeys(("Host", "Stash", "StashKey"), "host"),
+    **dict.fromkeys(("Host", "MetricsPage", "Stash", "StashKey"), "host"),
     **dict.fromkeys(
         (
             "ArchiveStore",
@@ -245,6 +245,7 @@ __all__ = [
     "MaskedField",
     "MaskingError",
     "MaskingRequired",
+    "MetricsPage",
     "Path",
     "PluginError",
     "Problem",
