@@ -228,6 +228,7 @@ def test_an_engine_host_is_a_host() -> None:
         strict=False,
     )
     assert isinstance(host, Host) and host.store is None and host.workflow_types == {}
+    assert host.spool_depth() == 0  # a host without an auditor spools nothing
 
 
 class Scraper:
@@ -262,18 +263,6 @@ def test_hook_wfaudit_metrics(make_auditor: Callable[..., Auditor]) -> None:
     assert abstaining.hosts == scraper.hosts == [auditor.host]  # the first answer is kept
     with pytest.raises(PluginError, match="bytes from wfaudit_metrics"):
         make_auditor(Scraper(wrong=True)).host.metrics()
-    # A host without an auditor spools nothing.
-    assert (
-        EngineHost(
-            auditor.hooks,
-            settings={},
-            home=pathlib.Path("/x"),
-            tenant=None,
-            store_url="",
-            strict=False,
-        ).spool_depth()
-        == 0
-    )
 
 
 def _calls_hooks(path: pathlib.Path) -> bool:

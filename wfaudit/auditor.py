@@ -231,7 +231,6 @@ class Auditor:
         return self._persisting.save(record, canonical, stage, imported=origin is not None)
 
     snapshot_of = delegate("_pipeline", Pipeline.snapshot_of)
-
     import_snapshot = delegate("_importer", Importer.import_snapshot)
     identify = delegate("_pipeline", Pipeline.identify)
 
