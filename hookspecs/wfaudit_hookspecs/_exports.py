@@ -1,6 +1,7 @@
-"""The names the contract's lazily loaded modules export, listed once.
+"""The names the package re-exports from its lazily loaded modules, listed once.
 
-A module's ``__all__`` and the package's table of names imported on first use
+A module's ``__all__`` (the names above these it adds: ``IDENTITY_MAX_LENGTH``,
+``check_event`` ...) and the package's table of names imported on first use
 (``wfaudit_hookspecs._LAZY``) both read these tuples, so that the package can
 name what a module exports without importing it (issue #18) and without a
 second copy of the list. Nothing is imported here.
@@ -48,7 +49,7 @@ MODEL: tuple[str, ...] = (
     "set_clock",
     "utcnow",
 )
-"""What :mod:`wfaudit_hookspecs.model` exports, every name re-exported by the package."""
+"""The names of :mod:`wfaudit_hookspecs.model` that the package re-exports."""
 
 PROTOCOLS: tuple[str, ...] = (
     "KeyedTrail",
@@ -60,4 +61,4 @@ PROTOCOLS: tuple[str, ...] = (
     "StoreProxy",
     "StoreSchema",
 )
-"""What :mod:`wfaudit_hookspecs.protocols` exports, every name re-exported by the package."""
+"""The names of :mod:`wfaudit_hookspecs.protocols` that the package re-exports."""
