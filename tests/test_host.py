@@ -24,6 +24,8 @@ from wfaudit_hookspecs import (
     ConfigurationError,
     EventKind,
     Host,
+    MetricsPage,
+    PluginError,
     SnapshotRecord,
     Stash,
     StashKey,
@@ -226,6 +228,41 @@ def test_an_engine_host_is_a_host() -> None:
         strict=False,
     )
     assert isinstance(host, Host) and host.store is None and host.workflow_types == {}
+    assert host.spool_depth() == 0  # a host without an auditor spools nothing
+
+
+class Scraper:
+    """A metrics plugin: its page names the host's tenant and spool depth."""
+
+    def __init__(self, *, wrong: bool = False, abstain: bool = False) -> None:
+        self.wrong = wrong
+        self.abstain = abstain
+        self.hosts: list[Host] = []
+
+    @hookimpl
+    def wfaudit_metrics(self, host: Host) -> object:
+        self.hosts.append(host)
+        if self.abstain:
+            return None
+        if self.wrong:
+            return b"spool_depth 0"
+        body = f"tenant {host.tenant} spool_depth {host.spool_depth()}"
+        return MetricsPage(body=body.encode(), content_type="text/plain; version=0.0.4")
+
+
+def test_hook_wfaudit_metrics(make_auditor: Callable[..., Auditor]) -> None:
+    assert make_auditor().host.metrics() is None  # no metrics plugin: /metrics is 404
+    abstaining, scraper = Scraper(abstain=True), Scraper()
+    auditor = make_auditor(KeyNameMasker(), scraper, abstaining, tenant="team-a")
+    record, canonical = auditor.snapshot_of(
+        TriggerRequest(workflow_id=7, workflow_type="CI", pipeline_id="p", config={"a": 1})
+    )
+    auditor.spool.write(record, auditor.whole_blob(record, canonical))
+    page = auditor.host.metrics()
+    assert page == MetricsPage(b"tenant team-a spool_depth 1", "text/plain; version=0.0.4")
+    assert abstaining.hosts == scraper.hosts == [auditor.host]  # the first answer is kept
+    with pytest.raises(PluginError, match="bytes from wfaudit_metrics"):
+        make_auditor(Scraper(wrong=True)).host.metrics()
 
 
 def _calls_hooks(path: pathlib.Path) -> bool:

@@ -1,23 +1,19 @@
-"""The public API: :class:`Auditor`.
+"""The public API: :class:`Auditor`, the composition root.
 
 An orchestrator creates one auditor per process (``Auditor.from_url()``) and
 calls :meth:`Auditor.audit_trigger` every time it triggers a workflow, and
-:meth:`Auditor.record_outcome` when the run ends. An audit is
-:meth:`Auditor._audit`: the record built by :mod:`wfaudit.pipeline` (checked,
-adapted, masked, encoded), then persisted by :mod:`wfaudit.persisting`.
-
-The auditor is the composition root: it builds the modules of one concern each
-and hands them what they need -- the pipeline, persisting and the spool
-(:mod:`wfaudit.persisting`), the key checks (:mod:`wfaudit.store_keys`), reads
-(:mod:`wfaudit.reads`), outcomes and votes (:mod:`wfaudit.outcomes`), replay
-(:mod:`wfaudit.retrigger`), imports (:mod:`wfaudit.importing`), tags and the
+:meth:`Auditor.record_outcome` when the run ends. The auditor builds the modules
+of one concern each and hands them what they need -- the pipeline
+(:mod:`wfaudit.pipeline`: checked, adapted, masked, encoded), persisting and the
+spool (:mod:`wfaudit.persisting`), the key checks (:mod:`wfaudit.store_keys`),
+reads (:mod:`wfaudit.reads`), outcomes (:mod:`wfaudit.outcomes`), replay
+(:mod:`wfaudit.replays`), imports (:mod:`wfaudit.importing`), tags and the
 timeline (:mod:`wfaudit.history`), over the store :mod:`wfaudit.opening` opened
--- and its methods delegate to them.
+-- and its methods delegate to them (:func:`wfaudit.delegation.delegate`).
 """
 
 from __future__ import annotations
 
-import logging
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
@@ -25,34 +21,30 @@ from typing import TYPE_CHECKING, Any, Self
 from wfaudit_hookspecs import (
     Annotation,
     AuditResult,
-    Blob,
     DiffShape,
     InvalidRequest,
-    SaveResult,
-    Snapshot,
     SnapshotRecord,
-    Status,
     Store,
     Tag,
     TriggerRequest,
-    WfauditError,
     check_record_identities,
 )
 
-from . import outcomes as _outcomes
-from . import reads as _reads
-from . import retrigger as replay
+from .delegation import delegate
 from .deltas import DeltaEncoder
 from .host import EngineHost, Hooks
-from .keys import FingerprintKeys, load_keys
+from .importing import Importer
+from .keys import FingerprintKeys, keyring_target, load_keys
 from .opening import open_store
-from .outcomes import Outcome
+from .outcomes import Outcome, Outcomes
 from .persisting import Persisting
-from .pipeline import GENERIC_FORMAT, Origin, Pipeline, Stage, safe_message
+from .pipeline import GENERIC_FORMAT, AuditFailed, Origin, Pipeline, Stage, failed
 from .plugins import PluginManager, make_plugin_manager
+from .reads import Reads
+from .replays import Replays
 from .retry import RetrySettings
 from .settings import Settings
-from .spool import DrainReport, Spool, SpoolService
+from .spool import Spool, SpoolService
 from .store_keys import StoreKeys
 
 # Start-up (issue #18): what a trigger does not use -- history, diff, the
@@ -61,15 +53,8 @@ if TYPE_CHECKING:
     from wfaudit_hookspecs.retention import RetentionRun
 
     from . import history as _history
-    from .diff import SnapshotDiff
 
 __all__ = ["GENERIC_FORMAT", "AuditFailed", "Auditor", "Origin", "Outcome"]
-
-log = logging.getLogger("wfaudit")
-
-
-class AuditFailed(WfauditError):
-    """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
 
 
 class Auditor:
@@ -93,7 +78,7 @@ class Auditor:
         self.hooks = Hooks(plugin_manager)
         """The typed hook calls (:mod:`wfaudit.host`: the only engine module that calls hooks)."""
         self.keys: FingerprintKeys = load_keys(
-            settings.key_file, keyring_target=_keyring_setting(settings)
+            settings.key_file, keyring_target=keyring_target(settings.options)
         )
         self._store_keys = StoreKeys(store, self.keys)
         self.chain_key_id = self._store_keys.chain_key_id
@@ -113,6 +98,7 @@ class Auditor:
             workflow_types=lambda: plugin_manager.workflow_types,
             engine=self,
             spool_root=spool_root,
+            spool_depth=lambda: self.spool.depth(settings.tenant),
         )
         """The host the plugins were configured with (``wfaudit_configure``)."""
         self._pipeline.host = self.host  # the maskers read their state from its stash
@@ -121,13 +107,19 @@ class Auditor:
         )
         # Persisting, conflicts and the spool (wfaudit.persisting).
         self._persisting = Persisting(store, self.host, settings, encoder, self.check_key)
-        self.reads = _reads.Reads(
+        self.reads = Reads(
             store,
             settings.tenant,
             lambda: plugin_manager.workflow_types,
             lambda: plugin_manager.diff_shapes,
         )
         """The reading side (:mod:`wfaudit.reads`)."""
+        self._importer = Importer(self._audit)
+        self.outcomes = Outcomes(self)
+        """Outcomes and the retry policies' votes (:mod:`wfaudit.outcomes`)."""
+        self.replays = Replays(self)
+        """Restoring a snapshot's request, planning and running retriggers
+        (:mod:`wfaudit.replays`)."""
         self.host.configure()
 
     @classmethod
@@ -180,10 +172,7 @@ class Auditor:
     def __repr__(self) -> str:
         return f"<Auditor store={self.store.url!r} tenant={self.settings.tenant!r}>"
 
-    def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
-        """HMAC-SHA256 (hex) of ``data`` under the chain key (anchor files carry one),
-        or under the retired chain key ``key_id`` names (None: no such key here)."""
-        return self._store_keys.chain_mac(data, key_id)
+    chain_mac = delegate("_store_keys", StoreKeys.chain_mac)
 
     @property
     def workflow_types(self) -> dict[str, str]:
@@ -220,7 +209,9 @@ class Auditor:
                 raise InvalidRequest("pass a TriggerRequest or keyword fields, not both")
             return self._audit(request, stage)
         except Exception as exc:  # non-blocking policy: nothing escapes but in strict mode
-            return self._failed(request, exc, stage)
+            return failed(
+                request, exc, stage, strict=self.settings.strict, report=self.host.audit_error
+            )
 
     def _audit(
         self,
@@ -239,64 +230,11 @@ class Auditor:
             )
         return self._persisting.save(record, canonical, stage, imported=origin is not None)
 
-    def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
-        """The record (a new id) and canonical masked JSON an audit of ``request``
-        would store, without storing anything; errors are raised (the retrigger
-        records its new run from this)."""
-        stage = Stage()
-        try:
-            return self._pipeline.build(request, stage, check_key=False)
-        except WfauditError:
-            raise
-        except Exception as exc:  # its message could quote the request: scrubbed
-            raise AuditFailed(safe_message(exc, stage)) from None
+    snapshot_of = delegate("_pipeline", Pipeline.snapshot_of)
+    import_snapshot = delegate("_importer", Importer.import_snapshot)
+    identify = delegate("_pipeline", Pipeline.identify)
 
-    def import_snapshot(
-        self, request: TriggerRequest, origin: Origin, *, dry_run: bool = False
-    ) -> AuditResult:
-        """Store the snapshot of a trigger another system recorded (``wfaudit import``).
-
-        The request passes the audit's pipeline (limits, adapters, identity
-        checks, the current maskers); the record keeps ``origin``'s times and
-        identities, and the fields the source had blanked are recorded as masked
-        (:data:`wfaudit.retrigger.BLANKED_AT_SOURCE`). Idempotent as an audit is:
-        the same import again is ``created=False``. Never spools: a store failure
-        raises (:class:`StoreError`), so the caller stops and resumes later. Any
-        other error is returned as ``ok=False`` with a one-line ``error`` that
-        quotes no secret. With ``dry_run`` nothing is written.
-        """
-        from . import importing  # not a trigger's (start-up)
-
-        return importing.import_snapshot(self._audit, request, origin, dry_run=dry_run)
-
-    def identify(self, request: TriggerRequest) -> TriggerRequest:
-        """The request as the audit would see it, without auditing it: the adapter
-        that recognises the payload has read the ids given as ``-`` (and its format,
-        labels, trigger kind), and the tenant is this auditor's.
-
-        An outcome reported from the payload alone (a Tekton ``…successful``
-        CloudEvent) finds its run so. Raises what the audit would raise before
-        masking (:class:`InvalidRequest` and its kinds); the returned request
-        still holds the payload's secrets: do not log it.
-        """
-        return self._pipeline.identify(request)
-
-    def _failed(self, request: TriggerRequest | None, exc: Exception, stage: Stage) -> AuditResult:
-        message = safe_message(exc, stage)
-        if not self.settings.strict:  # in strict mode the caller gets the error instead
-            who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
-            log.error("audit of %s failed at %s: %s", who, stage.name, message)
-        if request is not None:
-            self.host.audit_error(request, exc)
-        if self.settings.strict:
-            if isinstance(exc, WfauditError):
-                raise exc
-            if stage.secrets is None:  # before masking: the chain could quote secrets
-                raise AuditFailed(message) from None
-            raise AuditFailed(message) from exc
-        return AuditResult(ok=False, error=message, error_type=type(exc).__name__)
-
-    # -- the durable spool (wfaudit.spool) ------------------------------------
+    # -- the durable spool (wfaudit.spool, through wfaudit.persisting) ----------
 
     @property
     def spool_service(self) -> SpoolService | None:
@@ -320,34 +258,11 @@ class Auditor:
         of a long-lived process may change them)."""
         return RetrySettings.load(self.settings.options)
 
-    def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
-        """The blob of ``record`` compressed whole (no delta base)."""
-        return self._persisting.encoder.whole(record, canonical)
+    whole_blob = delegate("_persisting", Persisting.whole_blob)
+    standalone = delegate("_persisting", Persisting.standalone)
+    persist_now = delegate("_persisting", Persisting.persist_now)
 
-    def standalone(self, blob: Blob) -> Blob:
-        """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
-        return self._persisting.standalone(blob)
-
-    def persist_now(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
-        """Persist a record and its blob through the persist stage, never spooling:
-        a store failure is raised. The drain replays spooled snapshots with it, and
-        a retrigger records its new run; a new snapshot is reported to the
-        ``wfaudit_event`` observers."""
-        return self._persisting.persist_now(record, blob)
-
-    # -- the fingerprint key (wfaudit.keys) ------------------------------------
-
-    def check_key(self) -> None:
-        """Refuse to write with a fingerprint key the store does not use.
-
-        The first call records this process's key id in a store that has none
-        yet; a store that records the id of one of this installation's retired
-        keys is moved on to the current key (the installation rotated it). Any
-        other recorded id raises :class:`~wfaudit.keys.KeyMismatch`. Checked once
-        per auditor (the writes that fingerprint call it; later calls cost
-        nothing).
-        """
-        self._store_keys.check(transient_ok=False)
+    check_key = delegate("_store_keys", StoreKeys.check_key)
 
     def notify(
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
@@ -364,104 +279,19 @@ class Auditor:
         (webhooks alert on a failed one). Observer errors are logged and ignored."""
         self.host.retention_run(run)
 
-    def probe_store(self) -> None:
-        """Raise unless the store takes writes (the spool's drainer asks)."""
-        self._persisting.probe_store()
-
-    def drain_spool(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
-        """Replay the spooled snapshots (of this auditor's tenant) into the store.
-
-        Oldest first; a file is removed once the store confirmed it. Stops at
-        the first store failure. Waits up to ``wait`` seconds for another
-        process that is draining the same spool.
-        """
-        return self._persisting.drain(limit=limit, wait=wait)
-
-    def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
-        """Replay this auditor's spool, then every other spool of this store in the
-        data directory (:func:`wfaudit.spool.spool_roots`: the default one and each
-        worker's of ``wfaudit serve --workers N``), as one report.
-
-        Any process may drain any of them: each spool's drain lock keeps two
-        drainers apart, and a replay the store already has is a no-op. So the
-        files of a worker that died, or of a slot no longer run, are not stranded.
-        ``limit`` counts the files of each spool; a spool another process is
-        draining is waited for up to ``wait`` seconds, then reported ``busy``.
-        """
-        return self._persisting.drain_all(limit=limit, wait=wait)
+    probe_store = delegate("_persisting", Persisting.probe_store)
+    drain_spool = delegate("_persisting", Persisting.drain_spool)
+    drain_spools = delegate("_persisting", Persisting.drain_spools)
 
     # -- reading (wfaudit.reads) ----------------------------------------------
 
-    def get_snapshot(
-        self, workflow_id: str | int, workflow_type: str, *, tenant: str | None = None
-    ) -> Snapshot:
-        """The snapshot of one workflow run, with its masked config."""
-        return self.reads.get_snapshot(workflow_id, workflow_type, tenant=tenant)
-
-    def get_snapshot_by_id(self, snapshot_id: str) -> Snapshot:
-        """The snapshot with this id, with its masked config."""
-        return self.reads.get_snapshot_by_id(snapshot_id)
-
-    def load(self, record: SnapshotRecord, *, blob: Blob | None = None) -> Snapshot:
-        """Attach its masked config to a record (reads and verifies the blob).
-
-        :param blob: the record's blob, when the caller read it already (a
-            timeline reads a page's blobs at once); it is verified all the same.
-        """
-        return self.reads.load(record, blob=blob)
-
-    def history(
-        self,
-        *,
-        pipeline_id: str | int | None = None,
-        workflow_id: str | int | None = None,
-        workflow_type: str | None = None,
-        status: Status | str | None = None,
-        limit: int = 50,
-        tenant: str | None = None,
-    ) -> list[SnapshotRecord]:
-        """Snapshot records, newest first, filtered by what is given."""
-        return self.reads.history(
-            pipeline_id=pipeline_id,
-            workflow_id=workflow_id,
-            workflow_type=workflow_type,
-            status=status,
-            limit=limit,
-            tenant=tenant,
-        )
-
-    def diff(
-        self,
-        a: Snapshot | str,
-        b: Snapshot | str,
-        *,
-        pipeline_id: str | int | None = None,
-        workflow_type: str | None = None,
-    ) -> SnapshotDiff:
-        """What changed from snapshot ``a`` to snapshot ``b``.
-
-        Each is a :class:`Snapshot` or a reference (:mod:`wfaudit.refs`): an id
-        or unique id prefix, ``WORKFLOW_ID:TYPE``, a tag, ``HEAD``, each with an
-        optional ``~N``. ``HEAD`` is in ``pipeline_id``, else in the pipeline
-        (and type) of the other endpoint.
-        """
-        return self.reads.diff(a, b, pipeline_id=pipeline_id, workflow_type=workflow_type)
-
-    def resolve(
-        self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
-    ) -> SnapshotRecord:
-        """The record a reference names (see :mod:`wfaudit.refs`), in this auditor's tenant.
-
-        :raises UnknownReference: nothing has that name.
-        :raises AmbiguousReference: several snapshots have it.
-        """
-        return self.reads.resolve(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
-
-    def get(
-        self, ref: str, *, pipeline_id: str | int | None = None, workflow_type: str | None = None
-    ) -> Snapshot:
-        """The snapshot a reference names, with its masked config."""
-        return self.reads.get(ref, pipeline_id=pipeline_id, workflow_type=workflow_type)
+    get_snapshot = delegate("reads", Reads.get_snapshot)
+    get_snapshot_by_id = delegate("reads", Reads.get_snapshot_by_id)
+    load = delegate("reads", Reads.load)
+    history = delegate("reads", Reads.history)
+    diff = delegate("reads", Reads.diff)
+    resolve = delegate("reads", Reads.resolve)
+    get = delegate("reads", Reads.get)
 
     # Tags, annotations and the timeline: wfaudit.history (thin methods here).
 
@@ -504,139 +334,14 @@ class Auditor:
 
         return _history.timeline(self, _history.history_query(self, **filters))
 
-    # -- replay --------------------------------------------------------------
+    # -- replay (wfaudit.replays) ---------------------------------------------
 
-    def retrigger_request(
-        self,
-        workflow_id: str | int,
-        workflow_type: str,
-        *,
-        tenant: str | None = None,
-        accept_rotated: Sequence[str] = (),
-    ) -> TriggerRequest:
-        """The request a snapshot was taken of, with every secret restored.
-
-        The restorers (``wfaudit_restore_secrets``) are asked for every masked
-        field; if any stays unrestored, :class:`SecretsUnavailable` names the
-        missing paths and nothing is returned: a retrigger never runs with
-        placeholders. Each restored value is checked against the fingerprint the
-        snapshot stored for it: one that differs raises ``SecretsMismatch``
-        (paths only) unless ``accept_rotated`` names it; an empty value or a
-        placeholder is never used (:func:`wfaudit.retrigger.check_secrets`).
-        The returned request holds secrets: do not log it.
-        """
-        snapshot = self.get_snapshot(workflow_id, workflow_type, tenant=tenant)
-        return replay.restore_request(self, snapshot, accept_rotated=accept_rotated)
-
-    def find_latest_failed(
-        self,
-        *,
-        workflow_id: str | int | None = None,
-        pipeline_id: str | int | None = None,
-        workflow_type: str | None = None,
-        tenant: str | None = None,
-    ) -> SnapshotRecord | None:
-        """The newest failed or errored run of a workflow (or of a pipeline), or None."""
-        return self.reads.find_latest_failed(
-            workflow_id=workflow_id,
-            pipeline_id=pipeline_id,
-            workflow_type=workflow_type,
-            tenant=tenant,
-        )
-
-    def plan_retrigger(
-        self,
-        workflow_id: str | int,
-        workflow_type: str,
-        new_workflow_id: str | int | None = None,
-        *,
-        tenant: str | None = None,
-        allow_missing_plugins: bool = False,
-        accept_rotated: Sequence[str] = (),
-        refuse: bool = True,
-    ) -> replay.ReplayPlan:
-        """Validate a retrigger without recording or launching anything (a dry run).
-
-        Checks everything :meth:`retrigger` checks, the secrets included (they
-        are restored, checked, then dropped; ``plan.secret_checks`` says what was
-        found for each); see :func:`wfaudit.retrigger.prepare`. With ``refuse``
-        False, secrets that would stop the retrigger do not raise: the plan
-        reports them (``wfaudit retrigger --dry-run``).
-        """
-        return replay.plan(
-            self,
-            workflow_id,
-            workflow_type,
-            new_workflow_id,
-            tenant=self.scoped_tenant(tenant),
-            allow_missing_plugins=allow_missing_plugins,
-            accept_rotated=accept_rotated,
-            refuse=refuse,
-        )
-
-    def retrigger(
-        self,
-        workflow_id: str | int,
-        workflow_type: str,
-        new_workflow_id: str | int | None,
-        launcher: replay.Launcher,
-        *,
-        by: str | None = None,
-        tenant: str | None = None,
-        allow_missing_plugins: bool = False,
-        accept_rotated: Sequence[str] = (),
-    ) -> replay.RetriggerResult:
-        """Run a failed workflow again from its snapshot, with its secrets restored.
-
-        Validates the replay context (schema version, producing plugins, retry
-        limit, every secret), records the new run's snapshot (``parent`` = the
-        failed run's snapshot, ``attempt`` + 1, trigger kind ``retry``), then
-        calls ``launcher`` with the restored request. ``new_workflow_id`` None
-        names the new run ``<first run's id>-retry<n>``. Every restored secret
-        must be the snapshot's (checked against its fingerprint) unless
-        ``accept_rotated`` names it (recorded on the new run's trail). See
-        :mod:`wfaudit.retrigger` and ``docs/retrigger.md``.
-        """
-        return replay.retrigger(
-            self,
-            workflow_id,
-            workflow_type,
-            new_workflow_id,
-            launcher,
-            by=by,
-            tenant=self.scoped_tenant(tenant),
-            allow_missing_plugins=allow_missing_plugins,
-            accept_rotated=accept_rotated,
-        )
+    retrigger_request = delegate("replays", Replays.retrigger_request)
+    find_latest_failed = delegate("reads", Reads.find_latest_failed)
+    plan_retrigger = delegate("replays", Replays.plan_retrigger)
+    retrigger = delegate("replays", Replays.retrigger)
 
     # -- outcomes ------------------------------------------------------------
 
-    def record_outcome(
-        self,
-        workflow_id: str | int,
-        workflow_type: str,
-        status: Status | str,
-        reason: str | None = None,
-        *,
-        by: str | None = None,
-        tenant: str | None = None,
-    ) -> Outcome:
-        """Record how a run ended (or that it is running).
-
-        A ``failed`` or ``error`` outcome asks the retry policies
-        (``wfaudit_on_failure``); their combined decision is in the result.
-        The same status recorded again with no ``reason`` keeps the stored one.
-        """
-        return _outcomes.record_outcome(
-            self, workflow_id, workflow_type, status, reason, by=by, tenant=tenant
-        )
-
-    def scoped_tenant(self, tenant: str | None) -> str | None:
-        """The tenant a call may touch: this auditor's scope (a call naming
-        another is refused), else the one the call names."""
-        return _reads.scope(self.settings.tenant, tenant)
-
-
-def _keyring_setting(settings: Settings) -> str | None:
-    value = settings.options.get("fingerprint_keyring")
-    return value if isinstance(value, str) and value else None
+    record_outcome = delegate("outcomes", Outcomes.record_outcome)
+    scoped_tenant = delegate("reads", Reads.scoped_tenant)

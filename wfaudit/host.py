@@ -26,6 +26,7 @@ import pluggy
 
 from wfaudit_hookspecs import (
     DiffShape,
+    MetricsPage,
     PluginError,
     RetryDecision,
     SaveResult,
@@ -337,6 +338,13 @@ class Hooks:
             raise PluginError(f"an adapter returned {type(answer).__name__} from wfaudit_new_run")
         return answer
 
+    def metrics(self, host: Host) -> MetricsPage | None:
+        """``wfaudit_metrics``: the first metrics plugin's scrape of ``host``, checked."""
+        answer = self._hook.wfaudit_metrics(host=host)
+        if answer is not None and not isinstance(answer, MetricsPage):
+            raise PluginError(f"a plugin returned {type(answer).__name__} from wfaudit_metrics")
+        return answer
+
     # -- observers ---------------------------------------------------------------
 
     def audit_error(
@@ -447,6 +455,8 @@ class EngineHost:
     :ivar hooks: the typed hook calls.
     :ivar engine: what the built-in plugins need of the auditor (the spool's
         replay, probe and encoder), or None for a host without an auditor.
+    :param spool_depth: counts the snapshots waiting in the auditor's spool
+        (None: a host that spools nothing).
     """
 
     def __init__(
@@ -462,6 +472,7 @@ class EngineHost:
         workflow_types: Callable[[], Mapping[str, str]] | None = None,
         engine: object | None = None,
         spool_root: pathlib.Path | None = None,
+        spool_depth: Callable[[], int] | None = None,
     ) -> None:
         self.hooks = hooks
         self._settings = settings
@@ -474,6 +485,7 @@ class EngineHost:
         self._stash = Stash()
         self.engine = engine
         self.spool_root = spool_root or home / "spool"
+        self._spool_depth = spool_depth
         self.configured: tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
@@ -515,6 +527,17 @@ class EngineHost:
         self, kind: str, record: SnapshotRecord, data: Mapping[str, Any] | None = None
     ) -> None:
         self.hooks.event(kind, record, dict(data or {}), self._settings, host=self)
+
+    def spool_depth(self) -> int:
+        return self._spool_depth() if self._spool_depth is not None else 0
+
+    def metrics(self) -> MetricsPage | None:
+        """One scrape of the metrics of this host (``wfaudit_metrics``), or None when
+        no metrics plugin is registered (the web app's ``/metrics``).
+
+        :raises WfauditError: the metrics plugin cannot gather them.
+        """
+        return self.hooks.metrics(self)
 
     def audit_error(self, request: TriggerRequest, error: BaseException) -> None:
         """Tell the ``wfaudit_audit_error`` observers, with this host."""

@@ -38,7 +38,8 @@ import hashlib
 import hmac
 import os
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -55,6 +56,7 @@ __all__ = [
     "export_text",
     "import_keys",
     "key_id",
+    "keyring_target",
     "load_key",
     "load_keys",
     "parse_export",
@@ -154,6 +156,12 @@ class FingerprintKeys:
 def load_key(key_file: pathlib.Path) -> bytes:
     """Return the installation key, creating the key file if there is none."""
     return load_keys(key_file).current
+
+
+def keyring_target(options: Mapping[str, Any]) -> str | None:
+    """The ``fingerprint_keyring`` setting (``service/username``), or None when unset."""
+    value = options.get("fingerprint_keyring")
+    return value if isinstance(value, str) and value else None
 
 
 def load_keys(key_file: pathlib.Path, *, keyring_target: str | None = None) -> FingerprintKeys:

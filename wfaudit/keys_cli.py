@@ -25,6 +25,7 @@ from .keys import (
     FingerprintKeys,
     export_text,
     import_keys,
+    keyring_target,
     load_keys,
     parse_export,
     rotate_keys,
@@ -39,11 +40,6 @@ __all__ = ["keys"]
 
 def _settings(state: CliState) -> Settings:
     return Settings.load(store_url=state.store_url, tenant=state.tenant)
-
-
-def _keyring_target(settings: Settings) -> str | None:
-    value = settings.options.get("fingerprint_keyring")
-    return value if isinstance(value, str) and value else None
 
 
 def _recorded(auditor: Auditor) -> str | None:
@@ -126,7 +122,7 @@ def export_keys(state: CliState, output: pathlib.Path) -> None:
     and delete it once imported.
     """
     settings = _settings(state)
-    ring = load_keys(settings.key_file, keyring_target=_keyring_target(settings))
+    ring = load_keys(settings.key_file, keyring_target=keyring_target(settings.options))
     text = export_text(ring)
     if str(output) == "-":
         click.echo(text, nl=False)
@@ -155,7 +151,7 @@ def import_command(state: CliState, source: pathlib.Path) -> None:
             raise ConfigurationError(f"cannot read the key export {source}: {error}") from None
     current, retired = parse_export(text)
     settings = _settings(state)
-    target = _keyring_target(settings)
+    target = keyring_target(settings.options)
     before = load_keys(settings.key_file, keyring_target=target)
     after = import_keys(settings.key_file, current, retired, keyring_target=target)
     _say_changed("imported", before, after)
@@ -176,7 +172,7 @@ def rotate(state: CliState, as_json: bool) -> None:
     with state.auditor() as auditor:
         auditor.check_key()  # this process holds the store's key: rotating is ours to do
         settings = auditor.settings
-    target = _keyring_target(settings)
+    target = keyring_target(settings.options)
     before, after = rotate_keys(settings.key_file, keyring_target=target)
     with state.auditor() as auditor:
         auditor.check_key()  # the store records the new id (the old one is retired here)

@@ -1,6 +1,6 @@
 """Outcomes and votes: how a run ended, and whether the retry policies retry it.
 
-:meth:`wfaudit.Auditor.record_outcome` is :func:`record_outcome` here: the
+:meth:`wfaudit.Auditor.record_outcome` is :meth:`Outcomes.record_outcome` here: the
 status is recorded (its free-text reason masked first), the observers are
 told, and for a failed or errored run the retry policies vote
 (``wfaudit_on_failure``); any veto wins, and the engine's attempt limit caps
@@ -35,7 +35,7 @@ from .masking import Marks, apply_marks
 if TYPE_CHECKING:
     from .ports import OutcomeEngine
 
-__all__ = ["Outcome", "combine_votes", "mask_reason", "parse_status", "record_outcome"]
+__all__ = ["Outcome", "Outcomes", "combine_votes", "mask_reason", "parse_status"]
 
 log = logging.getLogger("wfaudit")
 
@@ -53,66 +53,78 @@ class Outcome:
     retry: RetryDecision | None = None
 
 
-def record_outcome(
-    auditor: OutcomeEngine,
-    workflow_id: str | int,
-    workflow_type: str,
-    status: Status | str,
-    reason: str | None = None,
-    *,
-    by: str | None = None,
-    tenant: str | None = None,
-) -> Outcome:
-    """Record how a run ended (:meth:`wfaudit.Auditor.record_outcome`)."""
-    new_status = parse_status(status)
-    if new_status is Status.TRIGGERED:
-        raise InvalidRequest(
-            "'triggered' is the status an audit gives; record running, succeeded, "
-            "failed, error or cancelled"
+class Outcomes:
+    """The outcomes of one auditor (``engine``)."""
+
+    def __init__(self, engine: OutcomeEngine) -> None:
+        self.engine = engine
+
+    def record_outcome(
+        self,
+        workflow_id: str | int,
+        workflow_type: str,
+        status: Status | str,
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+        tenant: str | None = None,
+    ) -> Outcome:
+        """Record how a run ended (or that it is running).
+
+        A ``failed`` or ``error`` outcome asks the retry policies
+        (``wfaudit_on_failure``); their combined decision is in the result.
+        The same status recorded again with no ``reason`` keeps the stored one.
+        """
+        auditor = self.engine
+        new_status = parse_status(status)
+        if new_status is Status.TRIGGERED:
+            raise InvalidRequest(
+                "'triggered' is the status an audit gives; record running, succeeded, "
+                "failed, error or cancelled"
+            )
+        kind = normalize_workflow_type(workflow_type)
+        auditor.check_key()
+        workflow_id = normalize_identity(workflow_id)
+        by = None if by is None or by == "" else normalize_identity(by)
+        scope = auditor.scoped_tenant(tenant)
+        if reason is not None:
+            reason = mask_reason(auditor, workflow_id, kind, reason)
+        else:
+            # The same status again without a reason (a reporter repeating
+            # itself) keeps the reason given before; a new status starts afresh.
+            current = auditor.store.get_record(
+                workflow_id=str(workflow_id), workflow_type=kind, tenant=scope
+            )
+            if current is not None and current.status is new_status:
+                reason = current.status_reason
+        record = auditor.store.set_status(
+            workflow_id=str(workflow_id),
+            workflow_type=kind,
+            tenant=scope,
+            status=new_status,
+            reason=reason,
+            by=by,
         )
-    kind = normalize_workflow_type(workflow_type)
-    auditor.check_key()
-    workflow_id = normalize_identity(workflow_id)
-    by = None if by is None or by == "" else normalize_identity(by)
-    scope = auditor.scoped_tenant(tenant)
-    if reason is not None:
-        reason = mask_reason(auditor, workflow_id, kind, reason)
-    else:
-        # The same status again without a reason (a reporter repeating
-        # itself) keeps the reason given before; a new status starts afresh.
-        current = auditor.store.get_record(
-            workflow_id=str(workflow_id), workflow_type=kind, tenant=scope
-        )
-        if current is not None and current.status is new_status:
-            reason = current.status_reason
-    record = auditor.store.set_status(
-        workflow_id=str(workflow_id),
-        workflow_type=kind,
-        tenant=scope,
-        status=new_status,
-        reason=reason,
-        by=by,
-    )
-    auditor.notify(EventKind.OUTCOME, record, {"status": new_status.value})
-    if not new_status.is_failure:
-        return Outcome(record=record)
-    attempt = replay.attempt_of(auditor.store, record)
-    try:
-        votes = auditor.hooks.on_failure(
-            record, Failure(status=new_status, reason=reason), attempt, auditor.settings.options
-        )
-        combined = combine_votes(votes)
-    except Exception as exc:
-        # The outcome is recorded already; a broken policy must not hide it,
-        # nor let a retry through: it counts as a veto, in the trail too.
-        log.error("a retry policy failed: %s", type(exc).__name__)
-        combined = RetryDecision(
-            retry=False,
-            reason=f"a retry policy raised {type(exc).__name__}",
-            policy=replay.ENGINE_POLICY,
-        )
-    decision = replay.cap_decision(auditor, record, combined, attempt)
-    return Outcome(record=record, retry=decision)
+        auditor.notify(EventKind.OUTCOME, record, {"status": new_status.value})
+        if not new_status.is_failure:
+            return Outcome(record=record)
+        attempt = replay.attempt_of(auditor.store, record)
+        try:
+            votes = auditor.hooks.on_failure(
+                record, Failure(status=new_status, reason=reason), attempt, auditor.settings.options
+            )
+            combined = combine_votes(votes)
+        except Exception as exc:
+            # The outcome is recorded already; a broken policy must not hide it,
+            # nor let a retry through: it counts as a veto, in the trail too.
+            log.error("a retry policy failed: %s", type(exc).__name__)
+            combined = RetryDecision(
+                retry=False,
+                reason=f"a retry policy raised {type(exc).__name__}",
+                policy=replay.ENGINE_POLICY,
+            )
+        decision = replay.cap_decision(auditor, record, combined, attempt)
+        return Outcome(record=record, retry=decision)
 
 
 def mask_reason(auditor: OutcomeEngine, workflow_id: str, workflow_type: str, reason: str) -> str:

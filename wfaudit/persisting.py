@@ -165,7 +165,9 @@ class Persisting:
 
     def persist_now(self, record: SnapshotRecord, blob: Blob) -> SaveResult:
         """Persist a record and its blob through the persist stage, never spooling:
-        a store failure is raised. A new snapshot is told to the observers."""
+        a store failure is raised. The drain replays spooled snapshots with it, and
+        a retrigger records its new run; a new snapshot is reported to the
+        ``wfaudit_event`` observers."""
         self._check_key()
         try:
             try:
@@ -214,6 +216,10 @@ class Persisting:
         service = self.spool_service
         return service is not None and service.breaker.is_open()
 
+    def whole_blob(self, record: SnapshotRecord, canonical: bytes) -> Blob:
+        """The blob of ``record`` compressed whole (no delta base)."""
+        return self.encoder.whole(record, canonical)
+
     def standalone(self, blob: Blob) -> Blob:
         """``blob`` made whole: a spooled snapshot must not depend on a delta base."""
         return self.encoder.standalone(blob)
@@ -223,8 +229,13 @@ class Persisting:
         if isinstance(self.store, StoreMaintenance):
             self.store.ping(write=True)
 
-    def drain(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
-        """Replay this host's spool (of its tenant) into the store, oldest first."""
+    def drain_spool(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
+        """Replay the spooled snapshots (of this auditor's tenant) into the store.
+
+        Oldest first; a file is removed once the store confirmed it. Stops at
+        the first store failure. Waits up to ``wait`` seconds for another
+        process that is draining the same spool.
+        """
         service = self.spool_service
         if service is not None:
             return service.drainer.drain(limit=limit, wait=wait)
@@ -232,10 +243,18 @@ class Persisting:
             limit=limit, wait=wait
         )
 
-    def drain_all(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
-        """Replay this host's spool, then every other spool of the store in the data
-        directory (:func:`wfaudit.spool.spool_roots`), as one report."""
-        first = self.drain(limit=limit, wait=wait)
+    def drain_spools(self, *, limit: int | None = None, wait: float = 30.0) -> DrainReport:
+        """Replay this auditor's spool, then every other spool of this store in the
+        data directory (:func:`wfaudit.spool.spool_roots`: the default one and each
+        worker's of ``wfaudit serve --workers N``), as one report.
+
+        Any process may drain any of them: each spool's drain lock keeps two
+        drainers apart, and a replay the store already has is a no-op. So the
+        files of a worker that died, or of a slot no longer run, are not stranded.
+        ``limit`` counts the files of each spool; a spool another process is
+        draining is waited for up to ``wait`` seconds, then reported ``busy``.
+        """
+        first = self.drain_spool(limit=limit, wait=wait)
         return drain_other_spools(
             first,
             self.settings.home / "spool",

@@ -15,6 +15,7 @@ Persisting the record, the spool and the events are
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import attrs
 
 from wfaudit_hookspecs import (
     AmbiguousPayload,
+    AuditResult,
     InvalidRequest,
     Manifest,
     MaskedField,
@@ -51,19 +53,27 @@ if TYPE_CHECKING:
 __all__ = [
     "FROM_PAYLOAD",
     "GENERIC_FORMAT",
+    "AuditFailed",
     "Origin",
     "Pipeline",
     "Stage",
+    "failed",
     "path_in",
     "safe_message",
     "with_blanked",
 ]
+
+log = logging.getLogger("wfaudit")
 
 FROM_PAYLOAD = "-"
 """An identity given as ``-`` is read from the payload by the adapter that recognises it."""
 
 GENERIC_FORMAT = "generic"
 """The format of a payload no adapter recognised: audited as given."""
+
+
+class AuditFailed(WfauditError):
+    """An audit failed for a reason that is not a :class:`WfauditError` (strict mode)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -117,6 +127,37 @@ def safe_message(exc: BaseException, stage: Stage) -> str:
         if first_line
         else f"{name} in the {stage.name} stage"
     )
+
+
+def failed(
+    request: TriggerRequest | None,
+    exc: Exception,
+    stage: Stage,
+    *,
+    strict: bool,
+    report: Callable[[TriggerRequest, BaseException], None],
+) -> AuditResult:
+    """What an audit that raised ``exc`` at ``stage`` answers (the non-blocking policy).
+
+    The failure is logged (one line, no secret) unless ``strict``, and told to the
+    ``wfaudit_audit_error`` observers (``report``). Then, in strict mode, it is
+    raised (an error not of wfaudit as :class:`AuditFailed`, its chain cut when
+    masking had not finished: the chain could quote secrets); else returned as
+    ``AuditResult(ok=False)``.
+    """
+    message = safe_message(exc, stage)
+    if not strict:  # in strict mode the caller gets the error instead
+        who = f"{request.workflow_type} {request.workflow_id}" if request else "a trigger"
+        log.error("audit of %s failed at %s: %s", who, stage.name, message)
+    if request is not None:
+        report(request, exc)
+    if strict:
+        if isinstance(exc, WfauditError):
+            raise exc
+        if stage.secrets is None:  # before masking: the chain could quote secrets
+            raise AuditFailed(message) from None
+        raise AuditFailed(message) from exc
+    return AuditResult(ok=False, error=message, error_type=type(exc).__name__)
 
 
 class Pipeline:
@@ -199,9 +240,28 @@ class Pipeline:
             )
         return record, canonical
 
+    def snapshot_of(self, request: TriggerRequest) -> tuple[SnapshotRecord, bytes]:
+        """The record (a new id) and canonical masked JSON an audit of ``request``
+        would store, without storing anything; errors are raised (the retrigger
+        records its new run from this)."""
+        stage = Stage()
+        try:
+            return self.build(request, stage, check_key=False)
+        except WfauditError:
+            raise
+        except Exception as exc:  # its message could quote the request: scrubbed
+            raise AuditFailed(safe_message(exc, stage)) from None
+
     def identify(self, request: TriggerRequest) -> TriggerRequest:
-        """The request as the audit would see it after the adapters and the request's
-        own checks (:meth:`wfaudit.Auditor.identify`); nothing is masked."""
+        """The request as the audit would see it, without auditing it: the adapter
+        that recognises the payload has read the ids given as ``-`` (and its format,
+        labels, trigger kind), and the tenant is this auditor's.
+
+        An outcome reported from the payload alone (a Tekton ``…successful``
+        CloudEvent) finds its run so. Raises what the audit would raise before
+        masking (:class:`InvalidRequest` and its kinds); the returned request
+        still holds the payload's secrets: do not log it.
+        """
         checked = self.checked_config(request.config)
         return self.check_request(self.pre_trigger(attrs.evolve(request, config=checked)))
 

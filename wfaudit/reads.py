@@ -61,7 +61,8 @@ class Reads:
         self._diff_shapes = diff_shapes
 
     def scoped_tenant(self, tenant: str | None) -> str | None:
-        """See :func:`scope`."""
+        """The tenant a call may touch: this auditor's scope (a call naming
+        another is refused), else the one the call names."""
         return scope(self.tenant, tenant)
 
     def get_snapshot(

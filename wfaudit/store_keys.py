@@ -45,6 +45,18 @@ class StoreKeys:
                 self._chain_key, key_id=self.chain_key_id, retired=keys.retired_chain_keys()
             )
 
+    def check_key(self) -> None:
+        """Refuse to write with a fingerprint key the store does not use.
+
+        The first call records this process's key id in a store that has none
+        yet; a store that records the id of one of this installation's retired
+        keys is moved on to the current key (the installation rotated it). Any
+        other recorded id raises :class:`~wfaudit.keys.KeyMismatch`. Checked once
+        per auditor (the writes that fingerprint call it; later calls cost
+        nothing).
+        """
+        self.check(transient_ok=False)
+
     def check(self, *, transient_ok: bool = False) -> None:
         """Refuse to write with a fingerprint key the store does not use.
 
@@ -81,8 +93,8 @@ class StoreKeys:
             raise KeyMismatch(self.store.url, mine, recorded)
 
     def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
-        """HMAC-SHA256 (hex) of ``data`` under the chain key, or under the retired
-        chain key ``key_id`` names (None: no such key here)."""
+        """HMAC-SHA256 (hex) of ``data`` under the chain key (anchor files carry one),
+        or under the retired chain key ``key_id`` names (None: no such key here)."""
         key = self._chain_key
         if key_id is not None and key_id != self.chain_key_id:
             retired = self.keys.retired_chain_keys().get(key_id)

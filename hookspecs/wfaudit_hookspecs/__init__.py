@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _exports
 from .canonical import canonical_json, check_json, content_hash
 from .errors import (
     AmbiguousPayload,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
         hookimpl,
         hookspec,
     )
-    from .host import Host, Stash, StashKey
+    from .host import Host, MetricsPage, Stash, StashKey
     from .model import (
         SCHEMA_VERSION,
         STANDARD_WORKFLOW_TYPES,
@@ -111,63 +112,9 @@ if TYPE_CHECKING:
 
 _LAZY: dict[str, str] = {
     "hookspecs": "hookspecs",
-    **dict.fromkeys(
-        (
-            "SCHEMA_VERSION",
-            "STANDARD_WORKFLOW_TYPES",
-            "STATE_FIELDS",
-            "Annotation",
-            "AuditEvent",
-            "AuditResult",
-            "BackupResult",
-            "Blob",
-            "ChainHead",
-            "EventKind",
-            "Failure",
-            "Finding",
-            "HistoryQuery",
-            "Manifest",
-            "MaskedField",
-            "Problem",
-            "RestoreRef",
-            "RetryDecision",
-            "SaveResult",
-            "SecretReference",
-            "SecretRequest",
-            "Snapshot",
-            "SnapshotRecord",
-            "SnapshotRef",
-            "Status",
-            "StoreStats",
-            "Tag",
-            "TrailCheck",
-            "TriggerKind",
-            "TriggerRequest",
-            "WORKFLOW_TYPE_DESCRIPTIONS",
-            "WorkflowType",
-            "check_record_identities",
-            "check_tag_name",
-            "normalize_identity",
-            "normalize_workflow_type",
-            "set_clock",
-            "utcnow",
-        ),
-        "model",
-    ),
-    **dict.fromkeys(
-        (
-            "KeyedTrail",
-            "MaskContext",
-            "Store",
-            "StoreHistory",
-            "StoreMaintenance",
-            "StoreMeta",
-            "StoreProxy",
-            "StoreSchema",
-        ),
-        "protocols",
-    ),
-    **dict.fromkeys(("Host", "Stash", "StashKey"), "host"),
+    **dict.fromkeys(_exports.MODEL, "model"),
+    **dict.fromkeys(_exports.PROTOCOLS, "protocols"),
+    **dict.fromkeys(("Host", "MetricsPage", "Stash", "StashKey"), "host"),
     **dict.fromkeys(
         (
             "ArchiveStore",
@@ -245,6 +192,7 @@ __all__ = [
     "MaskedField",
     "MaskingError",
     "MaskingRequired",
+    "MetricsPage",
     "Path",
     "PluginError",
     "Problem",

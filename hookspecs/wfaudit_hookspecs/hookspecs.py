@@ -18,7 +18,7 @@ from ._markers import hookspec
 if TYPE_CHECKING:
     import click
 
-    from .host import Host
+    from .host import Host, MetricsPage
     from .model import (
         Blob,
         Failure,
@@ -37,6 +37,7 @@ __all__ = [
     "wfaudit_configure",
     "wfaudit_event",
     "wfaudit_mask",
+    "wfaudit_metrics",
     "wfaudit_new_run",
     "wfaudit_on_failure",
     "wfaudit_open_archive",
@@ -324,6 +325,25 @@ def wfaudit_open_archive(url: str) -> ArchiveStore | None:
     :param url: the archive URL as configured (credentials come from the
         backend's own configuration, never from the URL).
     :returns: an open archive store, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def wfaudit_metrics(host: Host) -> MetricsPage | None:
+    """One scrape of the metrics: this process's audits, and the host's store and spool.
+
+    Called when the web app serves ``GET /metrics`` (to a token bound to no
+    tenant); ``wfaudit-prometheus`` answers in the Prometheus text format.
+    Stops at first non-None result; when no plugin answers, ``/metrics`` is
+    ``404``.
+
+    :param host: the host of the auditor to read the store's figures from
+        (:attr:`~wfaudit_hookspecs.host.Host.store`,
+        :meth:`~wfaudit_hookspecs.host.Host.spool_depth`).
+    :returns: the page to serve, or None to leave the scrape to another plugin.
+    :raises WfauditError: the metrics cannot be gathered (the exporter is
+        misconfigured); ``/metrics`` answers ``503`` with its message, which
+        must quote no secret.
     """
 
 

@@ -15,11 +15,13 @@ import pathlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
+import attrs
+
 if TYPE_CHECKING:
     from .model import SnapshotRecord
     from .protocols import Store
 
-__all__ = ["Host", "Stash", "StashKey"]
+__all__ = ["Host", "MetricsPage", "Stash", "StashKey"]
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -92,6 +94,19 @@ class Stash:
         return f"<Stash {len(self._items)} item(s)>"
 
 
+@attrs.frozen
+class MetricsPage:
+    """One scrape of the metrics (:func:`~wfaudit_hookspecs.hookspecs.wfaudit_metrics`).
+
+    :ivar body: the metrics, encoded as ``content_type`` says.
+    :ivar content_type: the media type to serve ``body`` with (Prometheus'
+        text format: ``text/plain; version=0.0.4; charset=utf-8``).
+    """
+
+    body: bytes
+    content_type: str
+
+
 @runtime_checkable
 class Host(Protocol):
     """What the engine offers a plugin between ``configure`` and ``unconfigure``.
@@ -148,4 +163,9 @@ class Host(Protocol):
     ) -> None:
         """Tell the ``wfaudit_event`` observers that ``kind`` happened to ``record``
         (after the audit trail recorded it). ``data`` never holds a secret."""
+        ...
+
+    def spool_depth(self) -> int:
+        """How many snapshots of this host's tenant wait in its spool for the store
+        (0 for a host that spools nothing, as the command line's)."""
         ...

@@ -15,49 +15,13 @@ from typing import Any
 
 import attrs
 
+from ._exports import MODEL
 from .errors import InvalidRequest
 
 __all__ = [
     "IDENTITY_MAX_LENGTH",
-    "SCHEMA_VERSION",
-    "STANDARD_WORKFLOW_TYPES",
-    "STATE_FIELDS",
-    "WORKFLOW_TYPE_DESCRIPTIONS",
     "WORKFLOW_TYPE_MAX_LENGTH",
-    "Annotation",
-    "AuditEvent",
-    "AuditResult",
-    "BackupResult",
-    "Blob",
-    "ChainHead",
-    "EventKind",
-    "Failure",
-    "Finding",
-    "HistoryQuery",
-    "Manifest",
-    "MaskedField",
-    "Problem",
-    "RestoreRef",
-    "RetryDecision",
-    "SaveResult",
-    "SecretReference",
-    "SecretRequest",
-    "Snapshot",
-    "SnapshotRecord",
-    "SnapshotRef",
-    "Status",
-    "StoreStats",
-    "Tag",
-    "TrailCheck",
-    "TriggerKind",
-    "TriggerRequest",
-    "WorkflowType",
-    "check_record_identities",
-    "check_tag_name",
-    "normalize_identity",
-    "normalize_workflow_type",
-    "set_clock",
-    "utcnow",
+    *MODEL,
 ]
 
 SCHEMA_VERSION = 1

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
+from ._exports import PROTOCOLS
 from .canonical import check_json
 from .errors import InvalidRequest
 from .model import (
@@ -26,18 +27,7 @@ from .model import (
 )
 from .pointer import Path
 
-__all__ = [
-    "STORE_EVENT_KINDS",
-    "KeyedTrail",
-    "MaskContext",
-    "Store",
-    "StoreHistory",
-    "StoreMaintenance",
-    "StoreMeta",
-    "StoreProxy",
-    "StoreSchema",
-    "check_event",
-]
+__all__ = ["STORE_EVENT_KINDS", "check_event", *PROTOCOLS]
 
 STORE_EVENT_KINDS = frozenset({EventKind.AUDITED, EventKind.OUTCOME})
 """Event kinds only a store appends, with the change they describe

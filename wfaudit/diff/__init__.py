@@ -1,31 +1,9 @@
 """Structured diff of two snapshots' masked configs.
 
-Changes are reported by JSON pointer. Values come from the *masked* configs, so a
-diff never holds a secret; where a masked field is involved, the secret is
-compared by its keyed fingerprint and reported only as ``changed``, ``added``
-or ``removed``; :attr:`SnapshotDiff.secrets` gives the status of every masked
-field of either snapshot (``unchanged`` too), by pointer, never a value.
-
-Objects are compared key by key. Lists are aligned so that an inserted or
-removed element is one ``added`` or ``removed`` change, not every later element
-modified:
-
-* lists of named things (steps, tasks, jobs, env entries: objects carrying a
-  ``name``, ``id`` or ``key`` that is unique in the list on both sides) are
-  matched by name, so that an element moved in the list is reported as a move;
-* other lists (unnamed GitHub Actions steps, matrices, lists of strings) are
-  aligned by content, as ``diff`` aligns lines: :class:`difflib.SequenceMatcher`
-  over the elements' canonical JSON. Runs of equal elements are unchanged,
-  inserted runs are ``added``, deleted runs ``removed``. A run of old elements
-  replaced by a run of new ones is aligned again by the elements' *identity*
-  (a ``name``, ``id`` or ``key``, else the action a GitHub step ``uses``,
-  without its ``@ref``): elements of the same identity pair up, and so do the
-  elements of a replaced sub-run of equal length; paired elements are compared
-  recursively; the rest is removed and added. An element removed in one place
-  and added unchanged in another is a move.
-
-Paths inside a matched element are those of the newer snapshot (of the older one
-for a ``removed`` change).
+Changes are reported by JSON pointer, from the *masked* configs: a diff never
+holds a secret (a masked field is compared by its keyed fingerprint).
+:mod:`~wfaudit.diff.algorithm` tells how objects and lists are compared: lists of
+named things matched by name, other lists aligned by content, moves found.
 
 The summary (:func:`summarize`) says what changed in the words of a workflow:
 nodes (jobs, steps, tasks, templates) added, removed, modified or moved, and

@@ -1,7 +1,5 @@
 """The diff's algorithm: two configs walked at once, lists aligned by name or content.
 
-Structured diff of two snapshots' masked configs.
-
 Changes are reported by JSON pointer. Values come from the *masked* configs, so a
 diff never holds a secret; where a masked field is involved, the secret is
 compared by its keyed fingerprint and reported only as ``changed``, ``added``

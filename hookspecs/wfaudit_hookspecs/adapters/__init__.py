@@ -3,11 +3,12 @@
 A :class:`PayloadFormat` knows one orchestrator's payload (a cheap
 ``recognise``, a ``read`` into :class:`Facts`, its diff ``shape``); an
 :class:`Adapter` binds it to the workflow types it answers for, and
-:func:`pre_trigger`, :func:`declare_formats`, :func:`declare_workflow_types`,
-:func:`declare_reference_syntax` and :func:`new_run` are the bodies of an
-adapter plugin's hooks. :mod:`~wfaudit_hookspecs.adapters.identity` is the
-identity rule, :mod:`~wfaudit_hookspecs.adapters.kubernetes` the Kubernetes
-manifests and their secret references (:class:`KubernetesFormat`), and
+:class:`AdapterPlugin` implements an adapter plugin's hooks over its adapters
+(with :func:`pre_trigger`, :func:`declare_formats`, :func:`declare_workflow_types`,
+:func:`declare_reference_syntax` and :func:`new_run`).
+:mod:`~wfaudit_hookspecs.adapters.identity` is the identity rule,
+:mod:`~wfaudit_hookspecs.adapters.kubernetes` the Kubernetes manifests and their
+secret references (:class:`KubernetesFormat`), and
 :class:`DevtronFormat` and :class:`TektonFormat` the readers both the CI
 (``wfaudit-ci``) and the deployment (``wfaudit-cd``) adapters serve, so that a
 payload reads the same way in either. It is part of the contract so that an
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from .adapter import (
     Adapter,
+    AdapterPlugin,
     Facts,
     PayloadFormat,
     declare_formats,
@@ -36,6 +38,7 @@ __all__ = [
     "FROM_PAYLOAD",
     "K8S_SECRET",
     "Adapter",
+    "AdapterPlugin",
     "DevtronFormat",
     "Facts",
     "KubernetesFormat",

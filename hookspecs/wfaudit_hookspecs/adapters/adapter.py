@@ -6,7 +6,8 @@ A :class:`PayloadFormat` knows one orchestrator's payload: a cheap
 An :class:`Adapter` binds a format to the workflow types it answers for, so the
 same format (Devtron, Tekton) can serve the CI plugin and the CD plugin with
 different types. :func:`pre_trigger` is the body of both plugins'
-``wfaudit_pre_trigger``.
+``wfaudit_pre_trigger``; :class:`AdapterPlugin` implements every hook of an
+adapter plugin over its adapters.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from wfaudit_hookspecs._markers import hookimpl
 from wfaudit_hookspecs.errors import AmbiguousPayload
 from wfaudit_hookspecs.model import (
     WORKFLOW_TYPE_DESCRIPTIONS,
@@ -30,6 +32,7 @@ from .identity import apply_facts
 
 __all__ = [
     "Adapter",
+    "AdapterPlugin",
     "Facts",
     "PayloadFormat",
     "declare_formats",
@@ -204,3 +207,57 @@ def new_run(adapters: Sequence[Adapter], request: TriggerRequest) -> TriggerRequ
             request, config=config, triggered_by=triggered_by or request.triggered_by
         )
     return None
+
+
+class AdapterPlugin:
+    """The hooks of an adapter plugin, implemented once over its :class:`Adapter` s.
+
+    Declaring the workflow types, the formats (with their diff shapes) and the
+    reference syntax; recognising a payload (``wfaudit_pre_trigger``); writing
+    a retrigger's new identities (``wfaudit_new_run``). Register an instance, or
+    bind its methods as the hooks of an entry point module
+    (``wfaudit_pre_trigger = PLUGIN.wfaudit_pre_trigger``): a hook marker is
+    seen through a bound method.
+    """
+
+    HOOKS: ClassVar[tuple[str, ...]] = (
+        "wfaudit_new_run",
+        "wfaudit_payload_formats",
+        "wfaudit_pre_trigger",
+        "wfaudit_reference_syntax",
+        "wfaudit_workflow_types",
+    )
+    """The hooks an instance implements."""
+
+    def __init__(self, adapters: Sequence[Adapter]) -> None:
+        self.adapters = tuple(adapters)
+
+    def __repr__(self) -> str:
+        formats = ", ".join(adapter.format.name for adapter in self.adapters)
+        return f"<AdapterPlugin {formats}>"
+
+    @hookimpl
+    def wfaudit_workflow_types(self, register: Callable[[str, str], None]) -> None:
+        """Declare the workflow types the adapters answer for."""
+        declare_workflow_types(self.adapters, register)
+
+    @hookimpl
+    def wfaudit_payload_formats(self, register: Callable[..., None]) -> None:
+        """Declare the adapters' formats, with their workflow types and diff shapes."""
+        declare_formats(self.adapters, register)
+
+    @hookimpl
+    def wfaudit_pre_trigger(self, request: TriggerRequest) -> TriggerRequest | None:
+        """Recognise a payload of these formats and fill the request's identity,
+        labels and references."""
+        return pre_trigger(self.adapters, request)
+
+    @hookimpl
+    def wfaudit_reference_syntax(self, register: Callable[[str, str], None]) -> None:
+        """Declare the reference syntax of these formats: never masked."""
+        declare_reference_syntax(self.adapters, register)
+
+    @hookimpl
+    def wfaudit_new_run(self, request: TriggerRequest) -> TriggerRequest | None:
+        """Write a retrigger's new identities into a payload of these formats."""
+        return new_run(self.adapters, request)

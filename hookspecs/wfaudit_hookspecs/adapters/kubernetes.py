@@ -11,15 +11,15 @@ payload carries them, are left to the maskers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from wfaudit_hookspecs.canonical import checked_keys
 from wfaudit_hookspecs.errors import InvalidRequest
-from wfaudit_hookspecs.model import SecretReference
+from wfaudit_hookspecs.model import SecretReference, TriggerKind
 from wfaudit_hookspecs.pointer import Path, to_pointer
 
-from .adapter import PayloadFormat
+from .adapter import Facts, PayloadFormat
 from .identity import identity_value, label_value
 from .walk import LEAVES, Link, is_container, path_of
 
@@ -35,6 +35,7 @@ __all__ = [
     "metadata_of",
     "name_stem",
     "namespaced",
+    "ref_name",
     "run_id",
     "secret_references",
 ]
@@ -123,6 +124,13 @@ def namespaced(doc: dict[str, Any], name: str | None) -> str | None:
         return None
     namespace = label_value(metadata_of(doc).get("namespace"))
     return identity_value(f"{namespace}/{name}" if namespace else name)
+
+
+def ref_name(spec: Any, key: str) -> str | None:
+    """The ``name`` of the reference ``spec[key]`` (a Tekton ``pipelineRef``, an
+    Argo ``workflowTemplateRef``), when ``spec`` holds one with a usable name."""
+    ref = spec.get(key) if isinstance(spec, dict) else None
+    return identity_value(ref.get("name")) if isinstance(ref, dict) else None
 
 
 def run_id(doc: dict[str, Any]) -> str | None:
@@ -293,3 +301,37 @@ class KubernetesFormat(PayloadFormat):
             )
         _, doc = found
         return str(doc["kind"]), doc
+
+    def run_facts(
+        self,
+        config: Any,
+        kind: str,
+        doc: dict[str, Any],
+        *,
+        workflow_id: str | None,
+        definition: tuple[str, str | None],
+        triggered_by: str | None = None,
+        trigger_kind: TriggerKind | None = None,
+    ) -> Facts:
+        """The facts of a payload whose :meth:`main_document` is ``doc``, of ``kind``.
+
+        The pipeline is the definition the run executes (``definition``: its
+        label name and value, e.g. ``("pipeline", "build")``), else the object's
+        name stem, in the object's namespace; the labels are ``kind``,
+        ``namespace`` and the definition (those without a value left out); the
+        references are the Kubernetes secrets every document names.
+        """
+        label, name = definition
+        labels: Mapping[str, str | None] = {
+            "kind": kind,
+            "namespace": label_value(metadata_of(doc).get("namespace")),
+            label: name,
+        }
+        return Facts(
+            workflow_id=workflow_id,
+            pipeline_id=namespaced(doc, name or name_stem(doc)),
+            triggered_by=triggered_by,
+            trigger_kind=trigger_kind,
+            labels={key: value for key, value in labels.items() if value is not None},
+            references=secret_references(config, self.name),
+        )

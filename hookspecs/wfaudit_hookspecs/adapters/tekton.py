@@ -14,17 +14,7 @@ from wfaudit_hookspecs.model import TriggerKind
 from wfaudit_hookspecs.shapes import DiffShape, shape_nodes
 
 from .adapter import Facts
-from .identity import identity_value, label_value
-from .kubernetes import (
-    KubernetesFormat,
-    first_label,
-    labels_of,
-    metadata_of,
-    name_stem,
-    namespaced,
-    run_id,
-    secret_references,
-)
+from .kubernetes import KubernetesFormat, first_label, labels_of, ref_name, run_id
 
 __all__ = ["TEKTON_GROUP", "TektonFormat"]
 
@@ -83,27 +73,25 @@ class TektonFormat(KubernetesFormat):
     def read(self, config: Any, workflow_type: str) -> Facts:
         kind, doc = self.main_document(config)
         labels = labels_of(doc)
-        definition = _definition(doc, kind, labels)
-        facts_labels = {"kind": kind, "namespace": label_value(metadata_of(doc).get("namespace"))}
-        facts_labels["pipeline" if kind == "PipelineRun" else "task"] = definition
-        return Facts(
+        return self.run_facts(
+            config,
+            kind,
+            doc,
             workflow_id=run_id(doc),
-            pipeline_id=namespaced(doc, definition or name_stem(doc)),
+            definition=(
+                "pipeline" if kind == "PipelineRun" else "task",
+                _definition(doc, kind, labels),
+            ),
             trigger_kind=_trigger_kind(labels),
-            labels={key: value for key, value in facts_labels.items() if value is not None},
-            references=secret_references(config, self.name),
         )
 
 
 def _definition(doc: dict[str, Any], kind: str, labels: dict[str, str]) -> str | None:
     """The Pipeline or Task the run executes, when it names one."""
-    spec = doc.get("spec")
     ref_key, label = ("pipelineRef", "tekton.dev/pipeline")
     if kind == "TaskRun":
         ref_key, label = ("taskRef", "tekton.dev/task")
-    ref = spec.get(ref_key) if isinstance(spec, dict) else None
-    name = identity_value(ref.get("name")) if isinstance(ref, dict) else None
-    return name or first_label(labels, (label,))
+    return ref_name(doc.get("spec"), ref_key) or first_label(labels, (label,))
 
 
 def _trigger_kind(labels: dict[str, str]) -> TriggerKind | None:

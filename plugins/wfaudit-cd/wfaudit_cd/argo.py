@@ -14,16 +14,12 @@ from typing import Any, ClassVar
 
 from wfaudit_hookspecs import TriggerKind
 from wfaudit_hookspecs.adapters.adapter import Facts
-from wfaudit_hookspecs.adapters.identity import identity_value, label_value
 from wfaudit_hookspecs.adapters.kubernetes import (
     KubernetesFormat,
     first_label,
     labels_of,
-    metadata_of,
-    name_stem,
-    namespaced,
+    ref_name,
     run_id,
-    secret_references,
 )
 from wfaudit_hookspecs.shapes import DiffShape, shape_nodes
 
@@ -95,19 +91,14 @@ class ArgoFormat(KubernetesFormat):
     def read(self, config: Any, workflow_type: str) -> Facts:
         kind, doc = self.main_document(config)
         labels = labels_of(doc)
-        template = _template(doc, kind, labels)
-        facts_labels = {
-            "kind": kind,
-            "namespace": label_value(metadata_of(doc).get("namespace")),
-            "template": template,
-        }
-        return Facts(
+        return self.run_facts(
+            config,
+            kind,
+            doc,
             workflow_id=run_id(doc) if kind == "Workflow" else None,
-            pipeline_id=namespaced(doc, template or name_stem(doc)),
+            definition=("template", _template(doc, kind, labels)),
             triggered_by=first_label(labels, _CREATOR_LABELS),
             trigger_kind=_trigger_kind(kind, labels),
-            labels={key: value for key, value in facts_labels.items() if value is not None},
-            references=secret_references(config, self.name),
         )
 
 
@@ -118,8 +109,7 @@ def _template(doc: dict[str, Any], kind: str, labels: dict[str, str]) -> str | N
     spec = doc.get("spec")
     if kind == "WorkflowEventBinding" and isinstance(spec, dict):
         spec = spec.get("submit")  # the binding submits from a template
-    ref = spec.get("workflowTemplateRef") if isinstance(spec, dict) else None
-    name = identity_value(ref.get("name")) if isinstance(ref, dict) else None
+    name = ref_name(spec, "workflowTemplateRef")
     if name is None and kind == "Workflow":
         # Argo labels the workflows it submits from templates and cron workflows.
         name = first_label(labels, _TEMPLATE_LABELS)

@@ -3,35 +3,18 @@
 Formats: ``devtron`` (CI requests, no ``stageType``), ``github-actions`` and
 ``tekton`` (a ``PipelineRun`` or ``TaskRun`` building the code). Each answers
 only for ``CI`` requests; the ``wfaudit-cd`` plugin answers for the deployment
-stages with the same Devtron and Tekton readers.
+stages with the same Devtron and Tekton readers. The hooks are the adapter
+kit's (:class:`~wfaudit_hookspecs.adapters.AdapterPlugin`) over :data:`ADAPTERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from wfaudit_hookspecs import TriggerRequest, WorkflowType, hookimpl
-from wfaudit_hookspecs.adapters import (
-    Adapter,
-    DevtronFormat,
-    TektonFormat,
-    declare_formats,
-    declare_reference_syntax,
-    declare_workflow_types,
-    new_run,
-    pre_trigger,
-)
+from wfaudit_hookspecs import WorkflowType
+from wfaudit_hookspecs.adapters import Adapter, AdapterPlugin, DevtronFormat, TektonFormat
 
 from .github import GitHubActionsFormat
 
-__all__ = [
-    "ADAPTERS",
-    "wfaudit_new_run",
-    "wfaudit_payload_formats",
-    "wfaudit_pre_trigger",
-    "wfaudit_reference_syntax",
-    "wfaudit_workflow_types",
-]
+__all__ = ["ADAPTERS", "CI_PLUGIN", *AdapterPlugin.HOOKS]
 
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(DevtronFormat(), (WorkflowType.CI,)),
@@ -39,33 +22,12 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(TektonFormat(), (WorkflowType.CI,)),
 )
 
+CI_PLUGIN = AdapterPlugin(ADAPTERS)
+"""Declares ``CI`` (the engine declares it too, from the same contract table) and
+the formats ``devtron``, ``github-actions`` and ``tekton``; reads their payloads."""
 
-@hookimpl
-def wfaudit_workflow_types(register: Callable[[str, str], None]) -> None:
-    """Declare ``CI`` (the engine declares it too, from the same contract table)."""
-    declare_workflow_types(ADAPTERS, register)
-
-
-@hookimpl
-def wfaudit_payload_formats(register: Callable[..., None]) -> None:
-    """Declare ``devtron``, ``github-actions`` and ``tekton`` for ``CI``, with their
-    diff shapes."""
-    declare_formats(ADAPTERS, register)
-
-
-@hookimpl
-def wfaudit_pre_trigger(request: TriggerRequest) -> TriggerRequest | None:
-    """Recognise a CI payload and fill the request's identity, labels and references."""
-    return pre_trigger(ADAPTERS, request)
-
-
-@hookimpl
-def wfaudit_reference_syntax(register: Callable[[str, str], None]) -> None:
-    """Declare the reference syntax of these formats: never masked."""
-    declare_reference_syntax(ADAPTERS, register)
-
-
-@hookimpl
-def wfaudit_new_run(request: TriggerRequest) -> TriggerRequest | None:
-    """Write a retrigger's new identities into a payload of these formats (Devtron's)."""
-    return new_run(ADAPTERS, request)
+wfaudit_workflow_types = CI_PLUGIN.wfaudit_workflow_types
+wfaudit_payload_formats = CI_PLUGIN.wfaudit_payload_formats
+wfaudit_pre_trigger = CI_PLUGIN.wfaudit_pre_trigger
+wfaudit_reference_syntax = CI_PLUGIN.wfaudit_reference_syntax
+wfaudit_new_run = CI_PLUGIN.wfaudit_new_run

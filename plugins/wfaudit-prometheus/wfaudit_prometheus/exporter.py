@@ -3,7 +3,8 @@
 :func:`make_registry` joins the in-process metrics of :mod:`.metrics` (or, in
 multiprocess mode, every process's values from ``PROMETHEUS_MULTIPROC_DIR``)
 with a :class:`StoreCollector` that reads the store's sizes and the spool's
-depth when scraped. The web app serves the same registry at ``/metrics``.
+depth when scraped. The web app serves the same registry at ``/metrics``,
+through the plugin's ``wfaudit_metrics`` hook (:func:`page`).
 """
 
 from __future__ import annotations
@@ -15,19 +16,30 @@ from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 import attrs
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from wfaudit import Auditor
-from wfaudit_hookspecs import ConfigurationError, StoreMaintenance, WfauditError
+from wfaudit_hookspecs import (
+    ConfigurationError,
+    Host,
+    MetricsPage,
+    StoreMaintenance,
+    WfauditError,
+)
 from wfaudit_hookspecs.retention import StoreRetention
 
 from . import metrics
 from .metrics import STATUSES
 
-__all__ = ["Exporter", "StoreCollector", "make_registry", "serve"]
+__all__ = ["Exporter", "StoreCollector", "make_registry", "page", "serve"]
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -44,21 +56,24 @@ class StoreCollector(Collector):
 
     ``wfaudit_store_up`` is 0 when the store cannot be read; the other store
     gauges are then left out rather than reported as zero.
+
+    :param auditor: the auditor whose store and spool are read, or its host
+        (:attr:`Auditor.host`; the ``wfaudit_metrics`` hook is given the host).
     """
 
-    def __init__(self, auditor: Auditor) -> None:
-        self.auditor = auditor
+    def __init__(self, auditor: Auditor | Host) -> None:
+        self.host: Host = auditor.host if isinstance(auditor, Auditor) else auditor
 
     def collect(self) -> Iterator[Metric]:
-        tenant = self.auditor.settings.tenant
+        tenant = self.host.tenant
         spool = GaugeMetricFamily(
             "wfaudit_spool_depth", "Snapshots waiting in the durable spool for the store."
         )
-        spool.add_metric([], self.auditor.spool.depth(tenant))
+        spool.add_metric([], self.host.spool_depth())
         yield spool
         up = GaugeMetricFamily("wfaudit_store_up", "1 when the store answered this scrape.")
-        store = self.auditor.store
-        if not isinstance(store, StoreMaintenance):
+        store = self.host.store
+        if store is None or not isinstance(store, StoreMaintenance):
             up.add_metric([], 0)
             yield up
             return
@@ -139,8 +154,9 @@ def _retention_gauges(store: StoreRetention, tenant: str | None) -> Iterator[Met
         yield family
 
 
-def make_registry(auditor: Auditor | None = None) -> CollectorRegistry:
-    """A registry for one exporter: the audit metrics, and the store's when given.
+def make_registry(auditor: Auditor | Host | None = None) -> CollectorRegistry:
+    """A registry for one exporter: the audit metrics, and the store's when an
+    auditor (or its host) is given.
 
     In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) the audit metrics
     are those every process wrote to that directory, added up.
@@ -161,6 +177,14 @@ def make_registry(auditor: Auditor | None = None) -> CollectorRegistry:
     if auditor is not None:
         registry.register(StoreCollector(auditor))
     return registry
+
+
+def page(host: Host) -> MetricsPage:
+    """One scrape of :func:`make_registry` over ``host``, in Prometheus' text format.
+
+    :raises ConfigurationError: ``PROMETHEUS_MULTIPROC_DIR`` is not a directory.
+    """
+    return MetricsPage(body=generate_latest(make_registry(host)), content_type=CONTENT_TYPE_LATEST)
 
 
 @attrs.define

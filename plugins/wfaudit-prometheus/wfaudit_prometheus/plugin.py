@@ -36,7 +36,9 @@ from wfaudit_hookspecs import (
     Blob,
     EventKind,
     Failure,
+    Host,
     MaskContext,
+    MetricsPage,
     RetryDecision,
     SaveResult,
     SecretRequest,
@@ -54,6 +56,7 @@ __all__ = [
     "wfaudit_audit_error",
     "wfaudit_event",
     "wfaudit_mask",
+    "wfaudit_metrics",
     "wfaudit_on_failure",
     "wfaudit_persist",
     "wfaudit_pre_trigger",
@@ -235,6 +238,15 @@ def wfaudit_retention_run(run: RetentionRun, settings: Mapping[str, Any]) -> Non
         expired, freed = metrics.archive_expiry()
         expired.inc(int(run.counts.get("expired", 0)))
         freed.inc(int(run.counts.get("bytes_freed", 0)))
+
+
+@hookimpl
+def wfaudit_metrics(host: Host) -> MetricsPage:
+    """The scrape the web app serves at ``/metrics``: this process's audit metrics
+    (every process's, in multiprocess mode) and the host's store and spool."""
+    from .exporter import page  # the HTTP exporter is not loaded with the entry point
+
+    return page(host)
 
 
 @hookimpl

@@ -525,17 +525,15 @@ def create_app(
                 },
                 403,
             )
-        try:
-            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-            from wfaudit_prometheus import make_registry
-        except ImportError:
-            return JSONResponse({"error": "wfaudit-prometheus is not installed"}, 404)
-        try:
-            body = generate_latest(make_registry(web.auditor(None)))
+        try:  # a metrics plugin (wfaudit-prometheus) answers wfaudit_metrics
+            page = web.auditor(None).host.metrics()
         except WfauditError as error:
             return JSONResponse({"error": str(error)}, 503)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        if page is None:
+            return JSONResponse(
+                {"error": "no metrics plugin is loaded (install wfaudit-prometheus)"}, 404
+            )
+        return Response(page.body, media_type=page.content_type)
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
