@@ -195,7 +195,7 @@ def test_an_unsafe_agent_directory_is_not_used(
     assert _agent_processes(agent_on) == []
 
 
-@pytest.mark.parametrize("value", ["0", "false", ""])
+@pytest.mark.parametrize("value", ["0", "false", "no"])
 def test_without_the_agent_nothing_is_started(
     monkeypatch: pytest.MonkeyPatch, sqlite_url: str, request_file: pathlib.Path, value: str
 ) -> None:
