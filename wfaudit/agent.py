@@ -100,6 +100,7 @@ _UNKEYED_ENV = frozenset(
         _STORE_ENV,
         _TENANT_ENV,
         _LOCK_ENV,
+        ENV,  # whether to use an agent: on (unset, 1, yes ...) whenever one is asked
         "WFAUDIT_AGENT_IDLE",
         "WFAUDIT_INGEST_TOKEN",
         "WFAUDIT_SERVER",
