@@ -57,11 +57,16 @@ def agent_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
     try:
         yield home
     finally:
+        stop_agents(home)
+
+
+def stop_agents(home: pathlib.Path) -> None:
+    """Stop ``home``'s agents, those still starting (not listening yet) included."""
+    deadline = time.monotonic() + 60
+    while _agent_processes(home):
         agent.stop_all(home)
-        deadline = time.monotonic() + 30
-        while _agent_processes(home) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _agent_processes(home) == []
+        assert time.monotonic() < deadline, "agents still running"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -275,8 +280,7 @@ def test_the_agent_is_the_default(
         assert code == 0 and by_agent(modules), out
         assert "(new snapshot, 1 masked)" in out
     finally:
-        agent.stop_all(home)
-        _wait_gone(home)
+        stop_agents(home)
 
 
 def _wait_gone(home: pathlib.Path, pids: list[int] | None = None) -> None:
@@ -413,8 +417,7 @@ def test_changed_settings_or_plugins_make_the_agent_stale(
         assert _ask_directly(socket_path, sqlite_url) is None, change.__name__
         _wait_gone(agent_on, pids)
         assert _snapshots(tmp_path, "direct") == 0
-        agent.stop_all(agent_on)
-        _wait_gone(agent_on)
+        stop_agents(agent_on)
 
 
 def wait_for_agent_other_than(home: pathlib.Path, old: list[pathlib.Path]) -> pathlib.Path:

@@ -316,7 +316,8 @@ def hand_over(
     """Have the agent audit this trigger: its answer, or None to audit in process.
 
     None when the agent is off, cannot be used, is stale or does not answer
-    completely; an agent is then started, detached, for the next trigger.
+    completely; :func:`start_pending` then starts one, detached, for the next
+    trigger.
 
     :raises ConfigurationError: ``WFAUDIT_AGENT`` is not a boolean.
     """
@@ -343,8 +344,20 @@ def hand_over(
         return None
     answer = _ask(path, key, data)
     if answer is None:
-        _start(path, key, store_url, tenant)
+        _pending.append((path, key, store_url, tenant))
     return answer
+
+
+_pending: list[tuple[pathlib.Path, str, str | None, str | None]] = []
+"""The agent :func:`hand_over` found missing, for :func:`start_pending`."""
+
+
+def start_pending() -> None:
+    """Start the agent :func:`hand_over` could not use, for the next trigger: called
+    once this trigger is audited in process, so that the agent's start-up does not
+    compete with the audit for the processor."""
+    while _pending:
+        _start(*_pending.pop())
 
 
 def _ask(path: pathlib.Path, key: str, data: bytes) -> Answer | None:
@@ -582,7 +595,10 @@ class Agent:
         try:
             try:
                 self.check()  # started for a configuration that is already gone
-            except Stale:
+                # Warm: the engine imported and the store opened before the first
+                # trigger comes (and a store that cannot be opened gets no agent).
+                self.auditor(strict=False)
+            except Exception:
                 return
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()  # a dead agent's

@@ -351,9 +351,12 @@ def trigger(
     if answer is not None:
         answer.say()
         return
-    # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
-    with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
-        audit_and_say(auditor, fields, config, as_json)
+    try:
+        # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
+        with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
+            audit_and_say(auditor, fields, config, as_json)
+    finally:
+        agent.start_pending()  # for the next trigger, once this one is audited
 
 
 def _trigger_remote(
