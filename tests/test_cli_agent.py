@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -284,8 +285,9 @@ def test_the_agent_is_the_default(
 
 
 def _wait_gone(home: pathlib.Path, pids: list[int] | None = None) -> None:
-    """Wait (a minute at most) until the agents ``pids`` (all of ``home``'s) exited."""
-    deadline = time.monotonic() + 60
+    """Wait until the agents ``pids`` (all of ``home``'s) exited: 20 s at most, well
+    within their idle time (60 s), so that they exited because they were stale."""
+    deadline = time.monotonic() + 20
     while True:
         running = _agent_processes(home)
         if pids is not None:
@@ -300,7 +302,7 @@ def _ask_directly(socket_path: pathlib.Path, url: str) -> agent.Answer | None:
     """A trigger sent to the agent at ``socket_path`` with its own key, as a client
     of its configuration would: its answer, or None (stale, or gone)."""
     key = socket_path.stem
-    fields = {
+    fields: dict[str, Any] = {
         "workflow_id": "direct",
         "workflow_type": "CI",
         "pipeline_id": "7",
@@ -312,7 +314,7 @@ def _ask_directly(socket_path: pathlib.Path, url: str) -> agent.Answer | None:
         "parent": None,
         "attempt": 1,
     }
-    request = {"key": key, "fields": fields, "config": {"pipelineName": "ci-7"}}
+    request: dict[str, Any] = {"key": key, "fields": fields, "config": {"pipelineName": "ci-7"}}
     request.update(strict=False, as_json=False)
     return agent._ask(socket_path, key, json.dumps(request).encode())
 
@@ -518,3 +520,28 @@ def test_concurrent_first_triggers_start_one_agent(
     assert len(_agent_processes(agent_on)) == 1
     assert len(list((agent_on / "agent").glob("*.sock"))) == 1
     assert [_snapshots(tmp_path, str(i)) for i in range(4)] == [1] * 4
+
+
+@pytest.mark.wfaudit_backends("postgresql")
+def test_a_migrated_postgresql_store_makes_the_agent_stale(
+    store_url: str, agent_on: pathlib.Path, request_file: pathlib.Path
+) -> None:
+    """PostgreSQL has no file to check: the schema revision is checked before each
+    trigger; changed, the agent answers stale and exits, and the command in process
+    refuses the store as it would without an agent."""
+    import sqlalchemy as sa
+
+    started(store_url, request_file)
+    code, modules, out = trigger(store_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    pids = _agent_processes(agent_on)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE wfaudit_alembic_version SET version_num = 'x'"))
+    finally:
+        engine.dispose()
+    code, modules, out = trigger(store_url, request_file, "3", "--strict")
+    assert code == 1 and not by_agent(modules), out
+    assert out.startswith("Error: ") and "revision x" in out, out
+    _wait_gone(agent_on, pids)
