@@ -545,3 +545,39 @@ def test_a_migrated_postgresql_store_makes_the_agent_stale(
     assert code == 1 and not by_agent(modules), out
     assert out.startswith("Error: ") and "revision x" in out, out
     _wait_gone(agent_on, pids)
+
+
+NOISY_PLUGIN = f"""
+import logging
+import sys
+
+from wfaudit import hookimpl
+
+
+@hookimpl
+def wfaudit_configure(host):
+    print("noisy plugin: {SECRET}", file=sys.stderr)
+    logging.getLogger("noisy").warning("noisy plugin: %s", "{SECRET}")
+"""
+
+
+def test_the_agent_log_never_holds_what_was_printed(
+    monkeypatch: pytest.MonkeyPatch,
+    agent_on: pathlib.Path,
+    sqlite_url: str,
+    request_file: pathlib.Path,
+    tmp_path: pathlib.Path,
+) -> None:
+    """What the agent's code prints outside a trigger's answer (a plugin's warning,
+    a log record) may quote secrets: it never reaches the agent's log file."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "noisy_plugin.py").write_text(NOISY_PLUGIN)
+    monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(plugins))
+    socket_path = started(sqlite_url, request_file)
+    code, modules, out = trigger(sqlite_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    stop_agents(agent_on)
+    log = socket_path.with_suffix(".log")
+    assert log.exists() and stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert SECRET not in log.read_text()

@@ -713,12 +713,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     tenant = os.environ.pop(_TENANT_ENV, "") or None
     lock_fd = os.environ.pop(_LOCK_ENV, "")
     lock = int(lock_fd) if lock_fd.isdigit() else None
-    try:
-        Agent(pathlib.Path(path), key, store_url, tenant).serve(idle_seconds(), lock)
-    except Exception as exc:
-        # Only the type: a message may quote a store URL or a request's data.
-        sys.stderr.write(f"wfaudit agent {key}: ended by {type(exc).__name__}\n")
-        return 1
+    # The log (standard error) gets one line of ours, never what a warning, a log
+    # record or a traceback would say: it may quote a store URL or a request's data.
+    # What a trigger prints goes to its answer (Agent.answer), as in process.
+    log = sys.stderr
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sys.stderr = sink
+        try:
+            Agent(pathlib.Path(path), key, store_url, tenant).serve(idle_seconds(), lock)
+        except Exception as exc:
+            log.write(f"wfaudit agent {key}: ended by {type(exc).__name__}\n")
+            return 1
+        finally:
+            sys.stderr = log
     return 0
 
 
