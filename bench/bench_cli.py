@@ -142,14 +142,28 @@ def _stop_agents(home: pathlib.Path) -> None:
     stop_all(home)
 
 
+def _agent_processes(home: pathlib.Path) -> list[int]:
+    """The pids of the agents running for ``home`` (from /proc: Linux)."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"wfaudit.agent" in args and any(str(home).encode() in arg for arg in args):
+            found.append(int(entry.name))
+    return found
+
+
 def _wait_for_no_agent(home: pathlib.Path) -> None:
-    """Until the stopped agents removed their sockets (and released their locks)."""
+    """Until the stopped agents' processes are gone (their exit included)."""
     deadline = time.monotonic() + 120
-    while list((home / "agent").glob("*.sock")) if (home / "agent").is_dir() else []:
+    while _agent_processes(home):
         if time.monotonic() > deadline:
             raise RuntimeError("the wfaudit agent did not stop")
         time.sleep(0.01)
-    time.sleep(0.05)  # its exit after the socket is gone
 
 
 def _wait_for_agent(home: pathlib.Path) -> None:

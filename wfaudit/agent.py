@@ -703,6 +703,16 @@ def stop_all(home: pathlib.Path) -> int:
     return stopped
 
 
+def _let_the_client_finish(longest: float = 5.0) -> None:
+    """Wait (``longest`` seconds at most) for the command that started this agent to
+    exit: the agent's start-up (the engine's imports, the store) then does not compete
+    for the processor with the end of that command."""
+    client = os.getppid()
+    deadline = time.monotonic() + longest
+    while os.getppid() == client and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
@@ -713,6 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tenant = os.environ.pop(_TENANT_ENV, "") or None
     lock_fd = os.environ.pop(_LOCK_ENV, "")
     lock = int(lock_fd) if lock_fd.isdigit() else None
+    if lock is not None:
+        _let_the_client_finish()
     # The log (standard error) gets one line of ours, never what a warning, a log
     # record or a traceback would say: it may quote a store URL or a request's data.
     # What a trigger prints goes to its answer (Agent.answer), as in process.
