@@ -357,9 +357,12 @@ import pytest
 from wfaudit.testing import MemoryStore, StoreRetentionConformance
 
 class HoldBlind(MemoryStore):
-    """Records legal holds, but deletes what they cover."""
-    def _held(self, tenant, snapshot_id, pipeline_id, labels):
-        return ""
+    """Records legal holds, but its retention primitive finds none in force."""
+    def retention_work(self, work):
+        def blind(unit):
+            unit.active_holds = lambda tenant: []
+            return work(unit)
+        return super().retention_work(blind)
 
 class TestHoldBlind(StoreRetentionConformance):
     @pytest.fixture

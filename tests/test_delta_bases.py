@@ -25,7 +25,7 @@ from tests.conftest import KeyNameMasker
 from wfaudit import Auditor, codec
 from wfaudit.archive import FileArchive
 from wfaudit.codec import ZSTD, ZSTD_DELTA
-from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit.retention import RetentionPolicy, Sweeper, delete_snapshot
 from wfaudit.verify import verify
 from wfaudit_hookspecs import (
     Blob,
@@ -91,8 +91,12 @@ def record(auditor: Auditor, wid: str, tenant: str | None = None) -> SnapshotRec
 
 def delete(auditor: Auditor, *wids: str) -> None:
     for wid in wids:
-        outcome = auditor.store.delete_snapshot(  # type: ignore[attr-defined]
-            record(auditor, wid).id, require_archive=False, reason={"policy": "test"}, by="test"
+        outcome = delete_snapshot(
+            auditor.store,  # type: ignore[arg-type]
+            record(auditor, wid).id,
+            require_archive=False,
+            reason={"policy": "test"},
+            by="test",
         )
         assert outcome.deleted
 

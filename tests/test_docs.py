@@ -49,7 +49,7 @@ def test_every_hook_has_a_test(hook: str) -> None:
 
 README_COMMANDS = [
     "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/wfaudit demo",
-    ".venv/bin/pip install -r requirements-dev.txt && .venv/bin/python -m pytest",
+    ".venv/bin/pip install -r requirements-dev.txt && .venv/bin/python -m pytest -n auto --dist loadfile",
 ]
 
 

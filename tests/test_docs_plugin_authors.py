@@ -120,7 +120,7 @@ def _protocol_members() -> set[str]:
         StoreProxy,
         StoreSchema,
     )
-    from wfaudit_hookspecs.retention import ArchiveStore, StoreRetention
+    from wfaudit_hookspecs.retention import ArchiveStore, RetentionWork, StoreRetention
 
     found = set()
     for protocol in (
@@ -132,6 +132,7 @@ def _protocol_members() -> set[str]:
         StoreProxy,
         StoreHistory,
         StoreRetention,
+        RetentionWork,
         ArchiveStore,
     ):
         names = getattr(protocol, "__protocol_attrs__", None)

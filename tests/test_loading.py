@@ -187,3 +187,46 @@ def test_a_merged_key_may_be_given_again() -> None:
 def test_a_key_in_an_aliased_mapping_is_checked_once() -> None:
     with pytest.raises(InvalidRequest, match=r"duplicate key at /@0/@1 \(line 1\)"):
         parse_payload(b"a: &x {k: 1, k: 2}\nb: *x\nc: *x\n")
+
+
+def test_libyaml_and_the_python_parser_build_the_same_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libyaml parses when PyYAML has it; corpus files and tricky cases
+    (YAML 1.1 booleans, dates, merges, odd keys, a refused document) gives the same
+    value or the same error without it."""
+    from wfaudit import yaml_loading
+
+    if yaml_loading._FastLoader is None:
+        pytest.skip("PyYAML was built without libyaml")
+    texts = [
+        "on: yes\nb: 2020-01-01\nc: 0o17\nd: 1_000\ne: off\nf: True",
+        "base: &b {x: 1}\nd:\n  <<: *b\n  x: 2",
+        "1: a\n1.5: b\nnull: c\ntrue: d\n? [1, 2]\n: e",
+        "a: 1\na: 2\n",
+        "k: [1, 2",
+        "{a: 1",
+        "a: " + "[" * 3000 + "]" * 3000,
+        "x: !!python/object:os.system 1",
+        "--- a\n--- b\n",
+    ]
+    if CORPUS.is_dir():
+        texts += [
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted(CORPUS.rglob("*"))[::5]  # a fifth: the Python parser is slow
+            if p.is_file() and p.suffix in {".yaml", ".yml"}
+        ]
+
+    def outcome(text: str) -> tuple[str, object]:
+        try:
+            return "value", yaml_loading.parse_yaml(text, "f.yaml")
+        except InvalidRequest as error:
+            return "error", str(error)
+
+    fast = [outcome(text) for text in texts]
+    monkeypatch.setattr(yaml_loading, "_FastLoader", None)
+    assert [outcome(text) for text in texts] == fast
+    assert fast[0] == (
+        "value",
+        {"on": "yes", "b": "2020-01-01", "c": "0o17", "d": 1000, "e": "off", "f": True},
+    )

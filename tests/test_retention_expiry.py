@@ -29,6 +29,7 @@ from wfaudit.retention import (
     RetentionPolicy,
     RetentionRule,
     Sweeper,
+    expire_archive,
     parse_every,
     run_every,
 )
@@ -680,7 +681,9 @@ def test_the_store_checks_holds_and_the_snapshot_again_when_expiring(
     assert sweep.restore(restored).restored
 
     def expire(sid: str, key: str | None = None) -> str | None:
-        return store.expire_archive(sid, object_key=key or records[sid].object_key, by="t", data={})
+        return expire_archive(
+            store, sid, object_key=key or records[sid].object_key, by="t", data={}
+        )
 
     assert expire(held) == f"legal hold {hold.id}"
     assert expire(restored) == "the snapshot is in the store"

@@ -20,7 +20,14 @@ import pytest
 
 from wfaudit import Auditor
 from wfaudit.archive import FileArchive
-from wfaudit.retention import Action, RetentionPolicy, RetentionRule, Sweeper, parse_duration
+from wfaudit.retention import (
+    Action,
+    RetentionPolicy,
+    RetentionRule,
+    Sweeper,
+    delete_snapshot,
+    parse_duration,
+)
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import verify
 from wfaudit_hookspecs import (
@@ -280,7 +287,7 @@ def test_legal_holds_block_deletion_until_released(
     assert report.deleted == 1
     assert all(present(store_auditor, sid) for sid in (one, piped, labelled))
     # The store refuses too, whoever asks.
-    blocked = store.delete_snapshot(one, require_archive=False, reason={}, by="someone")
+    blocked = delete_snapshot(store, one, require_archive=False, reason={}, by="someone")
     assert not blocked.deleted and blocked.blocked == f"legal hold {holds[0].id}"
 
     released = store.release_hold(holds[0].id, tenant=None, reason="case closed", by="legal")
@@ -319,7 +326,7 @@ def test_a_snapshot_is_not_deleted_before_what_references_it(
     sweep.apply()
     assert present(store_auditor, lonely_parent) and not present(store_auditor, child)
     store: Any = store_auditor.store
-    refused = store.delete_snapshot(lonely_parent, require_archive=False, reason={}, by=None)
+    refused = delete_snapshot(store, lonely_parent, require_archive=False, reason={}, by=None)
     assert refused.blocked == f"retrigger {kept_child} references it"
 
     wfaudit_clock.advance(days=60)

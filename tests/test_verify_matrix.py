@@ -36,7 +36,7 @@ from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
 from wfaudit.archive import FileArchive
 from wfaudit.cli import cli
-from wfaudit.retention import Action, RetentionPolicy, Sweeper
+from wfaudit.retention import Action, RetentionPolicy, Sweeper, delete_snapshot
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import Anchor, AnchorError, load_anchor, make_anchor, verify
 from wfaudit_hookspecs import StoreError
@@ -511,7 +511,7 @@ def test_deleting_a_hold_row_does_not_let_the_sweep_delete_the_held_snapshot(
         legal_holds_delete(connection, world.ids)
     # The listing, the sweep's plan and the store's own check all still see the hold.
     assert any(h.target == held for h in store.list_holds())
-    blocked = store.delete_snapshot(held, require_archive=False, reason={}, by="mallory")
+    blocked = delete_snapshot(store, held, require_archive=False, reason={}, by="mallory")
     assert not blocked.deleted and blocked.blocked is not None
     assert "legal hold" in blocked.blocked
     sweep = Sweeper(store, RetentionPolicy(), archive=FileArchive(world.archive_dir, fsync=False))
@@ -526,7 +526,7 @@ def test_a_hold_released_behind_the_stores_back_still_holds(world: World, sql: E
     store: Any = world.auditor.store
     with sql.begin() as connection:
         legal_holds_update(connection, world.ids)
-    outcome = store.delete_snapshot(world.ids["2"], require_archive=False, reason={}, by="x")
+    outcome = delete_snapshot(store, world.ids["2"], require_archive=False, reason={}, by="x")
     assert not outcome.deleted and "legal hold" in str(outcome.blocked)
 
 
@@ -537,7 +537,7 @@ def test_deleting_a_tag_row_does_not_let_the_sweep_delete_the_tagged_snapshot(
     with sql.begin() as connection:
         tags_delete(connection, world.ids)
     assert store.references(world.ids["1"]) == ["tag v1"]
-    outcome = store.delete_snapshot(world.ids["1"], require_archive=False, reason={}, by="x")
+    outcome = delete_snapshot(store, world.ids["1"], require_archive=False, reason={}, by="x")
     assert not outcome.deleted and outcome.blocked == "tag v1 references it"
 
 
@@ -547,7 +547,7 @@ def test_a_forged_archive_digest_makes_restore_refuse(world: World, sql: Engine)
     store: Any = world.auditor.store
     snapshot_id = world.ids["5"]
     sweeper = Sweeper(store, RetentionPolicy(), archive=FileArchive(world.archive_dir, fsync=False))
-    assert store.delete_snapshot(snapshot_id, require_archive=True, reason={}, by="ops").deleted
+    assert delete_snapshot(store, snapshot_id, require_archive=True, reason={}, by="ops").deleted
     record = store.get_archive(snapshot_id)
     path = world.archive_dir / record.object_key
     forged = path.read_bytes() + b"\n"
@@ -566,7 +566,7 @@ def test_restore_from_an_untouched_archive_still_works(world: World) -> None:
     store: Any = world.auditor.store
     snapshot_id = world.ids["5"]
     sweeper = Sweeper(store, RetentionPolicy(), archive=FileArchive(world.archive_dir, fsync=False))
-    assert store.delete_snapshot(snapshot_id, require_archive=True, reason={}, by="ops").deleted
+    assert delete_snapshot(store, snapshot_id, require_archive=True, reason={}, by="ops").deleted
     assert sweeper.restore(snapshot_id, by="ops").restored
     assert verify(world.auditor, anchor=world.anchor).ok
 

@@ -25,7 +25,9 @@ For a plugin's own test suite (the repository's plugins use these):
   :class:`~wfaudit.testing.StoreOutage` a store goes down and up on either backend.
 * the ini option ``wfaudit_isolate_env = true``: every test gets its own
   ``WFAUDIT_HOME``, none of ``WFAUDIT_STORE_URL``, ``WFAUDIT_ALLOW_UNMASKED`` and
-  ``WFAUDIT_DB_AUTO_UPGRADE`` from the environment, and ``WFAUDIT_AGENT=0``: the
+  ``WFAUDIT_DB_AUTO_UPGRADE`` from the environment, nor the runner's ``COLUMNS``
+  and ``LINES`` (pytest-xdist's workers set them), so that the commands a test
+  runs print the same with and without ``-n``; and ``WFAUDIT_AGENT=0``: the
   ``wfaudit trigger`` commands a test runs start no local agent that would
   outlive it (a test that wants one sets ``WFAUDIT_AGENT=1``). Off by default: a
   suite may mean to use them. The ``wfaudit_home`` fixture sets
@@ -102,6 +104,10 @@ _ISOLATED_ENV = (
     "WFAUDIT_STORE_URL",
     "WFAUDIT_ALLOW_UNMASKED",
     "WFAUDIT_DB_AUTO_UPGRADE",
+    # The runner's terminal size: pytest-xdist's workers set COLUMNS=80 and LINES=24,
+    # so a command a test runs would print narrower tables under -n than without it.
+    "COLUMNS",
+    "LINES",
 )
 _NO_AGENT = ("WFAUDIT_AGENT", "0")
 """A suite's ``wfaudit trigger`` commands start no local agent (wfaudit/agent.py),

@@ -16,28 +16,25 @@ from .payload_limits import MAX_EXPANDED_BYTES, MAX_EXPANDED_NODES, _duplicate_m
 __all__ = ["parse_yaml"]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's surprising implicit types, refusing documents
-    whose aliases expand beyond :data:`MAX_EXPANDED_NODES` nodes or
-    :data:`MAX_EXPANDED_BYTES` bytes."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        nodes, size = _expanded_size(node, MAX_EXPANDED_NODES, MAX_EXPANDED_BYTES)
-        where = f"YAML document at line {node.start_mark.line + 1}"
-        if nodes > MAX_EXPANDED_NODES:
-            raise InvalidRequest(
-                f"{where} expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases"
-            )
-        if size > MAX_EXPANDED_BYTES:
-            raise InvalidRequest(
-                f"{where} expands to more than {MAX_EXPANDED_BYTES:,} bytes of JSON "
-                "through its aliases"
-            )
-        _refuse_duplicate_yaml_keys(self, node)
-        return super().construct_document(node)
+def _checked_document(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """Refuse a document whose aliases expand beyond :data:`MAX_EXPANDED_NODES` nodes
+    or :data:`MAX_EXPANDED_BYTES` bytes, or which gives a mapping key twice; then
+    build it."""
+    nodes, size = _expanded_size(node, MAX_EXPANDED_NODES, MAX_EXPANDED_BYTES)
+    where = f"YAML document at line {node.start_mark.line + 1}"
+    if nodes > MAX_EXPANDED_NODES:
+        raise InvalidRequest(
+            f"{where} expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases"
+        )
+    if size > MAX_EXPANDED_BYTES:
+        raise InvalidRequest(
+            f"{where} expands to more than {MAX_EXPANDED_BYTES:,} bytes of JSON through its aliases"
+        )
+    _refuse_duplicate_yaml_keys(loader, node)
+    return yaml.constructor.BaseConstructor.construct_document(loader, node)
 
 
-_Loader.yaml_implicit_resolvers = {
+_RESOLVERS = {
     first: [
         (tag, rx)
         for tag, rx in resolvers
@@ -45,9 +42,22 @@ _Loader.yaml_implicit_resolvers = {
     ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+
+
+def _loader(base: type[Any]) -> type[Any]:
+    """``base`` without YAML 1.1's surprising implicit types, checked as
+    :func:`_checked_document` says, its mappings built by :func:`_construct_mapping`."""
+    loader: type[Any] = type(
+        f"Wfaudit{base.__name__}", (base,), {"construct_document": _checked_document}
+    )
+    loader.yaml_implicit_resolvers = {first: list(r) for first, r in _RESOLVERS.items()}
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    return loader
 
 
 def _key(loader: yaml.SafeLoader, key_node: yaml.Node) -> str:
@@ -66,7 +76,7 @@ def _key(loader: yaml.SafeLoader, key_node: yaml.Node) -> str:
     return key
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
     loader.flatten_mapping(node)
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
@@ -108,9 +118,6 @@ def _refuse_duplicate_yaml_keys(loader: yaml.SafeLoader, root: yaml.Node) -> Non
                 first_at[key] = n
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _expanded_size(root: yaml.Node, max_nodes: int, max_bytes: int) -> tuple[int, int]:
     """How many nodes, and at most how many bytes of JSON, ``root`` stands for with
     every alias expanded, counting up to just past the limits. A node reached
@@ -147,9 +154,24 @@ def _expanded_size(root: yaml.Node, max_nodes: int, max_bytes: int) -> tuple[int
     return sizes[id(root)]
 
 
+_Loader = _loader(yaml.SafeLoader)
+# libyaml's parser, when PyYAML was built with it, is several times faster on large
+# workflow files; what a document means is decided by the same Python resolver and
+# constructor either way. A document it refuses is parsed again by the Python
+# parser, so that the error (its wording, its line) is the same with and without it.
+_FastLoader = _loader(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else None
+
+
 def parse_yaml(text: str, source: str) -> Any:
+    if _FastLoader is not None:
+        try:
+            documents = _load(text, _FastLoader)
+        except Exception:  # noqa: S110 - refused: the Python parser says why, below
+            pass
+        else:
+            return _one_or_many(documents, source)
     try:
-        documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+        documents = _load(text, _Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -160,6 +182,14 @@ def parse_yaml(text: str, source: str) -> Any:
         raise InvalidRequest(f"{source}: {exc}") from None
     except (RecursionError, ValueError) as exc:
         raise _unreadable(source, "YAML", exc) from None
+    return _one_or_many(documents, source)
+
+
+def _load(text: str, loader: type[Any]) -> list[Any]:
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
+
+
+def _one_or_many(documents: list[Any], source: str) -> Any:
     if not documents:
         raise InvalidRequest(f"{source} holds no document")
     return documents[0] if len(documents) == 1 else documents

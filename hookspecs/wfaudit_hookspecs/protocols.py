@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from .canonical import check_json
+from .errors import InvalidRequest
 from .model import (
     Annotation,
     AuditEvent,
     BackupResult,
     Blob,
+    EventKind,
     HistoryQuery,
     RestoreRef,
     SaveResult,
@@ -24,6 +27,7 @@ from .model import (
 from .pointer import Path
 
 __all__ = [
+    "STORE_EVENT_KINDS",
     "KeyedTrail",
     "MaskContext",
     "Store",
@@ -32,7 +36,32 @@ __all__ = [
     "StoreMeta",
     "StoreProxy",
     "StoreSchema",
+    "check_event",
 ]
+
+STORE_EVENT_KINDS = frozenset({EventKind.AUDITED, EventKind.OUTCOME})
+"""Event kinds only a store appends, with the change they describe
+(:meth:`Store.append_event` refuses them)."""
+
+
+def check_event(*, subject: object, kind: object, data: object) -> dict[str, Any]:
+    """The arguments of :meth:`Store.append_event`, checked; returns a copy of
+    ``data`` as a JSON object.
+
+    :raises InvalidRequest: a kind the store records itself, a kind or subject
+        that is not a string of 1 to 64 characters, or data that is not a JSON object.
+    """
+    if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
+        raise InvalidRequest("an event kind must be a non-empty string of at most 64 characters")
+    if kind in STORE_EVENT_KINDS:
+        raise InvalidRequest(
+            f"{kind} events are recorded by the store itself, with the change they describe"
+        )
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
+        raise InvalidRequest("an event subject must be a non-empty string of at most 64 characters")
+    if data is not None and not isinstance(data, Mapping):
+        raise InvalidRequest("an event's data must be a JSON object")
+    return cast("dict[str, Any]", check_json(dict(data or {})))
 
 
 class MaskContext(Protocol):

@@ -10,9 +10,9 @@ keeps the archive objects. Nothing here depends on the engine.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -29,18 +29,22 @@ __all__ = [
     "ExportedSnapshot",
     "HoldScope",
     "LegalHold",
+    "LockedSnapshot",
     "RetentionCandidate",
     "RetentionRun",
+    "RetentionWork",
     "StepDone",
     "StoreRetention",
+    "StoredArchive",
     "SweepBusy",
     "SweepProgress",
     "SweepState",
     "SweepStep",
+    "check_hold",
+    "check_retention_reason",
     "hold_covers",
     "parse_selector",
     "selector_matches",
-    "step_counts",
 ]
 
 
@@ -81,6 +85,32 @@ def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
             raise InvalidRequest(f"label selector {text!r} names {key!r} twice")
         pairs[key] = value
     return tuple(sorted(pairs.items()))
+
+
+def check_hold(scope: str, target: object) -> str:
+    """A legal hold's scope and target, checked; returns the target as stored
+    (stripped; a selector's pairs sorted, ``key=value,key2=value2``).
+
+    :raises InvalidRequest: an unknown scope, an empty or too long target, or a
+        bad selector.
+    """
+    if scope not in HoldScope.ALL:
+        raise InvalidRequest(f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}")
+    text = str(target).strip()
+    if not text or len(text) > 1024:
+        raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
+    if scope == HoldScope.SELECTOR:
+        text = ",".join(f"{key}={value}" for key, value in parse_selector(text))
+    return text
+
+
+def check_retention_reason(reason: str) -> None:
+    """:raises InvalidRequest: ``reason`` is not one of :class:`ArchiveRetention`'s values."""
+    if reason not in ArchiveRetention.ALL:
+        raise InvalidRequest(
+            f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
+            f"not {reason!r}"
+        )
 
 
 def selector_matches(selector: tuple[tuple[str, str], ...], labels: Mapping[str, str]) -> bool:
@@ -284,7 +314,7 @@ class ExportedSnapshot:
 
 @attrs.frozen(kw_only=True)
 class DeleteOutcome:
-    """What :meth:`StoreRetention.delete_snapshot` did.
+    """What deleting one snapshot did (``wfaudit.retention.steps.delete_snapshot``).
 
     :ivar deleted: the row was deleted (False: it was not there, or blocked).
     :ivar blocked: why it was not deleted (a hold, a reference, no archive).
@@ -298,7 +328,7 @@ class DeleteOutcome:
 
 @attrs.frozen(kw_only=True)
 class SweepStep:
-    """One snapshot's part of a sweep batch (:meth:`StoreRetention.apply_steps`).
+    """One snapshot's part of a sweep batch (``wfaudit.retention.steps.apply_steps``).
 
     :ivar archive: record this archive (its object is written already), unless
         the snapshot has an archive record.
@@ -325,30 +355,16 @@ class StepDone:
     archived: bool | None = None
 
 
-def step_counts(steps: Sequence[SweepStep], done: Sequence[StepDone]) -> dict[str, int]:
-    """What a batch of steps did, as a sweep counts it: ``done_archived`` (archive
-    records made), ``done_deleted`` (rows deleted) and ``done_blocked`` (deletions
-    refused). The engine and the store count with this one function, so the
-    counts a store saves with a batch (:class:`SweepProgress`) are the engine's."""
-    counts = {"done_archived": 0, "done_deleted": 0, "done_blocked": 0}
-    for step, result in zip(steps, done, strict=True):
-        counts["done_archived"] += bool(result.archived)
-        if result.outcome.deleted:
-            counts["done_deleted"] += 1
-        elif step.delete and result.outcome.blocked is not None:
-            counts["done_blocked"] += 1
-    return counts
-
-
 @attrs.frozen(kw_only=True)
 class SweepProgress:
     """A sweep's progress, saved in the same transaction as a batch of steps
-    (:meth:`StoreRetention.apply_steps`), so that a sweep killed anywhere resumes
+    (``wfaudit.retention.steps.apply_steps``), so that a sweep killed anywhere resumes
     with counts that agree with what the store holds.
 
     :ivar cursor: the last snapshot id the batch completes (see :class:`SweepState`).
     :ivar counts: the sweep's counters *before* the batch's own results; the store
-        adds :func:`step_counts` of the batch to them.
+        adds what the batch did to them (``done_archived``, ``done_deleted``,
+        ``done_blocked``).
     """
 
     sweep_id: str
@@ -375,6 +391,104 @@ class SweepState:
     counts: Mapping[str, int] = attrs.field(factory=dict)
     resumed: bool = False
     """An unfinished sweep was found (and is resumed), rather than a new one started."""
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class LockedSnapshot:
+    """A snapshot row locked by :meth:`RetentionWork.lock_snapshots`: what the
+    engine's retention steps judge it by.
+
+    :ivar tenant: the snapshot's tenant (None: no tenant).
+    :ivar status: its status's value (``succeeded``, ``running`` ...).
+    """
+
+    id: str
+    tenant: str | None
+    pipeline_id: str
+    status: str
+    labels: Mapping[str, str]
+    content_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class StoredArchive:
+    """What a deletion checks of a snapshot's archive record: its object's key and
+    the status the snapshot had when it was archived."""
+
+    object_key: str
+    status: str
+
+
+@runtime_checkable
+class RetentionWork(Protocol):
+    """The row-level primitives of one retention transaction
+    (:meth:`StoreRetention.retention_work`).
+
+    The engine decides (what blocks a deletion, which events to append, how a
+    sweep counts); the store carries out. The engine calls
+    :meth:`lock_snapshots` first and :meth:`append_event` last, so the rows are
+    locked before anything else and the audit-trail head only for the appends
+    and the commit, as in every other write.
+    """
+
+    def lock_snapshots(self, snapshot_ids: Sequence[str]) -> Mapping[str, LockedSnapshot]:
+        """Lock the rows of these snapshots (in id order) for the transaction; the
+        ones in the store, by id (an id not in the store is left out)."""
+        ...
+
+    def active_holds(self, tenant: str | None) -> list[LegalHold]:
+        """The legal holds in force in ``tenant`` (None: no tenant; not every tenant)."""
+        ...
+
+    def references(self, snapshot_id: str, *, limit: int) -> list[str]:
+        """At most ``limit`` of what references a snapshot (``retrigger <id>``,
+        ``tag <name>``), as :meth:`StoreRetention.references` lists them."""
+        ...
+
+    def stored_archive(self, snapshot_id: str) -> StoredArchive | None:
+        """The snapshot's archive record, or None."""
+        ...
+
+    def insert_archive(self, record: ArchiveRecord, snapshot: LockedSnapshot) -> None:
+        """Store an archive record of a locked snapshot (it has none), with the
+        snapshot's tenant and labels and its run's start and end."""
+        ...
+
+    def delete_snapshot(self, snapshot: LockedSnapshot) -> tuple[str, ...]:
+        """Delete a locked snapshot's row, then what nothing needs any more: its
+        stored manifest, its blob and then a delta's base; returns the content
+        hashes of the blobs deleted."""
+        ...
+
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        """Lock a snapshot's archive record for the transaction and return it
+        (``present``: the snapshot row is in the store), or None."""
+        ...
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        """Delete a locked archive record (its object is the engine's business)."""
+        ...
+
+    def append_event(
+        self,
+        *,
+        tenant: str | None,
+        subject: str,
+        kind: str,
+        at: _dt.datetime,
+        actor: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        """Append an event to ``tenant``'s audit-trail chain (any kind, the store's
+        own included: it describes a change of this transaction)."""
+        ...
+
+    def save_sweep(self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int]) -> None:
+        """Record an unfinished sweep's progress (as :meth:`StoreRetention.save_sweep`)."""
+        ...
 
 
 @runtime_checkable
@@ -454,11 +568,6 @@ class StoreRetention(Protocol):
         """The snapshot's row and blob(s), for an archive object."""
         ...
 
-    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
-        """Record an archive object and append a ``snapshot.archived`` event;
-        False (and nothing written) when the snapshot is archived already."""
-        ...
-
     def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
         """The archive record of a snapshot, or None."""
         ...
@@ -496,15 +605,6 @@ class StoreRetention(Protocol):
         """
         ...
 
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record and append ``archive.expired``, in one
-        transaction that checks again that no active legal hold covers it and
-        that its snapshot is not back in the store; returns why it was not
-        expired, or None when it was (the caller then deletes the object)."""
-        ...
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records there are (of ``tenant``) and their objects' bytes."""
         ...
@@ -518,38 +618,16 @@ class StoreRetention(Protocol):
         only successful ones by default."""
         ...
 
-    def delete_snapshot(
-        self,
-        snapshot_id: str,
-        *,
-        require_archive: bool,
-        reason: Mapping[str, Any],
-        by: str | None,
-        as_of: _dt.datetime | None = None,
-    ) -> DeleteOutcome:
-        """Delete a snapshot row (and its blob, when nothing else needs it) and
-        append a ``snapshot.deleted`` event, in one transaction.
+    def retention_work(self, work: Callable[[RetentionWork], T]) -> T:
+        """Run ``work`` over a :class:`RetentionWork` in one transaction and return
+        what it returns.
 
-        Refused (``blocked``) while an active legal hold covers it, while a
-        retrigger or a tag references it, or, with ``require_archive``, when it
-        has no archive record.
-        """
-        ...
-
-    def apply_steps(
-        self,
-        steps: Sequence[SweepStep],
-        *,
-        require_archive: bool,
-        by: str | None,
-        progress: SweepProgress | None = None,
-    ) -> list[StepDone]:
-        """Record archives and delete snapshots for a batch of snapshots, in order, in
-        one transaction (each deletion checked as :meth:`delete_snapshot` checks it).
-
-        :param progress: also save this sweep progress in that transaction, its
-            counts plus the batch's :func:`step_counts` (as :meth:`save_sweep`
-            does, unfinished), so a kill after the commit loses no count.
+        The engine's retention steps (``wfaudit.retention.steps``: archive records,
+        deletions, the sweep's progress) run as ``work``; the store only offers the
+        primitives. A store that retries a transaction (a serialization failure, a
+        dropped connection) may call ``work`` again on a fresh unit of work: it
+        keeps no state between calls. An exception raised by ``work`` rolls every
+        change back and propagates.
         """
         ...
 

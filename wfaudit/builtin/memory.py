@@ -32,8 +32,8 @@ import hmac
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
@@ -68,37 +68,35 @@ from wfaudit_hookspecs import (
     utcnow,
 )
 from wfaudit_hookspecs.converter import get_converter, structure_record
+from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
-    ArchiveRetention,
-    DeleteOutcome,
     ExportedSnapshot,
     HoldScope,
     LegalHold,
+    LockedSnapshot,
     RetentionCandidate,
     RetentionRun,
-    StepDone,
+    RetentionWork,
+    StoredArchive,
     SweepBusy,
-    SweepProgress,
     SweepState,
-    SweepStep,
+    check_hold,
+    check_retention_reason,
     hold_covers,
-    parse_selector,
     selector_matches,
-    step_counts,
 )
 
 __all__ = ["SCHEME", "MemoryStore", "wfaudit_open_store"]
+
+T = TypeVar("T")
 
 SCHEME = "memory"
 REVISION = "memory-1"
 """The layout revision a memory store reports (it has one: its code's)."""
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event of a chain."""
-
-_STORE_KINDS = frozenset({EventKind.AUDITED, EventKind.OUTCOME})
-"""Event kinds only the store appends, together with the change they describe."""
 
 _AUDIT_FIELDS = (
     "content_hash",
@@ -390,24 +388,10 @@ class MemoryStore:
         data: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
         """Append an event to the tenant's chain; its ``seq`` numbers the subject's events."""
-        if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
-            raise InvalidRequest(
-                "an event kind must be a non-empty string of at most 64 characters"
-            )
-        if kind in _STORE_KINDS:
-            raise InvalidRequest(
-                f"{kind} events are recorded by the store itself, with the change they describe"
-            )
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
-            raise InvalidRequest(
-                "an event subject must be a non-empty string of at most 64 characters"
-            )
-        if data is not None and not isinstance(data, Mapping):
-            raise InvalidRequest("an event's data must be a JSON object")
-        canonical_json(dict(data or {}))  # JSON data, or InvalidRequest now
+        payload = check_event(subject=subject, kind=kind, data=data)
         with self._data.lock:
             return self._append(
-                subject=subject, kind=kind, tenant=tenant, actor=actor, data=dict(data or {})
+                subject=subject, kind=kind, tenant=tenant, actor=actor, data=payload
             )
 
     def _append(
@@ -937,15 +921,7 @@ class MemoryStore:
         by: str | None,
     ) -> LegalHold:
         """Place a legal hold (a snapshot hold takes its snapshot's tenant)."""
-        if scope not in HoldScope.ALL:
-            raise InvalidRequest(
-                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
-            )
-        target = str(target).strip()
-        if not target or len(target) > 1024:
-            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
-        if scope == HoldScope.SELECTOR:
-            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        target = check_hold(scope, target)
         data = self._data
         with data.lock:
             held_tenant = tenant
@@ -1041,14 +1017,6 @@ class MemoryStore:
         row = _row(record)
         return ExportedSnapshot(row=row, record_digest=_digest(row), blob=blob, base=base)
 
-    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
-        """Record an archive object (False when the snapshot has a record already)."""
-        step = SweepStep(snapshot_id=record.snapshot_id, archive=record)
-        done = self.apply_steps([step], require_archive=False, by=by)[0]
-        if done.archived is None:
-            raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
-        return done.archived
-
     def _archive(self, record: ArchiveRecord) -> ArchiveRecord:
         return attrs.evolve(record, present=record.snapshot_id in self._data.records)
 
@@ -1124,11 +1092,7 @@ class MemoryStore:
         event: bool = True,
     ) -> ArchiveRecord:
         """Date an archive record (and fill in labels it lacked)."""
-        if reason not in ArchiveRetention.ALL:
-            raise InvalidRequest(
-                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
-                f"not {reason!r}"
-            )
+        check_retention_reason(reason)
         data = self._data
         with data.lock:
             record = data.archives.get(snapshot_id)
@@ -1164,40 +1128,6 @@ class MemoryStore:
                 )
             return self._archive(updated)
 
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record unless a hold or the snapshot blocks it."""
-        store = self._data
-        with store.lock:
-            record = store.archives.get(snapshot_id)
-            if record is None or record.object_key != object_key:
-                return "its archive record changed"
-            if snapshot_id in store.records:
-                return "the snapshot is in the store"
-            if record.labels is None:
-                return "its labels are unknown"
-            held = self._held(record.tenant, snapshot_id, record.pipeline_id, record.labels)
-            if held:
-                return held
-            del store.archives[snapshot_id]
-            self._append(
-                subject=snapshot_id,
-                kind=EventKind.ARCHIVE_EXPIRED,
-                tenant=record.tenant,
-                actor=by,
-                data={
-                    "object_key": object_key,
-                    "object_size": record.object_size,
-                    "expires_on": None
-                    if record.expires_on is None
-                    else _timestamp(record.expires_on),
-                    "retention_reason": record.retention_reason,
-                    **dict(data),
-                },
-            )
-            return None
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records (of ``tenant``) and their objects' bytes."""
         with self._data.lock:
@@ -1223,36 +1153,16 @@ class MemoryStore:
 
     # -- StoreRetention: deletion and restore ---------------------------------------------
 
-    def delete_snapshot(
-        self,
-        snapshot_id: str,
-        *,
-        require_archive: bool,
-        reason: Mapping[str, Any],
-        by: str | None,
-        as_of: dt.datetime | None = None,
-    ) -> DeleteOutcome:
-        """Delete a snapshot unless something blocks it (see :meth:`apply_steps`)."""
-        step = SweepStep(snapshot_id=snapshot_id, delete=True, reason=reason)
-        return self.apply_steps([step], require_archive=require_archive, by=by)[0].outcome
-
-    def apply_steps(
-        self,
-        steps: Sequence[SweepStep],
-        *,
-        require_archive: bool,
-        by: str | None,
-        progress: SweepProgress | None = None,
-    ) -> list[StepDone]:
-        """Record archives and delete snapshots, in order, all under the one lock."""
+    def retention_work(self, work: Callable[[RetentionWork], T]) -> T:
+        """Run the engine's retention ``work`` under the one lock; an exception
+        undoes what it changed, as a rolled-back transaction would."""
         with self._data.lock:
-            done = [self._step(step, require_archive=require_archive, by=by) for step in steps]
-            if progress is not None:
-                counts = dict(progress.counts)
-                for name, value in step_counts(steps, done).items():
-                    counts[name] = counts.get(name, 0) + value
-                self._save_sweep(progress.sweep_id, progress.cursor, counts, finished=False)
-            return done
+            unit = _RetentionWork(self)
+            try:
+                return work(unit)
+            except BaseException:
+                unit.undo()
+                raise
 
     def _run_times(self, record: SnapshotRecord) -> dict[str, Any]:
         started = record.created_on
@@ -1263,71 +1173,6 @@ class MemoryStore:
         finished = record.updated_on if record.status.value in _TERMINAL else None
         return {"started_on": started, "finished_on": finished}
 
-    def _step(self, step: SweepStep, *, require_archive: bool, by: str | None) -> StepDone:
-        data = self._data
-        snapshot_id = step.snapshot_id
-        record = data.records.get(snapshot_id)
-        if record is None:
-            return StepDone(snapshot_id=snapshot_id, outcome=DeleteOutcome(deleted=False))
-        archived: bool | None = None
-        stored = data.archives.get(snapshot_id)
-        if step.archive is not None:
-            archived = stored is None
-            if stored is None:
-                stored = attrs.evolve(
-                    step.archive,
-                    tenant=record.tenant,
-                    labels=dict(record.labels),
-                    restored_on=None,
-                    **self._run_times(record),
-                )
-                data.archives[snapshot_id] = stored
-                self._append(
-                    subject=snapshot_id,
-                    kind=EventKind.ARCHIVED,
-                    tenant=record.tenant,
-                    actor=by,
-                    data=_archived_data(stored),
-                )
-        if not step.delete:
-            return StepDone(
-                snapshot_id=snapshot_id, archived=archived, outcome=DeleteOutcome(deleted=False)
-            )
-        blocked = self._held(record.tenant, record.id, record.pipeline_id, record.labels)
-        if not blocked:
-            referenced = self._references(record.id)
-            blocked = f"{referenced[0]} references it" if referenced else ""
-        if not blocked and require_archive:
-            if stored is None:
-                blocked = "not archived"
-            elif stored.status != record.status.value:
-                blocked = "its status changed after it was archived"
-        if blocked:
-            return StepDone(
-                snapshot_id=snapshot_id,
-                archived=archived,
-                outcome=DeleteOutcome(deleted=False, blocked=blocked),
-            )
-        del data.records[snapshot_id]
-        del data.runs[(record.tenant, record.workflow_id, record.workflow_type)]
-        dropped = self._drop_unused_blobs(record.content_hash)
-        self._append(
-            subject=snapshot_id,
-            kind=EventKind.DELETED,
-            tenant=record.tenant,
-            actor=by,
-            data={
-                "content_hash": record.content_hash,
-                "archived": None if stored is None else stored.object_key,
-                **dict(step.reason),
-            },
-        )
-        return StepDone(
-            snapshot_id=snapshot_id,
-            archived=archived,
-            outcome=DeleteOutcome(deleted=True, blobs_deleted=tuple(dropped)),
-        )
-
     def _is_orphan(self, content_hash: str) -> bool:
         data = self._data
         return (
@@ -1336,12 +1181,14 @@ class MemoryStore:
             and not any(b.base == content_hash for b in data.blobs.values())
         )
 
-    def _drop_unused_blobs(self, content_hash: str) -> list[str]:
-        dropped: list[str] = []
+    def _drop_unused_blobs(self, content_hash: str) -> list[Blob]:
+        """Delete a blob nothing needs any more, then its base if that is now
+        unneeded; returns the blobs deleted."""
+        dropped: list[Blob] = []
         current: str | None = content_hash
         while current is not None and self._is_orphan(current):
             blob = self._data.blobs.pop(current)
-            dropped.append(current)
+            dropped.append(blob)
             current = blob.base
         return dropped
 
@@ -1472,6 +1319,124 @@ class MemoryStore:
             return self._data.sweeps.get(sweep_id)
 
 
+class _RetentionWork:
+    """:class:`~wfaudit_hookspecs.retention.RetentionWork` under the store's lock,
+    with what undoes each change (the memory store's rollback)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._data = store._data
+        self._undo: list[Callable[[], None]] = []
+
+    def undo(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    def lock_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, LockedSnapshot]:
+        records = self._data.records
+        return {
+            snapshot_id: LockedSnapshot(
+                id=record.id,
+                tenant=record.tenant,
+                pipeline_id=record.pipeline_id,
+                status=record.status.value,
+                labels=dict(record.labels),
+                content_hash=record.content_hash,
+            )
+            for snapshot_id in sorted(set(snapshot_ids))
+            if (record := records.get(snapshot_id)) is not None
+        }
+
+    def active_holds(self, tenant: str | None) -> list[LegalHold]:
+        return [
+            hold
+            for hold in self._data.holds.values()
+            if hold.active and (hold.tenant or None) == (tenant or None)
+        ]
+
+    def references(self, snapshot_id: str, *, limit: int) -> list[str]:
+        return self._store._references(snapshot_id)[:limit]
+
+    def stored_archive(self, snapshot_id: str) -> StoredArchive | None:
+        found = self._data.archives.get(snapshot_id)
+        return (
+            None
+            if found is None
+            else StoredArchive(object_key=found.object_key, status=found.status)
+        )
+
+    def insert_archive(self, record: ArchiveRecord, snapshot: LockedSnapshot) -> None:
+        stored = self._data.records[snapshot.id]
+        archives = self._data.archives
+        archives[snapshot.id] = attrs.evolve(
+            record,
+            tenant=stored.tenant,
+            labels=dict(stored.labels),
+            restored_on=None,
+            **self._store._run_times(stored),
+        )
+
+        def undo() -> None:
+            del archives[snapshot.id]
+
+        self._undo.append(undo)
+
+    def delete_snapshot(self, snapshot: LockedSnapshot) -> tuple[str, ...]:
+        data = self._data
+        record = data.records.pop(snapshot.id)
+        run = (record.tenant, record.workflow_id, record.workflow_type)
+        del data.runs[run]
+        dropped = self._store._drop_unused_blobs(record.content_hash)
+
+        def undo() -> None:
+            data.records[record.id] = record
+            data.runs[run] = record.id
+            data.blobs.update({blob.content_hash: blob for blob in dropped})
+
+        self._undo.append(undo)
+        return tuple(blob.content_hash for blob in dropped)
+
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        found = self._data.archives.get(snapshot_id)
+        return None if found is None else self._store._archive(found)
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        archives = self._data.archives
+        record = archives.pop(snapshot_id)
+        self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
+
+    def append_event(
+        self,
+        *,
+        tenant: str | None,
+        subject: str,
+        kind: str,
+        at: dt.datetime,
+        actor: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        event = self._store._append(
+            subject=subject, kind=kind, tenant=tenant, actor=actor, data=dict(data), at=at
+        )
+        chain = self._data.chains[tenant]
+        of_subject = self._data.subjects[subject]
+        keys = self._data.event_keys
+
+        def undo() -> None:
+            chain.remove(event)
+            of_subject.remove(event)
+            keys.pop((tenant, event.chain_seq), None)
+
+        self._undo.append(undo)
+
+    def save_sweep(self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int]) -> None:
+        sweeps = self._data.sweeps
+        before = sweeps.get(sweep_id)
+        self._store._save_sweep(sweep_id, cursor, counts, finished=False)
+        if before is not None:
+            self._undo.append(lambda: sweeps.__setitem__(sweep_id, before))
+
+
 _TERMINAL = frozenset({"succeeded", "failed", "error", "cancelled"})
 MAX_NOTE_LENGTH = 4000
 
@@ -1484,26 +1449,6 @@ def _row(record: SnapshotRecord) -> dict[str, Any]:
 
 def _digest(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(row))).hexdigest()
-
-
-def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
-    """The ``snapshot.archived`` event's data."""
-    return {
-        "archive_url": record.archive_url,
-        "object_key": record.object_key,
-        "object_sha256": record.object_sha256,
-        "object_size": record.object_size,
-        "content_hash": record.content_hash,
-        "record_digest": record.record_digest,
-        "workflow_id": record.workflow_id,
-        "workflow_type": record.workflow_type,
-        "pipeline_id": record.pipeline_id,
-        "status": record.status,
-        "created_on": _timestamp(record.created_on),
-        "archived_on": _timestamp(record.archived_on),
-        "expires_on": None if record.expires_on is None else _timestamp(record.expires_on),
-        "retention_reason": record.retention_reason,
-    }
 
 
 @hookimpl

@@ -45,7 +45,10 @@ an orphan when no archive record names it and it was written more than
 
 The package: :mod:`.policy` (the policy and its verdicts, no store),
 :mod:`.sweeper` (sweeps, cycles, the schedule), :mod:`.archiving` (archive
-objects, their expiry, restores) and :mod:`.common` (what those two share).
+objects, their expiry, restores), :mod:`.steps` (what one retention transaction
+may do: what blocks a deletion, which events it appends, how a sweep counts, run
+over the store's :class:`~wfaudit_hookspecs.retention.RetentionWork` primitives)
+and :mod:`.common` (what those share).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from .policy import (
     Verdict,
     parse_duration,
 )
+from .steps import apply_steps, delete_snapshot, expire_archive, record_archive, step_counts
 from .sweeper import Action, CycleResult, PlanItem, Sweeper, SweepReport, parse_every, run_every
 
 __all__ = [
@@ -82,8 +86,13 @@ __all__ = [
     "SweepReport",
     "Sweeper",
     "Verdict",
+    "apply_steps",
+    "delete_snapshot",
+    "expire_archive",
     "parse_duration",
     "parse_every",
+    "record_archive",
     "retention_store",
     "run_every",
+    "step_counts",
 ]

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     pass
 from .common import MAX_REPORTED_FAILURES, Notify, RetentionStore, StepCallback, _owner
 from .policy import Archive, ArchiveVerdict, RetentionPolicy
+from .steps import expire_archive, record_archive
 
 log = logging.getLogger("wfaudit.retention")
 
@@ -152,7 +153,7 @@ class ArchiveKeeper:
         self._require_archive()
         with self.store.sweep_lock(owner=_owner()):
             record = self._write_archive(candidate, None, reuse=True)
-            if self.store.record_archive(record, by=self.actor):
+            if record_archive(self.store, record, by=self.actor):
                 self._tell(
                     EventKind.ARCHIVED,
                     self.store.get_record_by_id(snapshot_id),
@@ -364,7 +365,8 @@ class ArchiveKeeper:
                 continue
             if item.action == ArchiveAction.EXPIRE and not dry_run:
                 target = self._archive_for(record.archive_url)  # before anything is written
-                blocked = self.store.expire_archive(
+                blocked = expire_archive(
+                    self.store,
                     record.snapshot_id,
                     object_key=record.object_key,
                     by=self.actor,

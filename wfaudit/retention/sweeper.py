@@ -35,7 +35,6 @@ from wfaudit_hookspecs.retention import (
     SweepProgress,
     SweepStep,
     hold_covers,
-    step_counts,
 )
 
 __all__ = [
@@ -64,6 +63,7 @@ from .common import (
     retention_store,
 )
 from .policy import RetentionPolicy, Verdict
+from .steps import apply_steps, step_counts
 
 log = logging.getLogger("wfaudit.retention")
 
@@ -442,7 +442,8 @@ class Sweeper(ArchiveKeeper):
             else {}
         )
         steps = [step for _, step in pending]
-        results = self.store.apply_steps(
+        results = apply_steps(
+            self.store,
             steps,
             require_archive=self.policy.archive_before_delete,
             by=self.actor,

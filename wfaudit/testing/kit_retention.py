@@ -17,6 +17,13 @@ from typing import Any
 import attrs
 import pytest
 
+from wfaudit.retention.steps import (
+    apply_steps,
+    archived_event_data,
+    delete_snapshot,
+    expire_archive,
+    record_archive,
+)
 from wfaudit_hookspecs import (
     EventKind,
     InvalidRequest,
@@ -34,6 +41,8 @@ from wfaudit_hookspecs.retention import (
     ArchiveRetention,
     HoldScope,
     RetentionRun,
+    RetentionWork,
+    StoredArchive,
     StoreRetention,
     SweepBusy,
     SweepProgress,
@@ -77,6 +86,10 @@ def kit_archive_record(store: Any, snapshot_id: str, *, key: str | None = None) 
 
 def _kinds(store: Any, subject: str) -> list[str]:
     return [event.kind for event in store.list_events(subject=subject, limit=1000)]
+
+
+class _KitAbort(Exception):
+    """Raised by the kit inside a unit of work, to see it rolled back."""
 
 
 def _save(store: Any, *records: tuple[SnapshotRecord, Any]) -> None:
@@ -156,7 +169,7 @@ class StoreRetentionConformance:
         a, blob_a = make_record(1)
         b, blob_b = make_record(2, content={"i": 2}, tenant="team-b")
         _save(store, (a, blob_a), (b, blob_b))
-        done = store.delete_snapshot(a.id, require_archive=False, reason={}, by="kit")
+        done = delete_snapshot(store, a.id, require_archive=False, reason={}, by="kit")
         assert done.deleted
         assert store.known_snapshot_ids([a.id, b.id, "01NOTASNAPSHOT"]) == {a.id, b.id}, (
             "known_snapshot_ids must know stored snapshots and deleted ones (their events stay)"
@@ -213,8 +226,8 @@ class StoreRetentionConformance:
         record, blob = make_record(1)
         sharing, same_blob = make_record(2)  # same content: the blob is shared
         _save(store, (record, blob), (sharing, same_blob))
-        done = store.delete_snapshot(
-            record.id, require_archive=False, reason={"rule": "kit"}, by="kit"
+        done = delete_snapshot(
+            store, record.id, require_archive=False, reason={"rule": "kit"}, by="kit"
         )
         assert done.deleted and done.blocked is None, f"an unprotected delete failed: {done}"
         assert done.blobs_deleted == (), "a blob another snapshot uses was deleted"
@@ -228,12 +241,12 @@ class StoreRetentionConformance:
         assert deleted.data.get("rule") == "kit" and deleted.actor == "kit", (
             "the snapshot.deleted event carries the reason given and who deleted"
         )
-        last = store.delete_snapshot(sharing.id, require_archive=False, reason={}, by=None)
+        last = delete_snapshot(store, sharing.id, require_archive=False, reason={}, by=None)
         assert last.blobs_deleted == (record.content_hash,), (
             "deleting the last snapshot of a blob must delete the blob too"
         )
         assert store.get_blob(record.content_hash) is None
-        again = store.delete_snapshot(sharing.id, require_archive=False, reason={}, by=None)
+        again = delete_snapshot(store, sharing.id, require_archive=False, reason={}, by=None)
         assert not again.deleted and again.blocked is None, "a gone snapshot is not deleted twice"
         assert store.get_record(workflow_id="1", workflow_type="CI") is None
         fresh, fresh_blob = make_record(1)
@@ -252,14 +265,14 @@ class StoreRetentionConformance:
             store.add_hold(scope="selector", target="env=prod", tenant=None, reason=None, by=None),
         ]
         for record in (a, b, c):
-            done = store.delete_snapshot(record.id, require_archive=False, reason={}, by=None)
+            done = delete_snapshot(store, record.id, require_archive=False, reason={}, by=None)
             assert not done.deleted, f"a held snapshot ({record.workflow_id}) was deleted"
             assert done.blocked is not None and done.blocked.startswith("legal hold "), (
                 f"a hold's refusal must say `legal hold <id>`, not {done.blocked!r}"
             )
         for hold in holds:
             store.release_hold(hold.id, tenant=None, reason=None, by=None)
-        done = store.delete_snapshot(a.id, require_archive=False, reason={}, by=None)
+        done = delete_snapshot(store, a.id, require_archive=False, reason={}, by=None)
         assert done.deleted, f"a released hold still blocks: {done.blocked}"
 
     def test_retention_holds_keep_to_their_tenant(self, store: Any) -> None:
@@ -267,23 +280,23 @@ class StoreRetentionConformance:
         b, blob_b = make_record(1, tenant="team-b")
         _save(store, (a, blob_a), (b, blob_b))
         store.add_hold(scope="pipeline", target="7", tenant="team-a", reason=None, by=None)
-        assert store.delete_snapshot(b.id, require_archive=False, reason={}, by=None).deleted, (
+        assert delete_snapshot(store, b.id, require_archive=False, reason={}, by=None).deleted, (
             "a hold of tenant A blocked the deletion of tenant B's snapshot"
         )
-        assert not store.delete_snapshot(a.id, require_archive=False, reason={}, by=None).deleted
+        assert not delete_snapshot(store, a.id, require_archive=False, reason={}, by=None).deleted
 
     def test_retention_never_deletes_a_referenced_snapshot(self, store: Any) -> None:
         parent, blob = make_record(1)
         child, child_blob = _retrigger(parent, "2")
         _save(store, (parent, blob), (child, child_blob))
-        done = store.delete_snapshot(parent.id, require_archive=False, reason={}, by=None)
+        done = delete_snapshot(store, parent.id, require_archive=False, reason={}, by=None)
         assert not done.deleted, "a snapshot a retrigger references was deleted"
         assert done.blocked == f"retrigger {child.id} references it", done.blocked
         steps = [
             SweepStep(snapshot_id=child.id, delete=True),
             SweepStep(snapshot_id=parent.id, delete=True),
         ]
-        results = store.apply_steps(steps, require_archive=False, by="kit")
+        results = apply_steps(store, steps, require_archive=False, by="kit")
         assert [r.outcome.deleted for r in results] == [True, True], (
             "apply_steps must run steps in order: the retrigger deleted first no longer "
             f"blocks its parent ({[r.outcome.blocked for r in results]})"
@@ -305,14 +318,14 @@ class StoreRetentionConformance:
             base=whole.content_hash,
         )
         _save(store, (base_record, whole), (delta_record, delta))
-        done = store.delete_snapshot(base_record.id, require_archive=False, reason={}, by=None)
+        done = delete_snapshot(store, base_record.id, require_archive=False, reason={}, by=None)
         assert done.deleted and done.blobs_deleted == (), (
             "a blob that a stored delta is based on must stay when its snapshot goes"
         )
         assert store.get_blob(whole.content_hash) is not None
         assert list(store.orphan_blobs()) == [], "a delta's base is not an orphan"
         assert not store.delete_orphan_blob(whole.content_hash)
-        last = store.delete_snapshot(delta_record.id, require_archive=False, reason={}, by=None)
+        last = delete_snapshot(store, delta_record.id, require_archive=False, reason={}, by=None)
         assert set(last.blobs_deleted) == {delta.content_hash, whole.content_hash}, (
             "deleting the last snapshot of a delta must delete the delta, then its unused base"
         )
@@ -345,13 +358,13 @@ class StoreRetentionConformance:
         with pytest.raises(SnapshotNotFound):
             store.export_snapshot("nope")
         record_a = kit_archive_record(store, a.id)
-        assert store.record_archive(record_a, by="kit") is True
-        assert store.record_archive(record_a, by="kit") is False, (
+        assert record_archive(store, record_a, by="kit") is True
+        assert record_archive(store, record_a, by="kit") is False, (
             "recording an archive twice must be a no-op returning False"
         )
         assert _kinds(store, a.id).count(EventKind.ARCHIVED) == 1
         with pytest.raises(SnapshotNotFound):
-            store.record_archive(attrs.evolve(record_a, snapshot_id="nope"), by=None)
+            record_archive(store, attrs.evolve(record_a, snapshot_id="nope"), by=None)
         got = store.get_archive(a.id)
         assert got is not None, "get_archive does not find a recorded archive"
         assert (got.object_key, got.record_digest, got.present) == (
@@ -363,13 +376,14 @@ class StoreRetentionConformance:
         assert store.get_archive(b.id) is None
         assert store.get_archive(a.id, tenant="team-x") is None
         assert store.get_candidate(a.id).archived, "a candidate knows it is archived"
-        store.record_archive(
+        record_archive(
+            store,
             attrs.evolve(kit_archive_record(store, b.id), archived_on=_AT + dt.timedelta(hours=1)),
             by=None,
         )
         listed = [r.snapshot_id for r in store.iter_archives(batch=1)]
         assert listed == [b.id, a.id], "iter_archives lists newest archive first, across pages"
-        store.delete_snapshot(a.id, require_archive=True, reason={}, by=None)
+        delete_snapshot(store, a.id, require_archive=True, reason={}, by=None)
         assert [r.snapshot_id for r in store.iter_archives(present=False)] == [a.id], (
             "iter_archives(present=False) lists the archives whose row was deleted"
         )
@@ -392,9 +406,9 @@ class StoreRetentionConformance:
     def test_retention_requires_an_archive_when_asked(self, store: Any) -> None:
         record, blob = make_record(1)
         _save(store, (record, blob))
-        done = store.delete_snapshot(record.id, require_archive=True, reason={}, by=None)
+        done = delete_snapshot(store, record.id, require_archive=True, reason={}, by=None)
         assert not done.deleted and done.blocked == "not archived", done.blocked
-        store.record_archive(kit_archive_record(store, record.id), by=None)
+        record_archive(store, kit_archive_record(store, record.id), by=None)
         store.set_status(
             workflow_id="1",
             workflow_type="CI",
@@ -403,7 +417,7 @@ class StoreRetentionConformance:
             reason=None,
             by=None,
         )
-        done = store.delete_snapshot(record.id, require_archive=True, reason={}, by=None)
+        done = delete_snapshot(store, record.id, require_archive=True, reason={}, by=None)
         assert not done.deleted, "a snapshot whose status changed after archiving was deleted"
         assert done.blocked == "its status changed after it was archived", done.blocked
 
@@ -412,12 +426,12 @@ class StoreRetentionConformance:
         _save(store, (record, blob))
         exported = store.export_snapshot(record.id)
         row = json.loads(json.dumps(dict(exported.row)))  # as an archive object holds it
-        store.record_archive(kit_archive_record(store, record.id), by=None)
+        record_archive(store, kit_archive_record(store, record.id), by=None)
         assert (
             store.restore_snapshot(row, blob, record_digest=exported.record_digest, by=None)
             is False
         ), "restoring a snapshot that is in the store must be a no-op returning False"
-        assert store.delete_snapshot(record.id, require_archive=True, reason={}, by=None).deleted
+        assert delete_snapshot(store, record.id, require_archive=True, reason={}, by=None).deleted
         with pytest.raises(StoreError):
             store.restore_snapshot(row, blob, record_digest="0" * 64, by=None)
         tampered = {**row, "pipeline_id": "666"}
@@ -440,7 +454,7 @@ class StoreRetentionConformance:
         record, blob = make_record(1)
         _save(store, (record, blob))
         archived = kit_archive_record(store, record.id)
-        store.record_archive(archived, by=None)
+        record_archive(store, archived, by=None)
         when = _AT + dt.timedelta(days=30)
         kept = store.set_archive_retention(
             record.id, expires_on=when, reason=ArchiveRetention.MANUAL, by="ana", note="audit"
@@ -458,19 +472,19 @@ class StoreRetentionConformance:
         with pytest.raises(SnapshotNotFound):
             store.set_archive_retention("nope", expires_on=None, reason="ttl", by=None)
         key = archived.object_key
-        assert store.expire_archive(record.id, object_key=key, by=None, data={}) == (
+        assert expire_archive(store, record.id, object_key=key, by=None, data={}) == (
             "the snapshot is in the store"
         ), "an archive whose snapshot is in the store must not expire"
-        store.delete_snapshot(record.id, require_archive=True, reason={}, by=None)
+        delete_snapshot(store, record.id, require_archive=True, reason={}, by=None)
         hold = store.add_hold(scope="snapshot", target=record.id, tenant=None, reason=None, by=None)
-        why = store.expire_archive(record.id, object_key=key, by=None, data={})
+        why = expire_archive(store, record.id, object_key=key, by=None, data={})
         assert why == f"legal hold {hold.id}", f"a held archive expired (or said {why!r})"
         store.release_hold(hold.id, tenant=None, reason=None, by=None)
-        assert store.expire_archive(record.id, object_key="kit/other", by=None, data={}) == (
+        assert expire_archive(store, record.id, object_key="kit/other", by=None, data={}) == (
             "its archive record changed"
         )
         assert (
-            store.expire_archive(record.id, object_key=key, by="kit", data={"why": "ttl"}) is None
+            expire_archive(store, record.id, object_key=key, by="kit", data={"why": "ttl"}) is None
         )
         assert store.get_archive(record.id) is None, "an expired archive record is still there"
         assert _kinds(store, record.id)[-1] == EventKind.ARCHIVE_EXPIRED
@@ -483,7 +497,7 @@ class StoreRetentionConformance:
         record, blob = make_record(1)
         _save(store, (record, blob))
         archived = kit_archive_record(store, record.id)
-        store.record_archive(archived, by=None)
+        record_archive(store, archived, by=None)
         assert store.known_archive_keys(["kit/x"], snapshot_ids=[record.id]) == set()
         assert store.known_archive_keys([archived.object_key], snapshot_ids=[record.id]) == {
             archived.object_key
@@ -526,7 +540,7 @@ class StoreRetentionConformance:
         ids = sorted((r.id for r, _ in records), reverse=True)
         steps = [SweepStep(snapshot_id=i, delete=True, reason={"rule": "kit"}) for i in ids[:2]]
         progress = SweepProgress(sweep_id=sweep.id, cursor=ids[1], counts={"seen": 2})
-        done = store.apply_steps(steps, require_archive=False, by="kit", progress=progress)
+        done = apply_steps(store, steps, require_archive=False, by="kit", progress=progress)
         assert [d.outcome.deleted for d in done] == [True, True]
         saved = store.get_sweep(sweep.id)
         assert saved is not None and saved.cursor == ids[1], (
@@ -561,7 +575,7 @@ class StoreRetentionConformance:
             SweepStep(snapshot_id=b.id, delete=True),
             SweepStep(snapshot_id="nope", delete=True),
         ]
-        done = store.apply_steps(steps, require_archive=True, by="kit")
+        done = apply_steps(store, steps, require_archive=True, by="kit")
         assert [d.snapshot_id for d in done] == [a.id, b.id, "nope"]
         assert (done[0].archived, done[0].outcome.deleted) == (True, True), (
             "a step's archive is recorded before its deletion is judged"
@@ -572,7 +586,112 @@ class StoreRetentionConformance:
             False,
             None,
         ), "a step on a missing snapshot does nothing and is not blocked"
-        assert store.apply_steps([], require_archive=True, by=None) == []
+        assert apply_steps(store, [], require_archive=True, by=None) == []
+
+    def test_retention_work_offers_the_row_primitives(self, store: Any) -> None:
+        a, blob_a = make_record(1, content={"i": 1})
+        a = attrs.evolve(a, labels={"env": "prod"})
+        child = _retrigger(a, "2")
+        other, blob_other = make_record(3, content={"i": 3}, tenant="team-a")
+        _save(store, (a, blob_a), child, (other, blob_other))
+        hold = store.add_hold(
+            scope=HoldScope.PIPELINE, target="7", tenant=None, reason=None, by=None
+        )
+        released = store.add_hold(
+            scope=HoldScope.SELECTOR, target="env=prod", tenant=None, reason=None, by=None
+        )
+        store.release_hold(released.id, tenant=None, reason=None, by=None)
+        team_hold = store.add_hold(
+            scope=HoldScope.PIPELINE, target="7", tenant="team-a", reason=None, by=None
+        )
+        archive = kit_archive_record(store, a.id)
+
+        def work(unit: RetentionWork) -> str:
+            assert isinstance(unit, RetentionWork), "retention_work must pass a RetentionWork"
+            locked = unit.lock_snapshots([a.id, "nope", a.id])
+            assert set(locked) == {a.id}, "lock_snapshots returns the rows in the store, by id"
+            mine = locked[a.id]
+            assert (mine.tenant, mine.pipeline_id, mine.content_hash) == (
+                None,
+                "7",
+                a.content_hash,
+            )
+            assert (mine.status, dict(mine.labels)) == (a.status.value, {"env": "prod"})
+            assert [h.id for h in unit.active_holds(None)] == [hold.id], (
+                "active_holds(tenant) lists the holds in force in that tenant only"
+            )
+            assert [h.id for h in unit.active_holds("team-a")] == [team_hold.id]
+            assert unit.references(a.id, limit=1) == [f"retrigger {child[0].id}"]
+            assert unit.references(child[0].id, limit=1) == []
+            assert unit.stored_archive(a.id) is None
+            unit.insert_archive(archive, mine)
+            assert unit.stored_archive(a.id) == StoredArchive(
+                object_key=archive.object_key, status=archive.status
+            ), "stored_archive sees the archive inserted in the same unit of work"
+            unit.append_event(
+                tenant=None,
+                subject=a.id,
+                kind=EventKind.ARCHIVED,
+                at=_AT,
+                actor="kit",
+                data=archived_event_data(archive),
+            )
+            kid = unit.lock_snapshots([child[0].id])[child[0].id]
+            assert unit.delete_snapshot(kid) == (child[0].content_hash,), (
+                "delete_snapshot drops the blob nothing needs any more and says so"
+            )
+            return "done"
+
+        assert store.retention_work(work) == "done", "retention_work returns what work returns"
+        stored = store.get_archive(a.id)
+        assert stored is not None and stored.tenant is None
+        assert dict(stored.labels or {}) == {"env": "prod"}, (
+            "insert_archive stores the snapshot's labels with the record"
+        )
+        assert store.get_record_by_id(child[0].id) is None
+        assert store.get_blob(child[0].content_hash) is None
+
+        def archive_work(unit: RetentionWork) -> None:
+            assert unit.lock_archive("nope") is None
+            locked = unit.lock_archive(a.id)
+            assert locked is not None and locked.object_key == archive.object_key
+            assert locked.present, "lock_archive says whether the snapshot row is in the store"
+            unit.delete_archive(a.id)
+            assert unit.lock_archive(a.id) is None, "delete_archive deletes the record"
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(archive_work)
+        assert store.get_archive(a.id) is not None, "a failed unit of work deleted an archive"
+        assert _kinds(store, a.id)[-1] == EventKind.ARCHIVED
+
+    def test_retention_work_is_one_transaction(self, store: Any) -> None:
+        a, blob_a = make_record(1, content={"i": 1})
+        _save(store, (a, blob_a))
+        before = _kinds(store, a.id)
+        archive = kit_archive_record(store, a.id)
+        sweep = store.open_sweep(tenant=None, as_of=_AT)
+
+        def work(unit: RetentionWork) -> None:
+            locked = unit.lock_snapshots([a.id])[a.id]
+            unit.insert_archive(archive, locked)
+            unit.delete_snapshot(locked)
+            unit.append_event(
+                tenant=None, subject=a.id, kind=EventKind.DELETED, at=_AT, actor=None, data={}
+            )
+            unit.save_sweep(sweep.id, cursor=a.id, counts={"seen": 1})
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(work)
+        assert store.get_record_by_id(a.id) is not None, "a failed unit of work deleted a row"
+        assert store.get_blob(a.content_hash) is not None, "a failed unit of work deleted a blob"
+        assert store.get_archive(a.id) is None, "a failed unit of work kept an archive record"
+        assert _kinds(store, a.id) == before, "a failed unit of work appended an event"
+        saved = store.get_sweep(sweep.id)
+        assert saved is not None and saved.cursor is None and not dict(saved.counts), (
+            "a failed unit of work saved the sweep's progress"
+        )
 
     def test_retention_sweep_lock_is_exclusive(self, store: Any) -> None:
         with store.sweep_lock(owner="kit-1"):

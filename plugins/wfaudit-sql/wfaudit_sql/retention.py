@@ -1,7 +1,10 @@
 """Retention in the SQL store: legal holds, archive records, deletion, restore, sweeps.
 
 :class:`RetentionMixin` is a base of :class:`~wfaudit_sql.store.SqlStore` and
-implements :class:`~wfaudit_hookspecs.retention.StoreRetention`. Each change is
+implements :class:`~wfaudit_hookspecs.retention.StoreRetention`. What may be
+deleted, and which events a sweep appends, the engine decides
+(``wfaudit.retention.steps``) over :class:`_RetentionWork`, this store's
+row-level primitives in one write transaction. Each change is
 one transaction that also appends its audit-trail event (``legal_hold.set``,
 ``legal_hold.released``, ``snapshot.archived``, ``snapshot.deleted``,
 ``snapshot.restored``): deleting a snapshot removes its row and perhaps its
@@ -40,22 +43,19 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
-    ArchiveRetention,
-    DeleteOutcome,
     ExportedSnapshot,
     HoldScope,
     LegalHold,
+    LockedSnapshot,
     RetentionCandidate,
     RetentionRun,
-    StepDone,
+    RetentionWork,
+    StoredArchive,
     SweepBusy,
-    SweepProgress,
     SweepState,
-    SweepStep,
-    hold_covers,
-    parse_selector,
+    check_hold,
+    check_retention_reason,
     selector_matches,
-    step_counts,
 )
 
 from .chain import record_digest, state_of, timestamp_text
@@ -289,15 +289,7 @@ class RetentionMixin:
         :raises SnapshotNotFound: a snapshot hold on a snapshot the store does not
             have (nor has archived).
         """
-        if scope not in HoldScope.ALL:
-            raise InvalidRequest(
-                f"a legal hold covers a {', a '.join(HoldScope.ALL)}, not {scope!r}"
-            )
-        target = str(target).strip()
-        if not target or len(target) > 1024:
-            raise InvalidRequest("a legal hold needs a target of 1 to 1024 characters")
-        if scope == HoldScope.SELECTOR:
-            target = ",".join(f"{key}={value}" for key, value in parse_selector(target))
+        target = check_hold(scope, target)
         hold_id = f"hold-{uuid.uuid4().hex[:20]}"
 
         def work(connection: Connection) -> RowMapping:
@@ -425,18 +417,6 @@ class RetentionMixin:
             )
 
         return self._run(work, write=False)
-
-    def record_archive(self, record: ArchiveRecord, *, by: str | None) -> bool:
-        """Record an archive object and append ``snapshot.archived``.
-
-        :returns: False, writing nothing, when the snapshot has an archive record.
-        :raises SnapshotNotFound: the snapshot row is not in the store.
-        """
-        step = SweepStep(snapshot_id=record.snapshot_id, archive=record, delete=False)
-        done = self.apply_steps([step], require_archive=False, by=by)[0]
-        if done.archived is None:
-            raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
-        return done.archived
 
     def get_archive(self, snapshot_id: str, *, tenant: str | None = None) -> ArchiveRecord | None:
         """The archive record of a snapshot, or None, checked against the
@@ -566,11 +546,7 @@ class RetentionMixin:
         :raises InvalidRequest: an unknown reason.
         :raises SnapshotNotFound: no archive record of that snapshot (in ``tenant``).
         """
-        if reason not in ArchiveRetention.ALL:
-            raise InvalidRequest(
-                f"an archive's retention reason is one of {', '.join(ArchiveRetention.ALL)}, "
-                f"not {reason!r}"
-            )
+        check_retention_reason(reason)
         query = select(archives).where(archives.c.snapshot_id == snapshot_id)
         if tenant is not None:
             query = query.where(archives.c.tenant == stored_tenant(tenant))
@@ -614,65 +590,6 @@ class RetentionMixin:
             )
 
         return _archive(self._run(work, write=True))
-
-    def expire_archive(
-        self, snapshot_id: str, *, object_key: str, by: str | None, data: Mapping[str, Any]
-    ) -> str | None:
-        """Delete an expired archive record and append ``archive.expired``, checking
-        in the transaction that no active hold covers it and that its snapshot is
-        not in the store; returns why not, or None once done."""
-
-        def work(connection: Connection) -> str | None:
-            row = (
-                connection.execute(
-                    select(archives).where(archives.c.snapshot_id == snapshot_id).with_for_update()
-                )
-                .mappings()
-                .first()
-            )
-            if row is None or row["object_key"] != object_key:
-                return "its archive record changed"
-            if (
-                connection.execute(
-                    select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
-                ).first()
-                is not None
-            ):
-                return "the snapshot is in the store"
-            labels = _json_object(row["labels"])
-            if labels is None:
-                return "its labels are unknown"
-            for hold in _active_holds(connection, row["tenant"]):
-                if hold_covers(
-                    hold,
-                    snapshot_id=snapshot_id,
-                    tenant=row["tenant"] or None,
-                    pipeline_id=row["pipeline_id"],
-                    labels=labels,
-                ):
-                    return f"legal hold {hold.id}"
-            connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
-            self._renew_lock(connection)
-            self._append(
-                connection,
-                tenant=row["tenant"],
-                subject=snapshot_id,
-                kind=EventKind.ARCHIVE_EXPIRED,
-                at=utcnow(),
-                actor=by,
-                data={
-                    "object_key": object_key,
-                    "object_size": int(row["object_size"]),
-                    "expires_on": None
-                    if row["expires_on"] is None
-                    else timestamp_text(row["expires_on"]),
-                    "retention_reason": row["retention_reason"],
-                    **dict(data),
-                },
-            )
-            return None
-
-        return self._run(work, write=True)
 
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """Archive records (of ``tenant``) and the bytes of their objects."""
@@ -738,191 +655,14 @@ class RetentionMixin:
 
     # -- deletion and restore ---------------------------------------------------------
 
-    def delete_snapshot(
-        self,
-        snapshot_id: str,
-        *,
-        require_archive: bool,
-        reason: Mapping[str, Any],
-        by: str | None,
-        as_of: _dt.datetime | None = None,
-    ) -> DeleteOutcome:
-        """Delete a snapshot row, append ``snapshot.deleted``, and drop the blobs
-        nothing needs any more (its own, then a delta's base), in one transaction.
+    def retention_work(self, work: Callable[[RetentionWork], T]) -> T:
+        """Run the engine's retention ``work`` over this store's primitives, in one
+        write transaction (run again, on a fresh unit of work, when the store is busy)."""
 
-        Everything that could block the deletion is checked inside that
-        transaction: an active legal hold, a retrigger or tag referencing the
-        snapshot, a missing archive record (with ``require_archive``), or an
-        archive taken before the snapshot's status last changed.
-        """
-        del as_of  # the decision was the caller's; the store checks what blocks it
-        step = SweepStep(snapshot_id=snapshot_id, delete=True, reason=reason)
-        return self.apply_steps([step], require_archive=require_archive, by=by)[0].outcome
+        def transaction(connection: Connection) -> T:
+            return work(_RetentionWork(self, connection))
 
-    def apply_steps(
-        self,
-        steps: Sequence[SweepStep],
-        *,
-        require_archive: bool,
-        by: str | None,
-        progress: SweepProgress | None = None,
-    ) -> list[StepDone]:
-        """Record archives and delete snapshots, for many snapshots in one transaction.
-
-        Steps run in order, each seeing the ones before (a retrigger deleted by an
-        earlier step no longer blocks its parent). The snapshot rows are locked
-        first and the audit-trail events appended last, so the chain head is
-        locked only for the appends and the commit, as for every other write.
-        With ``progress``, the sweep's row is updated in the same transaction.
-        """
-        if not steps:
-            if progress is not None:
-                self.save_sweep(
-                    progress.sweep_id,
-                    cursor=progress.cursor,
-                    counts=progress.counts,
-                    finished=False,
-                )
-            return []
-
-        def work(connection: Connection) -> list[StepDone]:
-            ids = sorted({step.snapshot_id for step in steps})
-            rows: dict[str, RowMapping] = {}
-            for start in range(0, len(ids), 500):
-                for row in connection.execute(
-                    select(snapshots)
-                    .where(snapshots.c.id.in_(ids[start : start + 500]))
-                    .order_by(snapshots.c.id)
-                    .with_for_update()
-                ).mappings():
-                    rows[row["id"]] = row
-            holds: dict[str, list[LegalHold]] = {}
-            pending: list[dict[str, Any]] = []
-            done = [
-                self._step(connection, step, rows, holds, pending, require_archive=require_archive)
-                for step in steps
-            ]
-            now = utcnow()
-            for event in pending:
-                self._append(connection, at=now, actor=by, **event)
-            if progress is not None:
-                counts = dict(progress.counts)
-                for name, value in step_counts(steps, done).items():
-                    counts[name] = counts.get(name, 0) + value
-                self._save_sweep(
-                    connection, progress.sweep_id, cursor=progress.cursor, counts=counts
-                )
-            return done
-
-        return self._run(work, write=True)
-
-    def _step(
-        self,
-        connection: Connection,
-        step: SweepStep,
-        rows: Mapping[str, RowMapping],
-        holds: dict[str, list[LegalHold]],
-        pending: list[dict[str, Any]],
-        *,
-        require_archive: bool,
-    ) -> StepDone:
-        snapshot_id = step.snapshot_id
-        row = rows.get(snapshot_id)
-        gone = connection.execute(
-            select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
-        ).first()
-        if row is None or gone is None:
-            return StepDone(snapshot_id=snapshot_id, outcome=DeleteOutcome(deleted=False))
-        archived: bool | None = None
-        stored_archive: Mapping[Any, Any] | None = (
-            connection.execute(
-                select(archives.c.object_key, archives.c.status).where(
-                    archives.c.snapshot_id == snapshot_id
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if step.archive is not None:
-            archived = stored_archive is None
-            if archived:
-                record = step.archive
-                values = _archive_values(record, row["tenant"])
-                values.update(_run_times(connection, row))
-                values["labels"] = row["labels"]
-                connection.execute(insert(archives).values(values))
-                pending.append(
-                    {
-                        "tenant": row["tenant"],
-                        "subject": snapshot_id,
-                        "kind": EventKind.ARCHIVED,
-                        "data": _archived_data(record),
-                    }
-                )
-                stored_archive = {"object_key": record.object_key, "status": record.status}
-        if not step.delete:
-            return StepDone(
-                snapshot_id=snapshot_id, archived=archived, outcome=DeleteOutcome(deleted=False)
-            )
-        blocked = self._blocked(connection, row, holds, stored_archive, require_archive)
-        if blocked is not None:
-            return StepDone(
-                snapshot_id=snapshot_id,
-                archived=archived,
-                outcome=DeleteOutcome(deleted=False, blocked=blocked),
-            )
-        connection.execute(delete(snapshots).where(snapshots.c.id == snapshot_id))
-        _drop_unused_manifest(connection, row)
-        dropped = _drop_unused_blobs(connection, row["content_hash"])
-        pending.append(
-            {
-                "tenant": row["tenant"],
-                "subject": snapshot_id,
-                "kind": EventKind.DELETED,
-                "data": {
-                    "content_hash": row["content_hash"],
-                    "archived": None if stored_archive is None else stored_archive["object_key"],
-                    **dict(step.reason),
-                },
-            }
-        )
-        return StepDone(
-            snapshot_id=snapshot_id,
-            archived=archived,
-            outcome=DeleteOutcome(deleted=True, blobs_deleted=tuple(dropped)),
-        )
-
-    def _blocked(
-        self,
-        connection: Connection,
-        row: RowMapping,
-        holds: dict[str, list[LegalHold]],
-        stored_archive: Mapping[Any, Any] | None,
-        require_archive: bool,
-    ) -> str | None:
-        """Why a snapshot may not be deleted now, or None."""
-        tenant = row["tenant"]
-        if tenant not in holds:
-            holds[tenant] = _active_holds(connection, tenant)
-        labels = json.loads(row["labels"])
-        for hold in holds[tenant]:
-            if hold_covers(
-                hold,
-                snapshot_id=row["id"],
-                tenant=tenant or None,
-                pipeline_id=row["pipeline_id"],
-                labels=labels,
-            ):
-                return f"legal hold {hold.id}"
-        referenced = _references(connection, row["id"], limit=1)
-        if referenced:
-            return f"{referenced[0]} references it"
-        if require_archive:
-            if stored_archive is None:
-                return "not archived"
-            if stored_archive["status"] != row["status"]:
-                return "its status changed after it was archived"
-        return None
+        return self._run(transaction, write=True)
 
     def restore_snapshot(
         self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
@@ -1216,6 +956,105 @@ class RetentionMixin:
 # -- helpers ------------------------------------------------------------------------------
 
 
+class _RetentionWork:
+    """:class:`~wfaudit_hookspecs.retention.RetentionWork` over one write transaction."""
+
+    def __init__(self, store: RetentionMixin, connection: Connection) -> None:
+        self._store = store
+        self._connection = connection
+        self._rows: dict[str, RowMapping] = {}
+
+    def lock_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, LockedSnapshot]:
+        ids = sorted(set(snapshot_ids))
+        locked: dict[str, LockedSnapshot] = {}
+        for start in range(0, len(ids), 500):
+            for row in self._connection.execute(
+                select(snapshots)
+                .where(snapshots.c.id.in_(ids[start : start + 500]))
+                .order_by(snapshots.c.id)
+                .with_for_update()
+            ).mappings():
+                self._rows[row["id"]] = row
+                locked[row["id"]] = LockedSnapshot(
+                    id=row["id"],
+                    tenant=row["tenant"] or None,
+                    pipeline_id=row["pipeline_id"],
+                    status=row["status"],
+                    labels=json.loads(row["labels"]),
+                    content_hash=row["content_hash"],
+                )
+        return locked
+
+    def active_holds(self, tenant: str | None) -> list[LegalHold]:
+        return _active_holds(self._connection, stored_tenant(tenant))
+
+    def references(self, snapshot_id: str, *, limit: int) -> list[str]:
+        return _references(self._connection, snapshot_id, limit=limit)
+
+    def stored_archive(self, snapshot_id: str) -> StoredArchive | None:
+        found = self._connection.execute(
+            select(archives.c.object_key, archives.c.status).where(
+                archives.c.snapshot_id == snapshot_id
+            )
+        ).first()
+        return None if found is None else StoredArchive(object_key=found[0], status=found[1])
+
+    def insert_archive(self, record: ArchiveRecord, snapshot: LockedSnapshot) -> None:
+        row = self._rows[snapshot.id]
+        values = _archive_values(record, row["tenant"])
+        values.update(_run_times(self._connection, row))
+        values["labels"] = row["labels"]
+        self._connection.execute(insert(archives).values(values))
+
+    def delete_snapshot(self, snapshot: LockedSnapshot) -> tuple[str, ...]:
+        row = self._rows[snapshot.id]
+        self._connection.execute(delete(snapshots).where(snapshots.c.id == snapshot.id))
+        _drop_unused_manifest(self._connection, row)
+        return tuple(_drop_unused_blobs(self._connection, row["content_hash"]))
+
+    def lock_archive(self, snapshot_id: str) -> ArchiveRecord | None:
+        row = (
+            self._connection.execute(
+                select(archives).where(archives.c.snapshot_id == snapshot_id).with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        present = self._connection.execute(
+            select(snapshots.c.id).where(snapshots.c.id == snapshot_id)
+        ).first()
+        return _archive({**row, "present_id": None if present is None else present[0]})
+
+    def delete_archive(self, snapshot_id: str) -> None:
+        self._connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
+        self._store._renew_lock(self._connection)
+
+    def append_event(
+        self,
+        *,
+        tenant: str | None,
+        subject: str,
+        kind: str,
+        at: _dt.datetime,
+        actor: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        self._store._append(
+            self._connection,
+            tenant=stored_tenant(tenant),
+            subject=subject,
+            kind=kind,
+            at=at,
+            actor=actor,
+            data=data,
+        )
+
+    def save_sweep(self, sweep_id: str, *, cursor: str | None, counts: Mapping[str, int]) -> None:
+        self._store._save_sweep(self._connection, sweep_id, cursor=cursor, counts=counts)
+
+
 def _sweep_state(row: RowMapping, *, resumed: bool) -> SweepState:
     return SweepState(
         id=row["id"],
@@ -1451,36 +1290,13 @@ def _run_times(connection: Connection, row: RowMapping) -> dict[str, Any]:
     return {"started_on": started, "finished_on": finished}
 
 
-def _archived_data(record: ArchiveRecord) -> dict[str, Any]:
-    """The ``snapshot.archived`` event's data: every column of the archive record
-    that carries meaning (``wfaudit verify`` and restore check the row against it)."""
-    return {
-        "archive_url": record.archive_url,
-        "object_key": record.object_key,
-        "object_sha256": record.object_sha256,
-        "object_size": record.object_size,
-        "content_hash": record.content_hash,
-        "record_digest": record.record_digest,
-        "workflow_id": record.workflow_id,
-        "workflow_type": record.workflow_type,
-        "pipeline_id": record.pipeline_id,
-        "status": record.status,
-        "created_on": timestamp_text(record.created_on),
-        "archived_on": timestamp_text(record.archived_on),
-        # Not compared with the row: a sweep refreshes a policy date in place,
-        # and an operator's change is its own archive.retention_set event.
-        "expires_on": None if record.expires_on is None else timestamp_text(record.expires_on),
-        "retention_reason": record.retention_reason,
-    }
-
-
 def _archive_query() -> Any:
     return select(*archives.c, snapshots.c.id.label("present_id")).select_from(
         archives.outerjoin(snapshots, snapshots.c.id == archives.c.snapshot_id)
     )
 
 
-def _archive(row: RowMapping) -> ArchiveRecord:
+def _archive(row: Mapping[Any, Any]) -> ArchiveRecord:
     return ArchiveRecord(
         snapshot_id=row["snapshot_id"],
         tenant=row["tenant"] or None,

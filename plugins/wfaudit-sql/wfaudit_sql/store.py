@@ -53,9 +53,9 @@ from wfaudit_hookspecs import (
     StoreUnavailable,
     Tag,
     TrailCheck,
-    check_json,
     utcnow,
 )
+from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.util import fsync_directory as _fsync_directory
 
 from . import migrate, tags, trail
@@ -115,7 +115,6 @@ T = TypeVar("T")
 
 EVENT_AUDITED = EventKind.AUDITED
 EVENT_OUTCOME = EventKind.OUTCOME
-_STORE_KINDS = frozenset({EVENT_AUDITED, EVENT_OUTCOME})
 """Event kinds only the store itself appends (with the rows they describe)."""
 
 _DB_ERRORS = (sa_exc.SQLAlchemyError, sqlite3.Error)
@@ -610,19 +609,7 @@ class SqlStore(RetentionMixin):
         :raises InvalidRequest: a kind the store records itself, a malformed kind
             or subject, or data that is not a JSON object.
         """
-        if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
-            raise InvalidRequest(
-                "an event kind must be a non-empty string of at most 64 characters"
-            )
-        if kind in _STORE_KINDS:
-            raise InvalidRequest(
-                f"{kind} events are recorded by the store itself, with the change they describe"
-            )
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
-            raise InvalidRequest(
-                "an event subject must be a non-empty string of at most 64 characters"
-            )
-        payload = check_json(dict(data or {}))
+        payload = check_event(subject=subject, kind=kind, data=data)
         stored = stored_tenant(tenant)
 
         def work(connection: Connection) -> dict[str, Any]:

@@ -89,9 +89,7 @@ def test_timeline_and_diff_in_headless_chromium(
     ids = seeded.ids
     driver.get(f"{app_server.url}/ui/pipelines/shop-api")  # type: ignore[attr-defined]
     assert "Sign in" in driver.title  # type: ignore[attr-defined]
-    token = driver.find_element(By.NAME, "token")  # type: ignore[attr-defined]
-    token.send_keys(TOKEN_A)
-    token.submit()
+    _submit_token(driver)
     assert "Newest snapshots" in driver.page_source  # type: ignore[attr-defined]
 
     driver.get(f"{app_server.url}/ui/pipelines/shop-api")  # type: ignore[attr-defined]
@@ -158,13 +156,26 @@ def _big_config(version: str) -> dict[str, object]:
     }
 
 
-def _sign_in(driver: object, url: str) -> None:
-    from selenium.webdriver.common.by import By
+def _submit_token(driver: object) -> None:
+    """Sign in on the page the driver shows, and wait until the browser has left it.
 
-    driver.get(f"{url}/login")  # type: ignore[attr-defined]
+    ``submit()`` returns before the POST's answer arrives: a ``get`` sent at once
+    can overtake the session cookie and land on the sign-in page again.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     token = driver.find_element(By.NAME, "token")  # type: ignore[attr-defined]
     token.send_keys(TOKEN_A)
     token.submit()
+    WebDriverWait(driver, 30).until(  # type: ignore[arg-type]
+        lambda d: "Sign in" not in d.title  # type: ignore[attr-defined]
+    )
+
+
+def _sign_in(driver: object, url: str) -> None:
+    driver.get(f"{url}/login")  # type: ignore[attr-defined]
+    _submit_token(driver)
 
 
 @pytest.mark.wfaudit_backends("sqlite")

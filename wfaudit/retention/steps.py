@@ -1,0 +1,300 @@
+"""What a retention transaction may do: archive records, deletions and a sweep's counts.
+
+The policy of one retention transaction lives here, once, for every backend: a
+deletion is refused while an active legal hold covers the snapshot, while a
+retrigger or a tag references it, or (with ``require_archive``) while it has no
+archive record or was archived before its status last changed; a step records
+its archive before it deletes; each change appends its audit-trail event
+(``snapshot.archived``, ``snapshot.deleted``); a sweep's counters add what the
+batch did. A store only offers the primitives (:class:`RetentionWork`) inside
+one transaction (:meth:`StoreRetention.retention_work`).
+
+The order is the store's locking order: the snapshot rows are locked first, the
+events appended last (the chain head is then locked only for the appends and the
+commit) and the sweep's progress saved in the same transaction, so a sweep killed
+anywhere resumes with counts that agree with what the store holds.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wfaudit_hookspecs import EventKind, SnapshotNotFound, utcnow
+from wfaudit_hookspecs.retention import (
+    ArchiveRecord,
+    DeleteOutcome,
+    LegalHold,
+    LockedSnapshot,
+    RetentionWork,
+    StepDone,
+    StoredArchive,
+    StoreRetention,
+    SweepProgress,
+    SweepStep,
+    hold_covers,
+)
+
+__all__ = [
+    "apply_steps",
+    "archived_event_data",
+    "delete_snapshot",
+    "expire_archive",
+    "record_archive",
+    "step_counts",
+]
+
+
+def step_counts(steps: Sequence[SweepStep], done: Sequence[StepDone]) -> dict[str, int]:
+    """What a batch of steps did, as a sweep counts it: ``done_archived`` (archive
+    records made), ``done_deleted`` (rows deleted) and ``done_blocked`` (deletions
+    refused). The counts saved with a batch (:class:`SweepProgress`) and the
+    sweeper's own are both this function's."""
+    counts = {"done_archived": 0, "done_deleted": 0, "done_blocked": 0}
+    for step, result in zip(steps, done, strict=True):
+        counts["done_archived"] += bool(result.archived)
+        if result.outcome.deleted:
+            counts["done_deleted"] += 1
+        elif step.delete and result.outcome.blocked is not None:
+            counts["done_blocked"] += 1
+    return counts
+
+
+def _timestamp(value: _dt.datetime) -> str:
+    """A timestamp as the audit trail hashes it: UTC, ISO 8601, with microseconds."""
+    utc = value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
+    return utc.isoformat(timespec="microseconds")
+
+
+def archived_event_data(record: ArchiveRecord) -> dict[str, Any]:
+    """The ``snapshot.archived`` event's data: every field of the archive record
+    that carries meaning (``wfaudit verify`` and restore check the record against it)."""
+    return {
+        "archive_url": record.archive_url,
+        "object_key": record.object_key,
+        "object_sha256": record.object_sha256,
+        "object_size": record.object_size,
+        "content_hash": record.content_hash,
+        "record_digest": record.record_digest,
+        "workflow_id": record.workflow_id,
+        "workflow_type": record.workflow_type,
+        "pipeline_id": record.pipeline_id,
+        "status": record.status,
+        "created_on": _timestamp(record.created_on),
+        "archived_on": _timestamp(record.archived_on),
+        # Not compared with the record: a sweep refreshes a policy date in place,
+        # and an operator's change is its own archive.retention_set event.
+        "expires_on": None if record.expires_on is None else _timestamp(record.expires_on),
+        "retention_reason": record.retention_reason,
+    }
+
+
+class _Batch:
+    """One transaction's steps over one unit of work (built afresh if the store
+    runs the transaction again)."""
+
+    def __init__(self, work: RetentionWork, *, require_archive: bool) -> None:
+        self.work = work
+        self.require_archive = require_archive
+        self.holds: dict[str | None, list[LegalHold]] = {}
+        self.deleted: set[str] = set()
+        self.events: list[dict[str, Any]] = []
+
+    def run(self, steps: Sequence[SweepStep]) -> list[StepDone]:
+        locked = self.work.lock_snapshots(sorted({step.snapshot_id for step in steps}))
+        return [self.step(step, locked.get(step.snapshot_id)) for step in steps]
+
+    def step(self, step: SweepStep, snapshot: LockedSnapshot | None) -> StepDone:
+        snapshot_id = step.snapshot_id
+        if snapshot is None or snapshot_id in self.deleted:
+            return StepDone(snapshot_id=snapshot_id, outcome=DeleteOutcome(deleted=False))
+        archived: bool | None = None
+        stored = self.work.stored_archive(snapshot_id)
+        if step.archive is not None:
+            archived = stored is None
+            if archived:
+                self.work.insert_archive(step.archive, snapshot)
+                self._event(snapshot, EventKind.ARCHIVED, archived_event_data(step.archive))
+                stored = StoredArchive(
+                    object_key=step.archive.object_key, status=step.archive.status
+                )
+        if not step.delete:
+            return StepDone(
+                snapshot_id=snapshot_id, archived=archived, outcome=DeleteOutcome(deleted=False)
+            )
+        blocked = self.blocked(snapshot, stored)
+        if blocked is not None:
+            return StepDone(
+                snapshot_id=snapshot_id,
+                archived=archived,
+                outcome=DeleteOutcome(deleted=False, blocked=blocked),
+            )
+        dropped = self.work.delete_snapshot(snapshot)
+        self.deleted.add(snapshot_id)
+        self._event(
+            snapshot,
+            EventKind.DELETED,
+            {
+                "content_hash": snapshot.content_hash,
+                "archived": None if stored is None else stored.object_key,
+                **dict(step.reason),
+            },
+        )
+        return StepDone(
+            snapshot_id=snapshot_id,
+            archived=archived,
+            outcome=DeleteOutcome(deleted=True, blobs_deleted=tuple(dropped)),
+        )
+
+    def blocked(self, snapshot: LockedSnapshot, stored: StoredArchive | None) -> str | None:
+        """Why a snapshot may not be deleted now, or None."""
+        tenant = snapshot.tenant or None
+        if tenant not in self.holds:
+            self.holds[tenant] = self.work.active_holds(tenant)
+        for hold in self.holds[tenant]:
+            if hold_covers(
+                hold,
+                snapshot_id=snapshot.id,
+                tenant=tenant,
+                pipeline_id=snapshot.pipeline_id,
+                labels=snapshot.labels,
+            ):
+                return f"legal hold {hold.id}"
+        referenced = self.work.references(snapshot.id, limit=1)
+        if referenced:
+            return f"{referenced[0]} references it"
+        if self.require_archive:
+            if stored is None:
+                return "not archived"
+            if stored.status != snapshot.status:
+                return "its status changed after it was archived"
+        return None
+
+    def _event(self, snapshot: LockedSnapshot, kind: str, data: Mapping[str, Any]) -> None:
+        self.events.append(
+            {"tenant": snapshot.tenant, "subject": snapshot.id, "kind": kind, "data": data}
+        )
+
+    def finish(self, *, by: str | None) -> None:
+        """Append the batch's events, last (one time for all of them)."""
+        now = utcnow()
+        for event in self.events:
+            self.work.append_event(at=now, actor=by, **event)
+
+
+def apply_steps(
+    store: StoreRetention,
+    steps: Sequence[SweepStep],
+    *,
+    require_archive: bool,
+    by: str | None,
+    progress: SweepProgress | None = None,
+) -> list[StepDone]:
+    """Record archives and delete snapshots, for many snapshots in one transaction.
+
+    Steps run in order, each seeing the ones before (a retrigger deleted by an
+    earlier step no longer blocks its parent). With ``progress``, the sweep's
+    progress is saved in the same transaction: its counts plus the batch's
+    :func:`step_counts`.
+    """
+    if not steps:
+        if progress is not None:
+            store.save_sweep(
+                progress.sweep_id, cursor=progress.cursor, counts=progress.counts, finished=False
+            )
+        return []
+
+    def work(unit: RetentionWork) -> list[StepDone]:
+        batch = _Batch(unit, require_archive=require_archive)
+        done = batch.run(steps)
+        batch.finish(by=by)
+        if progress is not None:
+            counts = dict(progress.counts)
+            for name, value in step_counts(steps, done).items():
+                counts[name] = counts.get(name, 0) + value
+            unit.save_sweep(progress.sweep_id, cursor=progress.cursor, counts=counts)
+        return done
+
+    return store.retention_work(work)
+
+
+def delete_snapshot(
+    store: StoreRetention,
+    snapshot_id: str,
+    *,
+    require_archive: bool,
+    reason: Mapping[str, Any],
+    by: str | None,
+) -> DeleteOutcome:
+    """Delete one snapshot (its row, the blobs nothing needs any more) and append
+    ``snapshot.deleted``, unless something blocks it (see :func:`apply_steps`)."""
+    step = SweepStep(snapshot_id=snapshot_id, delete=True, reason=reason)
+    return apply_steps(store, [step], require_archive=require_archive, by=by)[0].outcome
+
+
+def record_archive(store: StoreRetention, record: ArchiveRecord, *, by: str | None) -> bool:
+    """Record an archive object and append ``snapshot.archived``.
+
+    :returns: False, writing nothing, when the snapshot has an archive record.
+    :raises SnapshotNotFound: the snapshot is not in the store.
+    """
+    step = SweepStep(snapshot_id=record.snapshot_id, archive=record)
+    done = apply_steps(store, [step], require_archive=False, by=by)[0]
+    if done.archived is None:
+        raise SnapshotNotFound(f"no snapshot with id {record.snapshot_id!r} to archive")
+    return done.archived
+
+
+def expire_archive(
+    store: StoreRetention,
+    snapshot_id: str,
+    *,
+    object_key: str,
+    by: str | None,
+    data: Mapping[str, Any],
+) -> str | None:
+    """Delete an expired archive record and append ``archive.expired`` (with
+    ``data``), in one transaction; returns why not, or None once done.
+
+    Refused when the record changed (another object key, or gone), while its
+    snapshot is in the store, while its labels are unknown (a label hold could
+    cover it) and while an active legal hold covers it.
+    """
+
+    def work(unit: RetentionWork) -> str | None:
+        record = unit.lock_archive(snapshot_id)
+        if record is None or record.object_key != object_key:
+            return "its archive record changed"
+        if record.present:
+            return "the snapshot is in the store"
+        if record.labels is None:
+            return "its labels are unknown"
+        tenant = record.tenant or None
+        for hold in unit.active_holds(tenant):
+            if hold_covers(
+                hold,
+                snapshot_id=snapshot_id,
+                tenant=tenant,
+                pipeline_id=record.pipeline_id,
+                labels=record.labels,
+            ):
+                return f"legal hold {hold.id}"
+        unit.delete_archive(snapshot_id)
+        unit.append_event(
+            tenant=record.tenant,
+            subject=snapshot_id,
+            kind=EventKind.ARCHIVE_EXPIRED,
+            at=utcnow(),
+            actor=by,
+            data={
+                "object_key": object_key,
+                "object_size": record.object_size,
+                "expires_on": None if record.expires_on is None else _timestamp(record.expires_on),
+                "retention_reason": record.retention_reason,
+                **dict(data),
+            },
+        )
+        return None
+
+    return store.retention_work(work)
