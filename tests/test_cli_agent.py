@@ -10,13 +10,18 @@ none is left running.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,11 +58,16 @@ def agent_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
     try:
         yield home
     finally:
+        stop_agents(home)
+
+
+def stop_agents(home: pathlib.Path) -> None:
+    """Stop ``home``'s agents, those still starting (not listening yet) included."""
+    deadline = time.monotonic() + 60
+    while _agent_processes(home):
         agent.stop_all(home)
-        deadline = time.monotonic() + 30
-        while _agent_processes(home) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _agent_processes(home) == []
+        assert time.monotonic() < deadline, "agents still running"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -195,7 +205,7 @@ def test_an_unsafe_agent_directory_is_not_used(
     assert _agent_processes(agent_on) == []
 
 
-@pytest.mark.parametrize("value", ["0", "false", ""])
+@pytest.mark.parametrize("value", ["0", "false", "no"])
 def test_without_the_agent_nothing_is_started(
     monkeypatch: pytest.MonkeyPatch, sqlite_url: str, request_file: pathlib.Path, value: str
 ) -> None:
@@ -252,3 +262,322 @@ def test_after_a_key_rotation_the_agent_writes_with_the_new_key(
 
     # The agent's fingerprints after the rotation are the new key's, as in process.
     assert fingerprints("3") == fingerprints("4") != fingerprints("2")
+
+
+# -- the default, and every way an agent may go stale (issue #18) ---------------------
+
+
+def test_the_agent_is_the_default(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, request_file: pathlib.Path
+) -> None:
+    """Without WFAUDIT_AGENT (or with it empty) a trigger starts an agent, which the
+    next one uses; the pytest plugin's isolated environment had set it to 0."""
+    monkeypatch.delenv("WFAUDIT_AGENT")
+    monkeypatch.setenv("WFAUDIT_AGENT_IDLE", "60")
+    home = _home()
+    try:
+        started(sqlite_url, request_file)
+        code, modules, out = trigger(sqlite_url, request_file, "2", env={"WFAUDIT_AGENT": ""})
+        assert code == 0 and by_agent(modules), out
+        assert "(new snapshot, 1 masked)" in out
+    finally:
+        stop_agents(home)
+
+
+def _wait_gone(home: pathlib.Path, pids: list[int] | None = None) -> None:
+    """Wait until the agents ``pids`` (all of ``home``'s) exited: 20 s at most, well
+    within their idle time (60 s), so that they exited because they were stale."""
+    deadline = time.monotonic() + 20
+    while True:
+        running = _agent_processes(home)
+        if pids is not None:
+            running = [pid for pid in running if pid in pids]
+        if not running:
+            return
+        assert time.monotonic() < deadline, f"agents still running: {running}"
+        time.sleep(0.05)
+
+
+def _ask_directly(socket_path: pathlib.Path, url: str) -> agent.Answer | None:
+    """A trigger sent to the agent at ``socket_path`` with its own key, as a client
+    of its configuration would: its answer, or None (stale, or gone)."""
+    key = socket_path.stem
+    fields: dict[str, Any] = {
+        "workflow_id": "direct",
+        "workflow_type": "CI",
+        "pipeline_id": "7",
+        "triggered_by": None,
+        "trigger_kind": "manual",
+        "tenant": None,
+        "labels": {},
+        "format": None,
+        "parent": None,
+        "attempt": 1,
+    }
+    request: dict[str, Any] = {"key": key, "fields": fields, "config": {"pipelineName": "ci-7"}}
+    request.update(strict=False, as_json=False)
+    return agent._ask(socket_path, key, json.dumps(request).encode())
+
+
+def _snapshots(tmp_path: pathlib.Path, workflow_id: str) -> int:
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM snapshots WHERE workflow_id = ?", (workflow_id,)
+        ).fetchone()
+    return int(count)
+
+
+def test_a_deleted_store_is_never_written_by_the_stale_agent(
+    agent_on: pathlib.Path, sqlite_url: str, request_file: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """The agent's open SQLite connection would write into the deleted file, lost:
+    it checks the file (device, inode) before each trigger, answers stale and exits;
+    the trigger is audited in process, into the new store."""
+    started(sqlite_url, request_file)
+    code, modules, out = trigger(sqlite_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    pids = _agent_processes(agent_on)
+    for path in tmp_path.glob("store.sqlite3*"):
+        path.unlink()
+    code, modules, out = trigger(sqlite_url, request_file, "3")
+    assert code == 0 and not by_agent(modules), out
+    assert out.startswith("audited: CI 3, ") and "(new snapshot, 1 masked)" in out
+    _wait_gone(agent_on, pids)
+    assert _snapshots(tmp_path, "3") == 1 and _snapshots(tmp_path, "2") == 0
+    # The next trigger starts a new agent on the new store, the one after uses it.
+    trigger(sqlite_url, request_file, "4")
+    wait_for_agent(agent_on)
+    code, modules, out = trigger(sqlite_url, request_file, "5")
+    assert code == 0 and by_agent(modules), out
+    assert _snapshots(tmp_path, "5") == 1
+
+
+def test_a_migrated_store_is_never_written_by_the_stale_agent(
+    agent_on: pathlib.Path, sqlite_url: str, request_file: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """A newer wfaudit migrated the store: the agent (of the older code) answers
+    stale and exits, and the trigger is audited in process, as without the agent."""
+    started(sqlite_url, request_file)
+    code, modules, out = trigger(sqlite_url, request_file, "2")  # the agent opens the store
+    assert code == 0 and by_agent(modules), out
+    pids = _agent_processes(agent_on)
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        db.execute("UPDATE wfaudit_alembic_version SET version_num = '9999_future'")
+    code, modules, out = trigger(sqlite_url, request_file, "3")
+    # In process: the store this code cannot use is unavailable, the audit spooled.
+    assert code == 0 and not by_agent(modules), out
+    assert out.startswith("spooled: the store is unavailable; CI 3 ")
+    _wait_gone(agent_on, pids)
+    assert _snapshots(tmp_path, "3") == 0
+    code, modules, out = trigger(sqlite_url, request_file, "4", "--strict")
+    assert code == 1 and not by_agent(modules), out
+    assert out.startswith("Error: ") and "9999_future" in out
+
+
+def test_changed_settings_or_plugins_make_the_agent_stale(
+    monkeypatch: pytest.MonkeyPatch,
+    agent_on: pathlib.Path,
+    sqlite_url: str,
+    request_file: pathlib.Path,
+    tmp_path: pathlib.Path,
+) -> None:
+    """The settings file, a plugin module, an installed distribution: each change
+    gives the trigger another key (audited in process), and the agent of the old
+    configuration, asked with its own key, answers stale and exits."""
+    settings = tmp_path / "wfaudit.toml"
+    settings.write_text("zstd_level = 3\n")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setenv("WFAUDIT_CONFIG", str(settings))
+    monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(plugins))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+
+    def change_settings() -> None:
+        settings.write_text("zstd_level = 4\n")
+
+    def add_plugin() -> None:
+        (plugins / "extra_plugin.py").write_text("VALUE = 1\n")
+
+    def install_distribution() -> None:
+        info = site / "extra_dist-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-dist\nVersion: 1.0\n")
+
+    for run, change in enumerate((change_settings, add_plugin, install_distribution), start=1):
+        old = sorted((agent_on / "agent").glob("*.sock"))
+        code, _, out = trigger(sqlite_url, request_file, f"{run}-a")
+        assert code == 0, out
+        socket_path = wait_for_agent_other_than(agent_on, old)
+        code, modules, out = trigger(sqlite_url, request_file, f"{run}-b")
+        assert code == 0 and by_agent(modules), out
+        pids = _agent_processes(agent_on)
+        change()
+        code, modules, out = trigger(sqlite_url, request_file, f"{run}-c")
+        assert code == 0 and not by_agent(modules), (change.__name__, out)
+        assert _ask_directly(socket_path, sqlite_url) is None, change.__name__
+        _wait_gone(agent_on, pids)
+        assert _snapshots(tmp_path, "direct") == 0
+        stop_agents(agent_on)
+
+
+def wait_for_agent_other_than(home: pathlib.Path, old: list[pathlib.Path]) -> pathlib.Path:
+    deadline = time.monotonic() + 60
+    while True:
+        new = [path for path in (home / "agent").glob("*.sock") if path not in old]
+        if new:
+            return new[0]
+        assert time.monotonic() < deadline, "no agent started"
+        time.sleep(0.05)
+
+
+def test_an_agent_killed_before_it_answers_loses_nothing(
+    agent_on: pathlib.Path, sqlite_url: str, request_file: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """The agent dies holding the request: the client gets no complete answer and
+    audits in process; the snapshot is stored once."""
+    started(sqlite_url, request_file)
+    [pid] = _agent_processes(agent_on)
+    os.kill(pid, signal.SIGSTOP)
+    args = ("--store", sqlite_url, "trigger", str(request_file), "--type", "CI")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "wfaudit", *args, "--pipeline-id", "7", "--workflow-id", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # the client connected and sent the request, waiting for the answer
+        assert client.poll() is None
+        os.kill(pid, signal.SIGKILL)
+        out, _ = client.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, out
+    assert out.startswith("audited: CI 2, ") and "(new snapshot, 1 masked)" in out
+    assert _snapshots(tmp_path, "2") == 1
+
+
+KILLER_PLUGIN = """
+import os
+import signal
+import sys
+
+from wfaudit import hookimpl
+
+
+@hookimpl
+def wfaudit_event(kind, snapshot, data, settings, host):
+    main = getattr(sys.modules["__main__"], "__spec__", None)
+    if kind == "snapshot.audited" and main is not None and main.name == "wfaudit.agent":
+        os.kill(os.getpid(), signal.SIGKILL)  # after the commit, before the answer
+"""
+
+
+def test_an_agent_killed_after_storing_is_not_stored_twice(
+    monkeypatch: pytest.MonkeyPatch,
+    agent_on: pathlib.Path,
+    sqlite_url: str,
+    request_file: pathlib.Path,
+    tmp_path: pathlib.Path,
+) -> None:
+    """The agent stored the snapshot and died before answering: the client audits
+    again in process, which finds the same run with the same content (a no-op)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "killer_plugin.py").write_text(KILLER_PLUGIN)
+    monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(plugins))
+    started(sqlite_url, request_file)
+    [pid] = _agent_processes(agent_on)
+    code, modules, out = trigger(sqlite_url, request_file, "2")
+    assert code == 0 and not by_agent(modules), out
+    assert out.startswith("audited: CI 2, ") and "(already audited (no-op), 1 masked)" in out
+    _wait_gone(agent_on, [pid])
+    assert _snapshots(tmp_path, "2") == 1
+
+
+def test_concurrent_first_triggers_start_one_agent(
+    agent_on: pathlib.Path, sqlite_url: str, request_file: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    args = ("--store", sqlite_url, "trigger", str(request_file), "--type", "CI")
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-m", "wfaudit", *args, "--pipeline-id", "7", "--workflow-id", str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    outs = [client.communicate(timeout=180)[0] for client in clients]
+    assert [client.returncode for client in clients] == [0] * 4, outs
+    wait_for_agent(agent_on)
+    time.sleep(2)  # a second agent, had one been started, would be running by now
+    assert len(_agent_processes(agent_on)) == 1
+    assert len(list((agent_on / "agent").glob("*.sock"))) == 1
+    assert [_snapshots(tmp_path, str(i)) for i in range(4)] == [1] * 4
+
+
+@pytest.mark.wfaudit_backends("postgresql")
+def test_a_migrated_postgresql_store_makes_the_agent_stale(
+    store_url: str, agent_on: pathlib.Path, request_file: pathlib.Path
+) -> None:
+    """PostgreSQL has no file to check: the schema revision is checked before each
+    trigger; changed, the agent answers stale and exits, and the command in process
+    refuses the store as it would without an agent."""
+    import sqlalchemy as sa
+
+    started(store_url, request_file)
+    code, modules, out = trigger(store_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    pids = _agent_processes(agent_on)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE wfaudit_alembic_version SET version_num = 'x'"))
+    finally:
+        engine.dispose()
+    code, modules, out = trigger(store_url, request_file, "3", "--strict")
+    assert code == 1 and not by_agent(modules), out
+    assert out.startswith("Error: ") and "revision x" in out, out
+    _wait_gone(agent_on, pids)
+
+
+NOISY_PLUGIN = f"""
+import logging
+import sys
+
+from wfaudit import hookimpl
+
+
+@hookimpl
+def wfaudit_configure(host):
+    print("noisy plugin: {SECRET}", file=sys.stderr)
+    logging.getLogger("noisy").warning("noisy plugin: %s", "{SECRET}")
+"""
+
+
+def test_the_agent_log_never_holds_what_was_printed(
+    monkeypatch: pytest.MonkeyPatch,
+    agent_on: pathlib.Path,
+    sqlite_url: str,
+    request_file: pathlib.Path,
+    tmp_path: pathlib.Path,
+) -> None:
+    """What the agent's code prints outside a trigger's answer (a plugin's warning,
+    a log record) may quote secrets: it never reaches the agent's log file."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "noisy_plugin.py").write_text(NOISY_PLUGIN)
+    monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(plugins))
+    socket_path = started(sqlite_url, request_file)
+    code, modules, out = trigger(sqlite_url, request_file, "2")
+    assert code == 0 and by_agent(modules), out
+    stop_agents(agent_on)
+    log = socket_path.with_suffix(".log")
+    assert log.exists() and stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert SECRET not in log.read_text()

@@ -1,10 +1,10 @@
 """The local trigger agent: a warm process that audits ``wfaudit trigger`` requests.
 
-Opt-in (``WFAUDIT_AGENT=1``). A local ``wfaudit trigger`` spends most of its time
-importing (SQLAlchemy, the store, the engine, the plugins) before it audits a
-few milliseconds' worth; an orchestrator running it for every run pays that
-every time (issue #18, bench/bench_cli.py). With the agent on, the first trigger
-audits in process as always and starts, detached, one agent for its
+On by default (``WFAUDIT_AGENT=0`` turns it off). A local ``wfaudit trigger``
+spends most of its time importing (SQLAlchemy, the store, the engine, the
+plugins) before it audits a few milliseconds' worth; an orchestrator running it
+for every run pays that every time (issue #18, bench/bench_cli.py). So the first
+trigger audits in process as always and starts, detached, one agent for its
 configuration; later triggers read the payload, hand it over a Unix socket and
 print the agent's answer -- the same line, the same JSON, the same exit status,
 because the agent runs the same code (:func:`wfaudit.cli.audit_and_say`) on the
@@ -16,21 +16,36 @@ Safety:
   owned by the user, the socket itself 0600; the client uses it only when the
   directory and the socket belong to it, and the agent answers only peers of its
   own uid (``SO_PEERCRED``). The request holds secrets: it never leaves this
-  user's processes, and is never written down.
+  user's processes, and is never written down (the agent's log, ``KEY.log``,
+  holds at most the type of an error that ended it).
 * ``KEY`` fingerprints what decides how a trigger is audited: the wfaudit
   version, the Python, the store URL and tenant, the working directory, the
-  ``WFAUDIT_*`` (and a few other) environment variables, the settings file
-  (path, size, modification time), and the installed
-  distributions and ``WFAUDIT_PLUGINS_DIR`` modules (the plugin set). Another
-  configuration means another key, so a stale agent is never used: it is left
-  to exit after its idle time (``WFAUDIT_AGENT_IDLE`` seconds, 300 by default).
-  The fingerprint key files are checked by the agent before each trigger: when
-  they changed (the first audit creates the key, ``wfaudit keys rotate``
-  replaces it) it reopens its auditors, which load the key again.
-* Any failure to reach the agent, or an agent that does not answer, means the
-  trigger is audited in process, as without the agent. A request the agent got
-  but did not answer is audited again in process: audits are idempotent (the
-  same run with the same content is a no-op), so nothing is stored twice.
+  ``WFAUDIT_*`` (and a few other) environment variables, the settings files
+  (path, size, modification time), and the installed distributions (their
+  names and versions, their entry points) and ``WFAUDIT_PLUGINS_DIR`` modules
+  (the plugin set). Another configuration means another key, so another agent.
+* Validity is checked, not hoped for: before every trigger the agent computes
+  the fingerprint of its own process again (settings files, plugin set) and
+  checks the source files of the modules it runs from outside the installed
+  packages (an editable checkout), and that its store is the one it opened (an
+  SQLite store: the same file, by device and inode; any SQL store: the same
+  schema revision). When anything changed it answers "stale" and exits, and the
+  client audits in process (and starts a new agent for the next trigger). It
+  checks the same every 30 seconds while idle, and exits after its idle time
+  (``WFAUDIT_AGENT_IDLE`` seconds, 600 by default). The fingerprint key files
+  are checked before each trigger: when they changed (the first audit creates
+  the key, ``wfaudit keys rotate`` replaces it) it reopens its auditors, which
+  load the key again.
+* Only stores that live outside the process are handed over: an SQLite file or
+  PostgreSQL (an in-memory store, or a plugin's store, is audited in process).
+* One agent per key: the client that starts one holds ``KEY.lock`` (an
+  ``flock``) and hands it to the agent, which keeps it while it runs; a client
+  that finds the lock held starts none.
+* Any failure to reach the agent, or an agent that does not answer completely,
+  means the trigger is audited in process, as without the agent. A request the
+  agent got but did not answer (it died, say) is audited again in process:
+  audits are idempotent (the same run with the same content is a no-op), so
+  nothing is stored twice.
 * Durability is the engine's: the agent's auditor spools when the store is down
   (exit 0, the "spooled:" line) and fails with ``--strict``, as in process.
 
@@ -47,10 +62,12 @@ import io
 import json
 import os
 import pathlib
+import re
 import socket
 import stat
 import struct
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -59,8 +76,11 @@ if TYPE_CHECKING:
 
 ENV = "WFAUDIT_AGENT"
 IDLE_ENV = "WFAUDIT_AGENT_IDLE"
-DEFAULT_IDLE = 300.0
+DEFAULT_IDLE = 600.0
 """Seconds an agent waits for the next trigger before it exits."""
+
+CHECK_EVERY = 30.0
+"""Seconds between an idle agent's checks that it is still valid."""
 
 ANSWER_TIMEOUT = 60.0
 """Seconds a client waits for the agent's answer before auditing in process."""
@@ -73,16 +93,22 @@ _KEYED_ENV = ("HOME", "PYTHONPATH", "VIRTUAL_ENV")
 _STORE_ENV = "WFAUDIT_AGENT_STORE_URL"
 _TENANT_ENV = "WFAUDIT_AGENT_TENANT"
 """How the client tells the agent it starts its store and tenant."""
+_LOCK_ENV = "WFAUDIT_AGENT_LOCK_FD"
+"""The descriptor of ``KEY.lock``, locked by the client that starts the agent."""
 _UNKEYED_ENV = frozenset(
     {
         _STORE_ENV,
         _TENANT_ENV,
+        _LOCK_ENV,
+        ENV,  # whether to use an agent: on (unset, 1, yes ...) whenever one is asked
         "WFAUDIT_AGENT_IDLE",
         "WFAUDIT_INGEST_TOKEN",
         "WFAUDIT_SERVER",
         "WFAUDIT_STORE_PASSWORD",
     }
 )
+_SQLITE_URL = re.compile(r"sqlite(\+\w+)?://(?P<rest>.*)", re.DOTALL)
+_POSTGRES_URL = re.compile(r"postgres(ql)?(\+\w+)?://", re.IGNORECASE)
 
 
 class Answer(NamedTuple):
@@ -105,14 +131,14 @@ class Answer(NamedTuple):
 
 
 def enabled() -> bool:
-    """Whether ``WFAUDIT_AGENT`` asks for the agent (and ``WFAUDIT_DEBUG`` does not
-    ask for tracebacks, which only an in-process audit shows).
+    """Whether the agent may be used: ``WFAUDIT_AGENT`` (on unless set false), and
+    ``WFAUDIT_DEBUG`` unset (tracebacks only come from an in-process audit).
 
     :raises ConfigurationError: ``WFAUDIT_AGENT`` is not a boolean.
     """
     from wfaudit_hookspecs.flags import parse_bool
 
-    wanted = parse_bool(os.environ.get(ENV), ENV, default=False)
+    wanted = parse_bool(os.environ.get(ENV), ENV, default=True)
     return bool(wanted) and not os.environ.get("WFAUDIT_DEBUG")
 
 
@@ -138,6 +164,34 @@ def _home() -> pathlib.Path:
     return pathlib.Path(_user_data_dir())
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of an SQLite store URL (None: not SQLite, in memory, or a URI)."""
+    match = _SQLITE_URL.fullmatch(url)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    if not rest.startswith("/"):
+        return None
+    path = rest[1:].split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return os.path.abspath(path)
+
+
+def handed_over(url: str | None) -> bool:
+    """Whether a trigger on the store at ``url`` may go to an agent (None: the
+    settings file's, else the default SQLite store): only a store outside the
+    process, an SQLite file or PostgreSQL, whose every opening is the same store."""
+    if url is None:
+        from .settings_file import file_options
+
+        configured = file_options().get("store_url")
+        if not configured:
+            return True  # the default store: an SQLite file in the data directory
+        url = str(configured)
+    return sqlite_file(url) is not None or _POSTGRES_URL.match(url) is not None
+
+
 def _stat_of(path: str | os.PathLike[str]) -> str:
     try:
         info = os.stat(path)
@@ -146,19 +200,26 @@ def _stat_of(path: str | os.PathLike[str]) -> str:
     return f"{os.path.abspath(path)}:{info.st_size}:{info.st_mtime_ns}"
 
 
+def _search_path() -> list[str]:
+    """``sys.path`` less the entry Python put first for the script or ``-m`` (the
+    command's directory, the agent's none: it runs with ``-P``)."""
+    return list(sys.path if sys.flags.safe_path else sys.path[1:])
+
+
 def _plugin_set() -> list[str]:
     """What says which plugins (and which versions) an engine here would load."""
     found: list[str] = []
-    for entry in sys.path:
+    for entry in _search_path():
         try:
             names = os.listdir(entry or ".")
         except OSError:
             continue
-        found.extend(
-            f"{entry}/{name}"
-            for name in sorted(names)
-            if name.endswith((".dist-info", ".egg-info", ".pth", ".egg-link"))
-        )
+        for name in sorted(names):
+            if name.endswith((".dist-info", ".egg-info")):
+                found.append(f"{entry}/{name}")
+                found.append(_stat_of(os.path.join(entry, name, "entry_points.txt")))
+            elif name.endswith((".pth", ".egg-link")):
+                found.append(_stat_of(os.path.join(entry, name)))
     for directory in os.environ.get("WFAUDIT_PLUGINS_DIR", "").split(os.pathsep):
         if directory:
             try:
@@ -254,10 +315,13 @@ def hand_over(
 ) -> Answer | None:
     """Have the agent audit this trigger: its answer, or None to audit in process.
 
-    None when the agent is off, cannot be used or does not answer; an agent is
-    then started, detached, for the next trigger.
+    None when the agent is off, cannot be used, is stale or does not answer
+    completely; :func:`start_pending` then starts one, detached, for the next
+    trigger.
+
+    :raises ConfigurationError: ``WFAUDIT_AGENT`` is not a boolean.
     """
-    if not enabled():
+    if not enabled() or not handed_over(store_url):
         return None
     home = _home()
     directory = _private_dir(home)
@@ -280,8 +344,20 @@ def hand_over(
         return None
     answer = _ask(path, key, data)
     if answer is None:
-        _start(path, key, store_url, tenant)
+        _pending.append((path, key, store_url, tenant))
     return answer
+
+
+_pending: list[tuple[pathlib.Path, str, str | None, str | None]] = []
+"""The agent :func:`hand_over` found missing, for :func:`start_pending`."""
+
+
+def start_pending() -> None:
+    """Start the agent :func:`hand_over` could not use, for the next trigger: called
+    once this trigger is audited in process, so that the agent's start-up does not
+    compete with the audit for the processor."""
+    while _pending:
+        _start(*_pending.pop())
 
 
 def _ask(path: pathlib.Path, key: str, data: bytes) -> Answer | None:
@@ -299,7 +375,8 @@ def _ask(path: pathlib.Path, key: str, data: bytes) -> Answer | None:
             reply = _receive(sock)
     except (OSError, ValueError):
         return None
-    if not isinstance(reply, dict) or reply.get("key") != key:
+    # A stale agent (``{"stale": true}``) or one of another key: audited here.
+    if not isinstance(reply, dict) or reply.get("key") != key or reply.get("stale"):
         return None
     try:
         return Answer(str(reply["stdout"]), str(reply["stderr"]), int(reply["code"]))
@@ -308,34 +385,62 @@ def _ask(path: pathlib.Path, key: str, data: bytes) -> Answer | None:
 
 
 def _start(path: pathlib.Path, key: str, store_url: str | None, tenant: str | None) -> None:
-    """Start an agent for ``key``, detached; any failure leaves the next trigger in process."""
+    """Start an agent for ``key``, detached, unless one holds its lock (running, or
+    starting); any failure leaves the next trigger in process."""
+    import fcntl
     import subprocess
 
-    env = {**os.environ, _STORE_ENV: store_url or "", _TENANT_ENV: tenant or ""}
-    log = path.with_suffix(".log")
     try:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        lock = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
     except OSError:
         return
     try:
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "wfaudit.agent", str(path), key],
-            # Not on the command line, which every user can read (ps): a store URL
-            # may hold a password.
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=fd,
-            start_new_session=True,
-            close_fds=True,
-        )
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # an agent of this key runs, or another client is starting it
+        env = {
+            **os.environ,
+            _STORE_ENV: store_url or "",
+            _TENANT_ENV: tenant or "",
+            _LOCK_ENV: str(lock),
+        }
+        log = os.open(path.with_suffix(".log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                # -P: nothing from the working directory shadows the installed code.
+                [sys.executable, "-P", "-m", "wfaudit.agent", str(path), key],
+                # Not on the command line, which every user can read (ps): a store URL
+                # may hold a password.
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(lock,),  # the agent keeps the lock while it runs
+            )
+        finally:
+            os.close(log)
     except OSError:
         pass
     finally:
-        os.close(fd)
+        os.close(lock)  # the lock stays held by the agent's copy of the descriptor
 
 
 # -- the agent ------------------------------------------------------------------
+
+
+class Stale(Exception):
+    """The agent no longer matches what it was started for (module docstring)."""
+
+
+def _installed_roots() -> tuple[str, ...]:
+    import sysconfig
+
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    paths = {sysconfig.get_paths().get(name) for name in names}
+    return tuple(os.path.join(path, "") for path in paths if path)
 
 
 class Agent:
@@ -348,37 +453,114 @@ class Agent:
         self.tenant = tenant
         self.auditors: dict[bool, Auditor] = {}
         self.keys_seen: list[str] = []
+        self.store_seen: tuple[Any, ...] | None = None
+        self.sources: dict[str, str] = {}
+        self._installed = _installed_roots()
+
+    # -- validity
+
+    def check(self) -> None:
+        """:raises Stale: the process's configuration, its code or its store changed."""
+        self._check_process()
+        if self.auditors:
+            self._check_store(next(iter(self.auditors.values())))
+
+    def _check_process(self) -> None:
+        if fingerprint(self.store_url, self.tenant, _home()) != self.key:
+            raise Stale("configuration")
+        self._check_sources()
+
+    def _check_store(self, auditor: Auditor) -> None:
+        if self._store_identity(auditor) != self.store_seen:
+            raise Stale("store")
+
+    def _check_sources(self) -> None:
+        """The modules run from outside the installed packages (an editable
+        checkout) are the files they were when imported."""
+        for module in list(sys.modules.values()):
+            file = getattr(module, "__file__", None)
+            if not isinstance(file, str) or file.startswith(self._installed):
+                continue
+            now = _stat_of(file)
+            seen = self.sources.setdefault(file, now)
+            if seen != now:
+                raise Stale("code")
+
+    def _store_identity(self, auditor: Auditor) -> tuple[Any, ...]:
+        """The store file (SQLite: device and inode) and schema revision it has now."""
+        from wfaudit_hookspecs import StoreProxy, StoreSchema
+
+        url = self.resolved_url()
+        file = sqlite_file(url)
+        if file is None:
+            where: tuple[Any, ...] = (url,)
+        else:
+            try:
+                info = os.stat(file)
+            except OSError:
+                raise Stale("store file") from None
+            where = (info.st_dev, info.st_ino)
+        store: Any = auditor.store
+        while isinstance(store, StoreProxy):
+            store = store.wrapped
+        revision = store.current_revision() if isinstance(store, StoreSchema) else None
+        return (*where, revision)
+
+    def resolved_url(self) -> str:
+        if self.store_url is not None:
+            return self.store_url
+        from .settings import Settings
+
+        return Settings.load().store_url
+
+    # -- auditing
 
     def auditor(self, strict: bool) -> Auditor:
-        # The command's: strict when asked, else WFAUDIT_STRICT and the settings decide.
+        """The auditor of the command (strict when asked, else ``WFAUDIT_STRICT`` and
+        the settings decide), its store checked to be the one the agent had.
+
+        :raises Stale: the store is another one, or of another schema revision.
+        """
         keys = _key_files(_home())
         if keys != self.keys_seen:
             self.close()
             self.keys_seen = keys
         auditor = self.auditors.get(strict)
-        if auditor is None:
-            from .cli_support import CliState
+        if auditor is not None:
+            self._check_store(auditor)
+            return auditor
+        from .cli_support import CliState
 
-            state = CliState(store_url=self.store_url, tenant=self.tenant)
-            auditor = state.auditor(strict=strict or None, create=True)
-            self.auditors[strict] = auditor
+        state = CliState(store_url=self.store_url, tenant=self.tenant)
+        auditor = state.auditor(strict=strict or None, create=True)
+        self.auditors[strict] = auditor
+        identity = self._store_identity(auditor)
+        if self.store_seen is None:
+            self.store_seen = identity
+        elif identity != self.store_seen:
+            raise Stale("store")
         return auditor
 
     def answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one trigger as the command does; what it printed and its exit status."""
+        """Run one trigger as the command does; what it printed and its exit status.
+
+        :raises Stale: the agent no longer matches its key or its store.
+        """
         import click
 
         from wfaudit_hookspecs import WfauditError
 
         from .cli_support import _one_line_outcome, audit_and_say
 
+        self._check_process()
+        auditor = self.auditor(bool(request["strict"]))
         out, err = io.StringIO(), io.StringIO()
         code = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 with _one_line_outcome():
                     audit_and_say(
-                        self.auditor(bool(request["strict"])),
+                        auditor,
                         dict(request["fields"]),
                         request["config"],
                         bool(request["as_json"]),
@@ -394,17 +576,30 @@ class Agent:
                 code = 70
         return {"key": self.key, "stdout": out.getvalue(), "stderr": err.getvalue(), "code": code}
 
-    def serve(self, idle: float) -> None:
-        """Answer triggers one at a time until ``idle`` seconds pass without one."""
+    def serve(self, idle: float, lock: int | None = None) -> None:
+        """Answer triggers one at a time until ``idle`` seconds pass without one, or
+        until the agent is stale.
+
+        :param lock: the descriptor of ``KEY.lock``, locked already (by the client
+            that started the agent); None to lock it here.
+        """
         import fcntl
 
-        lock = os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+        if lock is None:
+            lock = os.open(self.path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock)
+                return  # another agent has this key
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(lock)
-            return  # another agent has this key
-        try:
+            try:
+                self.check()  # started for a configuration that is already gone
+                # Warm: the engine imported and the store opened before the first
+                # trigger comes (and a store that cannot be opened gets no agent).
+                self.auditor(strict=False)
+            except Exception:
+                return
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()  # a dead agent's
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -414,10 +609,10 @@ class Agent:
             finally:
                 os.umask(old_umask)
             listener.listen(64)
-            listener.settimeout(idle)
+            listener.settimeout(min(idle, CHECK_EVERY))
             bound = self.path.stat().st_ino
             try:
-                self._loop(listener)
+                self._loop(listener, idle)
             finally:
                 listener.close()
                 with contextlib.suppress(OSError):
@@ -433,12 +628,22 @@ class Agent:
                 auditor.close()
         self.auditors.clear()
 
-    def _loop(self, listener: socket.socket) -> None:
+    def _loop(self, listener: socket.socket, idle: float) -> None:
+        last = time.monotonic()
         while True:
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                return
+                if time.monotonic() - last >= idle:
+                    return
+                try:
+                    self.check()
+                except Stale:
+                    return
+                except Exception:  # a store that cannot be read: no longer trusted
+                    return
+                continue
+            last = time.monotonic()
             with conn:
                 conn.settimeout(ANSWER_TIMEOUT)
                 if not _same_user(conn):
@@ -460,6 +665,13 @@ class Agent:
                         reply = self.answer(request)
                     except (KeyError, TypeError):
                         reply = {"key": None}
+                    except Exception:  # Stale, or a store that cannot be checked
+                        # Nothing was audited: the client audits in process, and
+                        # this agent makes way for one that matches.
+                        listener.close()
+                        with contextlib.suppress(OSError):
+                            _send(conn, {"key": self.key, "stale": True})
+                        return
                 with contextlib.suppress(OSError):
                     _send(conn, reply)
 
@@ -491,6 +703,16 @@ def stop_all(home: pathlib.Path) -> int:
     return stopped
 
 
+def _let_the_client_finish(longest: float = 5.0) -> None:
+    """Wait (``longest`` seconds at most) for the command that started this agent to
+    exit: the agent's start-up (the engine's imports, the store) then does not compete
+    for the processor with the end of that command."""
+    client = os.getppid()
+    deadline = time.monotonic() + longest
+    while os.getppid() == client and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
@@ -499,7 +721,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     path, key = args
     store_url = os.environ.pop(_STORE_ENV, "") or None
     tenant = os.environ.pop(_TENANT_ENV, "") or None
-    Agent(pathlib.Path(path), key, store_url, tenant).serve(idle_seconds())
+    lock_fd = os.environ.pop(_LOCK_ENV, "")
+    lock = int(lock_fd) if lock_fd.isdigit() else None
+    if lock is not None:
+        _let_the_client_finish()
+    # The log (standard error) gets one line of ours, never what a warning, a log
+    # record or a traceback would say: it may quote a store URL or a request's data.
+    # What a trigger prints goes to its answer (Agent.answer), as in process.
+    log = sys.stderr
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sys.stderr = sink
+        try:
+            Agent(pathlib.Path(path), key, store_url, tenant).serve(idle_seconds(), lock)
+        except Exception as exc:
+            log.write(f"wfaudit agent {key}: ended by {type(exc).__name__}\n")
+            return 1
+        finally:
+            sys.stderr = log
     return 0
 
 

@@ -304,8 +304,11 @@ def trigger(
     With auditing switched off (WFAUDIT_ENABLED=false or ENABLE_WORKFLOW_AUDIT=false)
     it says so and exits 0.
 
-    With WFAUDIT_AGENT=1 a warm local agent (started by the first trigger, exiting
-    when idle) audits it, with the same answers: much faster start-up.
+    A warm local agent, started by an earlier trigger of the same configuration
+    and store, audits it when one runs, with the same answers: much faster
+    start-up. It exits when idle, and whenever its configuration, plugins or
+    store changed (the trigger is then audited in process). WFAUDIT_AGENT=0 audits
+    every trigger in process and starts no agent.
     """
     state: CliState = click.get_current_context().find_root().obj
     if server is not None:
@@ -342,16 +345,18 @@ def trigger(
         "parent": parent,
         "attempt": attempt,
     }
-    if os.environ.get("WFAUDIT_AGENT"):
-        from . import agent  # opt-in: a warm per-home process audits (docs/user-guide.md)
+    from . import agent  # a warm local process audits, when one matches (docs/user-guide.md)
 
-        answer = agent.hand_over(state.given_store_url, fields, config, strict, as_json)
-        if answer is not None:
-            answer.say()
-            return
-    # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
-    with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
-        audit_and_say(auditor, fields, config, as_json)
+    answer = agent.hand_over(state.given_store_url, fields, config, strict, as_json)
+    if answer is not None:
+        answer.say()
+        return
+    try:
+        # Non-strict unless asked: WFAUDIT_STRICT or the settings file may still say strict.
+        with _one_line_outcome(), state.auditor(strict=strict or None, create=True) as auditor:
+            audit_and_say(auditor, fields, config, as_json)
+    finally:
+        agent.start_pending()  # for the next trigger, once this one is audited
 
 
 def _trigger_remote(

@@ -24,11 +24,14 @@ For a plugin's own test suite (the repository's plugins use these):
   to a PostgreSQL store's server, to cut and restore the link; with
   :class:`~wfaudit.testing.StoreOutage` a store goes down and up on either backend.
 * the ini option ``wfaudit_isolate_env = true``: every test gets its own
-  ``WFAUDIT_HOME`` and none of ``WFAUDIT_STORE_URL``, ``WFAUDIT_ALLOW_UNMASKED``,
-  ``WFAUDIT_DB_AUTO_UPGRADE`` and ``WFAUDIT_AGENT`` from the environment, nor the
-  runner's ``COLUMNS`` and ``LINES`` (pytest-xdist's workers set them), so that the
-  commands a test runs print the same with and without ``-n`` (off by default: a suite
-  may mean to use them).
+  ``WFAUDIT_HOME``, none of ``WFAUDIT_STORE_URL``, ``WFAUDIT_ALLOW_UNMASKED`` and
+  ``WFAUDIT_DB_AUTO_UPGRADE`` from the environment, nor the runner's ``COLUMNS``
+  and ``LINES`` (pytest-xdist's workers set them), so that the commands a test
+  runs print the same with and without ``-n``; and ``WFAUDIT_AGENT=0``: the
+  ``wfaudit trigger`` commands a test runs start no local agent that would
+  outlive it (a test that wants one sets ``WFAUDIT_AGENT=1``). Off by default: a
+  suite may mean to use them. The ``wfaudit_home`` fixture sets
+  ``WFAUDIT_AGENT=0`` too.
 """
 
 from __future__ import annotations
@@ -101,12 +104,14 @@ _ISOLATED_ENV = (
     "WFAUDIT_STORE_URL",
     "WFAUDIT_ALLOW_UNMASKED",
     "WFAUDIT_DB_AUTO_UPGRADE",
-    "WFAUDIT_AGENT",  # opt-in: a suite's wfaudit commands never start a local agent
     # The runner's terminal size: pytest-xdist's workers set COLUMNS=80 and LINES=24,
     # so a command a test runs would print narrower tables under -n than without it.
     "COLUMNS",
     "LINES",
 )
+_NO_AGENT = ("WFAUDIT_AGENT", "0")
+"""A suite's ``wfaudit trigger`` commands start no local agent (wfaudit/agent.py),
+which would outlive the test and its temporary data directory."""
 
 
 def _ours(metafunc: pytest.Metafunc) -> bool:
@@ -154,6 +159,7 @@ def _wfaudit_isolated_env(request: pytest.FixtureRequest) -> None:
     monkeypatch.setenv("WFAUDIT_HOME", str(factory.mktemp("wfaudit-home")))
     for name in _ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(*_NO_AGENT)
 
 
 @pytest.fixture
@@ -299,12 +305,14 @@ def wfaudit_store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) ->
 
 @pytest.fixture
 def wfaudit_home(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
-    """A private ``WFAUDIT_HOME`` (fingerprint key, spool) for this test."""
+    """A private ``WFAUDIT_HOME`` (fingerprint key, spool) for this test, and
+    ``WFAUDIT_AGENT=0``: no local agent outlives it."""
     home = tmp_path / "wfaudit-home"
     home.mkdir()
     monkeypatch.setenv("WFAUDIT_HOME", str(home))
     monkeypatch.delenv("WFAUDIT_STORE_URL", raising=False)
     monkeypatch.delenv("WFAUDIT_FINGERPRINT_KEY", raising=False)
+    monkeypatch.setenv(*_NO_AGENT)
     return home
 
 
