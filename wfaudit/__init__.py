@@ -62,6 +62,8 @@ if TYPE_CHECKING:
         RetentionPolicy,
         RetentionRule,
         Sweeper,
+        add_hold,
+        release_hold,
         run_every,
     )
     from .retrigger import NotRetriggerable, request_document
@@ -116,6 +118,7 @@ __all__ = [
     "VerifyReport",
     "WfauditError",
     "WorkflowType",
+    "add_hold",
     "check_health",
     "chosen_format",
     "diff_configs",
@@ -130,6 +133,7 @@ __all__ = [
     "open_archive",
     "optional_history_store",
     "plugins_data",
+    "release_hold",
     "request_document",
     "run_every",
     "spool_roots",
@@ -202,6 +206,8 @@ _LAZY = {
             "RetentionPolicy",
             "RetentionRule",
             "Sweeper",
+            "add_hold",
+            "release_hold",
             "run_every",
         ),
         "retention",

@@ -73,7 +73,6 @@ from wfaudit_hookspecs.retention import (
     ArchiveFilter,
     ArchiveRecord,
     ExportedSnapshot,
-    HoldScope,
     LegalHold,
     LockedSnapshot,
     RetentionCandidate,
@@ -82,9 +81,6 @@ from wfaudit_hookspecs.retention import (
     StoredArchive,
     SweepBusy,
     SweepState,
-    check_hold,
-    check_retention_reason,
-    hold_covers,
     selector_matches,
 )
 
@@ -911,74 +907,6 @@ class MemoryStore:
 
     # -- StoreRetention: legal holds -----------------------------------------------------
 
-    def add_hold(
-        self,
-        *,
-        scope: str,
-        target: str,
-        tenant: str | None,
-        reason: str | None,
-        by: str | None,
-    ) -> LegalHold:
-        """Place a legal hold (a snapshot hold takes its snapshot's tenant)."""
-        target = check_hold(scope, target)
-        data = self._data
-        with data.lock:
-            held_tenant = tenant
-            if scope == HoldScope.SNAPSHOT:
-                found = data.records.get(target) or data.archives.get(target)
-                if found is None or (tenant is not None and found.tenant != tenant):
-                    raise SnapshotNotFound(f"no snapshot with id {target!r} to hold")
-                held_tenant = found.tenant
-            hold = LegalHold(
-                id=f"hold-{uuid.uuid4().hex[:20]}",
-                scope=scope,
-                target=target,
-                tenant=held_tenant,
-                reason=reason,
-                created_on=utcnow(),
-                created_by=by,
-            )
-            data.holds[hold.id] = hold
-            self._append(
-                subject=target if scope == HoldScope.SNAPSHOT else hold.id,
-                kind=EventKind.HOLD_SET,
-                tenant=held_tenant,
-                actor=by,
-                data={"hold": hold.id, "scope": scope, "target": target, "reason": reason},
-                at=hold.created_on,
-            )
-            return hold
-
-    def release_hold(
-        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
-    ) -> LegalHold:
-        """Release an active hold, with its ``legal_hold.released`` event."""
-        data = self._data
-        with data.lock:
-            hold = data.holds.get(hold_id)
-            if hold is None or (tenant is not None and hold.tenant != tenant):
-                raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
-            if not hold.active:
-                raise InvalidRequest(f"legal hold {hold_id!r} is released already")
-            released = attrs.evolve(
-                hold, released_on=utcnow(), released_by=by, release_reason=reason
-            )
-            data.holds[hold_id] = released
-            self._append(
-                subject=hold.target if hold.scope == HoldScope.SNAPSHOT else hold.id,
-                kind=EventKind.HOLD_RELEASED,
-                tenant=hold.tenant,
-                actor=by,
-                data={
-                    "hold": hold.id,
-                    "scope": hold.scope,
-                    "target": hold.target,
-                    "reason": reason,
-                },
-            )
-            return released
-
     def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
         """Holds (of ``tenant``), oldest first; only the active ones by default."""
         with self._data.lock:
@@ -991,16 +919,6 @@ class MemoryStore:
             ),
             key=lambda h: (h.created_on, h.id),
         )
-
-    def _held(self, tenant: str | None, snapshot_id: str, pipeline_id: str, labels: Any) -> str:
-        for hold in self._data.holds.values():
-            if hold_covers(
-                hold, snapshot_id=snapshot_id, tenant=tenant, pipeline_id=pipeline_id, labels=labels
-            ):
-                return f"legal hold {hold.id}"
-        return ""
-
-    # -- StoreRetention: archives --------------------------------------------------------
 
     def export_snapshot(self, snapshot_id: str) -> ExportedSnapshot:
         """The snapshot's record as JSON data, its digest and its blob(s)."""
@@ -1078,55 +996,6 @@ class MemoryStore:
             ):
                 continue
             yield record
-
-    def set_archive_retention(
-        self,
-        snapshot_id: str,
-        *,
-        expires_on: dt.datetime | None,
-        reason: str,
-        by: str | None,
-        note: str | None = None,
-        tenant: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        event: bool = True,
-    ) -> ArchiveRecord:
-        """Date an archive record (and fill in labels it lacked)."""
-        check_retention_reason(reason)
-        data = self._data
-        with data.lock:
-            record = data.archives.get(snapshot_id)
-            if record is None or (tenant is not None and record.tenant != tenant):
-                raise SnapshotNotFound(
-                    f"snapshot {snapshot_id!r} has no archive record "
-                    "(`wfaudit log --archived` lists the archived snapshots)"
-                )
-            updated = attrs.evolve(
-                record,
-                expires_on=expires_on,
-                retention_reason=reason,
-                labels=dict(labels)
-                if labels is not None and record.labels is None
-                else record.labels,
-            )
-            data.archives[snapshot_id] = updated
-            if event:
-                self._append(
-                    subject=snapshot_id,
-                    kind=EventKind.ARCHIVE_RETENTION_SET,
-                    tenant=record.tenant,
-                    actor=by,
-                    data={
-                        "object_key": record.object_key,
-                        "expires_on": None if expires_on is None else _timestamp(expires_on),
-                        "reason": reason,
-                        "previous": None
-                        if record.expires_on is None
-                        else _timestamp(record.expires_on),
-                        "note": note,
-                    },
-                )
-            return self._archive(updated)
 
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records (of ``tenant``) and their objects' bytes."""
@@ -1404,6 +1273,51 @@ class _RetentionWork:
         archives = self._data.archives
         record = archives.pop(snapshot_id)
         self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
+
+    def update_archive(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: dt.datetime | None,
+        retention_reason: str,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        archives = self._data.archives
+        record = archives[snapshot_id]
+        archives[snapshot_id] = attrs.evolve(
+            record,
+            expires_on=expires_on,
+            retention_reason=retention_reason,
+            labels=record.labels if labels is None else dict(labels),
+        )
+        self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
+
+    def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
+        found = (self._data.records.get(snapshot_id), self._data.archives.get(snapshot_id))
+        return [of.tenant for of in found if of is not None]
+
+    def insert_hold(self, hold: LegalHold) -> None:
+        holds = self._data.holds
+        holds[hold.id] = hold
+
+        def undo() -> None:
+            del holds[hold.id]
+
+        self._undo.append(undo)
+
+    def lock_hold(self, hold_id: str) -> LegalHold | None:
+        return self._data.holds.get(hold_id)
+
+    def update_hold(self, hold: LegalHold) -> None:
+        holds = self._data.holds
+        before = holds[hold.id]
+        holds[hold.id] = attrs.evolve(
+            before,
+            released_on=hold.released_on,
+            released_by=hold.released_by,
+            release_reason=hold.release_reason,
+        )
+        self._undo.append(lambda: holds.__setitem__(hold.id, before))
 
     def append_event(
         self,
