@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         Sweeper,
         add_hold,
         release_hold,
+        restore_snapshot,
         run_every,
     )
     from .retrigger import NotRetriggerable, request_document
@@ -135,6 +136,7 @@ __all__ = [
     "plugins_data",
     "release_hold",
     "request_document",
+    "restore_snapshot",
     "run_every",
     "spool_roots",
     "stats_data",
@@ -208,6 +210,7 @@ _LAZY = {
             "Sweeper",
             "add_hold",
             "release_hold",
+            "restore_snapshot",
             "run_every",
         ),
         "retention",

@@ -25,6 +25,7 @@ __all__ = [
     "ArchiveRecord",
     "ArchiveRetention",
     "ArchiveStore",
+    "ArchivedRow",
     "DeleteOutcome",
     "ExportedSnapshot",
     "HoldScope",
@@ -422,6 +423,23 @@ class StoredArchive:
     status: str
 
 
+@attrs.frozen(kw_only=True)
+class ArchivedRow:
+    """An exported snapshot row (:attr:`ExportedSnapshot.row`) as a store reads it
+    back to restore it (:meth:`RetentionWork.read_row`).
+
+    :ivar record_digest: the digest of the row's sealed columns, as this store
+        computes it.
+    :ivar state: the row's mutable columns, as the store's events record them.
+    """
+
+    id: str
+    tenant: str | None
+    content_hash: str
+    record_digest: str
+    state: Mapping[str, Any]
+
+
 @runtime_checkable
 class RetentionWork(Protocol):
     """The row-level primitives of one retention transaction
@@ -482,6 +500,28 @@ class RetentionWork(Protocol):
     ) -> None:
         """Set a locked archive record's retention date and reason, and, when
         ``labels`` is not None, its labels (the engine decides when)."""
+        ...
+
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        """An exported row (:attr:`ExportedSnapshot.row`) read back and digested;
+        nothing is written.
+
+        :raises StoreError: the row is malformed, or has columns this store does
+            not have (or lacks some it needs).
+        """
+        ...
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        """The record digest the store sealed the snapshot's row with (its
+        ``snapshot.audited`` event's, or its archive record's), if it knows one."""
+        ...
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: _dt.datetime) -> None:
+        """Put an exported row back (one the store does not hold), with its blob
+        unless stored, and mark the snapshot's archive record restored.
+
+        :raises SnapshotConflict: the store holds another snapshot of the row's run.
+        """
         ...
 
     def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
@@ -615,20 +655,14 @@ class StoreRetention(Protocol):
         what it returns.
 
         The engine's retention steps (``wfaudit.retention.steps``: archive records
-        and their retention dates, deletions, legal holds, the sweep's progress)
+        and their retention dates, deletions, restores, legal holds, the sweep's
+        progress)
         run as ``work``; the store only offers the
         primitives. A store that retries a transaction (a serialization failure, a
         dropped connection) may call ``work`` again on a fresh unit of work: it
         keeps no state between calls. An exception raised by ``work`` rolls every
         change back and propagates.
         """
-        ...
-
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot's row (and its blob, if missing) back and
-        append a ``snapshot.restored`` event; False when the row is there already."""
         ...
 
     def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:

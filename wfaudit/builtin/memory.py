@@ -70,6 +70,7 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.converter import get_converter, structure_record
 from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.retention import (
+    ArchivedRow,
     ArchiveFilter,
     ArchiveRecord,
     ExportedSnapshot,
@@ -1061,58 +1062,6 @@ class MemoryStore:
             current = blob.base
         return dropped
 
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot back (False when it is in the store already)."""
-        digest = _digest(row)
-        if digest != record_digest:
-            raise StoreError(
-                f"snapshot {row.get('id')}: the archived row does not match its digest"
-            )
-        try:
-            record = structure_record(dict(row))
-        except Exception:
-            raise StoreError(f"snapshot {row.get('id')}: the archived row is malformed") from None
-        if record.content_hash != blob.content_hash:
-            raise StoreError(f"snapshot {record.id}: the blob is not the snapshot's")
-        data = self._data
-        with data.lock:
-            if record.id in data.records:
-                return False
-            archive = data.archives.get(record.id)
-            if archive is not None and archive.record_digest != digest:
-                raise StoreError(
-                    f"snapshot {record.id}: the archived row differs from the one its "
-                    "archive record names; the archive object was changed"
-                )
-            run = (record.tenant, record.workflow_id, record.workflow_type)
-            if run in data.runs:
-                raise SnapshotConflict(
-                    f"workflow {record.workflow_id!r} of type {record.workflow_type} is "
-                    "audited again since the snapshot was deleted"
-                )
-            data.blobs.setdefault(blob.content_hash, blob)
-            data.records[record.id] = record
-            data.runs[run] = record.id
-            now = utcnow()
-            data.restored[record.id] = now
-            if archive is not None:
-                data.archives[record.id] = attrs.evolve(archive, restored_on=now)
-            self._append(
-                subject=record.id,
-                kind=EventKind.RESTORED,
-                tenant=record.tenant,
-                actor=by,
-                data={
-                    "content_hash": record.content_hash,
-                    "record_digest": digest,
-                    "state": _state(record),
-                },
-                at=now,
-            )
-            return True
-
     # -- StoreRetention: orphans and sweeps ------------------------------------------------
 
     def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:
@@ -1292,6 +1241,53 @@ class _RetentionWork:
         )
         self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
 
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        record = _structure(row)
+        return ArchivedRow(
+            id=record.id,
+            tenant=record.tenant,
+            content_hash=record.content_hash,
+            record_digest=_digest(row),
+            state=_state(record),
+        )
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        archive = self._data.archives.get(snapshot_id)
+        return None if archive is None else archive.record_digest
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: dt.datetime) -> None:
+        data = self._data
+        record = _structure(row)
+        run = (record.tenant, record.workflow_id, record.workflow_type)
+        if run in data.runs:
+            raise SnapshotConflict(
+                f"workflow {record.workflow_id!r} of type {record.workflow_type} is "
+                "audited again since the snapshot was deleted"
+            )
+        new_blob = blob.content_hash not in data.blobs
+        data.blobs.setdefault(blob.content_hash, blob)
+        data.records[record.id] = record
+        data.runs[run] = record.id
+        restored = data.restored.get(record.id)
+        data.restored[record.id] = restored_on
+        archive = data.archives.get(record.id)
+        if archive is not None:
+            data.archives[record.id] = attrs.evolve(archive, restored_on=restored_on)
+
+        def undo() -> None:
+            if new_blob:
+                del data.blobs[blob.content_hash]
+            del data.records[record.id]
+            del data.runs[run]
+            if restored is None:
+                del data.restored[record.id]
+            else:
+                data.restored[record.id] = restored
+            if archive is not None:
+                data.archives[record.id] = archive
+
+        self._undo.append(undo)
+
     def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
         found = (self._data.records.get(snapshot_id), self._data.archives.get(snapshot_id))
         return [of.tenant for of in found if of is not None]
@@ -1359,6 +1355,14 @@ def _row(record: SnapshotRecord) -> dict[str, Any]:
     """A record as JSON data (what an archive object holds)."""
     row: dict[str, Any] = json.loads(canonical_json(get_converter().unstructure(record)))
     return row
+
+
+def _structure(row: Mapping[str, Any]) -> SnapshotRecord:
+    """An exported row as a record; :raises StoreError: it is malformed."""
+    try:
+        return structure_record(dict(row))
+    except Exception:
+        raise StoreError(f"snapshot {row.get('id')}: the archived row is malformed") from None
 
 
 def _digest(row: Mapping[str, Any]) -> str:

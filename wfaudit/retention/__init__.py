@@ -71,6 +71,7 @@ from .steps import (
     expire_archive,
     record_archive,
     release_hold,
+    restore_snapshot,
     set_archive_retention,
     step_counts,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "parse_every",
     "record_archive",
     "release_hold",
+    "restore_snapshot",
     "retention_store",
     "run_every",
     "set_archive_retention",

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     pass
 from .common import MAX_REPORTED_FAILURES, Notify, RetentionStore, StepCallback, _owner
 from .policy import Archive, ArchiveVerdict, RetentionPolicy
-from .steps import expire_archive, record_archive, set_archive_retention
+from .steps import expire_archive, record_archive, restore_snapshot, set_archive_retention
 
 log = logging.getLogger("wfaudit.retention")
 
@@ -510,8 +510,12 @@ class ArchiveKeeper:
             raise StoreError(
                 f"archive object {record.object_key} is not the one recorded for {snapshot_id}"
             )
-        restored = self.store.restore_snapshot(
-            parsed.row, parsed.blob(), record_digest=parsed.record_digest, by=by or self.actor
+        restored = restore_snapshot(
+            self.store,
+            parsed.row,
+            parsed.blob(),
+            record_digest=parsed.record_digest,
+            by=by or self.actor,
         )
         if restored:
             self._tell(

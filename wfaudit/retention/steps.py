@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from wfaudit_hookspecs import EventKind, InvalidRequest, SnapshotNotFound, utcnow
+from wfaudit_hookspecs import Blob, EventKind, InvalidRequest, SnapshotNotFound, StoreError, utcnow
 from wfaudit_hookspecs.retention import (
     ArchiveRecord,
     DeleteOutcome,
@@ -50,6 +50,7 @@ __all__ = [
     "expire_archive",
     "record_archive",
     "release_hold",
+    "restore_snapshot",
     "set_archive_retention",
     "step_counts",
 ]
@@ -471,3 +472,53 @@ def _stored_hold(unit: RetentionWork, hold_id: str) -> LegalHold:
     if hold is None:
         raise SnapshotNotFound(f"legal hold {hold_id!r} was not stored")
     return hold
+
+
+def restore_snapshot(
+    store: StoreRetention,
+    row: Mapping[str, Any],
+    blob: Blob,
+    *,
+    record_digest: str,
+    by: str | None,
+) -> bool:
+    """Put an archived snapshot back: its blob (unless stored), its row, and a
+    ``snapshot.restored`` event, in one transaction.
+
+    :returns: False, writing nothing, when the row is in the store already.
+    :raises StoreError: the row does not hash to ``record_digest``, or not to the
+        digest the store sealed it with, or ``blob`` is not the snapshot's.
+    :raises SnapshotConflict: the store holds another snapshot of the row's run.
+    """
+
+    def work(unit: RetentionWork) -> bool:
+        archived = unit.read_row(row)
+        if archived.record_digest != record_digest:
+            raise StoreError(f"snapshot {archived.id}: the archived row does not match its digest")
+        if archived.content_hash != blob.content_hash:
+            raise StoreError(f"snapshot {archived.id}: the blob is not the snapshot's")
+        if unit.lock_snapshots([archived.id]):
+            return False
+        sealed = unit.sealed_digest(archived.id)
+        if sealed is not None and sealed != archived.record_digest:
+            raise StoreError(
+                f"snapshot {archived.id}: the archived row differs from the one its "
+                "audit sealed; the archive object was changed"
+            )
+        now = utcnow()
+        unit.insert_row(row, blob, restored_on=now)
+        unit.append_event(
+            tenant=archived.tenant,
+            subject=archived.id,
+            kind=EventKind.RESTORED,
+            at=now,
+            actor=by,
+            data={
+                "content_hash": archived.content_hash,
+                "record_digest": archived.record_digest,
+                "state": dict(archived.state),
+            },
+        )
+        return True
+
+    return store.retention_work(work)

@@ -25,6 +25,7 @@ from wfaudit.retention.steps import (
     expire_archive,
     record_archive,
     release_hold,
+    restore_snapshot,
     set_archive_retention,
 )
 from wfaudit_hookspecs import (
@@ -438,16 +439,16 @@ class StoreRetentionConformance:
         row = json.loads(json.dumps(dict(exported.row)))  # as an archive object holds it
         record_archive(store, kit_archive_record(store, record.id), by=None)
         assert (
-            store.restore_snapshot(row, blob, record_digest=exported.record_digest, by=None)
+            restore_snapshot(store, row, blob, record_digest=exported.record_digest, by=None)
             is False
         ), "restoring a snapshot that is in the store must be a no-op returning False"
         assert delete_snapshot(store, record.id, require_archive=True, reason={}, by=None).deleted
         with pytest.raises(StoreError):
-            store.restore_snapshot(row, blob, record_digest="0" * 64, by=None)
+            restore_snapshot(store, row, blob, record_digest="0" * 64, by=None)
         tampered = {**row, "pipeline_id": "666"}
         with pytest.raises(StoreError):
-            store.restore_snapshot(tampered, blob, record_digest=exported.record_digest, by=None)
-        assert store.restore_snapshot(row, blob, record_digest=exported.record_digest, by="ana")
+            restore_snapshot(store, tampered, blob, record_digest=exported.record_digest, by=None)
+        assert restore_snapshot(store, row, blob, record_digest=exported.record_digest, by="ana")
         back = store.get_record_by_id(record.id)
         assert back == record, "the restored record differs from the one archived"
         stored = store.get_blob(record.content_hash)
@@ -761,6 +762,56 @@ class StoreRetentionConformance:
             store.retention_work(release)
         assert [h.id for h in store.list_holds(tenant="team-a")] == [hold.id], (
             "a failed unit of work released a hold"
+        )
+
+    def test_retention_work_offers_the_restore_primitives(self, store: Any) -> None:
+        record, blob = make_record(1, tenant="team-a")
+        _save(store, (record, blob))
+        exported = store.export_snapshot(record.id)
+        assert record_archive(store, kit_archive_record(store, record.id), by=None)
+        assert delete_snapshot(store, record.id, require_archive=True, reason={}, by=None).deleted
+        row = dict(exported.row)
+
+        def work(unit: RetentionWork) -> None:
+            read = unit.read_row(row)
+            assert (read.id, read.tenant, read.content_hash) == (
+                record.id,
+                "team-a",
+                record.content_hash,
+            ), "read_row reads the row's id, tenant and content hash"
+            assert read.record_digest == exported.record_digest, (
+                "read_row digests the row as export_snapshot did"
+            )
+            assert read.state["status"] == record.status.value
+            assert unit.sealed_digest(record.id) == exported.record_digest, (
+                "sealed_digest gives the digest the row was sealed with"
+            )
+            assert unit.sealed_digest("nope") is None
+            assert not unit.lock_snapshots([record.id])
+            unit.insert_row(row, exported.blob, restored_on=_AT)
+            assert set(unit.lock_snapshots([record.id])) == {record.id}, (
+                "insert_row puts the row back, seen in the same unit of work"
+            )
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(work)
+        assert store.get_record_by_id(record.id) is None, "a failed unit of work restored a row"
+        assert store.get_blob(record.content_hash) is None, "a failed unit of work kept a blob"
+        after = store.get_archive(record.id)
+        assert after is not None and after.restored_on is None and not after.present
+        lacking = {name: value for name, value in row.items() if name != "workflow_id"}
+        with pytest.raises(StoreError):
+            store.retention_work(lambda unit: unit.read_row(lacking))
+
+        def commit(unit: RetentionWork) -> None:
+            unit.insert_row(row, exported.blob, restored_on=_AT)
+
+        store.retention_work(commit)
+        assert store.get_record_by_id(record.id) == record, "insert_row changed the row"
+        back = store.get_archive(record.id)
+        assert back is not None and back.present and back.restored_on == _AT, (
+            "insert_row marks the archive record restored"
         )
 
     def test_retention_work_is_one_transaction(self, store: Any) -> None:

@@ -40,6 +40,7 @@ from wfaudit_hookspecs import (
     utcnow,
 )
 from wfaudit_hookspecs.retention import (
+    ArchivedRow,
     ArchiveFilter,
     ArchiveRecord,
     ExportedSnapshot,
@@ -506,63 +507,6 @@ class RetentionMixin:
 
         return self._run(transaction, write=True)
 
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot back: its blob (unless stored), its row, and a
-        ``snapshot.restored`` event, in one transaction.
-
-        :returns: False, writing nothing, when the row is in the store already.
-        :raises StoreError: the row does not hash to ``record_digest``, or not to
-            the digest its ``snapshot.audited`` event sealed.
-        """
-        values = _row_from_json(row)
-        digest = _digest(values)
-        if digest != record_digest:
-            raise StoreError(
-                f"snapshot {values.get('id')}: the archived row does not match its digest"
-            )
-        if values["content_hash"] != blob.content_hash:
-            raise StoreError(f"snapshot {values['id']}: the blob is not the snapshot's")
-
-        def work(connection: Connection) -> bool:
-            exists_now = connection.execute(
-                select(snapshots.c.id).where(snapshots.c.id == values["id"])
-            ).first()
-            if exists_now is not None:
-                return False
-            sealed = _sealed_digest(connection, values["id"])
-            if sealed is not None and sealed != digest:
-                raise StoreError(
-                    f"snapshot {values['id']}: the archived row differs from the one its "
-                    "audit sealed; the archive object was changed"
-                )
-            if _blob(connection, blob.content_hash) is None:
-                connection.execute(insert(blobs).values(blob_row(blob, utcnow())))
-            connection.execute(insert(snapshots).values(_stored_values(connection, values)))
-            now = utcnow()
-            connection.execute(
-                update(archives)
-                .where(archives.c.snapshot_id == values["id"])
-                .values(restored_on=now)
-            )
-            self._append(
-                connection,
-                tenant=values["tenant"],
-                subject=values["id"],
-                kind=EventKind.RESTORED,
-                at=now,
-                actor=by,
-                data={
-                    "content_hash": values["content_hash"],
-                    "record_digest": digest,
-                    "state": state_of(values),
-                },
-            )
-            return True
-
-        return self._run(work, write=True)
-
     # -- orphans ----------------------------------------------------------------------
 
     def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:
@@ -888,6 +832,31 @@ class _RetentionWork:
             update(archives).where(archives.c.snapshot_id == snapshot_id).values(values)
         )
         self._store._renew_lock(self._connection)
+
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        values = _row_from_json(row)
+        return ArchivedRow(
+            id=values["id"],
+            tenant=values["tenant"] or None,
+            content_hash=values["content_hash"],
+            record_digest=_digest(values),
+            state=state_of(values),
+        )
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        return _sealed_digest(self._connection, snapshot_id)
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: _dt.datetime) -> None:
+        connection = self._connection
+        values = _row_from_json(row)
+        if _blob(connection, blob.content_hash) is None:
+            connection.execute(insert(blobs).values(blob_row(blob, utcnow())))
+        connection.execute(insert(snapshots).values(_stored_values(connection, values)))
+        connection.execute(
+            update(archives)
+            .where(archives.c.snapshot_id == values["id"])
+            .values(restored_on=restored_on)
+        )
 
     def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
         found: list[str | None] = []
