@@ -13,7 +13,7 @@ import pytest
 
 from wfaudit import Auditor
 from wfaudit.archive import FileArchive
-from wfaudit.retention import RetentionPolicy, Sweeper
+from wfaudit.retention import RetentionPolicy, Sweeper, add_hold
 from wfaudit.testing import (
     ArchiveStoreConformance,
     KeyedTrailConformance,
@@ -149,8 +149,8 @@ def test_the_retention_engine_sweeps_restores_and_verifies_a_memory_store(
             assert result.ok and result.ref is not None
             auditor.record_outcome(str(number), "CI", "succeeded")
             ids.append(result.ref.id)
-        auditor.store.add_hold(  # type: ignore[attr-defined]
-            scope="snapshot", target=ids[1], tenant=None, reason="case", by="ana"
+        add_hold(
+            auditor.store, scope="snapshot", target=ids[1], tenant=None, reason="case", by="ana"
         )
         sweeper = Sweeper(
             auditor.store,

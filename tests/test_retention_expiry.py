@@ -29,8 +29,10 @@ from wfaudit.retention import (
     RetentionPolicy,
     RetentionRule,
     Sweeper,
+    add_hold,
     expire_archive,
     parse_every,
+    release_hold,
     run_every,
 )
 from wfaudit.retention_cli import ARCHIVE_FILTER_FIELDS, BUSY_EXIT
@@ -162,8 +164,8 @@ def test_expiry_frees_what_is_past_its_date_never_what_is_held(
     wfaudit_clock.advance(days=11)
     assert sweep.apply().deleted == 5
     store = store_auditor.store
-    hold = store.add_hold(  # type: ignore[attr-defined]
-        scope=HoldScope.SELECTOR, target="case=4711", tenant=None, reason="LIT-1", by="legal"
+    hold = add_hold(
+        store, scope=HoldScope.SELECTOR, target="case=4711", tenant=None, reason="LIT-1", by="legal"
     )
     records = archives(store_auditor)
     objects = {sid: root / records[sid].object_key for sid in ids}
@@ -198,7 +200,7 @@ def test_expiry_frees_what_is_past_its_date_never_what_is_held(
     assert sweep.clean_orphans()["orphan_objects"] == 0
 
     # Released, the held archive expires at the next sweep.
-    store.release_hold(hold.id, tenant=None, reason="closed", by="legal")  # type: ignore[attr-defined]
+    release_hold(store, hold.id, tenant=None, reason="closed", by="legal")
     assert sweep.expire().expired == 1
     assert not objects[ids[0]].exists() and archives(store_auditor) == {}
     assert_verified(store_auditor)
@@ -548,8 +550,13 @@ def test_migration_0009_carries_archives_forward(
     assert_verified(auditor)
     # The first expiry sweep dates them from the policy, and learns the deleted
     # snapshot's labels from its archive object (a hold by selector then covers it).
-    auditor.store.add_hold(  # type: ignore[attr-defined]
-        scope=HoldScope.SELECTOR, target="case=7", tenant=None, reason="x", by="legal"
+    add_hold(
+        auditor.store,
+        scope=HoldScope.SELECTOR,
+        target="case=7",
+        tenant=None,
+        reason="x",
+        by="legal",
     )
     sweep = sweeper(auditor, root, rules=rules, archive_keep=30 * DAY)
     wfaudit_clock.advance(days=31)
@@ -675,8 +682,8 @@ def test_the_store_checks_holds_and_the_snapshot_again_when_expiring(
     assert sweep.apply().deleted == 3
     store: Any = store_auditor.store
     records = archives(store_auditor)
-    hold = store.add_hold(
-        scope=HoldScope.PIPELINE, target="legal", tenant=None, reason=None, by=None
+    hold = add_hold(
+        store, scope=HoldScope.PIPELINE, target="legal", tenant=None, reason=None, by=None
     )
     assert sweep.restore(restored).restored
 

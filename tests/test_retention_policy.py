@@ -25,8 +25,10 @@ from wfaudit.retention import (
     RetentionPolicy,
     RetentionRule,
     Sweeper,
+    add_hold,
     delete_snapshot,
     parse_duration,
+    release_hold,
 )
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import verify
@@ -262,14 +264,29 @@ def test_legal_holds_block_deletion_until_released(
     labelled = run("wf-labelled", labels={"case": "4711", "team": "x"})
     free = run("wf-free")
     holds = [
-        store.add_hold(
-            scope=HoldScope.SNAPSHOT, target=one, tenant=None, reason="litigation", by="legal"
+        add_hold(
+            store,
+            scope=HoldScope.SNAPSHOT,
+            target=one,
+            tenant=None,
+            reason="litigation",
+            by="legal",
         ),
-        store.add_hold(
-            scope=HoldScope.PIPELINE, target="pipe-held", tenant=None, reason=None, by="legal"
+        add_hold(
+            store,
+            scope=HoldScope.PIPELINE,
+            target="pipe-held",
+            tenant=None,
+            reason=None,
+            by="legal",
         ),
-        store.add_hold(
-            scope=HoldScope.SELECTOR, target=" case = 4711 ", tenant=None, reason=None, by="legal"
+        add_hold(
+            store,
+            scope=HoldScope.SELECTOR,
+            target=" case = 4711 ",
+            tenant=None,
+            reason=None,
+            by="legal",
         ),
     ]
     assert holds[2].target == "case=4711"
@@ -290,10 +307,10 @@ def test_legal_holds_block_deletion_until_released(
     blocked = delete_snapshot(store, one, require_archive=False, reason={}, by="someone")
     assert not blocked.deleted and blocked.blocked == f"legal hold {holds[0].id}"
 
-    released = store.release_hold(holds[0].id, tenant=None, reason="case closed", by="legal")
+    released = release_hold(store, holds[0].id, tenant=None, reason="case closed", by="legal")
     assert released.released_on is not None and released.released_by == "legal"
     with pytest.raises(InvalidRequest, match="released already"):
-        store.release_hold(holds[0].id, tenant=None, reason=None, by="legal")
+        release_hold(store, holds[0].id, tenant=None, reason=None, by="legal")
     assert kinds(store_auditor, one)[-1] == EventKind.HOLD_RELEASED
     assert [h.id for h in store.list_holds()] == [holds[1].id, holds[2].id]
     assert len(store.list_holds(active=False)) == 3
@@ -302,7 +319,7 @@ def test_legal_holds_block_deletion_until_released(
     assert not present(store_auditor, one)
     assert present(store_auditor, piped) and present(store_auditor, labelled)
     for hold in holds[1:]:
-        store.release_hold(hold.id, tenant=None, reason=None, by="legal")
+        release_hold(store, hold.id, tenant=None, reason=None, by="legal")
     assert sweep.apply().deleted == 2
     assert_verified(store_auditor)
 
@@ -532,7 +549,7 @@ def _stuck_sweep(auditor: Auditor, archive: FileArchive, stuck: str) -> None:
     with pytest.raises(RuntimeError, match="killed"):
         sweep.apply(on_step=crash)
     store: Any = auditor.store
-    store.add_hold(scope=HoldScope.SNAPSHOT, target=stuck, tenant=None, reason=None, by="x")
+    add_hold(store, scope=HoldScope.SNAPSHOT, target=stuck, tenant=None, reason=None, by="x")
     report = sweep.apply()
     assert report.resumed and report.archived == report.deleted == 1
     assert report.orphan_objects == 0  # the stuck object is fresh: not an orphan yet

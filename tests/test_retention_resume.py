@@ -24,7 +24,7 @@ import pytest
 
 from wfaudit import Auditor
 from wfaudit.archive import FileArchive
-from wfaudit.retention import DEFAULT_KEEP, RetentionPolicy, Sweeper, SweepReport
+from wfaudit.retention import DEFAULT_KEEP, RetentionPolicy, Sweeper, SweepReport, add_hold
 from wfaudit.verify import verify
 from wfaudit_hookspecs import EventKind, TriggerRequest
 from wfaudit_hookspecs.retention import HoldScope
@@ -160,7 +160,7 @@ def populate(auditor: Auditor) -> dict[str, str]:
         auditor.record_outcome(f"wf-{number}", "CI", "succeeded")
         ids[f"wf-{number}"] = result.ref.id
     store: Any = auditor.store
-    store.add_hold(scope=HoldScope.SELECTOR, target="keep=yes", tenant=None, reason=None, by="x")
+    add_hold(store, scope=HoldScope.SELECTOR, target="keep=yes", tenant=None, reason=None, by="x")
     return ids
 
 

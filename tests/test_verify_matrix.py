@@ -36,7 +36,7 @@ from tests.conftest import KeyNameMasker
 from wfaudit import Auditor
 from wfaudit.archive import FileArchive
 from wfaudit.cli import cli
-from wfaudit.retention import Action, RetentionPolicy, Sweeper, delete_snapshot
+from wfaudit.retention import Action, RetentionPolicy, Sweeper, add_hold, delete_snapshot
 from wfaudit.testing.clock import Clock
 from wfaudit.verify import Anchor, AnchorError, load_anchor, make_anchor, verify
 from wfaudit_hookspecs import StoreError
@@ -81,10 +81,10 @@ def world(make_auditor: Callable[..., Auditor], tmp_path: pathlib.Path) -> World
     store: Any = auditor.store
     auditor.tag(ids["1"], "v1", by="qa")
     auditor.annotate(ids["1"], "looks fine", author="qa")
-    store.add_hold(
-        scope=HoldScope.SNAPSHOT, target=ids["2"], tenant=None, reason="case", by="legal"
+    add_hold(
+        store, scope=HoldScope.SNAPSHOT, target=ids["2"], tenant=None, reason="case", by="legal"
     )
-    store.add_hold(scope=HoldScope.PIPELINE, target="p7", tenant=None, reason=None, by="legal")
+    add_hold(store, scope=HoldScope.PIPELINE, target="p7", tenant=None, reason=None, by="legal")
     archive_dir = tmp_path / "archive"
     Sweeper(store, RetentionPolicy(), archive=FileArchive(archive_dir, fsync=False)).archive_one(
         ids["5"]

@@ -44,7 +44,9 @@ from .retention import (
     ExpiryReport,
     PlanItem,
     Sweeper,
+    add_hold,
     parse_every,
+    release_hold,
     run_every,
 )
 from .tables import Column, Rows
@@ -501,8 +503,13 @@ def hold_add(
         raise InvalidRequest("give exactly one of --snapshot, --pipeline or --selector")
     scope, target = given[0]
     with state.auditor() as auditor:
-        placed = Sweeper.for_auditor(auditor, archive=False).store.add_hold(
-            scope=scope, target=target, tenant=auditor.settings.tenant, reason=reason, by=by
+        placed = add_hold(
+            Sweeper.for_auditor(auditor, archive=False).store,
+            scope=scope,
+            target=target,
+            tenant=auditor.settings.tenant,
+            reason=reason,
+            by=by,
         )
     if as_json:
         click.echo(render.dump_json(render.to_json_data(placed)))
@@ -522,8 +529,12 @@ def hold_release(
 ) -> None:
     """Release a legal hold (what it covered may be deleted by the next sweep)."""
     with state.auditor() as auditor:
-        released = Sweeper.for_auditor(auditor, archive=False).store.release_hold(
-            hold_id, tenant=auditor.settings.tenant, reason=reason, by=by
+        released = release_hold(
+            Sweeper.for_auditor(auditor, archive=False).store,
+            hold_id,
+            tenant=auditor.settings.tenant,
+            reason=reason,
+            by=by,
         )
     if as_json:
         click.echo(render.dump_json(render.to_json_data(released)))

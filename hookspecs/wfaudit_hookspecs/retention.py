@@ -25,6 +25,7 @@ __all__ = [
     "ArchiveRecord",
     "ArchiveRetention",
     "ArchiveStore",
+    "ArchivedRow",
     "DeleteOutcome",
     "ExportedSnapshot",
     "HoldScope",
@@ -422,6 +423,23 @@ class StoredArchive:
     status: str
 
 
+@attrs.frozen(kw_only=True)
+class ArchivedRow:
+    """An exported snapshot row (:attr:`ExportedSnapshot.row`) as a store reads it
+    back to restore it (:meth:`RetentionWork.read_row`).
+
+    :ivar record_digest: the digest of the row's sealed columns, as this store
+        computes it.
+    :ivar state: the row's mutable columns, as the store's events record them.
+    """
+
+    id: str
+    tenant: str | None
+    content_hash: str
+    record_digest: str
+    state: Mapping[str, Any]
+
+
 @runtime_checkable
 class RetentionWork(Protocol):
     """The row-level primitives of one retention transaction
@@ -470,6 +488,58 @@ class RetentionWork(Protocol):
 
     def delete_archive(self, snapshot_id: str) -> None:
         """Delete a locked archive record (its object is the engine's business)."""
+        ...
+
+    def update_archive(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: _dt.datetime | None,
+        retention_reason: str,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        """Set a locked archive record's retention date and reason, and, when
+        ``labels`` is not None, its labels (the engine decides when)."""
+        ...
+
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        """An exported row (:attr:`ExportedSnapshot.row`) read back and digested;
+        nothing is written.
+
+        :raises StoreError: the row is malformed, or has columns this store does
+            not have (or lacks some it needs).
+        """
+        ...
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        """The record digest the store sealed the snapshot's row with (its
+        ``snapshot.audited`` event's, or its archive record's), if it knows one."""
+        ...
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: _dt.datetime) -> None:
+        """Put an exported row back (one the store does not hold), with its blob
+        unless stored, and mark the snapshot's archive record restored.
+
+        :raises SnapshotConflict: the store holds another snapshot of the row's run.
+        """
+        ...
+
+    def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
+        """The tenants (None: no tenant) of the snapshot's row, then of its archive
+        record, those that exist: empty when the store has neither."""
+        ...
+
+    def insert_hold(self, hold: LegalHold) -> None:
+        """Store a new legal hold, as it is."""
+        ...
+
+    def lock_hold(self, hold_id: str) -> LegalHold | None:
+        """Lock a legal hold's row for the transaction and return it as stored, or None."""
+        ...
+
+    def update_hold(self, hold: LegalHold) -> None:
+        """Store a locked hold's release (``released_on``, ``released_by``,
+        ``release_reason``)."""
         ...
 
     def append_event(
@@ -542,24 +612,6 @@ class StoreRetention(Protocol):
         """What still references the snapshot: ``retrigger <id>``, ``tag <name>``."""
         ...
 
-    def add_hold(
-        self,
-        *,
-        scope: str,
-        target: str,
-        tenant: str | None,
-        reason: str | None,
-        by: str | None,
-    ) -> LegalHold:
-        """Place a legal hold and append a ``legal_hold.set`` event."""
-        ...
-
-    def release_hold(
-        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
-    ) -> LegalHold:
-        """Release an active hold and append a ``legal_hold.released`` event."""
-        ...
-
     def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
         """Holds (of ``tenant``), oldest first; only active ones by default."""
         ...
@@ -585,26 +637,6 @@ class StoreRetention(Protocol):
         the rest (and pages with its ``before``)."""
         ...
 
-    def set_archive_retention(
-        self,
-        snapshot_id: str,
-        *,
-        expires_on: _dt.datetime | None,
-        reason: str,
-        by: str | None,
-        note: str | None = None,
-        tenant: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        event: bool = True,
-    ) -> ArchiveRecord:
-        """Give an archive record its retention date and reason; with ``event``
-        (a manual change), append an ``archive.retention_set`` event too. ``labels``
-        fills in labels the record did not know.
-
-        :raises SnapshotNotFound: no archive record of that snapshot.
-        """
-        ...
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records there are (of ``tenant``) and their objects' bytes."""
         ...
@@ -622,20 +654,15 @@ class StoreRetention(Protocol):
         """Run ``work`` over a :class:`RetentionWork` in one transaction and return
         what it returns.
 
-        The engine's retention steps (``wfaudit.retention.steps``: archive records,
-        deletions, the sweep's progress) run as ``work``; the store only offers the
+        The engine's retention steps (``wfaudit.retention.steps``: archive records
+        and their retention dates, deletions, restores, legal holds, the sweep's
+        progress)
+        run as ``work``; the store only offers the
         primitives. A store that retries a transaction (a serialization failure, a
         dropped connection) may call ``work`` again on a fresh unit of work: it
         keeps no state between calls. An exception raised by ``work`` rolls every
         change back and propagates.
         """
-        ...
-
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot's row (and its blob, if missing) back and
-        append a ``snapshot.restored`` event; False when the row is there already."""
         ...
 
     def orphan_blobs(self, *, batch: int = 500) -> Iterator[str]:

@@ -70,10 +70,10 @@ from wfaudit_hookspecs import (
 from wfaudit_hookspecs.converter import get_converter, structure_record
 from wfaudit_hookspecs.protocols import check_event
 from wfaudit_hookspecs.retention import (
+    ArchivedRow,
     ArchiveFilter,
     ArchiveRecord,
     ExportedSnapshot,
-    HoldScope,
     LegalHold,
     LockedSnapshot,
     RetentionCandidate,
@@ -82,9 +82,6 @@ from wfaudit_hookspecs.retention import (
     StoredArchive,
     SweepBusy,
     SweepState,
-    check_hold,
-    check_retention_reason,
-    hold_covers,
     selector_matches,
 )
 
@@ -911,74 +908,6 @@ class MemoryStore:
 
     # -- StoreRetention: legal holds -----------------------------------------------------
 
-    def add_hold(
-        self,
-        *,
-        scope: str,
-        target: str,
-        tenant: str | None,
-        reason: str | None,
-        by: str | None,
-    ) -> LegalHold:
-        """Place a legal hold (a snapshot hold takes its snapshot's tenant)."""
-        target = check_hold(scope, target)
-        data = self._data
-        with data.lock:
-            held_tenant = tenant
-            if scope == HoldScope.SNAPSHOT:
-                found = data.records.get(target) or data.archives.get(target)
-                if found is None or (tenant is not None and found.tenant != tenant):
-                    raise SnapshotNotFound(f"no snapshot with id {target!r} to hold")
-                held_tenant = found.tenant
-            hold = LegalHold(
-                id=f"hold-{uuid.uuid4().hex[:20]}",
-                scope=scope,
-                target=target,
-                tenant=held_tenant,
-                reason=reason,
-                created_on=utcnow(),
-                created_by=by,
-            )
-            data.holds[hold.id] = hold
-            self._append(
-                subject=target if scope == HoldScope.SNAPSHOT else hold.id,
-                kind=EventKind.HOLD_SET,
-                tenant=held_tenant,
-                actor=by,
-                data={"hold": hold.id, "scope": scope, "target": target, "reason": reason},
-                at=hold.created_on,
-            )
-            return hold
-
-    def release_hold(
-        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
-    ) -> LegalHold:
-        """Release an active hold, with its ``legal_hold.released`` event."""
-        data = self._data
-        with data.lock:
-            hold = data.holds.get(hold_id)
-            if hold is None or (tenant is not None and hold.tenant != tenant):
-                raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
-            if not hold.active:
-                raise InvalidRequest(f"legal hold {hold_id!r} is released already")
-            released = attrs.evolve(
-                hold, released_on=utcnow(), released_by=by, release_reason=reason
-            )
-            data.holds[hold_id] = released
-            self._append(
-                subject=hold.target if hold.scope == HoldScope.SNAPSHOT else hold.id,
-                kind=EventKind.HOLD_RELEASED,
-                tenant=hold.tenant,
-                actor=by,
-                data={
-                    "hold": hold.id,
-                    "scope": hold.scope,
-                    "target": hold.target,
-                    "reason": reason,
-                },
-            )
-            return released
-
     def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
         """Holds (of ``tenant``), oldest first; only the active ones by default."""
         with self._data.lock:
@@ -991,16 +920,6 @@ class MemoryStore:
             ),
             key=lambda h: (h.created_on, h.id),
         )
-
-    def _held(self, tenant: str | None, snapshot_id: str, pipeline_id: str, labels: Any) -> str:
-        for hold in self._data.holds.values():
-            if hold_covers(
-                hold, snapshot_id=snapshot_id, tenant=tenant, pipeline_id=pipeline_id, labels=labels
-            ):
-                return f"legal hold {hold.id}"
-        return ""
-
-    # -- StoreRetention: archives --------------------------------------------------------
 
     def export_snapshot(self, snapshot_id: str) -> ExportedSnapshot:
         """The snapshot's record as JSON data, its digest and its blob(s)."""
@@ -1079,55 +998,6 @@ class MemoryStore:
                 continue
             yield record
 
-    def set_archive_retention(
-        self,
-        snapshot_id: str,
-        *,
-        expires_on: dt.datetime | None,
-        reason: str,
-        by: str | None,
-        note: str | None = None,
-        tenant: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        event: bool = True,
-    ) -> ArchiveRecord:
-        """Date an archive record (and fill in labels it lacked)."""
-        check_retention_reason(reason)
-        data = self._data
-        with data.lock:
-            record = data.archives.get(snapshot_id)
-            if record is None or (tenant is not None and record.tenant != tenant):
-                raise SnapshotNotFound(
-                    f"snapshot {snapshot_id!r} has no archive record "
-                    "(`wfaudit log --archived` lists the archived snapshots)"
-                )
-            updated = attrs.evolve(
-                record,
-                expires_on=expires_on,
-                retention_reason=reason,
-                labels=dict(labels)
-                if labels is not None and record.labels is None
-                else record.labels,
-            )
-            data.archives[snapshot_id] = updated
-            if event:
-                self._append(
-                    subject=snapshot_id,
-                    kind=EventKind.ARCHIVE_RETENTION_SET,
-                    tenant=record.tenant,
-                    actor=by,
-                    data={
-                        "object_key": record.object_key,
-                        "expires_on": None if expires_on is None else _timestamp(expires_on),
-                        "reason": reason,
-                        "previous": None
-                        if record.expires_on is None
-                        else _timestamp(record.expires_on),
-                        "note": note,
-                    },
-                )
-            return self._archive(updated)
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """How many archive records (of ``tenant``) and their objects' bytes."""
         with self._data.lock:
@@ -1191,58 +1061,6 @@ class MemoryStore:
             dropped.append(blob)
             current = blob.base
         return dropped
-
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot back (False when it is in the store already)."""
-        digest = _digest(row)
-        if digest != record_digest:
-            raise StoreError(
-                f"snapshot {row.get('id')}: the archived row does not match its digest"
-            )
-        try:
-            record = structure_record(dict(row))
-        except Exception:
-            raise StoreError(f"snapshot {row.get('id')}: the archived row is malformed") from None
-        if record.content_hash != blob.content_hash:
-            raise StoreError(f"snapshot {record.id}: the blob is not the snapshot's")
-        data = self._data
-        with data.lock:
-            if record.id in data.records:
-                return False
-            archive = data.archives.get(record.id)
-            if archive is not None and archive.record_digest != digest:
-                raise StoreError(
-                    f"snapshot {record.id}: the archived row differs from the one its "
-                    "archive record names; the archive object was changed"
-                )
-            run = (record.tenant, record.workflow_id, record.workflow_type)
-            if run in data.runs:
-                raise SnapshotConflict(
-                    f"workflow {record.workflow_id!r} of type {record.workflow_type} is "
-                    "audited again since the snapshot was deleted"
-                )
-            data.blobs.setdefault(blob.content_hash, blob)
-            data.records[record.id] = record
-            data.runs[run] = record.id
-            now = utcnow()
-            data.restored[record.id] = now
-            if archive is not None:
-                data.archives[record.id] = attrs.evolve(archive, restored_on=now)
-            self._append(
-                subject=record.id,
-                kind=EventKind.RESTORED,
-                tenant=record.tenant,
-                actor=by,
-                data={
-                    "content_hash": record.content_hash,
-                    "record_digest": digest,
-                    "state": _state(record),
-                },
-                at=now,
-            )
-            return True
 
     # -- StoreRetention: orphans and sweeps ------------------------------------------------
 
@@ -1405,6 +1223,98 @@ class _RetentionWork:
         record = archives.pop(snapshot_id)
         self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
 
+    def update_archive(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: dt.datetime | None,
+        retention_reason: str,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        archives = self._data.archives
+        record = archives[snapshot_id]
+        archives[snapshot_id] = attrs.evolve(
+            record,
+            expires_on=expires_on,
+            retention_reason=retention_reason,
+            labels=record.labels if labels is None else dict(labels),
+        )
+        self._undo.append(lambda: archives.__setitem__(snapshot_id, record))
+
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        record = _structure(row)
+        return ArchivedRow(
+            id=record.id,
+            tenant=record.tenant,
+            content_hash=record.content_hash,
+            record_digest=_digest(row),
+            state=_state(record),
+        )
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        archive = self._data.archives.get(snapshot_id)
+        return None if archive is None else archive.record_digest
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: dt.datetime) -> None:
+        data = self._data
+        record = _structure(row)
+        run = (record.tenant, record.workflow_id, record.workflow_type)
+        if run in data.runs:
+            raise SnapshotConflict(
+                f"workflow {record.workflow_id!r} of type {record.workflow_type} is "
+                "audited again since the snapshot was deleted"
+            )
+        new_blob = blob.content_hash not in data.blobs
+        data.blobs.setdefault(blob.content_hash, blob)
+        data.records[record.id] = record
+        data.runs[run] = record.id
+        restored = data.restored.get(record.id)
+        data.restored[record.id] = restored_on
+        archive = data.archives.get(record.id)
+        if archive is not None:
+            data.archives[record.id] = attrs.evolve(archive, restored_on=restored_on)
+
+        def undo() -> None:
+            if new_blob:
+                del data.blobs[blob.content_hash]
+            del data.records[record.id]
+            del data.runs[run]
+            if restored is None:
+                del data.restored[record.id]
+            else:
+                data.restored[record.id] = restored
+            if archive is not None:
+                data.archives[record.id] = archive
+
+        self._undo.append(undo)
+
+    def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
+        found = (self._data.records.get(snapshot_id), self._data.archives.get(snapshot_id))
+        return [of.tenant for of in found if of is not None]
+
+    def insert_hold(self, hold: LegalHold) -> None:
+        holds = self._data.holds
+        holds[hold.id] = hold
+
+        def undo() -> None:
+            del holds[hold.id]
+
+        self._undo.append(undo)
+
+    def lock_hold(self, hold_id: str) -> LegalHold | None:
+        return self._data.holds.get(hold_id)
+
+    def update_hold(self, hold: LegalHold) -> None:
+        holds = self._data.holds
+        before = holds[hold.id]
+        holds[hold.id] = attrs.evolve(
+            before,
+            released_on=hold.released_on,
+            released_by=hold.released_by,
+            release_reason=hold.release_reason,
+        )
+        self._undo.append(lambda: holds.__setitem__(hold.id, before))
+
     def append_event(
         self,
         *,
@@ -1445,6 +1355,14 @@ def _row(record: SnapshotRecord) -> dict[str, Any]:
     """A record as JSON data (what an archive object holds)."""
     row: dict[str, Any] = json.loads(canonical_json(get_converter().unstructure(record)))
     return row
+
+
+def _structure(row: Mapping[str, Any]) -> SnapshotRecord:
+    """An exported row as a record; :raises StoreError: it is malformed."""
+    try:
+        return structure_record(dict(row))
+    except Exception:
+        raise StoreError(f"snapshot {row.get('id')}: the archived row is malformed") from None
 
 
 def _digest(row: Mapping[str, Any]) -> str:

@@ -64,7 +64,17 @@ from .policy import (
     Verdict,
     parse_duration,
 )
-from .steps import apply_steps, delete_snapshot, expire_archive, record_archive, step_counts
+from .steps import (
+    add_hold,
+    apply_steps,
+    delete_snapshot,
+    expire_archive,
+    record_archive,
+    release_hold,
+    restore_snapshot,
+    set_archive_retention,
+    step_counts,
+)
 from .sweeper import Action, CycleResult, PlanItem, Sweeper, SweepReport, parse_every, run_every
 
 __all__ = [
@@ -86,13 +96,17 @@ __all__ = [
     "SweepReport",
     "Sweeper",
     "Verdict",
+    "add_hold",
     "apply_steps",
     "delete_snapshot",
     "expire_archive",
     "parse_duration",
     "parse_every",
     "record_archive",
+    "release_hold",
+    "restore_snapshot",
     "retention_store",
     "run_every",
+    "set_archive_retention",
     "step_counts",
 ]

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     pass
 from .common import MAX_REPORTED_FAILURES, Notify, RetentionStore, StepCallback, _owner
 from .policy import Archive, ArchiveVerdict, RetentionPolicy
-from .steps import expire_archive, record_archive
+from .steps import expire_archive, record_archive, restore_snapshot, set_archive_retention
 
 log = logging.getLogger("wfaudit.retention")
 
@@ -351,7 +351,8 @@ class ArchiveKeeper:
                     or verdict.reason != record.retention_reason
                 )
             ):
-                self.store.set_archive_retention(
+                set_archive_retention(
+                    self.store,
                     record.snapshot_id,
                     expires_on=verdict.expires_on,
                     reason=verdict.reason,
@@ -459,7 +460,8 @@ class ArchiveKeeper:
                 labels = self._labels_from_object(record)
             verdict = self.policy.archive_verdict(labels or {}, record.archived_on)
             expires_on, reason = verdict.expires_on, verdict.reason
-        return self.store.set_archive_retention(
+        return set_archive_retention(
+            self.store,
             snapshot_id,
             expires_on=expires_on,
             reason=reason,
@@ -508,8 +510,12 @@ class ArchiveKeeper:
             raise StoreError(
                 f"archive object {record.object_key} is not the one recorded for {snapshot_id}"
             )
-        restored = self.store.restore_snapshot(
-            parsed.row, parsed.blob(), record_digest=parsed.record_digest, by=by or self.actor
+        restored = restore_snapshot(
+            self.store,
+            parsed.row,
+            parsed.blob(),
+            record_digest=parsed.record_digest,
+            by=by or self.actor,
         )
         if restored:
             self._tell(

@@ -18,13 +18,17 @@ anywhere resumes with counts that agree with what the store holds.
 from __future__ import annotations
 
 import datetime as _dt
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wfaudit_hookspecs import EventKind, SnapshotNotFound, utcnow
+import attrs
+
+from wfaudit_hookspecs import Blob, EventKind, InvalidRequest, SnapshotNotFound, StoreError, utcnow
 from wfaudit_hookspecs.retention import (
     ArchiveRecord,
     DeleteOutcome,
+    HoldScope,
     LegalHold,
     LockedSnapshot,
     RetentionWork,
@@ -33,15 +37,21 @@ from wfaudit_hookspecs.retention import (
     StoreRetention,
     SweepProgress,
     SweepStep,
+    check_hold,
+    check_retention_reason,
     hold_covers,
 )
 
 __all__ = [
+    "add_hold",
     "apply_steps",
     "archived_event_data",
     "delete_snapshot",
     "expire_archive",
     "record_archive",
+    "release_hold",
+    "restore_snapshot",
+    "set_archive_retention",
     "step_counts",
 ]
 
@@ -296,5 +306,219 @@ def expire_archive(
             },
         )
         return None
+
+    return store.retention_work(work)
+
+
+def set_archive_retention(
+    store: StoreRetention,
+    snapshot_id: str,
+    *,
+    expires_on: _dt.datetime | None,
+    reason: str,
+    by: str | None,
+    note: str | None = None,
+    tenant: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    event: bool = True,
+) -> ArchiveRecord:
+    """Give an archive record its retention date and reason (and ``labels``, when
+    it did not know its labels); with ``event`` (an operator's change), append
+    ``archive.retention_set`` in the same transaction.
+
+    :raises InvalidRequest: an unknown reason.
+    :raises SnapshotNotFound: no archive record of that snapshot (in ``tenant``).
+    """
+    check_retention_reason(reason)
+
+    def work(unit: RetentionWork) -> ArchiveRecord:
+        record = unit.lock_archive(snapshot_id)
+        if record is None or (tenant is not None and (record.tenant or None) != tenant):
+            raise SnapshotNotFound(
+                f"snapshot {snapshot_id!r} has no archive record "
+                "(`wfaudit log --archived` lists the archived snapshots)"
+            )
+        unit.update_archive(
+            snapshot_id,
+            expires_on=expires_on,
+            retention_reason=reason,
+            labels=dict(labels) if labels is not None and record.labels is None else None,
+        )
+        if event:
+            unit.append_event(
+                tenant=record.tenant,
+                subject=snapshot_id,
+                kind=EventKind.ARCHIVE_RETENTION_SET,
+                at=utcnow(),
+                actor=by,
+                data={
+                    "object_key": record.object_key,
+                    "expires_on": None if expires_on is None else _timestamp(expires_on),
+                    "reason": reason,
+                    "previous": None
+                    if record.expires_on is None
+                    else _timestamp(record.expires_on),
+                    "note": note,
+                },
+            )
+        updated = unit.lock_archive(snapshot_id)
+        if updated is None:
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r}: its archive record was not stored")
+        return updated
+
+    return store.retention_work(work)
+
+
+def _hold_subject(hold: LegalHold) -> str:
+    """A snapshot hold is an event of the snapshot; other holds have their own subject."""
+    return hold.target if hold.scope == HoldScope.SNAPSHOT else hold.id
+
+
+def _hold_event_data(hold: LegalHold, reason: str | None) -> dict[str, Any]:
+    return {"hold": hold.id, "scope": hold.scope, "target": hold.target, "reason": reason}
+
+
+def add_hold(
+    store: StoreRetention,
+    *,
+    scope: str,
+    target: str,
+    tenant: str | None,
+    reason: str | None,
+    by: str | None,
+) -> LegalHold:
+    """Place a legal hold and append ``legal_hold.set``, in one transaction; a
+    snapshot hold takes its snapshot's tenant.
+
+    :raises InvalidRequest: an unknown scope, an empty target or a bad selector.
+    :raises SnapshotNotFound: a snapshot hold on a snapshot the store does not
+        have (nor has archived), in ``tenant`` when given.
+    """
+    target = check_hold(scope, target)
+    hold_id = f"hold-{uuid.uuid4().hex[:20]}"
+
+    def work(unit: RetentionWork) -> LegalHold:
+        held_tenant = tenant
+        if scope == HoldScope.SNAPSHOT:
+            found = [
+                of
+                for of in unit.snapshot_tenants(target)
+                if tenant is None or (of or None) == (tenant or None)
+            ]
+            if not found:
+                raise SnapshotNotFound(f"no snapshot with id {target!r} to hold")
+            held_tenant = found[0]
+        hold = LegalHold(
+            id=hold_id,
+            scope=scope,
+            target=target,
+            tenant=held_tenant,
+            reason=reason,
+            created_on=utcnow(),
+            created_by=by,
+        )
+        unit.insert_hold(hold)
+        unit.append_event(
+            tenant=held_tenant,
+            subject=_hold_subject(hold),
+            kind=EventKind.HOLD_SET,
+            at=hold.created_on,
+            actor=by,
+            data=_hold_event_data(hold, reason),
+        )
+        return _stored_hold(unit, hold_id)
+
+    return store.retention_work(work)
+
+
+def release_hold(
+    store: StoreRetention,
+    hold_id: str,
+    *,
+    tenant: str | None,
+    reason: str | None,
+    by: str | None,
+) -> LegalHold:
+    """Release an active hold and append ``legal_hold.released``, in one transaction.
+
+    :raises SnapshotNotFound: no such hold (in ``tenant``, when given).
+    :raises InvalidRequest: the hold is released already.
+    """
+
+    def work(unit: RetentionWork) -> LegalHold:
+        hold = unit.lock_hold(hold_id)
+        if hold is None or (tenant is not None and (hold.tenant or None) != (tenant or None)):
+            raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
+        if not hold.active:
+            raise InvalidRequest(f"legal hold {hold_id!r} is released already")
+        now = utcnow()
+        unit.update_hold(attrs.evolve(hold, released_on=now, released_by=by, release_reason=reason))
+        unit.append_event(
+            tenant=hold.tenant,
+            subject=_hold_subject(hold),
+            kind=EventKind.HOLD_RELEASED,
+            at=now,
+            actor=by,
+            data=_hold_event_data(hold, reason),
+        )
+        return _stored_hold(unit, hold_id)
+
+    return store.retention_work(work)
+
+
+def _stored_hold(unit: RetentionWork, hold_id: str) -> LegalHold:
+    """A hold as this transaction stored it."""
+    hold = unit.lock_hold(hold_id)
+    if hold is None:
+        raise SnapshotNotFound(f"legal hold {hold_id!r} was not stored")
+    return hold
+
+
+def restore_snapshot(
+    store: StoreRetention,
+    row: Mapping[str, Any],
+    blob: Blob,
+    *,
+    record_digest: str,
+    by: str | None,
+) -> bool:
+    """Put an archived snapshot back: its blob (unless stored), its row, and a
+    ``snapshot.restored`` event, in one transaction.
+
+    :returns: False, writing nothing, when the row is in the store already.
+    :raises StoreError: the row does not hash to ``record_digest``, or not to the
+        digest the store sealed it with, or ``blob`` is not the snapshot's.
+    :raises SnapshotConflict: the store holds another snapshot of the row's run.
+    """
+
+    def work(unit: RetentionWork) -> bool:
+        archived = unit.read_row(row)
+        if archived.record_digest != record_digest:
+            raise StoreError(f"snapshot {archived.id}: the archived row does not match its digest")
+        if archived.content_hash != blob.content_hash:
+            raise StoreError(f"snapshot {archived.id}: the blob is not the snapshot's")
+        if unit.lock_snapshots([archived.id]):
+            return False
+        sealed = unit.sealed_digest(archived.id)
+        if sealed is not None and sealed != archived.record_digest:
+            raise StoreError(
+                f"snapshot {archived.id}: the archived row differs from the one its "
+                "audit sealed; the archive object was changed"
+            )
+        now = utcnow()
+        unit.insert_row(row, blob, restored_on=now)
+        unit.append_event(
+            tenant=archived.tenant,
+            subject=archived.id,
+            kind=EventKind.RESTORED,
+            at=now,
+            actor=by,
+            data={
+                "content_hash": archived.content_hash,
+                "record_digest": archived.record_digest,
+                "state": dict(archived.state),
+            },
+        )
+        return True
 
     return store.retention_work(work)

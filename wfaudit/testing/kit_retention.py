@@ -18,11 +18,15 @@ import attrs
 import pytest
 
 from wfaudit.retention.steps import (
+    add_hold,
     apply_steps,
     archived_event_data,
     delete_snapshot,
     expire_archive,
     record_archive,
+    release_hold,
+    restore_snapshot,
+    set_archive_retention,
 )
 from wfaudit_hookspecs import (
     EventKind,
@@ -40,6 +44,7 @@ from wfaudit_hookspecs.retention import (
     ArchiveRecord,
     ArchiveRetention,
     HoldScope,
+    LegalHold,
     RetentionRun,
     RetentionWork,
     StoredArchive,
@@ -182,14 +187,20 @@ class StoreRetentionConformance:
     def test_retention_holds_are_set_listed_and_released(self, store: Any) -> None:
         record, blob = make_record(1, tenant="team-a")
         _save(store, (record, blob))
-        held = store.add_hold(
-            scope=HoldScope.SNAPSHOT, target=record.id, tenant=None, reason="case 7", by="ana"
+        held = add_hold(
+            store,
+            scope=HoldScope.SNAPSHOT,
+            target=record.id,
+            tenant=None,
+            reason="case 7",
+            by="ana",
         )
         assert (held.scope, held.target, held.tenant) == ("snapshot", record.id, "team-a"), (
             "a snapshot hold takes its snapshot's tenant"
         )
         assert held.active and held.created_by == "ana"
-        selector = store.add_hold(
+        selector = add_hold(
+            store,
             scope=HoldScope.SELECTOR,
             target=" env = prod ,app=x",
             tenant="team-a",
@@ -201,7 +212,7 @@ class StoreRetentionConformance:
         assert EventKind.HOLD_SET in _kinds(store, record.id), (
             "a snapshot hold appends legal_hold.set on the snapshot"
         )
-        released = store.release_hold(held.id, tenant="team-a", reason="closed", by="bo")
+        released = release_hold(store, held.id, tenant="team-a", reason="closed", by="bo")
         assert not released.active and released.released_by == "bo"
         assert released.release_reason == "closed"
         assert [h.id for h in store.list_holds(tenant="team-a")] == [selector.id], (
@@ -211,14 +222,14 @@ class StoreRetentionConformance:
         assert [h.id for h in everything] == [held.id, selector.id]
         assert _kinds(store, record.id)[-1] == EventKind.HOLD_RELEASED
         with pytest.raises(InvalidRequest):
-            store.release_hold(held.id, tenant=None, reason=None, by=None)
+            release_hold(store, held.id, tenant=None, reason=None, by=None)
         with pytest.raises(SnapshotNotFound):
-            store.release_hold("hold-nope", tenant=None, reason=None, by=None)
+            release_hold(store, "hold-nope", tenant=None, reason=None, by=None)
         for scope, target in (("cabinet", "x"), (HoldScope.PIPELINE, " "), ("selector", "a")):
             with pytest.raises(InvalidRequest):
-                store.add_hold(scope=scope, target=target, tenant=None, reason=None, by=None)
+                add_hold(store, scope=scope, target=target, tenant=None, reason=None, by=None)
         with pytest.raises(SnapshotNotFound):
-            store.add_hold(scope="snapshot", target="nope", tenant=None, reason=None, by=None)
+            add_hold(store, scope="snapshot", target="nope", tenant=None, reason=None, by=None)
 
     # -- deletion -----------------------------------------------------------------------
 
@@ -260,9 +271,9 @@ class StoreRetentionConformance:
         c, blob_c = make_record(3, content={"i": 3}, pipeline_id="9")
         _save(store, (a, blob_a), (b, blob_b), (c, blob_c))
         holds = [
-            store.add_hold(scope="snapshot", target=a.id, tenant=None, reason=None, by=None),
-            store.add_hold(scope="pipeline", target="8", tenant=None, reason=None, by=None),
-            store.add_hold(scope="selector", target="env=prod", tenant=None, reason=None, by=None),
+            add_hold(store, scope="snapshot", target=a.id, tenant=None, reason=None, by=None),
+            add_hold(store, scope="pipeline", target="8", tenant=None, reason=None, by=None),
+            add_hold(store, scope="selector", target="env=prod", tenant=None, reason=None, by=None),
         ]
         for record in (a, b, c):
             done = delete_snapshot(store, record.id, require_archive=False, reason={}, by=None)
@@ -271,7 +282,7 @@ class StoreRetentionConformance:
                 f"a hold's refusal must say `legal hold <id>`, not {done.blocked!r}"
             )
         for hold in holds:
-            store.release_hold(hold.id, tenant=None, reason=None, by=None)
+            release_hold(store, hold.id, tenant=None, reason=None, by=None)
         done = delete_snapshot(store, a.id, require_archive=False, reason={}, by=None)
         assert done.deleted, f"a released hold still blocks: {done.blocked}"
 
@@ -279,7 +290,7 @@ class StoreRetentionConformance:
         a, blob_a = make_record(1, tenant="team-a")
         b, blob_b = make_record(1, tenant="team-b")
         _save(store, (a, blob_a), (b, blob_b))
-        store.add_hold(scope="pipeline", target="7", tenant="team-a", reason=None, by=None)
+        add_hold(store, scope="pipeline", target="7", tenant="team-a", reason=None, by=None)
         assert delete_snapshot(store, b.id, require_archive=False, reason={}, by=None).deleted, (
             "a hold of tenant A blocked the deletion of tenant B's snapshot"
         )
@@ -428,16 +439,16 @@ class StoreRetentionConformance:
         row = json.loads(json.dumps(dict(exported.row)))  # as an archive object holds it
         record_archive(store, kit_archive_record(store, record.id), by=None)
         assert (
-            store.restore_snapshot(row, blob, record_digest=exported.record_digest, by=None)
+            restore_snapshot(store, row, blob, record_digest=exported.record_digest, by=None)
             is False
         ), "restoring a snapshot that is in the store must be a no-op returning False"
         assert delete_snapshot(store, record.id, require_archive=True, reason={}, by=None).deleted
         with pytest.raises(StoreError):
-            store.restore_snapshot(row, blob, record_digest="0" * 64, by=None)
+            restore_snapshot(store, row, blob, record_digest="0" * 64, by=None)
         tampered = {**row, "pipeline_id": "666"}
         with pytest.raises(StoreError):
-            store.restore_snapshot(tampered, blob, record_digest=exported.record_digest, by=None)
-        assert store.restore_snapshot(row, blob, record_digest=exported.record_digest, by="ana")
+            restore_snapshot(store, tampered, blob, record_digest=exported.record_digest, by=None)
+        assert restore_snapshot(store, row, blob, record_digest=exported.record_digest, by="ana")
         back = store.get_record_by_id(record.id)
         assert back == record, "the restored record differs from the one archived"
         stored = store.get_blob(record.content_hash)
@@ -456,30 +467,37 @@ class StoreRetentionConformance:
         archived = kit_archive_record(store, record.id)
         record_archive(store, archived, by=None)
         when = _AT + dt.timedelta(days=30)
-        kept = store.set_archive_retention(
-            record.id, expires_on=when, reason=ArchiveRetention.MANUAL, by="ana", note="audit"
+        kept = set_archive_retention(
+            store,
+            record.id,
+            expires_on=when,
+            reason=ArchiveRetention.MANUAL,
+            by="ana",
+            note="audit",
         )
         assert (kept.expires_on, kept.retention_reason) == (when, "manual")
         assert _kinds(store, record.id)[-1] == EventKind.ARCHIVE_RETENTION_SET
-        store.set_archive_retention(
-            record.id, expires_on=None, reason=ArchiveRetention.TTL, by=None, event=False
+        set_archive_retention(
+            store, record.id, expires_on=None, reason=ArchiveRetention.TTL, by=None, event=False
         )
         assert _kinds(store, record.id)[-1] == EventKind.ARCHIVE_RETENTION_SET, (
             "event=False must not append an event"
         )
         with pytest.raises(InvalidRequest):
-            store.set_archive_retention(record.id, expires_on=None, reason="whim", by=None)
+            set_archive_retention(store, record.id, expires_on=None, reason="whim", by=None)
         with pytest.raises(SnapshotNotFound):
-            store.set_archive_retention("nope", expires_on=None, reason="ttl", by=None)
+            set_archive_retention(store, "nope", expires_on=None, reason="ttl", by=None)
         key = archived.object_key
         assert expire_archive(store, record.id, object_key=key, by=None, data={}) == (
             "the snapshot is in the store"
         ), "an archive whose snapshot is in the store must not expire"
         delete_snapshot(store, record.id, require_archive=True, reason={}, by=None)
-        hold = store.add_hold(scope="snapshot", target=record.id, tenant=None, reason=None, by=None)
+        hold = add_hold(
+            store, scope="snapshot", target=record.id, tenant=None, reason=None, by=None
+        )
         why = expire_archive(store, record.id, object_key=key, by=None, data={})
         assert why == f"legal hold {hold.id}", f"a held archive expired (or said {why!r})"
-        store.release_hold(hold.id, tenant=None, reason=None, by=None)
+        release_hold(store, hold.id, tenant=None, reason=None, by=None)
         assert expire_archive(store, record.id, object_key="kit/other", by=None, data={}) == (
             "its archive record changed"
         )
@@ -594,15 +612,15 @@ class StoreRetentionConformance:
         child = _retrigger(a, "2")
         other, blob_other = make_record(3, content={"i": 3}, tenant="team-a")
         _save(store, (a, blob_a), child, (other, blob_other))
-        hold = store.add_hold(
-            scope=HoldScope.PIPELINE, target="7", tenant=None, reason=None, by=None
+        hold = add_hold(
+            store, scope=HoldScope.PIPELINE, target="7", tenant=None, reason=None, by=None
         )
-        released = store.add_hold(
-            scope=HoldScope.SELECTOR, target="env=prod", tenant=None, reason=None, by=None
+        released = add_hold(
+            store, scope=HoldScope.SELECTOR, target="env=prod", tenant=None, reason=None, by=None
         )
-        store.release_hold(released.id, tenant=None, reason=None, by=None)
-        team_hold = store.add_hold(
-            scope=HoldScope.PIPELINE, target="7", tenant="team-a", reason=None, by=None
+        release_hold(store, released.id, tenant=None, reason=None, by=None)
+        team_hold = add_hold(
+            store, scope=HoldScope.PIPELINE, target="7", tenant="team-a", reason=None, by=None
         )
         archive = kit_archive_record(store, a.id)
 
@@ -664,6 +682,137 @@ class StoreRetentionConformance:
             store.retention_work(archive_work)
         assert store.get_archive(a.id) is not None, "a failed unit of work deleted an archive"
         assert _kinds(store, a.id)[-1] == EventKind.ARCHIVED
+
+    def test_retention_work_offers_the_hold_and_archive_date_primitives(self, store: Any) -> None:
+        a, blob_a = make_record(1, content={"i": 1}, tenant="team-a")
+        gone, blob_gone = make_record(2, content={"i": 2})
+        _save(store, (a, blob_a), (gone, blob_gone))
+        archive = kit_archive_record(store, gone.id)
+        assert record_archive(store, archive, by=None)
+        delete_snapshot(store, gone.id, require_archive=True, reason={}, by=None)
+        hold = LegalHold(
+            id="hold-kit-1",
+            scope=HoldScope.PIPELINE,
+            target="7",
+            tenant="team-a",
+            reason="case 9",
+            created_on=_AT,
+            created_by="ana",
+        )
+        until = _AT + dt.timedelta(days=30)
+
+        def work(unit: RetentionWork) -> None:
+            assert unit.snapshot_tenants(a.id) == ["team-a"], (
+                "snapshot_tenants gives the row's tenant"
+            )
+            assert unit.snapshot_tenants(gone.id) == [None], (
+                "snapshot_tenants gives a deleted snapshot's archive record's tenant"
+            )
+            assert unit.snapshot_tenants("nope") == []
+            assert unit.lock_hold(hold.id) is None
+            unit.insert_hold(hold)
+            assert unit.lock_hold(hold.id) == hold, "lock_hold returns the hold as stored"
+            released = attrs.evolve(
+                hold, released_on=until, released_by="bo", release_reason="closed"
+            )
+            unit.update_hold(released)
+            assert unit.lock_hold(hold.id) == released, "update_hold stores the release"
+            unit.update_archive(
+                gone.id,
+                expires_on=until,
+                retention_reason=ArchiveRetention.MANUAL,
+                labels={"env": "prod"},
+            )
+            dated = unit.lock_archive(gone.id)
+            assert dated is not None
+            assert (dated.expires_on, dated.retention_reason) == (until, "manual")
+            assert dict(dated.labels or {}) == {"env": "prod"}
+            unit.update_archive(
+                gone.id, expires_on=None, retention_reason=ArchiveRetention.TTL, labels=None
+            )
+            kept = unit.lock_archive(gone.id)
+            assert kept is not None and kept.expires_on is None
+            assert dict(kept.labels or {}) == {"env": "prod"}, (
+                "update_archive without labels keeps the record's labels"
+            )
+            raise _KitAbort
+
+        before = store.get_archive(gone.id)
+        with pytest.raises(_KitAbort):
+            store.retention_work(work)
+        assert store.list_holds(active=False) == [], "a failed unit of work kept a hold"
+        assert store.get_archive(gone.id) == before, "a failed unit of work dated an archive"
+
+        def commit(unit: RetentionWork) -> None:
+            unit.insert_hold(hold)
+            unit.update_archive(
+                gone.id, expires_on=until, retention_reason=ArchiveRetention.MANUAL, labels=None
+            )
+
+        store.retention_work(commit)
+        assert [h.id for h in store.list_holds(tenant="team-a")] == [hold.id]
+        stored = store.get_archive(gone.id)
+        assert stored is not None and stored.expires_on == until
+
+        def release(unit: RetentionWork) -> None:
+            unit.update_hold(attrs.evolve(hold, released_on=until, released_by="bo"))
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(release)
+        assert [h.id for h in store.list_holds(tenant="team-a")] == [hold.id], (
+            "a failed unit of work released a hold"
+        )
+
+    def test_retention_work_offers_the_restore_primitives(self, store: Any) -> None:
+        record, blob = make_record(1, tenant="team-a")
+        _save(store, (record, blob))
+        exported = store.export_snapshot(record.id)
+        assert record_archive(store, kit_archive_record(store, record.id), by=None)
+        assert delete_snapshot(store, record.id, require_archive=True, reason={}, by=None).deleted
+        row = dict(exported.row)
+
+        def work(unit: RetentionWork) -> None:
+            read = unit.read_row(row)
+            assert (read.id, read.tenant, read.content_hash) == (
+                record.id,
+                "team-a",
+                record.content_hash,
+            ), "read_row reads the row's id, tenant and content hash"
+            assert read.record_digest == exported.record_digest, (
+                "read_row digests the row as export_snapshot did"
+            )
+            assert read.state["status"] == record.status.value
+            assert unit.sealed_digest(record.id) == exported.record_digest, (
+                "sealed_digest gives the digest the row was sealed with"
+            )
+            assert unit.sealed_digest("nope") is None
+            assert not unit.lock_snapshots([record.id])
+            unit.insert_row(row, exported.blob, restored_on=_AT)
+            assert set(unit.lock_snapshots([record.id])) == {record.id}, (
+                "insert_row puts the row back, seen in the same unit of work"
+            )
+            raise _KitAbort
+
+        with pytest.raises(_KitAbort):
+            store.retention_work(work)
+        assert store.get_record_by_id(record.id) is None, "a failed unit of work restored a row"
+        assert store.get_blob(record.content_hash) is None, "a failed unit of work kept a blob"
+        after = store.get_archive(record.id)
+        assert after is not None and after.restored_on is None and not after.present
+        lacking = {name: value for name, value in row.items() if name != "workflow_id"}
+        with pytest.raises(StoreError):
+            store.retention_work(lambda unit: unit.read_row(lacking))
+
+        def commit(unit: RetentionWork) -> None:
+            unit.insert_row(row, exported.blob, restored_on=_AT)
+
+        store.retention_work(commit)
+        assert store.get_record_by_id(record.id) == record, "insert_row changed the row"
+        back = store.get_archive(record.id)
+        assert back is not None and back.present and back.restored_on == _AT, (
+            "insert_row marks the archive record restored"
+        )
 
     def test_retention_work_is_one_transaction(self, store: Any) -> None:
         a, blob_a = make_record(1, content={"i": 1})

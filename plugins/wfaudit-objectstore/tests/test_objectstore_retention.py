@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from wfaudit import Auditor, RetentionPolicy, Sweeper, verify_store
+from wfaudit import Auditor, RetentionPolicy, Sweeper, add_hold, verify_store
 from wfaudit.testing import find_secrets
 from wfaudit.testing.clock import Clock
 from wfaudit_hookspecs import EventKind, TriggerRequest, canonical_json, content_hash
@@ -150,8 +150,13 @@ def test_two_stores_share_a_bucket(
                 with pytest.raises(RuntimeError, match="killed"):
                     sweeper.apply(on_step=crash)
                 retention: Any = stores[name].store
-                retention.add_hold(
-                    scope=HoldScope.SNAPSHOT, target=stuck[name], tenant=None, reason=None, by="x"
+                add_hold(
+                    retention,
+                    scope=HoldScope.SNAPSHOT,
+                    target=stuck[name],
+                    tenant=None,
+                    reason=None,
+                    by="x",
                 )
                 report = sweeper.apply()
                 assert report.archived == report.deleted == 1
@@ -320,8 +325,13 @@ def test_archive_objects_expire_on_s3_never_under_a_hold(
     try:
         wfaudit_clock.advance(days=31)
         assert sweeper.apply().deleted == 4
-        store.add_hold(
-            scope=HoldScope.SELECTOR, target="case=hold-me", tenant=None, reason="x", by="legal"
+        add_hold(
+            store,
+            scope=HoldScope.SELECTOR,
+            target="case=hold-me",
+            tenant=None,
+            reason="x",
+            by="legal",
         )
         keys = {record.snapshot_id: record.object_key for record in store.iter_archives()}
         sizes = {sid: archive.size(key) for sid, key in keys.items()}

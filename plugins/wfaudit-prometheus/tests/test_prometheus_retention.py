@@ -30,6 +30,8 @@ from wfaudit import (
     RetentionPolicy,
     RetentionRule,
     Sweeper,
+    add_hold,
+    release_hold,
     run_every,
     verify_store,
 )
@@ -149,12 +151,18 @@ def test_a_simulated_month_of_scheduled_retention(
                 auditor.record_outcome(number, ("CI", "PRE_CD", "POST_CD")[n], status)
         if day == 1:
             first = next(iter(runs))
-            holds["snapshot"] = store.add_hold(
-                scope=HoldScope.SNAPSHOT, target=first, tenant=None, reason="LIT-1", by="legal"
+            holds["snapshot"] = add_hold(
+                store,
+                scope=HoldScope.SNAPSHOT,
+                target=first,
+                tenant=None,
+                reason="LIT-1",
+                by="legal",
             )
             holds["snapshot_target"] = first
         if day == 3:
-            holds["selector"] = store.add_hold(
+            holds["selector"] = add_hold(
+                store,
                 scope=HoldScope.SELECTOR,
                 target="case=LIT-9",
                 tenant=None,
@@ -162,7 +170,7 @@ def test_a_simulated_month_of_scheduled_retention(
                 by="legal",
             )
         if day == 25:  # the case of the snapshot hold closes: its snapshot may go
-            store.release_hold(holds["snapshot"].id, tenant=None, reason="closed", by="legal")
+            release_hold(store, holds["snapshot"].id, tenant=None, reason="closed", by="legal")
 
     days_seen: set[int] = set()
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from wfaudit import restore_snapshot
 from wfaudit_hookspecs import (
     Manifest,
     MaskedField,
@@ -415,8 +416,8 @@ def test_a_patched_run_is_archived_and_restored_whole(
     assert exported.row["manifest"] == json.loads(text_of(manifest("rotated")))
     with sql.begin() as connection:
         connection.execute(text("DELETE FROM snapshots WHERE id = :i"), {"i": run.id})
-    assert store.restore_snapshot(
-        exported.row, exported.blob, record_digest=exported.record_digest, by="ops"
+    assert restore_snapshot(
+        store, exported.row, exported.blob, record_digest=exported.record_digest, by="ops"
     )
     assert store.get_record_by_id(run.id) == run
     assert store.check_trail().findings == ()

@@ -35,16 +35,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from wfaudit_hookspecs import (
     Blob,
     EventKind,
-    InvalidRequest,
     SnapshotNotFound,
     StoreError,
     utcnow,
 )
 from wfaudit_hookspecs.retention import (
+    ArchivedRow,
     ArchiveFilter,
     ArchiveRecord,
     ExportedSnapshot,
-    HoldScope,
     LegalHold,
     LockedSnapshot,
     RetentionCandidate,
@@ -53,8 +52,6 @@ from wfaudit_hookspecs.retention import (
     StoredArchive,
     SweepBusy,
     SweepState,
-    check_hold,
-    check_retention_reason,
     selector_matches,
 )
 
@@ -274,97 +271,6 @@ class RetentionMixin:
 
     # -- legal holds ----------------------------------------------------------------
 
-    def add_hold(
-        self,
-        *,
-        scope: str,
-        target: str,
-        tenant: str | None,
-        reason: str | None,
-        by: str | None,
-    ) -> LegalHold:
-        """Place a legal hold; a snapshot hold takes the snapshot's tenant.
-
-        :raises InvalidRequest: an unknown scope, an empty target or a bad selector.
-        :raises SnapshotNotFound: a snapshot hold on a snapshot the store does not
-            have (nor has archived).
-        """
-        target = check_hold(scope, target)
-        hold_id = f"hold-{uuid.uuid4().hex[:20]}"
-
-        def work(connection: Connection) -> RowMapping:
-            stored = stored_tenant(tenant)
-            if scope == HoldScope.SNAPSHOT:
-                stored = _snapshot_tenant(connection, target, tenant)
-            now = utcnow()
-            values = {
-                "id": hold_id,
-                "tenant": stored,
-                "scope": scope,
-                "target": target,
-                "reason": reason,
-                "created_on": now,
-                "created_by": by,
-                "released_on": None,
-                "released_by": None,
-                "release_reason": None,
-            }
-            connection.execute(insert(legal_holds).values(values))
-            self._append(
-                connection,
-                tenant=stored,
-                subject=_hold_subject(scope, target, hold_id),
-                kind=EventKind.HOLD_SET,
-                at=now,
-                actor=by,
-                data={"hold": hold_id, "scope": scope, "target": target, "reason": reason},
-            )
-            return _hold_row(connection, hold_id)
-
-        return _hold(self._run(work, write=True))
-
-    def release_hold(
-        self, hold_id: str, *, tenant: str | None, reason: str | None, by: str | None
-    ) -> LegalHold:
-        """Release an active hold.
-
-        :raises SnapshotNotFound: no such hold (in ``tenant``, when given).
-        :raises InvalidRequest: the hold is released already.
-        """
-
-        def work(connection: Connection) -> RowMapping:
-            query = select(legal_holds).where(legal_holds.c.id == hold_id)
-            if tenant is not None:
-                query = query.where(legal_holds.c.tenant == stored_tenant(tenant))
-            row = connection.execute(query.with_for_update()).mappings().first()
-            if row is None:
-                raise SnapshotNotFound(f"no legal hold {hold_id!r}; see `wfaudit hold list`")
-            if row["released_on"] is not None:
-                raise InvalidRequest(f"legal hold {hold_id!r} is released already")
-            now = utcnow()
-            connection.execute(
-                update(legal_holds)
-                .where(legal_holds.c.id == hold_id)
-                .values(released_on=now, released_by=by, release_reason=reason)
-            )
-            self._append(
-                connection,
-                tenant=row["tenant"],
-                subject=_hold_subject(row["scope"], row["target"], hold_id),
-                kind=EventKind.HOLD_RELEASED,
-                at=now,
-                actor=by,
-                data={
-                    "hold": hold_id,
-                    "scope": row["scope"],
-                    "target": row["target"],
-                    "reason": reason,
-                },
-            )
-            return _hold_row(connection, hold_id)
-
-        return _hold(self._run(work, write=True))
-
     def list_holds(self, *, tenant: str | None = None, active: bool = True) -> list[LegalHold]:
         """Holds, oldest first (only the active ones unless ``active=False``).
 
@@ -528,69 +434,6 @@ class RetentionMixin:
                 return
             after = (rows[-1]["archived_on"], rows[-1]["snapshot_id"])
 
-    def set_archive_retention(
-        self,
-        snapshot_id: str,
-        *,
-        expires_on: _dt.datetime | None,
-        reason: str,
-        by: str | None,
-        note: str | None = None,
-        tenant: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        event: bool = True,
-    ) -> ArchiveRecord:
-        """Set an archive record's retention date and reason (and labels it lacked);
-        with ``event``, append ``archive.retention_set`` in the same transaction.
-
-        :raises InvalidRequest: an unknown reason.
-        :raises SnapshotNotFound: no archive record of that snapshot (in ``tenant``).
-        """
-        check_retention_reason(reason)
-        query = select(archives).where(archives.c.snapshot_id == snapshot_id)
-        if tenant is not None:
-            query = query.where(archives.c.tenant == stored_tenant(tenant))
-
-        def work(connection: Connection) -> RowMapping:
-            row = connection.execute(query.with_for_update()).mappings().first()
-            if row is None:
-                raise SnapshotNotFound(
-                    f"snapshot {snapshot_id!r} has no archive record "
-                    "(`wfaudit log --archived` lists the archived snapshots)"
-                )
-            values: dict[str, Any] = {"expires_on": expires_on, "retention_reason": reason}
-            if labels is not None and row["labels"] is None:
-                values["labels"] = dump_json(dict(labels))
-            connection.execute(
-                update(archives).where(archives.c.snapshot_id == snapshot_id).values(values)
-            )
-            self._renew_lock(connection)
-            if event:
-                self._append(
-                    connection,
-                    tenant=row["tenant"],
-                    subject=snapshot_id,
-                    kind=EventKind.ARCHIVE_RETENTION_SET,
-                    at=utcnow(),
-                    actor=by,
-                    data={
-                        "object_key": row["object_key"],
-                        "expires_on": None if expires_on is None else timestamp_text(expires_on),
-                        "reason": reason,
-                        "previous": None
-                        if row["expires_on"] is None
-                        else timestamp_text(row["expires_on"]),
-                        "note": note,
-                    },
-                )
-            return (
-                connection.execute(_archive_query().where(archives.c.snapshot_id == snapshot_id))
-                .mappings()
-                .one()
-            )
-
-        return _archive(self._run(work, write=True))
-
     def archive_totals(self, *, tenant: str | None = None) -> tuple[int, int]:
         """Archive records (of ``tenant``) and the bytes of their objects."""
         query = select(func.count(), func.coalesce(func.sum(archives.c.object_size), 0))
@@ -663,63 +506,6 @@ class RetentionMixin:
             return work(_RetentionWork(self, connection))
 
         return self._run(transaction, write=True)
-
-    def restore_snapshot(
-        self, row: Mapping[str, Any], blob: Blob, *, record_digest: str, by: str | None
-    ) -> bool:
-        """Put an archived snapshot back: its blob (unless stored), its row, and a
-        ``snapshot.restored`` event, in one transaction.
-
-        :returns: False, writing nothing, when the row is in the store already.
-        :raises StoreError: the row does not hash to ``record_digest``, or not to
-            the digest its ``snapshot.audited`` event sealed.
-        """
-        values = _row_from_json(row)
-        digest = _digest(values)
-        if digest != record_digest:
-            raise StoreError(
-                f"snapshot {values.get('id')}: the archived row does not match its digest"
-            )
-        if values["content_hash"] != blob.content_hash:
-            raise StoreError(f"snapshot {values['id']}: the blob is not the snapshot's")
-
-        def work(connection: Connection) -> bool:
-            exists_now = connection.execute(
-                select(snapshots.c.id).where(snapshots.c.id == values["id"])
-            ).first()
-            if exists_now is not None:
-                return False
-            sealed = _sealed_digest(connection, values["id"])
-            if sealed is not None and sealed != digest:
-                raise StoreError(
-                    f"snapshot {values['id']}: the archived row differs from the one its "
-                    "audit sealed; the archive object was changed"
-                )
-            if _blob(connection, blob.content_hash) is None:
-                connection.execute(insert(blobs).values(blob_row(blob, utcnow())))
-            connection.execute(insert(snapshots).values(_stored_values(connection, values)))
-            now = utcnow()
-            connection.execute(
-                update(archives)
-                .where(archives.c.snapshot_id == values["id"])
-                .values(restored_on=now)
-            )
-            self._append(
-                connection,
-                tenant=values["tenant"],
-                subject=values["id"],
-                kind=EventKind.RESTORED,
-                at=now,
-                actor=by,
-                data={
-                    "content_hash": values["content_hash"],
-                    "record_digest": digest,
-                    "state": state_of(values),
-                },
-            )
-            return True
-
-        return self._run(work, write=True)
 
     # -- orphans ----------------------------------------------------------------------
 
@@ -1031,6 +817,91 @@ class _RetentionWork:
         self._connection.execute(delete(archives).where(archives.c.snapshot_id == snapshot_id))
         self._store._renew_lock(self._connection)
 
+    def update_archive(
+        self,
+        snapshot_id: str,
+        *,
+        expires_on: _dt.datetime | None,
+        retention_reason: str,
+        labels: Mapping[str, str] | None,
+    ) -> None:
+        values: dict[str, Any] = {"expires_on": expires_on, "retention_reason": retention_reason}
+        if labels is not None:
+            values["labels"] = dump_json(dict(labels))
+        self._connection.execute(
+            update(archives).where(archives.c.snapshot_id == snapshot_id).values(values)
+        )
+        self._store._renew_lock(self._connection)
+
+    def read_row(self, row: Mapping[str, Any]) -> ArchivedRow:
+        values = _row_from_json(row)
+        return ArchivedRow(
+            id=values["id"],
+            tenant=values["tenant"] or None,
+            content_hash=values["content_hash"],
+            record_digest=_digest(values),
+            state=state_of(values),
+        )
+
+    def sealed_digest(self, snapshot_id: str) -> str | None:
+        return _sealed_digest(self._connection, snapshot_id)
+
+    def insert_row(self, row: Mapping[str, Any], blob: Blob, *, restored_on: _dt.datetime) -> None:
+        connection = self._connection
+        values = _row_from_json(row)
+        if _blob(connection, blob.content_hash) is None:
+            connection.execute(insert(blobs).values(blob_row(blob, utcnow())))
+        connection.execute(insert(snapshots).values(_stored_values(connection, values)))
+        connection.execute(
+            update(archives)
+            .where(archives.c.snapshot_id == values["id"])
+            .values(restored_on=restored_on)
+        )
+
+    def snapshot_tenants(self, snapshot_id: str) -> list[str | None]:
+        found: list[str | None] = []
+        for table, column in ((snapshots, snapshots.c.id), (archives, archives.c.snapshot_id)):
+            row = self._connection.execute(select(table.c.tenant).where(column == snapshot_id))
+            found.extend(tenant or None for (tenant,) in row)
+        return found
+
+    def insert_hold(self, hold: LegalHold) -> None:
+        self._connection.execute(
+            insert(legal_holds).values(
+                id=hold.id,
+                tenant=stored_tenant(hold.tenant),
+                scope=hold.scope,
+                target=hold.target,
+                reason=hold.reason,
+                created_on=hold.created_on,
+                created_by=hold.created_by,
+                released_on=hold.released_on,
+                released_by=hold.released_by,
+                release_reason=hold.release_reason,
+            )
+        )
+
+    def lock_hold(self, hold_id: str) -> LegalHold | None:
+        row = (
+            self._connection.execute(
+                select(legal_holds).where(legal_holds.c.id == hold_id).with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _hold(row)
+
+    def update_hold(self, hold: LegalHold) -> None:
+        self._connection.execute(
+            update(legal_holds)
+            .where(legal_holds.c.id == hold.id)
+            .values(
+                released_on=hold.released_on,
+                released_by=hold.released_by,
+                release_reason=hold.release_reason,
+            )
+        )
+
     def append_event(
         self,
         *,
@@ -1156,29 +1027,6 @@ def _references(connection: Connection, snapshot_id: str, limit: int = 10) -> li
             if f"tag {name}" not in named
         )
     return found[:limit]
-
-
-def _snapshot_tenant(connection: Connection, snapshot_id: str, tenant: str | None) -> str:
-    """The stored tenant of a snapshot (or of its archive record), for a snapshot hold."""
-    for table, column in ((snapshots, snapshots.c.id), (archives, archives.c.snapshot_id)):
-        query = select(table.c.tenant).where(column == snapshot_id)
-        if tenant is not None:
-            query = query.where(table.c.tenant == stored_tenant(tenant))
-        found = connection.execute(query).first()
-        if found is not None:
-            return str(found[0])
-    raise SnapshotNotFound(f"no snapshot with id {snapshot_id!r} to hold")
-
-
-def _hold_subject(scope: str, target: str, hold_id: str) -> str:
-    """A snapshot hold is an event of the snapshot; other holds have their own subject."""
-    return target if scope == HoldScope.SNAPSHOT else hold_id
-
-
-def _hold_row(connection: Connection, hold_id: str) -> RowMapping:
-    return (
-        connection.execute(select(legal_holds).where(legal_holds.c.id == hold_id)).mappings().one()
-    )
 
 
 def _hold(row: RowMapping) -> LegalHold:
