@@ -191,6 +191,7 @@ def environment(home: pathlib.Path, store_url: str) -> dict[str, str]:
         WFAUDIT_STORE_URL=store_url,
         WFAUDIT_HOME=str(home),
         WFAUDIT_FINGERPRINT_KEY=FINGERPRINT_KEY,
+        WFAUDIT_AGENT="0",  # no local agent outlives the module's commands
         TERM="dumb",
     )
     return env

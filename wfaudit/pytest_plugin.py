@@ -30,8 +30,8 @@ For a plugin's own test suite (the repository's plugins use these):
   runs print the same with and without ``-n``; and ``WFAUDIT_AGENT=0``: the
   ``wfaudit trigger`` commands a test runs start no local agent that would
   outlive it (a test that wants one sets ``WFAUDIT_AGENT=1``). Off by default: a
-  suite may mean to use them. The ``wfaudit_home`` fixture sets
-  ``WFAUDIT_AGENT=0`` too.
+  suite may mean to use them. ``WFAUDIT_AGENT=0`` holds for the whole session
+  (session and module fixtures included); the ``wfaudit_home`` fixture sets it too.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getini("wfaudit_isolate_env"):
+        # For the whole session, not only inside each test: a session or module
+        # fixture that runs ``wfaudit trigger`` must not leave an agent behind either.
+        config.stash[_AGENT_BEFORE] = os.environ.get(_NO_AGENT[0])
+        os.environ[_NO_AGENT[0]] = _NO_AGENT[1]
     config.addinivalue_line(
         "markers",
         "wfaudit_plugins(*plugins): register these plugins in the test's wfaudit_auditor",
@@ -112,6 +117,16 @@ _ISOLATED_ENV = (
 _NO_AGENT = ("WFAUDIT_AGENT", "0")
 """A suite's ``wfaudit trigger`` commands start no local agent (wfaudit/agent.py),
 which would outlive the test and its temporary data directory."""
+_AGENT_BEFORE = pytest.StashKey[str | None]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _AGENT_BEFORE in config.stash:
+        before = config.stash[_AGENT_BEFORE]
+        if before is None:
+            os.environ.pop(_NO_AGENT[0], None)
+        else:
+            os.environ[_NO_AGENT[0]] = before
 
 
 def _ours(metafunc: pytest.Metafunc) -> bool:
