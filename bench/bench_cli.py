@@ -142,25 +142,12 @@ def _stop_agents(home: pathlib.Path) -> None:
     stop_all(home)
 
 
-def _agent_processes(home: pathlib.Path) -> list[int]:
-    """The pids of the agents running for ``home`` (from /proc: Linux)."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"wfaudit.agent" in args and any(str(home).encode() in arg for arg in args):
-            found.append(int(entry.name))
-    return found
-
-
 def _wait_for_no_agent(home: pathlib.Path) -> None:
     """Until the stopped agents' processes are gone (their exit included)."""
+    from wfaudit import agent
+
     deadline = time.monotonic() + 120
-    while _agent_processes(home):
+    while agent.processes(home):
         if time.monotonic() > deadline:
             raise RuntimeError("the wfaudit agent did not stop")
         time.sleep(0.01)

@@ -34,21 +34,6 @@ def _home() -> pathlib.Path:
     return pathlib.Path(os.environ["WFAUDIT_HOME"])
 
 
-def _agent_processes(home: pathlib.Path) -> list[int]:
-    """The pids of the agents running for ``home`` (from /proc: Linux)."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"wfaudit.agent" in args and any(str(home).encode() in arg for arg in args):
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def agent_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
     """``WFAUDIT_AGENT=1`` for the test; its agents stopped (and gone) afterwards."""
@@ -64,7 +49,7 @@ def agent_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
 def stop_agents(home: pathlib.Path) -> None:
     """Stop ``home``'s agents, those still starting (not listening yet) included."""
     deadline = time.monotonic() + 60
-    while _agent_processes(home):
+    while agent.processes(home):
         agent.stop_all(home)
         assert time.monotonic() < deadline, "agents still running"
         time.sleep(0.1)
@@ -119,7 +104,7 @@ def test_the_agent_answers_as_the_command_does(
     assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
     # The store URL (which may hold a password) is not on a command line others can read.
-    [pid] = _agent_processes(agent_on)
+    [pid] = agent.processes(agent_on)
     assert b"store.sqlite3" not in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
 
     code, modules, out = trigger(sqlite_url, request_file, "2")
@@ -202,7 +187,7 @@ def test_an_unsafe_agent_directory_is_not_used(
         assert out.startswith(f"audited: CI {run}, ")
     time.sleep(0.5)
     assert list((agent_on / "agent").iterdir()) == []
-    assert _agent_processes(agent_on) == []
+    assert agent.processes(agent_on) == []
 
 
 @pytest.mark.parametrize("value", ["0", "false", "no"])
@@ -289,7 +274,7 @@ def _wait_gone(home: pathlib.Path, pids: list[int] | None = None) -> None:
     within their idle time (60 s), so that they exited because they were stale."""
     deadline = time.monotonic() + 20
     while True:
-        running = _agent_processes(home)
+        running = agent.processes(home)
         if pids is not None:
             running = [pid for pid in running if pid in pids]
         if not running:
@@ -336,7 +321,7 @@ def test_a_deleted_store_is_never_written_by_the_stale_agent(
     started(sqlite_url, request_file)
     code, modules, out = trigger(sqlite_url, request_file, "2")
     assert code == 0 and by_agent(modules), out
-    pids = _agent_processes(agent_on)
+    pids = agent.processes(agent_on)
     for path in tmp_path.glob("store.sqlite3*"):
         path.unlink()
     code, modules, out = trigger(sqlite_url, request_file, "3")
@@ -360,7 +345,7 @@ def test_a_migrated_store_is_never_written_by_the_stale_agent(
     started(sqlite_url, request_file)
     code, modules, out = trigger(sqlite_url, request_file, "2")  # the agent opens the store
     assert code == 0 and by_agent(modules), out
-    pids = _agent_processes(agent_on)
+    pids = agent.processes(agent_on)
     with sqlite3.connect(tmp_path / "store.sqlite3") as db:
         db.execute("UPDATE wfaudit_alembic_version SET version_num = '9999_future'")
     code, modules, out = trigger(sqlite_url, request_file, "3")
@@ -412,7 +397,7 @@ def test_changed_settings_or_plugins_make_the_agent_stale(
         socket_path = wait_for_agent_other_than(agent_on, old)
         code, modules, out = trigger(sqlite_url, request_file, f"{run}-b")
         assert code == 0 and by_agent(modules), out
-        pids = _agent_processes(agent_on)
+        pids = agent.processes(agent_on)
         change()
         code, modules, out = trigger(sqlite_url, request_file, f"{run}-c")
         assert code == 0 and not by_agent(modules), (change.__name__, out)
@@ -438,7 +423,7 @@ def test_an_agent_killed_before_it_answers_loses_nothing(
     """The agent dies holding the request: the client gets no complete answer and
     audits in process; the snapshot is stored once."""
     started(sqlite_url, request_file)
-    [pid] = _agent_processes(agent_on)
+    [pid] = agent.processes(agent_on)
     os.kill(pid, signal.SIGSTOP)
     args = ("--store", sqlite_url, "trigger", str(request_file), "--type", "CI")
     client = subprocess.Popen(
@@ -492,7 +477,7 @@ def test_an_agent_killed_after_storing_is_not_stored_twice(
     (plugins / "killer_plugin.py").write_text(KILLER_PLUGIN)
     monkeypatch.setenv("WFAUDIT_PLUGINS_DIR", str(plugins))
     started(sqlite_url, request_file)
-    [pid] = _agent_processes(agent_on)
+    [pid] = agent.processes(agent_on)
     code, modules, out = trigger(sqlite_url, request_file, "2")
     assert code == 0 and not by_agent(modules), out
     assert out.startswith("audited: CI 2, ") and "(already audited (no-op), 1 masked)" in out
@@ -517,7 +502,7 @@ def test_concurrent_first_triggers_start_one_agent(
     assert [client.returncode for client in clients] == [0] * 4, outs
     wait_for_agent(agent_on)
     time.sleep(2)  # a second agent, had one been started, would be running by now
-    assert len(_agent_processes(agent_on)) == 1
+    assert len(agent.processes(agent_on)) == 1
     assert len(list((agent_on / "agent").glob("*.sock"))) == 1
     assert [_snapshots(tmp_path, str(i)) for i in range(4)] == [1] * 4
 
@@ -534,7 +519,7 @@ def test_a_migrated_postgresql_store_makes_the_agent_stale(
     started(store_url, request_file)
     code, modules, out = trigger(store_url, request_file, "2")
     assert code == 0 and by_agent(modules), out
-    pids = _agent_processes(agent_on)
+    pids = agent.processes(agent_on)
     engine = sa.create_engine(store_url)
     try:
         with engine.begin() as connection:

@@ -703,6 +703,24 @@ def stop_all(home: pathlib.Path) -> int:
     return stopped
 
 
+def processes(home: pathlib.Path) -> list[int]:
+    """The process ids of the agents of ``home``, those not listening yet included
+    (read from /proc: empty where there is none). For tests and benchmarks that must
+    know every agent is gone, where :func:`stop_all` reaches only the listening ones."""
+    found = []
+    proc = pathlib.Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"wfaudit.agent" in args and any(str(home).encode() in arg for arg in args):
+            found.append(int(entry.name))
+    return found
+
+
 def _let_the_client_finish(longest: float = 5.0) -> None:
     """Wait (``longest`` seconds at most) for the command that started this agent to
     exit: the agent's start-up (the engine's imports, the store) then does not compete
